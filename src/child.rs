@@ -1,0 +1,387 @@
+//! The child's side of the fork: from `clone3` to `execve`.
+//!
+//! The child is a copy of one thread of a possibly multi-threaded parent, so it
+//! runs no allocator, takes no lock and prints nothing: it makes raw syscalls
+//! (rustix's `linux_raw` backend, plus the libc leaves below) on memory that the
+//! parent prepared in a [`ChildPlan`] before the clone. A failure goes back to the
+//! parent as a fixed 12-byte [`Report`] on a close-on-exec pipe; a successful
+//! `execve` closes that pipe, which the parent reads as "started".
+//!
+//! The order, which is the demo's (see `docs/syscalls.md`):
+//! 1. parent-death signal, umask 0;
+//! 2. `/` recursively private, so nothing below reaches the host;
+//! 3. hostname (new UTS namespace); `lo` up (new network namespace);
+//! 4. bind the snapshot on itself, then proc, sysfs, `/dev` under it;
+//! 5. `open(O_PATH)` the root, `fchdir`, `pivot_root(".", ".")`,
+//!    `umount2(".", MNT_DETACH)`: the old root is stacked under the new one and
+//!    detached, leaving no `oldroot` directory behind;
+//! 6. wait for the parent's go-ahead (it configures the network meanwhile);
+//! 7. working directory, umask 022, default signals, every fd above 2 close-on-exec;
+//! 8. `execve` each `PATH` candidate until one runs.
+//!
+//! # Safety
+//!
+//! This file opts in to `unsafe` for four libc leaves that rustix does not offer
+//! safely: `execve`, `close` of the parent's pipe end, `sigprocmask`/`signal` to
+//! restore default signal handling, and `_exit`. Each block says what it relies on.
+#![allow(unsafe_code)]
+
+use std::ffi::c_char;
+use std::os::fd::{BorrowedFd, RawFd};
+
+use rustix::fs::{self as rfs, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::mount::{self, MountPropagationFlags, UnmountFlags};
+use rustix::net::{self, AddressFamily, SocketFlags, SocketType};
+
+use crate::plan::{ChildPlan, Op};
+
+/// Where the child failed; sent to the parent with the errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Stage {
+    /// `prctl(PR_SET_PDEATHSIG)`.
+    DeathSignal = 0,
+    /// `mount(NULL, "/", NULL, MS_REC|MS_PRIVATE)`.
+    PrivateRoot = 1,
+    /// `sethostname`.
+    Hostname = 2,
+    /// Bringing `lo` up over netlink.
+    Loopback = 3,
+    /// `mount(rootfs, rootfs, MS_BIND|MS_REC)`.
+    BindRoot = 4,
+    /// One of the plan's steps (`index` says which).
+    Step = 5,
+    /// Opening the new root.
+    OpenRoot = 6,
+    /// `pivot_root(".", ".")`.
+    PivotRoot = 7,
+    /// `umount2(".", MNT_DETACH)` of the old root.
+    DetachOldRoot = 8,
+    /// Waiting for the parent's go-ahead.
+    WaitParent = 9,
+    /// `chdir` to the working directory.
+    Workdir = 10,
+    /// `execve` of the command.
+    Exec = 11,
+}
+
+impl Stage {
+    /// The stage with this number, if any.
+    pub fn from_u32(n: u32) -> Option<Stage> {
+        use Stage::*;
+        [
+            DeathSignal,
+            PrivateRoot,
+            Hostname,
+            Loopback,
+            BindRoot,
+            Step,
+            OpenRoot,
+            PivotRoot,
+            DetachOldRoot,
+            WaitParent,
+            Workdir,
+            Exec,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == n)
+    }
+}
+
+/// The fixed record a failing child writes to the report pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    /// Where it failed.
+    pub stage: u32,
+    /// For [`Stage::Step`], the index of the plan step.
+    pub index: u32,
+    /// The errno.
+    pub errno: i32,
+}
+
+impl Report {
+    /// The size of an encoded report.
+    pub const SIZE: usize = 12;
+
+    /// Encodes the report (native endian: both ends are this machine).
+    pub fn encode(&self) -> [u8; Report::SIZE] {
+        let mut b = [0u8; Report::SIZE];
+        b[..4].copy_from_slice(&self.stage.to_ne_bytes());
+        b[4..8].copy_from_slice(&self.index.to_ne_bytes());
+        b[8..].copy_from_slice(&self.errno.to_ne_bytes());
+        b
+    }
+
+    /// Decodes a report.
+    pub fn decode(b: &[u8; Report::SIZE]) -> Report {
+        let word = |i: usize| [b[i], b[i + 1], b[i + 2], b[i + 3]];
+        Report {
+            stage: u32::from_ne_bytes(word(0)),
+            index: u32::from_ne_bytes(word(4)),
+            errno: i32::from_ne_bytes(word(8)),
+        }
+    }
+}
+
+/// `argv` and `envp` as NULL-terminated pointer arrays into the plan's strings.
+/// Built by the parent before the clone; valid while the plan lives.
+pub struct ExecPointers {
+    argv: Vec<*const c_char>,
+    envp: Vec<*const c_char>,
+}
+
+impl ExecPointers {
+    /// Points into `plan`'s `argv` and `env`.
+    pub fn new(plan: &ChildPlan) -> ExecPointers {
+        let ptrs = |v: &[std::ffi::CString]| {
+            v.iter()
+                .map(|s| s.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
+        ExecPointers {
+            argv: ptrs(&plan.argv),
+            envp: ptrs(&plan.env),
+        }
+    }
+}
+
+/// The fds the child works with (raw numbers are the same in both processes).
+pub struct ChildFds<'a> {
+    /// Write end of the report pipe (close-on-exec).
+    pub report: BorrowedFd<'a>,
+    /// Read end of the go-ahead pipe, when the parent configures something.
+    pub go: Option<BorrowedFd<'a>>,
+    /// The parent's ends, which the child closes: the go pipe's write end (so
+    /// that the child sees EOF if the parent dies) and the report pipe's read end.
+    pub parent_ends: [Option<RawFd>; 2],
+}
+
+/// The `RTM_NEWLINK` request that sets `lo` (always ifindex 1 in a new network
+/// namespace) up, with an ACK requested. Built by [`crate::net`].
+pub type LoopbackRequest = [u8; 32];
+
+/// Runs the plan and `execve`s the command; never returns.
+pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: ChildFds<'_>) -> ! {
+    for fd in fds.parent_ends.into_iter().flatten() {
+        // SAFETY: `fd` is the parent's end of a pipe made for this launch; after the
+        // clone the child has its own copy of the fd table and nothing else in the
+        // child uses or owns that descriptor, so closing the raw number is sound.
+        unsafe { libc::close(fd) };
+    }
+    let fail = |stage: Stage, index: usize, errno: Errno| -> ! {
+        let report = Report {
+            stage: stage as u32,
+            index: index as u32,
+            errno: errno.raw_os_error(),
+        };
+        let _ = rustix::io::write(fds.report, &report.encode());
+        exit(if stage == Stage::Exec { 127 } else { 125 })
+    };
+    let check = |stage: Stage, result: rustix::io::Result<()>| {
+        if let Err(e) = result {
+            fail(stage, 0, e)
+        }
+    };
+
+    check(
+        Stage::DeathSignal,
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)),
+    );
+    rustix::process::umask(Mode::empty());
+    check(
+        Stage::PrivateRoot,
+        mount::mount_change(
+            c"/",
+            MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+        ),
+    );
+    check(Stage::Hostname, rustix::system::sethostname(&plan.hostname));
+    if plan.own_netns {
+        check(Stage::Loopback, loopback_up(lo_up));
+    }
+    check(
+        Stage::BindRoot,
+        mount::mount_bind_recursive(plan.rootfs.as_c_str(), plan.rootfs.as_c_str()),
+    );
+    for (i, step) in plan.steps.iter().enumerate() {
+        if let Err(e) = apply(&step.op) {
+            fail(Stage::Step, i, e)
+        }
+    }
+    let root = match rfs::open(
+        plan.rootfs.as_c_str(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(e) => fail(Stage::OpenRoot, 0, e),
+    };
+    check(Stage::OpenRoot, rustix::process::fchdir(&root));
+    check(Stage::PivotRoot, rustix::process::pivot_root(c".", c"."));
+    check(
+        Stage::DetachOldRoot,
+        mount::unmount(c".", UnmountFlags::DETACH),
+    );
+    check(Stage::DetachOldRoot, rustix::process::chdir(c"/"));
+    drop(root);
+
+    if let Some(go) = fds.go {
+        let mut byte = [0u8; 1];
+        loop {
+            match rustix::io::read(go, &mut byte) {
+                Ok(1) => break,
+                // The parent died or gave up: do not run the command.
+                Ok(_) => exit(125),
+                Err(Errno::INTR) => continue,
+                Err(e) => fail(Stage::WaitParent, 0, e),
+            }
+        }
+    }
+
+    check(
+        Stage::Workdir,
+        rustix::process::chdir(plan.workdir.as_c_str()),
+    );
+    rustix::process::umask(Mode::from_raw_mode(0o022));
+    restore_signals();
+    // Whatever the caller leaked into tupper stays out of the container.
+    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets a flag on fds of the
+    // child's own table; it takes no pointers.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+
+    let mut denied = false;
+    let mut last = Errno::NOENT;
+    for path in &plan.exec_candidates {
+        // SAFETY: `path` is a NUL-terminated string of the plan, and `argv`/`envp`
+        // are NULL-terminated arrays of pointers into the plan's strings, built
+        // before the clone by `ExecPointers::new(plan)`; the plan outlives this call
+        // (the child never returns). execve only returns on failure.
+        unsafe { libc::execve(path.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr()) };
+        last = Errno::from_raw_os_error(errno());
+        match last {
+            Errno::NOENT | Errno::NOTDIR => continue,
+            Errno::ACCESS => denied = true,
+            _ => break,
+        }
+    }
+    fail(
+        Stage::Exec,
+        0,
+        if denied && last != Errno::NOEXEC {
+            Errno::ACCESS
+        } else {
+            last
+        },
+    )
+}
+
+/// Carries out one step of the plan.
+fn apply(op: &Op) -> rustix::io::Result<()> {
+    match op {
+        Op::Mount {
+            source,
+            target,
+            fstype,
+            flags,
+            data,
+        } => mount::mount(
+            source.as_c_str(),
+            target.as_c_str(),
+            fstype.as_c_str(),
+            *flags,
+            data.as_deref(),
+        ),
+        Op::Bind { source, target } => mount::mount_bind(source.as_c_str(), target.as_c_str()),
+        Op::Mkdir { path, mode } => match rfs::mkdir(path.as_c_str(), Mode::from_raw_mode(*mode)) {
+            Err(Errno::EXIST) => Ok(()),
+            other => other,
+        },
+        Op::Touch { path } => rfs::open(
+            path.as_c_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o666),
+        )
+        .map(drop),
+        Op::Symlink { target, link } => rfs::symlink(target.as_c_str(), link.as_c_str()),
+    }
+}
+
+/// Sends the prepared `RTM_NEWLINK` for `lo` and reads the kernel's ACK.
+fn loopback_up(request: &LoopbackRequest) -> rustix::io::Result<()> {
+    let sock = net::socket_with(
+        AddressFamily::NETLINK,
+        SocketType::RAW,
+        SocketFlags::CLOEXEC,
+        None, // NETLINK_ROUTE
+    )?;
+    net::send(&sock, request, net::SendFlags::empty())?;
+    let mut ack = [0u8; 64];
+    let n = net::recv(&sock, &mut ack, net::RecvFlags::empty())?.0;
+    // struct nlmsghdr (16 bytes), then for NLMSG_ERROR an i32 error (0 = ACK).
+    if n >= 20 && u16::from_ne_bytes([ack[4], ack[5]]) == linux_raw_sys::netlink::NLMSG_ERROR as u16
+    {
+        let err = i32::from_ne_bytes([ack[16], ack[17], ack[18], ack[19]]);
+        if err != 0 {
+            return Err(Errno::from_raw_os_error(-err));
+        }
+    }
+    Ok(())
+}
+
+/// Unblocks every signal and gives SIGPIPE back its default action (Rust's runtime
+/// ignores it, and an ignored signal would stay ignored across `execve`).
+fn restore_signals() {
+    // SAFETY: `set` is a local, fully initialized by sigemptyset before use;
+    // sigprocmask and signal are async-signal-safe and take no locks.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// The calling thread's errno.
+fn errno() -> i32 {
+    // SAFETY: __errno_location returns a valid pointer to this thread's errno,
+    // which the failed execve just set.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Ends the child without running any of the parent's exit handlers.
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit ends the process at once; it touches no shared state.
+    unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_round_trip() {
+        let r = Report {
+            stage: Stage::Step as u32,
+            index: 7,
+            errno: libc::EPERM,
+        };
+        assert_eq!(Report::decode(&r.encode()), r);
+    }
+
+    #[test]
+    fn stages_round_trip() {
+        for n in 0..=11 {
+            assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
+        }
+        assert_eq!(Stage::from_u32(12), None);
+    }
+}

@@ -1,0 +1,553 @@
+//! The command line: parse arguments into a [`Command`] (pure, unit-tested), then
+//! carry it out on a [`Store`]. See `docs/cli.md`.
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use lexopt::{Arg, Parser, ValueExt};
+
+use crate::error::{Error, Result};
+use crate::extract::Progress;
+use crate::image::Source;
+use crate::launch::Forwarder;
+use crate::run::{Network, Spec};
+use crate::store::{Store, DEFAULT_ROOT};
+use crate::timefmt;
+
+/// The usage text.
+pub const USAGE: &str = "\
+Usage: tupper [--root DIR] COMMAND [ARG]...
+
+A container runtime on btrfs snapshots: one static binary, direct syscalls only.
+
+Commands:
+  import [--force] NAME SOURCE   import a root filesystem (tar, tar.gz, tar.zst, - for stdin, or a directory)
+  images [--json]                list images
+  rmi NAME...                    remove images
+  run [OPTIONS] IMAGE [COMMAND [ARG]...]
+                                 run a command in a new container
+      --rm                       remove the container when it exits
+      --name NAME                name the container (unique)
+      --hostname NAME            the container's hostname (default: its name, else its ID)
+      -e, --env KEY[=VALUE]      set an environment variable
+      -w, --workdir DIR          working directory inside the container
+      --net none|host            network (default: none)
+  ps [-a] [--json]               list running (-a: all) containers
+  rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
+
+Global options:
+  --root DIR    the store, a directory on btrfs (env TUPPER_ROOT, default /var/lib/tupper)
+  -h, --help    this text
+  --version     the version
+
+Exit codes of run: the command's own, 128+N when it died of signal N, 125 when
+tupper failed, 126 when the command cannot be invoked, 127 when it is not found.";
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cli {
+    /// The store root.
+    pub root: OsString,
+    /// What to do.
+    pub command: Command,
+}
+
+/// One tupper command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `import`.
+    Import {
+        /// The image name.
+        name: String,
+        /// The source argument.
+        source: String,
+        /// Replace an existing image.
+        force: bool,
+    },
+    /// `images`.
+    Images {
+        /// JSON output.
+        json: bool,
+    },
+    /// `rmi`.
+    Rmi {
+        /// The images.
+        names: Vec<String>,
+    },
+    /// `run`.
+    Run(RunArgs),
+    /// `ps`.
+    Ps {
+        /// Include exited and dead containers.
+        all: bool,
+        /// JSON output.
+        json: bool,
+    },
+    /// `rm`.
+    Rm {
+        /// Names or IDs.
+        names: Vec<String>,
+        /// Kill running ones first.
+        force: bool,
+    },
+    /// `--help`.
+    Help,
+    /// `--version`.
+    Version,
+}
+
+/// The arguments of `run`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunArgs {
+    /// `--rm`.
+    pub remove: bool,
+    /// `--name`.
+    pub name: Option<String>,
+    /// `--hostname`.
+    pub hostname: Option<String>,
+    /// `-e`.
+    pub env: Vec<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `--net`.
+    pub net: Option<String>,
+    /// The image.
+    pub image: String,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::msg(msg).with_advice("see `tupper --help`")
+}
+
+fn lex(e: lexopt::Error) -> Error {
+    bad(e.to_string())
+}
+
+fn string(v: OsString) -> Result<String> {
+    v.string().map_err(lex)
+}
+
+/// Parses a command line (without the program name). `env_root` is `TUPPER_ROOT`.
+pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
+    let mut p = Parser::from_args(args);
+    let mut root = env_root.unwrap_or_else(|| DEFAULT_ROOT.into());
+    let sub = loop {
+        match p.next().map_err(lex)? {
+            Some(Arg::Long("root")) => root = p.value().map_err(lex)?,
+            Some(Arg::Short('h')) | Some(Arg::Long("help")) => {
+                return Ok(Cli {
+                    root,
+                    command: Command::Help,
+                })
+            }
+            Some(Arg::Long("version")) => {
+                return Ok(Cli {
+                    root,
+                    command: Command::Version,
+                })
+            }
+            Some(Arg::Value(v)) => break string(v)?,
+            Some(other) => return Err(lex(other.unexpected())),
+            None => return Err(bad("no command given")),
+        }
+    };
+    let command = match sub.as_str() {
+        "import" => {
+            let mut force = false;
+            let mut pos = Vec::new();
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Long("force") | Arg::Short('f') => force = true,
+                    Arg::Value(v) => pos.push(string(v)?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            let [name, source]: [String; 2] = pos
+                .try_into()
+                .map_err(|_| bad("import takes two arguments: NAME SOURCE"))?;
+            Command::Import {
+                name,
+                source,
+                force,
+            }
+        }
+        "images" => {
+            let (flags, rest) = flags(&mut p, &["json"])?;
+            if !rest.is_empty() {
+                return Err(bad("images takes no arguments"));
+            }
+            Command::Images { json: flags[0] }
+        }
+        "rmi" => {
+            let (_, names) = flags(&mut p, &[])?;
+            if names.is_empty() {
+                return Err(bad("rmi needs at least one image name"));
+            }
+            Command::Rmi { names }
+        }
+        "ps" => {
+            let (flags, rest) = flags(&mut p, &["all", "json"])?;
+            if !rest.is_empty() {
+                return Err(bad("ps takes no arguments"));
+            }
+            Command::Ps {
+                all: flags[0],
+                json: flags[1],
+            }
+        }
+        "rm" => {
+            let (flags, names) = flags(&mut p, &["force"])?;
+            if names.is_empty() {
+                return Err(bad("rm needs at least one container name or ID"));
+            }
+            Command::Rm {
+                names,
+                force: flags[0],
+            }
+        }
+        "run" => Command::Run(parse_run(&mut p)?),
+        "help" => Command::Help,
+        other => return Err(bad(format!("unknown command {other:?}"))),
+    };
+    Ok(Cli { root, command })
+}
+
+/// Parses boolean flags (long names; `-` + first letter as the short form) and
+/// positional values.
+fn flags(p: &mut Parser, names: &[&str]) -> Result<(Vec<bool>, Vec<String>)> {
+    let mut set = vec![false; names.len()];
+    let mut values = Vec::new();
+    while let Some(arg) = p.next().map_err(lex)? {
+        let i = match &arg {
+            Arg::Long(l) => names.iter().position(|n| n == l),
+            Arg::Short(c) => names.iter().position(|n| n.starts_with(*c)),
+            Arg::Value(_) => None,
+        };
+        match (i, arg) {
+            (Some(i), _) => set[i] = true,
+            (None, Arg::Value(v)) => values.push(string(v)?),
+            (None, other) => return Err(lex(other.unexpected())),
+        }
+    }
+    Ok((set, values))
+}
+
+/// Parses `run`'s options up to the image; everything after it is the command.
+fn parse_run(p: &mut Parser) -> Result<RunArgs> {
+    let mut a = RunArgs::default();
+    loop {
+        match p.next().map_err(lex)? {
+            Some(Arg::Long("rm")) => a.remove = true,
+            Some(Arg::Long("name")) => a.name = Some(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("hostname")) => a.hostname = Some(string(p.value().map_err(lex)?)?),
+            Some(Arg::Short('e')) | Some(Arg::Long("env")) => {
+                a.env.push(string(p.value().map_err(lex)?)?)
+            }
+            Some(Arg::Short('w')) | Some(Arg::Long("workdir")) => {
+                a.workdir = Some(string(p.value().map_err(lex)?)?)
+            }
+            Some(Arg::Long("net")) | Some(Arg::Long("network")) => {
+                a.net = Some(string(p.value().map_err(lex)?)?)
+            }
+            Some(Arg::Value(v)) => {
+                a.image = string(v)?;
+                break;
+            }
+            Some(other) => return Err(lex(other.unexpected())),
+            None => return Err(bad("run needs an image")),
+        }
+    }
+    for arg in p.raw_args().map_err(lex)? {
+        a.command.push(string(arg)?);
+    }
+    Ok(a)
+}
+
+/// Turns `run`'s arguments into a [`Spec`].
+pub fn spec(a: &RunArgs) -> Result<Spec> {
+    let network = match a.net.as_deref() {
+        None | Some("none") => Network::None,
+        Some("host") => Network::Host,
+        Some(other) => return Err(bad(format!("invalid --net {other:?}: use none or host"))),
+    };
+    Ok(Spec {
+        image: a.image.clone(),
+        command: a.command.clone(),
+        name: a.name.clone(),
+        hostname: a.hostname.clone(),
+        env: a.env.clone(),
+        workdir: a.workdir.clone(),
+        remove: a.remove,
+        network,
+    })
+}
+
+/// Runs tupper with the process's arguments; returns the exit code.
+pub fn main() -> i32 {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let result = parse(args, std::env::var_os("TUPPER_ROOT")).and_then(execute);
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tupper: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Carries out a parsed command line.
+pub fn execute(cli: Cli) -> Result<i32> {
+    let store = || Store::open(&cli.root);
+    let mut out = std::io::stdout().lock();
+    let print = |out: &mut std::io::StdoutLock, s: String| {
+        let _ = out.write_all(s.as_bytes());
+    };
+    match &cli.command {
+        Command::Help => print(&mut out, format!("{USAGE}\n")),
+        Command::Version => print(&mut out, format!("tupper {}\n", env!("CARGO_PKG_VERSION"))),
+        Command::Import {
+            name,
+            source,
+            force,
+        } => {
+            let store = store()?;
+            let mut show = progress_printer(name);
+            let stats = store.import(name, &Source::from_arg(source), *force, &mut show)?;
+            drop(show);
+            print(
+                &mut out,
+                format!("{name}: {} entries, {} bytes\n", stats.entries, stats.bytes),
+            );
+        }
+        Command::Images { json } => {
+            let images = store()?.images()?;
+            if *json {
+                print(
+                    &mut out,
+                    serde_json::to_string_pretty(&images).unwrap_or_default() + "\n",
+                );
+            } else {
+                let now = timefmt::now();
+                let w = images
+                    .iter()
+                    .map(|i| i.name.len())
+                    .max()
+                    .unwrap_or(0)
+                    .max(4);
+                print(&mut out, format!("{:w$}  CREATED\n", "NAME"));
+                for i in images {
+                    let ago = timefmt::human_duration(now - i.created_unix);
+                    print(&mut out, format!("{:w$}  {ago} ago\n", i.name));
+                }
+            }
+        }
+        Command::Rmi { names } => {
+            let store = store()?;
+            for n in names {
+                store.remove_image(n)?;
+                print(&mut out, format!("{n}\n"));
+            }
+        }
+        Command::Ps { all, json } => {
+            let list = store()?.containers(*all)?;
+            if *json {
+                print(
+                    &mut out,
+                    serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
+                );
+            } else {
+                print(&mut out, ps_table(&list, timefmt::now()));
+            }
+        }
+        Command::Rm { names, force } => {
+            let store = store()?;
+            for n in names {
+                store.remove_container(n, *force)?;
+                print(&mut out, format!("{n}\n"));
+            }
+        }
+        Command::Run(args) => {
+            let spec = spec(args)?;
+            let store = store()?;
+            drop(out);
+            let forwarder = Forwarder::new()?;
+            let container = store.start(&spec)?;
+            return container.wait_forwarding(&forwarder);
+        }
+    }
+    Ok(0)
+}
+
+/// `ps`'s table, in docker's columns.
+pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
+    use crate::container::Status;
+    let rows: Vec<[String; 6]> = list
+        .iter()
+        .map(|r| {
+            let status = match r.status {
+                Status::Running => format!("Up {}", timefmt::human_duration(now - r.created_unix)),
+                Status::Exited => format!(
+                    "Exited ({}) {} ago",
+                    r.exit_code.unwrap_or(-1),
+                    timefmt::human_duration(now - r.finished_unix.unwrap_or(now))
+                ),
+                Status::Dead => "Dead (tupper was killed; `tupper rm` it)".to_string(),
+            };
+            let mut cmd = r.command.join(" ");
+            if cmd.is_empty() {
+                cmd = crate::plan::DEFAULT_COMMAND.into();
+            }
+            if cmd.len() > 30 {
+                let cut = (0..=27)
+                    .rev()
+                    .find(|&i| cmd.is_char_boundary(i))
+                    .unwrap_or(0);
+                cmd = format!("{}...", &cmd[..cut]);
+            }
+            [
+                r.id.clone(),
+                r.name.clone().unwrap_or_default(),
+                r.image.clone(),
+                format!("{cmd:?}"),
+                format!("{} ago", timefmt::human_duration(now - r.created_unix)),
+                status,
+            ]
+        })
+        .collect();
+    let head = [
+        "CONTAINER ID",
+        "NAME",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+    ];
+    let mut widths = head.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:w$}   ", w = widths[i]));
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(&head);
+    for row in &rows {
+        out.push_str(&line(&row.each_ref().map(String::as_str)));
+    }
+    out
+}
+
+/// A progress callback that shows bytes and entries on a terminal for big imports.
+fn progress_printer(name: &str) -> impl FnMut(Progress) + '_ {
+    let tty = rustix::termios::isatty(std::io::stderr());
+    let mut shown = false;
+    move |p: Progress| {
+        if tty && p.input_bytes >= 4 << 20 {
+            shown = true;
+            eprint!(
+                "\rimporting {name}: {:.1} MB, {} entries ",
+                p.input_bytes as f64 / 1e6,
+                p.entries
+            );
+        } else if shown && p.input_bytes == u64::MAX {
+            eprintln!();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(args: &[&str]) -> Result<Cli> {
+        parse(args.iter().map(OsString::from).collect(), None)
+    }
+
+    #[test]
+    fn run_stops_at_the_image() {
+        let cli = parse_str(&[
+            "--root",
+            "/s",
+            "run",
+            "--rm",
+            "-e",
+            "A=1",
+            "--name",
+            "web",
+            "-w",
+            "/tmp",
+            "bb",
+            "sh",
+            "-c",
+            "echo --rm",
+        ])
+        .unwrap();
+        assert_eq!(cli.root, "/s");
+        let Command::Run(a) = cli.command else {
+            panic!()
+        };
+        assert!(a.remove);
+        assert_eq!(a.env, vec!["A=1"]);
+        assert_eq!(a.name.as_deref(), Some("web"));
+        assert_eq!(a.workdir.as_deref(), Some("/tmp"));
+        assert_eq!(a.image, "bb");
+        assert_eq!(a.command, vec!["sh", "-c", "echo --rm"]);
+    }
+
+    #[test]
+    fn root_defaults_and_env() {
+        let cli = parse_str(&["ps"]).unwrap();
+        assert_eq!(cli.root, DEFAULT_ROOT);
+        let cli = parse(vec!["ps".into(), "-a".into()], Some("/x".into())).unwrap();
+        assert_eq!(cli.root, "/x");
+        assert_eq!(
+            cli.command,
+            Command::Ps {
+                all: true,
+                json: false
+            }
+        );
+    }
+
+    #[test]
+    fn bad_command_lines_are_one_line_errors() {
+        for args in [
+            &[][..],
+            &["frobnicate"],
+            &["run"],
+            &["run", "--bogus", "x"],
+            &["import", "a"],
+            &["rm"],
+            &["images", "x"],
+        ] {
+            let e = parse_str(args).unwrap_err();
+            assert!(!e.to_string().contains('\n'), "{e}");
+            assert_eq!(e.exit_code(), 125);
+        }
+    }
+
+    #[test]
+    fn net_modes() {
+        let mut a = RunArgs {
+            image: "x".into(),
+            ..Default::default()
+        };
+        assert_eq!(spec(&a).unwrap().network, Network::None);
+        a.net = Some("host".into());
+        assert_eq!(spec(&a).unwrap().network, Network::Host);
+        a.net = Some("bogus".into());
+        assert!(spec(&a).is_err());
+    }
+}

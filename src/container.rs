@@ -1,0 +1,363 @@
+//! Containers: the snapshot, the record, the name and the run lock.
+//!
+//! A container is `ROOT/containers/ID` (a writable snapshot of its image) plus, in
+//! `ROOT/state/containers/`, a record `ID.json` and a lock file `ID.lock`. The
+//! `tupper` process that runs the container holds an exclusive `flock` on `ID.lock`
+//! for the whole run and writes the container's host pid into it; the kernel drops
+//! the lock when that process dies, so a record whose lock is free and that has no
+//! exit code belongs to a run that crashed (`dead`). A name is
+//! `ROOT/state/names/NAME`, a symlink to the ID, created atomically: two runs that
+//! race for a name are settled by the kernel (`symlinkat` fails with `EEXIST`).
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::fs::{self as rfs, AtFlags};
+use rustix::io::Errno;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Context, Error, Result};
+use crate::fsutil::{self, FileLock};
+use crate::names;
+use crate::store::{destroy_subvolume, Store};
+use crate::timefmt;
+
+/// What a container is doing, as `tupper ps` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Its `tupper` process is alive (starting or running the command).
+    Running,
+    /// The command ended; `exit_code` says how.
+    Exited,
+    /// Its `tupper` process died without recording an exit (a crash): `rm` it.
+    Dead,
+}
+
+/// A container's record, as stored in `state/containers/ID.json` and shown by `ps`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// 12 lowercase hex digits.
+    pub id: String,
+    /// The `--name`, if any.
+    pub name: Option<String>,
+    /// The image it was made from.
+    pub image: String,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// The hostname inside.
+    pub hostname: String,
+    /// Creation time, RFC 3339 UTC.
+    pub created: String,
+    /// Creation time, seconds since the epoch.
+    pub created_unix: i64,
+    /// Running, exited or dead (computed from the run lock when read).
+    pub status: Status,
+    /// The exit code (docker's convention) once it exited.
+    pub exit_code: Option<i32>,
+    /// When it exited, seconds since the epoch.
+    pub finished_unix: Option<i64>,
+    /// The host pid of the container's PID 1 while it runs.
+    #[serde(default)]
+    pub pid: Option<i32>,
+    /// Whether it is removed when it exits (`--rm`).
+    pub remove: bool,
+}
+
+/// A container that was just made: locked, recorded, named and snapshotted.
+#[derive(Debug)]
+pub(crate) struct Created {
+    pub record: Record,
+    pub lock: FileLock,
+    pub rootfs: OwnedFd,
+}
+
+impl Store {
+    /// Makes container from `image`: run lock, record, name, snapshot. On failure
+    /// everything made so far is undone.
+    pub(crate) fn create_container(
+        &self,
+        image: &str,
+        name: Option<&str>,
+        hostname: Option<&str>,
+        command: &[String],
+        remove: bool,
+    ) -> Result<Created> {
+        if let Some(n) = name {
+            names::validate("container name", n)?;
+        }
+        let image_fd = self.open_image(image)?;
+        let id = names::new_id()?;
+        let lock_name = format!("{id}.lock");
+        let lock = FileLock::acquire(self.records.as_fd(), &lock_name, true, true)
+            .context(|| format!("create run lock state/containers/{lock_name}"))?
+            .ok_or_else(|| {
+                Error::msg(format!("lock state/containers/{lock_name}: held elsewhere"))
+            })?;
+        let now = timefmt::now();
+        let record = Record {
+            id: id.clone(),
+            name: name.map(str::to_string),
+            image: image.to_string(),
+            command: command.to_vec(),
+            hostname: hostname
+                .map(str::to_string)
+                .or_else(|| name.map(str::to_string))
+                .unwrap_or_else(|| id.clone()),
+            created: timefmt::rfc3339(now),
+            created_unix: now,
+            status: Status::Running,
+            exit_code: None,
+            finished_unix: None,
+            pid: None,
+            remove,
+        };
+        let mut undo = Undo {
+            store: self,
+            id: &id,
+            name: None,
+            record: false,
+            snapshot: false,
+            lock: true,
+        };
+        self.write_record(&record)?;
+        undo.record = true;
+        if let Some(n) = name {
+            self.claim_name(n, &id)?;
+            undo.name = Some(n);
+        }
+        let cid = fsutil::cstring("container id", id.as_str())?;
+        tupper_ioctl::snapshot(image_fd.as_fd(), self.containers.as_fd(), &cid, false)
+            .context(|| format!("snapshot images/{image} -> containers/{id}"))?;
+        undo.snapshot = true;
+        let rootfs = fsutil::open_dir(self.containers.as_fd(), id.as_str())
+            .context(|| format!("open containers/{id}"))?;
+        undo.disarm();
+        Ok(Created {
+            record,
+            lock,
+            rootfs,
+        })
+    }
+
+    /// Takes `name` for container `id`, atomically. A name left by a container whose
+    /// record is gone is taken over.
+    fn claim_name(&self, name: &str, id: &str) -> Result<()> {
+        for _ in 0..2 {
+            match rfs::symlinkat(id, self.names.as_fd(), name) {
+                Ok(()) => return Ok(()),
+                Err(Errno::EXIST) => {
+                    let owner = self.name_owner(name);
+                    match owner {
+                        Some(other)
+                            if fsutil::exists(
+                                self.records.as_fd(),
+                                format!("{other}.json").as_str(),
+                            ) =>
+                        {
+                            return Err(Error::msg(format!(
+                                "container name {name} is already in use by container {other}"
+                            ))
+                            .with_advice(
+                                "remove that container with `tupper rm`, or choose another name",
+                            ));
+                        }
+                        _ => {
+                            // A leftover of a crash between naming and recording.
+                            let _ = rfs::unlinkat(self.names.as_fd(), name, AtFlags::empty());
+                        }
+                    }
+                }
+                Err(e) => return Err(Error::os(format!("claim container name {name}"), e)),
+            }
+        }
+        Err(Error::msg(format!(
+            "container name {name} is already in use"
+        )))
+    }
+
+    /// The ID that `name` points to, if any.
+    fn name_owner(&self, name: &str) -> Option<String> {
+        let target = rfs::readlinkat(self.names.as_fd(), name, Vec::new()).ok()?;
+        target.into_string().ok()
+    }
+
+    /// Writes a container's record atomically.
+    pub(crate) fn write_record(&self, record: &Record) -> Result<()> {
+        let json = serde_json::to_vec(record)
+            .map_err(|e| Error::msg(format!("encode record {}: {e}", record.id)))?;
+        fsutil::write_atomic(self.records.as_fd(), &format!("{}.json", record.id), &json)
+            .context(|| format!("write record state/containers/{}.json", record.id))
+    }
+
+    /// Reads a record, computing its status from the run lock.
+    fn read_record(&self, id: &str) -> Option<Record> {
+        let bytes = fsutil::read_file(self.records.as_fd(), format!("{id}.json").as_str()).ok()?;
+        let mut rec: Record = serde_json::from_slice(&bytes).ok()?;
+        if rec.status == Status::Running {
+            let lock_name = format!("{id}.lock");
+            if fsutil::is_locked(self.records.as_fd(), &lock_name) {
+                rec.pid = read_pid(self, &lock_name);
+            } else {
+                rec.status = Status::Dead;
+            }
+        }
+        Some(rec)
+    }
+
+    /// All containers, newest first; `all` includes exited and dead ones.
+    pub fn containers(&self, all: bool) -> Result<Vec<Record>> {
+        let entries = fsutil::list_dir(self.records.as_fd())
+            .context(|| format!("list {}/state/containers", self.root().display()))?;
+        let mut out: Vec<Record> = entries
+            .iter()
+            .filter_map(|e| e.strip_suffix(".json"))
+            .filter(|id| names::is_id(id))
+            .filter_map(|id| self.read_record(id))
+            .filter(|r| all || r.status == Status::Running)
+            .collect();
+        out.sort_by(|a, b| {
+            b.created_unix
+                .cmp(&a.created_unix)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(out)
+    }
+
+    /// Finds a container by name or ID.
+    pub fn find_container(&self, name_or_id: &str) -> Result<Record> {
+        if names::is_id(name_or_id) {
+            if let Some(r) = self.read_record(name_or_id) {
+                return Ok(r);
+            }
+        }
+        if names::validate("container name", name_or_id).is_ok() {
+            if let Some(id) = self.name_owner(name_or_id) {
+                if let Some(r) = self.read_record(&id) {
+                    return Ok(r);
+                }
+            }
+        }
+        Err(Error::msg(format!("no such container: {name_or_id}")))
+    }
+
+    /// Removes a container: snapshot, name, record and lock. A running one is refused
+    /// unless `force`, which kills it first.
+    pub fn remove_container(&self, name_or_id: &str, force: bool) -> Result<()> {
+        let rec = self.find_container(name_or_id)?;
+        let lock_name = format!("{}.lock", rec.id);
+        let lock = match FileLock::acquire(self.records.as_fd(), &lock_name, true, false)
+            .context(|| format!("lock state/containers/{lock_name}"))?
+        {
+            Some(lock) => lock,
+            None if !force => {
+                return Err(
+                    Error::msg(format!("remove container {name_or_id}: it is running"))
+                        .with_advice("stop it first, or use `tupper rm -f`"),
+                )
+            }
+            None => {
+                if let Some(pid) = read_pid(self, &lock_name) {
+                    kill_pid(pid);
+                }
+                FileLock::acquire(self.records.as_fd(), &lock_name, true, true)
+                    .context(|| format!("lock state/containers/{lock_name}"))?
+                    .ok_or_else(|| {
+                        Error::msg(format!("lock state/containers/{lock_name}: held elsewhere"))
+                    })?
+            }
+        };
+        self.destroy_container(&rec.id, rec.name.as_deref())?;
+        drop(lock);
+        Ok(())
+    }
+
+    /// Destroys a container's snapshot, name, record and lock file (the caller holds the lock).
+    pub(crate) fn destroy_container(&self, id: &str, name: Option<&str>) -> Result<()> {
+        destroy_subvolume(self.containers.as_fd(), id, &format!("containers/{id}"))?;
+        if let Some(n) = name {
+            if self.name_owner(n).as_deref() == Some(id) {
+                let _ = rfs::unlinkat(self.names.as_fd(), n, AtFlags::empty());
+            }
+        }
+        match rfs::unlinkat(
+            self.records.as_fd(),
+            format!("{id}.json").as_str(),
+            AtFlags::empty(),
+        ) {
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => {
+                return Err(Error::os(
+                    format!("remove record state/containers/{id}.json"),
+                    e,
+                ))
+            }
+        }
+        let _ = rfs::unlinkat(
+            self.records.as_fd(),
+            format!("{id}.lock").as_str(),
+            AtFlags::empty(),
+        );
+        Ok(())
+    }
+}
+
+/// The container pid written into a run lock file.
+fn read_pid(store: &Store, lock_name: &str) -> Option<i32> {
+    let bytes = fsutil::read_file(store.records.as_fd(), lock_name).ok()?;
+    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+}
+
+/// Sends SIGKILL to `pid` through a pidfd (a pid is only trusted while its run lock is held).
+fn kill_pid(pid: i32) {
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+        return;
+    };
+    if let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
+        let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
+    }
+}
+
+/// Undoes a half-made container when dropped, unless disarmed.
+struct Undo<'a> {
+    store: &'a Store,
+    id: &'a str,
+    name: Option<&'a str>,
+    record: bool,
+    snapshot: bool,
+    lock: bool,
+}
+
+impl Undo<'_> {
+    fn disarm(&mut self) {
+        self.name = None;
+        self.record = false;
+        self.snapshot = false;
+        self.lock = false;
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        let s = self.store;
+        if self.snapshot {
+            let _ = destroy_subvolume(s.containers.as_fd(), self.id, self.id);
+        }
+        if let Some(n) = self.name {
+            let _ = rfs::unlinkat(s.names.as_fd(), n, AtFlags::empty());
+        }
+        if self.record {
+            let _ = rfs::unlinkat(
+                s.records.as_fd(),
+                format!("{}.json", self.id).as_str(),
+                AtFlags::empty(),
+            );
+        }
+        if self.lock {
+            let _ = rfs::unlinkat(
+                s.records.as_fd(),
+                format!("{}.lock", self.id).as_str(),
+                AtFlags::empty(),
+            );
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! `tupper import NAME DIR`: copies a directory tree into the image root with
+//! the same writer, and so the same rules and metadata, as an archive.
+//!
+//! The source is walked with directory fds (`openat` + `getdents`), every entry
+//! is `lstat`ed relative to its directory, and nothing of the source is opened
+//! through a symlink (`O_NOFOLLOW`). Files with more than one link are
+//! remembered by (device, inode) so that their later names become hard links.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use rustix::fs::{self, AtFlags, Dir, FileType, Mode, OFlags, Stat, CWD};
+use rustix::io::Errno;
+
+use super::write::{show, Meta, Special, Writer};
+use super::{Progress, Reporter, Stats, DATA_BUFFER};
+use crate::error::{Context, Error, Result};
+
+/// Copies the tree at `source` into `root` (see [`super::copy_tree`]).
+pub(super) fn copy_tree(
+    source: &Path,
+    root: BorrowedFd<'_>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Stats> {
+    let top = fs::openat(
+        CWD,
+        source,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .context(|| format!("open source directory {}", source.display()))?;
+    let consumed = Cell::new(0u64);
+    let mut copier = Copier {
+        source,
+        writer: Writer::new(root)?,
+        path: Vec::new(),
+        links: HashMap::new(),
+        buf: Vec::new(),
+        consumed: &consumed,
+        reporter: Reporter {
+            consumed: &consumed,
+            next: 0,
+            progress,
+        },
+    };
+    let st = fs::fstat(&top).context(|| format!("stat {}", source.display()))?;
+    let mut meta = meta_of(&st);
+    meta.xattrs = read_xattrs(Xattrs::Fd(top.as_fd()), &copier.source_name())?;
+    copier.writer.dir(b"", &meta)?;
+    copier.walk(top)?;
+    let stats = copier.writer.finish()?;
+    copier.reporter.report(stats.entries);
+    Ok(stats)
+}
+
+/// Owner, mode and mtime from an `lstat`.
+fn meta_of(st: &Stat) -> Meta {
+    Meta {
+        mode: st.st_mode & 0o7777,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        mtime: st.st_mtime,
+        mtime_nsec: u32::try_from(st.st_mtime_nsec).unwrap_or(0),
+        xattrs: Vec::new(),
+    }
+}
+
+/// The walk's state.
+struct Copier<'a, 'r> {
+    source: &'a Path,
+    writer: Writer<'r>,
+    /// The current entry's path relative to the source (and the image root).
+    path: Vec<u8>,
+    /// (device, inode) of files with several links -> the path they were copied to.
+    links: HashMap<(u64, u64), Vec<u8>>,
+    /// Copy buffer for the read/write fallback, allocated on first use.
+    buf: Vec<u8>,
+    consumed: &'a Cell<u64>,
+    reporter: Reporter<'a>,
+}
+
+impl Copier<'_, '_> {
+    /// The current entry's source path, for messages.
+    fn source_name(&self) -> String {
+        if self.path.is_empty() {
+            self.source.display().to_string()
+        } else {
+            self.source.join(&*show(&self.path)).display().to_string()
+        }
+    }
+
+    /// Copies the entries of the directory `dirfd` (at `self.path`).
+    fn walk(&mut self, dirfd: OwnedFd) -> Result<()> {
+        let mut dir =
+            Dir::new(dirfd).context(|| format!("read directory {}", self.source_name()))?;
+        while let Some(entry) = dir.read() {
+            let entry = entry.context(|| format!("read directory {}", self.source_name()))?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let len = self.path.len();
+            if len > 0 {
+                self.path.push(b'/');
+            }
+            self.path.extend_from_slice(name);
+            let dirfd = dir
+                .fd()
+                .context(|| format!("read directory {}", self.source_name()))?;
+            let result = self.entry(dirfd, name);
+            self.path.truncate(len);
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Copies one entry, `name` in the source directory `dir`.
+    fn entry(&mut self, dir: BorrowedFd<'_>, name: &[u8]) -> Result<()> {
+        let st = fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+            .context(|| format!("stat {}", self.source_name()))?;
+        let file_type = FileType::from_raw_mode(st.st_mode);
+        let mut meta = meta_of(&st);
+
+        if file_type != FileType::Directory && st.st_nlink > 1 {
+            let key = (st.st_dev, st.st_ino);
+            if let Some(first) = self.links.get(&key) {
+                return self.writer.hard_link(&self.path, first, first);
+            }
+            if !matches!(file_type, FileType::Socket | FileType::Unknown) {
+                self.links.insert(key, self.path.clone());
+            }
+        }
+
+        match file_type {
+            FileType::Directory => {
+                let sub = fs::openat(
+                    dir,
+                    name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .context(|| format!("open directory {}", self.source_name()))?;
+                meta.xattrs = read_xattrs(Xattrs::Fd(sub.as_fd()), &self.source_name())?;
+                self.writer.dir(&self.path, &meta)?;
+                self.walk(sub)
+            }
+            FileType::RegularFile => {
+                let src = fs::openat(
+                    dir,
+                    name,
+                    OFlags::RDONLY
+                        | OFlags::NOFOLLOW
+                        | OFlags::NOCTTY
+                        | OFlags::NONBLOCK
+                        | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .context(|| format!("open {}", self.source_name()))?;
+                meta.xattrs = read_xattrs(Xattrs::Fd(src.as_fd()), &self.source_name())?;
+                let source_name = self.source_name();
+                let entries = self.writer.stats().entries;
+                let (path, buf, consumed, reporter) =
+                    (&self.path, &mut self.buf, self.consumed, &mut self.reporter);
+                self.writer.file(path, &meta, |dst| {
+                    copy_data(
+                        &src,
+                        dst,
+                        &source_name,
+                        path,
+                        buf,
+                        consumed,
+                        reporter,
+                        entries,
+                    )
+                })?;
+                self.reporter.tick(self.writer.stats().entries);
+                Ok(())
+            }
+            FileType::Symlink => {
+                let target = fs::readlinkat(dir, name, Vec::new())
+                    .context(|| format!("read symlink {}", self.source_name()))?;
+                self.writer.symlink(&self.path, target.as_bytes(), &meta)
+            }
+            FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
+                let node = fs::openat(
+                    dir,
+                    name,
+                    OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .context(|| format!("open {}", self.source_name()))?;
+                let proc_path = format!("/proc/self/fd/{}", node.as_raw_fd());
+                meta.xattrs = read_xattrs(Xattrs::Path(&proc_path), &self.source_name())?;
+                let rdev = st.st_rdev;
+                let special = match file_type {
+                    FileType::CharacterDevice => Special::Char(fs::major(rdev), fs::minor(rdev)),
+                    FileType::BlockDevice => Special::Block(fs::major(rdev), fs::minor(rdev)),
+                    _ => Special::Fifo,
+                };
+                self.writer.special(&self.path, special, &meta)
+            }
+            // Sockets belong to a running program; they are not copied.
+            FileType::Socket | FileType::Unknown => Ok(()),
+        }
+    }
+}
+
+/// Copies the data of `src` into `dst`: `copy_file_range` (a reflink on the
+/// same btrfs), else read/write. Returns the bytes copied.
+#[allow(clippy::too_many_arguments)]
+fn copy_data(
+    src: &OwnedFd,
+    dst: &OwnedFd,
+    source_name: &str,
+    path: &[u8],
+    buf: &mut Vec<u8>,
+    consumed: &Cell<u64>,
+    reporter: &mut Reporter<'_>,
+    entries: u64,
+) -> Result<u64> {
+    const CHUNK: usize = 64 << 20;
+    let mut total = 0u64;
+    loop {
+        match fs::copy_file_range(src, None, dst, None, CHUNK) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                total += n as u64;
+                consumed.set(consumed.get() + n as u64);
+                reporter.tick(entries);
+            }
+            Err(Errno::INTR) => {}
+            Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::BADF)
+                if total == 0 =>
+            {
+                break
+            }
+            Err(e @ (Errno::NOSPC | Errno::DQUOT | Errno::FBIG)) => {
+                return Err(Error::os(format!("write {}", show(path)), e))
+            }
+            Err(e) => {
+                return Err(Error::os(
+                    format!("copy {source_name} to {}", show(path)),
+                    e,
+                ))
+            }
+        }
+    }
+    if buf.is_empty() {
+        buf.resize(DATA_BUFFER, 0);
+    }
+    loop {
+        let n = match rustix::io::read(src, &mut buf[..]) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(Errno::INTR | Errno::AGAIN) => continue,
+            Err(e) => return Err(Error::os(format!("read {source_name}"), e)),
+        };
+        super::write::write_all(dst, &buf[..n], path)?;
+        total += n as u64;
+        consumed.set(consumed.get() + n as u64);
+        reporter.tick(entries);
+    }
+}
+
+/// Where extended attributes are read from.
+enum Xattrs<'a> {
+    /// An open file or directory.
+    Fd(BorrowedFd<'a>),
+    /// A `/proc/self/fd/N` path to an `O_PATH` fd (device nodes, fifos).
+    Path(&'a str),
+}
+
+/// Reads all extended attributes; none when the filesystem has no support.
+fn read_xattrs(from: Xattrs<'_>, name: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let list_size = match &from {
+        Xattrs::Fd(fd) => fs::flistxattr_query(fd),
+        Xattrs::Path(p) => fs::listxattr_query(*p),
+    };
+    let size = match list_size {
+        Ok(size) => size,
+        Err(Errno::OPNOTSUPP) => return Ok(Vec::new()),
+        Err(e) => return Err(Error::os(format!("list xattrs of {name}"), e)),
+    };
+    if size == 0 {
+        return Ok(Vec::new());
+    }
+    let mut list = vec![0u8; size];
+    let len = match &from {
+        Xattrs::Fd(fd) => fs::flistxattr(fd, &mut list[..]),
+        Xattrs::Path(p) => fs::listxattr(*p, &mut list[..]),
+    }
+    .context(|| format!("list xattrs of {name}"))?;
+    list.truncate(len);
+
+    let mut out = Vec::new();
+    for key in list.split(|&b| b == 0).filter(|k| !k.is_empty()) {
+        let value_size = match &from {
+            Xattrs::Fd(fd) => fs::fgetxattr_query(fd, key),
+            Xattrs::Path(p) => fs::getxattr_query(*p, key),
+        };
+        let value_size = match value_size {
+            Ok(size) => size,
+            // Removed meanwhile.
+            Err(Errno::NODATA) => continue,
+            Err(e) => return Err(Error::os(format!("read xattr {} of {name}", show(key)), e)),
+        };
+        let mut value = vec![0u8; value_size];
+        if value_size > 0 {
+            let n = match &from {
+                Xattrs::Fd(fd) => fs::fgetxattr(fd, key, &mut value[..]),
+                Xattrs::Path(p) => fs::getxattr(*p, key, &mut value[..]),
+            }
+            .context(|| format!("read xattr {} of {name}", show(key)))?;
+            value.truncate(n);
+        }
+        out.push((key.to_vec(), value));
+    }
+    Ok(out)
+}

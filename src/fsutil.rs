@@ -1,0 +1,256 @@
+//! Small file helpers on directory fds: safe lookups beneath a root, flock files,
+//! atomic writes. Every fd is close-on-exec.
+
+use std::ffi::CStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path};
+
+use rustix::fs::{self as rfs, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+use crate::error::{Context, Error, Result};
+
+/// Opens a directory relative to `dir`, close-on-exec.
+pub fn open_dir(dir: BorrowedFd<'_>, path: impl rustix::path::Arg) -> rustix::io::Result<OwnedFd> {
+    rfs::openat(
+        dir,
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Creates directory `name` in `dir` unless it exists, then opens it.
+pub fn ensure_dir(dir: BorrowedFd<'_>, name: &str, mode: u32) -> rustix::io::Result<OwnedFd> {
+    match open_dir(dir, name) {
+        Err(Errno::NOENT) => {
+            match rfs::mkdirat(dir, name, Mode::from_raw_mode(mode)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(e),
+            }
+            open_dir(dir, name)
+        }
+        other => other,
+    }
+}
+
+/// Makes sure `path` (absolute, inside the container) is a real directory beneath
+/// `root`, creating missing components with mode 0755, and refuses any symlink on the
+/// way: these directories become mount points, which the child resolves in the host's
+/// view before `pivot_root`, so a symlink in the image must not redirect a mount.
+pub fn ensure_mountpoint(root: BorrowedFd<'_>, path: &str) -> Result<()> {
+    let mut cur: Option<OwnedFd> = None;
+    for comp in Path::new(path).components() {
+        let Component::Normal(name) = comp else {
+            continue;
+        };
+        let dir = cur.as_ref().map_or(root, |f| f.as_fd());
+        let next = match rfs::openat2(
+            dir,
+            name,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => {
+                match rfs::mkdirat(dir, name, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(Error::os(format!("create mount point {path}"), e)),
+                }
+                rfs::openat(dir, name, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                    .context(|| format!("open mount point {path}"))?
+            }
+            Err(Errno::LOOP | Errno::NOTDIR | Errno::XDEV) => {
+                return Err(Error::msg(format!(
+                    "mount point {path} in the image is not a directory (a symlink or a file); refusing to mount over it"
+                )))
+            }
+            Err(e) => return Err(Error::os(format!("open mount point {path}"), e)),
+        };
+        cur = Some(next);
+    }
+    Ok(())
+}
+
+/// Creates `path` (absolute, inside the container) as a directory beneath `root`,
+/// resolving symlinks as the container would (`RESOLVE_IN_ROOT`), like docker does
+/// for a missing working directory.
+pub fn mkdir_in_root(root: BorrowedFd<'_>, path: &str) -> Result<()> {
+    let mut cur: Option<OwnedFd> = None;
+    for comp in Path::new(path).components() {
+        let Component::Normal(name) = comp else {
+            continue;
+        };
+        let dir = cur.as_ref().map_or(root, |f| f.as_fd());
+        let open = |dir| {
+            rfs::openat2(
+                dir,
+                name,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            )
+        };
+        let next = match open(dir) {
+            Err(Errno::NOENT) => {
+                match rfs::mkdirat(dir, name, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(Error::os(format!("create working directory {path}"), e)),
+                }
+                open(dir)
+            }
+            other => other,
+        }
+        .context(|| format!("open working directory {path}"))?;
+        cur = Some(next);
+    }
+    Ok(())
+}
+
+/// Whether `name` in `dir` exists (without following a final symlink).
+pub fn exists(dir: BorrowedFd<'_>, name: impl rustix::path::Arg) -> bool {
+    rfs::statat(dir, name, rfs::AtFlags::SYMLINK_NOFOLLOW).is_ok()
+}
+
+/// Whether `name` in `dir` is a directory (not following symlinks).
+pub fn is_dir(dir: BorrowedFd<'_>, name: impl rustix::path::Arg) -> bool {
+    rfs::statat(dir, name, rfs::AtFlags::SYMLINK_NOFOLLOW)
+        .map(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+        .unwrap_or(false)
+}
+
+/// Writes `data` to `dir/name` atomically: a temporary file renamed over the name.
+pub fn write_atomic(dir: BorrowedFd<'_>, name: &str, data: &[u8]) -> rustix::io::Result<()> {
+    let tmp = format!(".{name}.tmp{}", rustix::process::getpid().as_raw_nonzero());
+    let fd = rfs::openat(
+        dir,
+        tmp.as_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )?;
+    let res =
+        write_all(fd.as_fd(), data).and_then(|()| rfs::renameat(dir, tmp.as_str(), dir, name));
+    if res.is_err() {
+        let _ = rfs::unlinkat(dir, tmp.as_str(), rfs::AtFlags::empty());
+    }
+    res
+}
+
+/// Writes all of `data` to `fd`.
+pub fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> rustix::io::Result<()> {
+    while !data.is_empty() {
+        let n = rustix::io::write(fd, data)?;
+        data = &data[n..];
+    }
+    Ok(())
+}
+
+/// Reads the whole file `dir/name`.
+pub fn read_file(dir: BorrowedFd<'_>, name: impl rustix::path::Arg) -> rustix::io::Result<Vec<u8>> {
+    let fd = rfs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut out = Vec::with_capacity(512);
+    let mut buf = [0u8; 4096];
+    loop {
+        match rustix::io::read(&fd, &mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The names in directory `dir` (without `.` and `..`).
+pub fn list_dir(dir: BorrowedFd<'_>) -> rustix::io::Result<Vec<String>> {
+    let fd = rfs::openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut names = Vec::new();
+    for entry in rfs::Dir::read_from(&fd)? {
+        let entry = entry?;
+        let name: &CStr = entry.file_name();
+        let bytes = name.to_bytes();
+        if bytes == b"." || bytes == b".." {
+            continue;
+        }
+        if let Ok(s) = std::str::from_utf8(bytes) {
+            names.push(s.to_string());
+        }
+    }
+    Ok(names)
+}
+
+/// An advisory `flock` on a lock file; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct FileLock {
+    fd: OwnedFd,
+}
+
+impl FileLock {
+    /// Creates (if needed) and locks `dir/name`; `exclusive` or shared; waits when `wait`.
+    /// Returns `Ok(None)` when not waiting and somebody else holds the lock.
+    pub fn acquire(
+        dir: BorrowedFd<'_>,
+        name: &str,
+        exclusive: bool,
+        wait: bool,
+    ) -> rustix::io::Result<Option<FileLock>> {
+        let fd = rfs::openat(
+            dir,
+            name,
+            OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::from_raw_mode(0o600),
+        )?;
+        if try_lock(fd.as_fd(), exclusive, wait)? {
+            Ok(Some(FileLock { fd }))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The lock file's descriptor.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Takes an flock on `fd`; `Ok(false)` when not waiting and it is held elsewhere.
+pub fn try_lock(fd: BorrowedFd<'_>, exclusive: bool, wait: bool) -> rustix::io::Result<bool> {
+    use rustix::fs::FlockOperation as F;
+    let op = match (exclusive, wait) {
+        (true, true) => F::LockExclusive,
+        (true, false) => F::NonBlockingLockExclusive,
+        (false, true) => F::LockShared,
+        (false, false) => F::NonBlockingLockShared,
+    };
+    loop {
+        match rfs::flock(fd, op) {
+            Ok(()) => return Ok(true),
+            Err(Errno::WOULDBLOCK) => return Ok(false),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether somebody holds a lock on `dir/name` (a missing file means nobody does).
+pub fn is_locked(dir: BorrowedFd<'_>, name: &str) -> bool {
+    let Ok(fd) = rfs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    matches!(try_lock(fd.as_fd(), true, false), Ok(false))
+}
+
+/// Turns a Rust string into a C string, refusing interior NULs with a clear error.
+pub fn cstring(what: &str, s: impl Into<Vec<u8>>) -> Result<std::ffi::CString> {
+    std::ffi::CString::new(s).map_err(|_| Error::msg(format!("{what} contains a NUL byte")))
+}

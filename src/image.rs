@@ -1,0 +1,214 @@
+//! Images: import a root filesystem into a read-only subvolume, list, remove.
+//!
+//! An import fills a fresh subvolume `ROOT/images/.import-ID` (hidden: image names
+//! cannot start with a dot; locked by the importer through `ROOT/tmp/import-ID.lock`),
+//! makes it read-only and renames it to `ROOT/images/NAME` only when complete (btrfs
+//! cannot move a read-only subvolume to another directory, but can rename it within
+//! one). On any failure the temporary subvolume is destroyed; one left by a crash
+//! (its lock no longer held) is destroyed by the next import.
+
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
+
+use rustix::fs::{self as rfs, RenameFlags};
+use rustix::io::Errno;
+use serde::Serialize;
+
+use crate::error::{Context, Error, Result};
+use crate::extract::{self, Progress, Stats};
+use crate::fsutil;
+use crate::names;
+use crate::store::{destroy_subvolume, Store};
+use crate::timefmt;
+
+/// Where an import reads its root filesystem from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A tar archive (plain, gzip or zstd) on standard input.
+    Stdin,
+    /// A tar archive (plain, gzip or zstd) in a file.
+    Archive(PathBuf),
+    /// A directory tree, copied.
+    Directory(PathBuf),
+}
+
+impl Source {
+    /// `-` is stdin, a directory is copied, anything else is read as an archive.
+    pub fn from_arg(arg: &str) -> Source {
+        if arg == "-" {
+            Source::Stdin
+        } else if std::path::Path::new(arg).is_dir() {
+            Source::Directory(arg.into())
+        } else {
+            Source::Archive(arg.into())
+        }
+    }
+}
+
+/// One image, as `tupper images` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageInfo {
+    /// The image's name.
+    pub name: String,
+    /// When the subvolume was created (RFC 3339, UTC).
+    pub created: String,
+    /// Seconds since the epoch of `created`.
+    pub created_unix: i64,
+    /// The subvolume's UUID.
+    pub uuid: String,
+    /// Whether the subvolume is read-only (it always should be).
+    pub read_only: bool,
+}
+
+impl Store {
+    /// Imports `source` as image `name`; replaces an existing image only when `force`.
+    pub fn import(
+        &self,
+        name: &str,
+        source: &Source,
+        force: bool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Stats> {
+        names::validate("image name", name)?;
+        if !force && fsutil::exists(self.images.as_fd(), name) {
+            return Err(Error::msg(format!(
+                "import {name}: image {name} already exists (use --force to replace it)"
+            )));
+        }
+        // Open the source before anything is created in the store.
+        let mut input: Option<Box<dyn Read>> = match source {
+            Source::Stdin => Some(Box::new(std::io::stdin().lock())),
+            Source::Archive(p) => Some(Box::new(
+                std::fs::File::open(p).context(|| format!("open archive {}", p.display()))?,
+            )),
+            Source::Directory(p) => {
+                if !p.is_dir() {
+                    return Err(Error::msg(format!(
+                        "import {name}: {} is not a directory",
+                        p.display()
+                    )));
+                }
+                None
+            }
+        };
+        self.clean_stale_imports();
+
+        let tmp_id = names::new_id()?;
+        let tmp_name = format!(".import-{tmp_id}");
+        let lock_name = format!("import-{tmp_id}.lock");
+        let _lock = fsutil::FileLock::acquire(self.tmp.as_fd(), &lock_name, true, true)
+            .context(|| format!("lock tmp/{lock_name}"))?;
+        let shown_tmp = format!("images/{tmp_name}");
+        let ctmp = fsutil::cstring("name", tmp_name.as_str())?;
+        tupper_ioctl::subvol_create(self.images.as_fd(), &ctmp)
+            .context(|| format!("create subvolume {shown_tmp}"))?;
+
+        let result = (|| -> Result<Stats> {
+            let dir = fsutil::open_dir(self.images.as_fd(), tmp_name.as_str())
+                .context(|| format!("open {shown_tmp}"))?;
+            let stats = match (&mut input, source) {
+                (Some(r), _) => extract::extract_archive(r, dir.as_fd(), progress)?,
+                (None, Source::Directory(p)) => extract::copy_tree(p, dir.as_fd(), progress)?,
+                (None, _) => unreachable!("archive sources have an input"),
+            };
+            tupper_ioctl::set_subvol_readonly(dir.as_fd(), true)
+                .context(|| format!("make {shown_tmp} read-only"))?;
+            self.install(name, &tmp_name, force)?;
+            Ok(stats)
+        })();
+        if result.is_err() {
+            // The temporary subvolume may be gone already (renamed in); ignore errors here.
+            let _ = destroy_subvolume(self.images.as_fd(), &tmp_name, &shown_tmp);
+        }
+        let _ = rfs::unlinkat(self.tmp.as_fd(), lock_name.as_str(), rfs::AtFlags::empty());
+        result
+    }
+
+    /// Renames the finished subvolume `images/.import-ID` to `images/NAME`, swapping
+    /// out an old image when `force` (the old one is then destroyed).
+    fn install(&self, name: &str, tmp_name: &str, force: bool) -> Result<()> {
+        let dir = self.images.as_fd();
+        let what = || format!("rename images/{tmp_name} -> images/{name}");
+        match rfs::renameat_with(dir, tmp_name, dir, name, RenameFlags::NOREPLACE) {
+            Ok(()) => Ok(()),
+            Err(Errno::EXIST) if force => {
+                rfs::renameat_with(dir, tmp_name, dir, name, RenameFlags::EXCHANGE)
+                    .context(what)?;
+                // images/.import-ID is now the old image.
+                destroy_subvolume(
+                    dir,
+                    tmp_name,
+                    &format!("images/{tmp_name} (the replaced image {name})"),
+                )
+            }
+            Err(Errno::EXIST) => Err(Error::msg(format!(
+                "import {name}: image {name} already exists (use --force to replace it)"
+            ))),
+            Err(e) => Err(Error::os(what(), e)),
+        }
+    }
+
+    /// Destroys temporary import subvolumes whose importer is gone (a crash).
+    fn clean_stale_imports(&self) {
+        let Ok(entries) = fsutil::list_dir(self.images.as_fd()) else {
+            return;
+        };
+        for entry in entries {
+            let Some(tmp_id) = entry.strip_prefix(".import-") else {
+                continue;
+            };
+            let lock_name = format!("import-{tmp_id}.lock");
+            // Take the lock ourselves so that no importer can still be working on it.
+            if let Ok(Some(_lock)) =
+                fsutil::FileLock::acquire(self.tmp.as_fd(), &lock_name, true, false)
+            {
+                let _ = destroy_subvolume(self.images.as_fd(), &entry, &format!("images/{entry}"));
+                let _ = rfs::unlinkat(self.tmp.as_fd(), lock_name.as_str(), rfs::AtFlags::empty());
+            }
+        }
+    }
+
+    /// The images in the store, sorted by name.
+    pub fn images(&self) -> Result<Vec<ImageInfo>> {
+        let mut names = fsutil::list_dir(self.images.as_fd())
+            .context(|| format!("list {}/images", self.root().display()))?;
+        names.sort();
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            if names::validate("image name", &name).is_err() {
+                continue;
+            }
+            let Ok(fd) = fsutil::open_dir(self.images.as_fd(), name.as_str()) else {
+                continue;
+            };
+            let info = tupper_ioctl::subvol_info(fd.as_fd())
+                .context(|| format!("subvolume info images/{name}"))?;
+            out.push(ImageInfo {
+                created: timefmt::rfc3339(info.otime_sec),
+                created_unix: info.otime_sec,
+                uuid: tupper_ioctl::format_uuid(&info.uuid),
+                read_only: info.readonly,
+                name,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Opens image `name`'s subvolume, with a clear error when there is none.
+    pub(crate) fn open_image(&self, name: &str) -> Result<std::os::fd::OwnedFd> {
+        names::validate("image name", name)?;
+        match fsutil::open_dir(self.images.as_fd(), name) {
+            Ok(fd) => Ok(fd),
+            Err(Errno::NOENT) => Err(Error::msg(format!("unknown image {name}"))
+                .with_advice("see `tupper images`; add one with `tupper import NAME ARCHIVE`")),
+            Err(e) => Err(Error::os(format!("open images/{name}"), e)),
+        }
+    }
+
+    /// Removes image `name`. Containers made from it keep working: they are snapshots.
+    pub fn remove_image(&self, name: &str) -> Result<()> {
+        drop(self.open_image(name)?);
+        destroy_subvolume(self.images.as_fd(), name, &format!("images/{name}"))
+    }
+}

@@ -1,0 +1,348 @@
+//! The launcher (parent side): `clone3` into new namespaces, the sync pipes, waiting
+//! on the pidfd and forwarding signals.
+//!
+//! `/* Parent, outside the container */` is everything in this file; the child's
+//! side is [`crate::child`]. The parent makes two close-on-exec pipes before the
+//! clone: the *report* pipe (child -> parent: a failure record, or EOF when
+//! `execve` succeeded) and, when the parent has work to do after the clone (the
+//! network), the *go* pipe (parent -> child: one byte when that work is done).
+//!
+//! # Safety
+//!
+//! This file opts in to `unsafe` for the raw `clone3` syscall (rustix does not wrap
+//! it, and libc's `fork` bookkeeping is not wanted: the child only makes raw
+//! syscalls), for taking ownership of the pidfd it returns, and for the signal
+//! mask and `signalfd` of the forwarder. Each block says what it relies on.
+#![allow(unsafe_code)]
+
+use std::mem::size_of;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use linux_raw_sys::general as k;
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::io::Errno;
+use rustix::pipe::{pipe_with, PipeFlags};
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
+
+use crate::child::{self, ChildFds, ExecPointers, LoopbackRequest, Report, Stage};
+use crate::error::{Error, Kind, Result};
+use crate::plan::ChildPlan;
+
+/// The signals `tupper run` passes on to the container's PID 1.
+pub const FORWARDED: [i32; 6] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// A container's first process, just cloned.
+#[derive(Debug)]
+pub struct Launched {
+    /// Its pid in the host's PID namespace.
+    pub pid: Pid,
+    /// A pidfd for it: waited on and signalled, never the bare pid.
+    pub pidfd: OwnedFd,
+    report: OwnedFd,
+    go: Option<OwnedFd>,
+}
+
+/// Clones the container's first process, which carries out `plan` (see
+/// [`crate::child`]).
+pub fn spawn(plan: &ChildPlan, lo_up: &LoopbackRequest) -> Result<Launched> {
+    let pipe = || pipe_with(PipeFlags::CLOEXEC).map_err(|e| Error::os("create the launch pipe", e));
+    let (report_r, report_w) = pipe()?;
+    let go = if plan.wait_for_parent {
+        Some(pipe()?)
+    } else {
+        None
+    };
+    let exec = ExecPointers::new(plan);
+
+    let mut flags = k::CLONE_NEWNS
+        | k::CLONE_NEWUTS
+        | k::CLONE_NEWIPC
+        | k::CLONE_NEWPID
+        | k::CLONE_NEWCGROUP
+        | k::CLONE_PIDFD;
+    if plan.own_netns {
+        flags |= k::CLONE_NEWNET;
+    }
+    let mut pidfd: i32 = -1;
+    let args = k::clone_args {
+        flags: flags.into(),
+        pidfd: &mut pidfd as *mut i32 as u64,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: k::SIGCHLD.into(),
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: 0,
+    };
+    // SAFETY: `args` is a fully initialized `struct clone_args` of the size passed
+    // (linux-raw-sys's definition, 88 bytes); `pidfd` points to an i32 on this stack
+    // that outlives the call. With no CLONE_VM and no stack, the child is a copy of
+    // this thread (like fork) and, in its branch below, never returns from
+    // `child::run`.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const k::clone_args,
+            size_of::<k::clone_args>(),
+        )
+    };
+    if ret == 0 {
+        child::run(
+            plan,
+            &exec,
+            lo_up,
+            ChildFds {
+                report: report_w.as_fd(),
+                go: go.as_ref().map(|(r, _)| r.as_fd()),
+                parent_ends: [
+                    go.as_ref().map(|(_, w)| w.as_raw_fd()),
+                    Some(report_r.as_raw_fd()),
+                ],
+            },
+        );
+    }
+    if ret < 0 {
+        let errno = std::io::Error::last_os_error();
+        let err = Error::os("clone3 the container's first process", errno);
+        return Err(match err.raw_os_error() {
+            Some(libc::ENOSPC) => {
+                err.with_advice("a max_*_namespaces limit in /proc/sys/user was reached")
+            }
+            Some(libc::EINVAL) => err.with_advice(
+                "the kernel lacks a namespace type tupper needs (5.3 or newer with pidfd)",
+            ),
+            _ => err,
+        });
+    }
+    // SAFETY: clone3 succeeded with CLONE_PIDFD, so the kernel stored a new pidfd in
+    // `pidfd`; nothing else owns it.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let pid = Pid::from_raw(ret as i32)
+        .ok_or_else(|| Error::msg("clone3 returned pid 0 in the parent"))?;
+    drop(report_w);
+    Ok(Launched {
+        pid,
+        pidfd,
+        report: report_r,
+        go: go.map(|(_, w)| w),
+    })
+}
+
+impl Launched {
+    /// Lets the child go on to `execve` (after the parent's network setup).
+    pub fn go(&mut self) -> Result<()> {
+        if let Some(go) = self.go.take() {
+            rustix::io::write(&go, &[1])
+                .map_err(|e| Error::os("signal the container to start", e))?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the child has `execve`d (`Ok(None)`) or reports a failure.
+    pub fn await_exec(&mut self) -> Result<Option<Report>> {
+        let mut buf = [0u8; Report::SIZE];
+        let mut got = 0;
+        while got < buf.len() {
+            match rustix::io::read(&self.report, &mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(Error::os("read the container's start report", e)),
+            }
+        }
+        match got {
+            0 => Ok(None),
+            Report::SIZE => Ok(Some(Report::decode(&buf))),
+            _ => Err(Error::msg(
+                "read the container's start report: it was cut short",
+            )),
+        }
+    }
+
+    /// Sends `signal` to the container's first process through its pidfd.
+    pub fn signal(&self, signal: i32) -> Result<()> {
+        send_signal(self.pidfd.as_fd(), signal)
+    }
+}
+
+/// Sends `signal` through `pidfd`.
+fn send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> Result<()> {
+    let sig = Signal::from_named_raw(signal)
+        .ok_or_else(|| Error::msg(format!("signal {signal} is not a known signal")))?;
+    match rustix::process::pidfd_send_signal(pidfd, sig) {
+        Ok(()) | Err(Errno::SRCH) => Ok(()),
+        Err(e) => Err(Error::os(
+            format!("send signal {signal} to the container"),
+            e,
+        )),
+    }
+}
+
+/// Turns a child's failure report into an error that names the step.
+pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
+    let errno = std::io::Error::from_raw_os_error(report.errno);
+    let stage = Stage::from_u32(report.stage);
+    let what = match stage {
+        Some(Stage::DeathSignal) => "set the parent-death signal".to_string(),
+        Some(Stage::PrivateRoot) => "make / private in the container's mount namespace".to_string(),
+        Some(Stage::Hostname) => {
+            format!("set hostname {}", String::from_utf8_lossy(&plan.hostname))
+        }
+        Some(Stage::Loopback) => "bring lo up in the container".to_string(),
+        Some(Stage::BindRoot) => format!("bind {} on itself", plan.rootfs.to_string_lossy()),
+        Some(Stage::Step) => plan.steps.get(report.index as usize).map_or_else(
+            || format!("setup step {}", report.index),
+            |s| s.shown.clone(),
+        ),
+        Some(Stage::OpenRoot) => format!("open the new root {}", plan.rootfs.to_string_lossy()),
+        Some(Stage::PivotRoot) => format!("pivot_root to {}", plan.rootfs.to_string_lossy()),
+        Some(Stage::DetachOldRoot) => "detach the old root".to_string(),
+        Some(Stage::WaitParent) => "wait for the parent".to_string(),
+        Some(Stage::Workdir) => format!(
+            "change to working directory {}",
+            plan.workdir.to_string_lossy()
+        ),
+        Some(Stage::Exec) => {
+            let cmd = plan.argv[0].to_string_lossy();
+            return match report.errno {
+                libc::ENOENT | libc::ENOTDIR => {
+                    let where_ = if cmd.contains('/') {
+                        ""
+                    } else {
+                        " in the container's PATH"
+                    };
+                    Error::msg(format!("exec {cmd}: executable file not found{where_}"))
+                        .with_kind(Kind::NotFound)
+                }
+                _ => Error::os(format!("exec {cmd}"), errno).with_kind(Kind::CannotInvoke),
+            };
+        }
+        None => format!("container setup (unknown step {})", report.stage),
+    };
+    Error::os(what, errno)
+}
+
+/// How a container's first process ended, in docker's terms.
+pub fn wait(pidfd: BorrowedFd<'_>) -> Result<i32> {
+    loop {
+        match rustix::process::waitid(WaitId::PidFd(pidfd), WaitIdOptions::EXITED) {
+            Ok(Some(status)) => {
+                if let Some(code) = status.exit_status() {
+                    return Ok(code);
+                }
+                if let Some(sig) = status.terminating_signal() {
+                    return Ok(128 + sig);
+                }
+                return Err(Error::msg("wait for the container: unexpected status"));
+            }
+            Ok(None) => continue,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(Error::os("wait for the container", e)),
+        }
+    }
+}
+
+/// Blocks the forwarded signals in the calling thread and receives them on a
+/// `signalfd`, to pass on to the container while `tupper run` waits.
+#[derive(Debug)]
+pub struct Forwarder {
+    fd: OwnedFd,
+    old_mask: libc::sigset_t,
+}
+
+impl Forwarder {
+    /// Blocks [`FORWARDED`] in this thread (before the clone, so that none is lost;
+    /// the child unblocks them) and opens the signalfd.
+    pub fn new() -> Result<Forwarder> {
+        // SAFETY: `set` and `old_mask` are locals initialized by sigemptyset (and by
+        // pthread_sigmask for `old_mask`) before use; signalfd gets a valid set and
+        // returns a new fd that we own from here on.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for sig in FORWARDED {
+                libc::sigaddset(&mut set, sig);
+            }
+            let mut old_mask: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old_mask);
+            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+            if fd < 0 {
+                let err = std::io::Error::last_os_error();
+                libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+                return Err(Error::os("create a signalfd", err));
+            }
+            Ok(Forwarder {
+                fd: OwnedFd::from_raw_fd(fd),
+                old_mask,
+            })
+        }
+    }
+
+    /// Waits for the container to end, passing each forwarded signal on to it.
+    /// Signals the kernel sent because of a terminal key (`^C`) already reached the
+    /// container, which shares the terminal's process group, and are not sent twice.
+    pub fn wait(&self, pidfd: BorrowedFd<'_>) -> Result<i32> {
+        loop {
+            let mut fds = [
+                PollFd::new(&pidfd, PollFlags::IN),
+                PollFd::new(&self.fd, PollFlags::IN),
+            ];
+            match poll(&mut fds, None) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(e) => return Err(Error::os("poll the container's pidfd", e)),
+            }
+            let exited = fds[0].revents().contains(PollFlags::IN);
+            for info in self.drain() {
+                if info.ssi_code != libc::SI_KERNEL {
+                    send_signal(pidfd, info.ssi_signo as i32)?;
+                }
+            }
+            if exited {
+                return wait(pidfd);
+            }
+        }
+    }
+
+    /// Reads the pending signals.
+    fn drain(&self) -> Vec<libc::signalfd_siginfo> {
+        let mut out = Vec::new();
+        loop {
+            let mut buf = [0u8; size_of::<libc::signalfd_siginfo>()];
+            match rustix::io::read(&self.fd, &mut buf) {
+                Ok(n) if n == buf.len() => {
+                    // SAFETY: the kernel wrote a whole `struct signalfd_siginfo` (128
+                    // bytes, checked by `n`) into `buf`; the struct is plain integers,
+                    // valid for any bit pattern, and read_unaligned copes with `buf`'s
+                    // alignment.
+                    out.push(unsafe {
+                        std::ptr::read_unaligned(buf.as_ptr() as *const libc::signalfd_siginfo)
+                    });
+                }
+                _ => return out,
+            }
+        }
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        // Signals that came in after the container ended are dropped with the fd,
+        // not delivered to tupper with their default action.
+        let _ = self.drain();
+        // SAFETY: `old_mask` was filled by pthread_sigmask in `new`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old_mask, std::ptr::null_mut()) };
+    }
+}
+
+const _: () = assert!(size_of::<libc::signalfd_siginfo>() == 128);
+const _: () = assert!(size_of::<k::clone_args>() == 88);

@@ -1,0 +1,45 @@
+//! tupper: a Linux container runtime made of direct syscalls, ioctls and netlink
+//! messages, on btrfs snapshots.
+//!
+//! The data flows CLI ([`cli`]) -> store ([`store`], [`image`], [`container`]:
+//! btrfs subvolumes and snapshots) -> plan ([`plan`], pure) -> launcher ([`launch`]:
+//! `clone3`, sync pipes) -> child ([`child`]: mounts, `pivot_root`, hostname,
+//! `execve`), with the network set up by the parent over netlink ([`net`]).
+//! [`run`] tells the whole story in one place.
+//!
+//! The binary is a thin layer over this library:
+//!
+//! ```no_run
+//! let store = tupper::Store::open("/var/lib/tupper")?;
+//! let spec = tupper::Spec {
+//!     image: "busybox".into(),
+//!     command: vec!["/bin/true".into()],
+//!     remove: true,
+//!     ..Default::default()
+//! };
+//! assert_eq!(store.run(&spec)?, 0);
+//! # Ok::<(), tupper::Error>(())
+//! ```
+//!
+//! A [`Store`] may be shared by threads: each `run` is independent.
+
+pub mod child;
+pub mod cli;
+pub mod container;
+pub mod error;
+pub mod extract;
+pub mod fsutil;
+pub mod image;
+pub mod launch;
+pub mod names;
+pub mod net;
+pub mod plan;
+pub mod run;
+pub mod store;
+pub mod timefmt;
+
+pub use container::{Record, Status};
+pub use error::{Error, Kind, Result};
+pub use image::{ImageInfo, Source};
+pub use run::{Container, Network, Spec};
+pub use store::Store;

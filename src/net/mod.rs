@@ -1,0 +1,3 @@
+//! The container network over raw netlink (in progress).
+mod msg;
+mod nl;

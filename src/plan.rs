@@ -1,0 +1,503 @@
+//! The child's plan: everything the child does between `clone3` and `execve`, as
+//! data, computed by the parent before the clone.
+//!
+//! The child runs no allocator and takes no lock (another thread of the parent may
+//! hold the allocator's lock at the moment of the clone), so every path, argument and
+//! environment string is a `CString` made here. The plan is pure: it is built and
+//! checked without root in unit tests, and [`crate::child`] only carries it out.
+
+use std::ffi::{CStr, CString};
+use std::path::Path;
+
+use rustix::mount::MountFlags;
+
+use crate::error::{Error, Result};
+use crate::fsutil::cstring;
+
+/// The devices bind-mounted from the host into the container's `/dev`.
+pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// The `PATH` a container gets unless `-e PATH=...` says otherwise (docker's).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The command a container runs when none is given.
+pub const DEFAULT_COMMAND: &str = "/bin/sh";
+
+/// One filesystem operation of the child before `pivot_root`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// `mount(source, target, fstype, flags, data)`.
+    Mount {
+        /// The source (`proc`, `tmpfs`, ...).
+        source: CString,
+        /// The absolute host path of the target, inside the container's root.
+        target: CString,
+        /// The filesystem type.
+        fstype: CString,
+        /// `MS_*` flags.
+        flags: MountFlags,
+        /// Filesystem options, if any.
+        data: Option<CString>,
+    },
+    /// `mount(source, target, NULL, MS_BIND)`: a file or directory of the host.
+    Bind {
+        /// The host path.
+        source: CString,
+        /// The absolute host path of the target, inside the container's root.
+        target: CString,
+    },
+    /// `mkdir(path, mode)`; an existing directory is fine.
+    Mkdir {
+        /// The absolute host path.
+        path: CString,
+        /// The mode (the child's umask is 0).
+        mode: u32,
+    },
+    /// `open(path, O_CREAT)`: an empty file to bind a device onto.
+    Touch {
+        /// The absolute host path.
+        path: CString,
+    },
+    /// `symlink(target, link)`.
+    Symlink {
+        /// What the link points to (a path inside the container).
+        target: CString,
+        /// The absolute host path of the link.
+        link: CString,
+    },
+}
+
+/// An operation with the words that name it in an error (`mount proc on /proc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// What to do.
+    pub op: Op,
+    /// How an error names it, with paths as the container sees them.
+    pub shown: String,
+}
+
+/// Everything the child needs, allocated before the clone.
+#[derive(Debug, Clone)]
+pub struct ChildPlan {
+    /// The container's root (the snapshot), an absolute host path.
+    pub rootfs: CString,
+    /// The hostname to set in the new UTS namespace.
+    pub hostname: Vec<u8>,
+    /// Mounts and files made under `rootfs` before the pivot.
+    pub steps: Vec<Step>,
+    /// The working directory inside the container.
+    pub workdir: CString,
+    /// Paths to try with `execve`, in order (the `PATH` search, done inside).
+    pub exec_candidates: Vec<CString>,
+    /// The command and its arguments.
+    pub argv: Vec<CString>,
+    /// `KEY=VALUE` strings.
+    pub env: Vec<CString>,
+    /// Whether the child has its own network namespace (then it brings `lo` up).
+    pub own_netns: bool,
+    /// Whether the child waits for the parent's go-ahead before `execve` (the
+    /// parent configures the network in between).
+    pub wait_for_parent: bool,
+}
+
+/// The inputs of a plan, as the user gave them.
+#[derive(Debug, Clone, Default)]
+pub struct PlanInput<'a> {
+    /// The container's hostname.
+    pub hostname: &'a str,
+    /// The command; empty means `/bin/sh`.
+    pub command: &'a [String],
+    /// `-e` entries: `KEY=VALUE`, or `KEY` to pass the host's value.
+    pub env: &'a [String],
+    /// The working directory (absolute); `None` is `/`.
+    pub workdir: Option<&'a str>,
+    /// The host's `TERM`, passed on when set.
+    pub term: Option<&'a str>,
+    /// Whether the container has its own network namespace.
+    pub own_netns: bool,
+    /// Whether the parent configures something after the clone (the network).
+    pub wait_for_parent: bool,
+}
+
+impl ChildPlan {
+    /// Builds the plan for a container whose root is `rootfs`.
+    pub fn new(rootfs: &Path, input: &PlanInput<'_>) -> Result<ChildPlan> {
+        let root = rootfs.to_str().ok_or_else(|| {
+            Error::msg(format!("container root {} is not UTF-8", rootfs.display()))
+        })?;
+        let env = environment(input)?;
+        let path_var = env
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        let command: Vec<String> = if input.command.is_empty() {
+            vec![DEFAULT_COMMAND.to_string()]
+        } else {
+            input.command.to_vec()
+        };
+        if command[0].is_empty() {
+            return Err(Error::msg("run: the command is an empty string"));
+        }
+        let workdir = input.workdir.unwrap_or("/");
+        if !workdir.starts_with('/') {
+            return Err(Error::msg(format!(
+                "invalid working directory {workdir:?}: it must be an absolute path"
+            )));
+        }
+        Ok(ChildPlan {
+            rootfs: cstring("container root", root)?,
+            hostname: hostname_bytes(input.hostname)?,
+            steps: mount_steps(root)?,
+            workdir: cstring("working directory", workdir)?,
+            exec_candidates: exec_candidates(&command[0], path_var)?,
+            argv: command
+                .iter()
+                .map(|a| cstring("command argument", a.as_str()))
+                .collect::<Result<_>>()?,
+            env: env
+                .iter()
+                .map(|e| cstring("environment variable", e.as_str()))
+                .collect::<Result<_>>()?,
+            own_netns: input.own_netns,
+            wait_for_parent: input.wait_for_parent,
+        })
+    }
+
+    /// The command as a person reads it.
+    pub fn command_shown(&self) -> String {
+        self.argv
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Checks a hostname (RFC 1123 label rules, at most 64 bytes) and returns its bytes.
+fn hostname_bytes(name: &str) -> Result<Vec<u8>> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !name.starts_with('-');
+    if ok {
+        Ok(name.as_bytes().to_vec())
+    } else {
+        Err(Error::msg(format!(
+            "invalid hostname {name:?}: use letters, digits, '-' and '.', at most 64 bytes"
+        )))
+    }
+}
+
+/// The container's environment: defaults, the host's TERM, then `-e` entries, later
+/// ones replacing earlier ones with the same key.
+fn environment(input: &PlanInput<'_>) -> Result<Vec<String>> {
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), DEFAULT_PATH.into()),
+        ("HOSTNAME".into(), input.hostname.into()),
+        ("HOME".into(), "/root".into()),
+    ];
+    if let Some(term) = input.term {
+        env.push(("TERM".into(), term.into()));
+    }
+    for entry in input.env {
+        let (key, value) = match entry.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => match std::env::var(entry) {
+                Ok(v) => (entry.clone(), v),
+                // docker: `-e KEY` with KEY unset on the host sets nothing.
+                Err(_) => continue,
+            },
+        };
+        if key.is_empty() || key.contains('\0') {
+            return Err(Error::msg(format!(
+                "invalid environment variable {entry:?}"
+            )));
+        }
+        env.retain(|(k, _)| *k != key);
+        env.push((key, value));
+    }
+    Ok(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
+}
+
+/// The `execve` paths for `cmd`: itself when it has a `/`, else each absolute `PATH`
+/// entry joined with it, as `execvp` would search inside the container.
+fn exec_candidates(cmd: &str, path_var: &str) -> Result<Vec<CString>> {
+    if cmd.contains('/') {
+        return Ok(vec![cstring("command", cmd)?]);
+    }
+    path_var
+        .split(':')
+        .filter(|dir| dir.starts_with('/'))
+        .map(|dir| cstring("command", format!("{}/{cmd}", dir.trim_end_matches('/'))))
+        .collect()
+}
+
+/// A mount of `fstype` from `source` on `target` (a path inside the container).
+fn mount_step(
+    root: &str,
+    source: &str,
+    target: &str,
+    fstype: &str,
+    flags: MountFlags,
+    data: Option<&str>,
+) -> Result<Step> {
+    Ok(Step {
+        op: Op::Mount {
+            source: cstring("mount source", source)?,
+            target: cstring("mount path", format!("{root}{target}"))?,
+            fstype: cstring("filesystem type", fstype)?,
+            flags,
+            data: data.map(|d| cstring("mount options", d)).transpose()?,
+        },
+        shown: format!("mount {fstype} on {target}"),
+    })
+}
+
+/// The mounts of a container under `root`, in order (see `docs/architecture.md`).
+fn mount_steps(root: &str) -> Result<Vec<Step>> {
+    let at = |p: &str| cstring("mount path", format!("{root}{p}"));
+    let hardened = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    let mut steps = vec![
+        mount_step(root, "proc", "/proc", "proc", hardened, None)?,
+        mount_step(
+            root,
+            "sysfs",
+            "/sys",
+            "sysfs",
+            hardened | MountFlags::RDONLY,
+            None,
+        )?,
+        mount_step(
+            root,
+            "tmpfs",
+            "/dev",
+            "tmpfs",
+            MountFlags::NOSUID | MountFlags::STRICTATIME,
+            Some("mode=755,size=65536k"),
+        )?,
+    ];
+    for dev in DEVICES {
+        let target = format!("/dev/{dev}");
+        steps.push(Step {
+            op: Op::Touch { path: at(&target)? },
+            shown: format!("create {target}"),
+        });
+        steps.push(Step {
+            op: Op::Bind {
+                source: cstring("device", target.as_str())?,
+                target: at(&target)?,
+            },
+            shown: format!("bind the host's {target}"),
+        });
+    }
+    for (path, mode) in [
+        ("/dev/pts", 0o755),
+        ("/dev/shm", 0o1777),
+        ("/dev/mqueue", 0o755),
+    ] {
+        steps.push(Step {
+            op: Op::Mkdir {
+                path: at(path)?,
+                mode,
+            },
+            shown: format!("create {path}"),
+        });
+    }
+    steps.push(mount_step(
+        root,
+        "devpts",
+        "/dev/pts",
+        "devpts",
+        MountFlags::NOSUID | MountFlags::NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )?);
+    steps.push(mount_step(
+        root,
+        "shm",
+        "/dev/shm",
+        "tmpfs",
+        hardened,
+        Some("mode=1777,size=65536k"),
+    )?);
+    steps.push(mount_step(
+        root,
+        "mqueue",
+        "/dev/mqueue",
+        "mqueue",
+        hardened,
+        None,
+    )?);
+    for (target, link) in [
+        ("pts/ptmx", "/dev/ptmx"),
+        ("/proc/self/fd", "/dev/fd"),
+        ("/proc/self/fd/0", "/dev/stdin"),
+        ("/proc/self/fd/1", "/dev/stdout"),
+        ("/proc/self/fd/2", "/dev/stderr"),
+    ] {
+        steps.push(Step {
+            op: Op::Symlink {
+                target: cstring("symlink target", target)?,
+                link: at(link)?,
+            },
+            shown: format!("create symlink {link} -> {target}"),
+        });
+    }
+    Ok(steps)
+}
+
+/// The directories of the image that become mount points; the parent makes sure
+/// they are real directories before the clone.
+pub const MOUNT_POINTS: [&str; 3] = ["/proc", "/sys", "/dev"];
+
+/// Borrowed view used by the child: the C string of a step's main path.
+pub fn target_of(op: &Op) -> &CStr {
+    match op {
+        Op::Mount { target, .. } | Op::Bind { target, .. } => target,
+        Op::Mkdir { path, .. } | Op::Touch { path } => path,
+        Op::Symlink { link, .. } => link,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(input: PlanInput<'_>) -> ChildPlan {
+        ChildPlan::new(Path::new("/store/containers/0123456789ab"), &input).unwrap()
+    }
+
+    fn base<'a>() -> PlanInput<'a> {
+        PlanInput {
+            hostname: "web",
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_to_sh_with_docker_env() {
+        let p = plan(base());
+        assert_eq!(p.argv, vec![CString::new("/bin/sh").unwrap()]);
+        assert_eq!(p.exec_candidates, vec![CString::new("/bin/sh").unwrap()]);
+        let env: Vec<_> = p.env.iter().map(|e| e.to_str().unwrap()).collect();
+        assert_eq!(
+            env,
+            vec![
+                &format!("PATH={DEFAULT_PATH}"),
+                "HOSTNAME=web",
+                "HOME=/root"
+            ]
+        );
+        assert_eq!(p.workdir.to_str().unwrap(), "/");
+        assert_eq!(p.hostname, b"web");
+    }
+
+    #[test]
+    fn path_search_uses_the_containers_path() {
+        let cmd = vec!["true".to_string()];
+        let env = vec!["PATH=/opt/bin:relative:/bin/".to_string()];
+        let p = plan(PlanInput {
+            command: &cmd,
+            env: &env,
+            ..base()
+        });
+        let c: Vec<_> = p
+            .exec_candidates
+            .iter()
+            .map(|c| c.to_str().unwrap())
+            .collect();
+        assert_eq!(c, vec!["/opt/bin/true", "/bin/true"]);
+    }
+
+    #[test]
+    fn env_entries_override_and_term_passes() {
+        let env = vec![
+            "HOME=/home/x".to_string(),
+            "A=1".to_string(),
+            "A=2".to_string(),
+        ];
+        let p = plan(PlanInput {
+            env: &env,
+            term: Some("xterm"),
+            ..base()
+        });
+        let env: Vec<_> = p.env.iter().map(|e| e.to_str().unwrap()).collect();
+        assert!(env.contains(&"TERM=xterm"));
+        assert!(env.contains(&"HOME=/home/x") && !env.contains(&"HOME=/root"));
+        assert_eq!(env.iter().filter(|e| e.starts_with("A=")).count(), 1);
+        assert!(env.contains(&"A=2"));
+    }
+
+    #[test]
+    fn mounts_are_under_the_root_in_order() {
+        let p = plan(base());
+        let shown: Vec<_> = p.steps.iter().map(|s| s.shown.as_str()).collect();
+        assert_eq!(shown[0], "mount proc on /proc");
+        assert_eq!(shown[1], "mount sysfs on /sys");
+        assert_eq!(shown[2], "mount tmpfs on /dev");
+        for s in &p.steps {
+            assert!(target_of(&s.op)
+                .to_str()
+                .unwrap()
+                .starts_with("/store/containers/0123456789ab/"));
+        }
+        // Every device is created, then bound from the host.
+        for dev in DEVICES {
+            let i = shown
+                .iter()
+                .position(|s| *s == format!("create /dev/{dev}"))
+                .unwrap();
+            assert_eq!(shown[i + 1], format!("bind the host's /dev/{dev}"));
+        }
+        // /dev/pts exists before devpts is mounted on it.
+        let mk = shown.iter().position(|s| *s == "create /dev/pts").unwrap();
+        let mnt = shown
+            .iter()
+            .position(|s| *s == "mount devpts on /dev/pts")
+            .unwrap();
+        assert!(mk < mnt);
+        let sys = &p.steps[1].op;
+        assert!(matches!(sys, Op::Mount { flags, .. } if flags.contains(MountFlags::RDONLY)));
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        let empty = vec![String::new()];
+        let nul = vec!["a\0b".to_string()];
+        for (input, want) in [
+            (
+                PlanInput {
+                    command: &empty,
+                    ..base()
+                },
+                "empty string",
+            ),
+            (
+                PlanInput {
+                    command: &nul,
+                    ..base()
+                },
+                "NUL",
+            ),
+            (
+                PlanInput {
+                    workdir: Some("rel"),
+                    ..base()
+                },
+                "absolute",
+            ),
+            (
+                PlanInput {
+                    hostname: "bad host",
+                    ..base()
+                },
+                "invalid hostname",
+            ),
+        ] {
+            let err = ChildPlan::new(Path::new("/r"), &input).unwrap_err();
+            assert!(err.to_string().contains(want), "{err}");
+        }
+    }
+}

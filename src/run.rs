@@ -1,0 +1,249 @@
+//! `run`: the whole story of a container, top to bottom.
+//!
+//! store (snapshot + record) -> plan (pure) -> launch (`clone3`, child: mounts,
+//! pivot, hostname) -> parent: network -> go -> exec -> wait -> record or remove.
+
+use std::os::fd::{AsFd, BorrowedFd};
+
+use crate::container::{Created, Record, Status};
+use crate::error::Result;
+use crate::fsutil;
+use crate::launch::{self, Forwarder, Launched};
+use crate::plan::{self, ChildPlan, PlanInput};
+use crate::store::Store;
+use crate::timefmt;
+
+/// The network a container gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    /// Its own network namespace with only `lo`, up.
+    #[default]
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+/// What to run: the in-memory equivalent of `tupper run`'s arguments.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    /// The image to snapshot.
+    pub image: String,
+    /// The command and its arguments; empty runs `/bin/sh`.
+    pub command: Vec<String>,
+    /// A unique name (`--name`).
+    pub name: Option<String>,
+    /// The hostname (`--hostname`); defaults to the name, else the ID.
+    pub hostname: Option<String>,
+    /// `KEY=VALUE` (or `KEY`, taken from tupper's environment) entries (`-e`).
+    pub env: Vec<String>,
+    /// The working directory (`-w`), created when missing.
+    pub workdir: Option<String>,
+    /// Remove the container when it ends (`--rm`).
+    pub remove: bool,
+    /// The network.
+    pub network: Network,
+}
+
+/// A container whose command is running.
+#[derive(Debug)]
+pub struct Container<'s> {
+    store: &'s Store,
+    /// `None` once finished (waited for, or cleaned up on drop).
+    created: Option<Created>,
+    record: Record,
+    launched: Launched,
+}
+
+impl Store {
+    /// Starts a container: returns once its command runs (or fails to start; the
+    /// container is then recorded as exited, or removed with `remove`).
+    pub fn start(&self, spec: &Spec) -> Result<Container<'_>> {
+        let created = self.create_container(
+            &spec.image,
+            spec.name.as_deref(),
+            spec.hostname.as_deref(),
+            &spec.command,
+            spec.remove,
+        )?;
+        match self.launch(spec, &created) {
+            Ok(launched) => Ok(Container {
+                store: self,
+                record: created.record.clone(),
+                created: Some(created),
+                launched,
+            }),
+            Err(err) => {
+                let code = err.exit_code();
+                self.finish(created, code)?;
+                Err(err)
+            }
+        }
+    }
+
+    /// Runs a container to its end and returns its exit code (docker's convention).
+    pub fn run(&self, spec: &Spec) -> Result<i32> {
+        self.start(spec)?.wait()
+    }
+
+    /// Prepares the snapshot, plans, clones, and waits for the `execve`.
+    fn launch(&self, spec: &Spec, created: &Created) -> Result<Launched> {
+        let rootfs = created.rootfs.as_fd();
+        for mp in plan::MOUNT_POINTS {
+            fsutil::ensure_mountpoint(rootfs, mp)?;
+        }
+        if let Some(dir) = spec.workdir.as_deref().filter(|d| d.starts_with('/')) {
+            fsutil::mkdir_in_root(rootfs, dir)?;
+        }
+        let term = std::env::var("TERM").ok();
+        let plan = ChildPlan::new(
+            &self.container_path(&created.record.id),
+            &PlanInput {
+                hostname: &created.record.hostname,
+                command: &spec.command,
+                env: &spec.env,
+                workdir: spec.workdir.as_deref(),
+                term: term.as_deref(),
+                own_netns: spec.network != Network::Host,
+                wait_for_parent: false,
+            },
+        )?;
+        let mut launched = launch::spawn(&plan, &LOOPBACK_UP)?;
+        // The run lock file carries the container's host pid, for `ps` and `rm -f`.
+        let _ = rustix::io::pwrite(
+            created.lock.fd(),
+            launched.pid.as_raw_nonzero().to_string().as_bytes(),
+            0,
+        );
+        launched.go()?;
+        match launched.await_exec()? {
+            None => Ok(launched),
+            Some(report) => {
+                let _ = launch::wait(launched.pidfd.as_fd());
+                Err(launch::report_error(&plan, report))
+            }
+        }
+    }
+
+    /// Records how a container ended, or removes it (`--rm`).
+    fn finish(&self, created: Created, code: i32) -> Result<()> {
+        let Created {
+            mut record, lock, ..
+        } = created;
+        if record.remove {
+            self.destroy_container(&record.id, record.name.as_deref())?;
+        } else {
+            record.status = Status::Exited;
+            record.exit_code = Some(code);
+            record.finished_unix = Some(timefmt::now());
+            self.write_record(&record)?;
+        }
+        drop(lock);
+        Ok(())
+    }
+}
+
+impl Container<'_> {
+    /// The container's ID.
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    /// The container's record as it was when it started.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// The host pid of the container's first process.
+    pub fn pid(&self) -> i32 {
+        self.launched.pid.as_raw_nonzero().get()
+    }
+
+    /// A pidfd of the container's first process.
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.launched.pidfd.as_fd()
+    }
+
+    /// Sends a signal (e.g. `libc::SIGTERM`) to the container's first process.
+    pub fn signal(&self, signal: i32) -> Result<()> {
+        self.launched.signal(signal)
+    }
+
+    /// Waits for the container to end; returns its exit code (128+N for signal N).
+    pub fn wait(self) -> Result<i32> {
+        self.wait_with(None)
+    }
+
+    /// Like [`Container::wait`], passing on the signals `forwarder` receives.
+    pub fn wait_forwarding(self, forwarder: &Forwarder) -> Result<i32> {
+        self.wait_with(Some(forwarder))
+    }
+
+    fn wait_with(mut self, forwarder: Option<&Forwarder>) -> Result<i32> {
+        let pidfd = self.launched.pidfd.as_fd();
+        let code = match forwarder {
+            Some(f) => f.wait(pidfd)?,
+            None => launch::wait(pidfd)?,
+        };
+        if let Some(created) = self.created.take() {
+            self.store.finish(created, code)?;
+        }
+        Ok(code)
+    }
+}
+
+impl Drop for Container<'_> {
+    fn drop(&mut self) {
+        // Dropped while running: kill it and clean up as `wait` would.
+        if let Some(created) = self.created.take() {
+            let _ = self.launched.signal(libc::SIGKILL);
+            let code = launch::wait(self.launched.pidfd.as_fd()).unwrap_or(128 + libc::SIGKILL);
+            let _ = self.store.finish(created, code);
+        }
+    }
+}
+
+/// `RTM_NEWLINK` for ifindex 1 (`lo` in a new network namespace): flags and change
+/// mask `IFF_UP`, with `NLM_F_REQUEST | NLM_F_ACK`.
+pub(crate) const LOOPBACK_UP: crate::child::LoopbackRequest = loopback_up();
+
+const fn loopback_up() -> crate::child::LoopbackRequest {
+    let mut m = [0u8; 32];
+    let len = 32u32.to_ne_bytes();
+    let ty = (linux_raw_sys::netlink::RTM_NEWLINK as u16).to_ne_bytes();
+    let flags = ((linux_raw_sys::netlink::NLM_F_REQUEST | linux_raw_sys::netlink::NLM_F_ACK)
+        as u16)
+        .to_ne_bytes();
+    let seq = 1u32.to_ne_bytes();
+    let index = 1i32.to_ne_bytes();
+    let up = (libc::IFF_UP as u32).to_ne_bytes();
+    let mut i = 0;
+    while i < 4 {
+        m[i] = len[i]; // nlmsg_len
+        m[8 + i] = seq[i]; // nlmsg_seq; nlmsg_pid (12..16) = 0: the kernel
+        m[20 + i] = index[i]; // ifi_index; ifi_family, pad, ifi_type (16..20) = 0
+        m[24 + i] = up[i]; // ifi_flags
+        m[28 + i] = up[i]; // ifi_change
+        if i < 2 {
+            m[4 + i] = ty[i]; // nlmsg_type
+            m[6 + i] = flags[i]; // nlmsg_flags
+        }
+        i += 1;
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_request_golden_bytes() {
+        // struct nlmsghdr { len=32, type=RTM_NEWLINK(16), flags=REQUEST|ACK(5), seq=1, pid=0 }
+        // struct ifinfomsg { family=0, pad, type=0, index=1, flags=IFF_UP, change=IFF_UP }
+        let want: [u8; 32] = [
+            32, 0, 0, 0, 16, 0, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0, //
+            0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0,
+        ];
+        assert_eq!(LOOPBACK_UP, want);
+    }
+}

@@ -1,0 +1,123 @@
+//! The store: a directory on btrfs that holds images, containers and state.
+//!
+//! Layout (fixed, see `docs/architecture.md`):
+//!
+//! ```text
+//! ROOT/images/NAME          read-only subvolumes (BTRFS_SUBVOL_RDONLY)
+//! ROOT/containers/ID        writable snapshots of an image
+//! ROOT/state/containers/    ID.json records and ID.lock run locks
+//! ROOT/state/names/         NAME -> ID symlinks (a name is taken atomically)
+//! ROOT/images/.import-ID    an import in progress (hidden, not an image yet)
+//! ROOT/tmp/                 import locks
+//! ```
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::io::Errno;
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+
+/// The default store root when neither `--root` nor `TUPPER_ROOT` is given.
+pub const DEFAULT_ROOT: &str = "/var/lib/tupper";
+
+/// `statfs` magic of btrfs.
+const BTRFS_SUPER_MAGIC: i64 = 0x9123_683e;
+
+/// How to make a store, for error messages.
+const MAKE_STORE_ADVICE: &str = "make one with: truncate -s 2G /var/lib/tupper.img && mkfs.btrfs /var/lib/tupper.img && mkdir -p DIR && mount -o loop /var/lib/tupper.img DIR";
+
+/// An open store. Cheap to open; holds directory fds of its parts.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    pub(crate) images: OwnedFd,
+    pub(crate) containers: OwnedFd,
+    pub(crate) records: OwnedFd,
+    pub(crate) names: OwnedFd,
+    pub(crate) tmp: OwnedFd,
+}
+
+impl Store {
+    /// Opens the store at `root`, which must exist and be on btrfs; creates the
+    /// layout's directories on first use.
+    pub fn open(root: impl AsRef<Path>) -> Result<Store> {
+        let root = root.as_ref();
+        let root = if root.is_absolute() {
+            root.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| Error::os("get the current directory", e))?
+                .join(root)
+        };
+        let root_fd = match fsutil::open_dir(rustix::fs::CWD, &root) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => {
+                return Err(Error::msg(format!(
+                "open store {}: it does not exist; it must be a directory on a btrfs filesystem",
+                root.display()
+            ))
+                .with_advice(MAKE_STORE_ADVICE.replace("DIR", &root.display().to_string())))
+            }
+            Err(e) => return Err(Error::os(format!("open store {}", root.display()), e)),
+        };
+        let fs = rustix::fs::fstatfs(&root_fd)
+            .map_err(|e| Error::os(format!("statfs store {}", root.display()), e))?;
+        if fs.f_type as i64 != BTRFS_SUPER_MAGIC {
+            return Err(Error::msg(format!(
+                "store {} is not on btrfs (filesystem magic {:#x})",
+                root.display(),
+                fs.f_type
+            ))
+            .with_advice(MAKE_STORE_ADVICE.replace("DIR", &root.display().to_string())));
+        }
+        let dir = |parent: BorrowedFd<'_>, name: &str, shown: &str| {
+            fsutil::ensure_dir(parent, name, 0o700).map_err(|e| {
+                Error::os(
+                    format!("create store directory {}/{shown}", root.display()),
+                    e,
+                )
+            })
+        };
+        let state = dir(root_fd.as_fd(), "state", "state")?;
+        Ok(Store {
+            images: dir(root_fd.as_fd(), "images", "images")?,
+            containers: dir(root_fd.as_fd(), "containers", "containers")?,
+            records: dir(state.as_fd(), "containers", "state/containers")?,
+            names: dir(state.as_fd(), "names", "state/names")?,
+            tmp: dir(root_fd.as_fd(), "tmp", "tmp")?,
+            root,
+        })
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The host path of an image subvolume.
+    pub fn image_path(&self, name: &str) -> PathBuf {
+        self.root.join("images").join(name)
+    }
+
+    /// The host path of a container's snapshot.
+    pub fn container_path(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    /// The state directory (records, locks, leases).
+    pub fn state_path(&self) -> PathBuf {
+        self.root.join("state")
+    }
+}
+
+/// Destroys subvolume `dir/name`, tolerating one that is already gone.
+pub(crate) fn destroy_subvolume(dir: BorrowedFd<'_>, name: &str, shown: &str) -> Result<()> {
+    let cname = fsutil::cstring("subvolume name", name)?;
+    match tupper_ioctl::subvol_destroy(dir, &cname) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(Error::os(format!("delete subvolume {shown}"), e)),
+    }
+}

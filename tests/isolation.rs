@@ -1,0 +1,383 @@
+//! What the container sees from inside: hostname, processes, mounts, root
+//! directory, namespaces, network links, /dev, /sys, environment and working
+//! directory (issue 2, "Must hold", first bullet; run's environment rules).
+
+mod common;
+
+use common::*;
+use std::collections::BTreeSet;
+
+fn store_with_busybox() -> TestStore {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    store
+}
+
+#[test]
+fn hostname_is_the_container_name() {
+    let store = store_with_busybox();
+    let host = host_hostname();
+    let out = store
+        .tupper(&[
+            "run", "--rm", "--net", "none", "--name", "web1", "bb", "hostname",
+        ])
+        .ok();
+    assert_eq!(out.trim(), "web1");
+    // Also through the kernel interface, not only the hostname applet.
+    let out = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--name",
+            "web2",
+            "bb",
+            "cat",
+            "/proc/sys/kernel/hostname",
+        ])
+        .ok();
+    assert_eq!(out.trim(), "web2");
+    assert_eq!(host_hostname(), host, "the host's hostname changed");
+}
+
+#[test]
+fn hostname_defaults_to_the_id() {
+    let store = store_with_busybox();
+    let host = host_hostname();
+    // Without --rm so that the record tells the ID; no --name.
+    let out = store
+        .tupper(&["run", "--net", "none", "bb", "hostname"])
+        .ok();
+    let recs = store.ps_json(true);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let id = recs[0]["id"].as_str().expect("id is a string");
+    assert_eq!(id.len(), 12);
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{id}"
+    );
+    assert_eq!(out.trim(), id);
+    assert_eq!(host_hostname(), host);
+}
+
+#[test]
+fn hostname_option_wins() {
+    let store = store_with_busybox();
+    let host = host_hostname();
+    let out = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--name",
+            "n1",
+            "--hostname",
+            "box.example",
+            "bb",
+            "hostname",
+        ])
+        .ok();
+    assert_eq!(out.trim(), "box.example");
+    assert_eq!(host_hostname(), host);
+}
+
+#[test]
+fn ps_shows_only_the_command_as_pid_1() {
+    let store = store_with_busybox();
+    let out = store.run_rm("bb", &["ps"]).ok();
+    let procs: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(procs.len(), 1, "more than one process visible:\n{out}");
+    let fields: Vec<&str> = procs[0].split_whitespace().collect();
+    assert_eq!(fields[0], "1", "the command is not PID 1:\n{out}");
+    assert_eq!(*fields.last().unwrap(), "ps", "{out}");
+    // Through /proc too: only PID 1 (and `self`/`thread-self`) are there.
+    let out = store.run_rm("bb", &["ls", "/proc"]).ok();
+    let pids: Vec<&str> = out
+        .split_whitespace()
+        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    assert_eq!(pids, vec!["1"], "{out}");
+}
+
+#[test]
+fn proc_mounts_lists_only_the_containers_mounts() {
+    let store = store_with_busybox();
+    let out = store.run_rm("bb", &["cat", "/proc/mounts"]).ok();
+    let scratch = store.scratch().to_str().unwrap().to_string();
+    let mut roots = 0;
+    for line in out.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        assert!(f.len() >= 4, "odd /proc/mounts line {line}");
+        let mp = unescape_mount(f[1]);
+        assert!(!line.contains(&scratch), "host store path visible: {line}");
+        assert!(!line.contains("oldroot"), "old root visible: {line}");
+        assert!(
+            mp == "/"
+                || mp == "/proc"
+                || mp.starts_with("/proc/")
+                || mp == "/sys"
+                || mp.starts_with("/sys/")
+                || mp == "/dev"
+                || mp.starts_with("/dev/"),
+            "a mount that is not the container's: {line}\n{out}"
+        );
+        if mp == "/" {
+            roots += 1;
+            assert_eq!(f[2], "btrfs", "/ is not the btrfs snapshot: {line}");
+        }
+    }
+    assert_eq!(roots, 1, "not exactly one / mount:\n{out}");
+    // The host has other mounts (at least the store itself); none of them is here.
+    let mps: BTreeSet<String> = out
+        .lines()
+        .map(|l| unescape_mount(l.split(' ').nth(1).unwrap()))
+        .collect();
+    for m in [
+        "/proc",
+        "/sys",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+    ] {
+        assert!(mps.contains(m), "{m} is not mounted:\n{out}");
+    }
+}
+
+#[test]
+fn root_directory_is_the_image_without_oldroot() {
+    let store = store_with_busybox();
+    let image: BTreeSet<String> = list_dir(&store.image_path("bb")).into_iter().collect();
+    let out = store.run_rm("bb", &["ls", "-a", "/"]).ok();
+    let seen: BTreeSet<String> = out
+        .split_whitespace()
+        .filter(|n| *n != "." && *n != "..")
+        .map(String::from)
+        .collect();
+    assert!(!seen.iter().any(|n| n.contains("oldroot")), "{seen:?}");
+    let mut expected = image.clone();
+    for d in ["proc", "sys", "dev"] {
+        expected.insert(d.to_string());
+    }
+    assert_eq!(
+        seen, expected,
+        "`ls /` is not the image plus proc, sys, dev"
+    );
+    // The image itself was not touched by the runtime creating mount points.
+    assert!(!store.image_path("bb").join("proc").exists());
+}
+
+#[test]
+fn namespaces_differ_from_the_hosts() {
+    let store = store_with_busybox();
+    let names = ["ipc", "uts", "mnt", "pid", "net", "cgroup"];
+    let script: String = names
+        .iter()
+        .map(|n| format!("readlink /proc/self/ns/{n}; "))
+        .collect();
+    let out = store.sh_in("bb", &script);
+    let inside: Vec<&str> = out.lines().collect();
+    assert_eq!(inside.len(), names.len(), "{out}");
+    for (n, got) in names.iter().zip(inside) {
+        let host = host_ns(n);
+        assert!(got.starts_with(&format!("{n}:[")), "{n}: {got}");
+        assert_ne!(got, host, "the {n} namespace is the host's");
+    }
+}
+
+#[test]
+fn ip_link_shows_only_lo() {
+    assert!(
+        busybox_applets().iter().any(|a| a.ends_with("/ip")),
+        "busybox has no ip applet"
+    );
+    let store = store_with_busybox();
+    let out = store.run_rm("bb", &["ip", "link"]).ok();
+    let links: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .filter_map(|l| l.split(": ").nth(1))
+        .collect();
+    assert_eq!(links, vec!["lo"], "{out}");
+}
+
+#[test]
+fn dev_is_minimal_and_works() {
+    let store = store_with_busybox();
+    let script = r#"
+for d in null zero full random urandom tty; do test -c /dev/$d || echo "not a char device: $d"; done
+test -c /dev/pts/ptmx || echo "no /dev/pts/ptmx"
+test -e /dev/ptmx || echo "no /dev/ptmx"
+test -d /dev/shm || echo "no /dev/shm"
+test -d /dev/mqueue || echo "no /dev/mqueue"
+test "$(readlink /dev/fd)" = /proc/self/fd || echo "bad /dev/fd: $(readlink /dev/fd)"
+test "$(readlink /dev/stdin)" = /proc/self/fd/0 || echo "bad /dev/stdin"
+test "$(readlink /dev/stdout)" = /proc/self/fd/1 || echo "bad /dev/stdout"
+test "$(readlink /dev/stderr)" = /proc/self/fd/2 || echo "bad /dev/stderr"
+echo x > /dev/null || echo "cannot write /dev/null"
+test "$(head -c 5 /dev/zero | wc -c)" = 5 || echo "cannot read /dev/zero"
+test "$(head -c 16 /dev/urandom | wc -c)" = 16 || echo "cannot read /dev/urandom"
+if echo x 2>/dev/null > /dev/full; then echo "/dev/full accepted a write"; fi
+touch /dev/shm/x || echo "cannot write /dev/shm"
+echo LS $(ls /dev)
+"#;
+    let out = store.sh_in("bb", script);
+    let problems: Vec<&str> = out.lines().filter(|l| !l.starts_with("LS ")).collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let allowed = [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "ptmx", "shm", "mqueue", "fd",
+        "stdin", "stdout", "stderr", "console", "core",
+    ];
+    let ls = out.lines().find(|l| l.starts_with("LS ")).unwrap();
+    let extra: Vec<&str> = ls[3..]
+        .split_whitespace()
+        .filter(|n| !allowed.contains(n))
+        .collect();
+    assert!(extra.is_empty(), "/dev is not minimal, extra: {extra:?}");
+    let mounts = store.run_rm("bb", &["cat", "/proc/mounts"]).ok();
+    let fstype = |mp: &str| {
+        mounts
+            .lines()
+            .map(|l| l.split(' ').collect::<Vec<_>>())
+            .find(|f| f[1] == mp)
+            .map(|f| f[2].to_string())
+    };
+    assert_eq!(fstype("/dev").as_deref(), Some("tmpfs"), "{mounts}");
+    assert_eq!(fstype("/dev/pts").as_deref(), Some("devpts"), "{mounts}");
+    assert_eq!(fstype("/dev/mqueue").as_deref(), Some("mqueue"), "{mounts}");
+    // A new devpts instance: no host ptys are visible.
+    let pts = store.run_rm("bb", &["ls", "/dev/pts"]).ok();
+    assert_eq!(
+        pts.split_whitespace().collect::<Vec<_>>(),
+        vec!["ptmx"],
+        "{pts}"
+    );
+}
+
+#[test]
+fn sys_is_read_only_and_proc_is_restricted() {
+    let store = store_with_busybox();
+    let mounts = store.run_rm("bb", &["cat", "/proc/mounts"]).ok();
+    let line = |mp: &str| -> Vec<String> {
+        mounts
+            .lines()
+            .map(|l| l.split(' ').map(String::from).collect::<Vec<_>>())
+            .find(|f| f[1] == mp)
+            .unwrap_or_else(|| panic!("{mp} not mounted:\n{mounts}"))
+    };
+    let sys = line("/sys");
+    assert_eq!(sys[2], "sysfs");
+    assert!(
+        sys[3].split(',').any(|o| o == "ro"),
+        "/sys is not read-only: {sys:?}"
+    );
+    let proc_ = line("/proc");
+    assert_eq!(proc_[2], "proc");
+    for o in ["nosuid", "nodev", "noexec"] {
+        assert!(
+            proc_[3].split(',').any(|x| x == o),
+            "/proc lacks {o}: {proc_:?}"
+        );
+    }
+    // Behaviour, not only the flag: a write to a writable sysfs attribute fails.
+    let out = store.run_rm(
+        "bb",
+        &["sh", "-c", "echo change > /sys/kernel/uevent_helper"],
+    );
+    assert_ne!(out.code, 0, "wrote to /sys: {out:?}");
+    assert!(out.stderr.contains("Read-only"), "{out:?}");
+}
+
+#[test]
+fn environment_is_path_hostname_home_term_and_e() {
+    let store = store_with_busybox();
+    let mut c = store.cmd();
+    c.args([
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--name",
+        "envbox",
+        "-e",
+        "FOO=bar baz",
+        "-e",
+        "EMPTY=",
+        "bb",
+        "env",
+    ]);
+    c.env("TERM", "xterm-tupper").env("TUPPER_LEAK", "1");
+    let out = run_cmd(c, None, DEFAULT_TIMEOUT).ok();
+    let env: BTreeSet<&str> = out.lines().collect();
+    let get = |k: &str| {
+        env.iter()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(String::from)
+    };
+    let path = get("PATH").expect("no PATH");
+    assert!(path.split(':').any(|d| d == "/bin"), "PATH={path}");
+    assert_eq!(get("HOSTNAME").as_deref(), Some("envbox"));
+    assert_eq!(get("HOME").as_deref(), Some("/root"));
+    assert_eq!(get("TERM").as_deref(), Some("xterm-tupper"));
+    assert_eq!(get("FOO").as_deref(), Some("bar baz"));
+    assert_eq!(get("EMPTY").as_deref(), Some(""));
+    assert_eq!(get("TUPPER_LEAK"), None, "the host environment leaked in");
+    let keys: BTreeSet<&str> = env.iter().map(|l| l.split('=').next().unwrap()).collect();
+    let expected: BTreeSet<&str> = [
+        "PATH", "HOSTNAME", "HOME", "TERM", "FOO", "EMPTY", "PWD", "SHLVL",
+    ]
+    .into();
+    // busybox env prints exactly the environment; PWD/SHLVL are tolerated only
+    // because some runtimes set them.
+    assert!(keys.is_subset(&expected), "unexpected variables: {keys:?}");
+
+    // Without TERM in tupper's environment there is none inside; -e overrides PATH.
+    let mut c = store.cmd();
+    c.args([
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "-e",
+        "PATH=/usr/bin:/bin",
+        "bb",
+        "env",
+    ]);
+    c.env_remove("TERM");
+    let out = run_cmd(c, None, DEFAULT_TIMEOUT).ok();
+    assert!(!out.lines().any(|l| l.starts_with("TERM=")), "{out}");
+    let paths: Vec<&str> = out.lines().filter(|l| l.starts_with("PATH=")).collect();
+    assert_eq!(paths, vec!["PATH=/usr/bin:/bin"], "{out}");
+}
+
+#[test]
+fn working_directory() {
+    let store = store_with_busybox();
+    assert_eq!(store.run_rm("bb", &["pwd"]).ok().trim(), "/");
+    let out = store
+        .tupper(&["run", "--rm", "--net", "none", "-w", "/tmp", "bb", "pwd"])
+        .ok();
+    assert_eq!(out.trim(), "/tmp");
+    let out = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "-w",
+            "/etc",
+            "bb",
+            "sh",
+            "-c",
+            "ls passwd",
+        ])
+        .ok();
+    assert_eq!(out.trim(), "passwd");
+}

@@ -1,0 +1,242 @@
+//! Container records: `ps`, `rm`, `--rm`, and what a crash (tupper killed with
+//! SIGKILL mid-run) leaves behind (issue 2, "run", the records paragraph).
+
+mod common;
+
+use common::*;
+use std::process::Stdio;
+use std::time::Duration;
+
+fn store_with_busybox() -> TestStore {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    store
+}
+
+fn find<'a>(recs: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    recs.iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no record named {name}: {recs:?}"))
+}
+
+#[test]
+fn exited_container_is_listed_with_its_exit_code_and_rm_removes_it() {
+    let store = store_with_busybox();
+    store
+        .tupper(&[
+            "run", "--net", "none", "--name", "three", "bb", "sh", "-c", "exit 3",
+        ])
+        .code(3);
+    store
+        .tupper(&["run", "--net", "none", "--name", "zero", "bb", "true"])
+        .ok();
+    // ps without -a lists running containers only.
+    assert!(
+        store.ps_json(false).is_empty(),
+        "{:?}",
+        store.ps_json(false)
+    );
+    let recs = store.ps_json(true);
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    let r = find(&recs, "three");
+    assert_eq!(r["status"], "exited", "{r}");
+    assert_eq!(r["exit_code"], 3, "{r}");
+    assert_eq!(r["image"], "bb", "{r}");
+    assert_eq!(
+        r["command"],
+        serde_json::json!(["sh", "-c", "exit 3"]),
+        "{r}"
+    );
+    assert!(!r["created"].is_null(), "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 12);
+    assert_eq!(find(&recs, "zero")["exit_code"], 0);
+    // The text form has a line for each.
+    let text = store.tupper(&["ps", "-a"]).ok();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("three") && l.contains(&id[..12])),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.contains("zero")), "{text}");
+    assert!(store.container_path(&id).is_dir());
+    let zero = find(&recs, "zero")["id"].as_str().unwrap().to_string();
+
+    // rm by name and by id, both in one call.
+    store.tupper(&["rm", "three", &zero]).ok();
+    assert!(store.ps_json(true).is_empty());
+    assert!(!store.container_path(&id).exists());
+    assert!(!store.container_path(&zero).exists());
+    assert_eq!(store.subvolumes(), vec!["images/bb"]);
+    store.assert_no_leftovers();
+    // The name is free again.
+    store
+        .tupper(&[
+            "run", "--rm", "--net", "none", "--name", "three", "bb", "true",
+        ])
+        .ok();
+    // rm of something unknown fails cleanly.
+    store.tupper(&["rm", "three"]).fails(125);
+}
+
+#[test]
+fn rm_leaves_nothing_with_the_rm_flag() {
+    let store = store_with_busybox();
+    let state = store.state_entries();
+    store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--name",
+            "gone",
+            "bb",
+            "sh",
+            "-c",
+            "echo x > /x; exit 4",
+        ])
+        .code(4);
+    assert!(
+        store.container_ids().is_empty(),
+        "{:?}",
+        store.container_ids()
+    );
+    assert!(store.ps_json(true).is_empty());
+    assert_eq!(store.subvolumes(), vec!["images/bb"]);
+    // No record file is left (locks created once may stay).
+    let after = store.state_entries();
+    let new: Vec<&String> = after.iter().filter(|e| !state.contains(e)).collect();
+    assert!(
+        new.iter().all(|e| !e.contains("gone")),
+        "record left in state/: {new:?}"
+    );
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn running_container_is_listed_and_rm_f_kills_it() {
+    let store = store_with_busybox();
+    let mut child = store
+        .cmd()
+        .args([
+            "run", "--net", "none", "--name", "busy", "bb", "sleep", "60",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dog = Watchdog::new(child.id(), Duration::from_secs(60));
+    assert!(
+        wait_for(Duration::from_secs(20), || store
+            .ps_json(false)
+            .iter()
+            .any(|r| r["name"] == "busy")),
+        "the running container is not listed by ps"
+    );
+    let r = store
+        .ps_json(false)
+        .into_iter()
+        .find(|r| r["name"] == "busy")
+        .unwrap();
+    assert_eq!(r["status"], "running", "{r}");
+    // Without -f a running container is not removed.
+    store.tupper(&["rm", "busy"]).fails(125);
+    assert_eq!(store.ps_json(false).len(), 1);
+    store.tupper(&["rm", "-f", "busy"]).ok();
+    let st = child.wait().unwrap();
+    assert!(!dog.fired(), "tupper did not end after rm -f");
+    assert_eq!(st.code(), Some(128 + 9), "{st:?}");
+    assert!(store.ps_json(true).is_empty(), "{:?}", store.ps_json(true));
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn crash_leaves_a_dead_record_that_rm_removes() {
+    let store = store_with_busybox();
+    let mut child = store
+        .cmd()
+        .args([
+            "run", "--net", "none", "--name", "crash", "bb", "sleep", "100",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dog = Watchdog::new(child.id(), Duration::from_secs(60));
+    let pid = child.id() as i32;
+    assert!(
+        wait_for(Duration::from_secs(20), || descendants(pid)
+            .iter()
+            .any(|p| comm(p.pid) == "sleep")),
+        "the container did not start"
+    );
+    let procs = descendants(pid);
+    kill(pid, 9);
+    child.wait().unwrap();
+    assert!(!dog.fired());
+    // The container's processes die with tupper.
+    let survived = !wait_for(Duration::from_secs(10), || procs.iter().all(|p| !p.alive()));
+    for p in &procs {
+        if p.alive() {
+            kill(p.pid, 9); // ours: clean up before failing
+        }
+    }
+    assert!(!survived, "the container outlived tupper: {procs:?}");
+
+    let recs = store.ps_json(true);
+    let r = find(&recs, "crash");
+    assert_eq!(r["status"], "dead", "{r}");
+    assert!(
+        store.ps_json(false).iter().all(|r| r["name"] != "crash"),
+        "shown as running"
+    );
+    let id = r["id"].as_str().unwrap().to_string();
+    // Nothing else breaks: other containers run, and the name is still taken.
+    store.run_rm("bb", &["true"]).ok();
+    store
+        .tupper(&[
+            "run", "--rm", "--net", "none", "--name", "crash", "bb", "true",
+        ])
+        .fails(125);
+    store.tupper(&["rm", "crash"]).ok();
+    assert!(store.ps_json(true).is_empty());
+    assert!(!store.container_path(&id).exists());
+    store.sync();
+    assert_eq!(store.subvolumes(), vec!["images/bb"]);
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn crash_of_a_rm_container_is_shown_and_removed_too() {
+    let store = store_with_busybox();
+    let mut child = store
+        .cmd()
+        .args(["run", "--rm", "--net", "none", "bb", "sleep", "100"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dog = Watchdog::new(child.id(), Duration::from_secs(60));
+    let pid = child.id() as i32;
+    assert!(wait_for(Duration::from_secs(20), || descendants(pid)
+        .iter()
+        .any(|p| comm(p.pid) == "sleep")));
+    let procs = descendants(pid);
+    kill(pid, 9);
+    child.wait().unwrap();
+    assert!(!dog.fired());
+    wait_for(Duration::from_secs(10), || procs.iter().all(|p| !p.alive()));
+    for p in &procs {
+        kill(p.pid, 9);
+    }
+    let recs = store.ps_json(true);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0]["status"], "dead");
+    let id = recs[0]["id"].as_str().unwrap().to_string();
+    store.tupper(&["rm", &id]).ok();
+    store.assert_no_leftovers();
+}

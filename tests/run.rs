@@ -1,0 +1,243 @@
+//! `tupper run`: exit codes (docker's), signal forwarding, stdio, the default
+//! command and the PATH search inside the container (issue 2, "run").
+
+mod common;
+
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn store_with_busybox() -> TestStore {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    store
+}
+
+#[test]
+fn exit_0() {
+    let store = store_with_busybox();
+    store.run_rm("bb", &["true"]).code(0);
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn exit_code_of_the_command() {
+    let store = store_with_busybox();
+    store.run_rm("bb", &["sh", "-c", "exit 3"]).code(3);
+    store.run_rm("bb", &["false"]).code(1);
+    store.run_rm("bb", &["sh", "-c", "exit 255"]).code(255);
+    store.assert_no_leftovers();
+}
+
+/// The command killed by a signal gives 128+N. The kernel ignores a signal sent
+/// to a PID namespace's init from inside unless init handles it (so
+/// `sh -c 'kill -9 $$'` as PID 1 survives, as in docker without `--init`); from
+/// the parent namespace SIGKILL is always delivered.
+#[test]
+fn killed_by_a_signal_is_128_plus_n() {
+    let store = store_with_busybox();
+    let mut child = store
+        .cmd()
+        .args(["run", "--rm", "--net", "none", "bb", "sleep", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dog = Watchdog::new(child.id(), Duration::from_secs(60));
+    let tupper_pid = child.id() as i32;
+    assert!(
+        wait_for(Duration::from_secs(20), || descendants(tupper_pid)
+            .iter()
+            .any(|p| comm(p.pid) == "sleep")),
+        "the container's sleep did not start"
+    );
+    let sleep = descendants(tupper_pid)
+        .into_iter()
+        .find(|p| comm(p.pid) == "sleep")
+        .unwrap();
+    kill(sleep.pid, 9);
+    let st = child.wait().unwrap();
+    assert!(!dog.fired(), "tupper hung");
+    assert_eq!(st.code(), Some(128 + 9), "{st:?}");
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn exit_126_for_a_file_that_cannot_be_executed() {
+    let store = store_with_busybox();
+    assert!(is_non_executable_file(
+        &store.image_path("bb").join("etc/passwd")
+    ));
+    let out = store.run_rm("bb", &["/etc/passwd"]);
+    out.fails(126);
+    assert!(out.stderr.contains("/etc/passwd"), "{out:?}");
+    // A directory cannot be executed either.
+    store.run_rm("bb", &["/etc"]).fails(126);
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn exit_127_for_a_missing_command() {
+    let store = store_with_busybox();
+    let out = store.run_rm("bb", &["no-such-command"]);
+    out.fails(127);
+    assert!(out.stderr.contains("no-such-command"), "{out:?}");
+    store.run_rm("bb", &["/bin/nope"]).fails(127);
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn exit_125_for_an_unknown_image() {
+    let store = store_with_busybox();
+    let out = store.run_rm("nosuchimage", &["true"]);
+    out.fails(125);
+    assert!(out.stderr.contains("nosuchimage"), "{out:?}");
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn sigterm_from_timeout_reaches_the_command() {
+    let store = store_with_busybox();
+    // --preserve-status: timeout itself would exit 124.
+    let mut c = Command::new("timeout");
+    c.args([
+        "--preserve-status",
+        "-s",
+        "TERM",
+        "2",
+        TUPPER,
+        "--root",
+        store.root_str(),
+    ]);
+    c.args(["run", "--rm", "--net", "none", "bb", "sh", "-c"]);
+    c.arg("trap 'exit 42' TERM; while :; do sleep 0.1; done");
+    let t = Instant::now();
+    let out = run_cmd(c, None, DEFAULT_TIMEOUT);
+    assert_eq!(out.code, 42, "{out:?}");
+    assert!(t.elapsed() < Duration::from_secs(10));
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn forwarded_signals() {
+    let store = store_with_busybox();
+    // Sent to tupper only (not its process group): tupper must forward them.
+    let sigs = [
+        (1, "HUP"),
+        (2, "INT"),
+        (3, "QUIT"),
+        (10, "USR1"),
+        (12, "USR2"),
+        (15, "TERM"),
+    ];
+    for (sig, name) in sigs {
+        let mut child = store
+            .cmd()
+            .args(["run", "--rm", "--net", "none", "bb", "sh", "-c"])
+            .arg(format!(
+                "trap 'echo got-{name}; exit 7' {name}; echo ready; while :; do sleep 0.05; done"
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let dog = Watchdog::new(child.id(), Duration::from_secs(30));
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        kill(child.id() as i32, sig);
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        let st = child.wait().unwrap();
+        assert!(!dog.fired(), "SIG{name}: tupper hung");
+        assert_eq!(rest, format!("got-{name}\n"), "SIG{name} not forwarded");
+        assert_eq!(st.code(), Some(7), "SIG{name}: {st:?}");
+    }
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn stdio_is_the_containers() {
+    let store = store_with_busybox();
+    let out = store.tupper_stdin(
+        &[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "bb",
+            "sh",
+            "-c",
+            "tr a-z A-Z; echo err >&2",
+        ],
+        b"hello\n",
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "HELLO\n");
+    assert_eq!(out.stderr, "err\n");
+}
+
+#[test]
+fn default_command_is_bin_sh() {
+    let store = store_with_busybox();
+    let out = store.tupper_stdin(
+        &["run", "--rm", "--net", "none", "bb"],
+        b"echo $0 $$; exit 5\n",
+    );
+    assert_eq!(out.code, 5, "{out:?}");
+    assert_eq!(out.stdout.trim(), "/bin/sh 1");
+}
+
+#[test]
+fn path_search_happens_inside_the_container() {
+    let store = TestStore::new();
+    let mut t = TarBuilder::new();
+    t.dir("bin", 0o755);
+    t.file(
+        "bin/busybox",
+        0o755,
+        &std::fs::read("/bin/busybox").unwrap(),
+    );
+    t.symlink("bin/sh", "busybox");
+    t.dir("opt", 0o755);
+    t.dir("opt/bin", 0o755);
+    t.file(
+        "opt/bin/only-here",
+        0o755,
+        b"#!/bin/sh\necho only here \"$@\"\n",
+    );
+    store
+        .tupper_stdin(&["import", "odd", "-"], &t.finish())
+        .ok();
+    assert!(!std::path::Path::new("/opt/bin/only-here").exists());
+    let out = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "-e",
+            "PATH=/opt/bin:/bin",
+            "odd",
+            "only-here",
+            "a b",
+        ])
+        .ok();
+    assert_eq!(out, "only here a b\n");
+    // `true` exists on the host but not in this image: the search is the image's.
+    store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "-e",
+            "PATH=/opt/bin:/bin",
+            "odd",
+            "true",
+        ])
+        .fails(127);
+}

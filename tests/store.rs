@@ -1,0 +1,403 @@
+//! The store: images are read-only subvolumes, containers writable snapshots of
+//! them; import from tar (plain, gzip, zstd, stdin) and directories; images, rmi,
+//! --force (issue 2, "The store" and the second "Must hold" bullet).
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::time::Duration;
+
+fn store_with_busybox() -> TestStore {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    store
+}
+
+/// The id of the container named `name` (from `ps -a --json`).
+fn id_of(store: &TestStore, name: &str) -> String {
+    let recs = store.ps_json(true);
+    let r = recs
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no record named {name}: {recs:?}"));
+    r["id"].as_str().expect("id").to_string()
+}
+
+#[test]
+fn a_file_written_in_the_container_is_in_its_snapshot_not_the_image() {
+    let store = store_with_busybox();
+    store
+        .tupper(&[
+            "run",
+            "--net",
+            "none",
+            "--name",
+            "writer",
+            "bb",
+            "sh",
+            "-c",
+            "echo was here > /NICK_WAS_HERE && rm /etc/group",
+        ])
+        .ok();
+    let id = id_of(&store, "writer");
+    let snap = store.container_path(&id);
+    assert_eq!(
+        fs::read_to_string(snap.join("NICK_WAS_HERE")).unwrap(),
+        "was here\n"
+    );
+    assert!(
+        !snap.join("etc/group").exists(),
+        "delete did not reach the snapshot"
+    );
+    let image = store.image_path("bb");
+    assert!(
+        !image.join("NICK_WAS_HERE").exists(),
+        "the write reached the image"
+    );
+    assert!(
+        image.join("etc/group").exists(),
+        "the delete reached the image"
+    );
+    assert_eq!(
+        store.subvolumes(),
+        vec![format!("containers/{id}"), "images/bb".to_string()]
+    );
+    // A second container from the same image does not see the first one's write.
+    let out = store.run_rm("bb", &["ls", "/NICK_WAS_HERE"]);
+    assert_ne!(
+        out.code, 0,
+        "the second container sees the first one's file: {out:?}"
+    );
+}
+
+#[test]
+fn the_image_is_read_only_and_the_container_is_its_snapshot() {
+    let store = store_with_busybox();
+    let image = store.image_path("bb");
+    let err = fs::write(image.join("tmp/x"), b"x").expect_err("wrote into the image");
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+    let err = fs::create_dir(image.join("newdir")).expect_err("mkdir in the image");
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+
+    store
+        .tupper(&["run", "--net", "none", "--name", "snap", "bb", "true"])
+        .ok();
+    let id = id_of(&store, "snap");
+    let (img_ro, img_uuid, _) = subvol_info(&image);
+    let (ct_ro, _, ct_parent) = subvol_info(&store.container_path(&id));
+    assert!(img_ro, "libbtrfsutil: the image is not read-only");
+    assert!(!ct_ro, "libbtrfsutil: the container is read-only");
+    assert_eq!(
+        ct_parent,
+        Some(img_uuid),
+        "the container is not a snapshot of the image"
+    );
+    // A container can write to its own snapshot from the host too.
+    fs::write(store.container_path(&id).join("tmp/x"), b"x").unwrap();
+}
+
+#[test]
+fn images_lists_names_in_text_and_json() {
+    let store = TestStore::new();
+    assert!(store.images_json().is_empty());
+    store.import_busybox("alpha");
+    store.import_busybox("beta.2_x-y");
+    let json = store.images_json();
+    let mut names: Vec<&str> = json
+        .iter()
+        .map(|i| i["name"].as_str().expect("name"))
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["alpha", "beta.2_x-y"]);
+    let text = store.tupper(&["images"]).ok();
+    for n in ["alpha", "beta.2_x-y"] {
+        assert!(
+            text.lines().any(|l| l.split_whitespace().next() == Some(n)),
+            "`tupper images` has no line for {n}:\n{text}"
+        );
+    }
+    assert_eq!(store.image_names(), vec!["alpha", "beta.2_x-y"]);
+}
+
+#[test]
+fn rmi_destroys_the_image_and_containers_keep_working() {
+    let store = store_with_busybox();
+    store
+        .tupper(&[
+            "run",
+            "--net",
+            "none",
+            "--name",
+            "old",
+            "bb",
+            "sh",
+            "-c",
+            "echo 1 > /mark",
+        ])
+        .ok();
+    // A container that is running while its image goes away.
+    let mut c = store.cmd();
+    c.args([
+        "run",
+        "--net",
+        "none",
+        "--name",
+        "live",
+        "bb",
+        "sh",
+        "-c",
+        "while [ ! -e /tmp/go ]; do sleep 0.05; done; cat /bin/busybox > /copy && ls /etc/passwd",
+    ]);
+    let running = std::thread::spawn(move || run_cmd(c, None, DEFAULT_TIMEOUT));
+    assert!(
+        wait_for(Duration::from_secs(20), || store.container_ids().len() == 2),
+        "the second container did not start"
+    );
+    store.tupper(&["rmi", "bb"]).ok();
+    assert!(!store.image_path("bb").exists());
+    assert!(!store.subvolumes().contains(&"images/bb".to_string()));
+    assert!(store.images_json().is_empty());
+    let live = id_of(&store, "live");
+    fs::write(store.container_path(&live).join("tmp/go"), b"").unwrap();
+    let out = running.join().unwrap();
+    assert_eq!(out.stdout.trim(), "/etc/passwd", "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
+    let old = id_of(&store, "old");
+    assert_eq!(
+        fs::read_to_string(store.container_path(&old).join("mark")).unwrap(),
+        "1\n"
+    );
+    assert_eq!(
+        fs::metadata(store.container_path(&live).join("copy"))
+            .unwrap()
+            .len(),
+        fs::metadata("/bin/busybox").unwrap().len()
+    );
+    // rmi of a missing image fails cleanly.
+    store.tupper(&["rmi", "bb"]).fails(125);
+}
+
+#[test]
+fn import_gzip_zstd_and_stdin() {
+    let store = TestStore::new();
+    let tar = fs::read(busybox_tar()).unwrap();
+    let dir = store.scratch();
+    fs::write(dir.join("bb.tar.gz"), gzip(&tar)).unwrap();
+    fs::write(dir.join("bb.tar.zst"), zstd(&tar)).unwrap();
+    // Names without the usual suffix: the format is found by magic bytes.
+    fs::write(dir.join("gz-no-suffix"), gzip(&tar)).unwrap();
+    store
+        .tupper(&["import", "gz", dir.join("bb.tar.gz").to_str().unwrap()])
+        .ok();
+    store
+        .tupper(&["import", "zst", dir.join("bb.tar.zst").to_str().unwrap()])
+        .ok();
+    store
+        .tupper(&[
+            "import",
+            "magic",
+            dir.join("gz-no-suffix").to_str().unwrap(),
+        ])
+        .ok();
+    store.tupper_stdin(&["import", "plainin", "-"], &tar).ok();
+    store
+        .tupper_stdin(&["import", "zstin", "-"], &zstd(&tar))
+        .ok();
+    for img in ["gz", "zst", "magic", "plainin", "zstin"] {
+        let out = store.run_rm(img, &["cat", "/etc/group"]).ok();
+        assert!(out.starts_with("root:x:0:"), "{img}: {out}");
+        let bb = store.image_path(img).join("bin/busybox");
+        assert_eq!(
+            fs::read(&bb).unwrap(),
+            fs::read("/bin/busybox").unwrap(),
+            "{img}: busybox differs"
+        );
+    }
+    assert_eq!(store.image_names().len(), 5);
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn import_a_directory() {
+    let store = TestStore::new();
+    let src = store.scratch().join("rootfs");
+    fs::create_dir(&src).unwrap();
+    sh(
+        "tar",
+        &[
+            "-xf",
+            busybox_tar().to_str().unwrap(),
+            "-C",
+            src.to_str().unwrap(),
+        ],
+    );
+    fs::create_dir_all(src.join("opt/app")).unwrap();
+    fs::write(src.join("opt/app/data"), b"payload").unwrap();
+    sh(
+        "chmod",
+        &["0640", src.join("opt/app/data").to_str().unwrap()],
+    );
+    sh(
+        "chown",
+        &["123:456", src.join("opt/app/data").to_str().unwrap()],
+    );
+    std::os::unix::fs::symlink("app/data", src.join("opt/link")).unwrap();
+    fs::hard_link(src.join("opt/app/data"), src.join("opt/hard")).unwrap();
+    sh("mkfifo", &[src.join("opt/fifo").to_str().unwrap()]);
+    store
+        .tupper(&["import", "fromdir", src.to_str().unwrap()])
+        .ok();
+    let img = store.image_path("fromdir");
+    let md = fs::metadata(img.join("opt/app/data")).unwrap();
+    assert_eq!(md.mode() & 0o7777, 0o640);
+    assert_eq!((md.uid(), md.gid()), (123, 456));
+    assert_eq!(fs::read(img.join("opt/app/data")).unwrap(), b"payload");
+    assert_eq!(
+        fs::read_link(img.join("opt/link")).unwrap().to_str(),
+        Some("app/data")
+    );
+    assert_eq!(
+        fs::metadata(img.join("opt/hard")).unwrap().ino(),
+        md.ino(),
+        "hard link lost"
+    );
+    assert!(fs::symlink_metadata(img.join("opt/fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert_eq!(
+        fs::metadata(img.join("tmp")).unwrap().mode() & 0o7777,
+        0o1777,
+        "sticky /tmp lost"
+    );
+    let out = store.run_rm("fromdir", &["cat", "/opt/link"]).ok();
+    assert_eq!(out, "payload");
+    // The source directory is untouched.
+    assert_eq!(fs::read(src.join("opt/app/data")).unwrap(), b"payload");
+}
+
+#[test]
+fn import_keeps_metadata() {
+    let store = TestStore::new();
+    let mut t = TarBuilder::new();
+    t.dir("bin", 0o755);
+    t.file("bin/busybox", 0o755, &fs::read("/bin/busybox").unwrap());
+    t.symlink("bin/sh", "busybox");
+    let m = Meta {
+        uid: 1000,
+        gid: 2000,
+        mtime: 1_000_000_000,
+        ..META
+    };
+    t.entry_meta("/owned", b'0', 0o640, "", b"owned", m);
+    t.entry_meta("setuid", b'0', 0o4755, "", b"s", META);
+    t.entry_meta("setgid-dir/", b'5', 0o2775, "", b"", META);
+    t.hardlink("owned-link", "owned");
+    t.entry_meta(
+        "dev-null",
+        b'3',
+        0o666,
+        "",
+        b"",
+        Meta {
+            major: 1,
+            minor: 3,
+            ..META
+        },
+    );
+    t.entry_meta(
+        "blk",
+        b'4',
+        0o600,
+        "",
+        b"",
+        Meta {
+            major: 7,
+            minor: 200,
+            ..META
+        },
+    );
+    t.entry_meta("fifo", b'6', 0o644, "", b"", META);
+    // cap_net_bind_service, VFS_CAP_REVISION_2.
+    let cap: [u8; 20] = [2, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    t.pax(&[("SCHILY.xattr.security.capability", &cap)]);
+    t.file("capped", 0o755, b"#!/bin/sh\n");
+    // Long names: a GNU long-name directory, then a PAX path inside it.
+    let long_dir = format!("longdir-{}", "x".repeat(120));
+    t.dir(&long_dir, 0o755);
+    let long_file = format!("{long_dir}/file");
+    t.pax(&[("path", long_file.as_bytes())]);
+    t.file("ignored-name", 0o644, b"long");
+    let data = t.finish();
+    store.tupper_stdin(&["import", "meta", "-"], &data).ok();
+    let img = store.image_path("meta");
+    let md = fs::symlink_metadata(img.join("owned")).unwrap();
+    assert_eq!(
+        (md.uid(), md.gid(), md.mode() & 0o7777),
+        (1000, 2000, 0o640),
+        "leading / kept?"
+    );
+    assert_eq!(md.mtime(), 1_000_000_000, "mtime lost");
+    assert_eq!(md.nlink(), 2);
+    assert_eq!(
+        fs::metadata(img.join("owned-link")).unwrap().ino(),
+        md.ino()
+    );
+    assert_eq!(
+        fs::metadata(img.join("setuid")).unwrap().mode() & 0o7777,
+        0o4755
+    );
+    assert_eq!(
+        fs::metadata(img.join("setgid-dir")).unwrap().mode() & 0o7777,
+        0o2775
+    );
+    let dn = fs::symlink_metadata(img.join("dev-null")).unwrap();
+    assert!(dn.file_type().is_char_device());
+    assert_eq!(dn.rdev(), libc::makedev(1, 3));
+    let blk = fs::symlink_metadata(img.join("blk")).unwrap();
+    assert!(blk.file_type().is_block_device());
+    assert_eq!(blk.rdev(), libc::makedev(7, 200));
+    assert!(fs::symlink_metadata(img.join("fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    let mut buf = [0u8; 64];
+    let n = rustix::fs::getxattr(&img.join("capped"), "security.capability", &mut buf[..])
+        .expect("security.capability lost");
+    assert_eq!(&buf[..n], &cap);
+    assert_eq!(
+        fs::read(img.join(&long_file)).unwrap(),
+        b"long",
+        "PAX path lost"
+    );
+    assert!(!img.join("ignored-name").exists(), "PAX path ignored");
+}
+
+#[test]
+fn force_replaces_an_image() {
+    let store = store_with_busybox();
+    let mut t = TarBuilder::new();
+    t.dir("bin", 0o755);
+    t.file("bin/busybox", 0o755, &fs::read("/bin/busybox").unwrap());
+    t.symlink("bin/cat", "busybox");
+    t.file("VERSION", 0o644, b"2\n");
+    let v2 = t.finish();
+    let before = store.state();
+    store.tupper_stdin(&["import", "bb", "-"], &v2).fails(125);
+    before.assert_same(&store.state(), "import over an existing name");
+    store
+        .tupper_stdin(&["import", "--force", "bb", "-"], &v2)
+        .ok();
+    let img = store.image_path("bb");
+    assert_eq!(fs::read_to_string(img.join("VERSION")).unwrap(), "2\n");
+    assert!(
+        !img.join("etc/passwd").exists(),
+        "--force merged instead of replacing"
+    );
+    assert!(subvol_info(&img).0, "the replaced image is not read-only");
+    assert_eq!(store.run_rm("bb", &["cat", "/VERSION"]).ok(), "2\n");
+    assert_eq!(store.subvolumes(), vec!["images/bb"]);
+    store.assert_no_leftovers();
+}
