@@ -34,6 +34,8 @@ Commands:
       --net none|host            network (default: none)
   ps [-a] [--json]               list running (-a: all) containers
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
+  attach FILE                    mount a btrfs image file (mkfs.btrfs FILE) on the store root via a loop device
+  detach                         unmount the store root
 
 Global options:
   --root DIR    the store, a directory on btrfs (env TUPPER_ROOT, default /var/lib/tupper)
@@ -90,6 +92,13 @@ pub enum Command {
         /// Kill running ones first.
         force: bool,
     },
+    /// `attach`: mount a btrfs image file on the store root.
+    Attach {
+        /// The image file.
+        file: String,
+    },
+    /// `detach`: unmount the store root.
+    Detach,
     /// `--help`.
     Help,
     /// `--version`.
@@ -208,6 +217,20 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             }
         }
         "run" => Command::Run(parse_run(&mut p)?),
+        "attach" => {
+            let (_, mut files) = flags(&mut p, &[])?;
+            if files.len() != 1 {
+                return Err(bad("attach takes one argument: a btrfs image file"));
+            }
+            Command::Attach { file: files.remove(0) }
+        }
+        "detach" => {
+            let (_, rest) = flags(&mut p, &[])?;
+            if !rest.is_empty() {
+                return Err(bad("detach takes no arguments"));
+            }
+            Command::Detach
+        }
         "help" => Command::Help,
         other => return Err(bad(format!("unknown command {other:?}"))),
     };
@@ -313,9 +336,13 @@ pub fn execute(cli: Cli) -> Result<i32> {
             force,
         } => {
             let store = store()?;
-            let mut show = progress_printer(name);
-            let stats = store.import(name, &Source::from_arg(source), *force, &mut show)?;
-            drop(show);
+            let shown = std::cell::Cell::new(false);
+            let mut show = progress_printer(name, &shown);
+            let result = store.import(name, &Source::from_arg(source), *force, &mut show);
+            if shown.get() {
+                eprintln!();
+            }
+            let stats = result?;
             print(
                 &mut out,
                 format!("{name}: {} entries, {} bytes\n", stats.entries, stats.bytes),
@@ -368,6 +395,11 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 print(&mut out, format!("{n}\n"));
             }
         }
+        Command::Attach { file } => {
+            let dev = crate::loopstore::attach(file.as_ref(), cli.root.as_ref())?;
+            print(&mut out, format!("{file} on {} ({dev})\n", std::path::Path::new(&cli.root).display()));
+        }
+        Command::Detach => crate::loopstore::detach(cli.root.as_ref())?,
         Command::Run(args) => {
             let spec = spec(args)?;
             let store = store()?;
@@ -449,20 +481,14 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
     out
 }
 
-/// A progress callback that shows bytes and entries on a terminal for big imports.
-fn progress_printer(name: &str) -> impl FnMut(Progress) + '_ {
+/// A progress callback that shows bytes and entries on a terminal for big imports;
+/// sets `shown` once it printed something.
+fn progress_printer<'a>(name: &'a str, shown: &'a std::cell::Cell<bool>) -> impl FnMut(Progress) + 'a {
     let tty = rustix::termios::isatty(std::io::stderr());
-    let mut shown = false;
     move |p: Progress| {
         if tty && p.input_bytes >= 4 << 20 {
-            shown = true;
-            eprint!(
-                "\rimporting {name}: {:.1} MB, {} entries ",
-                p.input_bytes as f64 / 1e6,
-                p.entries
-            );
-        } else if shown && p.input_bytes == u64::MAX {
-            eprintln!();
+            shown.set(true);
+            eprint!("\rimporting {name}: {:.1} MB, {} entries ", p.input_bytes as f64 / 1e6, p.entries);
         }
     }
 }

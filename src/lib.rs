@@ -31,6 +31,7 @@ pub mod extract;
 pub mod fsutil;
 pub mod image;
 pub mod launch;
+pub mod loopstore;
 pub mod names;
 pub mod net;
 pub mod plan;

@@ -320,8 +320,8 @@ fn import_keeps_metadata() {
         },
     );
     t.entry_meta("fifo", b'6', 0o644, "", b"", META);
-    // cap_net_bind_service, VFS_CAP_REVISION_2.
-    let cap: [u8; 20] = [2, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    // cap_net_bind_service (permitted, effective), VFS_CAP_REVISION_2.
+    let cap: [u8; 20] = [1, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     t.pax(&[("SCHILY.xattr.security.capability", &cap)]);
     t.file("capped", 0o755, b"#!/bin/sh\n");
     // Long names: a GNU long-name directory, then a PAX path inside it.

@@ -1,0 +1,50 @@
+//! A store on a btrfs image file: attach the file to a loop device
+//! (`LOOP_CTL_GET_FREE` + `LOOP_CONFIGURE`, with autoclear) and mount it on the
+//! store root with `mount(2)`; detach is `umount2`, after which the kernel frees
+//! the loop device by itself. The file is formatted by `mkfs.btrfs` beforehand:
+//! tupper does not write filesystems.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use rustix::fs::{Mode, OFlags};
+use rustix::mount::{MountFlags, UnmountFlags};
+
+use crate::error::{Context, Error, Result};
+
+/// Mounts the btrfs image `file` on `root` (created if missing) through a loop
+/// device; returns the loop device's path.
+pub fn attach(file: &Path, root: &Path) -> Result<String> {
+    let backing = rustix::fs::open(file, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+        .context(|| format!("open store image {}", file.display()))?;
+    let mut magic = [0u8; 8];
+    // The btrfs superblock is at 64 KiB; its magic "_BHRfS_M" at offset 0x40 in it.
+    let n = rustix::io::pread(&backing, &mut magic, 0x10000 + 0x40)
+        .context(|| format!("read store image {}", file.display()))?;
+    if n != magic.len() || &magic != b"_BHRfS_M" {
+        return Err(Error::msg(format!("store image {} is not a btrfs filesystem", file.display()))
+            .with_advice(format!("format it first: mkfs.btrfs {}", file.display())));
+    }
+    std::fs::create_dir_all(root).context(|| format!("create store root {}", root.display()))?;
+    if let Ok(fs) = rustix::fs::statfs(root) {
+        if fs.f_type as i64 == 0x9123_683e {
+            return Err(Error::msg(format!(
+                "attach {} on {}: a btrfs filesystem is already mounted there",
+                file.display(),
+                root.display()
+            )));
+        }
+    }
+    let dev = tupper_ioctl::loop_attach(backing.as_fd(), false, true)
+        .context(|| format!("attach {} to a loop device", file.display()))?;
+    let path = dev.path();
+    rustix::mount::mount(&path, root, c"btrfs", MountFlags::empty(), None)
+        .context(|| format!("mount {} ({}) on {}", path.display(), file.display(), root.display()))?;
+    // The mount holds the device now; with autoclear it is freed at unmount.
+    Ok(path.display().to_string())
+}
+
+/// Unmounts the store at `root` (its loop device then goes away by itself).
+pub fn detach(root: &Path) -> Result<()> {
+    rustix::mount::unmount(root, UnmountFlags::empty()).context(|| format!("unmount store {}", root.display()))
+}

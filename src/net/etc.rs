@@ -1,0 +1,271 @@
+//! The container's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`.
+//!
+//! The contents are pure functions of the hostname, the mode and the address.
+//! They are written through a directory fd of the container's `etc`, opened
+//! with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` from the root fd, so
+//! an image whose `/etc` is a symlink is refused, and each file is replaced by
+//! `rename(2)` of a new file created with `O_EXCL | O_NOFOLLOW`: a symlink in
+//! the image (`/etc/resolv.conf -> /run/...` or `-> /host/file`) is replaced,
+//! never followed. Nothing is ever written outside the root.
+
+use std::net::Ipv4Addr;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use rustix::fs::{Mode as FileMode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+use super::Mode;
+use crate::error::{Context, Error, Result};
+
+/// Public resolvers used when the host names only loopback resolvers (which
+/// are unreachable from a container's own network namespace); the same
+/// fallback as docker's.
+pub(crate) const FALLBACK_NAMESERVERS: [&str; 2] = ["8.8.8.8", "8.8.4.4"];
+
+/// `/etc/hostname`.
+pub(crate) fn hostname_file(hostname: &str) -> String {
+    format!("{hostname}\n")
+}
+
+/// `/etc/hosts`: localhost, and the container's own name on its address (bridge
+/// mode) or on 127.0.1.1 (the Debian convention, for `none` and `host`).
+pub(crate) fn hosts_file(hostname: &str, addr: Option<Ipv4Addr>) -> String {
+    let own = addr.unwrap_or(Ipv4Addr::new(127, 0, 1, 1));
+    format!(
+        "127.0.0.1\tlocalhost\n\
+         ::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\n\
+         ff00::0\tip6-mcastprefix\n\
+         ff02::1\tip6-allnodes\n\
+         ff02::2\tip6-allrouters\n\
+         {own}\t{hostname}\n"
+    )
+}
+
+/// Whether a resolv.conf line is a `nameserver` on a loopback address.
+fn loopback_nameserver(line: &str) -> bool {
+    let mut f = line.split_ascii_whitespace();
+    if f.next() != Some("nameserver") {
+        return false;
+    }
+    match f.next().map(|a| a.parse::<std::net::IpAddr>()) {
+        Some(Ok(a)) => a.is_loopback(),
+        _ => false,
+    }
+}
+
+fn has_nameserver(text: &str) -> bool {
+    text.lines()
+        .any(|l| l.split_ascii_whitespace().next() == Some("nameserver") && !loopback_nameserver(l))
+}
+
+/// `/etc/resolv.conf` from the host's (`host`) and, when the host runs
+/// systemd-resolved, its upstream list (`upstream`, from
+/// `/run/systemd/resolve/resolv.conf`).
+///
+/// With `--net host` the host's file is copied as it is. Otherwise loopback
+/// nameservers are dropped (they would be the container's own loopback); if
+/// none is left, the upstream list is used, and failing that
+/// [`FALLBACK_NAMESERVERS`].
+pub(crate) fn resolv_conf(mode: Mode, host: &str, upstream: Option<&str>) -> String {
+    if mode == Mode::Host {
+        return host.to_string();
+    }
+    let strip = |text: &str| -> String {
+        let mut out = String::new();
+        for line in text.lines() {
+            if !loopback_nameserver(line) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    };
+    if has_nameserver(host) {
+        return strip(host);
+    }
+    if let Some(up) = upstream.filter(|u| has_nameserver(u)) {
+        return strip(up);
+    }
+    let mut out = strip(host);
+    out.push_str("# tupper: the host names only loopback resolvers; public fallback:\n");
+    for ns in FALLBACK_NAMESERVERS {
+        out.push_str("nameserver ");
+        out.push_str(ns);
+        out.push('\n');
+    }
+    out
+}
+
+/// Opens `etc` beneath `root` without following any symlink, creating it
+/// (mode 0755) if the image has none.
+fn open_etc(root: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let open = || rustix::fs::openat2(root, "etc", flags, FileMode::empty(), how);
+    match open() {
+        Ok(fd) => Ok(fd),
+        Err(Errno::NOENT) => {
+            match rustix::fs::mkdirat(root, "etc", FileMode::from_raw_mode(0o755)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(Error::os("create /etc in the container root", e)),
+            }
+            open().context(|| "open /etc in the container root".to_string())
+        }
+        Err(Errno::LOOP) | Err(Errno::NOTDIR) => Err(Error::msg(
+            "open /etc in the container root: it is a symlink or not a directory; \
+             tupper will not write through it",
+        )),
+        Err(e) => Err(Error::os("open /etc in the container root", e)),
+    }
+}
+
+/// Replaces `etc/name` with a new regular file holding `contents` (mode 0644).
+fn replace(etc: &OwnedFd, name: &str, contents: &[u8]) -> Result<()> {
+    let what = || format!("write /etc/{name} in the container root");
+    let tmp = format!(".{name}.tupper-new");
+    let create = || {
+        rustix::fs::openat(
+            etc,
+            tmp.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            FileMode::from_raw_mode(0o644),
+        )
+    };
+    let fd = match create() {
+        Err(Errno::EXIST) => {
+            // A leftover of an interrupted run: remove it (unlinkat never
+            // follows a symlink) and try once more.
+            rustix::fs::unlinkat(etc, tmp.as_str(), rustix::fs::AtFlags::empty()).context(what)?;
+            create().context(what)?
+        }
+        r => r.context(what)?,
+    };
+    let result = (|| {
+        rustix::fs::fchmod(&fd, FileMode::from_raw_mode(0o644))?;
+        let mut rest = contents;
+        while !rest.is_empty() {
+            match rustix::io::write(&fd, rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        rustix::fs::renameat(etc, tmp.as_str(), etc, name)
+    })();
+    if result.is_err() {
+        let _ = rustix::fs::unlinkat(etc, tmp.as_str(), rustix::fs::AtFlags::empty());
+    }
+    result.context(what)
+}
+
+/// Writes `files` (name in `/etc`, contents) beneath `root`.
+pub(crate) fn write(root: BorrowedFd<'_>, files: &[(&str, &[u8])]) -> Result<()> {
+    let etc = open_etc(root)?;
+    for (name, contents) in files {
+        replace(&etc, name, contents)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::lease::tests::TempDir;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    fn open_root(p: &std::path::Path) -> OwnedFd {
+        rustix::fs::open(
+            p,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            FileMode::empty(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn hosts_name_the_container() {
+        let h = hosts_file("web", Some(Ipv4Addr::new(10, 89, 0, 2)));
+        assert!(h.starts_with("127.0.0.1\tlocalhost\n"), "{h}");
+        assert!(h.ends_with("10.89.0.2\tweb\n"), "{h}");
+        assert!(hosts_file("web", None).ends_with("127.0.1.1\tweb\n"));
+    }
+
+    #[test]
+    fn resolv_conf_drops_loopback_resolvers() {
+        let host = "search example.org\nnameserver 127.0.0.53\nnameserver 192.0.2.53\n";
+        assert_eq!(
+            resolv_conf(Mode::Bridge, host, None),
+            "search example.org\nnameserver 192.0.2.53\n"
+        );
+        assert_eq!(resolv_conf(Mode::Host, host, None), host);
+    }
+
+    #[test]
+    fn resolv_conf_falls_back_to_upstream_then_public() {
+        let stub = "nameserver 127.0.0.53\noptions edns0\n";
+        let up = "nameserver 192.0.2.1\n";
+        assert_eq!(resolv_conf(Mode::Bridge, stub, Some(up)), up);
+        let out = resolv_conf(Mode::None, stub, None);
+        assert!(!out.contains("127.0.0.53"), "{out}");
+        assert!(out.contains("options edns0\n"), "{out}");
+        assert!(out.ends_with("nameserver 8.8.8.8\nnameserver 8.8.4.4\n"), "{out}");
+        assert!(resolv_conf(Mode::Bridge, "", None).contains("nameserver 8.8.8.8"));
+    }
+
+    #[test]
+    fn symlinks_in_the_image_are_replaced_not_followed() {
+        let root = TempDir::new("etc-symlink");
+        let outside = TempDir::new("etc-outside");
+        let victim = outside.0.join("victim");
+        std::fs::write(&victim, "host file\n").unwrap();
+        std::fs::create_dir(root.0.join("etc")).unwrap();
+        // Absolute and relative escapes, and a dangling one.
+        symlink(&victim, root.0.join("etc/hosts")).unwrap();
+        symlink("../../../../../../../../", root.0.join("etc/resolv.conf")).unwrap();
+        symlink("/nonexistent/x", root.0.join("etc/hostname")).unwrap();
+        let fd = open_root(&root.0);
+        write(
+            fd.as_fd(),
+            &[
+                ("hostname", b"web\n"),
+                ("hosts", b"127.0.0.1 localhost\n"),
+                ("resolv.conf", b"nameserver 192.0.2.1\n"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "host file\n");
+        for (name, want) in [
+            ("hostname", "web\n"),
+            ("hosts", "127.0.0.1 localhost\n"),
+            ("resolv.conf", "nameserver 192.0.2.1\n"),
+        ] {
+            let p = root.0.join("etc").join(name);
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            assert!(meta.file_type().is_file(), "{name} is not a regular file");
+            assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+            assert_eq!(std::fs::read_to_string(&p).unwrap(), want);
+        }
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(root.0.join("etc")).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn a_symlinked_etc_is_refused_and_a_missing_one_created() {
+        let root = TempDir::new("etc-dir");
+        let outside = TempDir::new("etc-dir-outside");
+        symlink(&outside.0, root.0.join("etc")).unwrap();
+        let fd = open_root(&root.0);
+        let e = write(fd.as_fd(), &[("hosts", b"x\n")]).unwrap_err().to_string();
+        assert!(e.contains("symlink"), "{e}");
+        assert_eq!(std::fs::read_dir(&outside.0).unwrap().count(), 0);
+
+        std::fs::remove_file(root.0.join("etc")).unwrap();
+        write(fd.as_fd(), &[("hostname", b"a\n")]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.0.join("etc/hostname")).unwrap(),
+            "a\n"
+        );
+    }
+}
