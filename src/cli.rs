@@ -222,7 +222,9 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             if files.len() != 1 {
                 return Err(bad("attach takes one argument: a btrfs image file"));
             }
-            Command::Attach { file: files.remove(0) }
+            Command::Attach {
+                file: files.remove(0),
+            }
         }
         "detach" => {
             let (_, rest) = flags(&mut p, &[])?;
@@ -397,7 +399,13 @@ pub fn execute(cli: Cli) -> Result<i32> {
         }
         Command::Attach { file } => {
             let dev = crate::loopstore::attach(file.as_ref(), cli.root.as_ref())?;
-            print(&mut out, format!("{file} on {} ({dev})\n", std::path::Path::new(&cli.root).display()));
+            print(
+                &mut out,
+                format!(
+                    "{file} on {} ({dev})\n",
+                    std::path::Path::new(&cli.root).display()
+                ),
+            );
         }
         Command::Detach => crate::loopstore::detach(cli.root.as_ref())?,
         Command::Run(args) => {
@@ -406,6 +414,16 @@ pub fn execute(cli: Cli) -> Result<i32> {
             drop(out);
             let forwarder = Forwarder::new()?;
             let container = store.start(&spec)?;
+            if container.pool_low() {
+                // Refill the image's spare snapshots while the command runs, in a
+                // process of its own so that tupper's exit does not wait for it.
+                let (root, image) = (cli.root.clone(), spec.image.clone());
+                crate::launch::in_background(move || {
+                    if let Ok(store) = Store::open(&root) {
+                        let _ = store.refill_pool(&image, crate::pool::configured_size());
+                    }
+                })?;
+            }
             return container.wait_forwarding(&forwarder);
         }
     }
@@ -483,12 +501,19 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
 
 /// A progress callback that shows bytes and entries on a terminal for big imports;
 /// sets `shown` once it printed something.
-fn progress_printer<'a>(name: &'a str, shown: &'a std::cell::Cell<bool>) -> impl FnMut(Progress) + 'a {
+fn progress_printer<'a>(
+    name: &'a str,
+    shown: &'a std::cell::Cell<bool>,
+) -> impl FnMut(Progress) + 'a {
     let tty = rustix::termios::isatty(std::io::stderr());
     move |p: Progress| {
         if tty && p.input_bytes >= 4 << 20 {
             shown.set(true);
-            eprint!("\rimporting {name}: {:.1} MB, {} entries ", p.input_bytes as f64 / 1e6, p.entries);
+            eprint!(
+                "\rimporting {name}: {:.1} MB, {} entries ",
+                p.input_bytes as f64 / 1e6,
+                p.entries
+            );
         }
     }
 }

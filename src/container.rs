@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Context, Error, Result};
 use crate::fsutil::{self, FileLock};
 use crate::names;
+use crate::pool;
 use crate::store::{destroy_subvolume, Store};
 use crate::timefmt;
 
@@ -69,6 +70,8 @@ pub(crate) struct Created {
     pub record: Record,
     pub lock: FileLock,
     pub rootfs: OwnedFd,
+    /// Whether the image's pool of spare snapshots is below its size.
+    pub pool_low: bool,
 }
 
 impl Store {
@@ -125,9 +128,16 @@ impl Store {
             self.claim_name(n, &id)?;
             undo.name = Some(n);
         }
-        let cid = fsutil::cstring("container id", id.as_str())?;
-        tupper_ioctl::snapshot(image_fd.as_fd(), self.containers.as_fd(), &cid, false)
-            .context(|| format!("snapshot images/{image} -> containers/{id}"))?;
+        let pool_size = pool::configured_size();
+        let spare = match pool_size {
+            0 => None,
+            _ => self.take_spare(&pool::image_key(image_fd.as_fd())?, &id)?,
+        };
+        if spare.is_none() {
+            let cid = fsutil::cstring("container id", id.as_str())?;
+            tupper_ioctl::snapshot(image_fd.as_fd(), self.containers.as_fd(), &cid, false)
+                .context(|| format!("snapshot images/{image} -> containers/{id}"))?;
+        }
         undo.snapshot = true;
         let rootfs = fsutil::open_dir(self.containers.as_fd(), id.as_str())
             .context(|| format!("open containers/{id}"))?;
@@ -136,6 +146,7 @@ impl Store {
             record,
             lock,
             rootfs,
+            pool_low: spare.unwrap_or(0) < pool_size,
         })
     }
 

@@ -8,7 +8,7 @@
 //! (its lock no longer held) is destroyed by the next import.
 
 use std::io::Read;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use rustix::fs::{self as rfs, RenameFlags};
@@ -122,7 +122,11 @@ impl Store {
             let _ = destroy_subvolume(self.images.as_fd(), &tmp_name, &shown_tmp);
         }
         let _ = rfs::unlinkat(self.tmp.as_fd(), lock_name.as_str(), rfs::AtFlags::empty());
-        result
+        let stats = result?;
+        // Spares of a replaced image go; the new image gets its own.
+        self.clean_pools()?;
+        self.refill_pool(name, crate::pool::configured_size())?;
+        Ok(stats)
     }
 
     /// Renames the finished subvolume `images/.import-ID` to `images/NAME`, swapping
@@ -209,6 +213,7 @@ impl Store {
     /// Removes image `name`. Containers made from it keep working: they are snapshots.
     pub fn remove_image(&self, name: &str) -> Result<()> {
         drop(self.open_image(name)?);
-        destroy_subvolume(self.images.as_fd(), name, &format!("images/{name}"))
+        destroy_subvolume(self.images.as_fd(), name, &format!("images/{name}"))?;
+        self.clean_pools()
     }
 }

@@ -344,5 +344,44 @@ impl Drop for Forwarder {
     }
 }
 
+/// Runs `work` in a forked, detached process (new session, stdio on `/dev/null`,
+/// every other fd closed) and returns at once. For single-threaded callers only
+/// (the CLI): the forked process allocates, which is only sound when no other
+/// thread could have held a lock at the fork. Starts no other program.
+pub fn in_background(work: impl FnOnce()) -> Result<()> {
+    // SAFETY: fork(2) in a single-threaded process (the caller's contract) gives a
+    // child in which every lock is free; the child never returns to the caller's
+    // frames (it ends in _exit), so no Drop of the parent's objects runs twice.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::os(
+            "fork a background process",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    if pid > 0 {
+        return Ok(());
+    }
+    let _ = rustix::process::setsid();
+    if let Ok(null) = rustix::fs::open(
+        c"/dev/null",
+        rustix::fs::OFlags::RDWR,
+        rustix::fs::Mode::empty(),
+    ) {
+        for target in 0..3 {
+            // SAFETY: dup2 onto the standard descriptors of this (child) process,
+            // which owns its copy of the fd table; `null` stays owned by us.
+            unsafe { libc::dup2(null.as_raw_fd(), target) };
+        }
+    }
+    // SAFETY: close_range(2) closes the child's own copies of the parent's fds
+    // (run lock, pidfd, pipes) so that the background work holds none of them;
+    // none is used afterwards (`null` is closed here too and not used again).
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    work();
+    // SAFETY: _exit ends the child without running the parent's exit handlers.
+    unsafe { libc::_exit(0) }
+}
+
 const _: () = assert!(size_of::<libc::signalfd_siginfo>() == 128);
 const _: () = assert!(size_of::<k::clone_args>() == 88);

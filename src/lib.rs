@@ -35,6 +35,7 @@ pub mod loopstore;
 pub mod names;
 pub mod net;
 pub mod plan;
+pub mod pool;
 pub mod run;
 pub mod store;
 pub mod timefmt;

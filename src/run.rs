@@ -153,6 +153,12 @@ impl Container<'_> {
         &self.record
     }
 
+    /// Whether the image's pool of spare snapshots should be refilled
+    /// ([`Store::refill_pool`]); the CLI does it in a background process.
+    pub fn pool_low(&self) -> bool {
+        self.created.as_ref().is_some_and(|c| c.pool_low)
+    }
+
     /// The host pid of the container's first process.
     pub fn pid(&self) -> i32 {
         self.launched.pid.as_raw_nonzero().get()

@@ -9,6 +9,7 @@
 //! ROOT/state/names/         NAME -> ID symlinks (a name is taken atomically)
 //! ROOT/images/.import-ID    an import in progress (hidden, not an image yet)
 //! ROOT/tmp/                 import locks
+//! ROOT/pool/UUID/ID         spare snapshots of the image with that UUID (see `pool`)
 //! ```
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -37,6 +38,7 @@ pub struct Store {
     pub(crate) records: OwnedFd,
     pub(crate) names: OwnedFd,
     pub(crate) tmp: OwnedFd,
+    pub(crate) pool: OwnedFd,
 }
 
 impl Store {
@@ -87,6 +89,7 @@ impl Store {
             records: dir(state.as_fd(), "containers", "state/containers")?,
             names: dir(state.as_fd(), "names", "state/names")?,
             tmp: dir(root_fd.as_fd(), "tmp", "tmp")?,
+            pool: dir(root_fd.as_fd(), "pool", "pool")?,
             root,
         })
     }
