@@ -225,7 +225,7 @@ fn unpack<R: Read>(input: R, root: BorrowedFd<'_>, reporter: &mut Reporter<'_>) 
 
     for item in entries {
         let mut entry = item.map_err(|e| read_error((!last.is_empty()).then_some(&last[..]), e))?;
-        let kind = entry.header().entry_type();
+        let mut kind = entry.header().entry_type();
         if matches!(kind, tar::EntryType::XGlobalHeader) || kind.as_byte() == b'V' {
             // PAX global headers and GNU volume labels describe no file.
             continue;
@@ -234,6 +234,10 @@ fn unpack<R: Read>(input: R, root: BorrowedFd<'_>, reporter: &mut Reporter<'_>) 
             let raw = entry.path_bytes();
             last.clear();
             last.extend_from_slice(&raw);
+        }
+        if matches!(kind, tar::EntryType::Regular) && last.ends_with(b"/") {
+            // Old (V7) archives mark directories by a trailing slash only.
+            kind = tar::EntryType::Directory;
         }
         normalize(&last, &mut path)
             .map_err(|why| Error::msg(format!("import: entry {} {why}", quote(&last))))?;

@@ -550,6 +550,14 @@ fn hard_links_stay_inside() {
     let canary_meta = fs::metadata(s.canary.join("file")).unwrap();
     assert_eq!(canary_meta.nlink(), 1, "the canary got no new link");
 
+    let mut a = Archive::new();
+    a.dir("d/", 0o755, 0).hard_link("dlink", "d");
+    let e = s.extract(&a.bytes()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"import: entry "dlink": hard link target "d" is a directory"#
+    );
+
     // An absolute target that is in the image is fine (GNU tar's reading).
     let mut a = Archive::new();
     a.file("etc/passwd", b"root:x:0:0")
@@ -602,6 +610,18 @@ fn last_entry_wins_but_full_directories_stay() {
     );
     assert_eq!(fs::read(s.path("d/x")).unwrap(), b"x");
     s.assert_canary();
+}
+
+#[test]
+fn old_style_directory_with_trailing_slash() {
+    let s = Scratch::new();
+    let mut a = Archive::new();
+    a.raw(EntryType::Regular, "v7dir/", "", 0o710, 0, 0, 42, b"")
+        .file("v7dir/f", b"x");
+    s.extract(&a.bytes()).unwrap();
+    let d = fs::symlink_metadata(s.path("v7dir")).unwrap();
+    assert!(d.is_dir());
+    assert_eq!((d.mode() & 0o7777, d.mtime()), (0o710, 42));
 }
 
 #[test]

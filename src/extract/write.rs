@@ -514,6 +514,16 @@ impl<'r> Writer<'r> {
         match result {
             Ok(()) => {}
             Err(Errno::NOENT) => return Err(missing()),
+            Err(Errno::PERM)
+                if fs::statat(tdir, tname, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory) =>
+            {
+                return Err(Error::msg(format!(
+                    "import: entry {}: hard link target {} is a directory",
+                    quote(path),
+                    quote(raw_target)
+                )))
+            }
             Err(e) => {
                 return Err(Error::os(
                     format!(

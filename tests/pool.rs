@@ -1,0 +1,250 @@
+//! The pool of spare snapshots (issue 4): a spare is never handed out for an image
+//! that was replaced or removed, never shows in `ps`, never leaks, is safe under
+//! concurrent runs and after a crashed refill, and `rmi` cleans it up.
+
+mod common;
+
+use std::fs;
+use std::process::Stdio;
+
+use common::*;
+
+/// The pool directory (`pool/UUID`) of image `name`, from libbtrfsutil's UUID.
+fn pool_dir(store: &TestStore, name: &str) -> std::path::PathBuf {
+    let out = sh(
+        "btrfs",
+        &[
+            "subvolume",
+            "show",
+            store.image_path(name).to_str().unwrap(),
+        ],
+    );
+    let uuid = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("UUID:"))
+        .expect("btrfs subvolume show prints the UUID")
+        .trim()
+        .replace('-', "");
+    store.root().join("pool").join(uuid)
+}
+
+#[test]
+fn import_fills_the_pool_and_spares_are_not_containers() {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    let spares = store.pool_spares();
+    assert_eq!(spares.len(), tupper::pool::configured_size(), "{spares:?}");
+    let dir = pool_dir(&store, "bb");
+    assert!(
+        dir.is_dir(),
+        "no pool for the image's UUID at {}",
+        dir.display()
+    );
+    assert!(store.ps_json(true).is_empty(), "spares show in ps");
+    assert!(store.container_ids().is_empty());
+    // A spare is a snapshot of the image, mount points ready.
+    for s in list_dir(&dir) {
+        let p = dir.join(&s);
+        assert!(p.join("bin/busybox").is_file());
+        for mp in ["proc", "sys", "dev"] {
+            assert!(p.join(mp).is_dir(), "spare {s} lacks /{mp}");
+        }
+    }
+}
+
+#[test]
+fn a_run_takes_a_spare_and_the_pool_refills() {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    let dir = pool_dir(&store, "bb");
+    let spare_uuids: Vec<_> = list_dir(&dir)
+        .iter()
+        .map(|s| subvol_info(&dir.join(s)).1)
+        .collect();
+    let out = store.tupper(&["run", "--net", "none", "bb", "sh", "-c", "echo hi > /mark"]);
+    out.ok();
+    let ids = store.container_ids();
+    assert_eq!(ids.len(), 1);
+    // The container is one of the spares that were there, moved, not a new snapshot.
+    let (ro, uuid, parent) = subvol_info(&store.container_path(&ids[0]));
+    assert!(
+        spare_uuids.contains(&uuid),
+        "container {} was not one of the spares",
+        ids[0]
+    );
+    assert!(!ro, "the container's snapshot is read-only");
+    // Its parent is the image, as for a direct snapshot.
+    let (_, img_uuid, _) = subvol_info(&store.image_path("bb"));
+    assert_eq!(parent, Some(img_uuid));
+    // The background refill brings the pool back to its size.
+    let spares = store.pool_spares();
+    assert_eq!(spares.len(), tupper::pool::configured_size(), "{spares:?}");
+    store.tupper(&["rm", &ids[0]]).ok();
+}
+
+#[test]
+fn a_replaced_image_never_hands_out_an_old_spare() {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    let old_pool = pool_dir(&store, "bb");
+    assert!(old_pool.is_dir());
+    // The new image: the same root plus a marker, imported as a directory.
+    let src = store.scratch().join("newroot");
+    sh("mkdir", &["-p", src.to_str().unwrap()]);
+    sh(
+        "tar",
+        &[
+            "-C",
+            src.to_str().unwrap(),
+            "-xf",
+            busybox_tar().to_str().unwrap(),
+        ],
+    );
+    fs::write(src.join("VERSION"), "2\n").unwrap();
+    store
+        .tupper(&["import", "--force", "bb", src.to_str().unwrap()])
+        .ok();
+    assert!(
+        !old_pool.exists(),
+        "the replaced image's pool is still there"
+    );
+    for _ in 0..3 {
+        let v = store.sh_in("bb", "cat /VERSION");
+        assert_eq!(v.trim(), "2", "a run used the replaced image");
+    }
+    // Only the new image's pool holds spares.
+    let new_pool = pool_dir(&store, "bb");
+    for s in store.pool_spares() {
+        assert!(
+            store.root().join(&s).starts_with(&new_pool),
+            "spare {s} is not of the new image"
+        );
+    }
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn rmi_destroys_the_spares() {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    assert!(!store.pool_spares().is_empty());
+    store.tupper(&["rmi", "bb"]).ok();
+    let left: Vec<String> = store.all_subvolumes();
+    assert!(left.is_empty(), "subvolumes left after rmi: {left:?}");
+    let pool = list_dir(&store.root().join("pool"));
+    assert!(pool.is_empty(), "pool entries left after rmi: {pool:?}");
+}
+
+#[test]
+fn a_crashed_refill_is_cleaned_by_the_next_one() {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    let dir = pool_dir(&store, "bb");
+    // What a refill killed between its snapshot and its rename leaves behind.
+    let leftover = dir.join(".new-0123456789ab");
+    sh(
+        "btrfs",
+        &[
+            "-q",
+            "subvolume",
+            "snapshot",
+            store.image_path("bb").to_str().unwrap(),
+            leftover.to_str().unwrap(),
+        ],
+    );
+    // A run takes a spare and starts a refill, which removes the leftover.
+    store.run_rm("bb", &["true"]).ok();
+    store.settle_pool();
+    assert!(
+        !leftover.exists(),
+        "the crashed refill's spare is still there"
+    );
+    assert_eq!(list_dir(&dir).len(), tupper::pool::configured_size());
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_held_refill_lock_keeps_other_refills_out() {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    let dir = pool_dir(&store, "bb");
+    let lock = dir.with_extension("lock");
+    assert!(lock.is_file(), "no refill lock at {}", lock.display());
+    // Hold the lock (as a refill would) while runs drain the pool.
+    let held = rustix::fs::open(
+        &lock,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let size = tupper::pool::configured_size();
+    for _ in 0..size + 2 {
+        // More runs than spares: the last ones snapshot directly, and work.
+        store.run_rm("bb", &["true"]).ok();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        list_dir(&dir).is_empty(),
+        "a refill ran while the lock was held"
+    );
+    drop(held);
+    // With the lock free again, the next run's refill fills the pool.
+    store.run_rm("bb", &["true"]).ok();
+    assert_eq!(store.pool_spares().len(), size);
+}
+
+#[test]
+fn concurrent_runs_never_share_a_spare() {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    let n = 12; // more than the pool holds: some take spares, some snapshot
+    let children: Vec<_> = (0..n)
+        .map(|i| {
+            let mut c = store.cmd();
+            c.args(["run", "--rm", "--net", "none", "bb", "sh", "-c"]);
+            c.arg(format!(
+                "touch /mine-{i}; sleep 0.3; ls / | grep -c '^mine-'"
+            ));
+            c.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "1",
+            "a container saw another's file"
+        );
+    }
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn pool_size_zero_turns_it_off() {
+    let store = TestStore::new();
+    let tar = busybox_tar();
+    let mut c = store.cmd();
+    c.env("TUPPER_POOL", "0")
+        .args(["import", "bb", tar.to_str().unwrap()]);
+    assert!(c.status().unwrap().success());
+    let mut c = store.cmd();
+    c.env("TUPPER_POOL", "0")
+        .args(["run", "--rm", "--net", "none", "bb", "true"]);
+    assert!(c.status().unwrap().success());
+    let pool = store.root().join("pool");
+    let spares: Vec<String> = list_dir(&pool)
+        .into_iter()
+        .filter(|e| !e.ends_with(".lock"))
+        .flat_map(|k| list_dir(&pool.join(k)))
+        .collect();
+    assert!(spares.is_empty(), "{spares:?}");
+}
