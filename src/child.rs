@@ -151,20 +151,20 @@ impl ExecPointers {
 pub struct ChildFds<'a> {
     /// Write end of the report pipe (close-on-exec).
     pub report: BorrowedFd<'a>,
-    /// Read end of the go-ahead pipe, when the parent configures something.
-    pub go: Option<BorrowedFd<'a>>,
+    /// Read end of the go-ahead pipe.
+    pub go: BorrowedFd<'a>,
     /// The parent's ends, which the child closes: the go pipe's write end (so
     /// that the child sees EOF if the parent dies) and the report pipe's read end.
-    pub parent_ends: [Option<RawFd>; 2],
+    pub parent_ends: [RawFd; 2],
 }
 
 /// The `RTM_NEWLINK` request that sets `lo` (always ifindex 1 in a new network
-/// namespace) up, with an ACK requested. Built by [`crate::net`].
+/// namespace) up, with an ACK requested: [`crate::run`]'s `LOOPBACK_UP`.
 pub type LoopbackRequest = [u8; 32];
 
 /// Runs the plan and `execve`s the command; never returns.
 pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: ChildFds<'_>) -> ! {
-    for fd in fds.parent_ends.into_iter().flatten() {
+    for fd in fds.parent_ends {
         // SAFETY: `fd` is the parent's end of a pipe made for this launch; after the
         // clone the child has its own copy of the fd table and nothing else in the
         // child uses or owns that descriptor, so closing the raw number is sound.
@@ -227,16 +227,14 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     check(Stage::DetachOldRoot, rustix::process::chdir(c"/"));
     drop(root);
 
-    if let Some(go) = fds.go {
-        let mut byte = [0u8; 1];
-        loop {
-            match rustix::io::read(go, &mut byte) {
-                Ok(1) => break,
-                // The parent died or gave up: do not run the command.
-                Ok(_) => exit(125),
-                Err(Errno::INTR) => continue,
-                Err(e) => fail(Stage::WaitParent, 0, e),
-            }
+    let mut byte = [0u8; 1];
+    loop {
+        match rustix::io::read(fds.go, &mut byte) {
+            Ok(1) => break,
+            // The parent died or gave up: do not run the command.
+            Ok(_) => exit(125),
+            Err(Errno::INTR) => continue,
+            Err(e) => fail(Stage::WaitParent, 0, e),
         }
     }
 
@@ -337,16 +335,49 @@ fn loopback_up(request: &LoopbackRequest) -> rustix::io::Result<()> {
     Ok(())
 }
 
-/// Unblocks every signal and gives SIGPIPE back its default action (Rust's runtime
-/// ignores it, and an ignored signal would stay ignored across `execve`).
+/// Unblocks every signal and sets every disposition to its default: Rust's
+/// runtime ignores SIGPIPE, and the caller may have ignored others (a shell's
+/// background job ignores SIGINT and SIGQUIT); an ignored signal would stay
+/// ignored across `execve`. Handlers are reset by `execve` itself.
 fn restore_signals() {
     // SAFETY: `set` is a local, fully initialized by sigemptyset before use;
-    // sigprocmask and signal are async-signal-safe and take no locks.
+    // sigprocmask and signal are async-signal-safe and take no locks. signal()
+    // fails harmlessly (EINVAL) for SIGKILL, SIGSTOP and the signals glibc keeps.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        for sig in 1..libc::SIGRTMAX() {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+}
+
+/// Marks every fd above 2 close-on-exec, so that whatever the caller leaked into
+/// tupper stays out of the container: `close_range(CLOSE_RANGE_CLOEXEC)` (Linux
+/// 5.11), else one `fcntl` per possible fd.
+fn cloexec_above_stderr() {
+    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets a flag on fds of
+    // the child's own table; it takes no pointers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r == 0 {
+        return;
+    }
+    let max = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1024)
+        .min(1 << 20) as i32;
+    for fd in 3..max {
+        // SAFETY: F_SETFD on a number that may or may not be an open fd of this
+        // process: an unused number fails with EBADF, nothing else happens.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
 }
 

@@ -79,9 +79,10 @@ impl Store {
     /// everything made so far is undone.
     pub(crate) fn create_container(
         &self,
+        id: &str,
         image: &str,
         name: Option<&str>,
-        hostname: Option<&str>,
+        hostname: &str,
         command: &[String],
         remove: bool,
     ) -> Result<Created> {
@@ -89,7 +90,7 @@ impl Store {
             names::validate("container name", n)?;
         }
         let image_fd = self.open_image(image)?;
-        let id = names::new_id()?;
+        let id = id.to_string();
         let lock_name = format!("{id}.lock");
         let lock = FileLock::acquire(self.records.as_fd(), &lock_name, true, true)
             .context(|| format!("create run lock state/containers/{lock_name}"))?
@@ -102,10 +103,7 @@ impl Store {
             name: name.map(str::to_string),
             image: image.to_string(),
             command: command.to_vec(),
-            hostname: hostname
-                .map(str::to_string)
-                .or_else(|| name.map(str::to_string))
-                .unwrap_or_else(|| id.clone()),
+            hostname: hostname.to_string(),
             created: timefmt::rfc3339(now),
             created_unix: now,
             status: Status::Running,
@@ -256,27 +254,29 @@ impl Store {
     pub fn remove_container(&self, name_or_id: &str, force: bool) -> Result<()> {
         let rec = self.find_container(name_or_id)?;
         let lock_name = format!("{}.lock", rec.id);
-        let lock = match FileLock::acquire(self.records.as_fd(), &lock_name, true, false)
-            .context(|| format!("lock state/containers/{lock_name}"))?
-        {
-            Some(lock) => lock,
-            None if !force => {
+        if rec.status == Status::Running {
+            if !force {
                 return Err(
                     Error::msg(format!("remove container {name_or_id}: it is running"))
                         .with_advice("stop it first, or use `tupper rm -f`"),
-                )
+                );
             }
-            None => {
-                if let Some(pid) = read_pid(self, &lock_name) {
-                    kill_pid(pid);
-                }
-                FileLock::acquire(self.records.as_fd(), &lock_name, true, true)
-                    .context(|| format!("lock state/containers/{lock_name}"))?
-                    .ok_or_else(|| {
-                        Error::msg(format!("lock state/containers/{lock_name}: held elsewhere"))
-                    })?
+            if let Some(pid) = rec.pid {
+                kill_pid(pid);
             }
-        };
+        }
+        // Wait for the lock: its `tupper` process ends (after a kill), or a process
+        // forked by another thread of a library user, which shares the lock until
+        // it execs, lets go of it.
+        let lock = FileLock::acquire(self.records.as_fd(), &lock_name, true, true)
+            .context(|| format!("lock state/containers/{lock_name}"))?
+            .ok_or_else(|| {
+                Error::msg(format!("lock state/containers/{lock_name}: held elsewhere"))
+            })?;
+        // A concurrent `rm` may have removed it meanwhile.
+        if !fsutil::exists(self.records.as_fd(), format!("{}.json", rec.id).as_str()) {
+            return Err(Error::msg(format!("no such container: {name_or_id}")));
+        }
         self.destroy_container(&rec.id, rec.name.as_deref())?;
         drop(lock);
         Ok(())

@@ -114,11 +114,10 @@ pub fn extract_archive(
         Compression::None => unpack(input, root, &mut reporter)?,
         Compression::Gzip => {
             let gz = flate2::bufread::MultiGzDecoder::new(input);
-            unpack(
-                BufReader::with_capacity(READ_BUFFER, gz),
-                root,
-                &mut reporter,
-            )?
+            let mut r = BufReader::with_capacity(READ_BUFFER, gz);
+            let stats = unpack(&mut r, root, &mut reporter)?;
+            drain(&mut r)?;
+            stats
         }
         Compression::Zstd => {
             let mut zst = zstd::stream::read::Decoder::with_buffer(input)
@@ -126,15 +125,23 @@ pub fn extract_archive(
             // Allow the large windows of `zstd --long` archives.
             zst.window_log_max(31)
                 .map_err(|e| Error::os("read archive: set zstd window", e))?;
-            unpack(
-                BufReader::with_capacity(READ_BUFFER, zst),
-                root,
-                &mut reporter,
-            )?
+            let mut r = BufReader::with_capacity(READ_BUFFER, zst);
+            let stats = unpack(&mut r, root, &mut reporter)?;
+            drain(&mut r)?;
+            stats
         }
     };
     reporter.report(stats.entries);
     Ok(stats)
+}
+
+/// Reads a decompressor to its end after the tar's end-of-archive blocks, so that
+/// the gzip CRC and length trailer (or the zstd checksum) is checked: a corrupt
+/// trailer fails the import as `tar -xz` does.
+fn drain(r: &mut impl Read) -> Result<()> {
+    std::io::copy(r, &mut std::io::sink())
+        .map(drop)
+        .map_err(|e| Error::os("read archive: after the end of the tar", e))
 }
 
 /// Copies a directory tree (the `tupper import NAME DIR` case) into `root`,

@@ -237,7 +237,9 @@ pub fn try_lock(fd: BorrowedFd<'_>, exclusive: bool, wait: bool) -> rustix::io::
     }
 }
 
-/// Whether somebody holds a lock on `dir/name` (a missing file means nobody does).
+/// Whether somebody holds an exclusive lock on `dir/name` (a missing file means
+/// nobody does). The probe takes a *shared* lock for an instant, so concurrent
+/// probes (`ps`, `rm`) never make each other see a lock.
 pub fn is_locked(dir: BorrowedFd<'_>, name: &str) -> bool {
     let Ok(fd) = rfs::openat(
         dir,
@@ -247,7 +249,7 @@ pub fn is_locked(dir: BorrowedFd<'_>, name: &str) -> bool {
     ) else {
         return false;
     };
-    matches!(try_lock(fd.as_fd(), true, false), Ok(false))
+    matches!(try_lock(fd.as_fd(), false, false), Ok(false))
 }
 
 /// Turns a Rust string into a C string, refusing interior NULs with a clear error.

@@ -4,8 +4,10 @@
 //! `/* Parent, outside the container */` is everything in this file; the child's
 //! side is [`crate::child`]. The parent makes two close-on-exec pipes before the
 //! clone: the *report* pipe (child -> parent: a failure record, or EOF when
-//! `execve` succeeded) and, when the parent has work to do after the clone (the
-//! network), the *go* pipe (parent -> child: one byte when that work is done).
+//! `execve` succeeded) and the *go* pipe (parent -> child: one byte when the
+//! parent's side is done: the pid recorded, the network configured). A child whose
+//! parent died before the go-ahead reads EOF and exits without running anything,
+//! which closes the gap before its parent-death signal was set.
 //!
 //! # Safety
 //!
@@ -54,11 +56,7 @@ pub struct Launched {
 pub fn spawn(plan: &ChildPlan, lo_up: &LoopbackRequest) -> Result<Launched> {
     let pipe = || pipe_with(PipeFlags::CLOEXEC).map_err(|e| Error::os("create the launch pipe", e));
     let (report_r, report_w) = pipe()?;
-    let go = if plan.wait_for_parent {
-        Some(pipe()?)
-    } else {
-        None
-    };
+    let (go_r, go_w) = pipe()?;
     let exec = ExecPointers::new(plan);
 
     let mut flags = k::CLONE_NEWNS
@@ -103,11 +101,8 @@ pub fn spawn(plan: &ChildPlan, lo_up: &LoopbackRequest) -> Result<Launched> {
             lo_up,
             ChildFds {
                 report: report_w.as_fd(),
-                go: go.as_ref().map(|(r, _)| r.as_fd()),
-                parent_ends: [
-                    go.as_ref().map(|(_, w)| w.as_raw_fd()),
-                    Some(report_r.as_raw_fd()),
-                ],
+                go: go_r.as_fd(),
+                parent_ends: [go_w.as_raw_fd(), report_r.as_raw_fd()],
             },
         );
     }
@@ -130,11 +125,12 @@ pub fn spawn(plan: &ChildPlan, lo_up: &LoopbackRequest) -> Result<Launched> {
     let pid = Pid::from_raw(ret as i32)
         .ok_or_else(|| Error::msg("clone3 returned pid 0 in the parent"))?;
     drop(report_w);
+    drop(go_r);
     Ok(Launched {
         pid,
         pidfd,
         report: report_r,
-        go: go.map(|(_, w)| w),
+        go: Some(go_w),
     })
 }
 
@@ -345,22 +341,33 @@ impl Drop for Forwarder {
 }
 
 /// Runs `work` in a forked, detached process (new session, stdio on `/dev/null`,
-/// every other fd closed) and returns at once. For single-threaded callers only
-/// (the CLI): the forked process allocates, which is only sound when no other
-/// thread could have held a lock at the fork. Starts no other program.
+/// every other fd closed) and returns as soon as it is on its way. It is forked
+/// twice, the middle process exiting at once and reaped here, so that it is never
+/// left a zombie of tupper. For single-threaded callers only (the CLI): the
+/// forked process allocates, which is only sound when no other thread could have
+/// held a lock at the fork. Starts no other program.
 pub fn in_background(work: impl FnOnce()) -> Result<()> {
     // SAFETY: fork(2) in a single-threaded process (the caller's contract) gives a
-    // child in which every lock is free; the child never returns to the caller's
-    // frames (it ends in _exit), so no Drop of the parent's objects runs twice.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
+    // child in which every lock is free; the children never return to the
+    // caller's frames (they end in _exit), so no Drop of the parent's objects runs
+    // twice.
+    let middle = unsafe { libc::fork() };
+    if middle < 0 {
         return Err(Error::os(
             "fork a background process",
             std::io::Error::last_os_error(),
         ));
     }
-    if pid > 0 {
+    if middle > 0 {
+        let mut status = 0;
+        // SAFETY: waits for our own child `middle`; `status` is a local i32.
+        unsafe { libc::waitpid(middle, &mut status, 0) };
         return Ok(());
+    }
+    // SAFETY: as above; this (middle) process is single-threaded too.
+    if unsafe { libc::fork() } != 0 {
+        // SAFETY: _exit ends the middle process at once, without exit handlers.
+        unsafe { libc::_exit(0) }
     }
     let _ = rustix::process::setsid();
     if let Ok(null) = rustix::fs::open(
@@ -369,17 +376,17 @@ pub fn in_background(work: impl FnOnce()) -> Result<()> {
         rustix::fs::Mode::empty(),
     ) {
         for target in 0..3 {
-            // SAFETY: dup2 onto the standard descriptors of this (child) process,
-            // which owns its copy of the fd table; `null` stays owned by us.
+            // SAFETY: dup2 onto the standard descriptors of this process, which
+            // owns its copy of the fd table; `null` stays owned by us.
             unsafe { libc::dup2(null.as_raw_fd(), target) };
         }
     }
-    // SAFETY: close_range(2) closes the child's own copies of the parent's fds
-    // (run lock, pidfd, pipes) so that the background work holds none of them;
-    // none is used afterwards (`null` is closed here too and not used again).
+    // SAFETY: close_range(2) closes this process's copies of the parent's fds (run
+    // lock, pidfd, pipes) so that the background work holds none of them; none is
+    // used afterwards (`null` is closed here too and not used again).
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
     work();
-    // SAFETY: _exit ends the child without running the parent's exit handlers.
+    // SAFETY: _exit ends the process without running the parent's exit handlers.
     unsafe { libc::_exit(0) }
 }
 

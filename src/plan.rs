@@ -95,9 +95,6 @@ pub struct ChildPlan {
     pub env: Vec<CString>,
     /// Whether the child has its own network namespace (then it brings `lo` up).
     pub own_netns: bool,
-    /// Whether the child waits for the parent's go-ahead before `execve` (the
-    /// parent configures the network in between).
-    pub wait_for_parent: bool,
 }
 
 /// The inputs of a plan, as the user gave them.
@@ -115,8 +112,6 @@ pub struct PlanInput<'a> {
     pub term: Option<&'a str>,
     /// Whether the container has its own network namespace.
     pub own_netns: bool,
-    /// Whether the parent configures something after the clone (the network).
-    pub wait_for_parent: bool,
 }
 
 impl ChildPlan {
@@ -160,7 +155,6 @@ impl ChildPlan {
                 .map(|e| cstring("environment variable", e.as_str()))
                 .collect::<Result<_>>()?,
             own_netns: input.own_netns,
-            wait_for_parent: input.wait_for_parent,
         })
     }
 
@@ -174,15 +168,20 @@ impl ChildPlan {
     }
 }
 
-/// Checks a hostname (RFC 1123 label rules, at most 64 bytes) and returns its bytes.
-fn hostname_bytes(name: &str) -> Result<Vec<u8>> {
-    let ok = !name.is_empty()
+/// Whether `name` can be a hostname: letters, digits, `-` and `.`, at most 64
+/// bytes, not starting with `-` (RFC 1123).
+pub fn valid_hostname(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 64
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && !name.starts_with('-');
-    if ok {
+        && !name.starts_with('-')
+}
+
+/// Checks a hostname and returns its bytes.
+fn hostname_bytes(name: &str) -> Result<Vec<u8>> {
+    if valid_hostname(name) {
         Ok(name.as_bytes().to_vec())
     } else {
         Err(Error::msg(format!(

@@ -9,6 +9,7 @@ use crate::container::{Created, Record, Status};
 use crate::error::Result;
 use crate::fsutil;
 use crate::launch::{self, Forwarder, Launched};
+use crate::names;
 use crate::plan::{self, ChildPlan, PlanInput};
 use crate::store::Store;
 use crate::timefmt;
@@ -58,14 +59,31 @@ impl Store {
     /// Starts a container: returns once its command runs (or fails to start; the
     /// container is then recorded as exited, or removed with `remove`).
     pub fn start(&self, spec: &Spec) -> Result<Container<'_>> {
+        // Everything the user gave is checked (by building the plan) before the
+        // store changes: bad input leaves nothing behind.
+        let id = names::new_id()?;
+        let hostname = default_hostname(spec, &id);
+        let term = std::env::var("TERM").ok();
+        let plan = ChildPlan::new(
+            &self.container_path(&id),
+            &PlanInput {
+                hostname: &hostname,
+                command: &spec.command,
+                env: &spec.env,
+                workdir: spec.workdir.as_deref(),
+                term: term.as_deref(),
+                own_netns: spec.network != Network::Host,
+            },
+        )?;
         let created = self.create_container(
+            &id,
             &spec.image,
             spec.name.as_deref(),
-            spec.hostname.as_deref(),
+            &hostname,
             &spec.command,
             spec.remove,
         )?;
-        match self.launch(spec, &created) {
+        match self.launch(spec, &created, &plan) {
             Ok(launched) => Ok(Container {
                 store: self,
                 record: created.record.clone(),
@@ -73,8 +91,9 @@ impl Store {
                 launched,
             }),
             Err(err) => {
-                let code = err.exit_code();
-                self.finish(created, code)?;
+                // The command never ran: the container goes, as if it never was.
+                self.destroy_container(&id, spec.name.as_deref())?;
+                drop(created);
                 Err(err)
             }
         }
@@ -85,29 +104,16 @@ impl Store {
         self.start(spec)?.wait()
     }
 
-    /// Prepares the snapshot, plans, clones, and waits for the `execve`.
-    fn launch(&self, spec: &Spec, created: &Created) -> Result<Launched> {
+    /// Prepares the snapshot, clones, and waits for the `execve`.
+    fn launch(&self, spec: &Spec, created: &Created, plan: &ChildPlan) -> Result<Launched> {
         let rootfs = created.rootfs.as_fd();
         for mp in plan::MOUNT_POINTS {
             fsutil::ensure_mountpoint(rootfs, mp)?;
         }
-        if let Some(dir) = spec.workdir.as_deref().filter(|d| d.starts_with('/')) {
+        if let Some(dir) = spec.workdir.as_deref() {
             fsutil::mkdir_in_root(rootfs, dir)?;
         }
-        let term = std::env::var("TERM").ok();
-        let plan = ChildPlan::new(
-            &self.container_path(&created.record.id),
-            &PlanInput {
-                hostname: &created.record.hostname,
-                command: &spec.command,
-                env: &spec.env,
-                workdir: spec.workdir.as_deref(),
-                term: term.as_deref(),
-                own_netns: spec.network != Network::Host,
-                wait_for_parent: false,
-            },
-        )?;
-        let mut launched = launch::spawn(&plan, &LOOPBACK_UP)?;
+        let mut launched = launch::spawn(plan, &LOOPBACK_UP)?;
         // The run lock file carries the container's host pid, for `ps` and `rm -f`.
         let _ = rustix::io::pwrite(
             created.lock.fd(),
@@ -119,7 +125,7 @@ impl Store {
             None => Ok(launched),
             Some(report) => {
                 let _ = launch::wait(launched.pidfd.as_fd());
-                Err(launch::report_error(&plan, report))
+                Err(launch::report_error(plan, report))
             }
         }
     }
@@ -205,6 +211,16 @@ impl Drop for Container<'_> {
             let code = launch::wait(self.launched.pidfd.as_fd()).unwrap_or(128 + libc::SIGKILL);
             let _ = self.store.finish(created, code);
         }
+    }
+}
+
+/// The hostname: `--hostname`, else the name when it is a valid hostname, else
+/// the ID.
+fn default_hostname(spec: &Spec, id: &str) -> String {
+    match (&spec.hostname, &spec.name) {
+        (Some(h), _) => h.clone(),
+        (None, Some(n)) if plan::valid_hostname(n) => n.clone(),
+        _ => id.to_string(),
     }
 }
 

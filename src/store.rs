@@ -27,7 +27,8 @@ pub const DEFAULT_ROOT: &str = "/var/lib/tupper";
 const BTRFS_SUPER_MAGIC: i64 = 0x9123_683e;
 
 /// How to make a store, for error messages.
-const MAKE_STORE_ADVICE: &str = "make one with: truncate -s 2G /var/lib/tupper.img && mkfs.btrfs /var/lib/tupper.img && mkdir -p DIR && mount -o loop /var/lib/tupper.img DIR";
+const MAKE_STORE_ADVICE: &str =
+    "make one with: truncate -s 2G FILE && mkfs.btrfs FILE && tupper --root DIR attach FILE, where FILE is a new file outside DIR";
 
 /// An open store. Cheap to open; holds directory fds of its parts.
 #[derive(Debug)]

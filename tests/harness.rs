@@ -26,11 +26,17 @@ fn store_is_a_fresh_btrfs_and_goes_away_on_drop() {
     drop(store);
     assert!(mounts_under(&root).is_empty(), "still mounted");
     assert!(!scratch.exists(), "temp dir left");
-    let all = sh("losetup", &["-a"]);
-    assert!(
-        !all.lines().any(|l| l.contains(scratch.to_str().unwrap())),
-        "loop device left: {all}"
-    );
+    // A detached loop device can linger for a moment while its last user lets go.
+    let gone = || {
+        !sh("losetup", &["-a"])
+            .lines()
+            .any(|l| l.contains(scratch.to_str().unwrap()))
+    };
+    let start = std::time::Instant::now();
+    while !gone() && start.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(gone(), "loop device left: {}", sh("losetup", &["-a"]));
 }
 
 #[test]
@@ -316,4 +322,39 @@ fn mount_table_unescaping() {
     assert_eq!(unescape_mount("/plain"), "/plain");
     assert_eq!(unescape_mount("/x\\"), "/x\\");
     assert!(mounts_under(Path::new("/proc")).contains(&Path::new("/proc").to_path_buf()));
+}
+
+#[test]
+fn leftover_check_sees_strays_and_foreign_spares() {
+    let store = TestStore::new();
+    let root = store.root();
+    store.assert_no_leftovers();
+    assert!(store.refillers().is_empty());
+    // A spare snapshot keyed by no existing image is a leftover.
+    fs::create_dir_all(root.join("pool/00000000000000000000000000000000")).unwrap();
+    let spare = root.join("pool/00000000000000000000000000000000/0123456789ab");
+    sh("btrfs", &["subvolume", "create", spare.to_str().unwrap()]);
+    assert_eq!(store.pool_spares().len(), 1);
+    assert!(
+        store.subvolumes().is_empty(),
+        "pool spares are not filtered"
+    );
+    let before = store.state();
+    let r = std::panic::catch_unwind(|| store.assert_no_leftovers());
+    assert!(r.is_err(), "a foreign spare was not reported");
+    // ... but the pool is not part of the state compared around failed commands.
+    fs::write(spare.join("x"), b"x").unwrap();
+    before.assert_same(&store.state(), "pool change");
+    sh("btrfs", &["subvolume", "delete", spare.to_str().unwrap()]);
+    // A stray subvolume anywhere else is a leftover too.
+    sh(
+        "btrfs",
+        &[
+            "subvolume",
+            "create",
+            root.join("containers").to_str().unwrap(),
+        ],
+    );
+    let r = std::panic::catch_unwind(|| store.assert_no_leftovers());
+    assert!(r.is_err(), "a stray subvolume was not reported");
 }

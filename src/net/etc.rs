@@ -210,7 +210,10 @@ mod tests {
         let out = resolv_conf(Mode::None, stub, None);
         assert!(!out.contains("127.0.0.53"), "{out}");
         assert!(out.contains("options edns0\n"), "{out}");
-        assert!(out.ends_with("nameserver 8.8.8.8\nnameserver 8.8.4.4\n"), "{out}");
+        assert!(
+            out.ends_with("nameserver 8.8.8.8\nnameserver 8.8.4.4\n"),
+            "{out}"
+        );
         assert!(resolv_conf(Mode::Bridge, "", None).contains("nameserver 8.8.8.8"));
     }
 
@@ -257,7 +260,9 @@ mod tests {
         let outside = TempDir::new("etc-dir-outside");
         symlink(&outside.0, root.0.join("etc")).unwrap();
         let fd = open_root(&root.0);
-        let e = write(fd.as_fd(), &[("hosts", b"x\n")]).unwrap_err().to_string();
+        let e = write(fd.as_fd(), &[("hosts", b"x\n")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("symlink"), "{e}");
         assert_eq!(std::fs::read_dir(&outside.0).unwrap().count(), 0);
 

@@ -1,3 +1,1041 @@
-//! The container network over raw netlink (in progress).
+//! The container network: bridge, veth pair, addresses, routes, NAT and
+//! published ports, over raw netlink from the tupper process itself (no `ip`,
+//! `iptables` or `nft` program is ever started).
+//!
+//! # The API the launcher calls, in order
+//!
+//! | when | call | what happens | where |
+//! |---|---|---|---|
+//! | before `clone3` | [`prepare`] | validates [`Options`]; reads the bridge (refuses a non-bridge or one with another address); takes an address lease | host netns, read-only; `STATE_DIR/leases` |
+//! | before the child pivots | [`write_etc_files`] | `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` in the container root, never following the image's symlinks | files |
+//! | after `clone3`, before the child execs | [`attach`] | `none`: `lo` up. `bridge`: bridge (created if missing) and NAT, veth pair with the peer created as `eth0` in the child's netns, `lo` and `eth0` up, address, default route, DNAT of published ports | host netns, then the child's netns (through a socket opened there) |
+//! | after the container ended | [`release`] | removes the DNAT rules, frees the lease (exactly once: it consumes the [`Prepared`]); the veth pair dies with the netns | host netns; lease file |
+//! | at start-up or `prune` | [`reclaim`] | removes leftovers of dead containers: host-end veths, DNAT chains, leases | host netns; lease file |
+//!
+//! If [`attach`] fails, the caller kills the child (its namespace and anything
+//! in it go away) and still calls [`release`]. [`Prepared`] must not be
+//! dropped without [`release`] unless the container keeps running.
+//!
+//! The design (namespaces of each request, the lease file, the nftables
+//! table, names, measured costs) is in `docs/network.md`.
+
+mod etc;
+mod lease;
 mod msg;
+mod nft;
 mod nl;
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rustix::fs::{Mode as FileMode, OFlags};
+use rustix::thread::ThreadNameSpaceType;
+
+use crate::error::{Context, Error, Result};
+use nl::Netlink;
+
+/// The default bridge (`--bridge`, `TUPPER_BRIDGE`).
+pub const DEFAULT_BRIDGE: &str = "tupper0";
+/// The default subnet (`--subnet`, `TUPPER_SUBNET`).
+pub const DEFAULT_SUBNET: &str = "10.89.0.0/16";
+/// The container's end of the veth pair, inside its namespace.
+pub const CONTAINER_IFNAME: &str = "eth0";
+/// `IFNAMSIZ - 1`: the longest interface name.
+pub const MAX_IFNAME: usize = 15;
+/// `lo` is always interface 1 of a network namespace (`LOOPBACK_IFINDEX`).
+const LOOPBACK_INDEX: u32 = 1;
+
+/// `--net`: which network the container gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Its own network namespace with only `lo`, up (`--net none`).
+    None,
+    /// The host's network namespace (`--net host`): nothing to set up.
+    Host,
+    /// Its own namespace with `eth0` on the bridge, an address and NAT (`--net bridge`).
+    #[default]
+    Bridge,
+}
+
+impl Mode {
+    /// Parses `none`, `host` or `bridge`.
+    pub fn parse(s: &str) -> Result<Mode> {
+        match s {
+            "none" => Ok(Mode::None),
+            "host" => Ok(Mode::Host),
+            "bridge" => Ok(Mode::Bridge),
+            _ => Err(Error::msg(format!(
+                "invalid --net {s:?}: expected none, host or bridge"
+            ))),
+        }
+    }
+
+    /// The `--net` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::None => "none",
+            Mode::Host => "host",
+            Mode::Bridge => "bridge",
+        }
+    }
+
+    /// Whether the container needs its own network namespace (`CLONE_NEWNET`).
+    pub fn new_netns(self) -> bool {
+        self != Mode::Host
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An IPv4 subnet with room for a gateway and at least one container
+/// (prefix length 1..=30, no host bits set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subnet {
+    network: Ipv4Addr,
+    prefix: u8,
+}
+
+impl Subnet {
+    /// The network address (`10.89.0.0`).
+    pub fn network(&self) -> Ipv4Addr {
+        self.network
+    }
+
+    /// The prefix length (`16`).
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// The netmask (`255.255.0.0`).
+    pub fn mask(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::MAX << (32 - self.prefix as u32))
+    }
+
+    /// The first address, the bridge's: the containers' gateway.
+    pub fn gateway(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network) + 1)
+    }
+
+    /// The broadcast address (the last one).
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network) | !u32::from(self.mask()))
+    }
+
+    /// Whether `addr` is in the subnet.
+    pub fn contains(&self, addr: Ipv4Addr) -> bool {
+        u32::from(addr) & u32::from(self.mask()) == u32::from(self.network)
+    }
+
+    /// The addresses containers can have, lowest first (gateway + 1 up to
+    /// broadcast - 1).
+    pub fn hosts(&self) -> impl Iterator<Item = Ipv4Addr> {
+        (u32::from(self.gateway()) + 1..u32::from(self.broadcast())).map(Ipv4Addr::from)
+    }
+
+    /// Checks that `addr` can be a container's address in this subnet.
+    pub fn check_host(&self, addr: Ipv4Addr) -> Result<()> {
+        let why = if !self.contains(addr) {
+            format!("it is outside subnet {self}")
+        } else if addr == self.network {
+            format!("it is the network address of {self}")
+        } else if addr == self.gateway() {
+            format!("it is the gateway (the bridge's address) of {self}")
+        } else if addr == self.broadcast() {
+            format!("it is the broadcast address of {self}")
+        } else {
+            return Ok(());
+        };
+        Err(Error::msg(format!("invalid --ip {addr}: {why}")))
+    }
+}
+
+impl fmt::Display for Subnet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// Parses `ADDRESS/PREFIX` (`10.89.0.0/16`) into a [`Subnet`]; refuses host
+/// bits and prefixes that leave no room for a container (/31, /32) or are
+/// nonsense (/0, /33).
+pub fn parse_subnet(s: &str) -> Result<Subnet> {
+    let bad = |why: String| Error::msg(format!("invalid subnet {s:?}: {why}"));
+    let (addr, prefix) = s
+        .split_once('/')
+        .ok_or_else(|| bad("expected ADDRESS/PREFIX, such as 10.89.0.0/16".into()))?;
+    let network: Ipv4Addr = addr
+        .parse()
+        .map_err(|_| bad(format!("{addr:?} is not an IPv4 address")))?;
+    let prefix: u8 = match prefix.parse() {
+        Ok(p) if (1..=30).contains(&p) => p,
+        _ => {
+            return Err(bad(format!(
+                "prefix length {prefix:?} is not in 1..=30 (a /31 or /32 has no room for a gateway and a container)"
+            )))
+        }
+    };
+    let subnet = Subnet {
+        network: Ipv4Addr::from(u32::from(network) & (u32::MAX << (32 - prefix as u32))),
+        prefix,
+    };
+    if subnet.network != network {
+        return Err(bad(format!("host bits are set; the network is {subnet}")));
+    }
+    Ok(subnet)
+}
+
+/// Parses a container address (`--ip`) and checks it against `subnet`.
+pub fn parse_ip(s: &str, subnet: &Subnet) -> Result<Ipv4Addr> {
+    let addr: Ipv4Addr = s
+        .parse()
+        .map_err(|_| Error::msg(format!("invalid --ip {s:?}: not an IPv4 address")))?;
+    subnet.check_host(addr)?;
+    Ok(addr)
+}
+
+/// The transport protocol of a published port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// TCP (the default).
+    #[default]
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    /// The IP protocol number (`IPPROTO_TCP`, `IPPROTO_UDP`).
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => libc::IPPROTO_TCP as u8,
+            Protocol::Udp => libc::IPPROTO_UDP as u8,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        })
+    }
+}
+
+/// A published port: `-p HOSTPORT:CONTAINERPORT[/tcp|/udp]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortMapping {
+    /// The port on the host's addresses.
+    pub host_port: u16,
+    /// The port in the container.
+    pub container_port: u16,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+}
+
+impl fmt::Display for PortMapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}/{}",
+            self.host_port, self.container_port, self.protocol
+        )
+    }
+}
+
+/// Parses `-p HOSTPORT:CONTAINERPORT[/tcp|/udp]` (`8080:80/tcp`).
+pub fn parse_publish(s: &str) -> Result<PortMapping> {
+    let bad = |why: &str| Error::msg(format!("invalid port mapping {s:?}: {why}"));
+    let (ports, protocol) = match s.split_once('/') {
+        None => (s, Protocol::Tcp),
+        Some((p, "tcp")) => (p, Protocol::Tcp),
+        Some((p, "udp")) => (p, Protocol::Udp),
+        Some(_) => return Err(bad("the protocol must be tcp or udp")),
+    };
+    let (host, container) = ports
+        .split_once(':')
+        .ok_or_else(|| bad("expected HOSTPORT:CONTAINERPORT[/tcp|/udp], such as 8080:80"))?;
+    let port = |p: &str| match p.parse::<u16>() {
+        Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(bad(&format!("port {p:?} is not in 1..=65535"))),
+    };
+    Ok(PortMapping {
+        host_port: port(host)?,
+        container_port: port(container)?,
+        protocol,
+    })
+}
+
+/// Checks an interface name as the kernel would (`dev_valid_name`), naming
+/// what it is for in the error.
+pub fn check_ifname(name: &str, what: &str) -> Result<()> {
+    let why = if name.is_empty() {
+        "it is empty"
+    } else if name.len() > MAX_IFNAME {
+        "it is longer than 15 bytes"
+    } else if name == "." || name == ".." {
+        "it is . or .."
+    } else if name
+        .bytes()
+        .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        "it contains '/', ':', whitespace or a control character"
+    } else {
+        return Ok(());
+    };
+    Err(Error::msg(format!("invalid {what} {name:?}: {why}")))
+}
+
+/// The network options of one container (CLI flags over environment over
+/// defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `--net`.
+    pub mode: Mode,
+    /// `--bridge` / `TUPPER_BRIDGE` (default `tupper0`).
+    pub bridge: String,
+    /// `--subnet` / `TUPPER_SUBNET` (default `10.89.0.0/16`).
+    pub subnet: Subnet,
+    /// `--ip`: a fixed address; otherwise the lowest free one.
+    pub ip: Option<Ipv4Addr>,
+    /// `-p`: published ports.
+    pub publish: Vec<PortMapping>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            mode: Mode::Bridge,
+            bridge: DEFAULT_BRIDGE.to_string(),
+            subnet: Subnet {
+                network: Ipv4Addr::new(10, 89, 0, 0),
+                prefix: 16,
+            },
+            ip: None,
+            publish: Vec::new(),
+        }
+    }
+}
+
+impl Options {
+    /// The defaults with `TUPPER_BRIDGE` and `TUPPER_SUBNET` applied (the CLI
+    /// flags are applied over this by the caller).
+    pub fn from_env() -> Result<Options> {
+        let mut o = Options::default();
+        if let Some(b) = std::env::var_os("TUPPER_BRIDGE") {
+            o.bridge = b
+                .into_string()
+                .map_err(|_| Error::msg("invalid TUPPER_BRIDGE: not UTF-8"))?;
+        }
+        if let Some(s) = std::env::var_os("TUPPER_SUBNET") {
+            let s = s
+                .into_string()
+                .map_err(|_| Error::msg("invalid TUPPER_SUBNET: not UTF-8"))?;
+            o.subnet = parse_subnet(&s)?;
+        }
+        Ok(o)
+    }
+
+    /// Checks everything that can be checked without the kernel or the lease
+    /// file.
+    pub fn validate(&self) -> Result<()> {
+        if self.mode != Mode::Bridge {
+            if let Some(ip) = self.ip {
+                return Err(Error::msg(format!(
+                    "invalid --ip {ip}: only --net bridge gives the container an address"
+                )));
+            }
+            if let Some(p) = self.publish.first() {
+                return Err(Error::msg(format!(
+                    "invalid -p {p}: ports are published only with --net bridge"
+                )));
+            }
+            return Ok(());
+        }
+        check_ifname(&self.bridge, "bridge name")?;
+        if let Some(ip) = self.ip {
+            self.subnet.check_host(ip)?;
+        }
+        for (i, p) in self.publish.iter().enumerate() {
+            if let Some(q) = self.publish[..i]
+                .iter()
+                .find(|q| q.host_port == p.host_port && q.protocol == p.protocol)
+            {
+                return Err(Error::msg(format!(
+                    "invalid -p {p}: host port {}/{} is already published by -p {q}",
+                    p.host_port, p.protocol
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The host end of a container's veth pair: `tp` + the first 12 characters of
+/// an ID that is lowercase hex, else `tp` + 12 hex digits of a hash of the ID
+/// (14 bytes, within the kernel's 15).
+pub fn host_veth_name(container_id: &str) -> String {
+    let hex = container_id.len() >= 12
+        && container_id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if hex {
+        return format!("tp{}", &container_id[..12]);
+    }
+    // FNV-1a, 64 bits, cut to 48.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in container_id.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("tp{:012x}", h >> 16)
+}
+
+fn check_container_id(id: &str) -> Result<()> {
+    if id.is_empty()
+        || id.len() > 128
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(Error::msg(format!(
+            "invalid container ID {id:?}: expected 1 to 128 of [A-Za-z0-9._-]"
+        )));
+    }
+    Ok(())
+}
+
+/// The state of the bridge as [`prepare`] found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BridgeState {
+    /// No device of that name: [`attach`] creates it.
+    Missing,
+    /// A bridge without any IPv4 address (one whose creation was cut short):
+    /// [`attach`] gives it the gateway address.
+    NoAddress { index: u32, up: bool },
+    /// A bridge with the gateway address.
+    Ready { index: u32, up: bool },
+}
+
+/// The bridge-mode part of [`Prepared`].
+struct BridgeNet {
+    bridge: String,
+    subnet: Subnet,
+    address: Ipv4Addr,
+    host_veth: String,
+    publish: Vec<PortMapping>,
+    state: BridgeState,
+    /// A `NETLINK_ROUTE` socket in the host's namespace.
+    route: Netlink,
+}
+
+/// A container's network, decided before `clone3`: mode, names and (bridge
+/// mode) the leased address. Give it to [`attach`], then to [`release`].
+#[must_use = "a prepared bridge network holds an address lease: pass it to net::release"]
+pub struct Prepared {
+    mode: Mode,
+    id: String,
+    state_dir: PathBuf,
+    bridge: Option<BridgeNet>,
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prepared")
+            .field("mode", &self.mode)
+            .field("id", &self.id)
+            .field("address", &self.address())
+            .field("host_veth", &self.host_veth())
+            .finish()
+    }
+}
+
+/// The network settings of a container, for `tupper ps` and `tupper inspect`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Settings {
+    /// `none`, `host` or `bridge`.
+    pub mode: String,
+    /// The bridge (bridge mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
+    /// The container's address on `eth0` (bridge mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The prefix length of the address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_len: Option<u8>,
+    /// The default gateway (the bridge's address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    /// The host end of the veth pair.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_veth: Option<String>,
+    /// Published ports, `HOSTPORT:CONTAINERPORT/PROTO`.
+    pub ports: Vec<String>,
+}
+
+impl Prepared {
+    /// The network mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The container ID it was prepared for.
+    pub fn container_id(&self) -> &str {
+        &self.id
+    }
+
+    /// The container's address (bridge mode).
+    pub fn address(&self) -> Option<Ipv4Addr> {
+        self.bridge.as_ref().map(|b| b.address)
+    }
+
+    /// The gateway (bridge mode).
+    pub fn gateway(&self) -> Option<Ipv4Addr> {
+        self.bridge.as_ref().map(|b| b.subnet.gateway())
+    }
+
+    /// The host end of the veth pair (bridge mode).
+    pub fn host_veth(&self) -> Option<&str> {
+        self.bridge.as_ref().map(|b| b.host_veth.as_str())
+    }
+
+    /// The settings, for `ps` and `inspect`.
+    pub fn settings(&self) -> Settings {
+        let b = self.bridge.as_ref();
+        Settings {
+            mode: self.mode.as_str().to_string(),
+            bridge: b.map(|b| b.bridge.clone()),
+            address: b.map(|b| b.address.to_string()),
+            prefix_len: b.map(|b| b.subnet.prefix),
+            gateway: b.map(|b| b.subnet.gateway().to_string()),
+            host_veth: b.map(|b| b.host_veth.clone()),
+            ports: b
+                .map(|b| b.publish.iter().map(|p| p.to_string()).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Reads what the bridge named `name` is, without changing anything: missing,
+/// or a bridge with the gateway address of `subnet` (or without any IPv4
+/// address). A device of that name that is not a bridge, or a bridge with
+/// another address, is an error.
+fn inspect_bridge(route: &Netlink, name: &str, subnet: &Subnet) -> Result<BridgeState> {
+    let mut link = None;
+    let r = route.exchange(
+        &mut msg::get_link(name),
+        &|| format!("look up bridge {name}"),
+        &mut |kind, payload| {
+            if kind == linux_raw_sys::netlink::RTM_NEWLINK as u16 {
+                link = msg::parse_link(payload);
+            }
+        },
+    );
+    match r {
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Ok(BridgeState::Missing),
+        r => r?,
+    }
+    let link = link.ok_or_else(|| Error::msg(format!("look up bridge {name}: no reply")))?;
+    if link.kind.as_deref() != Some("bridge") {
+        return Err(Error::msg(format!(
+            "use {name} as the bridge: it exists and is not a bridge (kind {}); \
+             it is left alone: choose another --bridge or TUPPER_BRIDGE",
+            link.kind.as_deref().unwrap_or("none")
+        )));
+    }
+    let mut addrs = Vec::new();
+    route.exchange(
+        &mut msg::get_addresses(link.index),
+        &|| format!("list the addresses of bridge {name}"),
+        &mut |kind, payload| {
+            if kind == linux_raw_sys::netlink::RTM_NEWADDR as u16 {
+                if let Some((index, a, p)) = msg::parse_address(payload) {
+                    if index == link.index {
+                        addrs.push((a, p));
+                    }
+                }
+            }
+        },
+    )?;
+    let gw = (subnet.gateway(), subnet.prefix);
+    if addrs.contains(&gw) {
+        return Ok(BridgeState::Ready {
+            index: link.index,
+            up: link.up,
+        });
+    }
+    if let Some((a, p)) = addrs.first() {
+        return Err(Error::msg(format!(
+            "use bridge {name}: it has address {a}/{p}, not {}/{} (the gateway of subnet {subnet}); \
+             it is left alone: choose another --bridge or a matching --subnet",
+            gw.0, gw.1
+        )));
+    }
+    Ok(BridgeState::NoAddress {
+        index: link.index,
+        up: link.up,
+    })
+}
+
+/// Before `clone3`, in the parent: validates `opts`, and for bridge mode reads
+/// the bridge and takes an address lease in `state_dir/leases`. Leases of
+/// containers that `is_alive` says are gone are reclaimed on the way (with
+/// their DNAT rules). Nothing is created on the host but the lease record.
+pub fn prepare(
+    state_dir: &Path,
+    container_id: &str,
+    opts: &Options,
+    is_alive: &dyn Fn(&str) -> bool,
+) -> Result<Prepared> {
+    check_container_id(container_id)?;
+    opts.validate()?;
+    let mut p = Prepared {
+        mode: opts.mode,
+        id: container_id.to_string(),
+        state_dir: state_dir.to_path_buf(),
+        bridge: None,
+    };
+    if opts.mode != Mode::Bridge {
+        return Ok(p);
+    }
+    let route = Netlink::route()?;
+    let state = inspect_bridge(&route, &opts.bridge, &opts.subnet)?;
+    let host_veth = host_veth_name(container_id);
+    if route.index_of(&host_veth)?.is_some() {
+        return Err(Error::msg(format!(
+            "create veth {host_veth} for container {container_id}: an interface of that name \
+             already exists (a leftover of a crashed container? net::reclaim removes those)"
+        )));
+    }
+    let req = lease::Request {
+        subnet: opts.subnet,
+        want: opts.ip,
+        id: container_id,
+        ports: &opts.publish,
+    };
+    let (address, dead) = lease::allocate(state_dir, &req, is_alive)?;
+    // Rules of reclaimed leases could forward ports to the address just
+    // taken: they go before the lease is used.
+    let stale = remove_dnat_of(dead.iter().filter(|l| !l.ports.is_empty()).map(|l| &*l.id));
+    if let Err(e) = stale {
+        let _ = lease::free(state_dir, address, container_id);
+        return Err(e);
+    }
+    p.bridge = Some(BridgeNet {
+        bridge: opts.bridge.clone(),
+        subnet: opts.subnet,
+        address,
+        host_veth,
+        publish: opts.publish.clone(),
+        state,
+        route,
+    });
+    Ok(p)
+}
+
+/// Deletes the DNAT chains of the containers `ids` (missing ones are fine).
+fn remove_dnat_of<'a>(ids: impl Iterator<Item = &'a str>) -> Result<()> {
+    let mut socket: Option<Netlink> = None;
+    for id in ids {
+        let nf = match &mut socket {
+            Some(nf) => &*nf,
+            slot @ None => &*slot.insert(Netlink::netfilter()?),
+        };
+        let chain = nft::dnat_chain(id);
+        let r = nf.request(&mut nft::delete_chain(&chain), &|| {
+            format!(
+                "remove the published ports of container {id} (nftables chain ip {} {chain})",
+                nft::TABLE
+            )
+        });
+        match r {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            r => r?,
+        }
+    }
+    Ok(())
+}
+
+/// Writes the container's `/etc/hostname`, `/etc/hosts` and
+/// `/etc/resolv.conf` beneath `root` (a directory or `O_PATH` fd of the
+/// container's root), never following a symlink of the image. Works for every
+/// mode; `/etc/hosts` names the container on its address in bridge mode.
+pub fn write_etc_files(root: BorrowedFd<'_>, hostname: &str, prepared: &Prepared) -> Result<()> {
+    if hostname.is_empty()
+        || hostname.len() > 64
+        || hostname
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(Error::msg(format!(
+            "invalid hostname {hostname:?}: 1 to 64 bytes without whitespace"
+        )));
+    }
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let upstream = std::fs::read_to_string("/run/systemd/resolve/resolv.conf").ok();
+    let resolv = etc::resolv_conf(prepared.mode, &host, upstream.as_deref());
+    let hosts = etc::hosts_file(hostname, prepared.address());
+    let name = etc::hostname_file(hostname);
+    etc::write(
+        root,
+        &[
+            ("hostname", name.as_bytes()),
+            ("hosts", hosts.as_bytes()),
+            ("resolv.conf", resolv.as_bytes()),
+        ],
+    )
+}
+
+/// What [`attach`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attached {
+    /// The host end of the veth pair (bridge mode).
+    pub host_veth: Option<String>,
+    /// The container's address (bridge mode).
+    pub address: Option<Ipv4Addr>,
+    /// Whether this call created the bridge.
+    pub created_bridge: bool,
+    /// How long the whole setup took.
+    pub elapsed: Duration,
+}
+
+/// Opens, in the network namespace of the process behind `pidfd`, a netns fd
+/// and a `NETLINK_ROUTE` socket, and brings `lo` up there. The socket stays
+/// in that namespace for its whole life.
+///
+/// The calling thread enters the namespace (`setns(pidfd, CLONE_NEWNET)`,
+/// Linux >= 5.8) only for `open` and `socket`, and returns to its own at once
+/// (the pattern of CNI's `ns.Do`); a short-lived thread would do the same but
+/// costs 75-170 us to start on the hot path. If the way back fails the
+/// process aborts: nothing may run in the wrong namespace.
+fn open_in_netns(pidfd: BorrowedFd<'_>) -> Result<(OwnedFd, Netlink)> {
+    const SELF_NS: &str = "/proc/thread-self/ns/net";
+    let own = rustix::fs::open(SELF_NS, OFlags::RDONLY | OFlags::CLOEXEC, FileMode::empty())
+        .context(|| format!("open {SELF_NS}"))?;
+    rustix::thread::move_into_thread_name_spaces(pidfd, ThreadNameSpaceType::NETWORK)
+        .context(|| "enter the container's network namespace (setns on its pidfd)".into())?;
+    let inside = rustix::fs::open(SELF_NS, OFlags::RDONLY | OFlags::CLOEXEC, FileMode::empty())
+        .context(|| "open the container's network namespace".into())
+        .and_then(|ns| Ok((ns, Netlink::route()?)));
+    if let Err(e) = rustix::thread::move_into_link_name_space(
+        own.as_fd(),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    ) {
+        eprintln!("tupper: return to the host's network namespace: {e}; aborting");
+        std::process::abort();
+    }
+    let (ns, nl) = inside?;
+    nl.request(&mut msg::set_link_up(LOOPBACK_INDEX), &|| {
+        "set lo up in the container".into()
+    })?;
+    Ok((ns, nl))
+}
+
+/// Makes sure the bridge exists with the gateway address and is up; returns
+/// its index and whether it was created now.
+fn ensure_bridge(b: &BridgeNet) -> Result<(u32, bool)> {
+    let name = &b.bridge;
+    let gw = b.subnet.gateway();
+    let add_gateway = |index: u32| -> Result<()> {
+        let r = b.route.request(
+            &mut msg::new_address(index, gw, b.subnet.prefix, b.subnet.broadcast()),
+            &|| format!("add address {gw}/{} to bridge {name}", b.subnet.prefix),
+        );
+        match r {
+            // Another tupper got there first.
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            r => r,
+        }
+    };
+    let set_up = |index: u32| {
+        b.route.request(&mut msg::set_link_up(index), &|| {
+            format!("set bridge {name} up")
+        })
+    };
+    match b.state {
+        BridgeState::Ready { index, up: true } => Ok((index, false)),
+        BridgeState::Ready { index, up: false } => set_up(index).map(|_| (index, false)),
+        BridgeState::NoAddress { index, up } => {
+            add_gateway(index)?;
+            if !up {
+                set_up(index)?;
+            }
+            Ok((index, false))
+        }
+        BridgeState::Missing => {
+            let r = b.route.request(&mut msg::new_bridge(name), &|| {
+                format!("create bridge {name}")
+            });
+            let created = match r {
+                Ok(()) => true,
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => false,
+                Err(e) => return Err(e),
+            };
+            // Created by us or, concurrently, by another tupper: check it as
+            // prepare would have.
+            match inspect_bridge(&b.route, name, &b.subnet)? {
+                BridgeState::Missing => Err(Error::msg(format!(
+                    "create bridge {name}: it disappeared right after its creation"
+                ))),
+                BridgeState::Ready { index, up } | BridgeState::NoAddress { index, up } => {
+                    add_gateway(index)?;
+                    if !up {
+                        set_up(index)?;
+                    }
+                    Ok((index, created))
+                }
+            }
+        }
+    }
+}
+
+/// Makes sure the bridge's subnet is masqueraded (nftables chain
+/// `ip tupper masq-BRIDGE`): a read-only check first, the batch only when the
+/// chain is missing.
+fn ensure_nat(nf: &Netlink, b: &BridgeNet) -> Result<()> {
+    let chain = nft::masq_chain(&b.bridge);
+    let r = nf.request(&mut nft::get_chain(&chain), &|| {
+        format!("look up nftables chain ip {} {chain}", nft::TABLE)
+    });
+    match r {
+        Ok(()) => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    nf.request(&mut nft::ensure_masquerade(&b.bridge, b.subnet), &|| {
+        format!(
+            "masquerade subnet {} of bridge {} (nftables chain ip {} {chain})",
+            b.subnet,
+            b.bridge,
+            nft::TABLE
+        )
+    })
+}
+
+/// Turns IPv4 forwarding on (`/proc/sys/net/ipv4/ip_forward`, of the calling
+/// thread's network namespace) if it is off.
+fn enable_forwarding() -> Result<()> {
+    const PATH: &str = "/proc/sys/net/ipv4/ip_forward";
+    let fd = rustix::fs::open(PATH, OFlags::RDWR | OFlags::CLOEXEC, FileMode::empty())
+        .context(|| format!("open {PATH}"))?;
+    let mut b = [0u8; 1];
+    rustix::io::read(&fd, &mut b).context(|| format!("read {PATH}"))?;
+    if b[0] != b'1' {
+        rustix::io::pwrite(&fd, b"1\n", 0)
+            .context(|| format!("enable IPv4 forwarding: write {PATH}"))?;
+    }
+    Ok(())
+}
+
+/// After `clone3`, before the child execs, in the parent: sets up the child's
+/// network through its `pidfd`.
+///
+/// - `host`: nothing.
+/// - `none`: `lo` up in the child's namespace.
+/// - `bridge`: the bridge (created with the gateway address if missing), NAT
+///   (once per bridge), one `RTM_NEWLINK` that creates the veth pair with the
+///   host end up on the bridge and the peer named `eth0` directly in the
+///   child's namespace; then, over a socket in that namespace, `lo` up, `eth0`
+///   up, the address and the default route; last the DNAT rules of published
+///   ports.
+pub fn attach(prepared: &Prepared, pidfd: BorrowedFd<'_>) -> Result<Attached> {
+    let start = Instant::now();
+    let mut out = Attached {
+        host_veth: None,
+        address: None,
+        created_bridge: false,
+        elapsed: Duration::ZERO,
+    };
+    match prepared.mode {
+        Mode::Host => {}
+        Mode::None => {
+            open_in_netns(pidfd)?;
+        }
+        Mode::Bridge => {
+            let b = prepared
+                .bridge
+                .as_ref()
+                .ok_or_else(|| Error::msg("attach: bridge network was not prepared"))?;
+            let (netns, inner) = open_in_netns(pidfd)?;
+            let (index, created) = ensure_bridge(b)?;
+            out.created_bridge = created;
+            let nf = Netlink::netfilter()?;
+            ensure_nat(&nf, b)?;
+            enable_forwarding()?;
+            b.route.request(
+                &mut msg::new_veth(&b.host_veth, index, CONTAINER_IFNAME, netns.as_raw_fd()),
+                &|| format!("create veth {} on {}", b.host_veth, b.bridge),
+            )?;
+            let eth0 = inner.index_of(CONTAINER_IFNAME)?.ok_or_else(|| {
+                Error::msg(format!(
+                    "create veth {} on {}: {CONTAINER_IFNAME} did not appear in container {}",
+                    b.host_veth, b.bridge, prepared.id
+                ))
+            })?;
+            inner.request(&mut msg::set_link_up(eth0), &|| {
+                format!("set {CONTAINER_IFNAME} up in container {}", prepared.id)
+            })?;
+            let prefix = b.subnet.prefix;
+            inner.request(
+                &mut msg::new_address(eth0, b.address, prefix, b.subnet.broadcast()),
+                &|| {
+                    format!(
+                        "add address {}/{prefix} to {CONTAINER_IFNAME} in container {}",
+                        b.address, prepared.id
+                    )
+                },
+            )?;
+            let gw = b.subnet.gateway();
+            inner.request(&mut msg::new_default_route(gw), &|| {
+                format!("add default route via {gw} in container {}", prepared.id)
+            })?;
+            if !b.publish.is_empty() {
+                let chain = nft::dnat_chain(&prepared.id);
+                nf.request(
+                    &mut nft::add_dnat(&prepared.id, &b.bridge, b.address, &b.publish),
+                    &|| {
+                        format!(
+                            "publish ports {} of container {} (nftables chain ip {} {chain})",
+                            b.publish
+                                .iter()
+                                .map(|p| p.to_string())
+                                .collect::<Vec<_>>()
+                                .join(","),
+                            prepared.id,
+                            nft::TABLE
+                        )
+                    },
+                )?;
+            }
+            out.host_veth = Some(b.host_veth.clone());
+            out.address = Some(b.address);
+        }
+    }
+    out.elapsed = start.elapsed();
+    Ok(out)
+}
+
+/// After the container ended: removes its DNAT rules and frees its lease,
+/// exactly once (it consumes `prepared`). The veth pair is not touched: it died
+/// with the container's network namespace. If the rules cannot be removed the
+/// lease is kept (so that the address is not reused under a stale rule) and
+/// [`reclaim`] finishes the job later.
+pub fn release(prepared: Prepared) -> Result<()> {
+    let Some(b) = &prepared.bridge else {
+        return Ok(());
+    };
+    if !b.publish.is_empty() {
+        remove_dnat_of(std::iter::once(prepared.id.as_str()))?;
+    }
+    lease::free(&prepared.state_dir, b.address, &prepared.id).map(|_| ())
+}
+
+/// Crash recovery: for every lease whose container `is_alive` says is gone,
+/// deletes its host-end veth (if any is left) and DNAT chain, then the lease;
+/// also deletes `dnat-*` chains of tupper's table whose container is gone, and
+/// `tp*` veths on `opts.bridge` that belong to no live lease.
+pub fn reclaim(state_dir: &Path, opts: &Options, is_alive: &dyn Fn(&str) -> bool) -> Result<()> {
+    let route = Netlink::route()?;
+    let mut file = lease::Locked::open(state_dir)?;
+    let (live, dead): (Vec<_>, Vec<_>) = file.leases.drain(..).partition(|l| is_alive(&l.id));
+    file.leases = live;
+    let mut first_error = None;
+    for l in dead {
+        let r = delete_link(&route, &host_veth_name(&l.id))
+            .and_then(|_| remove_dnat_of(std::iter::once(l.id.as_str())));
+        if let Err(e) = r {
+            // Keep the lease: the next reclaim tries again.
+            file.leases.push(l);
+            first_error.get_or_insert(e);
+        }
+    }
+    file.save()?;
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+
+    // Chains without a lease (the lease file was lost or edited).
+    let nf = Netlink::netfilter()?;
+    let mut orphans = Vec::new();
+    nf.exchange(
+        &mut nft::dump_chains(),
+        &|| format!("list the chains of nftables table ip {}", nft::TABLE),
+        &mut |kind, payload| {
+            if nft::is_chain_reply(kind) {
+                if let Some((table, chain)) = nft::parse_chain(payload) {
+                    if table == nft::TABLE {
+                        if let Some(id) = chain.strip_prefix("dnat-") {
+                            orphans.push(id.to_string());
+                        }
+                    }
+                }
+            }
+        },
+    )?;
+    let live_ids: Vec<&str> = file.leases.iter().map(|l| l.id.as_str()).collect();
+    remove_dnat_of(
+        orphans
+            .iter()
+            .map(|s| s.as_str())
+            .filter(|id| !live_ids.contains(id) && !is_alive(id)),
+    )?;
+
+    // Host ends on the bridge that belong to no live lease.
+    if check_ifname(&opts.bridge, "bridge name").is_ok() {
+        if let Some(br) = route.index_of(&opts.bridge)? {
+            let live_veths: Vec<String> =
+                file.leases.iter().map(|l| host_veth_name(&l.id)).collect();
+            let mut stray = Vec::new();
+            route.exchange(
+                &mut msg::dump_links_of(br),
+                &|| format!("list the interfaces on bridge {}", opts.bridge),
+                &mut |kind, payload| {
+                    if kind == linux_raw_sys::netlink::RTM_NEWLINK as u16 {
+                        if let Some(l) = msg::parse_link(payload) {
+                            if l.master == Some(br)
+                                && l.name.starts_with("tp")
+                                && l.kind.as_deref() == Some("veth")
+                                && !live_veths.contains(&l.name)
+                            {
+                                stray.push(l.name);
+                            }
+                        }
+                    }
+                },
+            )?;
+            for name in stray {
+                delete_link(&route, &name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The addresses leased in `state_dir`: (container ID, address), for
+/// `tupper ps`.
+pub fn addresses(state_dir: &Path) -> Result<Vec<(String, Ipv4Addr)>> {
+    Ok(lease::list(state_dir)?
+        .into_iter()
+        .map(|l| (l.id, l.addr))
+        .collect())
+}
+
+/// `ip link del NAME`, where a missing link is fine.
+fn delete_link(route: &Netlink, name: &str) -> Result<()> {
+    match route.request(&mut msg::del_link(name), &|| {
+        format!("delete leftover veth {name}")
+    }) {
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(()),
+        r => r,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -57,6 +57,16 @@ pub(crate) fn get_link(name: &str) -> Vec<u8> {
     finish(RouteNetlinkMessage::GetLink(m), CHANGE)
 }
 
+/// `ip link show master INDEX`: an `RTM_GETLINK` dump filtered by the kernel
+/// to the ports of one bridge (`IFLA_MASTER`, `NETLINK_GET_STRICT_CHK`).
+pub(crate) fn dump_links_of(master: u32) -> Vec<u8> {
+    let mut m = LinkMessage::default();
+    m.attributes.push(LinkAttribute::Controller(master));
+    m.attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+    finish(RouteNetlinkMessage::GetLink(m), NLM_F_REQUEST | NLM_F_DUMP)
+}
+
 /// `ip -4 addr show dev INDEX`: an `RTM_GETADDR` dump of IPv4 addresses,
 /// filtered by the kernel to the interface (`NETLINK_GET_STRICT_CHK`).
 pub(crate) fn get_addresses(index: u32) -> Vec<u8> {
@@ -85,13 +95,15 @@ pub(crate) fn set_link_up(index: u32) -> Vec<u8> {
     finish(RouteNetlinkMessage::SetLink(link_up(index)), CHANGE)
 }
 
-/// `ip link add HOST up master MASTER type veth peer name PEER netns NETNS up`:
+/// `ip link add HOST up master MASTER type veth peer name PEER netns NETNS`:
 /// one `RTM_NEWLINK` that creates the pair with the host end up on the bridge
-/// and the peer, already up, directly in the namespace behind `netns_fd`
-/// (`IFLA_NET_NS_FD` in the peer's `VETH_INFO_PEER` message). The peer never
-/// exists in the host's namespace, so its name cannot collide there.
+/// and the peer directly in the namespace behind `netns_fd` (`IFLA_NET_NS_FD`
+/// in the peer's `VETH_INFO_PEER` message). The peer never exists in the
+/// host's namespace, so its name cannot collide there. It is created down: the
+/// kernel refuses to open a veth whose pair is not linked yet (`veth_open`:
+/// `ENOTCONN`), so it is brought up afterwards from inside.
 pub(crate) fn new_veth(host: &str, master: u32, peer: &str, netns_fd: RawFd) -> Vec<u8> {
-    let mut p = link_up(0);
+    let mut p = LinkMessage::default();
     p.attributes.push(LinkAttribute::IfName(peer.to_string()));
     p.attributes.push(LinkAttribute::NetNsFd(netns_fd));
     let mut m = link_up(0);
@@ -147,27 +159,52 @@ pub(crate) fn del_link(name: &str) -> Vec<u8> {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct LinkFacts {
     pub index: u32,
+    pub name: String,
+    pub master: Option<u32>,
     pub up: bool,
     pub kind: Option<String>,
 }
 
-/// Parses the payload of a `RTM_NEWLINK` reply (after the `nlmsghdr`).
+/// Parses the payload of a `RTM_NEWLINK` reply (after the `nlmsghdr`),
+/// reading only the `ifinfomsg` and the attributes tupper needs: a bridge's
+/// full reply is kilobytes of attributes that a complete parse would allocate
+/// for on every container start.
 pub(crate) fn parse_link(payload: &[u8]) -> Option<LinkFacts> {
-    use netlink_packet_core::Parseable;
-    let m = LinkMessage::parse(payload).ok()?;
-    let mut kind = None;
-    for a in &m.attributes {
-        if let LinkAttribute::LinkInfo(infos) = a {
-            for i in infos {
-                if let LinkInfo::Kind(k) = i {
-                    kind = Some(k.to_string());
+    use linux_raw_sys::netlink as k;
+    use netlink_packet_core::{NlaBuffer, NlasIterator, NLA_TYPE_MASK};
+    const IFINFOMSG: usize = std::mem::size_of::<k::ifinfomsg>();
+    let h = payload.get(..IFINFOMSG)?;
+    let index = u32::from_ne_bytes([h[4], h[5], h[6], h[7]]);
+    let flags = u32::from_ne_bytes([h[8], h[9], h[10], h[11]]);
+    let text = |v: &[u8]| {
+        let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+        String::from_utf8_lossy(&v[..end]).into_owned()
+    };
+    let (mut kind, mut name, mut master) = (None, String::new(), None);
+    for nla in NlasIterator::new(&payload[IFINFOMSG..]) {
+        let nla: NlaBuffer<&[u8]> = nla.ok()?;
+        let v = nla.value();
+        match nla.kind() & NLA_TYPE_MASK {
+            t if t == k::IFLA_IFNAME as u16 => name = text(v),
+            t if t == k::IFLA_MASTER as u16 && v.len() >= 4 => {
+                master = Some(u32::from_ne_bytes([v[0], v[1], v[2], v[3]]))
+            }
+            t if t == k::IFLA_LINKINFO as u16 => {
+                for info in NlasIterator::new(v) {
+                    let info: NlaBuffer<&[u8]> = info.ok()?;
+                    if info.kind() & NLA_TYPE_MASK == k::IFLA_INFO_KIND as u16 {
+                        kind = Some(text(info.value()));
+                    }
                 }
             }
+            _ => {}
         }
     }
     Some(LinkFacts {
-        index: m.header.index,
-        up: m.header.flags.contains(LinkFlags::Up),
+        index,
+        name,
+        master,
+        up: flags & libc::IFF_UP as u32 != 0,
         kind,
     })
 }
@@ -280,6 +317,26 @@ mod tests {
     }
 
     #[test]
+    fn golden_dump_links_of() {
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            // nlmsghdr: len 48, RTM_GETLINK, REQUEST|DUMP (0x301)
+            48, 0, 0, 0,  18, 0,  0x01, 0x03,  0, 0, 0, 0,  0, 0, 0, 0,
+            // ifinfomsg: all zero
+            0, 0, 0, 0,  0, 0, 0, 0,  0, 0, 0, 0,  0, 0, 0, 0,
+            // IFLA_MASTER u32 9: the kernel's dump filter
+            8, 0, 10, 0,  9, 0, 0, 0,
+            // IFLA_EXT_MASK u32 RTEXT_FILTER_SKIP_STATS
+            8, 0, 29, 0,  8, 0, 0, 0,
+        ];
+        let got = dump_links_of(9);
+        assert_eq!(got, want);
+        assert!(
+            matches!(parse_back(&got), RouteNetlinkMessage::GetLink(m) if m.attributes.contains(&LinkAttribute::Controller(9)))
+        );
+    }
+
+    #[test]
     fn golden_get_addresses() {
         #[rustfmt::skip]
         let want: &[u8] = &[
@@ -359,8 +416,8 @@ mod tests {
             44, 0, 2, 0,
             //     VETH_INFO_PEER: ifinfomsg + attributes (4 + 16 + 12 + 8 = 40)
             40, 0, 1, 0,
-            //       ifinfomsg of the peer: flags IFF_UP, change IFF_UP
-            0, 0, 0, 0,  0, 0, 0, 0,  1, 0, 0, 0,  1, 0, 0, 0,
+            //       ifinfomsg of the peer: all zero (created down)
+            0, 0, 0, 0,  0, 0, 0, 0,  0, 0, 0, 0,  0, 0, 0, 0,
             //       IFLA_IFNAME "eth0\0" (4 + 5 = 9, padded to 12)
             9, 0, 3, 0,  b'e', b't', b'h', b'0', 0, 0, 0, 0,
             //       IFLA_NET_NS_FD u32 5
@@ -448,6 +505,20 @@ mod tests {
     }
 
     #[test]
+    fn the_light_link_parser_agrees_with_netlink_packet_route() {
+        use netlink_packet_core::Parseable;
+        let bytes = new_veth("tp0123456789ab", 9, "eth0", 5);
+        let full = LinkMessage::parse(&bytes[16..]).unwrap();
+        let light = parse_link(&bytes[16..]).unwrap();
+        assert_eq!(light.index, full.header.index);
+        assert_eq!(light.up, full.header.flags.contains(LinkFlags::Up));
+        assert_eq!(light.name, "tp0123456789ab");
+        assert_eq!(light.master, Some(9));
+        assert_eq!(light.kind.as_deref(), Some("veth"));
+        assert_eq!(parse_link(&bytes[16..30]), None, "short ifinfomsg");
+    }
+
+    #[test]
     fn parses_a_link_reply() {
         // A bridge creation request has the shape of a RTM_NEWLINK reply.
         let bytes = new_bridge("tpt-br0");
@@ -455,6 +526,8 @@ mod tests {
             parse_link(&bytes[16..]),
             Some(LinkFacts {
                 index: 0,
+                name: "tpt-br0".into(),
+                master: None,
                 up: true,
                 kind: Some("bridge".into())
             })

@@ -200,7 +200,8 @@ impl Writer {
     fn nest(&mut self, kind: u16) -> usize {
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0, 0]);
-        self.buf.extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+        self.buf
+            .extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
         start
     }
 
@@ -543,12 +544,23 @@ mod tests {
         assert_eq!(NFNL_SUBSYS_NFTABLES, 10);
         assert_eq!((NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END), (16, 17));
         assert_eq!(
-            (NFT_MSG_NEWTABLE, NFT_MSG_NEWCHAIN, NFT_MSG_GETCHAIN, NFT_MSG_DELCHAIN),
+            (
+                NFT_MSG_NEWTABLE,
+                NFT_MSG_NEWCHAIN,
+                NFT_MSG_GETCHAIN,
+                NFT_MSG_DELCHAIN
+            ),
             (0, 3, 4, 5)
         );
         assert_eq!((NFT_MSG_NEWRULE, NFT_MSG_DELRULE), (6, 8));
-        assert_eq!((NFT_META_IIFNAME, NFT_META_OIFNAME, NFT_META_L4PROTO), (6, 7, 16));
-        assert_eq!((NF_INET_PRE_ROUTING, NF_INET_POST_ROUTING, RTN_LOCAL), (0, 4, 2));
+        assert_eq!(
+            (NFT_META_IIFNAME, NFT_META_OIFNAME, NFT_META_L4PROTO),
+            (6, 7, 16)
+        );
+        assert_eq!(
+            (NF_INET_PRE_ROUTING, NF_INET_POST_ROUTING, RTN_LOCAL),
+            (0, 4, 2)
+        );
     }
 
     /// Reads the values of a C enum from a header: implicit values count up
@@ -614,49 +626,217 @@ mod tests {
                 .1
         };
         let checks: &[(&str, &str, i64)] = &[
-            ("nft_table_attributes", "NFTA_TABLE_NAME", k::NFTA_TABLE_NAME as i64),
-            ("nft_table_attributes", "NFTA_TABLE_FLAGS", k::NFTA_TABLE_FLAGS as i64),
-            ("nft_chain_attributes", "NFTA_CHAIN_TABLE", k::NFTA_CHAIN_TABLE as i64),
-            ("nft_chain_attributes", "NFTA_CHAIN_NAME", k::NFTA_CHAIN_NAME as i64),
-            ("nft_chain_attributes", "NFTA_CHAIN_HOOK", k::NFTA_CHAIN_HOOK as i64),
-            ("nft_chain_attributes", "NFTA_CHAIN_POLICY", k::NFTA_CHAIN_POLICY as i64),
-            ("nft_chain_attributes", "NFTA_CHAIN_TYPE", k::NFTA_CHAIN_TYPE as i64),
-            ("nft_hook_attributes", "NFTA_HOOK_HOOKNUM", k::NFTA_HOOK_HOOKNUM as i64),
-            ("nft_hook_attributes", "NFTA_HOOK_PRIORITY", k::NFTA_HOOK_PRIORITY as i64),
-            ("nft_rule_attributes", "NFTA_RULE_TABLE", k::NFTA_RULE_TABLE as i64),
-            ("nft_rule_attributes", "NFTA_RULE_CHAIN", k::NFTA_RULE_CHAIN as i64),
-            ("nft_rule_attributes", "NFTA_RULE_EXPRESSIONS", k::NFTA_RULE_EXPRESSIONS as i64),
-            ("nft_list_attributes", "NFTA_LIST_ELEM", k::NFTA_LIST_ELEM as i64),
-            ("nft_expr_attributes", "NFTA_EXPR_NAME", k::NFTA_EXPR_NAME as i64),
-            ("nft_expr_attributes", "NFTA_EXPR_DATA", k::NFTA_EXPR_DATA as i64),
-            ("nft_data_attributes", "NFTA_DATA_VALUE", k::NFTA_DATA_VALUE as i64),
-            ("nft_payload_attributes", "NFTA_PAYLOAD_DREG", k::NFTA_PAYLOAD_DREG as i64),
-            ("nft_payload_attributes", "NFTA_PAYLOAD_BASE", k::NFTA_PAYLOAD_BASE as i64),
-            ("nft_payload_attributes", "NFTA_PAYLOAD_OFFSET", k::NFTA_PAYLOAD_OFFSET as i64),
-            ("nft_payload_attributes", "NFTA_PAYLOAD_LEN", k::NFTA_PAYLOAD_LEN as i64),
-            ("nft_bitwise_attributes", "NFTA_BITWISE_SREG", k::NFTA_BITWISE_SREG as i64),
-            ("nft_bitwise_attributes", "NFTA_BITWISE_DREG", k::NFTA_BITWISE_DREG as i64),
-            ("nft_bitwise_attributes", "NFTA_BITWISE_LEN", k::NFTA_BITWISE_LEN as i64),
-            ("nft_bitwise_attributes", "NFTA_BITWISE_MASK", k::NFTA_BITWISE_MASK as i64),
-            ("nft_bitwise_attributes", "NFTA_BITWISE_XOR", k::NFTA_BITWISE_XOR as i64),
-            ("nft_cmp_attributes", "NFTA_CMP_SREG", k::NFTA_CMP_SREG as i64),
+            (
+                "nft_table_attributes",
+                "NFTA_TABLE_NAME",
+                k::NFTA_TABLE_NAME as i64,
+            ),
+            (
+                "nft_table_attributes",
+                "NFTA_TABLE_FLAGS",
+                k::NFTA_TABLE_FLAGS as i64,
+            ),
+            (
+                "nft_chain_attributes",
+                "NFTA_CHAIN_TABLE",
+                k::NFTA_CHAIN_TABLE as i64,
+            ),
+            (
+                "nft_chain_attributes",
+                "NFTA_CHAIN_NAME",
+                k::NFTA_CHAIN_NAME as i64,
+            ),
+            (
+                "nft_chain_attributes",
+                "NFTA_CHAIN_HOOK",
+                k::NFTA_CHAIN_HOOK as i64,
+            ),
+            (
+                "nft_chain_attributes",
+                "NFTA_CHAIN_POLICY",
+                k::NFTA_CHAIN_POLICY as i64,
+            ),
+            (
+                "nft_chain_attributes",
+                "NFTA_CHAIN_TYPE",
+                k::NFTA_CHAIN_TYPE as i64,
+            ),
+            (
+                "nft_hook_attributes",
+                "NFTA_HOOK_HOOKNUM",
+                k::NFTA_HOOK_HOOKNUM as i64,
+            ),
+            (
+                "nft_hook_attributes",
+                "NFTA_HOOK_PRIORITY",
+                k::NFTA_HOOK_PRIORITY as i64,
+            ),
+            (
+                "nft_rule_attributes",
+                "NFTA_RULE_TABLE",
+                k::NFTA_RULE_TABLE as i64,
+            ),
+            (
+                "nft_rule_attributes",
+                "NFTA_RULE_CHAIN",
+                k::NFTA_RULE_CHAIN as i64,
+            ),
+            (
+                "nft_rule_attributes",
+                "NFTA_RULE_EXPRESSIONS",
+                k::NFTA_RULE_EXPRESSIONS as i64,
+            ),
+            (
+                "nft_list_attributes",
+                "NFTA_LIST_ELEM",
+                k::NFTA_LIST_ELEM as i64,
+            ),
+            (
+                "nft_expr_attributes",
+                "NFTA_EXPR_NAME",
+                k::NFTA_EXPR_NAME as i64,
+            ),
+            (
+                "nft_expr_attributes",
+                "NFTA_EXPR_DATA",
+                k::NFTA_EXPR_DATA as i64,
+            ),
+            (
+                "nft_data_attributes",
+                "NFTA_DATA_VALUE",
+                k::NFTA_DATA_VALUE as i64,
+            ),
+            (
+                "nft_payload_attributes",
+                "NFTA_PAYLOAD_DREG",
+                k::NFTA_PAYLOAD_DREG as i64,
+            ),
+            (
+                "nft_payload_attributes",
+                "NFTA_PAYLOAD_BASE",
+                k::NFTA_PAYLOAD_BASE as i64,
+            ),
+            (
+                "nft_payload_attributes",
+                "NFTA_PAYLOAD_OFFSET",
+                k::NFTA_PAYLOAD_OFFSET as i64,
+            ),
+            (
+                "nft_payload_attributes",
+                "NFTA_PAYLOAD_LEN",
+                k::NFTA_PAYLOAD_LEN as i64,
+            ),
+            (
+                "nft_bitwise_attributes",
+                "NFTA_BITWISE_SREG",
+                k::NFTA_BITWISE_SREG as i64,
+            ),
+            (
+                "nft_bitwise_attributes",
+                "NFTA_BITWISE_DREG",
+                k::NFTA_BITWISE_DREG as i64,
+            ),
+            (
+                "nft_bitwise_attributes",
+                "NFTA_BITWISE_LEN",
+                k::NFTA_BITWISE_LEN as i64,
+            ),
+            (
+                "nft_bitwise_attributes",
+                "NFTA_BITWISE_MASK",
+                k::NFTA_BITWISE_MASK as i64,
+            ),
+            (
+                "nft_bitwise_attributes",
+                "NFTA_BITWISE_XOR",
+                k::NFTA_BITWISE_XOR as i64,
+            ),
+            (
+                "nft_cmp_attributes",
+                "NFTA_CMP_SREG",
+                k::NFTA_CMP_SREG as i64,
+            ),
             ("nft_cmp_attributes", "NFTA_CMP_OP", k::NFTA_CMP_OP as i64),
-            ("nft_cmp_attributes", "NFTA_CMP_DATA", k::NFTA_CMP_DATA as i64),
-            ("nft_meta_attributes", "NFTA_META_DREG", k::NFTA_META_DREG as i64),
-            ("nft_meta_attributes", "NFTA_META_KEY", k::NFTA_META_KEY as i64),
-            ("nft_immediate_attributes", "NFTA_IMMEDIATE_DREG", k::NFTA_IMMEDIATE_DREG as i64),
-            ("nft_immediate_attributes", "NFTA_IMMEDIATE_DATA", k::NFTA_IMMEDIATE_DATA as i64),
-            ("nft_nat_attributes", "NFTA_NAT_TYPE", k::NFTA_NAT_TYPE as i64),
-            ("nft_nat_attributes", "NFTA_NAT_FAMILY", k::NFTA_NAT_FAMILY as i64),
-            ("nft_nat_attributes", "NFTA_NAT_REG_ADDR_MIN", k::NFTA_NAT_REG_ADDR_MIN as i64),
-            ("nft_nat_attributes", "NFTA_NAT_REG_PROTO_MIN", k::NFTA_NAT_REG_PROTO_MIN as i64),
-            ("nft_fib_attributes", "NFTA_FIB_DREG", k::NFTA_FIB_DREG as i64),
-            ("nft_fib_attributes", "NFTA_FIB_RESULT", k::NFTA_FIB_RESULT as i64),
-            ("nft_fib_attributes", "NFTA_FIB_FLAGS", k::NFTA_FIB_FLAGS as i64),
-            ("nft_fib_result", "NFT_FIB_RESULT_ADDRTYPE", k::NFT_FIB_RESULT_ADDRTYPE as i64),
-            ("nft_fib_flags", "NFTA_FIB_F_DADDR", k::NFTA_FIB_F_DADDR as i64),
-            ("nft_payload_bases", "NFT_PAYLOAD_NETWORK_HEADER", k::NFT_PAYLOAD_NETWORK_HEADER as i64),
-            ("nft_payload_bases", "NFT_PAYLOAD_TRANSPORT_HEADER", k::NFT_PAYLOAD_TRANSPORT_HEADER as i64),
+            (
+                "nft_cmp_attributes",
+                "NFTA_CMP_DATA",
+                k::NFTA_CMP_DATA as i64,
+            ),
+            (
+                "nft_meta_attributes",
+                "NFTA_META_DREG",
+                k::NFTA_META_DREG as i64,
+            ),
+            (
+                "nft_meta_attributes",
+                "NFTA_META_KEY",
+                k::NFTA_META_KEY as i64,
+            ),
+            (
+                "nft_immediate_attributes",
+                "NFTA_IMMEDIATE_DREG",
+                k::NFTA_IMMEDIATE_DREG as i64,
+            ),
+            (
+                "nft_immediate_attributes",
+                "NFTA_IMMEDIATE_DATA",
+                k::NFTA_IMMEDIATE_DATA as i64,
+            ),
+            (
+                "nft_nat_attributes",
+                "NFTA_NAT_TYPE",
+                k::NFTA_NAT_TYPE as i64,
+            ),
+            (
+                "nft_nat_attributes",
+                "NFTA_NAT_FAMILY",
+                k::NFTA_NAT_FAMILY as i64,
+            ),
+            (
+                "nft_nat_attributes",
+                "NFTA_NAT_REG_ADDR_MIN",
+                k::NFTA_NAT_REG_ADDR_MIN as i64,
+            ),
+            (
+                "nft_nat_attributes",
+                "NFTA_NAT_REG_PROTO_MIN",
+                k::NFTA_NAT_REG_PROTO_MIN as i64,
+            ),
+            (
+                "nft_fib_attributes",
+                "NFTA_FIB_DREG",
+                k::NFTA_FIB_DREG as i64,
+            ),
+            (
+                "nft_fib_attributes",
+                "NFTA_FIB_RESULT",
+                k::NFTA_FIB_RESULT as i64,
+            ),
+            (
+                "nft_fib_attributes",
+                "NFTA_FIB_FLAGS",
+                k::NFTA_FIB_FLAGS as i64,
+            ),
+            (
+                "nft_fib_result",
+                "NFT_FIB_RESULT_ADDRTYPE",
+                k::NFT_FIB_RESULT_ADDRTYPE as i64,
+            ),
+            (
+                "nft_fib_flags",
+                "NFTA_FIB_F_DADDR",
+                k::NFTA_FIB_F_DADDR as i64,
+            ),
+            (
+                "nft_payload_bases",
+                "NFT_PAYLOAD_NETWORK_HEADER",
+                k::NFT_PAYLOAD_NETWORK_HEADER as i64,
+            ),
+            (
+                "nft_payload_bases",
+                "NFT_PAYLOAD_TRANSPORT_HEADER",
+                k::NFT_PAYLOAD_TRANSPORT_HEADER as i64,
+            ),
         ];
         for (e, id, ours) in checks {
             assert_eq!(get(e, id), *ours, "{id}");
@@ -861,8 +1041,17 @@ mod tests {
         assert_eq!(
             expr_names(&msgs[0].2),
             [
-                "fib", "cmp", "meta", "cmp", "meta", "cmp", "payload", "cmp", "immediate",
-                "immediate", "nat"
+                "fib",
+                "cmp",
+                "meta",
+                "cmp",
+                "meta",
+                "cmp",
+                "payload",
+                "cmp",
+                "immediate",
+                "immediate",
+                "nat"
             ]
         );
     }
@@ -873,7 +1062,12 @@ mod tests {
             parse_publish("8080:80/tcp").unwrap(),
             parse_publish("5353:53/udp").unwrap(),
         ];
-        let got = add_dnat("0123456789ab", "tpt-br0", Ipv4Addr::new(10, 89, 0, 2), &ports);
+        let got = add_dnat(
+            "0123456789ab",
+            "tpt-br0",
+            Ipv4Addr::new(10, 89, 0, 2),
+            &ports,
+        );
         let msgs = messages(&got);
         let kinds: Vec<u16> = msgs.iter().map(|m| m.0).collect();
         assert_eq!(kinds, [0x10, 0x0a00, 0x0a03, 0x0a08, 0x0a06, 0x0a06, 0x11]);
@@ -881,7 +1075,10 @@ mod tests {
         #[rustfmt::skip]
         let hook: &[u8] = &[20, 0, 4, 0x80,  8, 0, 1, 0,  0, 0, 0, 0,  8, 0, 2, 0,  0xff, 0xff, 0xff, 0x9c];
         assert!(msgs[2].2.windows(hook.len()).any(|w| w == hook));
-        assert_eq!(parse_chain(&msgs[2].2), Some((TABLE.into(), "dnat-0123456789ab".into())));
+        assert_eq!(
+            parse_chain(&msgs[2].2),
+            Some((TABLE.into(), "dnat-0123456789ab".into()))
+        );
     }
 
     #[test]

@@ -233,9 +233,9 @@ impl TestStore {
         }
     }
 
-    /// The subvolumes of this filesystem (`btrfs subvolume list`), paths relative
-    /// to the filesystem top (= the store root), sorted.
-    pub fn subvolumes(&self) -> Vec<String> {
+    /// Every subvolume of this filesystem (`btrfs subvolume list`), paths
+    /// relative to the filesystem top (= the store root), sorted.
+    pub fn all_subvolumes(&self) -> Vec<String> {
         let out = sh("btrfs", &["subvolume", "list", self.root_str()]);
         let mut v: Vec<String> = out
             .lines()
@@ -246,8 +246,86 @@ impl TestStore {
         v
     }
 
+    /// The subvolumes except the spare snapshots of `ROOT/pool/` (a cache that
+    /// refills itself in the background), after waiting for the pool to settle.
+    pub fn subvolumes(&self) -> Vec<String> {
+        self.settle_pool();
+        self.all_subvolumes()
+            .into_iter()
+            .filter(|p| !p.starts_with("pool/"))
+            .collect()
+    }
+
+    /// The spare snapshots (`pool/KEY/ID`), after waiting for the pool to settle.
+    pub fn pool_spares(&self) -> Vec<String> {
+        self.settle_pool();
+        self.all_subvolumes()
+            .into_iter()
+            .filter(|p| p.starts_with("pool/"))
+            .collect()
+    }
+
+    /// Waits (at most 15 s) until no background refill of the spare snapshot pool
+    /// runs: no `.new-*` spare in `ROOT/pool/*/` and no detached tupper process
+    /// (a session leader named `tupper`, as `run` forks them) holding the store open.
+    pub fn settle_pool(&self) {
+        let pool = self.mnt.join("pool");
+        if !pool.is_dir() {
+            return;
+        }
+        let start = Instant::now();
+        loop {
+            let preparing = list_dir(&pool)
+                .iter()
+                .any(|key| list_dir(&pool.join(key)).iter().any(|s| s.starts_with('.')));
+            if (!preparing && self.refillers().is_empty())
+                || start.elapsed() > Duration::from_secs(15)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Detached tupper processes (session leaders named `tupper`: the pool
+    /// refills `run` forks) that hold a file of this store open.
+    pub fn refillers(&self) -> Vec<i32> {
+        let mut v = Vec::new();
+        for e in fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let f: Vec<&str> = stat[close + 2..].split(' ').collect();
+            // After the comm: state ppid pgrp session ...
+            if &stat[open + 1..close] != "tupper" || f.get(3) != Some(&pid.to_string().as_str()) {
+                continue;
+            }
+            let holds = fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|fds| {
+                    fds.flatten()
+                        .filter_map(|fd| fs::read_link(fd.path()).ok())
+                        .any(|l| l.starts_with(&self.mnt))
+                })
+                .unwrap_or(false);
+            if holds {
+                v.push(pid);
+            }
+        }
+        v
+    }
+
     /// Waits until deleted subvolumes are cleaned and the filesystem is synced.
     pub fn sync(&self) {
+        self.settle_pool();
+        // A commit first wakes the cleaner; without it `subvolume sync` waits for
+        // the next periodic commit (30 s).
+        sh("btrfs", &["filesystem", "sync", self.root_str()]);
         sh("btrfs", &["subvolume", "sync", self.root_str()]);
         sh("btrfs", &["filesystem", "sync", self.root_str()]);
     }
@@ -260,11 +338,16 @@ impl TestStore {
 
     /// Everything observable about the store: its subvolumes and every file
     /// (path, type, mode, size, symlink target, and the content of small regular
-    /// files outside images, i.e. records). Used to check that a failed command
-    /// changed nothing.
+    /// files outside images, i.e. records), except the spare snapshot pool, a
+    /// cache that a failed `run` may legitimately consume and refill. Used to check
+    /// that a failed command changed nothing.
     pub fn state(&self) -> StoreState {
         let mut files = BTreeMap::new();
+        self.settle_pool();
         walk(&self.mnt, &self.mnt, &mut |rel, p| {
+            if rel.starts_with("pool/") {
+                return; // the spare snapshot cache, see `subvolumes`
+            }
             let md = fs::symlink_metadata(p).expect("lstat");
             let ft = md.file_type();
             let desc = if ft.is_symlink() {
@@ -290,11 +373,24 @@ impl TestStore {
     }
 
     /// Asserts that the store holds no container, no temporary import, no mount
-    /// of its own below the root, and no subvolume other than the images.
+    /// of its own below the root, and no subvolume other than the images and
+    /// complete spare snapshots of existing images (`pool/UUID/ID`).
     pub fn assert_no_leftovers(&self) {
         let subs = self.subvolumes();
         let stray: Vec<&String> = subs.iter().filter(|s| !s.starts_with("images/")).collect();
         assert!(stray.is_empty(), "stray subvolumes: {stray:?}");
+        let keys: Vec<String> = self
+            .image_names()
+            .iter()
+            .map(|n| subvol_info(&self.image_path(n)).1 .0.replace('-', ""))
+            .collect();
+        for spare in self.pool_spares() {
+            let parts: Vec<&str> = spare.split('/').collect();
+            assert!(
+                parts.len() == 3 && keys.iter().any(|k| k == parts[1]) && is_id(parts[2]),
+                "a spare snapshot that is not a complete spare of an existing image: {spare} (image keys {keys:?})"
+            );
+        }
         assert!(
             self.container_ids().is_empty(),
             "containers left: {:?}",
@@ -315,6 +411,9 @@ impl Default for TestStore {
 
 impl Drop for TestStore {
     fn drop(&mut self) {
+        // A background refill of the spare pool (a process tupper forked) may
+        // still hold the store open.
+        self.settle_pool();
         let mnt = self.mnt.to_str().unwrap().to_string();
         let quiet = |prog: &str, args: &[&str]| {
             Command::new(prog)
@@ -396,6 +495,23 @@ impl StoreState {
             diffs.join("\n")
         );
     }
+}
+
+/// Whether an flock is held on `path` (probed with a non-blocking exclusive lock
+/// that is released at once).
+pub fn lock_is_held(path: &Path) -> bool {
+    use rustix::fs::{flock, open, FlockOperation, Mode, OFlags};
+    let Ok(fd) = open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
+        return false;
+    };
+    flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err()
+}
+
+/// Whether `s` is a container ID: 12 lowercase hex digits.
+pub fn is_id(s: &str) -> bool {
+    s.len() == 12
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Walks `dir` recursively (not following symlinks), calling `f(relative, path)`
@@ -737,10 +853,19 @@ pub fn busybox_tar() -> &'static Path {
     })
 }
 
-/// `target/test-images/` (next to cargo's `target/tmp`).
+/// `target/test-images/`: cargo's target directory, found from
+/// `CARGO_TARGET_TMPDIR` (`target/tmp`, or `target/TRIPLE/tmp` with an explicit
+/// build target).
 pub fn test_images_dir() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let dir = tmp.parent().unwrap_or(tmp).join("test-images");
+    let mut target = tmp.parent().unwrap_or(tmp);
+    if target
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains("-linux-"))
+    {
+        target = target.parent().unwrap_or(target);
+    }
+    let dir = target.join("test-images");
     fs::create_dir_all(&dir).expect("create target/test-images");
     dir
 }
@@ -974,7 +1099,11 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// zstd-compresses `data`.
 pub fn zstd(data: &[u8]) -> Vec<u8> {
-    zstd::stream::encode_all(data, 3).expect("zstd encode")
+    // With a content checksum, as the zstd program writes by default.
+    let mut enc = zstd::stream::Encoder::new(Vec::new(), 3).expect("zstd encoder");
+    enc.include_checksum(true).expect("zstd checksum flag");
+    enc.write_all(data).expect("zstd encode");
+    enc.finish().expect("zstd finish")
 }
 
 /// Deterministic incompressible bytes (xorshift64*).

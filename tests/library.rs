@@ -1,0 +1,210 @@
+//! The library API from a multi-threaded program: one `Store` shared by threads
+//! that import and run containers at once, specs built in memory, exit codes and
+//! errors the same as the CLI's (issue 2, "The library").
+
+mod common;
+
+use common::*;
+use std::sync::{Arc, Barrier};
+use tupper::{Kind, Source, Spec, Store};
+
+fn spec(image: &str, command: &[&str]) -> Spec {
+    Spec {
+        image: image.into(),
+        command: command.iter().map(|s| s.to_string()).collect(),
+        remove: true,
+        ..Default::default()
+    }
+}
+
+fn open_with_busybox(store: &TestStore) -> Store {
+    let lib = Store::open(store.root()).expect("open store");
+    let mut calls = 0;
+    let stats = lib
+        .import(
+            "bb",
+            &Source::Archive(busybox_tar().to_path_buf()),
+            false,
+            &mut |_| calls += 1,
+        )
+        .expect("import");
+    assert!(stats.entries > 200, "{stats:?}");
+    lib
+}
+
+#[test]
+fn containers_from_several_threads_at_once() {
+    let store = TestStore::new();
+    let lib = open_with_busybox(&store);
+    let threads = 8;
+    let rounds = 3;
+    let barrier = Barrier::new(threads);
+    let codes: Vec<Vec<i32>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let lib = &lib;
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    (0..rounds)
+                        .map(|r| {
+                            let n = t * rounds + r;
+                            // Each sees its own snapshot: its marker and no other.
+                            let script = format!(
+                                "echo {n} > /m-{n}; sleep 0.2; \
+                                 test \"$(ls / | grep -c '^m-')\" = 1 || exit 99; exit {n}"
+                            );
+                            lib.run(&spec("bb", &["sh", "-c", &script]))
+                                .unwrap_or_else(|e| panic!("run {n}: {e}"))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (t, c) in codes.iter().enumerate() {
+        let want: Vec<i32> = (0..rounds).map(|r| (t * rounds + r) as i32).collect();
+        assert_eq!(c, &want, "thread {t}");
+    }
+    store.assert_no_leftovers();
+    assert!(lib.containers(true).unwrap().is_empty());
+}
+
+#[test]
+fn errors_and_exit_codes_match_the_cli() {
+    let store = TestStore::new();
+    let lib = open_with_busybox(&store);
+    let before = store.state();
+    let e = lib
+        .run(&spec("nosuch", &["true"]))
+        .expect_err("unknown image");
+    assert_eq!((e.kind(), e.exit_code()), (Kind::Runtime, 125));
+    assert!(e.to_string().contains("nosuch"), "{e}");
+    let e = lib
+        .run(&spec("bb", &["nosuchcmd"]))
+        .expect_err("missing command");
+    assert_eq!((e.kind(), e.exit_code()), (Kind::NotFound, 127), "{e}");
+    let e = lib
+        .run(&spec("bb", &["/etc/passwd"]))
+        .expect_err("not executable");
+    assert_eq!((e.kind(), e.exit_code()), (Kind::CannotInvoke, 126), "{e}");
+    let mut bad = spec("bb", &["true"]);
+    bad.name = Some("Bad".into());
+    assert_eq!(lib.run(&bad).expect_err("bad name").exit_code(), 125);
+    before.assert_same(&store.state(), "failed library runs");
+    assert_eq!(lib.run(&spec("bb", &["sh", "-c", "exit 7"])).unwrap(), 7);
+    let e = Store::open(store.scratch()).expect_err("not btrfs");
+    assert!(e.to_string().contains("btrfs"), "{e}");
+    store.assert_no_leftovers();
+}
+
+/// A kept container is removable as soon as `run` returns, even while other
+/// threads of the program start processes (which, between fork and exec, hold
+/// copies of every open file description of the program, locks included).
+#[test]
+fn remove_right_after_run_while_other_threads_spawn() {
+    let store = TestStore::new();
+    let lib = open_with_busybox(&store);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // Busy neighbours: containers and plain child processes.
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                lib.run(&spec("bb", &["true"])).unwrap();
+            }
+        });
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::process::Command::new("/bin/true").status().unwrap();
+            }
+        });
+        let mut failures = Vec::new();
+        for i in 0..20 {
+            let mut kept = spec("bb", &["sh", "-c", "exit 4"]);
+            kept.remove = false;
+            kept.name = Some(format!("kept{i}"));
+            kept.env = vec!["A=1".into()];
+            assert_eq!(lib.run(&kept).unwrap(), 4);
+            let rec = lib.find_container(&format!("kept{i}")).unwrap();
+            assert_eq!(rec.exit_code, Some(4));
+            if rec.status != tupper::Status::Exited {
+                failures.push(format!(
+                    "kept{i}: status {:?} after run returned",
+                    rec.status
+                ));
+            }
+            if let Err(e) = lib.remove_container(&format!("kept{i}"), false) {
+                failures.push(format!("kept{i}: {e}"));
+                lib.remove_container(&format!("kept{i}"), true).unwrap();
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            failures.is_empty(),
+            "{} of 20 failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    });
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn name_race_between_threads() {
+    let store = TestStore::new();
+    let lib = Arc::new(open_with_busybox(&store));
+    let barrier = Arc::new(Barrier::new(6));
+    let results: Vec<Result<i32, String>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..6)
+            .map(|_| {
+                let lib = lib.clone();
+                let barrier = barrier.clone();
+                s.spawn(move || {
+                    let mut sp = spec("bb", &["sleep", "1"]);
+                    sp.name = Some("one".into());
+                    barrier.wait();
+                    lib.run(&sp).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        results.iter().filter(|r| r == &&Ok(0)).count(),
+        1,
+        "{results:?}"
+    );
+    for r in results.iter().filter(|r| r.is_err()) {
+        assert!(r.as_ref().unwrap_err().contains("one"), "{r:?}");
+    }
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn imports_from_several_threads() {
+    let store = TestStore::new();
+    let lib = Store::open(store.root()).unwrap();
+    let tar = busybox_tar().to_path_buf();
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let (lib, tar) = (&lib, tar.clone());
+            s.spawn(move || {
+                lib.import(
+                    &format!("img{i}"),
+                    &Source::Archive(tar),
+                    false,
+                    &mut |_| {},
+                )
+                .unwrap();
+            });
+        }
+    });
+    let mut names: Vec<String> = lib.images().unwrap().into_iter().map(|i| i.name).collect();
+    names.sort();
+    assert_eq!(names, vec!["img0", "img1", "img2", "img3"]);
+    for n in &names {
+        assert!(subvol_info(&store.image_path(n)).0, "{n} is not read-only");
+    }
+    store.assert_no_leftovers();
+}
