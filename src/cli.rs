@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 use crate::extract::Progress;
 use crate::image::Source;
 use crate::launch::Forwarder;
-use crate::run::{Network, Spec};
+use crate::net;
+use crate::run::Spec;
 use crate::store::{Store, DEFAULT_ROOT};
 use crate::timefmt;
 
@@ -31,14 +32,20 @@ Commands:
       --hostname NAME            the container's hostname (default: its name, else its ID)
       -e, --env KEY[=VALUE]      set an environment variable
       -w, --workdir DIR          working directory inside the container
-      --net none|host            network (default: none)
+      --net bridge|none|host     network (default: bridge)
+      --ip ADDR                  the container's address on the bridge (default: the lowest free one)
+      -p, --publish HOST:CTR[/tcp|/udp]
+                                 publish a container port on the host
   ps [-a] [--json]               list running (-a: all) containers
+  inspect NAME|ID...             a container's record and network settings, as JSON
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
   attach FILE                    mount a btrfs image file (mkfs.btrfs FILE) on the store root via a loop device
   detach                         unmount the store root
 
 Global options:
-  --root DIR    the store, a directory on btrfs (env TUPPER_ROOT, default /var/lib/tupper)
+  --root DIR      the store, a directory on btrfs (env TUPPER_ROOT, default /var/lib/tupper)
+  --bridge NAME   the bridge of --net bridge (env TUPPER_BRIDGE, default tupper0)
+  --subnet CIDR   the bridge's subnet (env TUPPER_SUBNET, default 10.89.0.0/16)
   -h, --help    this text
   --version     the version
 
@@ -50,6 +57,10 @@ tupper failed, 126 when the command cannot be invoked, 127 when it is not found.
 pub struct Cli {
     /// The store root.
     pub root: OsString,
+    /// `--bridge`, when given (else `TUPPER_BRIDGE`, else the default).
+    pub bridge: Option<String>,
+    /// `--subnet`, when given (else `TUPPER_SUBNET`, else the default).
+    pub subnet: Option<String>,
     /// What to do.
     pub command: Command,
 }
@@ -84,6 +95,11 @@ pub enum Command {
         all: bool,
         /// JSON output.
         json: bool,
+    },
+    /// `inspect`.
+    Inspect {
+        /// Names or IDs.
+        names: Vec<String>,
     },
     /// `rm`.
     Rm {
@@ -120,6 +136,10 @@ pub struct RunArgs {
     pub workdir: Option<String>,
     /// `--net`.
     pub net: Option<String>,
+    /// `--ip`.
+    pub ip: Option<String>,
+    /// `-p`.
+    pub publish: Vec<String>,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -142,21 +162,22 @@ fn string(v: OsString) -> Result<String> {
 pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
     let mut p = Parser::from_args(args);
     let mut root = env_root.unwrap_or_else(|| DEFAULT_ROOT.into());
+    let (mut bridge, mut subnet) = (None, None);
+    let done = |root, command| {
+        Ok(Cli {
+            root,
+            bridge: None,
+            subnet: None,
+            command,
+        })
+    };
     let sub = loop {
         match p.next().map_err(lex)? {
             Some(Arg::Long("root")) => root = p.value().map_err(lex)?,
-            Some(Arg::Short('h')) | Some(Arg::Long("help")) => {
-                return Ok(Cli {
-                    root,
-                    command: Command::Help,
-                })
-            }
-            Some(Arg::Long("version")) => {
-                return Ok(Cli {
-                    root,
-                    command: Command::Version,
-                })
-            }
+            Some(Arg::Long("bridge")) => bridge = Some(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("subnet")) => subnet = Some(string(p.value().map_err(lex)?)?),
+            Some(Arg::Short('h')) | Some(Arg::Long("help")) => return done(root, Command::Help),
+            Some(Arg::Long("version")) => return done(root, Command::Version),
             Some(Arg::Value(v)) => break string(v)?,
             Some(other) => return Err(lex(other.unexpected())),
             None => return Err(bad("no command given")),
@@ -206,6 +227,13 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 json: flags[1],
             }
         }
+        "inspect" => {
+            let (_, names) = flags(&mut p, &[])?;
+            if names.is_empty() {
+                return Err(bad("inspect needs at least one container name or ID"));
+            }
+            Command::Inspect { names }
+        }
         "rm" => {
             let (flags, names) = flags(&mut p, &["force"])?;
             if names.is_empty() {
@@ -236,7 +264,12 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         "help" => Command::Help,
         other => return Err(bad(format!("unknown command {other:?}"))),
     };
-    Ok(Cli { root, command })
+    Ok(Cli {
+        root,
+        bridge,
+        subnet,
+        command,
+    })
 }
 
 /// Parses boolean flags (long names; `-` + first letter as the short form) and
@@ -290,13 +323,29 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
     Ok(a)
 }
 
-/// Turns `run`'s arguments into a [`Spec`].
-pub fn spec(a: &RunArgs) -> Result<Spec> {
-    let network = match a.net.as_deref() {
-        None | Some("none") => Network::None,
-        Some("host") => Network::Host,
-        Some(other) => return Err(bad(format!("invalid --net {other:?}: use none or host"))),
+/// Turns `run`'s arguments into a [`Spec`]; `bridge` and `subnet` are the global
+/// options, over `TUPPER_BRIDGE` and `TUPPER_SUBNET`.
+pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<Spec> {
+    let mut network = net::Options::from_env()?;
+    network.mode = match a.net.as_deref() {
+        None => net::Mode::Bridge,
+        Some(m) => net::Mode::parse(m)?,
     };
+    if let Some(b) = bridge {
+        network.bridge = b.to_string();
+    }
+    if let Some(s) = subnet {
+        network.subnet = net::parse_subnet(s)?;
+    }
+    if let Some(ip) = &a.ip {
+        network.ip = Some(net::parse_ip(ip, &network.subnet)?);
+    }
+    network.publish = a
+        .publish
+        .iter()
+        .map(|p| net::parse_publish(p))
+        .collect::<Result<_>>()?;
+    network.validate()?;
     Ok(Spec {
         image: a.image.clone(),
         command: a.command.clone(),
@@ -390,6 +439,17 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 print(&mut out, ps_table(&list, timefmt::now()));
             }
         }
+        Command::Inspect { names } => {
+            let store = store()?;
+            let records = names
+                .iter()
+                .map(|n| store.find_container(n))
+                .collect::<Result<Vec<_>>>()?;
+            print(
+                &mut out,
+                serde_json::to_string_pretty(&records).unwrap_or_default() + "\n",
+            );
+        }
         Command::Rm { names, force } => {
             let store = store()?;
             for n in names {
@@ -409,7 +469,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
         }
         Command::Detach => crate::loopstore::detach(cli.root.as_ref())?,
         Command::Run(args) => {
-            let spec = spec(args)?;
+            let spec = spec(args, cli.bridge.as_deref(), cli.subnet.as_deref())?;
             let store = store()?;
             drop(out);
             let forwarder = Forwarder::new()?;
@@ -433,7 +493,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
 /// `ps`'s table, in docker's columns.
 pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
     use crate::container::Status;
-    let rows: Vec<[String; 6]> = list
+    let rows: Vec<[String; 7]> = list
         .iter()
         .map(|r| {
             let status = match r.status {
@@ -463,6 +523,10 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
                 format!("{cmd:?}"),
                 format!("{} ago", timefmt::human_duration(now - r.created_unix)),
                 status,
+                r.network
+                    .as_ref()
+                    .and_then(|n| n.address.clone())
+                    .unwrap_or_else(|| "-".to_string()),
             ]
         })
         .collect();
@@ -590,15 +654,37 @@ mod tests {
     }
 
     #[test]
-    fn net_modes() {
+    fn net_modes_and_options() {
         let mut a = RunArgs {
             image: "x".into(),
             ..Default::default()
         };
-        assert_eq!(spec(&a).unwrap().network, Network::None);
+        assert_eq!(
+            spec(&a, None, None).unwrap().network.mode,
+            net::Mode::Bridge
+        );
         a.net = Some("host".into());
-        assert_eq!(spec(&a).unwrap().network, Network::Host);
+        assert_eq!(spec(&a, None, None).unwrap().network.mode, net::Mode::Host);
         a.net = Some("bogus".into());
-        assert!(spec(&a).is_err());
+        assert!(spec(&a, None, None).is_err());
+        a.net = None;
+        a.ip = Some("10.7.0.9".into());
+        a.publish = vec!["8080:80/tcp".into()];
+        let s = spec(&a, Some("tpx0"), Some("10.7.0.0/24")).unwrap();
+        assert_eq!(s.network.bridge, "tpx0");
+        assert_eq!(s.network.ip, Some("10.7.0.9".parse().unwrap()));
+        assert_eq!(s.network.publish.len(), 1);
+        a.ip = Some("10.7.1.9".into());
+        assert!(
+            spec(&a, None, Some("10.7.0.0/24")).is_err(),
+            "address outside the subnet"
+        );
+    }
+
+    #[test]
+    fn global_network_options() {
+        let cli = parse_str(&["--bridge", "tpb0", "--subnet", "10.9.0.0/24", "ps"]).unwrap();
+        assert_eq!(cli.bridge.as_deref(), Some("tpb0"));
+        assert_eq!(cli.subnet.as_deref(), Some("10.9.0.0/24"));
     }
 }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Context, Error, Result};
 use crate::fsutil::{self, FileLock};
 use crate::names;
+use crate::net;
 use crate::pool;
 use crate::store::{destroy_subvolume, Store};
 use crate::timefmt;
@@ -62,6 +63,9 @@ pub struct Record {
     pub pid: Option<i32>,
     /// Whether it is removed when it exits (`--rm`).
     pub remove: bool,
+    /// Its network settings (mode, address, gateway, veth, ports).
+    #[serde(default)]
+    pub network: Option<net::Settings>,
 }
 
 /// A container that was just made: locked, recorded, named and snapshotted.
@@ -77,26 +81,46 @@ pub(crate) struct Created {
 impl Store {
     /// Makes container from `image`: run lock, record, name, snapshot. On failure
     /// everything made so far is undone.
+    /// Takes the run lock of a new container `id` (held until it ends).
+    pub(crate) fn lock_new_container(&self, id: &str) -> Result<FileLock> {
+        let lock_name = format!("{id}.lock");
+        FileLock::acquire(self.records.as_fd(), &lock_name, true, true)
+            .context(|| format!("create run lock state/containers/{lock_name}"))?
+            .ok_or_else(|| Error::msg(format!("lock state/containers/{lock_name}: held elsewhere")))
+    }
+
+    /// Whether container `id` is running (its run lock is held).
+    pub fn is_running(&self, id: &str) -> bool {
+        fsutil::is_locked(self.records.as_fd(), &format!("{id}.lock"))
+    }
+
+    /// Makes container `id` from `image` under its run `lock`: record, name,
+    /// snapshot. On failure everything made so far is undone.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn create_container(
         &self,
+        lock: FileLock,
         id: &str,
         image: &str,
         name: Option<&str>,
         hostname: &str,
         command: &[String],
         remove: bool,
+        network: net::Settings,
     ) -> Result<Created> {
+        let mut undo = Undo {
+            store: self,
+            id,
+            name: None,
+            record: false,
+            snapshot: false,
+            lock: true,
+        };
         if let Some(n) = name {
             names::validate("container name", n)?;
         }
         let image_fd = self.open_image(image)?;
         let id = id.to_string();
-        let lock_name = format!("{id}.lock");
-        let lock = FileLock::acquire(self.records.as_fd(), &lock_name, true, true)
-            .context(|| format!("create run lock state/containers/{lock_name}"))?
-            .ok_or_else(|| {
-                Error::msg(format!("lock state/containers/{lock_name}: held elsewhere"))
-            })?;
         let now = timefmt::now();
         let record = Record {
             id: id.clone(),
@@ -111,14 +135,7 @@ impl Store {
             finished_unix: None,
             pid: None,
             remove,
-        };
-        let mut undo = Undo {
-            store: self,
-            id: &id,
-            name: None,
-            record: false,
-            snapshot: false,
-            lock: true,
+            network: Some(network),
         };
         self.write_record(&record)?;
         undo.record = true;

@@ -43,5 +43,5 @@ pub mod timefmt;
 pub use container::{Record, Status};
 pub use error::{Error, Kind, Result};
 pub use image::{ImageInfo, Source};
-pub use run::{Container, Network, Spec};
+pub use run::{Container, Spec};
 pub use store::Store;

@@ -10,22 +10,17 @@ use crate::error::Result;
 use crate::fsutil;
 use crate::launch::{self, Forwarder, Launched};
 use crate::names;
+use crate::net;
 use crate::plan::{self, ChildPlan, PlanInput};
 use crate::store::Store;
 use crate::timefmt;
 
-/// The network a container gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Network {
-    /// Its own network namespace with only `lo`, up.
-    #[default]
-    None,
-    /// The host's network namespace.
-    Host,
-}
-
 /// What to run: the in-memory equivalent of `tupper run`'s arguments.
-#[derive(Debug, Clone, Default)]
+///
+/// `Spec::default()` has no network (`--net none`): a library user opts in to a
+/// bridge, which changes the host's network; the CLI defaults to a bridge, as
+/// docker does.
+#[derive(Debug, Clone)]
 pub struct Spec {
     /// The image to snapshot.
     pub image: String,
@@ -41,8 +36,26 @@ pub struct Spec {
     pub workdir: Option<String>,
     /// Remove the container when it ends (`--rm`).
     pub remove: bool,
-    /// The network.
-    pub network: Network,
+    /// The network: mode, bridge, subnet, address, published ports.
+    pub network: net::Options,
+}
+
+impl Default for Spec {
+    fn default() -> Spec {
+        Spec {
+            image: String::new(),
+            command: Vec::new(),
+            name: None,
+            hostname: None,
+            env: Vec::new(),
+            workdir: None,
+            remove: false,
+            network: net::Options {
+                mode: net::Mode::None,
+                ..net::Options::default()
+            },
+        }
+    }
 }
 
 /// A container whose command is running.
@@ -51,6 +64,8 @@ pub struct Container<'s> {
     store: &'s Store,
     /// `None` once finished (waited for, or cleaned up on drop).
     created: Option<Created>,
+    /// The network to release when the container ends.
+    network: Option<net::Prepared>,
     record: Record,
     launched: Launched,
 }
@@ -72,26 +87,43 @@ impl Store {
                 env: &spec.env,
                 workdir: spec.workdir.as_deref(),
                 term: term.as_deref(),
-                own_netns: spec.network != Network::Host,
+                own_netns: spec.network.mode.new_netns(),
             },
         )?;
-        let created = self.create_container(
+        spec.network.validate()?;
+        // The run lock first: from here on this container counts as alive, so
+        // nobody reclaims the address it is about to lease.
+        let lock = self.lock_new_container(&id)?;
+        let network = net::prepare(&self.state_path(), &id, &spec.network, &|other| {
+            self.is_running(other)
+        })?;
+        let created = match self.create_container(
+            lock,
             &id,
             &spec.image,
             spec.name.as_deref(),
             &hostname,
             &spec.command,
             spec.remove,
-        )?;
-        match self.launch(spec, &created, &plan) {
+            network.settings(),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = net::release(network);
+                return Err(e);
+            }
+        };
+        match self.launch(spec, &created, &plan, &network) {
             Ok(launched) => Ok(Container {
                 store: self,
                 record: created.record.clone(),
                 created: Some(created),
+                network: Some(network),
                 launched,
             }),
             Err(err) => {
                 // The command never ran: the container goes, as if it never was.
+                let _ = net::release(network);
                 self.destroy_container(&id, spec.name.as_deref())?;
                 drop(created);
                 Err(err)
@@ -105,7 +137,13 @@ impl Store {
     }
 
     /// Prepares the snapshot, clones, and waits for the `execve`.
-    fn launch(&self, spec: &Spec, created: &Created, plan: &ChildPlan) -> Result<Launched> {
+    fn launch(
+        &self,
+        spec: &Spec,
+        created: &Created,
+        plan: &ChildPlan,
+        network: &net::Prepared,
+    ) -> Result<Launched> {
         let rootfs = created.rootfs.as_fd();
         for mp in plan::MOUNT_POINTS {
             fsutil::ensure_mountpoint(rootfs, mp)?;
@@ -113,6 +151,7 @@ impl Store {
         if let Some(dir) = spec.workdir.as_deref() {
             fsutil::mkdir_in_root(rootfs, dir)?;
         }
+        net::write_etc_files(rootfs, &created.record.hostname, network)?;
         let mut launched = launch::spawn(plan, &LOOPBACK_UP)?;
         // The run lock file carries the container's host pid, for `ps` and `rm -f`.
         let _ = rustix::io::pwrite(
@@ -120,6 +159,14 @@ impl Store {
             launched.pid.as_raw_nonzero().to_string().as_bytes(),
             0,
         );
+        // `lo` is the child's own business; the bridge is the parent's.
+        if network.mode() == net::Mode::Bridge {
+            if let Err(e) = net::attach(network, launched.pidfd.as_fd()) {
+                let _ = launched.signal(libc::SIGKILL);
+                let _ = launch::wait(launched.pidfd.as_fd());
+                return Err(e);
+            }
+        }
         launched.go()?;
         match launched.await_exec()? {
             None => Ok(launched),
@@ -196,6 +243,9 @@ impl Container<'_> {
             Some(f) => f.wait(pidfd)?,
             None => launch::wait(pidfd)?,
         };
+        if let Some(network) = self.network.take() {
+            net::release(network)?;
+        }
         if let Some(created) = self.created.take() {
             self.store.finish(created, code)?;
         }
@@ -209,6 +259,9 @@ impl Drop for Container<'_> {
         if let Some(created) = self.created.take() {
             let _ = self.launched.signal(libc::SIGKILL);
             let code = launch::wait(self.launched.pidfd.as_fd()).unwrap_or(128 + libc::SIGKILL);
+            if let Some(network) = self.network.take() {
+                let _ = net::release(network);
+            }
             let _ = self.store.finish(created, code);
         }
     }

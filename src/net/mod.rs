@@ -457,7 +457,7 @@ impl fmt::Debug for Prepared {
 }
 
 /// The network settings of a container, for `tupper ps` and `tupper inspect`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Settings {
     /// `none`, `host` or `bridge`.
     pub mode: String,
