@@ -478,9 +478,12 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 // Refill the image's spare snapshots while the command runs, in a
                 // process of its own so that tupper's exit does not wait for it.
                 let (root, image) = (cli.root.clone(), spec.image.clone());
+                let command = spec.command.first().cloned();
                 crate::launch::in_background(move || {
                     if let Ok(store) = Store::open(&root) {
-                        let _ = store.refill_pool(&image, crate::pool::configured_size());
+                        let commands: Vec<&str> = command.as_deref().into_iter().collect();
+                        let _ =
+                            store.refill_pool(&image, crate::pool::configured_size(), &commands);
                     }
                 })?;
             }

@@ -137,7 +137,7 @@ impl Store {
             remove,
             network: Some(network),
         };
-        self.write_record(&record)?;
+        self.write_new_record(&record)?;
         undo.record = true;
         if let Some(n) = name {
             self.claim_name(n, &id)?;
@@ -213,6 +213,24 @@ impl Store {
             .map_err(|e| Error::msg(format!("encode record {}: {e}", record.id)))?;
         fsutil::write_atomic(self.records.as_fd(), &format!("{}.json", record.id), &json)
             .context(|| format!("write record state/containers/{}.json", record.id))
+    }
+
+    /// Writes a new container's record: created exclusively and written in place
+    /// (no temporary file and rename on the start path). A reader that meets it
+    /// half-written skips it, as it skips one that is being removed.
+    fn write_new_record(&self, record: &Record) -> Result<()> {
+        let name = format!("{}.json", record.id);
+        let json = serde_json::to_vec(record)
+            .map_err(|e| Error::msg(format!("encode record {}: {e}", record.id)))?;
+        let fd = rfs::openat(
+            self.records.as_fd(),
+            name.as_str(),
+            rfs::OFlags::WRONLY | rfs::OFlags::CREATE | rfs::OFlags::EXCL | rfs::OFlags::CLOEXEC,
+            rfs::Mode::from_raw_mode(0o644),
+        )
+        .context(|| format!("create record state/containers/{name}"))?;
+        fsutil::write_all(fd.as_fd(), &json)
+            .context(|| format!("write record state/containers/{name}"))
     }
 
     /// Reads a record, computing its status from the run lock.

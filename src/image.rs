@@ -125,7 +125,7 @@ impl Store {
         let stats = result?;
         // Spares of a replaced image go; the new image gets its own.
         self.clean_pools()?;
-        self.refill_pool(name, crate::pool::configured_size())?;
+        self.refill_pool(name, crate::pool::configured_size(), &[])?;
         Ok(stats)
     }
 

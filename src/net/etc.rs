@@ -121,22 +121,25 @@ fn open_etc(root: BorrowedFd<'_>) -> Result<OwnedFd> {
 }
 
 /// Replaces `etc/name` with a new regular file holding `contents` (mode 0644).
+///
+/// The container is not running yet and its root is its own snapshot, so the
+/// file is written in place: created exclusively, and when the image has one
+/// (a file, a symlink, anything but a directory) that one is unlinked first
+/// (`unlinkat` never follows a symlink). No temporary name and no rename: two
+/// fewer btrfs metadata operations on every container start.
 fn replace(etc: &OwnedFd, name: &str, contents: &[u8]) -> Result<()> {
     let what = || format!("write /etc/{name} in the container root");
-    let tmp = format!(".{name}.tupper-new");
     let create = || {
         rustix::fs::openat(
             etc,
-            tmp.as_str(),
+            name,
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             FileMode::from_raw_mode(0o644),
         )
     };
     let fd = match create() {
         Err(Errno::EXIST) => {
-            // A leftover of an interrupted run: remove it (unlinkat never
-            // follows a symlink) and try once more.
-            rustix::fs::unlinkat(etc, tmp.as_str(), rustix::fs::AtFlags::empty()).context(what)?;
+            rustix::fs::unlinkat(etc, name, rustix::fs::AtFlags::empty()).context(what)?;
             create().context(what)?
         }
         r => r.context(what)?,
@@ -151,10 +154,10 @@ fn replace(etc: &OwnedFd, name: &str, contents: &[u8]) -> Result<()> {
                 Err(e) => return Err(e),
             }
         }
-        rustix::fs::renameat(etc, tmp.as_str(), etc, name)
+        Ok(())
     })();
     if result.is_err() {
-        let _ = rustix::fs::unlinkat(etc, tmp.as_str(), rustix::fs::AtFlags::empty());
+        let _ = rustix::fs::unlinkat(etc, name, rustix::fs::AtFlags::empty());
     }
     result.context(what)
 }
