@@ -259,12 +259,42 @@ impl Store {
             .filter_map(|id| self.read_record(id))
             .filter(|r| all || r.status == Status::Running)
             .collect();
+        if all {
+            self.sweep_leftovers(&entries);
+        }
         out.sort_by(|a, b| {
             b.created_unix
                 .cmp(&a.created_unix)
                 .then_with(|| a.id.cmp(&b.id))
         });
         Ok(out)
+    }
+
+    /// Removes what a crash can leave in `state/containers` that no record
+    /// points to: a run lock whose run died before it wrote the record, and the
+    /// temporary file of an interrupted record update. Only files whose run lock
+    /// is free are touched.
+    fn sweep_leftovers(&self, entries: &[String]) {
+        let dir = self.records.as_fd();
+        for e in entries {
+            let id = match (e.strip_suffix(".lock"), e.strip_prefix('.')) {
+                (Some(id), _) if !entries.contains(&format!("{id}.json")) => id,
+                (_, Some(rest)) => match rest.split_once(".json.tmp") {
+                    Some((id, _)) => id,
+                    None => continue,
+                },
+                _ => continue,
+            };
+            if !names::is_id(id) {
+                continue;
+            }
+            let lock_name = format!("{id}.lock");
+            if !fsutil::exists(dir, lock_name.as_str()) {
+                let _ = rfs::unlinkat(dir, e.as_str(), AtFlags::empty());
+            } else if let Ok(Some(_held)) = FileLock::acquire(dir, &lock_name, true, false) {
+                let _ = rfs::unlinkat(dir, e.as_str(), AtFlags::empty());
+            }
+        }
     }
 
     /// Finds a container by name or ID.

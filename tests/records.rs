@@ -240,3 +240,24 @@ fn crash_of_a_rm_container_is_shown_and_removed_too() {
     store.tupper(&["rm", &id]).ok();
     store.assert_no_leftovers();
 }
+
+#[test]
+fn ps_a_sweeps_files_a_crash_left_without_a_record() {
+    let store = store_with_busybox();
+    let dir = store.root().join("state/containers");
+    // A run killed between its run lock and its record, and an interrupted
+    // record update of a container that is gone.
+    std::fs::write(dir.join("0123456789ab.lock"), "").unwrap();
+    std::fs::write(dir.join(".ba9876543210.json.tmp4242"), "{").unwrap();
+    // A live run's lock must survive the sweep.
+    let held = dir.join("aaaaaaaaaaaa.lock");
+    std::fs::write(&held, "").unwrap();
+    let f = std::fs::File::open(&held).unwrap();
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    assert!(store.ps_json(true).is_empty());
+    let left = list_dir(&dir);
+    assert_eq!(left, vec!["aaaaaaaaaaaa.lock".to_string()], "{left:?}");
+    drop(f);
+    assert!(store.ps_json(true).is_empty());
+    assert!(list_dir(&dir).is_empty(), "{:?}", list_dir(&dir));
+}
