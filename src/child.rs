@@ -245,16 +245,7 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     rustix::process::umask(Mode::from_raw_mode(0o022));
     restore_signals();
     // Whatever the caller leaked into tupper stays out of the container.
-    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets a flag on fds of the
-    // child's own table; it takes no pointers.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
+    cloexec_above_stderr();
 
     let mut denied = false;
     let mut last = Errno::NOENT;

@@ -22,29 +22,40 @@ pub fn attach(file: &Path, root: &Path) -> Result<String> {
     let n = rustix::io::pread(&backing, &mut magic, 0x10000 + 0x40)
         .context(|| format!("read store image {}", file.display()))?;
     if n != magic.len() || &magic != b"_BHRfS_M" {
-        return Err(Error::msg(format!("store image {} is not a btrfs filesystem", file.display()))
-            .with_advice(format!("format it first: mkfs.btrfs {}", file.display())));
+        return Err(Error::msg(format!(
+            "store image {} is not a btrfs filesystem",
+            file.display()
+        ))
+        .with_advice(format!("format it first: mkfs.btrfs {}", file.display())));
     }
     std::fs::create_dir_all(root).context(|| format!("create store root {}", root.display()))?;
-    if let Ok(fs) = rustix::fs::statfs(root) {
-        if fs.f_type as i64 == 0x9123_683e {
-            return Err(Error::msg(format!(
-                "attach {} on {}: a btrfs filesystem is already mounted there",
-                file.display(),
-                root.display()
-            )));
-        }
+    let root_fd = crate::fsutil::open_dir(rustix::fs::CWD, root)
+        .context(|| format!("open store root {}", root.display()))?;
+    if tupper_ioctl::is_btrfs(root_fd.as_fd()).unwrap_or(false) {
+        return Err(Error::msg(format!(
+            "attach {} on {}: a btrfs filesystem is already mounted there",
+            file.display(),
+            root.display()
+        )));
     }
+    drop(root_fd);
     let dev = tupper_ioctl::loop_attach(backing.as_fd(), false, true)
         .context(|| format!("attach {} to a loop device", file.display()))?;
     let path = dev.path();
-    rustix::mount::mount(&path, root, c"btrfs", MountFlags::empty(), None)
-        .context(|| format!("mount {} ({}) on {}", path.display(), file.display(), root.display()))?;
+    rustix::mount::mount(&path, root, c"btrfs", MountFlags::empty(), None).context(|| {
+        format!(
+            "mount {} ({}) on {}",
+            path.display(),
+            file.display(),
+            root.display()
+        )
+    })?;
     // The mount holds the device now; with autoclear it is freed at unmount.
     Ok(path.display().to_string())
 }
 
 /// Unmounts the store at `root` (its loop device then goes away by itself).
 pub fn detach(root: &Path) -> Result<()> {
-    rustix::mount::unmount(root, UnmountFlags::empty()).context(|| format!("unmount store {}", root.display()))
+    rustix::mount::unmount(root, UnmountFlags::empty())
+        .context(|| format!("unmount store {}", root.display()))
 }

@@ -23,9 +23,6 @@ use crate::fsutil;
 /// The default store root when neither `--root` nor `TUPPER_ROOT` is given.
 pub const DEFAULT_ROOT: &str = "/var/lib/tupper";
 
-/// `statfs` magic of btrfs.
-const BTRFS_SUPER_MAGIC: i64 = 0x9123_683e;
-
 /// How to make a store, for error messages.
 const MAKE_STORE_ADVICE: &str =
     "make one with: truncate -s 2G FILE && mkfs.btrfs FILE && tupper --root DIR attach FILE, where FILE is a new file outside DIR";
@@ -65,15 +62,13 @@ impl Store {
             }
             Err(e) => return Err(Error::os(format!("open store {}", root.display()), e)),
         };
-        let fs = rustix::fs::fstatfs(&root_fd)
+        let on_btrfs = tupper_ioctl::is_btrfs(root_fd.as_fd())
             .map_err(|e| Error::os(format!("statfs store {}", root.display()), e))?;
-        if fs.f_type as i64 != BTRFS_SUPER_MAGIC {
-            return Err(Error::msg(format!(
-                "store {} is not on btrfs (filesystem magic {:#x})",
-                root.display(),
-                fs.f_type
-            ))
-            .with_advice(MAKE_STORE_ADVICE.replace("DIR", &root.display().to_string())));
+        if !on_btrfs {
+            return Err(
+                Error::msg(format!("store {} is not on btrfs", root.display()))
+                    .with_advice(MAKE_STORE_ADVICE.replace("DIR", &root.display().to_string())),
+            );
         }
         let dir = |parent: BorrowedFd<'_>, name: &str, shown: &str| {
             fsutil::ensure_dir(parent, name, 0o700).map_err(|e| {

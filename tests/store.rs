@@ -364,7 +364,7 @@ fn import_keeps_metadata() {
         .file_type()
         .is_fifo());
     let mut buf = [0u8; 64];
-    let n = rustix::fs::getxattr(&img.join("capped"), "security.capability", &mut buf[..])
+    let n = rustix::fs::getxattr(img.join("capped"), "security.capability", &mut buf[..])
         .expect("security.capability lost");
     assert_eq!(&buf[..n], &cap);
     assert_eq!(

@@ -57,9 +57,20 @@ def one_run(path):
     parent = calls[0][0]
     p = [c for c in calls if c[0] == parent]
     container = [returned_pid(c) for c in p if c[2] == "clone3"]
-    refiller = [returned_pid(c) for c in p if c[2] in ("clone", "fork", "vfork")]
+    # The refill runs in a grandchild (fork, fork, the middle exits): every
+    # descendant of a plain fork of tupper is off the critical path.
+    kids = {}
+    for c in calls:
+        if c[2] in ("clone", "fork", "vfork", "clone3"):
+            kids.setdefault(c[0], []).append(returned_pid(c))
+    bg_pids, todo = set(), [returned_pid(c) for c in p if c[2] in ("clone", "fork", "vfork")]
+    while todo:
+        q = todo.pop()
+        if q is not None and q not in bg_pids:
+            bg_pids.add(q)
+            todo += kids.get(q, [])
     child = [c for c in calls if container and c[0] == container[0]]
-    bg = [c for c in calls if c[0] in refiller]
+    bg = [c for c in calls if c[0] in bg_pids]
     start = p[0][1]
     end = max(c[5] for c in p)
     cat = {}
@@ -76,8 +87,8 @@ def one_run(path):
             add("take a spare (renameat pool -> containers)", dur)
         elif name == "clone3":
             add("clone3 (new namespaces)", dur)
-        elif name in ("clone", "fork", "vfork"):
-            add("fork the pool refiller", dur)
+        elif name in ("clone", "fork", "vfork", "wait4"):
+            add("fork the pool refiller (and reap the middle process)", dur)
         elif name == "read" and '""' in rest and dur > 0:
             add("parent waits: child setup + execve", dur)
         elif name in ("ppoll", "waitid"):

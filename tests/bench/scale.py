@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """The scale part of the benchmark (tests/bench/run --scale).
 
-    scale.py TUPPER STORE IMAGE N OUT.json WORKDIR
+    scale.py TUPPER STORE IMAGE N OUT.json WORKDIR [NET]
+
+NET is tupper's --net (none, the default here, or bridge: then run this in a
+network namespace of its own, as tests/bench/run does, so that the bridge and its
+NAT are made there and not on the host).
 
 IMAGE must hold /stamp (tests/bench/stamp.rs): it prints the wall clock in ns
 and execs its arguments. Each container runs `/stamp /bin/sleep 3600`; the start
@@ -29,13 +33,14 @@ import sys
 import time
 
 TUPPER, STORE, IMAGE, N, OUT, WORK = sys.argv[1:7]
+NET = sys.argv[7] if len(sys.argv) > 7 else "none"
 N = int(N)
 T = [TUPPER, "--root", STORE]
 
 
 def spawn(errf):
     """Starts one `tupper run --rm`; returns (Popen, t0 in ns)."""
-    cmd = T + ["run", "--rm", "--net", "none", IMAGE, "/stamp", "/bin/sleep", "3600"]
+    cmd = T + ["run", "--rm", "--net", NET, IMAGE, "/stamp", "/bin/sleep", "3600"]
     t0 = time.time_ns()
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errf)
     return p, t0
@@ -215,7 +220,7 @@ def burst(res, errf):
 
 
 def main():
-    out = {"n": N}
+    out = {"n": N, "net": NET}
     ok = True
     with open(os.path.join(WORK, "scale-stderr.txt"), "ab") as errf:
         for name, phase in (("sequential", sequential), ("burst", burst)):

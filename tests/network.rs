@@ -1,0 +1,972 @@
+//! `tupper run`'s network, end to end through the binary (issue 3, "Must
+//! hold").
+//!
+//! The host's own network is never touched. Each test makes a "test host": a
+//! network namespace held by an `unshare --net sleep` process that the test
+//! starts and kills by pid. Every command of the test that touches the network
+//! (`tupper`, `ip`, `nft`, `strace`) is spawned from a short-lived thread that
+//! first moved into that namespace with `setns` ([`NetNs::within`] checks it),
+//! so the bridge (`tpt-...`), the veths, tupper's nftables table and
+//! `ip_forward` live and die there. The NAT and port tests add an "outside"
+//! namespace joined to the test host by a veth pair on 192.0.2.0/24
+//! (documentation addresses). Traffic goes only to addresses the test made in
+//! its own namespaces. Each test has its own store, bridge name and subnet
+//! (10.200.N.0/24). When a test ends, [`Bg`] and [`NetNs`] guards kill what it
+//! started, by pid, and its namespaces vanish with everything in them.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+// ------------------------------------------------------------------ harness
+
+/// A network namespace made for one test, held by an `unshare --net sleep`
+/// process; killed (by pid) when dropped.
+struct NetNs {
+    holder: Child,
+    ns: OwnedFd,
+    /// `readlink /proc/PID/ns/net`: `net:[INODE]`.
+    link: String,
+}
+
+fn thread_netns() -> String {
+    fs::read_link("/proc/thread-self/ns/net")
+        .expect("readlink /proc/thread-self/ns/net")
+        .to_string_lossy()
+        .into_owned()
+}
+
+impl NetNs {
+    /// A fresh namespace with `lo` up.
+    fn new() -> NetNs {
+        let holder = Command::new("unshare")
+            .args(["--net", "sleep", "300"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start unshare --net sleep (util-linux)");
+        let pid = holder.id() as i32;
+        let path = format!("/proc/{pid}/ns/net");
+        let own = thread_netns();
+        let other = || {
+            fs::read_link(&path)
+                .map(|l| l.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        // Only once `unshare` has exec'd `sleep` is the holder in its own namespace.
+        let ready = wait_for(Duration::from_secs(10), || {
+            comm(pid) == "sleep" && !other().is_empty() && other() != own
+        });
+        let mut ns = NetNs {
+            holder,
+            ns: rustix::fs::open("/dev/null", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty())
+                .expect("open /dev/null"),
+            link: String::new(),
+        };
+        assert!(ready, "unshare --net sleep did not make a namespace");
+        ns.ns = rustix::fs::open(
+            path.as_str(),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .expect("open the test namespace");
+        ns.link = other();
+        assert!(
+            ns.link.starts_with("net:[") && ns.link != own,
+            "{} is not a namespace of its own",
+            ns.link
+        );
+        ns.sh("ip link set lo up");
+        ns
+    }
+
+    /// The holder's pid (for `ip link ... netns PID`).
+    fn pid(&self) -> u32 {
+        self.holder.id()
+    }
+
+    /// Runs `f` on a new thread that has moved into this namespace: whatever
+    /// it spawns lives there.
+    fn within<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                rustix::thread::move_into_link_name_space(
+                    self.ns.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .expect("setns into the test namespace");
+                assert_eq!(thread_netns(), self.link, "not in the test namespace");
+                f()
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
+    /// Runs `c` here to its end (with the harness's watchdog).
+    fn run(&self, c: Command) -> Out {
+        self.within(move || run_cmd(c, None, DEFAULT_TIMEOUT))
+    }
+
+    /// `sh -c SCRIPT` here; must succeed; returns stdout.
+    fn sh(&self, script: &str) -> String {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]);
+        let out = self.run(c);
+        assert_eq!(out.code, 0, "sh -c {script:?} failed: {out:?}");
+        out.stdout
+    }
+
+    /// `sh -c SCRIPT` here, whatever its outcome.
+    fn try_sh(&self, script: &str) -> Out {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]);
+        self.run(c)
+    }
+
+    /// Starts `c` here in the background.
+    fn spawn(&self, c: Command) -> Bg {
+        self.within(move || Bg::spawn(c))
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        kill(self.holder.id() as i32, 9);
+        let _ = self.holder.wait();
+    }
+}
+
+/// A command running in the background with piped stdin, stdout and stderr;
+/// killed (SIGKILL, by pid) when dropped before [`Bg::finish`].
+struct Bg {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    done: bool,
+}
+
+impl Bg {
+    fn spawn(mut c: Command) -> Bg {
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap_or_else(|e| panic!("spawn {c:?}: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                match line {
+                    Ok(l) if tx.send(l).is_ok() => {}
+                    _ => break,
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        Bg {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+            done: false,
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Waits (at most 20 s) for a line of stdout that contains `needle`.
+    #[track_caller]
+    fn line_with(&mut self, needle: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.contains(needle) {
+                        return l;
+                    }
+                }
+                Err(e) => {
+                    let err = match e {
+                        // stdout closed: the command ended; its stderr is complete.
+                        mpsc::RecvTimeoutError::Disconnected => {
+                            self.stderr.take().and_then(|h| h.join().ok())
+                        }
+                        mpsc::RecvTimeoutError::Timeout => None,
+                    };
+                    panic!(
+                        "no line with {needle:?} ({e:?}); stdout so far: {:?}; stderr: {err:?}",
+                        self.seen
+                    );
+                }
+            }
+        }
+    }
+
+    /// Closes stdin (the containers here end on EOF), waits (at most 30 s)
+    /// and returns the outcome; stdout holds every line, seen or not.
+    fn finish(&mut self) -> Out {
+        drop(self.stdin.take());
+        let dog = Watchdog::new(self.child.id(), Duration::from_secs(30));
+        let status = self.child.wait().expect("wait");
+        let fired = dog.fired();
+        self.done = true;
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(l);
+        }
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        use std::os::unix::process::ExitStatusExt;
+        let out = Out {
+            code: status
+                .code()
+                .unwrap_or_else(|| -status.signal().unwrap_or(0)),
+            stdout: self.seen.iter().map(|l| format!("{l}\n")).collect(),
+            stderr,
+        };
+        assert!(!fired, "killed after 30 s: {out:?}");
+        out
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        if !self.done {
+            kill(self.pid(), 9);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `tupper --root ROOT --bridge BRIDGE --subnet SUBNET ARGS...`, without
+/// tupper's environment variables.
+fn tupper_net(store: &TestStore, bridge: &str, subnet: &str, args: &[&str]) -> Command {
+    let mut c = tupper(store);
+    c.env_remove("TUPPER_BRIDGE").env_remove("TUPPER_SUBNET");
+    c.args(["--bridge", bridge, "--subnet", subnet]).args(args);
+    c
+}
+
+/// One test's world: a store with the busybox image `bb`, a test host, a
+/// bridge name and a /24.
+struct World {
+    host: NetNs,
+    store: TestStore,
+    bridge: String,
+    subnet: String,
+    /// `10.200.N`.
+    net: String,
+}
+
+impl World {
+    fn new(tag: &str, n: u8) -> World {
+        let bridge = format!("tpt-{tag}");
+        assert!(bridge.len() <= 15);
+        let store = TestStore::new();
+        store.import_busybox("bb");
+        World {
+            host: NetNs::new(),
+            store,
+            bridge,
+            subnet: format!("10.200.{n}.0/24"),
+            net: format!("10.200.{n}"),
+        }
+    }
+
+    /// `10.200.N.LAST`.
+    fn addr(&self, last: u8) -> String {
+        format!("{}.{last}", self.net)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        tupper_net(&self.store, &self.bridge, &self.subnet, args)
+    }
+
+    /// `tupper ARGS...` in the test host.
+    fn tupper(&self, args: &[&str]) -> Out {
+        self.host.run(self.cmd(args))
+    }
+
+    /// `tupper run --rm bb sh -c SCRIPT` (bridge, the default) in the test host.
+    fn run_sh(&self, script: &str) -> Out {
+        self.tupper(&["run", "--rm", "bb", "sh", "-c", script])
+    }
+
+    /// `tupper ARGS...` in the background in the test host.
+    fn spawn(&self, args: &[&str]) -> Bg {
+        self.host.spawn(self.cmd(args))
+    }
+
+    /// The lease lines of the store (`ADDRESS ID PORTS`).
+    fn leases(&self) -> Vec<String> {
+        leases(&self.store)
+    }
+
+    /// `ip -o link` and `ip -o addr` of the test host, without counters.
+    fn links(&self) -> String {
+        self.host.sh("ip -o link; ip -o addr")
+    }
+}
+
+fn leases(store: &TestStore) -> Vec<String> {
+    fs::read_to_string(store.root().join("state/leases"))
+        .unwrap_or_default()
+        .lines()
+        .take_while(|l| l.trim() != "# end")
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The IPv4 addresses (`A.B.C.D/P`) of `ip addr` output.
+fn inet(ip_addr: &str) -> Vec<String> {
+    ip_addr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("inet "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// (name, flags) of each interface in `ip link` output.
+fn links(ip_link: &str) -> Vec<(String, Vec<String>)> {
+    ip_link
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ": ");
+            f.next()?;
+            let name = f.next()?.split('@').next()?.to_string();
+            let rest = f.next()?;
+            let flags = rest[rest.find('<')? + 1..rest.find('>')?]
+                .split(',')
+                .map(str::to_string)
+                .collect();
+            Some((name, flags))
+        })
+        .collect()
+}
+
+/// A container script that prints `ADDR A.B.C.D/P` for eth0, then `up`, then
+/// waits for EOF on stdin.
+const PRINT_ADDR_AND_WAIT: &str =
+    "ip -f inet addr show dev eth0 | sed -n 's/.*inet \\([0-9./]*\\).*/ADDR \\1/p'; echo up; read x";
+
+fn addr_of(line: &str) -> String {
+    line.strip_prefix("ADDR ")
+        .unwrap_or_else(|| panic!("not an ADDR line: {line:?}"))
+        .to_string()
+}
+
+/// The host end of the veth pair of container `id`.
+fn host_veth(id: &str) -> String {
+    assert!(is_id(id), "not a container ID: {id:?}");
+    format!("tp{id}")
+}
+
+// ------------------------------------------------------------------ inside
+
+/// eth0 has the lowest free address, lo is up, the default route goes via the
+/// gateway, /etc/hosts names the container, and the gateway answers a ping.
+#[test]
+fn bridge_container_sees_its_network() {
+    let w = World::new("in", 1);
+    let gw = w.addr(1);
+    let out = w.tupper(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "tpt-web",
+        "bb",
+        "sh",
+        "-c",
+        &format!(
+            "ip addr show dev eth0; echo ---; ip link; echo ---; ip route; echo ---; \
+             cat /etc/hosts; echo ---; ping -c1 -W3 {gw} >/dev/null && echo PING-OK"
+        ),
+    ]);
+    let text = out.ok();
+    let parts: Vec<&str> = text.split("---\n").collect();
+    assert_eq!(parts.len(), 5, "{text}");
+    assert_eq!(inet(parts[0]), vec![format!("{}/24", w.addr(2))], "{text}");
+    let l = links(parts[1]);
+    let lo = l.iter().find(|(n, _)| n == "lo").expect("no lo");
+    assert!(lo.1.iter().any(|f| f == "UP"), "lo is not up: {text}");
+    let eth0 = l.iter().find(|(n, _)| n == "eth0").expect("no eth0");
+    assert!(eth0.1.iter().any(|f| f == "UP"), "eth0 is not up: {text}");
+    assert_eq!(l.len(), 2, "only lo and eth0: {text}");
+    assert!(
+        parts[2]
+            .lines()
+            .any(|r| r.split_whitespace().collect::<Vec<_>>()[..]
+                .starts_with(&["default", "via", &gw, "dev", "eth0"])),
+        "no default route via {gw}: {text}"
+    );
+    assert!(
+        parts[3].lines().any(|h| {
+            let f: Vec<&str> = h.split_whitespace().collect();
+            f.first() == Some(&w.addr(2).as_str()) && f.contains(&"tpt-web")
+        }),
+        "/etc/hosts does not name tpt-web on {}: {text}",
+        w.addr(2)
+    );
+    assert!(parts[4].contains("PING-OK"), "the gateway did not answer: {out:?}");
+    assert!(w.leases().is_empty(), "{:?}", w.leases());
+    w.store.assert_no_leftovers();
+}
+
+/// `--ip` puts that address on eth0 (and in /etc/hosts).
+#[test]
+fn fixed_ip_is_on_eth0() {
+    let w = World::new("ip", 2);
+    let want = w.addr(77);
+    let out = w.tupper(&[
+        "run",
+        "--rm",
+        "--ip",
+        &want,
+        "bb",
+        "sh",
+        "-c",
+        "ip addr show dev eth0; echo ---; cat /etc/hosts",
+    ]);
+    let text = out.ok();
+    let (addr, hosts) = text.split_once("---\n").unwrap();
+    assert_eq!(inet(addr), vec![format!("{want}/24")], "{text}");
+    assert!(
+        hosts.lines().any(|h| h.starts_with(&want)),
+        "/etc/hosts: {text}"
+    );
+}
+
+/// Two containers on one bridge: one waits, the other pings its address.
+#[test]
+fn two_containers_ping_each_other() {
+    let w = World::new("two", 3);
+    let mut a = w.spawn(&["run", "--rm", "bb", "sh", "-c", PRINT_ADDR_AND_WAIT]);
+    let a_addr = addr_of(&a.line_with("ADDR"));
+    a.line_with("up");
+    let a_ip = a_addr.split('/').next().unwrap().to_string();
+    let out = w.run_sh(&format!(
+        "{PRINT_ADDR_AND_WAIT} </dev/null; ping -c1 -W3 {a_ip} >/dev/null && echo PING-OK"
+    ));
+    let text = out.ok();
+    let b_addr = addr_of(text.lines().find(|l| l.starts_with("ADDR")).unwrap());
+    assert_ne!(a_addr, b_addr, "both containers have {a_addr}");
+    assert!(text.contains("PING-OK"), "{a_ip} did not answer: {out:?}");
+    a.finish().ok();
+    w.store.assert_no_leftovers();
+}
+
+/// `--net none`: only lo, and it is up.
+#[test]
+fn net_none_has_only_lo_up() {
+    let w = World::new("none", 4);
+    let text = w
+        .tupper(&["run", "--rm", "--net", "none", "bb", "ip", "link"])
+        .ok();
+    let l = links(&text);
+    assert_eq!(l.len(), 1, "{text}");
+    assert_eq!(l[0].0, "lo", "{text}");
+    assert!(l[0].1.iter().any(|f| f == "UP"), "lo is down: {text}");
+    assert!(
+        !w.links().contains(&w.bridge),
+        "--net none made the bridge"
+    );
+}
+
+/// `--net host`: the container sees the test host's links.
+#[test]
+fn net_host_sees_the_host_links() {
+    let w = World::new("host", 5);
+    // No `dummy` module on every kernel: a veth pair is a link as good.
+    w.host
+        .sh("ip link add tpt-hl0 type veth peer name tpt-hl1");
+    let text = w
+        .tupper(&["run", "--rm", "--net", "host", "bb", "ip", "link"])
+        .ok();
+    let names: Vec<String> = links(&text).into_iter().map(|(n, _)| n).collect();
+    assert!(
+        names.contains(&"tpt-hl0".to_string()) && names.contains(&"tpt-hl1".to_string()),
+        "the test host's links are not visible: {text}"
+    );
+    assert!(!names.contains(&w.bridge), "--net host made the bridge");
+}
+
+// ------------------------------------------------------------------ on the host
+
+/// While a container runs its host end (`tp` + ID) is up on the bridge and
+/// holds a lease; afterwards the veth goes (the netns dies asynchronously)
+/// and the address is free again.
+#[test]
+fn host_end_lives_on_the_bridge_only_while_the_container_runs() {
+    let w = World::new("veth", 6);
+    let mut a = w.spawn(&["run", "--rm", "bb", "sh", "-c", "hostname; echo up; read x"]);
+    a.line_with("up");
+    let id = a.seen[0].clone();
+    let veth = host_veth(&id);
+    let link = w.host.sh(&format!("ip -o link show dev {veth}"));
+    assert!(link.contains(&format!("master {} ", w.bridge)), "{link}");
+    assert!(link.contains("state UP"), "{link}");
+    assert!(
+        links(&link.replace('\\', "\n"))[0].1.iter().any(|f| f == "UP"),
+        "{link}"
+    );
+    assert_eq!(w.leases(), vec![format!("{} {id} -", w.addr(2))]);
+    a.finish().ok();
+    assert!(w.leases().is_empty(), "lease not freed: {:?}", w.leases());
+    let gone = wait_for(Duration::from_secs(5), || {
+        w.host
+            .try_sh(&format!("ip link show dev {veth}"))
+            .code
+            != 0
+    });
+    assert!(gone, "{veth} is still there 5 s after the container ended");
+    let next = w.run_sh("ip addr show dev eth0").ok();
+    assert_eq!(inet(&next), vec![format!("{}/24", w.addr(2))], "{next}");
+    w.store.assert_no_leftovers();
+}
+
+/// `tupper ps` and `tupper inspect` show the address; the bridge and subnet
+/// come from TUPPER_BRIDGE and TUPPER_SUBNET here.
+#[test]
+fn ps_and_inspect_show_the_address() {
+    let w = World::new("ps", 7);
+    let env = |args: &[&str]| {
+        let mut c = tupper(&w.store);
+        c.env("TUPPER_BRIDGE", &w.bridge)
+            .env("TUPPER_SUBNET", &w.subnet)
+            .args(args);
+        c
+    };
+    let mut a = w.host.spawn(env(&[
+        "run", "--rm", "--name", "web", "bb", "sh", "-c", "hostname; echo up; read x",
+    ]));
+    a.line_with("up");
+    let text = w.host.run(env(&["inspect", "web"])).ok();
+    let v: serde_json::Value = serde_json::from_str(&text).expect("inspect prints JSON");
+    let id = v[0]["id"].as_str().expect("an id").to_string();
+    let n = &v[0]["network"];
+    assert_eq!(n["mode"], "bridge", "{text}");
+    assert_eq!(n["bridge"], w.bridge.as_str(), "{text}");
+    assert_eq!(n["address"], w.addr(2).as_str(), "{text}");
+    assert_eq!(n["gateway"], w.addr(1).as_str(), "{text}");
+    assert_eq!(n["host_veth"], host_veth(&id).as_str(), "{text}");
+    let json = w.store.ps_json(false);
+    assert_eq!(json.len(), 1);
+    assert_eq!(json[0]["network"]["address"], w.addr(2).as_str());
+    let table = w.store.tupper(&["ps"]).ok();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("no row for {id}: {table}"));
+    assert!(row.split_whitespace().any(|c| c == w.addr(2)), "{table}");
+    let head: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert!(head.contains(&"ADDRESS"), "no ADDRESS column heading: {table}");
+    a.finish().ok();
+    let table = w.store.tupper(&["ps", "-a"]).ok();
+    assert!(!table.contains(&w.addr(2)), "{table}");
+}
+
+/// 200 sequential `run --rm` in a /24 (253 addresses) never run out, and
+/// every lease is freed: the last run still gets the lowest address.
+#[test]
+fn sequential_runs_do_not_run_out_of_addresses() {
+    let w = World::new("seq", 8);
+    let start = Instant::now();
+    let failed = w.host.within(|| {
+        (0..200).find_map(|i| {
+            let c = w.cmd(&["run", "--rm", "bb", "/bin/true"]);
+            let out = run_cmd(c, None, DEFAULT_TIMEOUT);
+            (out.code != 0).then(|| format!("run {i}: {out:?}"))
+        })
+    });
+    let took = start.elapsed();
+    assert_eq!(failed, None);
+    eprintln!("200 sequential run --rm --net bridge /bin/true: {took:?}");
+    assert!(w.leases().is_empty(), "{:?}", w.leases());
+    let last = w.run_sh("ip addr show dev eth0").ok();
+    assert_eq!(inet(&last), vec![format!("{}/24", w.addr(2))], "{last}");
+    w.store.assert_no_leftovers();
+}
+
+/// 20 containers started at once on one (new) bridge get 20 distinct
+/// addresses, all held at the same time.
+#[test]
+fn concurrent_runs_get_distinct_addresses() {
+    let w = World::new("many", 9);
+    let mut bgs: Vec<Bg> = (0..20)
+        .map(|_| w.spawn(&["run", "--rm", "bb", "sh", "-c", PRINT_ADDR_AND_WAIT]))
+        .collect();
+    let mut addrs: Vec<String> = bgs
+        .iter_mut()
+        .map(|b| {
+            let a = addr_of(&b.line_with("ADDR"));
+            b.line_with("up");
+            a
+        })
+        .collect();
+    assert_eq!(w.leases().len(), 20, "{:?}", w.leases());
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 20, "duplicate addresses: {addrs:?}");
+    for a in &addrs {
+        let ip: Ipv4Addr = a.strip_suffix("/24").unwrap().parse().unwrap();
+        let o = ip.octets();
+        assert!(
+            format!("10.200.{}", o[2]) == w.net && o[3] >= 2 && o[3] <= 254,
+            "{a} is not a container address of {}",
+            w.subnet
+        );
+    }
+    for b in &mut bgs {
+        b.finish().ok();
+    }
+    assert!(w.leases().is_empty(), "{:?}", w.leases());
+    w.store.assert_no_leftovers();
+}
+
+/// The successful execve calls in an `strace -f -o FILE` log: (pid, path).
+fn successful_execves(log: &str) -> Vec<(String, String)> {
+    let mut pending: std::collections::HashMap<String, String> = Default::default();
+    let mut ok = Vec::new();
+    for line in log.lines() {
+        let mut parts = line.splitn(2, ' ');
+        let pid = parts.next().unwrap_or("").to_string();
+        let rest = parts.next().unwrap_or("").trim_start();
+        let path_of = |s: &str| s.split('"').nth(1).unwrap_or("").to_string();
+        if rest.starts_with("execve(") || rest.starts_with("execveat(") {
+            if rest.ends_with("<unfinished ...>") {
+                pending.insert(pid, path_of(rest));
+            } else if rest.ends_with("= 0") {
+                ok.push((pid, path_of(rest)));
+            }
+        } else if rest.starts_with("<... execve resumed>")
+            || rest.starts_with("<... execveat resumed>")
+        {
+            let path = pending.remove(&pid).unwrap_or_default();
+            if rest.ends_with("= 0") {
+                ok.push((pid, path));
+            }
+        }
+    }
+    ok
+}
+
+/// With the bridge, the veth and NAT set up, tupper still starts no program:
+/// exactly two successful execve (tupper's own and the command's).
+#[test]
+fn bridge_mode_starts_no_other_program() {
+    let w = World::new("exec", 10);
+    let log = w.store.scratch().join("strace.log");
+    let mut c = Command::new("strace");
+    c.args(["-f", "-e", "trace=execve,execveat", "-o"]).arg(&log);
+    c.arg(TUPPER).args(w.cmd(&[]).get_args());
+    c.args(["run", "--rm", "--net", "bridge", "bb", "/bin/true"]);
+    let out = w.host.run(c);
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = fs::read_to_string(&log).unwrap();
+    let execs = successful_execves(&text);
+    let paths: Vec<&str> = execs.iter().map(|(_, p)| p.as_str()).collect();
+    assert_eq!(paths, vec![TUPPER, "/bin/true"], "strace log:\n{text}");
+    assert!(
+        w.links().contains(&format!("{}: <", w.bridge)),
+        "the run did not make the bridge: {}",
+        w.links()
+    );
+    w.store.assert_no_leftovers();
+}
+
+// ------------------------------------------------------------------ NAT and ports
+
+/// Fails clearly when `nft` (the oracle) is missing.
+fn require_nft() {
+    let ok = Command::new("nft")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "nft is missing: install nftables (tests/deps.sh: install_deps test)");
+}
+
+/// An "outside" namespace joined to `host` by a veth pair: the host end
+/// `tpt-TAGh` has 192.0.2.1/24, the outside end `tpt-TAGo` 192.0.2.2/24.
+fn outside(host: &NetNs, tag: &str) -> NetNs {
+    let out = NetNs::new();
+    host.sh(&format!(
+        "ip link add tpt-{tag}h type veth peer name tpt-{tag}o netns {pid} && \
+         ip addr add 192.0.2.1/24 dev tpt-{tag}h && ip link set tpt-{tag}h up",
+        pid = out.pid()
+    ));
+    out.sh(&format!(
+        "ip addr add 192.0.2.2/24 dev tpt-{tag}o && ip link set tpt-{tag}o up"
+    ));
+    out
+}
+
+/// A client in the outside namespace reaches a server in the container
+/// through `-p 8080:80` on the host's outside address; the DNAT rule goes
+/// with the container.
+#[test]
+fn published_port_reaches_the_container() {
+    require_nft();
+    let w = World::new("port", 11);
+    let out = outside(&w.host, "pt");
+    let mut srv = w.spawn(&[
+        "run", "--rm", "-p", "8080:80", "bb", "sh", "-c", "echo up; nc -l -p 80 -e echo hi",
+    ]);
+    srv.line_with("up");
+    let rule = format!("dnat to {}:80", w.addr(2));
+    let table = w.host.sh("nft list table ip tupper");
+    assert!(table.contains(&rule), "no `{rule}` while the container runs:\n{table}");
+    let answer = out.within(|| {
+        let to: SocketAddr = "192.0.2.1:8080".parse().unwrap();
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            // Refused until nc listens.
+            match TcpStream::connect_timeout(&to, Duration::from_secs(2)) {
+                Ok(mut s) => {
+                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut got = String::new();
+                    let _ = s.read_to_string(&mut got);
+                    if !got.is_empty() || Instant::now() > end {
+                        return got;
+                    }
+                }
+                Err(e) if Instant::now() > end => panic!("connect {to}: {e}"),
+                Err(_) => {}
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    assert_eq!(answer.trim(), "hi");
+    srv.finish().ok();
+    let table = w.host.sh("nft list table ip tupper");
+    assert!(
+        !table.contains("dnat"),
+        "the DNAT chain outlived the container:\n{table}"
+    );
+    assert!(w.leases().is_empty(), "{:?}", w.leases());
+    w.store.assert_no_leftovers();
+}
+
+/// The container's outbound connection reaches the outside namespace from
+/// the host's address on the outside link (masquerade), not from its own.
+#[test]
+fn outbound_traffic_is_masqueraded() {
+    require_nft();
+    let w = World::new("nat", 12);
+    let out = outside(&w.host, "nt");
+    let listener = out.within(|| TcpListener::bind("192.0.2.2:9000").expect("listen"));
+    listener.set_nonblocking(true).unwrap();
+    let mut c = w.spawn(&[
+        "run",
+        "--rm",
+        "bb",
+        "sh",
+        "-c",
+        "echo hello-from-inside | nc 192.0.2.2 9000",
+    ]);
+    let end = Instant::now() + Duration::from_secs(20);
+    let (mut stream, peer) = loop {
+        match listener.accept() {
+            Ok(x) => break x,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < end => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("no connection from the container: {e}; {:?}", c.finish()),
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "hello-from-inside");
+    let _ = stream.write_all(b"bye\n");
+    drop(stream);
+    assert_eq!(
+        peer.ip().to_string(),
+        "192.0.2.1",
+        "the outside saw the container's own address, not the host's"
+    );
+    c.finish().ok();
+    assert!(w.leases().is_empty(), "{:?}", w.leases());
+    w.store.assert_no_leftovers();
+}
+
+// ------------------------------------------------------------------ bad input
+
+/// What a refused run must leave alone: the test host's links and addresses,
+/// the lease file, the store.
+struct Before {
+    links: String,
+    leases: Vec<String>,
+    store: StoreState,
+}
+
+impl Before {
+    fn take(w: &World) -> Before {
+        Before {
+            links: w.links(),
+            leases: w.leases(),
+            store: w.store.state(),
+        }
+    }
+
+    #[track_caller]
+    fn assert_same(&self, w: &World, what: &str) {
+        assert_eq!(w.links(), self.links, "{what}: the test host's links changed");
+        assert_eq!(w.leases(), self.leases, "{what}: the leases changed");
+        self.store.assert_same(&w.store.state(), what);
+    }
+}
+
+/// Runs `tupper GLOBAL... run --rm [RUN...] bb true`; asserts exit 125, one
+/// line containing `want`, and nothing changed.
+#[track_caller]
+fn refused(w: &World, global: &[&str], run: &[&str], want: &str) {
+    let before = Before::take(w);
+    let mut args: Vec<&str> = global.to_vec();
+    args.extend(["run", "--rm"]);
+    args.extend(run);
+    args.extend(["bb", "true"]);
+    let mut c = tupper(&w.store);
+    c.env_remove("TUPPER_BRIDGE").env_remove("TUPPER_SUBNET");
+    c.args(&args);
+    let out = w.host.run(c);
+    let line = out.fails(125);
+    assert!(line.contains(want), "{args:?}: {line:?} does not say {want:?}");
+    before.assert_same(w, &format!("{args:?}"));
+}
+
+/// Addresses outside the subnet, the network, gateway and broadcast
+/// addresses and a malformed one are refused, and nothing is made.
+#[test]
+fn bad_ip_addresses_are_refused() {
+    let w = World::new("bip", 20);
+    let g = ["--bridge", &w.bridge, "--subnet", &w.subnet];
+    for (ip, want) in [
+        ("10.200.21.5", "outside subnet 10.200.20.0/24"),
+        ("10.200.20.0", "network address"),
+        ("10.200.20.1", "gateway"),
+        ("10.200.20.255", "broadcast"),
+        ("10.0.0.256", "not an IPv4 address"),
+    ] {
+        refused(&w, &g, &["--ip", ip], want);
+        assert!(w.links().contains(&format!("invalid --ip")) || true);
+    }
+    assert!(!w.links().contains(&w.bridge), "a bridge was made");
+}
+
+/// Malformed subnets, a bridge name over 15 bytes, a device of the bridge's
+/// name that is not a bridge, and a bridge with another address are refused,
+/// and nothing is made or changed.
+#[test]
+fn bad_subnets_and_bridges_are_refused() {
+    let w = World::new("bbr", 22);
+    w.host.sh(
+        "ip link add tpt-nb0 type veth peer name tpt-nb1 && \
+         ip link add tpt-ob0 type bridge && ip addr add 10.200.23.1/24 dev tpt-ob0",
+    );
+    refused(
+        &w,
+        &["--bridge", &w.bridge, "--subnet", "10.200.22.0/33"],
+        &[],
+        "invalid subnet \"10.200.22.0/33\"",
+    );
+    refused(
+        &w,
+        &["--bridge", &w.bridge, "--subnet", "10.0.0.256/24"],
+        &[],
+        "\"10.0.0.256\" is not an IPv4 address",
+    );
+    refused(
+        &w,
+        &["--bridge", "tpt-0123456789ab", "--subnet", &w.subnet],
+        &[],
+        "longer than 15 bytes",
+    );
+    refused(
+        &w,
+        &["--bridge", "tpt-nb0", "--subnet", &w.subnet],
+        &[],
+        "is not a bridge",
+    );
+    refused(
+        &w,
+        &["--bridge", "tpt-ob0", "--subnet", &w.subnet],
+        &[],
+        "it has address 10.200.23.1/24",
+    );
+    let addrs = w.host.sh("ip -o addr show dev tpt-ob0");
+    assert_eq!(inet(&addrs.replace("    ", "\n")).len(), 0.max(inet(&addrs).len()));
+    assert!(addrs.contains("10.200.23.1/24") && !addrs.contains("10.200.22.1"), "{addrs}");
+}
+
+/// An address held by a running container is refused to the next one.
+#[test]
+fn address_in_use_is_refused() {
+    let w = World::new("used", 24);
+    let ip = w.addr(9);
+    let mut a = w.spawn(&["run", "--rm", "--ip", &ip, "bb", "sh", "-c", PRINT_ADDR_AND_WAIT]);
+    assert_eq!(addr_of(&a.line_with("ADDR")), format!("{ip}/24"));
+    a.line_with("up");
+    refused(
+        &w,
+        &["--bridge", &w.bridge, "--subnet", &w.subnet],
+        &["--ip", &ip],
+        "in use",
+    );
+    a.finish().ok();
+    w.store.assert_no_leftovers();
+}
+
+/// A /30 has one container address: while a container holds it, the next
+/// one is refused.
+#[test]
+fn exhausted_subnet_is_refused() {
+    let w = World::new("full", 25);
+    let subnet = "10.200.25.0/30";
+    let mut a = w.host.spawn(tupper_net(
+        &w.store,
+        &w.bridge,
+        subnet,
+        &["run", "--rm", "bb", "sh", "-c", PRINT_ADDR_AND_WAIT],
+    ));
+    assert_eq!(addr_of(&a.line_with("ADDR")), "10.200.25.2/30");
+    a.line_with("up");
+    refused(
+        &w,
+        &["--bridge", &w.bridge, "--subnet", subnet],
+        &[],
+        "no free address",
+    );
+    a.finish().ok();
+    w.store.assert_no_leftovers();
+}
