@@ -309,6 +309,10 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Long("net")) | Some(Arg::Long("network")) => {
                 a.net = Some(string(p.value().map_err(lex)?)?)
             }
+            Some(Arg::Long("ip")) => a.ip = Some(string(p.value().map_err(lex)?)?),
+            Some(Arg::Short('p')) | Some(Arg::Long("publish")) => {
+                a.publish.push(string(p.value().map_err(lex)?)?)
+            }
             Some(Arg::Value(v)) => {
                 a.image = string(v)?;
                 break;
@@ -526,9 +530,11 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
                 format!("{cmd:?}"),
                 format!("{} ago", timefmt::human_duration(now - r.created_unix)),
                 status,
+                // An ended container's address may belong to another one now.
                 r.network
                     .as_ref()
                     .and_then(|n| n.address.clone())
+                    .filter(|_| r.status == Status::Running)
                     .unwrap_or_else(|| "-".to_string()),
             ]
         })
@@ -540,6 +546,7 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
         "COMMAND",
         "CREATED",
         "STATUS",
+        "ADDRESS",
     ];
     let mut widths = head.map(str::len);
     for row in &rows {
@@ -622,6 +629,51 @@ mod tests {
         assert_eq!(a.workdir.as_deref(), Some("/tmp"));
         assert_eq!(a.image, "bb");
         assert_eq!(a.command, vec!["sh", "-c", "echo --rm"]);
+    }
+
+    #[test]
+    fn run_network_options_parse() {
+        let cli = parse_str(&[
+            "run",
+            "--ip",
+            "10.89.0.5",
+            "-p",
+            "8080:80",
+            "--publish",
+            "53:53/udp",
+            "bb",
+        ])
+        .unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.ip.as_deref(), Some("10.89.0.5"));
+        assert_eq!(a.publish, vec!["8080:80", "53:53/udp"]);
+    }
+
+    #[test]
+    fn ps_table_has_a_heading_per_column() {
+        let rec = crate::container::Record {
+            id: "0123456789ab".into(),
+            name: Some("web".into()),
+            image: "bb".into(),
+            command: vec!["sleep".into(), "1".into()],
+            hostname: "web".into(),
+            created: String::new(),
+            created_unix: 100,
+            status: crate::container::Status::Running,
+            exit_code: None,
+            finished_unix: None,
+            pid: None,
+            remove: false,
+            network: None,
+        };
+        let t = ps_table(&[rec], 160);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].ends_with("ADDRESS"), "{t}");
+        assert!(lines[1].ends_with(" -"), "{t}");
+        assert!(lines[1].contains("Up 1 minute"), "{t}");
     }
 
     #[test]

@@ -89,6 +89,16 @@ impl Store {
             .ok_or_else(|| Error::msg(format!("lock state/containers/{lock_name}: held elsewhere")))
     }
 
+    /// Gives up the run lock of a container that was never made (and its file).
+    pub(crate) fn drop_new_lock(&self, id: &str, lock: FileLock) {
+        let _ = rfs::unlinkat(
+            self.records.as_fd(),
+            format!("{id}.lock").as_str(),
+            AtFlags::empty(),
+        );
+        drop(lock);
+    }
+
     /// Whether container `id` is running (its run lock is held).
     pub fn is_running(&self, id: &str) -> bool {
         fsutil::is_locked(self.records.as_fd(), &format!("{id}.lock"))

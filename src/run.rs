@@ -94,9 +94,15 @@ impl Store {
         // The run lock first: from here on this container counts as alive, so
         // nobody reclaims the address it is about to lease.
         let lock = self.lock_new_container(&id)?;
-        let network = net::prepare(&self.state_path(), &id, &spec.network, &|other| {
+        let network = match net::prepare(&self.state_path(), &id, &spec.network, &|other| {
             self.is_running(other)
-        })?;
+        }) {
+            Ok(n) => n,
+            Err(e) => {
+                self.drop_new_lock(&id, lock);
+                return Err(e);
+            }
+        };
         let created = match self.create_container(
             lock,
             &id,

@@ -3,10 +3,11 @@
 //! The contents are pure functions of the hostname, the mode and the address.
 //! They are written through a directory fd of the container's `etc`, opened
 //! with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` from the root fd, so
-//! an image whose `/etc` is a symlink is refused, and each file is replaced by
-//! `rename(2)` of a new file created with `O_EXCL | O_NOFOLLOW`: a symlink in
-//! the image (`/etc/resolv.conf -> /run/...` or `-> /host/file`) is replaced,
-//! never followed. Nothing is ever written outside the root.
+//! an image whose `/etc` is a symlink is refused, and each file is created
+//! with `O_CREAT | O_EXCL | O_NOFOLLOW` after `unlinkat` of whatever the image
+//! had there: a symlink in the image (`/etc/resolv.conf -> /run/...` or
+//! `-> /host/file`) is removed, never followed. Nothing is ever written outside
+//! the root.
 
 use std::net::Ipv4Addr;
 use std::os::fd::{BorrowedFd, OwnedFd};

@@ -210,7 +210,9 @@ if sc:
         st = p.get("stop")
         if st:
             out(f"- stop and remove all {st['containers']} (`tupper rm -f` of every id, one call): rm returned after "
-                f"{st['rm_returned_s']:.2f} s, every `tupper run` ended after {st['all_ended_s']:.2f} s (rm exit {st['rm_exit']})")
+                f"{st['rm_returned_s']:.2f} s, every `tupper run` ended after {st['all_ended_s']:.2f} s (rm exit {st['rm_exit']})"
+                + ("; **the one `rm -f` call failed, the rest was removed with one `tupper rm -f ID` per container "
+                   "(included in the time)**" if st.get("per_id_fallback") else ""))
         out(f"- left behind: {p.get('leftover_records')} records, {p.get('leftover_subvolumes')} subvolumes")
         out()
 

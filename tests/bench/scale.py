@@ -70,28 +70,43 @@ def count_running():
     return len(json.loads(out or b"[]"))
 
 
+def rm_each(ids):
+    """`tupper rm -f ID` one id at a time; a container that ended meanwhile is fine."""
+    for i in ids:
+        subprocess.run(T + ["rm", "-f", i], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_all(procs, seconds):
+    deadline = time.monotonic() + seconds
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.01, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    return all(p.poll() is not None for p in procs)
+
+
 def stop_all(procs):
-    """`tupper rm -f` of every container, then wait for every `tupper run`.
-    Returns (seconds until rm returned, seconds until all runs ended, rm exit code)."""
+    """`tupper rm -f` of every container (one call), then wait for every `tupper run`.
+    When that one call fails, the containers left are removed one `rm -f` each.
+    Returns (seconds until rm returned, seconds until all ended, rm exit code of the
+    one call, whether the per-id fallback was needed)."""
     t0 = time.perf_counter()
-    t1, rc = None, 0
-    # A run still starting when `rm -f` lists the store is caught by the next round.
-    for _ in range(5):
-        ids = running_ids()
-        if ids:
-            r = subprocess.run(T + ["rm", "-f"] + ids, stdout=subprocess.DEVNULL)
-            rc = rc or r.returncode
-        if t1 is None:
-            t1 = time.perf_counter()
-        deadline = time.monotonic() + 30
-        for p in procs:
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        if all(p.poll() is not None for p in procs) and not running_ids():
-            break
+    ids = running_ids()
+    rc = subprocess.run(T + ["rm", "-f"] + ids, stdout=subprocess.DEVNULL).returncode if ids else 0
+    fallback = False
+    if rc != 0:
+        fallback = True
+        rm_each(running_ids())
+    t1 = time.perf_counter()
+    done = wait_all(procs, 60)
     t2 = time.perf_counter()
+    # Runs still starting when the store was listed: catch them too.
+    for _ in range(3):
+        if done and not running_ids():
+            break
+        rm_each(running_ids())
+        done = wait_all(procs, 20)
     # Last resort: SIGKILL our own `tupper run` children by pid (their containers
     # die with them: PR_SET_PDEATHSIG), then remove what they left.
     stuck = [p for p in procs if p.poll() is None]
@@ -100,10 +115,8 @@ def stop_all(procs):
         p.wait()
     if stuck:
         rc = rc or 1
-        ids = running_ids()
-        if ids:
-            subprocess.run(T + ["rm", "-f"] + ids, stdout=subprocess.DEVNULL)
-    return t1 - t0, t2 - t0, rc
+        rm_each(running_ids())
+    return t1 - t0, t2 - t0, rc, fallback
 
 
 def leftovers():
@@ -163,12 +176,12 @@ def sequential(res, errf):
             res[name] = {"median_ms": statistics.median(r["times"]) * 1e3,
                          "mean_ms": r["mean"] * 1e3}
     finally:
-        rm_s, all_s, rc = stop_all(procs)
+        rm_s, all_s, rc, fallback = stop_all(procs)
         res["latency"] = lat
         res["marks"] = marks(lat) if lat else {}
         res["summary"] = summary(lat) if lat else {}
         res["stop"] = {"rm_returned_s": rm_s, "all_ended_s": all_s, "rm_exit": rc,
-                       "containers": len(procs)}
+                       "per_id_fallback": fallback, "containers": len(procs)}
         res["leftover_records"], res["leftover_subvolumes"] = leftovers()
     return True
 
@@ -212,9 +225,9 @@ def burst(res, errf):
         res["all_running_s"] = (max(stamps) - start) / 1e9
         res["running_at_once"] = count_running()
     finally:
-        rm_s, all_s, rc = stop_all(procs)
+        rm_s, all_s, rc, fallback = stop_all(procs)
         res["stop"] = {"rm_returned_s": rm_s, "all_ended_s": all_s, "rm_exit": rc,
-                       "containers": len(procs)}
+                       "per_id_fallback": fallback, "containers": len(procs)}
         res["leftover_records"], res["leftover_subvolumes"] = leftovers()
     return True
 
