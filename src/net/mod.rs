@@ -8,7 +8,7 @@
 //! |---|---|---|---|
 //! | before `clone3` | [`prepare`] | validates [`Options`]; reads the bridge (refuses a non-bridge or one with another address); takes an address lease | host netns, read-only; `STATE_DIR/leases` |
 //! | before the child pivots | [`write_etc_files`] | `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` in the container root, never following the image's symlinks | files |
-//! | after `clone3`, before the child execs | [`attach`] | `none`: `lo` up. `bridge`: bridge (created if missing) and NAT, veth pair with the peer created as `eth0` in the child's netns, `lo` and `eth0` up, address, default route, DNAT of published ports | host netns, then the child's netns (through a socket opened there) |
+//! | after `clone3`, before the child execs | [`attach`] | `none`: `lo` up. `bridge`: bridge (created if missing) and NAT, veth pair with the peer created as `eth0` in the child's netns, `eth0` up (the child sets `lo` up itself), address, default route, DNAT of published ports | host netns, then the child's netns (through a socket opened there) |
 //! | after the container ended | [`release`] | removes the DNAT rules, frees the lease (exactly once: it consumes the [`Prepared`]); the veth pair dies with the netns | host netns; lease file |
 //! | at start-up or `prune` | [`reclaim`] | removes leftovers of dead containers: host-end veths, DNAT chains, leases | host netns; lease file |
 //!
@@ -707,8 +707,8 @@ pub struct Attached {
 }
 
 /// Opens, in the network namespace of the process behind `pidfd`, a netns fd
-/// and a `NETLINK_ROUTE` socket, and brings `lo` up there. The socket stays
-/// in that namespace for its whole life.
+/// and a `NETLINK_ROUTE` socket. The socket stays in that namespace for its
+/// whole life.
 ///
 /// The calling thread enters the namespace (`setns(pidfd, CLONE_NEWNET)`,
 /// Linux >= 5.8) only for `open` and `socket`, and returns to its own at once
@@ -731,11 +731,14 @@ fn open_in_netns(pidfd: BorrowedFd<'_>) -> Result<(OwnedFd, Netlink)> {
         eprintln!("tupper: return to the host's network namespace: {e}; aborting");
         std::process::abort();
     }
-    let (ns, nl) = inside?;
-    nl.request(&mut msg::set_link_up(LOOPBACK_INDEX), &|| {
+    inside
+}
+
+/// Sets `lo` up through a socket in the container's namespace.
+fn loopback_up(inner: &Netlink) -> Result<()> {
+    inner.request(&mut msg::set_link_up(LOOPBACK_INDEX), &|| {
         "set lo up in the container".into()
-    })?;
-    Ok((ns, nl))
+    })
 }
 
 /// Makes sure the bridge exists with the gateway address and is up; returns
@@ -842,9 +845,10 @@ fn enable_forwarding() -> Result<()> {
 /// - `bridge`: the bridge (created with the gateway address if missing), NAT
 ///   (once per bridge), one `RTM_NEWLINK` that creates the veth pair with the
 ///   host end up on the bridge and the peer named `eth0` directly in the
-///   child's namespace; then, over a socket in that namespace, `lo` up, `eth0`
-///   up, the address and the default route; last the DNAT rules of published
-///   ports.
+///   child's namespace; then, over a socket in that namespace, `eth0` up, the
+///   address and the default route; last the DNAT rules of published ports.
+///   `lo` is the child's own business in this mode: tupper's child sets it up
+///   itself (see `crate::child`), in parallel with this.
 pub fn attach(prepared: &Prepared, pidfd: BorrowedFd<'_>) -> Result<Attached> {
     let start = Instant::now();
     let mut out = Attached {
@@ -856,7 +860,8 @@ pub fn attach(prepared: &Prepared, pidfd: BorrowedFd<'_>) -> Result<Attached> {
     match prepared.mode {
         Mode::Host => {}
         Mode::None => {
-            open_in_netns(pidfd)?;
+            let (_, inner) = open_in_netns(pidfd)?;
+            loopback_up(&inner)?;
         }
         Mode::Bridge => {
             let b = prepared
