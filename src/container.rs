@@ -348,9 +348,10 @@ impl Store {
             .ok_or_else(|| {
                 Error::msg(format!("lock state/containers/{lock_name}: held elsewhere"))
             })?;
-        // A concurrent `rm` may have removed it meanwhile.
+        // Gone meanwhile: a `--rm` container we killed removed itself, or a
+        // concurrent `rm` was first. Either way it is removed, as asked.
         if !fsutil::exists(self.records.as_fd(), format!("{}.json", rec.id).as_str()) {
-            return Err(Error::msg(format!("no such container: {name_or_id}")));
+            return Ok(());
         }
         self.destroy_container(&rec.id, rec.name.as_deref())?;
         drop(lock);

@@ -261,3 +261,36 @@ fn ps_a_sweeps_files_a_crash_left_without_a_record() {
     assert!(store.ps_json(true).is_empty());
     assert!(list_dir(&dir).is_empty(), "{:?}", list_dir(&dir));
 }
+
+#[test]
+fn rm_f_of_several_rm_containers_removes_them_all() {
+    let store = store_with_busybox();
+    let names = ["ra", "rb", "rc"];
+    let mut children: Vec<_> = names
+        .iter()
+        .map(|n| {
+            store
+                .cmd()
+                .args([
+                    "run", "--rm", "--net", "none", "--name", n, "bb", "sleep", "60",
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        wait_for(Duration::from_secs(20), || store.ps_json(false).len() == 3),
+        "not all three are running: {:?}",
+        store.ps_json(true)
+    );
+    // Each one removes itself when killed: rm -f must not stop at the first.
+    store.tupper(&["rm", "-f", "ra", "rb", "rc"]).ok();
+    for c in &mut children {
+        assert_eq!(c.wait().unwrap().code(), Some(128 + 9));
+    }
+    assert!(store.ps_json(true).is_empty(), "{:?}", store.ps_json(true));
+    store.assert_no_leftovers();
+}
