@@ -477,21 +477,36 @@ pub fn execute(cli: Cli) -> Result<i32> {
             let store = store()?;
             drop(out);
             let forwarder = Forwarder::new()?;
-            let container = store.start(&spec)?;
+            let mut container = store.start(&spec)?;
+            container.defer_destroy();
+            let mut refiller = None;
             if container.pool_low() {
                 // Refill the image's spare snapshots while the command runs, in a
                 // process of its own so that tupper's exit does not wait for it.
                 let (root, image) = (cli.root.clone(), spec.image.clone());
                 let command = spec.command.first().cloned();
-                crate::launch::in_background(move || {
+                refiller = Some(crate::launch::in_background(move || {
                     if let Ok(store) = Store::open(&root) {
                         let commands: Vec<&str> = command.as_deref().into_iter().collect();
                         let _ =
                             store.refill_pool(&image, crate::pool::configured_size(), &commands);
                     }
+                })?);
+            }
+            let code = container.wait_forwarding(&forwarder)?;
+            if let Some(pid) = refiller {
+                crate::launch::reap(pid);
+            }
+            if spec.remove {
+                // The snapshot went to the trash; destroy it in the background.
+                let root = cli.root.clone();
+                crate::launch::in_background(move || {
+                    if let Ok(store) = Store::open(&root) {
+                        let _ = store.empty_trash();
+                    }
                 })?;
             }
-            return container.wait_forwarding(&forwarder);
+            return Ok(code);
         }
     }
     Ok(0)

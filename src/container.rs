@@ -353,14 +353,30 @@ impl Store {
         if !fsutil::exists(self.records.as_fd(), format!("{}.json", rec.id).as_str()) {
             return Ok(());
         }
-        self.destroy_container(&rec.id, rec.name.as_deref())?;
+        self.destroy_container(&rec.id, rec.name.as_deref(), false)?;
         drop(lock);
         Ok(())
     }
 
-    /// Destroys a container's snapshot, name, record and lock file (the caller holds the lock).
-    pub(crate) fn destroy_container(&self, id: &str, name: Option<&str>) -> Result<()> {
-        destroy_subvolume(self.containers.as_fd(), id, &format!("containers/{id}"))?;
+    /// Destroys a container's snapshot, name, record and lock file (the caller
+    /// holds the lock). With `defer`, the snapshot is only moved to the trash, for
+    /// [`Store::empty_trash`] to destroy later (off the caller's critical path).
+    pub(crate) fn destroy_container(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        defer: bool,
+    ) -> Result<()> {
+        match rfs::renameat(self.containers.as_fd(), id, self.trash.as_fd(), id) {
+            Ok(()) if !defer => destroy_subvolume(self.trash.as_fd(), id, &format!("trash/{id}"))?,
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => {
+                return Err(Error::os(
+                    format!("rename containers/{id} -> trash/{id}"),
+                    e,
+                ))
+            }
+        }
         if let Some(n) = name {
             if self.name_owner(n).as_deref() == Some(id) {
                 let _ = rfs::unlinkat(self.names.as_fd(), n, AtFlags::empty());

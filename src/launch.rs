@@ -340,36 +340,36 @@ impl Drop for Forwarder {
     }
 }
 
-/// Runs `work` in a forked, detached process (new session, stdio on `/dev/null`,
-/// every other fd closed) and returns as soon as it is on its way. It is forked
-/// twice, the middle process exiting at once and reaped here, so that it is never
-/// left a zombie of tupper. For single-threaded callers only (the CLI): the
-/// forked process allocates, which is only sound when no other thread could have
-/// held a lock at the fork. Starts no other program.
-pub fn in_background(work: impl FnOnce()) -> Result<()> {
+/// Runs `work` in a forked, detached process (new session, idle CPU priority,
+/// stdio on `/dev/null`, every other fd closed) and returns its pid at once. The
+/// caller does not wait for it: when tupper exits first it is reparented and
+/// reaped by init; [`reap`] collects it when it ended earlier. For
+/// single-threaded callers only (the CLI): the forked process allocates, which
+/// is only sound when no other thread could have held a lock at the fork.
+/// Starts no other program.
+pub fn in_background(work: impl FnOnce()) -> Result<i32> {
     // SAFETY: fork(2) in a single-threaded process (the caller's contract) gives a
-    // child in which every lock is free; the children never return to the
-    // caller's frames (they end in _exit), so no Drop of the parent's objects runs
-    // twice.
-    let middle = unsafe { libc::fork() };
-    if middle < 0 {
+    // child in which every lock is free; the child never returns to the caller's
+    // frames (it ends in _exit), so no Drop of the parent's objects runs twice.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
         return Err(Error::os(
             "fork a background process",
             std::io::Error::last_os_error(),
         ));
     }
-    if middle > 0 {
-        let mut status = 0;
-        // SAFETY: waits for our own child `middle`; `status` is a local i32.
-        unsafe { libc::waitpid(middle, &mut status, 0) };
-        return Ok(());
-    }
-    // SAFETY: as above; this (middle) process is single-threaded too.
-    if unsafe { libc::fork() } != 0 {
-        // SAFETY: _exit ends the middle process at once, without exit handlers.
-        unsafe { libc::_exit(0) }
+    if pid > 0 {
+        return Ok(pid);
     }
     let _ = rustix::process::setsid();
+    // Background work must not compete with container starts for the CPU: it
+    // runs only when a core would otherwise idle (SCHED_IDLE), and at the lowest
+    // nice value should SCHED_IDLE be refused.
+    let _ = rustix::process::setpriority_process(None, 19);
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler on this process (pid 0) with a valid, local
+    // `sched_param`; SCHED_IDLE takes priority 0.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
     if let Ok(null) = rustix::fs::open(
         c"/dev/null",
         rustix::fs::OFlags::RDWR,
@@ -388,6 +388,14 @@ pub fn in_background(work: impl FnOnce()) -> Result<()> {
     work();
     // SAFETY: _exit ends the process without running the parent's exit handlers.
     unsafe { libc::_exit(0) }
+}
+
+/// Collects background process `pid` if it has ended (never blocks).
+pub fn reap(pid: i32) {
+    let Some(pid) = Pid::from_raw(pid) else {
+        return;
+    };
+    let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
 }
 
 const _: () = assert!(size_of::<libc::signalfd_siginfo>() == 128);

@@ -64,6 +64,9 @@ pub struct Container<'s> {
     store: &'s Store,
     /// `None` once finished (waited for, or cleaned up on drop).
     created: Option<Created>,
+    /// Leave the snapshot of a `--rm` container in the trash (see
+    /// [`Container::defer_destroy`]).
+    defer_destroy: bool,
     /// The network to release when the container ends.
     network: Option<net::Prepared>,
     record: Record,
@@ -124,13 +127,14 @@ impl Store {
                 store: self,
                 record: created.record.clone(),
                 created: Some(created),
+                defer_destroy: false,
                 network: Some(network),
                 launched,
             }),
             Err(err) => {
                 // The command never ran: the container goes, as if it never was.
                 let _ = net::release(network);
-                self.destroy_container(&id, spec.name.as_deref())?;
+                self.destroy_container(&id, spec.name.as_deref(), false)?;
                 drop(created);
                 Err(err)
             }
@@ -183,13 +187,14 @@ impl Store {
         }
     }
 
-    /// Records how a container ended, or removes it (`--rm`).
-    fn finish(&self, created: Created, code: i32) -> Result<()> {
+    /// Records how a container ended, or removes it (`--rm`; with `defer`, its
+    /// snapshot waits in the trash, see [`Store::empty_trash`]).
+    fn finish(&self, created: Created, code: i32, defer: bool) -> Result<()> {
         let Created {
             mut record, lock, ..
         } = created;
         if record.remove {
-            self.destroy_container(&record.id, record.name.as_deref())?;
+            self.destroy_container(&record.id, record.name.as_deref(), defer)?;
         } else {
             record.status = Status::Exited;
             record.exit_code = Some(code);
@@ -233,6 +238,13 @@ impl Container<'_> {
         self.launched.signal(signal)
     }
 
+    /// Makes a `--rm` container's end cheaper: its snapshot is moved to the
+    /// store's trash instead of being destroyed at once; call
+    /// [`Store::empty_trash`] later (the CLI does, in a background process).
+    pub fn defer_destroy(&mut self) {
+        self.defer_destroy = true;
+    }
+
     /// Waits for the container to end; returns its exit code (128+N for signal N).
     pub fn wait(self) -> Result<i32> {
         self.wait_with(None)
@@ -253,7 +265,7 @@ impl Container<'_> {
             net::release(network)?;
         }
         if let Some(created) = self.created.take() {
-            self.store.finish(created, code)?;
+            self.store.finish(created, code, self.defer_destroy)?;
         }
         Ok(code)
     }
@@ -268,7 +280,7 @@ impl Drop for Container<'_> {
             if let Some(network) = self.network.take() {
                 let _ = net::release(network);
             }
-            let _ = self.store.finish(created, code);
+            let _ = self.store.finish(created, code, false);
         }
     }
 }

@@ -10,6 +10,7 @@
 //! ROOT/images/.import-ID    an import in progress (hidden, not an image yet)
 //! ROOT/tmp/                 import locks
 //! ROOT/pool/UUID/ID         spare snapshots of the image with that UUID (see `pool`)
+//! ROOT/trash/ID             snapshots of removed containers, waiting to be destroyed
 //! ```
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -37,6 +38,7 @@ pub struct Store {
     pub(crate) names: OwnedFd,
     pub(crate) tmp: OwnedFd,
     pub(crate) pool: OwnedFd,
+    pub(crate) trash: OwnedFd,
 }
 
 impl Store {
@@ -86,6 +88,7 @@ impl Store {
             names: dir(state.as_fd(), "names", "state/names")?,
             tmp: dir(root_fd.as_fd(), "tmp", "tmp")?,
             pool: dir(root_fd.as_fd(), "pool", "pool")?,
+            trash: dir(root_fd.as_fd(), "trash", "trash")?,
             root,
         })
     }
@@ -118,5 +121,24 @@ pub(crate) fn destroy_subvolume(dir: BorrowedFd<'_>, name: &str, shown: &str) ->
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         Err(e) => Err(Error::os(format!("delete subvolume {shown}"), e)),
+    }
+}
+
+impl Store {
+    /// Destroys the snapshots of removed containers waiting in `ROOT/trash`.
+    ///
+    /// Removing a container renames its snapshot there first: a rename takes
+    /// btrfs's subvolume semaphore shared, as a snapshot being made does, while a
+    /// destroy takes it exclusively and so waits for any snapshot commit in
+    /// flight (a pool refill). `tupper run --rm` leaves the destroy to a
+    /// background process; anything may empty the trash, as every entry in it
+    /// is dead.
+    pub fn empty_trash(&self) -> Result<()> {
+        let entries = fsutil::list_dir(self.trash.as_fd())
+            .map_err(|e| Error::os(format!("list {}/trash", self.root.display()), e))?;
+        for e in entries {
+            destroy_subvolume(self.trash.as_fd(), &e, &format!("trash/{e}"))?;
+        }
+        Ok(())
     }
 }

@@ -270,14 +270,15 @@ impl TestStore {
     /// (a session leader named `tupper`, as `run` forks them) holding the store open.
     pub fn settle_pool(&self) {
         let pool = self.mnt.join("pool");
-        if !pool.is_dir() {
-            return;
-        }
+        let trash = self.mnt.join("trash");
         let start = Instant::now();
         loop {
-            let preparing = list_dir(&pool)
-                .iter()
-                .any(|key| list_dir(&pool.join(key)).iter().any(|s| s.starts_with('.')));
+            // `run --rm` leaves its snapshot in the trash for a background
+            // process to destroy.
+            let preparing = !list_dir(&trash).is_empty()
+                || list_dir(&pool)
+                    .iter()
+                    .any(|key| list_dir(&pool.join(key)).iter().any(|s| s.starts_with('.')));
             if (!preparing && self.refillers().is_empty())
                 || start.elapsed() > Duration::from_secs(15)
             {
