@@ -398,6 +398,13 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 eprintln!();
             }
             let stats = result?;
+            // The image's spare snapshots are made in the background.
+            let (root, image) = (cli.root.clone(), name.clone());
+            crate::launch::in_background(move || {
+                if let Ok(store) = Store::open(&root) {
+                    let _ = store.refill_pool_now(&image, crate::pool::configured_size());
+                }
+            })?;
             print(
                 &mut out,
                 format!("{name}: {} entries, {} bytes\n", stats.entries, stats.bytes),

@@ -123,9 +123,9 @@ impl Store {
         }
         let _ = rfs::unlinkat(self.tmp.as_fd(), lock_name.as_str(), rfs::AtFlags::empty());
         let stats = result?;
-        // Spares of a replaced image go; the new image gets its own.
+        // Spares of a replaced image go; the new image gets its own from
+        // `refill_pool_now` (the CLI calls it in the background).
         self.clean_pools()?;
-        self.refill_pool(name, crate::pool::configured_size(), &[])?;
         Ok(stats)
     }
 

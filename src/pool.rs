@@ -37,7 +37,7 @@ use crate::plan;
 use crate::store::{destroy_subvolume, Store};
 
 /// Spares kept per image unless `TUPPER_POOL` says otherwise.
-pub const DEFAULT_SIZE: usize = 16;
+pub const DEFAULT_SIZE: usize = 64;
 
 /// The pool size from `TUPPER_POOL`.
 pub fn configured_size() -> usize {
@@ -84,6 +84,22 @@ impl Store {
     /// `commands` (see the module doc). Returns at once when another process is
     /// refilling it.
     pub fn refill_pool(&self, name: &str, size: usize, commands: &[&str]) -> Result<()> {
+        self.refill(name, size, commands, true)
+    }
+
+    /// Like [`Store::refill_pool`], without waiting for an idle moment (after an
+    /// import, before any container needs it).
+    pub fn refill_pool_now(&self, name: &str, size: usize) -> Result<()> {
+        self.refill(name, size, &[], false)
+    }
+
+    fn refill(
+        &self,
+        name: &str,
+        size: usize,
+        commands: &[&str],
+        wait_for_idle: bool,
+    ) -> Result<()> {
         let image = self.open_image(name)?;
         let key = image_key(image.as_fd())?;
         let Some(_lock) = FileLock::acquire(self.pool.as_fd(), &format!("{key}.lock"), true, false)
@@ -103,10 +119,42 @@ impl Store {
             }
         }
         while ready < size {
+            // An import's own refill does not wait: no container needs it yet.
+            if wait_for_idle {
+                self.wait_until_idle();
+            }
+            // The image was replaced or removed meanwhile: its spares go.
+            let current = fsutil::open_dir(self.images.as_fd(), name)
+                .ok()
+                .and_then(|fd| image_key(fd.as_fd()).ok());
+            if current.as_deref() != Some(key.as_str()) {
+                drop(dir);
+                return self.destroy_pool(&key);
+            }
             self.make_spare(image.as_fd(), &dir, &key, name, commands)?;
             ready += 1;
         }
         Ok(())
+    }
+
+    /// Waits until no container has started for [`IDLE_GAP`] (the containers
+    /// directory's mtime changes with every start), at most [`IDLE_WAIT_MAX`]: a
+    /// snapshot commit blocks the btrfs transactions of a start that runs at
+    /// the same moment, so refills go between starts, not into them.
+    fn wait_until_idle(&self) {
+        let started = std::time::Instant::now();
+        while started.elapsed() < IDLE_WAIT_MAX {
+            let Ok(st) = rfs::fstat(&self.containers) else {
+                return;
+            };
+            let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+            let since_ns = (now.tv_sec - st.st_mtime) as i128 * 1_000_000_000
+                + (now.tv_nsec as i128 - st.st_mtime_nsec as i128);
+            if since_ns >= IDLE_GAP.as_nanos() as i128 {
+                return;
+            }
+            std::thread::sleep(IDLE_GAP);
+        }
     }
 
     /// Snapshots the image into a hidden name, prepares it, then makes it visible.
@@ -139,6 +187,24 @@ impl Store {
         prepared
     }
 
+    /// Destroys pool `key`'s spares and directory (the caller holds its lock).
+    fn destroy_pool(&self, key: &str) -> Result<()> {
+        let dir =
+            fsutil::open_dir(self.pool.as_fd(), key).context(|| format!("open pool/{key}"))?;
+        for spare in fsutil::list_dir(dir.as_fd()).context(|| format!("list pool/{key}"))? {
+            destroy_subvolume(dir.as_fd(), &spare, &format!("pool/{key}/{spare}"))?;
+        }
+        drop(dir);
+        rfs::unlinkat(self.pool.as_fd(), key, AtFlags::REMOVEDIR)
+            .context(|| format!("remove pool/{key}"))?;
+        let _ = rfs::unlinkat(
+            self.pool.as_fd(),
+            format!("{key}.lock").as_str(),
+            AtFlags::empty(),
+        );
+        Ok(())
+    }
+
     /// Destroys every pool whose image no longer exists (after `rmi`, `import
     /// --force`, or a crash), skipping pools that a refill is working on.
     pub fn clean_pools(&self) -> Result<()> {
@@ -160,22 +226,21 @@ impl Store {
             else {
                 continue;
             };
-            let dir = fsutil::open_dir(self.pool.as_fd(), entry.as_str())
-                .context(|| format!("open pool/{entry}"))?;
-            for spare in fsutil::list_dir(dir.as_fd()).context(|| format!("list pool/{entry}"))? {
-                destroy_subvolume(dir.as_fd(), &spare, &format!("pool/{entry}/{spare}"))?;
-            }
-            drop(dir);
-            rfs::unlinkat(self.pool.as_fd(), entry.as_str(), AtFlags::REMOVEDIR)
-                .context(|| format!("remove pool/{entry}"))?;
-            let _ = rfs::unlinkat(self.pool.as_fd(), lock_name.as_str(), AtFlags::empty());
+            self.destroy_pool(&entry)?;
         }
         Ok(())
     }
 }
 
-/// At most this many bytes are read to warm one spare.
-const WARM_BUDGET: u64 = 64 << 20;
+/// At most this many bytes are read to warm one spare (a shell, its ELF
+/// interpreter and libc fit).
+const WARM_BUDGET: u64 = 16 << 20;
+
+/// A refill waits for this long without a container start before each snapshot.
+const IDLE_GAP: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// ... but never longer than this, so that sustained starts still get spares.
+const IDLE_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Reads into the page cache the files that running `commands` (and `/bin/sh`)
 /// in the container rooted at `root` would map first. Best effort: a file that

@@ -104,6 +104,7 @@ fn a_replaced_image_never_hands_out_an_old_spare() {
     store
         .tupper(&["import", "--force", "bb", src.to_str().unwrap()])
         .ok();
+    store.settle_pool();
     assert!(
         !old_pool.exists(),
         "the replaced image's pool is still there"

@@ -167,6 +167,8 @@ impl TestStore {
     pub fn import_busybox(&self, name: &str) {
         let tar = busybox_tar();
         self.tupper(&["import", name, tar.to_str().unwrap()]).ok();
+        // The spare snapshots are made by a background process.
+        self.settle_pool();
         assert!(
             self.mnt
                 .join("images")
