@@ -486,32 +486,35 @@ pub fn execute(cli: Cli) -> Result<i32> {
             let forwarder = Forwarder::new()?;
             let mut container = store.start(&spec)?;
             container.defer_destroy();
-            let mut refiller = None;
-            if container.pool_low() {
-                // Refill the image's spare snapshots while the command runs, in a
-                // process of its own so that tupper's exit does not wait for it.
+            // One background process (at most) per run, so that tupper's exit
+            // never waits for it: while the command runs when the image's pool of
+            // spare snapshots is below half, else after a `--rm` command, which
+            // also destroys the snapshot that went to the trash.
+            let background = |empty_trash: bool| {
                 let (root, image) = (cli.root.clone(), spec.image.clone());
                 let command = spec.command.first().cloned();
-                refiller = Some(crate::launch::in_background(move || {
+                crate::launch::in_background(move || {
                     if let Ok(store) = Store::open(&root) {
+                        if empty_trash {
+                            let _ = store.empty_trash();
+                        }
                         let commands: Vec<&str> = command.as_deref().into_iter().collect();
                         let _ =
                             store.refill_pool(&image, crate::pool::configured_size(), &commands);
                     }
-                })?);
-            }
+                })
+            };
+            let refiller = if container.pool_low() {
+                Some(background(false)?)
+            } else {
+                None
+            };
             let code = container.wait_forwarding(&forwarder)?;
             if let Some(pid) = refiller {
                 crate::launch::reap(pid);
             }
             if spec.remove {
-                // The snapshot went to the trash; destroy it in the background.
-                let root = cli.root.clone();
-                crate::launch::in_background(move || {
-                    if let Ok(store) = Store::open(&root) {
-                        let _ = store.empty_trash();
-                    }
-                })?;
+                background(true)?;
             }
             return Ok(code);
         }

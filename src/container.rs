@@ -74,7 +74,7 @@ pub(crate) struct Created {
     pub record: Record,
     pub lock: FileLock,
     pub rootfs: OwnedFd,
-    /// Whether the image's pool of spare snapshots is below its size.
+    /// Whether the image's pool of spare snapshots is below half its size.
     pub pool_low: bool,
 }
 
@@ -171,7 +171,7 @@ impl Store {
             record,
             lock,
             rootfs,
-            pool_low: spare.unwrap_or(0) < pool_size,
+            pool_low: spare.unwrap_or(0) < pool_size / 2,
         })
     }
 

@@ -217,8 +217,9 @@ impl Container<'_> {
         &self.record
     }
 
-    /// Whether the image's pool of spare snapshots should be refilled
-    /// ([`Store::refill_pool`]); the CLI does it in a background process.
+    /// Whether the image's pool of spare snapshots is below half its size and
+    /// should be refilled ([`Store::refill_pool`]; the CLI does it in a background
+    /// process).
     pub fn pool_low(&self) -> bool {
         self.created.as_ref().is_some_and(|c| c.pool_low)
     }

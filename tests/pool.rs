@@ -76,9 +76,13 @@ fn a_run_takes_a_spare_and_the_pool_refills() {
     // Its parent is the image, as for a direct snapshot.
     let (_, img_uuid, _) = subvol_info(&store.image_path("bb"));
     assert_eq!(parent, Some(img_uuid));
-    // The background refill brings the pool back to its size.
+    // The pool is still above half: no refill for one spare less.
+    let size = tupper::pool::configured_size();
+    assert_eq!(store.pool_spares().len(), size - 1);
+    // A --rm run refills it in the background after it ends.
+    store.run_rm("bb", &["true"]).ok();
     let spares = store.pool_spares();
-    assert_eq!(spares.len(), tupper::pool::configured_size(), "{spares:?}");
+    assert_eq!(spares.len(), size, "{spares:?}");
     store.tupper(&["rm", &ids[0]]).ok();
 }
 
@@ -248,4 +252,32 @@ fn pool_size_zero_turns_it_off() {
         .flat_map(|k| list_dir(&pool.join(k)))
         .collect();
     assert!(spares.is_empty(), "{spares:?}");
+}
+
+#[test]
+fn a_pool_below_half_is_refilled_while_the_command_runs() {
+    let store = TestStore::new();
+    let tar = busybox_tar();
+    let tupper4 = |args: &[&str]| {
+        let mut c = store.cmd();
+        c.env("TUPPER_POOL", "4").args(args);
+        run_cmd(c, None, DEFAULT_TIMEOUT)
+    };
+    tupper4(&["import", "bb", tar.to_str().unwrap()]).ok();
+    store.settle_pool();
+    let dir = pool_dir(&store, "bb");
+    assert_eq!(list_dir(&dir).len(), 4);
+    // Containers that stay (no --rm): 4 -> 3 -> 2 leave the pool at half, no refill.
+    tupper4(&["run", "--net", "none", "bb", "true"]).ok();
+    tupper4(&["run", "--net", "none", "bb", "true"]).ok();
+    store.settle_pool();
+    assert_eq!(list_dir(&dir).len(), 2);
+    // 2 -> 1 is below half: the run forks a refill, which fills it up again.
+    tupper4(&["run", "--net", "none", "bb", "true"]).ok();
+    store.settle_pool();
+    assert_eq!(list_dir(&dir).len(), 4, "{:?}", list_dir(&dir));
+    for id in store.container_ids() {
+        store.tupper(&["rm", &id]).ok();
+    }
+    store.assert_no_leftovers();
 }
