@@ -47,6 +47,8 @@ pub const CONTAINER_IFNAME: &str = "eth0";
 pub const MAX_IFNAME: usize = 15;
 /// `lo` is always interface 1 of a network namespace (`LOOPBACK_IFINDEX`).
 const LOOPBACK_INDEX: u32 = 1;
+/// The ifindex asked for the container's `eth0` (the next after `lo`).
+const ETH0_INDEX: u32 = 2;
 
 /// `--net`: which network the container gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -874,32 +876,50 @@ pub fn attach(prepared: &Prepared, pidfd: BorrowedFd<'_>) -> Result<Attached> {
             let nf = Netlink::netfilter()?;
             ensure_nat(&nf, b)?;
             enable_forwarding()?;
-            b.route.request(
-                &mut msg::new_veth(&b.host_veth, index, CONTAINER_IFNAME, netns.as_raw_fd()),
-                &|| format!("create veth {} on {}", b.host_veth, b.bridge),
-            )?;
-            let eth0 = inner.index_of(CONTAINER_IFNAME)?.ok_or_else(|| {
-                Error::msg(format!(
-                    "create veth {} on {}: {CONTAINER_IFNAME} did not appear in container {}",
-                    b.host_veth, b.bridge, prepared.id
-                ))
-            })?;
-            inner.request(&mut msg::set_link_up(eth0), &|| {
-                format!("set {CONTAINER_IFNAME} up in container {}", prepared.id)
-            })?;
+            // The peer asks for ifindex 2 in the new namespace (only `lo`, 1, is
+            // there), which saves looking it up; a kernel that refuses gets a
+            // lookup.
+            let create = |peer_index| {
+                b.route.request(
+                    &mut msg::new_veth(
+                        &b.host_veth,
+                        index,
+                        CONTAINER_IFNAME,
+                        peer_index,
+                        netns.as_raw_fd(),
+                    ),
+                    &|| format!("create veth {} on {}", b.host_veth, b.bridge),
+                )
+            };
+            let eth0 = match create(ETH0_INDEX) {
+                Ok(()) => ETH0_INDEX,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    create(0)?;
+                    inner.index_of(CONTAINER_IFNAME)?.ok_or_else(|| {
+                        Error::msg(format!(
+                            "create veth {} on {}: {CONTAINER_IFNAME} did not appear in container {}",
+                            b.host_veth, b.bridge, prepared.id
+                        ))
+                    })?
+                }
+                Err(e) => return Err(e),
+            };
+            // eth0 up, its address and the default route: one batch, one send.
             let prefix = b.subnet.prefix;
-            inner.request(
-                &mut msg::new_address(eth0, b.address, prefix, b.subnet.broadcast()),
-                &|| {
-                    format!(
-                        "add address {}/{prefix} to {CONTAINER_IFNAME} in container {}",
-                        b.address, prepared.id
-                    )
-                },
-            )?;
             let gw = b.subnet.gateway();
-            inner.request(&mut msg::new_default_route(gw), &|| {
-                format!("add default route via {gw} in container {}", prepared.id)
+            let mut batch = msg::set_link_up(eth0);
+            batch.extend(msg::new_address(
+                eth0,
+                b.address,
+                prefix,
+                b.subnet.broadcast(),
+            ));
+            batch.extend(msg::new_default_route(gw));
+            inner.request(&mut batch, &|| {
+                format!(
+                    "configure {CONTAINER_IFNAME} in container {} (up, address {}/{prefix}, default route via {gw})",
+                    prepared.id, b.address
+                )
             })?;
             if !b.publish.is_empty() {
                 let chain = nft::dnat_chain(&prepared.id);

@@ -102,8 +102,15 @@ pub(crate) fn set_link_up(index: u32) -> Vec<u8> {
 /// host's namespace, so its name cannot collide there. It is created down: the
 /// kernel refuses to open a veth whose pair is not linked yet (`veth_open`:
 /// `ENOTCONN`), so it is brought up afterwards from inside.
-pub(crate) fn new_veth(host: &str, master: u32, peer: &str, netns_fd: RawFd) -> Vec<u8> {
+pub(crate) fn new_veth(
+    host: &str,
+    master: u32,
+    peer: &str,
+    peer_index: u32,
+    netns_fd: RawFd,
+) -> Vec<u8> {
     let mut p = LinkMessage::default();
+    p.header.index = peer_index;
     p.attributes.push(LinkAttribute::IfName(peer.to_string()));
     p.attributes.push(LinkAttribute::NetNsFd(netns_fd));
     let mut m = link_up(0);
@@ -416,14 +423,14 @@ mod tests {
             44, 0, 2, 0,
             //     VETH_INFO_PEER: ifinfomsg + attributes (4 + 16 + 12 + 8 = 40)
             40, 0, 1, 0,
-            //       ifinfomsg of the peer: all zero (created down)
-            0, 0, 0, 0,  0, 0, 0, 0,  0, 0, 0, 0,  0, 0, 0, 0,
+            //       ifinfomsg of the peer: index 2 asked for, created down
+            0, 0, 0, 0,  2, 0, 0, 0,  0, 0, 0, 0,  0, 0, 0, 0,
             //       IFLA_IFNAME "eth0\0" (4 + 5 = 9, padded to 12)
             9, 0, 3, 0,  b'e', b't', b'h', b'0', 0, 0, 0, 0,
             //       IFLA_NET_NS_FD u32 5
             8, 0, 28, 0,  5, 0, 0, 0,
         ];
-        let got = new_veth("tp0123456789ab", 9, "eth0", 5);
+        let got = new_veth("tp0123456789ab", 9, "eth0", 2, 5);
         assert_eq!(got, want);
         match parse_back(&got) {
             RouteNetlinkMessage::NewLink(m) => {
@@ -507,7 +514,7 @@ mod tests {
     #[test]
     fn the_light_link_parser_agrees_with_netlink_packet_route() {
         use netlink_packet_core::Parseable;
-        let bytes = new_veth("tp0123456789ab", 9, "eth0", 5);
+        let bytes = new_veth("tp0123456789ab", 9, "eth0", 2, 5);
         let full = LinkMessage::parse(&bytes[16..]).unwrap();
         let light = parse_link(&bytes[16..]).unwrap();
         assert_eq!(light.index, full.header.index);
