@@ -702,33 +702,6 @@ fn concurrent_runs_get_distinct_addresses() {
     w.store.assert_no_leftovers();
 }
 
-/// The successful execve calls in an `strace -f -o FILE` log: (pid, path).
-fn successful_execves(log: &str) -> Vec<(String, String)> {
-    let mut pending: std::collections::HashMap<String, String> = Default::default();
-    let mut ok = Vec::new();
-    for line in log.lines() {
-        let mut parts = line.splitn(2, ' ');
-        let pid = parts.next().unwrap_or("").to_string();
-        let rest = parts.next().unwrap_or("").trim_start();
-        let path_of = |s: &str| s.split('"').nth(1).unwrap_or("").to_string();
-        if rest.starts_with("execve(") || rest.starts_with("execveat(") {
-            if rest.ends_with("<unfinished ...>") {
-                pending.insert(pid, path_of(rest));
-            } else if rest.ends_with("= 0") {
-                ok.push((pid, path_of(rest)));
-            }
-        } else if rest.starts_with("<... execve resumed>")
-            || rest.starts_with("<... execveat resumed>")
-        {
-            let path = pending.remove(&pid).unwrap_or_default();
-            if rest.ends_with("= 0") {
-                ok.push((pid, path));
-            }
-        }
-    }
-    ok
-}
-
 /// With the bridge, the veth and NAT set up, tupper still starts no program:
 /// exactly two successful execve (tupper's own and the command's).
 #[test]
