@@ -55,7 +55,25 @@ pub fn attach(file: &Path, root: &Path) -> Result<String> {
 }
 
 /// Unmounts the store at `root` (its loop device then goes away by itself).
+///
+/// tupper's own background processes (a pool refill, the trash) may still hold
+/// the store for a moment after the last command returned: a busy store is
+/// retried for up to 10 s, then detached lazily (`MNT_DETACH`: gone from the
+/// mount table at once, the device freed when its last user lets go).
 pub fn detach(root: &Path) -> Result<()> {
-    rustix::mount::unmount(root, UnmountFlags::empty())
-        .context(|| format!("unmount store {}", root.display()))
+    let what = || format!("unmount store {}", root.display());
+    let started = std::time::Instant::now();
+    loop {
+        match rustix::mount::unmount(root, UnmountFlags::empty()) {
+            Err(rustix::io::Errno::BUSY)
+                if started.elapsed() < std::time::Duration::from_secs(10) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(rustix::io::Errno::BUSY) => {
+                return rustix::mount::unmount(root, UnmountFlags::DETACH).context(what);
+            }
+            other => return other.context(what),
+        }
+    }
 }
