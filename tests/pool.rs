@@ -281,3 +281,45 @@ fn a_pool_below_half_is_refilled_while_the_command_runs() {
     }
     store.assert_no_leftovers();
 }
+
+#[test]
+fn a_refill_waits_for_a_quiet_moment_between_starts() {
+    let store = TestStore::new();
+    let tar = busybox_tar();
+    let tupper4 = |args: &[&str]| {
+        let mut c = store.cmd();
+        c.env("TUPPER_POOL", "4").args(args);
+        run_cmd(c, None, DEFAULT_TIMEOUT)
+    };
+    tupper4(&["import", "bb", tar.to_str().unwrap()]).ok();
+    store.settle_pool();
+    let dir = pool_dir(&store, "bb");
+    // Starts going on all the time: the containers directory changes every 5 ms
+    // (as it does when containers start and end).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = {
+        let stop = stop.clone();
+        let containers = store.root().join("containers");
+        std::thread::spawn(move || {
+            let (a, b) = (containers.join("busy-a"), containers.join("busy-b"));
+            fs::create_dir(&a).unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                fs::rename(&a, &b).unwrap();
+                fs::rename(&b, &a).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            fs::remove_dir(&a).unwrap();
+        })
+    };
+    // A --rm run takes a spare and forks a refill after it ends.
+    tupper4(&["run", "--rm", "--net", "none", "bb", "true"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let during = list_dir(&dir).into_iter().filter(|s| is_id(s)).count();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    busy.join().unwrap();
+    assert_eq!(during, 3, "the refill made a spare while starts went on");
+    // Quiet again: the refill fills the pool.
+    store.settle_pool();
+    assert_eq!(list_dir(&dir).len(), 4, "{:?}", list_dir(&dir));
+    store.assert_no_leftovers();
+}
