@@ -64,6 +64,8 @@ pub enum Stage {
     Workdir = 10,
     /// `execve` of the command.
     Exec = 11,
+    /// Dropping capabilities from the bounding and inheritable sets.
+    Capabilities = 12,
 }
 
 impl Stage {
@@ -83,6 +85,7 @@ impl Stage {
             WaitParent,
             Workdir,
             Exec,
+            Capabilities,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -246,6 +249,7 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     restore_signals();
     // Whatever the caller leaked into tupper stays out of the container.
     cloexec_above_stderr();
+    check(Stage::Capabilities, drop_capabilities(plan.capabilities));
 
     let mut denied = false;
     let mut last = Errno::NOENT;
@@ -344,6 +348,29 @@ fn restore_signals() {
     }
 }
 
+/// Keeps only `keep` (docker's default set, see [`crate::plan::DEFAULT_CAPABILITIES`])
+/// in the bounding and inheritable sets. The command runs as root, whose
+/// capabilities after `execve` are its inheritable set plus the bounding set: so
+/// `CAP_SYS_ADMIN` and the rest are gone for it and everything it starts (no
+/// mounts, no module loading, no raw I/O), while the child itself needed them
+/// for its mounts and hostname, which are done by now.
+fn drop_capabilities(keep: u64) -> rustix::io::Result<()> {
+    use rustix::thread::{self as t, CapabilitySet};
+    for bit in 0..64u32 {
+        if keep & (1 << bit) != 0 {
+            continue;
+        }
+        match t::remove_capability_from_bounding_set(CapabilitySet::from_bits_retain(1 << bit)) {
+            // Past the kernel's last capability.
+            Ok(()) | Err(Errno::INVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut sets = t::capabilities(None)?;
+    sets.inheritable &= CapabilitySet::from_bits_retain(keep);
+    t::set_capabilities(None, sets)
+}
+
 /// Marks every fd above 2 close-on-exec, so that whatever the caller leaked into
 /// tupper stays out of the container: `close_range(CLOSE_RANGE_CLOEXEC)` (Linux
 /// 5.11), else one `fcntl` per possible fd.
@@ -401,9 +428,9 @@ mod tests {
 
     #[test]
     fn stages_round_trip() {
-        for n in 0..=11 {
+        for n in 0..=12 {
             assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
         }
-        assert_eq!(Stage::from_u32(12), None);
+        assert_eq!(Stage::from_u32(13), None);
     }
 }

@@ -204,6 +204,7 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
         Some(Stage::PivotRoot) => format!("pivot_root to {}", plan.rootfs.to_string_lossy()),
         Some(Stage::DetachOldRoot) => "detach the old root".to_string(),
         Some(Stage::WaitParent) => "wait for the parent".to_string(),
+        Some(Stage::Capabilities) => "drop capabilities".to_string(),
         Some(Stage::Workdir) => format!(
             "change to working directory {}",
             plan.workdir.to_string_lossy()

@@ -20,6 +20,12 @@ pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tt
 /// The `PATH` a container gets unless `-e PATH=...` says otherwise (docker's).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// The capabilities a container's command keeps: docker's default set
+/// (`CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
+/// NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP`), as the bit
+/// mask `/proc/PID/status` shows as `CapBnd`.
+pub const DEFAULT_CAPABILITIES: u64 = 0xa80425fb;
+
 /// The command a container runs when none is given.
 pub const DEFAULT_COMMAND: &str = "/bin/sh";
 
@@ -95,6 +101,8 @@ pub struct ChildPlan {
     pub env: Vec<CString>,
     /// Whether the child has its own network namespace (then it brings `lo` up).
     pub own_netns: bool,
+    /// The capabilities the command keeps (a bit per `CAP_*` number).
+    pub capabilities: u64,
 }
 
 /// The inputs of a plan, as the user gave them.
@@ -155,6 +163,7 @@ impl ChildPlan {
                 .map(|e| cstring("environment variable", e.as_str()))
                 .collect::<Result<_>>()?,
             own_netns: input.own_netns,
+            capabilities: DEFAULT_CAPABILITIES,
         })
     }
 

@@ -381,3 +381,31 @@ fn working_directory() {
         .ok();
     assert_eq!(out.trim(), "passwd");
 }
+
+#[test]
+fn the_command_keeps_only_dockers_default_capabilities() {
+    let store = store_with_busybox();
+    let out = store.sh_in(
+        "bb",
+        "grep -E '^Cap(Bnd|Eff|Prm)' /proc/self/status; \
+         mount -t tmpfs none /tmp 2>/dev/null && echo mounted; \
+         mount -o remount,rw /sys 2>/dev/null && echo sys-rw; \
+         hostname evil 2>/dev/null && echo renamed; \
+         mknod /tmp/null c 1 3 && chown 1:1 /tmp/null && echo kept; true",
+    );
+    for set in ["CapBnd", "CapEff", "CapPrm"] {
+        assert!(
+            out.contains(&format!("{set}:\t00000000a80425fb")),
+            "{set} is not docker's default set:\n{out}"
+        );
+    }
+    assert!(
+        !out.contains("mounted") && !out.contains("sys-rw"),
+        "CAP_SYS_ADMIN kept:\n{out}"
+    );
+    assert!(
+        !out.contains("renamed"),
+        "the command could set the hostname:\n{out}"
+    );
+    assert!(out.contains("kept"), "MKNOD/CHOWN were dropped too:\n{out}");
+}
