@@ -16,7 +16,8 @@
 //!    `umount2(".", MNT_DETACH)`: the old root is stacked under the new one and
 //!    detached, leaving no `oldroot` directory behind;
 //! 6. wait for the parent's go-ahead (it configures the network meanwhile);
-//! 7. working directory, umask 022, default signals, every fd above 2 close-on-exec;
+//! 7. working directory, umask 022, default signals, every fd above 2 close-on-exec,
+//!    capabilities cut to docker's default set;
 //! 8. `execve` each `PATH` candidate until one runs.
 //!
 //! # Safety

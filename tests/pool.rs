@@ -254,18 +254,26 @@ fn pool_size_zero_turns_it_off() {
     assert!(spares.is_empty(), "{spares:?}");
 }
 
-#[test]
-fn a_pool_below_half_is_refilled_while_the_command_runs() {
+/// `tupper ARGS` with `TUPPER_POOL=4`.
+fn tupper_pool4(store: &TestStore, args: &[&str]) -> Out {
+    let mut c = store.cmd();
+    c.env("TUPPER_POOL", "4").args(args);
+    run_cmd(c, None, DEFAULT_TIMEOUT)
+}
+
+/// A store with image `bb` and its (settled) pool of 4 spares, and the pool's directory.
+fn store_with_pool_of_4() -> (TestStore, std::path::PathBuf) {
     let store = TestStore::new();
-    let tar = busybox_tar();
-    let tupper4 = |args: &[&str]| {
-        let mut c = store.cmd();
-        c.env("TUPPER_POOL", "4").args(args);
-        run_cmd(c, None, DEFAULT_TIMEOUT)
-    };
-    tupper4(&["import", "bb", tar.to_str().unwrap()]).ok();
+    tupper_pool4(&store, &["import", "bb", busybox_tar().to_str().unwrap()]).ok();
     store.settle_pool();
     let dir = pool_dir(&store, "bb");
+    (store, dir)
+}
+
+#[test]
+fn a_pool_below_half_is_refilled_while_the_command_runs() {
+    let (store, dir) = store_with_pool_of_4();
+    let tupper4 = |args: &[&str]| tupper_pool4(&store, args);
     assert_eq!(list_dir(&dir).len(), 4);
     // Containers that stay (no --rm): 4 -> 3 -> 2 leave the pool at half, no refill.
     tupper4(&["run", "--net", "none", "bb", "true"]).ok();
@@ -284,16 +292,8 @@ fn a_pool_below_half_is_refilled_while_the_command_runs() {
 
 #[test]
 fn a_refill_waits_for_a_quiet_moment_between_starts() {
-    let store = TestStore::new();
-    let tar = busybox_tar();
-    let tupper4 = |args: &[&str]| {
-        let mut c = store.cmd();
-        c.env("TUPPER_POOL", "4").args(args);
-        run_cmd(c, None, DEFAULT_TIMEOUT)
-    };
-    tupper4(&["import", "bb", tar.to_str().unwrap()]).ok();
-    store.settle_pool();
-    let dir = pool_dir(&store, "bb");
+    let (store, dir) = store_with_pool_of_4();
+    let tupper4 = |args: &[&str]| tupper_pool4(&store, args);
     // Starts going on all the time: the containers directory changes every 5 ms
     // (as it does when containers start and end).
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
