@@ -746,7 +746,8 @@ fn leftovers_of_dead_containers_are_reclaimed() {
         attach(&pa, a.pidfd()).unwrap();
         assert!(chain_exists("ffffffffff01"));
         a.kill();
-        drop(pa); // no release: what a crash leaves
+        drop(pa); // no release: what a crash leaves, with a holder pid that is gone
+        lease::tests::crash_holder(&dir.0, "ffffffffff01");
         let b = NetNs::new();
         let pb = prepare(&dir.0, "ffffffffff02", &opts, &|id| id != "ffffffffff01").unwrap();
         assert_eq!(pb.address(), Some(Ipv4Addr::new(10, 208, 0, 2)));
