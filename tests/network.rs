@@ -581,7 +581,15 @@ fn host_end_lives_on_the_bridge_only_while_the_container_runs() {
     assert!(link.contains(&format!("master {} ", w.bridge)), "{link}");
     assert!(link.contains("state UP"), "{link}");
     assert!(links(&link)[0].1.iter().any(|f| f == "UP"), "{link}");
-    assert_eq!(w.leases(), vec![format!("{} {id} -", w.addr(2))]);
+    // The lease names the `tupper run` that holds it.
+    assert_eq!(
+        w.leases(),
+        vec![format!("{} {id} - {}", w.addr(2), a.pid())]
+    );
+    // Neither end makes an IPv6 link-local address (whose autoconfiguration
+    // packets the bridge would flood to every container).
+    let v6 = w.host.sh(&format!("ip -6 addr show dev {veth}"));
+    assert!(!v6.contains("inet6"), "{v6}");
     a.finish().ok();
     assert!(w.leases().is_empty(), "lease not freed: {:?}", w.leases());
     let gone = wait_for(Duration::from_secs(5), || {
@@ -590,6 +598,7 @@ fn host_end_lives_on_the_bridge_only_while_the_container_runs() {
     assert!(gone, "{veth} is still there 5 s after the container ended");
     let next = w.run_sh("ip addr show dev eth0").ok();
     assert_eq!(inet(&next), vec![format!("{}/24", w.addr(2))], "{next}");
+    assert!(!next.contains("inet6"), "{next}");
     w.store.assert_no_leftovers();
 }
 

@@ -16,7 +16,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
+    LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -93,6 +94,26 @@ pub(crate) fn new_bridge(name: &str) -> Vec<u8> {
 /// `ip link set dev INDEX up`: `RTM_SETLINK` with `IFF_UP` in flags and change mask.
 pub(crate) fn set_link_up(index: u32) -> Vec<u8> {
     finish(RouteNetlinkMessage::SetLink(link_up(index)), CHANGE)
+}
+
+/// `ip link set dev NAME|INDEX addrgenmode none`: `RTM_SETLINK` with
+/// `IFLA_AF_SPEC` / `AF_INET6` / `IFLA_INET6_ADDR_GEN_MODE` =
+/// `IN6_ADDR_GEN_MODE_NONE`. Sent before the link gets its carrier, it keeps
+/// the link from making an IPv6 link-local address, and so from sending the
+/// duplicate address detection, router solicitation and MLD packets that a
+/// bridge floods to every port (the link is addressed by `index`, else by
+/// `name`).
+pub(crate) fn set_no_ipv6_link_local(index: u32, name: Option<&str>) -> Vec<u8> {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    if let Some(name) = name {
+        m.attributes.push(LinkAttribute::IfName(name.to_string()));
+    }
+    m.attributes
+        .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![
+            AfSpecInet6::AddrGenMode(In6AddrGenMode::None),
+        ])]));
+    finish(RouteNetlinkMessage::SetLink(m), CHANGE)
 }
 
 /// `ip link add HOST up master MASTER type veth peer name PEER netns NETNS`:
