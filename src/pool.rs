@@ -3,16 +3,23 @@
 //! (`BTRFS_IOC_SNAP_CREATE_V2` waits for a disk flush, ~5 ms on a loop store).
 //!
 //! Layout: `ROOT/pool/UUID/ID` are spares of the image whose subvolume UUID is
-//! `UUID` (32 hex digits), `ROOT/pool/UUID/.new-ID` a spare being prepared, and
-//! `ROOT/pool/UUID.lock` the refill lock. Keying by UUID, not by name, is what
+//! `UUID` (32 hex digits), `ROOT/pool/UUID/.new/ID` a spare being prepared, and
+//! `ROOT/pool/UUID.lock` the refill lock. The snapshot is made in its own
+//! directory because `BTRFS_IOC_SNAP_CREATE_V2` holds its parent directory's
+//! inode lock until the commit is done (milliseconds): made in `UUID/`, it
+//! would stall every run listing or taking a spare meanwhile. Keying by UUID, not by name, is what
 //! keeps a spare from ever being handed out for an image that was since replaced
 //! (`import --force` makes a new subvolume, with a new UUID) or removed.
 //!
 //! - take: `renameat(pool/UUID/ID -> containers/CID)`; atomic, so two runs never
 //!   get the same spare (the loser gets `ENOENT` and tries the next one).
 //! - refill: under the refill lock (non-blocking: one refiller at a time), snapshot
-//!   the image to `.new-ID`, create its mount points, rename it to `ID`.
-//! - clean: spares of images that no longer exist, and `.new-*` leftovers of a
+//!   the image to `.new/ID`, create its mount points, rename it to `ID`. While
+//!   the pool holds at least half its size, each snapshot waits for a quiet
+//!   moment (no start for [`IDLE_GAP`], at most [`IDLE_WAIT_MAX`]); below half
+//!   it makes spares back to back, so that a sustained run of starts (1,000
+//!   containers started one after the other) does not drain it.
+//! - clean: spares of images that no longer exist, and `.new/` leftovers of a
 //!   refill that crashed, are destroyed by the next refill, `rmi` and
 //!   `import --force`.
 //!
@@ -100,6 +107,9 @@ impl Store {
         commands: &[&str],
         wait_for_idle: bool,
     ) -> Result<()> {
+        if size == 0 {
+            return Ok(());
+        }
         let image = self.open_image(name)?;
         let key = image_key(image.as_fd())?;
         let Some(_lock) = FileLock::acquire(self.pool.as_fd(), &format!("{key}.lock"), true, false)
@@ -113,14 +123,19 @@ impl Store {
         for entry in fsutil::list_dir(dir.as_fd()).context(|| format!("list pool/{key}"))? {
             if names::is_id(&entry) {
                 ready += 1;
-            } else {
-                // A spare whose refill crashed before it was ready.
+            } else if entry != STAGING {
+                // An older layout's half-made spare.
                 destroy_subvolume(dir.as_fd(), &entry, &format!("pool/{key}/{entry}"))?;
             }
         }
+        // Spares whose refill crashed before they were ready.
+        let staging = fsutil::ensure_dir(dir.as_fd(), STAGING, 0o700)
+            .context(|| format!("create pool/{key}/{STAGING}"))?;
+        destroy_all_in(staging.as_fd(), &format!("pool/{key}/{STAGING}"))?;
         while ready < size {
-            // An import's own refill does not wait: no container needs it yet.
-            if wait_for_idle {
+            // An import's own refill does not wait: no container needs it yet;
+            // nor does a refill of a pool below half: starts are draining it.
+            if wait_for_idle && ready >= size / 2 {
                 self.wait_until_idle();
             }
             // The image was replaced or removed meanwhile: its spares go.
@@ -131,8 +146,9 @@ impl Store {
                 drop(dir);
                 return self.destroy_pool(&key);
             }
-            self.make_spare(image.as_fd(), &dir, &key, name, commands)?;
-            ready += 1;
+            self.make_spare(image.as_fd(), &dir, &staging, &key, name, commands)?;
+            // Count what is there: runs take spares while we make them.
+            ready = count_spares(dir.as_fd()).context(|| format!("list pool/{key}"))?;
         }
         Ok(())
     }
@@ -157,32 +173,34 @@ impl Store {
         }
     }
 
-    /// Snapshots the image into a hidden name, prepares it, then makes it visible.
+    /// Snapshots the image into the staging directory, prepares it, then moves
+    /// it into the pool.
     fn make_spare(
         &self,
         image: BorrowedFd<'_>,
         dir: &OwnedFd,
+        staging: &OwnedFd,
         key: &str,
         name: &str,
         commands: &[&str],
     ) -> Result<()> {
         let id = names::new_id()?;
-        let tmp = format!(".new-{id}");
-        let ctmp = fsutil::cstring("spare name", tmp.as_str())?;
-        tupper_ioctl::snapshot(image, dir.as_fd(), &ctmp, false)
-            .context(|| format!("snapshot images/{name} -> pool/{key}/{tmp}"))?;
+        let cid = fsutil::cstring("spare name", id.as_str())?;
+        let tmp = format!("pool/{key}/{STAGING}/{id}");
+        tupper_ioctl::snapshot(image, staging.as_fd(), &cid, false)
+            .context(|| format!("snapshot images/{name} -> {tmp}"))?;
         let prepared = (|| {
-            let root = fsutil::open_dir(dir.as_fd(), tmp.as_str())
-                .context(|| format!("open pool/{key}/{tmp}"))?;
+            let root =
+                fsutil::open_dir(staging.as_fd(), id.as_str()).context(|| format!("open {tmp}"))?;
             for mp in plan::MOUNT_POINTS {
                 fsutil::ensure_mountpoint(root.as_fd(), mp)?;
             }
             warm(root.as_fd(), commands);
-            rfs::renameat(dir.as_fd(), tmp.as_str(), dir.as_fd(), id.as_str())
-                .context(|| format!("rename pool/{key}/{tmp} -> {id}"))
+            rfs::renameat(staging.as_fd(), id.as_str(), dir.as_fd(), id.as_str())
+                .context(|| format!("rename {tmp} -> pool/{key}/{id}"))
         })();
         if prepared.is_err() {
-            let _ = destroy_subvolume(dir.as_fd(), &tmp, &format!("pool/{key}/{tmp}"));
+            let _ = destroy_subvolume(staging.as_fd(), &id, &tmp);
         }
         prepared
     }
@@ -192,7 +210,16 @@ impl Store {
         let dir =
             fsutil::open_dir(self.pool.as_fd(), key).context(|| format!("open pool/{key}"))?;
         for spare in fsutil::list_dir(dir.as_fd()).context(|| format!("list pool/{key}"))? {
-            destroy_subvolume(dir.as_fd(), &spare, &format!("pool/{key}/{spare}"))?;
+            if spare == STAGING {
+                let shown = format!("pool/{key}/{STAGING}");
+                let staging =
+                    fsutil::open_dir(dir.as_fd(), STAGING).context(|| format!("open {shown}"))?;
+                destroy_all_in(staging.as_fd(), &shown)?;
+                rfs::unlinkat(dir.as_fd(), STAGING, AtFlags::REMOVEDIR)
+                    .context(|| format!("remove {shown}"))?;
+            } else {
+                destroy_subvolume(dir.as_fd(), &spare, &format!("pool/{key}/{spare}"))?;
+            }
         }
         drop(dir);
         rfs::unlinkat(self.pool.as_fd(), key, AtFlags::REMOVEDIR)
@@ -230,6 +257,25 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The directory of a pool in which spares are made.
+const STAGING: &str = ".new";
+
+/// How many ready spares pool directory `dir` holds.
+fn count_spares(dir: BorrowedFd<'_>) -> rustix::io::Result<usize> {
+    Ok(fsutil::list_dir(dir)?
+        .iter()
+        .filter(|s| names::is_id(s))
+        .count())
+}
+
+/// Destroys every subvolume in directory `dir` (shown as `shown`).
+fn destroy_all_in(dir: BorrowedFd<'_>, shown: &str) -> Result<()> {
+    for entry in fsutil::list_dir(dir).context(|| format!("list {shown}"))? {
+        destroy_subvolume(dir, &entry, &format!("{shown}/{entry}"))?;
+    }
+    Ok(())
 }
 
 /// At most this many bytes are read to warm one spare (a shell, its ELF

@@ -28,6 +28,11 @@ fn pool_dir(store: &TestStore, name: &str) -> std::path::PathBuf {
     store.root().join("pool").join(uuid)
 }
 
+/// The ready spares in pool directory `dir` (not its `.new` staging directory).
+fn spares_in(dir: &std::path::Path) -> Vec<String> {
+    list_dir(dir).into_iter().filter(|s| is_id(s)).collect()
+}
+
 #[test]
 fn import_fills_the_pool_and_spares_are_not_containers() {
     let store = TestStore::new();
@@ -43,7 +48,7 @@ fn import_fills_the_pool_and_spares_are_not_containers() {
     assert!(store.ps_json(true).is_empty(), "spares show in ps");
     assert!(store.container_ids().is_empty());
     // A spare is a snapshot of the image, mount points ready.
-    for s in list_dir(&dir) {
+    for s in spares_in(&dir) {
         let p = dir.join(&s);
         assert!(p.join("bin/busybox").is_file());
         for mp in ["proc", "sys", "dev"] {
@@ -57,7 +62,7 @@ fn a_run_takes_a_spare_and_the_pool_refills() {
     let store = TestStore::new();
     store.import_busybox("bb");
     let dir = pool_dir(&store, "bb");
-    let spare_uuids: Vec<_> = list_dir(&dir)
+    let spare_uuids: Vec<_> = spares_in(&dir)
         .iter()
         .map(|s| subvol_info(&dir.join(s)).1)
         .collect();
@@ -146,7 +151,7 @@ fn a_crashed_refill_is_cleaned_by_the_next_one() {
     store.import_busybox("bb");
     let dir = pool_dir(&store, "bb");
     // What a refill killed between its snapshot and its rename leaves behind.
-    let leftover = dir.join(".new-0123456789ab");
+    let leftover = dir.join(".new").join("0123456789ab");
     sh(
         "btrfs",
         &[
@@ -164,7 +169,7 @@ fn a_crashed_refill_is_cleaned_by_the_next_one() {
         !leftover.exists(),
         "the crashed refill's spare is still there"
     );
-    assert_eq!(list_dir(&dir).len(), tupper::pool::configured_size());
+    assert_eq!(spares_in(&dir).len(), tupper::pool::configured_size());
     store.assert_no_leftovers();
 }
 
@@ -190,7 +195,7 @@ fn a_held_refill_lock_keeps_other_refills_out() {
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(
-        list_dir(&dir).is_empty(),
+        spares_in(&dir).is_empty(),
         "a refill ran while the lock was held"
     );
     drop(held);
@@ -274,52 +279,99 @@ fn store_with_pool_of_4() -> (TestStore, std::path::PathBuf) {
 fn a_pool_below_half_is_refilled_while_the_command_runs() {
     let (store, dir) = store_with_pool_of_4();
     let tupper4 = |args: &[&str]| tupper_pool4(&store, args);
-    assert_eq!(list_dir(&dir).len(), 4);
+    assert_eq!(spares_in(&dir).len(), 4);
     // Containers that stay (no --rm): 4 -> 3 -> 2 leave the pool at half, no refill.
     tupper4(&["run", "--net", "none", "bb", "true"]).ok();
     tupper4(&["run", "--net", "none", "bb", "true"]).ok();
     store.settle_pool();
-    assert_eq!(list_dir(&dir).len(), 2);
+    assert_eq!(spares_in(&dir).len(), 2);
     // 2 -> 1 is below half: the run forks a refill, which fills it up again.
     tupper4(&["run", "--net", "none", "bb", "true"]).ok();
     store.settle_pool();
-    assert_eq!(list_dir(&dir).len(), 4, "{:?}", list_dir(&dir));
+    assert_eq!(spares_in(&dir).len(), 4, "{:?}", list_dir(&dir));
     for id in store.container_ids() {
         store.tupper(&["rm", &id]).ok();
     }
     store.assert_no_leftovers();
 }
 
-#[test]
-fn a_refill_waits_for_a_quiet_moment_between_starts() {
-    let (store, dir) = store_with_pool_of_4();
-    let tupper4 = |args: &[&str]| tupper_pool4(&store, args);
-    // Starts going on all the time: the containers directory changes every 5 ms
-    // (as it does when containers start and end).
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let busy = {
-        let stop = stop.clone();
+/// Starts going on all the time: the containers directory changes every 5 ms
+/// (as it does when containers start and end), until dropped.
+struct Busy {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Busy {
+    fn new(store: &TestStore) -> Busy {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let containers = store.root().join("containers");
-        std::thread::spawn(move || {
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
             let (a, b) = (containers.join("busy-a"), containers.join("busy-b"));
             fs::create_dir(&a).unwrap();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 fs::rename(&a, &b).unwrap();
                 fs::rename(&b, &a).unwrap();
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             fs::remove_dir(&a).unwrap();
-        })
-    };
-    // A --rm run takes a spare and forks a refill after it ends.
+        });
+        Busy {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_refill_waits_for_a_quiet_moment_between_starts() {
+    let (store, dir) = store_with_pool_of_4();
+    let tupper4 = |args: &[&str]| tupper_pool4(&store, args);
+    let busy = Busy::new(&store);
+    // A --rm run takes a spare (4 -> 3, at least half) and forks a refill
+    // after it ends.
     tupper4(&["run", "--rm", "--net", "none", "bb", "true"]).ok();
     std::thread::sleep(std::time::Duration::from_millis(800));
-    let during = list_dir(&dir).into_iter().filter(|s| is_id(s)).count();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    busy.join().unwrap();
+    let during = spares_in(&dir).len();
+    drop(busy);
     assert_eq!(during, 3, "the refill made a spare while starts went on");
     // Quiet again: the refill fills the pool.
     store.settle_pool();
-    assert_eq!(list_dir(&dir).len(), 4, "{:?}", list_dir(&dir));
+    assert_eq!(spares_in(&dir).len(), 4, "{:?}", list_dir(&dir));
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_pool_below_half_is_refilled_even_while_starts_go_on() {
+    let (store, dir) = store_with_pool_of_4();
+    let tupper4 = |args: &[&str]| tupper_pool4(&store, args);
+    // Containers that stay: 4 -> 3 -> 2, half the pool.
+    tupper4(&["run", "--net", "none", "bb", "true"]).ok();
+    tupper4(&["run", "--net", "none", "bb", "true"]).ok();
+    store.settle_pool();
+    assert_eq!(spares_in(&dir).len(), 2);
+    let busy = Busy::new(&store);
+    // 2 -> 1 while starts go on: below half, the refill makes spares without
+    // waiting for a quiet moment, up to half; then it waits again.
+    tupper4(&["run", "--net", "none", "bb", "true"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let during = spares_in(&dir).len();
+    drop(busy);
+    assert_eq!(during, 2, "{:?}", list_dir(&dir));
+    store.settle_pool();
+    assert_eq!(spares_in(&dir).len(), 4, "{:?}", list_dir(&dir));
+    for id in store.container_ids() {
+        store.tupper(&["rm", &id]).ok();
+    }
     store.assert_no_leftovers();
 }

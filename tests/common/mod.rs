@@ -268,7 +268,7 @@ impl TestStore {
     }
 
     /// Waits (at most 15 s) until no background refill of the spare snapshot pool
-    /// runs: no `.new-*` spare in `ROOT/pool/*/` and no detached tupper process
+    /// runs: no spare being made in `ROOT/pool/*/.new/` and no detached tupper process
     /// (a session leader named `tupper`, as `run` forks them) holding the store open.
     pub fn settle_pool(&self) {
         let pool = self.mnt.join("pool");
@@ -278,9 +278,12 @@ impl TestStore {
             // `run --rm` leaves its snapshot in the trash for a background
             // process to destroy.
             let preparing = !list_dir(&trash).is_empty()
-                || list_dir(&pool)
-                    .iter()
-                    .any(|key| list_dir(&pool.join(key)).iter().any(|s| s.starts_with('.')));
+                || list_dir(&pool).iter().any(|key| {
+                    !list_dir(&pool.join(key).join(".new")).is_empty()
+                        || list_dir(&pool.join(key))
+                            .iter()
+                            .any(|s| s.starts_with(".new-"))
+                });
             if (!preparing && self.refillers().is_empty())
                 || start.elapsed() > Duration::from_secs(15)
             {
