@@ -474,6 +474,11 @@ fn bridge_container_sees_its_network() {
         parts[4].contains("PING-OK"),
         "the gateway did not answer: {out:?}"
     );
+    // IPv4 only: eth0 has no IPv6 address, not even a link-local one.
+    assert!(!parts[0].contains("inet6"), "{text}");
+    // The bridge tupper made has no multicast snooping (docs/network.md).
+    let br = w.host.sh(&format!("ip -d link show dev {}", w.bridge));
+    assert!(br.contains("mcast_snooping 0"), "{br}");
     assert!(w.leases().is_empty(), "{:?}", w.leases());
     w.store.assert_no_leftovers();
 }
@@ -588,8 +593,11 @@ fn host_end_lives_on_the_bridge_only_while_the_container_runs() {
     );
     // Neither end makes an IPv6 link-local address (whose autoconfiguration
     // packets the bridge would flood to every container).
-    let v6 = w.host.sh(&format!("ip -6 addr show dev {veth}"));
+    let v6 = w.host.sh(&format!(
+        "ip -6 addr show dev {veth}; cat /proc/sys/net/ipv6/conf/{veth}/disable_ipv6"
+    ));
     assert!(!v6.contains("inet6"), "{v6}");
+    assert_eq!(v6.trim(), "1", "IPv6 is not off on the host end");
     a.finish().ok();
     assert!(w.leases().is_empty(), "lease not freed: {:?}", w.leases());
     let gone = wait_for(Duration::from_secs(5), || {

@@ -904,24 +904,26 @@ pub fn attach(prepared: &Prepared, pidfd: BorrowedFd<'_>) -> Result<Attached> {
                 }
                 Err(e) => return Err(e),
             };
-            // No IPv6 link-local address on either end (the host end is up but
-            // gets its carrier only when eth0 comes up): every packet of IPv6's
-            // address autoconfiguration would be flooded by the bridge to all
-            // its ports, a cost per start that grows with the containers
-            // running. The containers' network is IPv4, as docker's default.
+            // No IPv6 on either end. With it, each eth0 that came up sent
+            // duplicate address detection, MLD and router solicitation
+            // packets, multicast that the bridge floods to every running
+            // container, and each host end added a multicast route to the
+            // host's table, which every later link event walks: costs per
+            // start that grew with the containers running (docs/network.md).
+            // The host end (up, but without a carrier until eth0 is up) gets
+            // IPv6 turned off; eth0 gets no link-local address (its routes
+            // are its namespace's own). The containers' network is IPv4, as
+            // docker's default bridge; `lo` keeps `::1`.
             let ipv6 = kernel_has_ipv6();
             if ipv6 {
-                b.route.request(
-                    &mut msg::set_no_ipv6_link_local(0, Some(&b.host_veth)),
-                    &|| format!("turn off IPv6 link-local on {}", b.host_veth),
-                )?;
+                disable_ipv6(&b.host_veth)?;
             }
             // eth0 up, its address and the default route: one batch, one send.
             let prefix = b.subnet.prefix;
             let gw = b.subnet.gateway();
             let mut batch = Vec::new();
             if ipv6 {
-                batch.extend(msg::set_no_ipv6_link_local(eth0, None));
+                batch.extend(msg::set_no_ipv6_link_local(eth0));
             }
             batch.extend(msg::set_link_up(eth0));
             batch.extend(msg::new_address(
@@ -963,10 +965,37 @@ pub fn attach(prepared: &Prepared, pidfd: BorrowedFd<'_>) -> Result<Attached> {
     Ok(out)
 }
 
-/// Whether the kernel has IPv6 (built in, not `ipv6.disable=1`), checked once.
+/// Writes 1 to `/proc/sys/net/ipv6/conf/DEVICE/disable_ipv6` in the host's
+/// network namespace. (Not over netlink: rtnetlink can turn off a link's
+/// link-local address, `IFLA_INET6_ADDR_GEN_MODE`, but not IPv6 itself.)
+fn disable_ipv6(device: &str) -> Result<()> {
+    let path = format!("/proc/sys/net/ipv6/conf/{device}/disable_ipv6");
+    let fd = rustix::fs::open(
+        path.as_str(),
+        OFlags::WRONLY | OFlags::CLOEXEC,
+        FileMode::empty(),
+    )
+    .context(|| format!("turn off IPv6 on {device}: open {path}"))?;
+    rustix::io::write(&fd, b"1\n")
+        .context(|| format!("turn off IPv6 on {device}: write {path}"))?;
+    Ok(())
+}
+
+/// Whether the kernel has IPv6 (built in or loaded, not `ipv6.disable=1`):
+/// whether an `AF_INET6` socket can be made. Checked once. (Not a look at
+/// `/proc/sys/net/ipv6`: with many network namespaces, each path lookup under
+/// `/proc/sys/net` can cost a millisecond.)
 fn kernel_has_ipv6() -> bool {
     static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *HAS.get_or_init(|| Path::new("/proc/sys/net/ipv6/conf").exists())
+    *HAS.get_or_init(|| {
+        rustix::net::socket_with(
+            rustix::net::AddressFamily::INET6,
+            rustix::net::SocketType::DGRAM,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .is_ok()
+    })
 }
 
 /// After the container ended: removes its DNAT rules and frees its lease,

@@ -16,8 +16,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{
-    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
-    LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoBridge, InfoData, InfoKind, InfoVeth,
+    LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -80,14 +80,19 @@ pub(crate) fn get_addresses(index: u32) -> Vec<u8> {
     )
 }
 
-/// `ip link add NAME up type bridge`: `RTM_NEWLINK` kind `bridge`, created up.
+/// `ip link add NAME up type bridge mcast_snooping 0`: `RTM_NEWLINK` kind
+/// `bridge`, created up, without multicast snooping. With snooping on, every
+/// port that comes up or goes away re-arms the multicast timers of every
+/// other port (`br_port_state_selection` -> `br_multicast_enable_port`): a
+/// cost per start that grows with the containers on the bridge. Without it
+/// the bridge floods multicast, as it does anyway for groups nobody joined.
 pub(crate) fn new_bridge(name: &str) -> Vec<u8> {
     let mut m = link_up(0);
     m.attributes.push(LinkAttribute::IfName(name.to_string()));
-    m.attributes
-        .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
-            InfoKind::Bridge,
-        )]));
+    m.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Bridge),
+        LinkInfo::Data(InfoData::Bridge(vec![InfoBridge::MulticastSnooping(false)])),
+    ]));
     finish(RouteNetlinkMessage::NewLink(m), CREATE)
 }
 
@@ -96,23 +101,19 @@ pub(crate) fn set_link_up(index: u32) -> Vec<u8> {
     finish(RouteNetlinkMessage::SetLink(link_up(index)), CHANGE)
 }
 
-/// `ip link set dev NAME|INDEX addrgenmode none`: `RTM_SETLINK` with
+/// `ip link set dev INDEX addrgenmode none`: `RTM_SETLINK` with
 /// `IFLA_AF_SPEC` / `AF_INET6` / `IFLA_INET6_ADDR_GEN_MODE` =
 /// `IN6_ADDR_GEN_MODE_NONE`. Sent before the link gets its carrier, it keeps
 /// the link from making an IPv6 link-local address, and so from sending the
 /// duplicate address detection, router solicitation and MLD packets that a
-/// bridge floods to every port (the link is addressed by `index`, else by
-/// `name`).
-pub(crate) fn set_no_ipv6_link_local(index: u32, name: Option<&str>) -> Vec<u8> {
+/// bridge floods to every port.
+pub(crate) fn set_no_ipv6_link_local(index: u32) -> Vec<u8> {
     let mut m = LinkMessage::default();
     m.header.index = index;
-    if let Some(name) = name {
-        m.attributes.push(LinkAttribute::IfName(name.to_string()));
-    }
     m.attributes
-        .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![
-            AfSpecInet6::AddrGenMode(In6AddrGenMode::None),
-        ])]));
+        .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+            vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+        )]));
     finish(RouteNetlinkMessage::SetLink(m), CHANGE)
 }
 
@@ -384,26 +385,31 @@ mod tests {
     fn golden_new_bridge() {
         #[rustfmt::skip]
         let want: &[u8] = &[
-            // nlmsghdr: len 60, RTM_NEWLINK, REQUEST|ACK|EXCL|CREATE (0x605)
-            60, 0, 0, 0,  16, 0,  0x05, 0x06,  0, 0, 0, 0,  0, 0, 0, 0,
+            // nlmsghdr: len 72, RTM_NEWLINK, REQUEST|ACK|EXCL|CREATE (0x605)
+            72, 0, 0, 0,  16, 0,  0x05, 0x06,  0, 0, 0, 0,  0, 0, 0, 0,
             // ifinfomsg: family 0, type 0, index 0, flags IFF_UP, change IFF_UP
             0, 0, 0, 0,  0, 0, 0, 0,  1, 0, 0, 0,  1, 0, 0, 0,
             // IFLA_IFNAME "tpt-br0\0"
             12, 0, 3, 0,  b't', b'p', b't', b'-', b'b', b'r', b'0', 0,
-            // IFLA_LINKINFO (4 + 12 = 16)
-            16, 0, 18, 0,
+            // IFLA_LINKINFO (4 + 12 + 12 = 28)
+            28, 0, 18, 0,
             //   IFLA_INFO_KIND "bridge\0" (4 + 7 = 11, padded to 12)
             11, 0, 1, 0,  b'b', b'r', b'i', b'd', b'g', b'e', 0, 0,
+            //   IFLA_INFO_DATA (4 + 8)
+            12, 0, 2, 0,
+            //     IFLA_BR_MCAST_SNOOPING (23), u8 0 (4 + 1, padded to 8)
+            5, 0, 23, 0,  0, 0, 0, 0,
         ];
+        assert_eq!(linux_raw_sys::netlink::IFLA_INFO_DATA as u16, 2);
+        assert_eq!(linux_raw_sys::netlink::IFLA_BR_MCAST_SNOOPING as u16, 23);
         let got = new_bridge("tpt-br0");
         assert_eq!(got, want);
         match parse_back(&got) {
             RouteNetlinkMessage::NewLink(m) => {
-                assert!(m
-                    .attributes
-                    .contains(&LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
-                        InfoKind::Bridge
-                    )])))
+                assert!(m.attributes.contains(&LinkAttribute::LinkInfo(vec![
+                    LinkInfo::Kind(InfoKind::Bridge),
+                    LinkInfo::Data(InfoData::Bridge(vec![InfoBridge::MulticastSnooping(false)])),
+                ])))
             }
             other => panic!("{other:?}"),
         }
