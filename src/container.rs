@@ -154,9 +154,13 @@ impl Store {
             undo.name = Some(n);
         }
         let pool_size = pool::configured_size();
-        let spare = match pool_size {
+        let key = match pool_size {
             0 => None,
-            _ => self.take_spare(&pool::image_key(image_fd.as_fd())?, &id)?,
+            _ => Some(pool::image_key(image_fd.as_fd())?),
+        };
+        let spare = match &key {
+            None => None,
+            Some(key) => self.take_spare(key, &id)?,
         };
         if spare.is_none() {
             let cid = fsutil::cstring("container id", id.as_str())?;
@@ -171,7 +175,10 @@ impl Store {
             record,
             lock,
             rootfs,
-            pool_low: spare.unwrap_or(0) < pool_size / 2,
+            // Low, and no refill at work already (else a background process
+            // per start would be forked only to find the refill lock taken).
+            pool_low: spare.unwrap_or(0) < pool_size / 2
+                && !key.as_deref().is_some_and(|k| self.refilling(k)),
         })
     }
 

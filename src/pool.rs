@@ -87,17 +87,36 @@ impl Store {
         Ok(None)
     }
 
+    /// Whether a refill of pool `key` is at work (holds the refill lock).
+    pub(crate) fn refilling(&self, key: &str) -> bool {
+        fsutil::is_locked(self.pool.as_fd(), &format!("{key}.lock"))
+    }
+
     /// Fills the pool of image `name` up to `size` spares, each warmed for
     /// `commands` (see the module doc). Returns at once when another process is
     /// refilling it.
     pub fn refill_pool(&self, name: &str, size: usize, commands: &[&str]) -> Result<()> {
-        self.refill(name, size, commands, true)
+        self.refill(name, size, commands, true, &|_| {})
+    }
+
+    /// Like [`Store::refill_pool`]; `pace(urgent)` is called before each
+    /// spare, `urgent` when the pool is below half (the refill then makes
+    /// spares back to back). The CLI's background process raises its CPU
+    /// priority while urgent.
+    pub fn refill_pool_paced(
+        &self,
+        name: &str,
+        size: usize,
+        commands: &[&str],
+        pace: &dyn Fn(bool),
+    ) -> Result<()> {
+        self.refill(name, size, commands, true, pace)
     }
 
     /// Like [`Store::refill_pool`], without waiting for an idle moment (after an
     /// import, before any container needs it).
     pub fn refill_pool_now(&self, name: &str, size: usize) -> Result<()> {
-        self.refill(name, size, &[], false)
+        self.refill(name, size, &[], false, &|_| {})
     }
 
     fn refill(
@@ -106,6 +125,7 @@ impl Store {
         size: usize,
         commands: &[&str],
         wait_for_idle: bool,
+        pace: &dyn Fn(bool),
     ) -> Result<()> {
         if size == 0 {
             return Ok(());
@@ -135,7 +155,9 @@ impl Store {
         while ready < size {
             // An import's own refill does not wait: no container needs it yet;
             // nor does a refill of a pool below half: starts are draining it.
-            if wait_for_idle && ready >= size / 2 {
+            let urgent = ready < size / 2;
+            pace(urgent);
+            if wait_for_idle && !urgent {
                 self.wait_until_idle();
             }
             // The image was replaced or removed meanwhile: its spares go.
