@@ -499,12 +499,8 @@ pub fn execute(cli: Cli) -> Result<i32> {
                             let _ = store.empty_trash();
                         }
                         let commands: Vec<&str> = command.as_deref().into_iter().collect();
-                        let _ = store.refill_pool_paced(
-                            &image,
-                            crate::pool::configured_size(),
-                            &commands,
-                            &crate::launch::set_background_priority,
-                        );
+                        let _ =
+                            store.refill_pool(&image, crate::pool::configured_size(), &commands);
                     }
                 })
             };

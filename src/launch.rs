@@ -363,7 +363,14 @@ pub fn in_background(work: impl FnOnce()) -> Result<i32> {
         return Ok(pid);
     }
     let _ = rustix::process::setsid();
-    set_background_priority(false);
+    // Background work must not compete with container starts for the CPU: it
+    // runs only when a core would otherwise idle (SCHED_IDLE), and at the lowest
+    // nice value should SCHED_IDLE be refused.
+    let _ = rustix::process::setpriority_process(None, 19);
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler on this process (pid 0) with a valid, local
+    // `sched_param`; SCHED_IDLE takes priority 0.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
     if let Ok(null) = rustix::fs::open(
         c"/dev/null",
         rustix::fs::OFlags::RDWR,
@@ -382,26 +389,6 @@ pub fn in_background(work: impl FnOnce()) -> Result<i32> {
     work();
     // SAFETY: _exit ends the process without running the parent's exit handlers.
     unsafe { libc::_exit(0) }
-}
-
-/// Sets the CPU priority of the calling (background) process. Not urgent:
-/// background work must not compete with container starts for the CPU, so it
-/// runs only when a core would otherwise idle (`SCHED_IDLE`), at nice 19
-/// should `SCHED_IDLE` be refused. Urgent (a pool of spare snapshots below
-/// half while starts go on): normal scheduling at nice 0, since a start that
-/// finds no spare pays far more (its own snapshot commit) than the CPU a
-/// refill takes from it; at `SCHED_IDLE` on a busy machine the refill starved.
-pub fn set_background_priority(urgent: bool) {
-    let (policy, nice) = if urgent {
-        (libc::SCHED_OTHER, 0)
-    } else {
-        (libc::SCHED_IDLE, 19)
-    };
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: sched_setscheduler on this process (pid 0) with a valid, local
-    // `sched_param`; SCHED_IDLE and SCHED_OTHER take priority 0.
-    unsafe { libc::sched_setscheduler(0, policy, &param) };
-    let _ = rustix::process::setpriority_process(None, nice);
 }
 
 /// Collects background process `pid` if it has ended (never blocks).

@@ -14,11 +14,11 @@
 //! - take: `renameat(pool/UUID/ID -> containers/CID)`; atomic, so two runs never
 //!   get the same spare (the loser gets `ENOENT` and tries the next one).
 //! - refill: under the refill lock (non-blocking: one refiller at a time), snapshot
-//!   the image to `.new/ID`, create its mount points, rename it to `ID`. While
-//!   the pool holds at least half its size, each snapshot waits for a quiet
-//!   moment (no start for [`IDLE_GAP`], at most [`IDLE_WAIT_MAX`]); below half
-//!   it makes spares back to back, so that a sustained run of starts (1,000
-//!   containers started one after the other) does not drain it.
+//!   the image to `.new/ID`, create its mount points, rename it to `ID`. Each
+//!   snapshot waits for a quiet moment (no start for [`IDLE_GAP`], at most
+//!   [`IDLE_WAIT_MAX`]): its commit briefly blocks the btrfs transactions of
+//!   the starts running meanwhile, which cost them as much as making their
+//!   own snapshot (measured: docs/performance.md).
 //! - clean: spares of images that no longer exist, and `.new/` leftovers of a
 //!   refill that crashed, are destroyed by the next refill, `rmi` and
 //!   `import --force`.
@@ -96,27 +96,13 @@ impl Store {
     /// `commands` (see the module doc). Returns at once when another process is
     /// refilling it.
     pub fn refill_pool(&self, name: &str, size: usize, commands: &[&str]) -> Result<()> {
-        self.refill(name, size, commands, true, &|_| {})
-    }
-
-    /// Like [`Store::refill_pool`]; `pace(urgent)` is called before each
-    /// spare, `urgent` when the pool is below half (the refill then makes
-    /// spares back to back). The CLI's background process raises its CPU
-    /// priority while urgent.
-    pub fn refill_pool_paced(
-        &self,
-        name: &str,
-        size: usize,
-        commands: &[&str],
-        pace: &dyn Fn(bool),
-    ) -> Result<()> {
-        self.refill(name, size, commands, true, pace)
+        self.refill(name, size, commands, true)
     }
 
     /// Like [`Store::refill_pool`], without waiting for an idle moment (after an
     /// import, before any container needs it).
     pub fn refill_pool_now(&self, name: &str, size: usize) -> Result<()> {
-        self.refill(name, size, &[], false, &|_| {})
+        self.refill(name, size, &[], false)
     }
 
     fn refill(
@@ -125,7 +111,6 @@ impl Store {
         size: usize,
         commands: &[&str],
         wait_for_idle: bool,
-        pace: &dyn Fn(bool),
     ) -> Result<()> {
         if size == 0 {
             return Ok(());
@@ -153,11 +138,8 @@ impl Store {
             .context(|| format!("create pool/{key}/{STAGING}"))?;
         destroy_all_in(staging.as_fd(), &format!("pool/{key}/{STAGING}"))?;
         while ready < size {
-            // An import's own refill does not wait: no container needs it yet;
-            // nor does a refill of a pool below half: starts are draining it.
-            let urgent = ready < size / 2;
-            pace(urgent);
-            if wait_for_idle && !urgent {
+            // An import's own refill does not wait: no container needs it yet.
+            if wait_for_idle {
                 self.wait_until_idle();
             }
             // The image was replaced or removed meanwhile: its spares go.

@@ -350,28 +350,3 @@ fn a_refill_waits_for_a_quiet_moment_between_starts() {
     assert_eq!(spares_in(&dir).len(), 4, "{:?}", list_dir(&dir));
     store.assert_no_leftovers();
 }
-
-#[test]
-fn a_pool_below_half_is_refilled_even_while_starts_go_on() {
-    let (store, dir) = store_with_pool_of_4();
-    let tupper4 = |args: &[&str]| tupper_pool4(&store, args);
-    // Containers that stay: 4 -> 3 -> 2, half the pool.
-    tupper4(&["run", "--net", "none", "bb", "true"]).ok();
-    tupper4(&["run", "--net", "none", "bb", "true"]).ok();
-    store.settle_pool();
-    assert_eq!(spares_in(&dir).len(), 2);
-    let busy = Busy::new(&store);
-    // 2 -> 1 while starts go on: below half, the refill makes spares without
-    // waiting for a quiet moment, up to half; then it waits again.
-    tupper4(&["run", "--net", "none", "bb", "true"]).ok();
-    std::thread::sleep(std::time::Duration::from_millis(800));
-    let during = spares_in(&dir).len();
-    drop(busy);
-    assert_eq!(during, 2, "{:?}", list_dir(&dir));
-    store.settle_pool();
-    assert_eq!(spares_in(&dir).len(), 4, "{:?}", list_dir(&dir));
-    for id in store.container_ids() {
-        store.tupper(&["rm", &id]).ok();
-    }
-    store.assert_no_leftovers();
-}
