@@ -14,11 +14,15 @@
 //! - take: `renameat(pool/UUID/ID -> containers/CID)`; atomic, so two runs never
 //!   get the same spare (the loser gets `ENOENT` and tries the next one).
 //! - refill: under the refill lock (non-blocking: one refiller at a time), snapshot
-//!   the image to `.new/ID`, create its mount points, rename it to `ID`. Each
+//!   the image to `.new/ID`, create its mount points, rename it to `ID`. While
+//!   the pool holds at least a quarter of its size ([`low_water`]), each
 //!   snapshot waits for a quiet moment (no start for [`IDLE_GAP`], at most
 //!   [`IDLE_WAIT_MAX`]): its commit briefly blocks the btrfs transactions of
-//!   the starts running meanwhile, which cost them as much as making their
-//!   own snapshot (measured: docs/performance.md).
+//!   the starts running meanwhile. Below that, a long run of starts is
+//!   draining the pool, and spares are made back to back (still at
+//!   `SCHED_IDLE` in the CLI's background process): a start that finds a
+//!   spare, even one slowed by a commit, beats one that makes its own
+//!   snapshot (measured: docs/performance.md).
 //! - clean: spares of images that no longer exist, and `.new/` leftovers of a
 //!   refill that crashed, are destroyed by the next refill, `rmi` and
 //!   `import --force`.
@@ -138,9 +142,11 @@ impl Store {
             .context(|| format!("create pool/{key}/{STAGING}"))?;
         destroy_all_in(staging.as_fd(), &format!("pool/{key}/{STAGING}"))?;
         while ready < size {
-            // An import's own refill does not wait: no container needs it yet.
-            if wait_for_idle {
-                self.wait_until_idle();
+            // An import's own refill does not wait: no container needs it yet;
+            // nor does a refill of a pool below its low-water mark: a long run
+            // of starts is draining it.
+            if wait_for_idle && ready >= low_water(size) {
+                self.wait_until_idle(dir.as_fd(), low_water(size));
             }
             // The image was replaced or removed meanwhile: its spares go.
             let current = fsutil::open_dir(self.images.as_fd(), name)
@@ -160,10 +166,14 @@ impl Store {
     /// Waits until no container has started for [`IDLE_GAP`] (the containers
     /// directory's mtime changes with every start), at most [`IDLE_WAIT_MAX`]: a
     /// snapshot commit blocks the btrfs transactions of a start that runs at
-    /// the same moment, so refills go between starts, not into them.
-    fn wait_until_idle(&self) {
+    /// the same moment, so refills go between starts, not into them. Stops
+    /// waiting as soon as pool directory `dir` holds fewer than `low` spares.
+    fn wait_until_idle(&self, dir: BorrowedFd<'_>, low: usize) {
         let started = std::time::Instant::now();
         while started.elapsed() < IDLE_WAIT_MAX {
+            if count_spares(dir).is_ok_and(|n| n < low) {
+                return;
+            }
             let Ok(st) = rfs::fstat(&self.containers) else {
                 return;
             };
@@ -261,6 +271,11 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Below this many spares a refill stops waiting for quiet moments.
+pub fn low_water(size: usize) -> usize {
+    size / 4
 }
 
 /// The directory of a pool in which spares are made.

@@ -350,3 +350,28 @@ fn a_refill_waits_for_a_quiet_moment_between_starts() {
     assert_eq!(spares_in(&dir).len(), 4, "{:?}", list_dir(&dir));
     store.assert_no_leftovers();
 }
+
+#[test]
+fn a_pool_below_a_quarter_is_refilled_even_while_starts_go_on() {
+    let (store, dir) = store_with_pool_of_4();
+    let tupper4 = |args: &[&str]| tupper_pool4(&store, args);
+    assert_eq!(tupper::pool::low_water(4), 1);
+    let busy = Busy::new(&store);
+    // Containers that stay drain the pool to 0 while starts go on. Down to 1
+    // spare the refill (forked at 1, below half) waits for a quiet moment;
+    // at 0, below the low-water mark, it makes a spare at once, then waits
+    // again.
+    for _ in 0..4 {
+        tupper4(&["run", "--net", "none", "bb", "true"]).ok();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let during = spares_in(&dir).len();
+    drop(busy);
+    assert_eq!(during, 1, "{:?}", list_dir(&dir));
+    store.settle_pool();
+    assert_eq!(spares_in(&dir).len(), 4, "{:?}", list_dir(&dir));
+    for id in store.container_ids() {
+        store.tupper(&["rm", &id]).ok();
+    }
+    store.assert_no_leftovers();
+}
