@@ -610,6 +610,57 @@ fn host_end_lives_on_the_bridge_only_while_the_container_runs() {
     w.store.assert_no_leftovers();
 }
 
+/// A `tupper run` killed with SIGKILL cannot free its lease nor remove its
+/// DNAT rule; the next run finds its holder gone, reclaims both, and gets the
+/// same address and host port.
+#[test]
+fn a_killed_runs_lease_and_rule_are_reclaimed_by_the_next_run() {
+    require_nft();
+    let w = World::new("kill", 13);
+    let mut a = w.spawn(&[
+        "run",
+        "--rm",
+        "-p",
+        "8081:80",
+        "bb",
+        "sh",
+        "-c",
+        "hostname; echo up; sleep 60",
+    ]);
+    a.line_with("up");
+    let id = a.seen[0].clone();
+    let holder = a.pid();
+    kill(holder, 9);
+    a.finish();
+    // What the crash left: the lease, naming a holder that is gone, and the
+    // DNAT chain (the container died with its tupper: PR_SET_PDEATHSIG).
+    assert_eq!(
+        w.leases(),
+        vec![format!("{} {id} 8081:80/tcp {holder}", w.addr(2))]
+    );
+    let chain = format!("dnat-{id}");
+    assert!(w.host.sh("nft list table ip tupper").contains(&chain));
+    let next = w
+        .tupper(&[
+            "run",
+            "--rm",
+            "-p",
+            "8081:80",
+            "bb",
+            "sh",
+            "-c",
+            "ip addr show dev eth0",
+        ])
+        .ok();
+    assert_eq!(inet(&next), vec![format!("{}/24", w.addr(2))], "{next}");
+    assert!(w.leases().is_empty(), "{:?}", w.leases());
+    let table = w.host.sh("nft list table ip tupper");
+    assert!(!table.contains(&chain), "{table}");
+    // The killed run's record stays, dead, until `rm`.
+    w.tupper(&["rm", &id]).ok();
+    w.store.assert_no_leftovers();
+}
+
 /// `tupper ps` and `tupper inspect` show the address; the bridge and subnet
 /// come from TUPPER_BRIDGE and TUPPER_SUBNET here.
 #[test]
