@@ -48,7 +48,7 @@ use crate::plan;
 use crate::store::{destroy_subvolume, Store};
 
 /// Spares kept per image unless `TUPPER_POOL` says otherwise.
-pub const DEFAULT_SIZE: usize = 64;
+pub const DEFAULT_SIZE: usize = 128;
 
 /// The pool size from `TUPPER_POOL`.
 pub fn configured_size() -> usize {

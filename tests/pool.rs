@@ -175,9 +175,7 @@ fn a_crashed_refill_is_cleaned_by_the_next_one() {
 
 #[test]
 fn a_held_refill_lock_keeps_other_refills_out() {
-    let store = TestStore::new();
-    store.import_busybox("bb");
-    let dir = pool_dir(&store, "bb");
+    let (store, dir) = store_with_pool_of_4();
     let lock = dir.with_extension("lock");
     assert!(lock.is_file(), "no refill lock at {}", lock.display());
     // Hold the lock (as a refill would) while runs drain the pool.
@@ -188,10 +186,9 @@ fn a_held_refill_lock_keeps_other_refills_out() {
     )
     .unwrap();
     rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).unwrap();
-    let size = tupper::pool::configured_size();
-    for _ in 0..size + 2 {
+    for _ in 0..6 {
         // More runs than spares: the last ones snapshot directly, and work.
-        store.run_rm("bb", &["true"]).ok();
+        tupper_pool4(&store, &["run", "--rm", "--net", "none", "bb", "true"]).ok();
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(
@@ -200,8 +197,9 @@ fn a_held_refill_lock_keeps_other_refills_out() {
     );
     drop(held);
     // With the lock free again, the next run's refill fills the pool.
-    store.run_rm("bb", &["true"]).ok();
-    assert_eq!(store.pool_spares().len(), size);
+    tupper_pool4(&store, &["run", "--rm", "--net", "none", "bb", "true"]).ok();
+    store.settle_pool();
+    assert_eq!(spares_in(&dir).len(), 4, "{:?}", list_dir(&dir));
 }
 
 #[test]
