@@ -4,12 +4,13 @@
 //!
 //! Layout: `ROOT/pool/UUID/ID` are spares of the image whose subvolume UUID is
 //! `UUID` (32 hex digits), `ROOT/pool/UUID/.new/ID` a spare being prepared, and
-//! `ROOT/pool/UUID.lock` the refill lock. The snapshot is made in its own
-//! directory because `BTRFS_IOC_SNAP_CREATE_V2` holds its parent directory's
-//! inode lock until the commit is done (milliseconds): made in `UUID/`, it
-//! would stall every run listing or taking a spare meanwhile. Keying by UUID, not by name, is what
+//! `ROOT/pool/UUID.lock` the refill lock. Keying by UUID, not by name, is what
 //! keeps a spare from ever being handed out for an image that was since replaced
-//! (`import --force` makes a new subvolume, with a new UUID) or removed.
+//! (`import --force` makes a new subvolume, with a new UUID) or removed. The
+//! snapshot is made in its own directory because `BTRFS_IOC_SNAP_CREATE_V2`
+//! holds its parent directory's inode lock until the commit is done
+//! (milliseconds): made in `UUID/`, it would stall every run listing or taking
+//! a spare meanwhile.
 //!
 //! - take: `renameat(pool/UUID/ID -> containers/CID)`; atomic, so two runs never
 //!   get the same spare (the loser gets `ENOENT` and tries the next one).
