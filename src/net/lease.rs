@@ -497,11 +497,12 @@ pub(crate) mod tests {
         assert_eq!(ids, ["new"]);
     }
 
-    /// The pid of a process that has ended (and was reaped).
+    /// A pid no process can have: `pid_max` (pids go from 1 to `pid_max` - 1).
     fn dead_pid() -> u32 {
-        let mut c = std::process::Command::new("true").spawn().unwrap();
-        c.wait().unwrap();
-        c.id()
+        let max = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap();
+        let pid: u32 = max.trim().parse().unwrap();
+        assert!(!holder_exists(pid), "pid_max {pid} names a process");
+        pid
     }
 
     /// Makes the lease of `id` look like its holder crashed: a pid that is gone.
