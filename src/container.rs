@@ -79,8 +79,6 @@ pub(crate) struct Created {
 }
 
 impl Store {
-    /// Makes container from `image`: run lock, record, name, snapshot. On failure
-    /// everything made so far is undone.
     /// Takes the run lock of a new container `id` (held until it ends).
     pub(crate) fn lock_new_container(&self, id: &str) -> Result<FileLock> {
         let lock_name = format!("{id}.lock");
