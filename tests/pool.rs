@@ -373,3 +373,68 @@ fn a_pool_below_a_quarter_is_refilled_even_while_starts_go_on() {
     }
     store.assert_no_leftovers();
 }
+
+/// The pids of the zombie children of process `parent`.
+fn zombie_children(parent: u32) -> Vec<u32> {
+    let mut v = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        // After the comm: state ppid ...
+        let f: Vec<&str> = stat[close + 2..].split(' ').collect();
+        if f.first() == Some(&"Z") && f.get(1) == Some(&parent.to_string().as_str()) {
+            v.push(pid);
+        }
+    }
+    v
+}
+
+#[test]
+fn no_refill_is_forked_while_one_holds_the_lock() {
+    let (store, dir) = store_with_pool_of_4();
+    let lock = dir.with_extension("lock");
+    let held = rustix::fs::open(
+        &lock,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    // 4 -> 3 -> 2 -> 1: the pool is low for the next start.
+    for _ in 0..3 {
+        tupper_pool4(&store, &["run", "--net", "none", "bb", "true"]).ok();
+    }
+    let mut c = store.cmd();
+    c.env("TUPPER_POOL", "4")
+        .args(["run", "--net", "none", "bb", "sh", "-c", "echo up; sleep 2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut run = c.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(run.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "up");
+    // A background process forked now would find the lock taken, end at
+    // once, and stay a zombie of this `tupper run` until its container ends.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let zombies = zombie_children(run.id());
+    assert!(run.wait().unwrap().success());
+    assert!(zombies.is_empty(), "zombie children: {zombies:?}");
+    drop(held);
+    for id in store.container_ids() {
+        store.tupper(&["rm", &id]).ok();
+    }
+    store.settle_pool();
+    store.assert_no_leftovers();
+}
