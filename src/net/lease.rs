@@ -6,12 +6,14 @@
 //! pid of the process that took the lease (`0`: unknown); the line
 //! `# boot BOOT-ID` names the boot the pids belong to; other lines starting with
 //! `#` are comments, and the line `# end` ends the file. Every change happens under
-//! the lock: read, decide, rewrite in place (one `pwrite` of the whole text
-//! with its `# end`, then `ftruncate`), unlock. Whatever a crash between the
-//! two calls leaves after `# end` is ignored. The file is never replaced by
-//! `rename(2)`: a rename costs hundreds of microseconds on ext4 (block
-//! allocation of the new file, discard of the old one's blocks), and would
-//! take the lock away from its inode.
+//! the lock: read, decide, write in place, unlock. A new lease, when nothing
+//! else changed, is one `pwrite` of its line and a new `# end` over the old
+//! `# end` (a start then formats and writes one line, not all of them); any
+//! other change rewrites the whole text with its `# end` (one `pwrite`, then
+//! `ftruncate`). Whatever a crash leaves after `# end` is ignored. The file is
+//! never replaced by `rename(2)`: a rename costs hundreds of microseconds on
+//! ext4 (block allocation of the new file, discard of the old one's blocks),
+//! and would take the lock away from its inode.
 //!
 //! Which leases are dead: a lease is live while its container's run lock is
 //! held (the caller's `is_alive`), but probing that lock costs an `open`, a
@@ -24,6 +26,16 @@
 //! lease is checked with `is_alive` whenever it stands in the way (its address
 //! or port is asked for, or the subnet is full), so a dead container's lease
 //! never blocks an allocation.
+//!
+//! Not every lease is probed at every allocation: one `getpgid` per lease is
+//! a millisecond per start with 1,000 containers. An allocation probes a
+//! window of [`PROBE_WINDOW`] leases (all of them when there are no more),
+//! starting at a place picked by the new container's id, so that a dead
+//! container's lease is found after about `leases / PROBE_WINDOW` starts;
+//! leases in the way are probed as above, and a file from another boot (or
+//! without a boot line) has every lease probed once, by `is_alive`. An
+//! unreclaimed dead lease costs nothing but its address, which is not given
+//! out again until it is reclaimed: its DNAT rules (if any) go with it.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -34,6 +46,9 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{FlockOperation, Mode, OFlags};
 
 use super::{PortMapping, Subnet};
+
+/// How many leases an allocation probes for liveness (see the module doc).
+pub(crate) const PROBE_WINDOW: usize = 16;
 use crate::error::{Context, Error, Result};
 
 /// One container's address lease.
@@ -61,12 +76,18 @@ pub(crate) struct Request<'a> {
 pub(crate) struct Locked {
     fd: OwnedFd,
     path: PathBuf,
-    /// The file's length as read.
+    /// The file's length as read (or as last written).
     len: usize,
+    /// Where the `# end` line starts, when the file has one (then a new lease
+    /// can be written over it, see [`Locked::add`]).
+    end_at: Option<usize>,
     /// The leases as read under the lock.
     pub leases: Vec<Lease>,
     /// Whether the holders' pids are of this boot.
     same_boot: bool,
+    /// Whether a lease was removed since the file was read (then [`Locked::add`]
+    /// rewrites the whole file).
+    removed: bool,
 }
 
 impl Locked {
@@ -112,15 +133,21 @@ impl Locked {
             }
         }
         let len = text.len();
-        let text = String::from_utf8_lossy(&text);
-        let (leases, boot) =
+        let (text, exact) = match String::from_utf8_lossy(&text) {
+            std::borrow::Cow::Borrowed(s) => (std::borrow::Cow::Borrowed(s), true),
+            // Replacement characters moved the byte offsets: no `end_at`.
+            owned => (owned, false),
+        };
+        let parsed =
             parse(&text).map_err(|e| Error::msg(format!("read {}: {e}", path.display())))?;
         Ok(Locked {
             fd,
             path,
             len,
-            leases,
-            same_boot: boot.is_some() && boot.as_deref() == boot_id(),
+            end_at: parsed.end_at.filter(|_| exact),
+            leases: parsed.leases,
+            same_boot: parsed.boot.is_some() && parsed.boot.as_deref() == boot_id(),
+            removed: false,
         })
     }
 
@@ -129,35 +156,93 @@ impl Locked {
     /// without asking `is_alive` (see the module doc).
     pub(crate) fn drop_dead(&mut self, hints: bool, is_alive: &dyn Fn(&str) -> bool) -> Vec<Lease> {
         let same_boot = hints && self.same_boot;
-        let (live, dead) = self
+        let (live, dead): (Vec<_>, Vec<_>) = self
             .leases
             .drain(..)
             .partition(|l| (same_boot && holder_exists(l.holder)) || is_alive(&l.id));
         self.leases = live;
+        self.removed |= !dead.is_empty();
+        dead
+    }
+
+    /// Like [`Locked::drop_dead`] with hints, but probes only `window` leases
+    /// (all when there are no more), the first at index `start` modulo their
+    /// number.
+    fn drop_dead_in_window(
+        &mut self,
+        start: usize,
+        window: usize,
+        is_alive: &dyn Fn(&str) -> bool,
+    ) -> Vec<Lease> {
+        let n = self.leases.len();
+        if n <= window {
+            return self.drop_dead(true, is_alive);
+        }
+        let mut gone: Vec<usize> = (0..window)
+            .map(|k| (start % n + k) % n)
+            .filter(|&i| {
+                let l = &self.leases[i];
+                !((self.same_boot && holder_exists(l.holder)) || is_alive(&l.id))
+            })
+            .collect();
+        gone.sort_unstable();
+        self.removed |= !gone.is_empty();
+        let mut dead: Vec<Lease> = gone.iter().rev().map(|&i| self.leases.remove(i)).collect();
+        dead.reverse();
         dead
     }
 
     /// Removes lease `i` if `is_alive` says its container is gone; returns it.
     fn drop_if_dead(&mut self, i: usize, is_alive: &dyn Fn(&str) -> bool) -> Option<Lease> {
-        (!is_alive(&self.leases[i].id)).then(|| self.leases.remove(i))
+        let dead = (!is_alive(&self.leases[i].id)).then(|| self.leases.remove(i));
+        self.removed |= dead.is_some();
+        dead
     }
 
-    /// Writes `self.leases` back in place.
-    pub(crate) fn save(&self) -> Result<()> {
-        let text = format(&self.leases);
+    /// Adds `lease` and writes the file: when nothing was removed, the file
+    /// names this boot and ends in `# end`, only the new line and a new
+    /// `# end` are written, over the old one; else the whole file.
+    fn add(&mut self, lease: Lease) -> Result<()> {
+        let at = self.end_at.filter(|_| self.same_boot && !self.removed);
+        self.leases.push(lease);
+        let Some(at) = at else {
+            return self.save();
+        };
+        let mut tail = String::new();
+        format_line(&mut tail, self.leases.last().expect("just pushed"));
+        tail.push_str(END);
+        self.write_at(tail.as_bytes(), at)?;
+        self.end_at = Some(at + tail.len() - END.len());
+        self.len = self.len.max(at + tail.len());
+        Ok(())
+    }
+
+    /// `pwrite`s all of `bytes` at `offset`.
+    fn write_at(&self, bytes: &[u8], offset: usize) -> Result<()> {
         let mut done = 0;
-        while done < text.len() {
-            match rustix::io::pwrite(&self.fd, &text.as_bytes()[done..], done as u64) {
+        while done < bytes.len() {
+            match rustix::io::pwrite(&self.fd, &bytes[done..], (offset + done) as u64) {
                 Ok(n) => done += n,
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(Error::os(format!("write {}", self.path.display()), e)),
             }
         }
+        Ok(())
+    }
+
+    /// Writes `self.leases` back in place.
+    pub(crate) fn save(&mut self) -> Result<()> {
+        let text = format(&self.leases);
+        self.write_at(text.as_bytes(), 0)?;
         // Growing needs no truncation (and ext4 makes it cost a journal entry).
         if text.len() < self.len {
             rustix::fs::ftruncate(&self.fd, text.len() as u64)
                 .context(|| format!("truncate {}", self.path.display()))?;
         }
+        self.len = text.len();
+        self.end_at = Some(text.len() - END.len());
+        self.same_boot = boot_id().is_some();
+        self.removed = false;
         Ok(())
     }
 }
@@ -178,7 +263,11 @@ pub(crate) fn allocate(
             req.id, l.addr
         )));
     }
-    let mut dead = file.drop_dead(true, is_alive);
+    let mut dead = if file.same_boot {
+        file.drop_dead_in_window(window_start(req.id), PROBE_WINDOW, is_alive)
+    } else {
+        file.drop_dead(false, is_alive)
+    };
 
     // A lease that stands in the way is checked for real (a pid hint can err).
     for p in req.ports {
@@ -236,14 +325,21 @@ pub(crate) fn allocate(
             }
         },
     };
-    file.leases.push(Lease {
+    file.add(Lease {
         addr,
         id: req.id.to_string(),
         ports: req.ports.to_vec(),
         holder: std::process::id(),
-    });
-    file.save()?;
+    })?;
     Ok((addr, dead))
+}
+
+/// Where an allocation for container `id` starts probing: a hash of the id
+/// (FNV-1a), so that successive starts (random ids) probe different leases.
+fn window_start(id: &str) -> usize {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    }) as usize
 }
 
 /// Frees the lease of container `id` on `addr`. Returns whether there was one.
@@ -263,13 +359,32 @@ pub(crate) fn list(state_dir: &Path) -> Result<Vec<Lease>> {
     Ok(Locked::open(state_dir)?.leases)
 }
 
-/// The leases of a lease file's text, and the boot id it names.
-fn parse(text: &str) -> std::result::Result<(Vec<Lease>, Option<String>), String> {
-    let mut out = Vec::new();
+/// The `# end` line, which ends a lease file.
+const END: &str = "# end\n";
+
+/// What a lease file's text holds.
+#[derive(Debug)]
+struct Parsed {
+    leases: Vec<Lease>,
+    /// The boot id it names.
+    boot: Option<String>,
+    /// The byte offset of its `# end` line, if it has one.
+    end_at: Option<usize>,
+}
+
+/// Parses a lease file's text.
+fn parse(text: &str) -> std::result::Result<Parsed, String> {
+    // A line is ~35 bytes: room for all leases at once.
+    let mut out = Vec::with_capacity(text.len() / 32);
     let mut boot = None;
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
+    let mut end_at = None;
+    let mut offset = 0;
+    for (n, raw) in text.split_inclusive('\n').enumerate() {
+        let at = offset;
+        offset += raw.len();
+        let line = raw.trim();
         if line == "# end" {
+            end_at = Some(at);
             break;
         }
         if let Some(id) = line.strip_prefix("# boot ") {
@@ -307,29 +422,40 @@ fn parse(text: &str) -> std::result::Result<(Vec<Lease>, Option<String>), String
             holder,
         });
     }
-    Ok((out, boot))
+    Ok(Parsed {
+        leases: out,
+        boot,
+        end_at,
+    })
 }
 
+/// The whole text of a lease file holding `leases`.
 fn format(leases: &[Lease]) -> String {
-    let mut s = String::from("# tupper address leases: ADDRESS CONTAINER-ID PORTS HOLDER\n");
+    let mut s = String::with_capacity(100 + 40 * leases.len());
+    s.push_str("# tupper address leases: ADDRESS CONTAINER-ID PORTS HOLDER\n");
     if let Some(id) = boot_id() {
         let _ = writeln!(s, "# boot {id}");
     }
     for l in leases {
-        let _ = write!(s, "{} {} ", l.addr, l.id);
-        if l.ports.is_empty() {
-            s.push('-');
-        }
-        for (i, p) in l.ports.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            let _ = write!(s, "{p}");
-        }
-        let _ = writeln!(s, " {}", l.holder);
+        format_line(&mut s, l);
     }
-    s.push_str("# end\n");
+    s.push_str(END);
     s
+}
+
+/// Appends the line of lease `l` to `s`.
+fn format_line(s: &mut String, l: &Lease) {
+    let _ = write!(s, "{} {} ", l.addr, l.id);
+    if l.ports.is_empty() {
+        s.push('-');
+    }
+    for (i, p) in l.ports.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(s, "{p}");
+    }
+    let _ = writeln!(s, " {}", l.holder);
 }
 
 /// This boot's id (`/proc/sys/kernel/random/boot_id`), read once.
@@ -422,17 +548,20 @@ pub(crate) mod tests {
             text.contains("10.89.0.3 def 8080:80/tcp,53:53/udp 4242\n"),
             "{text}"
         );
-        let (parsed, boot) = parse(&text).unwrap();
-        assert_eq!(parsed, leases);
-        assert_eq!(boot.as_deref(), boot_id());
+        let parsed = parse(&text).unwrap();
+        assert_eq!(parsed.leases, leases);
+        assert_eq!(parsed.boot.as_deref(), boot_id());
+        assert_eq!(parsed.end_at, Some(text.len() - END.len()));
         assert!(boot_id().is_some_and(|b| b.len() == 36), "{:?}", boot_id());
         assert!(parse("10.89.0.2 abc\n").unwrap_err().contains("line 1"));
         assert!(parse("10.89.0.2 abc - x\n").unwrap_err().contains("line 1"));
         // A line without a holder (an older file) has holder 0.
-        assert_eq!(parse("10.89.0.2 abc -\n").unwrap().0[0].holder, 0);
+        assert_eq!(parse("10.89.0.2 abc -\n").unwrap().leases[0].holder, 0);
+        assert_eq!(parse("10.89.0.2 abc -\n").unwrap().end_at, None);
         // What a crash between pwrite and ftruncate leaves is ignored.
         let torn = format!("{text}10.89.0.9 gh");
-        assert_eq!(parse(&torn).unwrap().0, leases);
+        assert_eq!(parse(&torn).unwrap().leases, leases);
+        assert_eq!(parse(&torn).unwrap().end_at, Some(text.len() - END.len()));
         assert!(parse("10.89.0.256 abc -\n").is_err());
     }
 
@@ -607,5 +736,124 @@ pub(crate) mod tests {
         for i in 2..22 {
             assert!(addrs.contains(&Ipv4Addr::new(10, 9, 0, i)), "{i}");
         }
+    }
+
+    /// Writes a lease file of `n` leases (`c0`.. on 10.9.0.2..) whose holder
+    /// is `holder`, naming boot `boot` (this boot's id when `None`).
+    fn write_leases(dir: &Path, n: u8, holder: u32, boot: Option<&str>) {
+        let mut f = Locked::open(dir).unwrap();
+        f.leases = (0..n)
+            .map(|i| Lease {
+                addr: Ipv4Addr::new(10, 9, 0, 2 + i),
+                id: format!("c{i}"),
+                ports: vec![],
+                holder,
+            })
+            .collect();
+        f.save().unwrap();
+        if let Some(b) = boot {
+            let path = dir.join("leases");
+            let text = std::fs::read_to_string(&path).unwrap();
+            let ours = format!("# boot {}\n", boot_id().unwrap());
+            assert!(text.contains(&ours), "{text}");
+            std::fs::write(&path, text.replace(&ours, &format!("# boot {b}\n"))).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_allocation_probes_a_window_of_the_leases() {
+        let dir = TempDir::new("lease-window");
+        // 40 leases whose holders are gone: each one needs `is_alive`.
+        write_leases(&dir.0, 40, dead_pid(), None);
+        let asked = std::cell::RefCell::new(Vec::<String>::new());
+        let alive_but_c7 = |id: &str| {
+            asked.borrow_mut().push(id.to_string());
+            id != "c7"
+        };
+        let mut reclaimed_at = None;
+        for k in 0..40 {
+            asked.borrow_mut().clear();
+            let id = format!("new{k}");
+            let (a, dead) = allocate(&dir.0, &req("10.9.0.0/24", &id, &[]), &alive_but_c7).unwrap();
+            let n = asked.borrow().len();
+            assert_eq!(n, PROBE_WINDOW, "allocation {k} probed {n} leases");
+            if dead.is_empty() {
+                // c7's address is not given out while its lease stands.
+                assert_eq!(a, Ipv4Addr::new(10, 9, 0, 42 + k as u8));
+            } else {
+                assert_eq!(
+                    dead.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+                    ["c7"]
+                );
+                // Free again, and the lowest: this start gets it.
+                assert_eq!(a, Ipv4Addr::new(10, 9, 0, 9));
+                reclaimed_at = Some(k);
+                break;
+            }
+        }
+        // Each window is 16 of ~40: the dead lease is found within a few starts.
+        reclaimed_at.expect("c7's lease was never probed in 40 allocations");
+        assert!(!list(&dir.0).unwrap().iter().any(|l| l.id == "c7"));
+    }
+
+    #[test]
+    fn a_file_of_another_boot_has_every_lease_probed() {
+        let dir = TempDir::new("lease-boot");
+        // Holders that exist (this process), but of another boot: no hint.
+        write_leases(&dir.0, 40, std::process::id(), Some("0-other-boot"));
+        let (a, dead) = allocate(&dir.0, &req("10.9.0.0/24", "new", &[]), &|_| false).unwrap();
+        assert_eq!((a, dead.len()), (Ipv4Addr::new(10, 9, 0, 2), 40));
+        let text = std::fs::read_to_string(dir.0.join("leases")).unwrap();
+        assert!(
+            text.contains(&format!("# boot {}\n", boot_id().unwrap())),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_new_lease_is_written_over_the_end_line_other_changes_rewrite() {
+        let dir = TempDir::new("lease-append");
+        let path = dir.0.join("leases");
+        let alive = |_: &str| true;
+        allocate(&dir.0, &req("10.9.0.0/24", "a", &[]), &alive).unwrap();
+        // A comment (which a rewrite drops) and a torn tail after `# end`.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replace("# end\n", "# note\n# end\n10.9.0.77 torn");
+        std::fs::write(&path, &text).unwrap();
+        let p = [parse_publish("8080:80").unwrap()];
+        let (b, _) = allocate(&dir.0, &req("10.9.0.0/24", "b", &p), &alive).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let me = std::process::id();
+        assert!(
+            text.contains(&format!("# note\n{b} b 8080:80/tcp {me}\n# end\n")),
+            "{text}"
+        );
+        let leases = list(&dir.0).unwrap();
+        assert_eq!(
+            leases.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        // A free rewrites the file: the comment and the tail are gone.
+        assert!(free(&dir.0, b, "b").unwrap());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("# note") && text.ends_with("# end\n"),
+            "{text}"
+        );
+        // So does an allocation that reclaimed a lease.
+        std::fs::write(&path, text.replace("# end\n", "# note\n# end\n")).unwrap();
+        crash_holder(&dir.0, "a");
+        std::fs::write(
+            &path,
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .replace("# end\n", "# note\n# end\n"),
+        )
+        .unwrap();
+        let (_, dead) = allocate(&dir.0, &req("10.9.0.0/24", "c", &[]), &|id| id != "a").unwrap();
+        assert_eq!(dead.len(), 1);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("# note"), "{text}");
+        assert_eq!(list(&dir.0).unwrap().len(), 1);
     }
 }
