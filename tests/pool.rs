@@ -273,6 +273,41 @@ fn store_with_pool_of_4() -> (TestStore, std::path::PathBuf) {
     (store, dir)
 }
 
+/// Bytes of `file` in the page cache, as util-linux's `fincore` (mincore(2)) sees them.
+fn bytes_cached(file: &std::path::Path) -> u64 {
+    let out = sh(
+        "fincore",
+        &[
+            "--bytes",
+            "--noheadings",
+            "--output",
+            "RES",
+            file.to_str().unwrap(),
+        ],
+    );
+    out.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("fincore said {out:?}"))
+}
+
+#[test]
+fn a_spare_is_warmed_its_shell_is_in_the_page_cache() {
+    // A spare's files are new inodes: only the refill's warming puts the
+    // image's /bin/sh (busybox) into their page cache before a run needs it.
+    let (_store, dir) = store_with_pool_of_4();
+    let spares = spares_in(&dir);
+    assert_eq!(spares.len(), 4);
+    for s in spares {
+        let busybox = dir.join(&s).join("bin/busybox");
+        let size = fs::metadata(&busybox).unwrap().len();
+        let cached = bytes_cached(&busybox);
+        assert!(
+            cached * 10 >= size * 9,
+            "spare {s}: {cached} of {size} bytes of /bin/busybox cached"
+        );
+    }
+}
+
 #[test]
 fn a_pool_below_half_is_refilled_while_the_command_runs() {
     let (store, dir) = store_with_pool_of_4();
