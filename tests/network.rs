@@ -1072,6 +1072,43 @@ fn address_in_use_is_refused() {
     w.store.assert_no_leftovers();
 }
 
+/// A bridge with no port left: the container is refused, the error says
+/// why, and nothing of it is left.
+#[test]
+fn a_full_bridge_is_refused_with_advice() {
+    // A Linux bridge takes 1,023 ports: 1,022 veths made here, the last
+    // one taken by a running container, then one more container.
+    let w = World::new("ports", 26);
+    let mut script = format!(
+        "ip link add {b} type bridge && ip -batch - <<EOF\n",
+        b = w.bridge
+    );
+    for i in 0..1022 {
+        script += &format!(
+            "link add tq{i} master {} type veth peer name tr{i}\n",
+            w.bridge
+        );
+    }
+    script += "EOF\n";
+    w.host.sh(&script);
+    let mut a = w
+        .host
+        .spawn(w.cmd(&["run", "--rm", "bb", "sh", "-c", PRINT_ADDR_AND_WAIT]));
+    a.line_with("up");
+    let g = ["--bridge", &w.bridge, "--subnet", &w.subnet];
+    refused(
+        &w,
+        &g,
+        &["-p", "8085:80"],
+        "Exchange full (os error 54) (a Linux bridge holds at most 1,023 ports",
+    );
+    // The refused run's DNAT chain is gone with it (the running one has none).
+    let table = w.host.sh("nft list table ip tupper");
+    assert!(!table.contains("dnat-"), "{table}");
+    a.finish().ok();
+    w.store.assert_no_leftovers();
+}
+
 /// A /30 has one container address: while a container holds it, the next
 /// one is refused.
 #[test]

@@ -902,7 +902,7 @@ pub fn attach(prepared: &Prepared, pidfd: BorrowedFd<'_>) -> Result<Attached> {
                         ))
                     })?
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(bridge_full_advice(e)),
             };
             // No IPv6 on either end. With it, each eth0 that came up sent
             // duplicate address detection, MLD and router solicitation
@@ -1101,6 +1101,20 @@ pub fn addresses(state_dir: &Path) -> Result<Vec<(String, Ipv4Addr)>> {
         .into_iter()
         .map(|l| (l.id, l.addr))
         .collect())
+}
+
+/// A Linux bridge takes at most 1,023 ports (port numbers 1 to
+/// `BR_MAX_PORTS` - 1); the next one is refused with `EXFULL` ("Exchange
+/// full"), which does not say so.
+fn bridge_full_advice(e: Error) -> Error {
+    if e.raw_os_error() == Some(libc::EXFULL) {
+        e.with_advice(
+            "a Linux bridge holds at most 1,023 ports, one per running container: \
+             run the others on another --bridge with its own --subnet",
+        )
+    } else {
+        e
+    }
 }
 
 /// `ip link del NAME`, where a missing link is fine.
