@@ -67,6 +67,8 @@ pub enum Stage {
     Exec = 11,
     /// Dropping capabilities from the bounding and inheritable sets.
     Capabilities = 12,
+    /// `setns` into a spare network namespace ([`crate::netns_pool`]).
+    JoinNetns = 13,
 }
 
 impl Stage {
@@ -87,6 +89,7 @@ impl Stage {
             Workdir,
             Exec,
             Capabilities,
+            JoinNetns,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -160,6 +163,9 @@ pub struct ChildFds<'a> {
     /// The parent's ends, which the child closes: the go pipe's write end (so
     /// that the child sees EOF if the parent dies) and the report pipe's read end.
     pub parent_ends: [RawFd; 2],
+    /// A spare network namespace to join instead of the new one of
+    /// `CLONE_NEWNET` (its `lo` is up already); close-on-exec.
+    pub netns: Option<BorrowedFd<'a>>,
 }
 
 /// The `RTM_NEWLINK` request that sets `lo` (always ifindex 1 in a new network
@@ -202,8 +208,16 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         ),
     );
     check(Stage::Hostname, rustix::system::sethostname(&plan.hostname));
-    if plan.own_netns {
-        check(Stage::Loopback, loopback_up(lo_up));
+    match fds.netns {
+        Some(ns) => check(
+            Stage::JoinNetns,
+            rustix::thread::move_into_link_name_space(
+                ns,
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            ),
+        ),
+        None if plan.own_netns => check(Stage::Loopback, loopback_up(lo_up)),
+        None => {}
     }
     check(
         Stage::BindRoot,
@@ -310,7 +324,7 @@ fn apply(op: &Op) -> rustix::io::Result<()> {
 }
 
 /// Sends the prepared `RTM_NEWLINK` for `lo` and reads the kernel's ACK.
-fn loopback_up(request: &LoopbackRequest) -> rustix::io::Result<()> {
+pub(crate) fn loopback_up(request: &LoopbackRequest) -> rustix::io::Result<()> {
     let sock = net::socket_with(
         AddressFamily::NETLINK,
         SocketType::RAW,
@@ -429,9 +443,9 @@ mod tests {
 
     #[test]
     fn stages_round_trip() {
-        for n in 0..=12 {
+        for n in 0..=13 {
             assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
         }
-        assert_eq!(Stage::from_u32(13), None);
+        assert_eq!(Stage::from_u32(14), None);
     }
 }

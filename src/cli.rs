@@ -402,6 +402,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
             let (root, image) = (cli.root.clone(), name.clone());
             crate::launch::in_background(move || {
                 if let Ok(store) = Store::open(&root) {
+                    let _ = store.refill_netns_pool(crate::netns_pool::configured_size());
                     let _ = store.refill_pool_now(&image, crate::pool::configured_size());
                 }
             })?;
@@ -486,15 +487,23 @@ pub fn execute(cli: Cli) -> Result<i32> {
             let forwarder = Forwarder::new()?;
             let mut container = store.start(&spec)?;
             container.defer_destroy();
+            let netns_size = match spec.network.mode.new_netns() {
+                true => crate::netns_pool::configured_size(),
+                false => 0,
+            };
+            let netns_low = store.netns_pool_low(netns_size);
             // One background process (at most) per run, so that tupper's exit
             // never waits for it: while the command runs when the image's pool of
-            // spare snapshots is below half, else after a `--rm` command, which
-            // also destroys the snapshot that went to the trash.
+            // spare snapshots or the pool of network namespaces is below half,
+            // else after a `--rm` command, which also destroys the snapshot that
+            // went to the trash.
             let background = |empty_trash: bool| {
                 let (root, image) = (cli.root.clone(), spec.image.clone());
                 let command = spec.command.first().cloned();
                 crate::launch::in_background(move || {
                     if let Ok(store) = Store::open(&root) {
+                        // Cheap (~1 ms a namespace): first.
+                        let _ = store.refill_netns_pool(netns_size);
                         if empty_trash {
                             let _ = store.empty_trash();
                         }
@@ -504,7 +513,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
                     }
                 })
             };
-            let refiller = if container.pool_low() {
+            let refiller = if container.pool_low() || netns_low {
                 Some(background(false)?)
             } else {
                 None

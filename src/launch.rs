@@ -51,9 +51,21 @@ pub struct Launched {
     go: Option<OwnedFd>,
 }
 
+/// Moves the calling thread (only) into a new network namespace.
+pub(crate) fn unshare_netns() -> rustix::io::Result<()> {
+    // SAFETY: only CLONE_NEWNET: the thread's file descriptor table, filesystem
+    // context and memory, which Rust code relies on, stay shared as they were.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
+}
+
 /// Clones the container's first process, which carries out `plan` (see
-/// [`crate::child`]).
-pub fn spawn(plan: &ChildPlan, lo_up: &LoopbackRequest) -> Result<Launched> {
+/// [`crate::child`]). With `netns` (a spare network namespace, for a plan
+/// with its own), the child joins it instead of making a new one.
+pub fn spawn(
+    plan: &ChildPlan,
+    lo_up: &LoopbackRequest,
+    netns: Option<BorrowedFd<'_>>,
+) -> Result<Launched> {
     let pipe = || pipe_with(PipeFlags::CLOEXEC).map_err(|e| Error::os("create the launch pipe", e));
     let (report_r, report_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
@@ -65,7 +77,7 @@ pub fn spawn(plan: &ChildPlan, lo_up: &LoopbackRequest) -> Result<Launched> {
         | k::CLONE_NEWPID
         | k::CLONE_NEWCGROUP
         | k::CLONE_PIDFD;
-    if plan.own_netns {
+    if plan.own_netns && netns.is_none() {
         flags |= k::CLONE_NEWNET;
     }
     let mut pidfd: i32 = -1;
@@ -103,6 +115,7 @@ pub fn spawn(plan: &ChildPlan, lo_up: &LoopbackRequest) -> Result<Launched> {
                 report: report_w.as_fd(),
                 go: go_r.as_fd(),
                 parent_ends: [go_w.as_raw_fd(), report_r.as_raw_fd()],
+                netns: netns.filter(|_| plan.own_netns),
             },
         );
     }
@@ -195,6 +208,7 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
             format!("set hostname {}", String::from_utf8_lossy(&plan.hostname))
         }
         Some(Stage::Loopback) => "bring lo up in the container".to_string(),
+        Some(Stage::JoinNetns) => "join a spare network namespace".to_string(),
         Some(Stage::BindRoot) => format!("bind {} on itself", plan.rootfs.to_string_lossy()),
         Some(Stage::Step) => plan.steps.get(report.index as usize).map_or_else(
             || format!("setup step {}", report.index),

@@ -34,6 +34,7 @@ pub mod launch;
 pub mod loopstore;
 pub mod names;
 pub mod net;
+pub mod netns_pool;
 pub mod plan;
 pub mod pool;
 pub mod run;

@@ -64,6 +64,9 @@ pub fn detach(root: &Path) -> Result<()> {
     let what = || format!("unmount store {}", root.display());
     let started = std::time::Instant::now();
     loop {
+        // The spare network namespaces are mounts below the store (a refill
+        // may make one more meanwhile: cleaned again before each try).
+        crate::netns_pool::clean(root);
         match rustix::mount::unmount(root, UnmountFlags::empty()) {
             Err(rustix::io::Errno::BUSY)
                 if started.elapsed() < std::time::Duration::from_secs(10) =>

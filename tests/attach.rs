@@ -63,6 +63,18 @@ fn attach_runs_and_detach_leaves_nothing() {
     tupper_at(&root, &["import", "bb", busybox_tar().to_str().unwrap()]).ok();
     let hello = tupper_at(&root, &["run", "--rm", "--net", "none", "bb", "echo", "hi"]).ok();
     assert_eq!(hello, "hi\n");
+    // The spare network namespaces are mounts below the store: detach
+    // removes them too.
+    let spares = || {
+        mounts_under(&root)
+            .iter()
+            .any(|m| m.starts_with(root.join("netns")))
+    };
+    assert!(
+        wait_for(std::time::Duration::from_secs(10), spares),
+        "no spare network namespace: {:?}",
+        mounts_under(&root)
+    );
 
     // detach waits for tupper's own background processes, then unmounts.
     tupper_at(&root, &["detach"]).ok();

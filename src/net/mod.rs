@@ -708,21 +708,21 @@ pub struct Attached {
     pub elapsed: Duration,
 }
 
-/// Opens, in the network namespace of the process behind `pidfd`, a netns fd
-/// and a `NETLINK_ROUTE` socket. The socket stays in that namespace for its
-/// whole life.
+/// Opens, in the network namespace `ns` names (a pidfd: the process's; or a
+/// namespace file), a netns fd and a `NETLINK_ROUTE` socket. The socket stays
+/// in that namespace for its whole life.
 ///
-/// The calling thread enters the namespace (`setns(pidfd, CLONE_NEWNET)`,
-/// Linux >= 5.8) only for `open` and `socket`, and returns to its own at once
+/// The calling thread enters the namespace (`setns(ns, CLONE_NEWNET)`, with a
+/// pidfd Linux >= 5.8) only for `open` and `socket`, and returns to its own at once
 /// (the pattern of CNI's `ns.Do`); a short-lived thread would do the same but
 /// costs 75-170 us to start on the hot path. If the way back fails the
 /// process aborts: nothing may run in the wrong namespace.
-fn open_in_netns(pidfd: BorrowedFd<'_>) -> Result<(OwnedFd, Netlink)> {
+fn open_in_netns(ns: BorrowedFd<'_>) -> Result<(OwnedFd, Netlink)> {
     const SELF_NS: &str = "/proc/thread-self/ns/net";
     let own = rustix::fs::open(SELF_NS, OFlags::RDONLY | OFlags::CLOEXEC, FileMode::empty())
         .context(|| format!("open {SELF_NS}"))?;
-    rustix::thread::move_into_thread_name_spaces(pidfd, ThreadNameSpaceType::NETWORK)
-        .context(|| "enter the container's network namespace (setns on its pidfd)".into())?;
+    rustix::thread::move_into_thread_name_spaces(ns, ThreadNameSpaceType::NETWORK)
+        .context(|| "enter the container's network namespace (setns)".into())?;
     let inside = rustix::fs::open(SELF_NS, OFlags::RDONLY | OFlags::CLOEXEC, FileMode::empty())
         .context(|| "open the container's network namespace".into())
         .and_then(|ns| Ok((ns, Netlink::route()?)));
@@ -840,7 +840,8 @@ fn enable_forwarding() -> Result<()> {
 }
 
 /// After `clone3`, before the child execs, in the parent: sets up the child's
-/// network through its `pidfd`.
+/// network through `ns`: its `pidfd`, or the spare network namespace it joins
+/// ([`crate::netns_pool`]; the child may not have joined it yet).
 ///
 /// - `host`: nothing.
 /// - `none`: `lo` up in the child's namespace.
@@ -851,7 +852,7 @@ fn enable_forwarding() -> Result<()> {
 ///   address and the default route; last the DNAT rules of published ports.
 ///   `lo` is the child's own business in this mode: tupper's child sets it up
 ///   itself (see `crate::child`), in parallel with this.
-pub fn attach(prepared: &Prepared, pidfd: BorrowedFd<'_>) -> Result<Attached> {
+pub fn attach(prepared: &Prepared, ns: BorrowedFd<'_>) -> Result<Attached> {
     let start = Instant::now();
     let mut out = Attached {
         host_veth: None,
@@ -862,7 +863,7 @@ pub fn attach(prepared: &Prepared, pidfd: BorrowedFd<'_>) -> Result<Attached> {
     match prepared.mode {
         Mode::Host => {}
         Mode::None => {
-            let (_, inner) = open_in_netns(pidfd)?;
+            let (_, inner) = open_in_netns(ns)?;
             loopback_up(&inner)?;
         }
         Mode::Bridge => {
@@ -870,7 +871,7 @@ pub fn attach(prepared: &Prepared, pidfd: BorrowedFd<'_>) -> Result<Attached> {
                 .bridge
                 .as_ref()
                 .ok_or_else(|| Error::msg("attach: bridge network was not prepared"))?;
-            let (netns, inner) = open_in_netns(pidfd)?;
+            let (netns, inner) = open_in_netns(ns)?;
             let (index, created) = ensure_bridge(b)?;
             out.created_bridge = created;
             let nf = Netlink::netfilter()?;

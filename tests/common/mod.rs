@@ -344,15 +344,19 @@ impl TestStore {
 
     /// Everything observable about the store: its subvolumes and every file
     /// (path, type, mode, size, symlink target, and the content of small regular
-    /// files outside images, i.e. records), except the spare snapshot pool, a
-    /// cache that a failed `run` may legitimately consume and refill. Used to check
-    /// that a failed command changed nothing.
+    /// files outside images, i.e. records), except the spare snapshot pool and
+    /// the spare network namespaces, caches that a failed `run` may
+    /// legitimately consume and refill. Used to check that a failed command
+    /// changed nothing.
     pub fn state(&self) -> StoreState {
         let mut files = BTreeMap::new();
         self.settle_pool();
         walk(&self.mnt, &self.mnt, &mut |rel, p| {
             if rel.starts_with("pool/") {
                 return; // the spare snapshot cache, see `subvolumes`
+            }
+            if rel == "netns" || rel.starts_with("netns/") || rel == "netns.lock" {
+                return; // the spare network namespaces (`tupper::netns_pool`)
             }
             let md = fs::symlink_metadata(p).expect("lstat");
             let ft = md.file_type();
@@ -404,8 +408,29 @@ impl TestStore {
         );
         let tmp = list_dir(&self.mnt.join("tmp"));
         assert!(tmp.is_empty(), "temporary imports left: {tmp:?}");
-        let mounts = mounts_under(&self.mnt);
+        // Spare network namespaces (`netns/ID`, nsfs) are the runtime's own.
+        let spares = self.netns_spares();
+        let mounts: Vec<PathBuf> = mounts_under(&self.mnt)
+            .into_iter()
+            .filter(|m| !spares.contains(m))
+            .collect();
         assert_eq!(mounts, vec![self.mnt.clone()], "mounts below the store");
+    }
+
+    /// The store's spare network namespaces: nsfs mounts on `netns/ID`.
+    pub fn netns_spares(&self) -> Vec<PathBuf> {
+        let info = fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
+        let dir = self.mnt.join("netns");
+        info.lines()
+            .filter_map(|line| {
+                let mp = PathBuf::from(unescape_mount(line.split(' ').nth(4)?));
+                let fstype = line.split(" - ").nth(1)?.split(' ').next()?;
+                let spare = fstype == "nsfs"
+                    && mp.parent() == Some(dir.as_path())
+                    && mp.file_name().is_some_and(|n| is_id(&n.to_string_lossy()));
+                spare.then_some(mp)
+            })
+            .collect()
     }
 }
 
