@@ -5,28 +5,6 @@
 mod common;
 
 use common::*;
-use std::sync::{Arc, Barrier};
-use std::time::Duration;
-
-/// Runs `n` tupper commands at once (released together by a barrier).
-fn at_once(store: &TestStore, n: usize, args: impl Fn(usize) -> Vec<String>) -> Vec<Out> {
-    let barrier = Arc::new(Barrier::new(n));
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .map(|i| {
-                let barrier = barrier.clone();
-                let a = args(i);
-                let mut c = store.cmd();
-                c.args(&a);
-                s.spawn(move || {
-                    barrier.wait();
-                    run_cmd(c, None, Duration::from_secs(120))
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    })
-}
 
 #[test]
 fn twenty_run_rm_at_once_each_in_its_own_snapshot() {

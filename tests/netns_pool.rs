@@ -4,19 +4,20 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::process::Stdio;
+use std::path::PathBuf;
 
 use common::*;
 
-/// The network namespace ids (`net:[INODE]`'s INODE) of the store's spares.
-fn spare_ids(store: &TestStore) -> HashSet<u64> {
+/// The store's spares by network namespace id (`net:[INODE]`'s INODE; unique
+/// among the namespaces that exist, reused after one is gone).
+fn spare_ids(store: &TestStore) -> HashMap<u64, PathBuf> {
     store
         .netns_spares()
-        .iter()
-        .map(|p| fs::metadata(p).expect("stat a spare namespace").ino())
+        .into_iter()
+        .map(|p| (fs::metadata(&p).expect("stat a spare namespace").ino(), p))
         .collect()
 }
 
@@ -45,37 +46,20 @@ fn import_makes_spares_and_each_is_taken_by_one_container() {
             .unwrap()
             .to_string_lossy(),
     );
-    assert!(!spares.contains(&host));
+    assert!(!spares.contains_key(&host));
 
     // Six at once: each prints its namespace and its links, and lives on
     // for a second, so that all six run at the same time.
-    let mut children = Vec::new();
-    for _ in 0..6 {
-        let mut c = store.cmd();
-        c.args([
-            "run",
-            "--rm",
-            "--net",
-            "none",
-            "bb",
-            "sh",
-            "-c",
-            "readlink /proc/self/ns/net; ip -o link | cut -d' ' -f2,3; sleep 1",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        children.push(c.spawn().unwrap());
-    }
+    let script = "readlink /proc/self/ns/net; ip -o link | cut -d' ' -f2,3; sleep 1";
+    let outs = at_once(&store, 6, |_| {
+        ["run", "--rm", "--net", "none", "bb", "sh", "-c", script]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    });
     let mut seen = Vec::new();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "{text} {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    for out in outs {
+        let text = out.ok();
         let mut lines = text.lines();
         seen.push(ns_id(lines.next().unwrap()));
         let links: Vec<&str> = lines.collect();
@@ -85,16 +69,21 @@ fn import_makes_spares_and_each_is_taken_by_one_container() {
     assert_eq!(distinct.len(), 6, "a namespace was shared: {seen:?}");
     assert!(!distinct.contains(&host));
     assert!(
-        distinct.is_subset(&spares),
+        distinct.iter().all(|id| spares.contains_key(id)),
         "not all from the pool: {seen:?} against {spares:?}"
     );
-    // The taken ones left the pool; the refill made new ones.
+    // The taken ones left the pool (their files; a new namespace may get a
+    // freed id again); the refill made new ones.
     store.settle_pool();
-    let now = spare_ids(&store);
-    assert!(
-        now.is_disjoint(&distinct),
-        "a taken spare is still in the pool"
-    );
+    let now: HashSet<PathBuf> = store.netns_spares().into_iter().collect();
+    for id in &distinct {
+        assert!(
+            !now.contains(&spares[id]),
+            "taken spare {} is still in the pool",
+            spares[id].display()
+        );
+    }
+    assert_eq!(now.len(), tupper::netns_pool::DEFAULT_SIZE);
     store.assert_no_leftovers();
 }
 

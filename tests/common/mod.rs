@@ -1224,3 +1224,23 @@ pub fn successful_execves(log: &str) -> Vec<(String, String)> {
     }
     ok
 }
+
+/// Runs `n` tupper commands at once (released together by a barrier).
+pub fn at_once(store: &TestStore, n: usize, args: impl Fn(usize) -> Vec<String>) -> Vec<Out> {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let barrier = barrier.clone();
+                let a = args(i);
+                let mut c = store.cmd();
+                c.args(&a);
+                s.spawn(move || {
+                    barrier.wait();
+                    run_cmd(c, None, Duration::from_secs(120))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
