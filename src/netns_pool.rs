@@ -116,7 +116,8 @@ impl Store {
             return Ok(());
         };
         let dir = pool_dir(self.root());
-        fsutil::ensure_dir(root.as_fd(), "netns", 0o700).context(|| "create netns".to_string())?;
+        fsutil::ensure_dir(root.as_fd(), "netns", 0o700)
+            .context(|| "create directory netns".to_string())?;
         let mut ready = 0;
         for name in spares(&dir) {
             let path = dir.join(&name);
