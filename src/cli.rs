@@ -402,7 +402,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
             let (root, image) = (cli.root.clone(), name.clone());
             crate::launch::in_background(move || {
                 if let Ok(store) = Store::open(&root) {
-                    let _ = store.refill_netns_pool(crate::netns_pool::configured_size());
+                    let _ = store.refill_netns_pool(crate::netns_pool::configured_size(), None);
                     let _ = store.refill_pool_now(&image, crate::pool::configured_size());
                 }
             })?;
@@ -491,7 +491,8 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 true => crate::netns_pool::configured_size(),
                 false => 0,
             };
-            let netns_low = store.netns_pool_low(netns_size);
+            let netns_pool = crate::net::spare_pool(&spec.network);
+            let netns_low = store.netns_pool_low(netns_size, netns_pool.as_ref());
             // One background process (at most) per run, so that tupper's exit
             // never waits for it: while the command runs when the image's pool of
             // spare snapshots or the pool of network namespaces is below half,
@@ -500,10 +501,11 @@ pub fn execute(cli: Cli) -> Result<i32> {
             let background = |empty_trash: bool| {
                 let (root, image) = (cli.root.clone(), spec.image.clone());
                 let command = spec.command.first().cloned();
+                let netns_pool = netns_pool.clone();
                 crate::launch::in_background(move || {
                     if let Ok(store) = Store::open(&root) {
-                        // Cheap (~1 ms a namespace): first.
-                        let _ = store.refill_netns_pool(netns_size);
+                        // Cheap (~1-3 ms a namespace): first.
+                        let _ = store.refill_netns_pool(netns_size, netns_pool.as_ref());
                         if empty_trash {
                             let _ = store.empty_trash();
                         }

@@ -148,7 +148,8 @@ impl Store {
             // nor does a refill of a pool below its low-water mark: a long run
             // of starts is draining it.
             if wait_for_idle && ready >= low_water(size) {
-                self.wait_until_idle(dir.as_fd(), low_water(size));
+                let low = low_water(size);
+                self.wait_until_idle(&|| count_spares(dir.as_fd()).is_ok_and(|n| n < low));
             }
             // The image was replaced or removed meanwhile: its spares go.
             let current = fsutil::open_dir(self.images.as_fd(), name)
@@ -169,11 +170,11 @@ impl Store {
     /// directory's mtime changes with every start), at most [`IDLE_WAIT_MAX`]: a
     /// snapshot commit blocks the btrfs transactions of a start that runs at
     /// the same moment, so refills go between starts, not into them. Stops
-    /// waiting as soon as pool directory `dir` holds fewer than `low` spares.
-    fn wait_until_idle(&self, dir: BorrowedFd<'_>, low: usize) {
+    /// waiting as soon as `drained` says the pool ran low.
+    pub(crate) fn wait_until_idle(&self, drained: &dyn Fn() -> bool) {
         let started = std::time::Instant::now();
         while started.elapsed() < IDLE_WAIT_MAX {
-            if count_spares(dir).is_ok_and(|n| n < low) {
+            if drained() {
                 return;
             }
             let Ok(st) = rfs::fstat(&self.containers) else {

@@ -97,7 +97,7 @@ impl Store {
         // The run lock first: from here on this container counts as alive, so
         // nobody reclaims the address it is about to lease.
         let lock = self.lock_new_container(&id)?;
-        let network = match net::prepare(&self.state_path(), &id, &spec.network, &|other| {
+        let mut network = match net::prepare(&self.state_path(), &id, &spec.network, &|other| {
             self.is_running(other)
         }) {
             Ok(n) => n,
@@ -106,6 +106,17 @@ impl Store {
                 return Err(e);
             }
         };
+        // A spare network namespace saves making one (~1 ms), and a bridge
+        // pool's also the veth pair; none left: the clone makes it. Taken
+        // before the record, which names the spare's host end.
+        let netns = if plan.own_netns && crate::netns_pool::configured_size() > 0 {
+            self.take_netns(net::spare_pool(&spec.network).as_ref())
+        } else {
+            None
+        };
+        if let Some(spare) = netns.as_ref().filter(|s| s.veth) {
+            network.use_spare_veth(&spare.id);
+        }
         let created = match self.create_container(
             lock,
             &id,
@@ -122,7 +133,14 @@ impl Store {
                 return Err(e);
             }
         };
-        match self.launch(spec, &created, &plan, &network) {
+        let netns = netns.map(|s| s.fd);
+        match self.launch(
+            spec,
+            &created,
+            &plan,
+            &network,
+            netns.as_ref().map(|f| f.as_fd()),
+        ) {
             Ok(launched) => Ok(Container {
                 store: self,
                 record: created.record.clone(),
@@ -153,6 +171,7 @@ impl Store {
         created: &Created,
         plan: &ChildPlan,
         network: &net::Prepared,
+        netns: Option<BorrowedFd<'_>>,
     ) -> Result<Launched> {
         let rootfs = created.rootfs.as_fd();
         for mp in plan::MOUNT_POINTS {
@@ -162,14 +181,7 @@ impl Store {
             fsutil::mkdir_in_root(rootfs, dir)?;
         }
         net::write_etc_files(rootfs, &created.record.hostname, network)?;
-        // A spare network namespace saves making one (~1 ms); none left: the
-        // clone makes it.
-        let netns = if plan.own_netns && crate::netns_pool::configured_size() > 0 {
-            self.take_netns()
-        } else {
-            None
-        };
-        let mut launched = launch::spawn(plan, &LOOPBACK_UP, netns.as_ref().map(|f| f.as_fd()))?;
+        let mut launched = launch::spawn(plan, &LOOPBACK_UP, netns)?;
         // The run lock file carries the container's host pid, for `ps` and `rm -f`.
         let _ = rustix::io::pwrite(
             created.lock.fd(),
@@ -180,7 +192,7 @@ impl Store {
         if network.mode() == net::Mode::Bridge {
             // The namespace itself when it is a spare: the child may not have
             // joined it yet, and its pidfd would name the host's.
-            let ns = netns.as_ref().map_or(launched.pidfd.as_fd(), |f| f.as_fd());
+            let ns = netns.unwrap_or(launched.pidfd.as_fd());
             if let Err(e) = net::attach(network, ns) {
                 let _ = launched.signal(libc::SIGKILL);
                 let _ = launch::wait(launched.pidfd.as_fd());

@@ -413,7 +413,10 @@ fn addr_of(line: &str) -> String {
         .to_string()
 }
 
-/// The host end of the veth pair of container `id`.
+/// The host end of the veth pair of container `id`, one that did not get a
+/// bridge spare (those are `ts` + the spare's name): the first bridge run in
+/// a world, which finds the bridge pool empty (its own background process
+/// fills it).
 fn host_veth(id: &str) -> String {
     assert!(is_id(id), "not a container ID: {id:?}");
     format!("tp{id}")
@@ -941,10 +944,13 @@ struct Before {
 
 impl Before {
     fn take(w: &World) -> Before {
+        // The store first: it waits for background refills (which add
+        // bridge spares, and their host ends, to the test host's links).
+        let store = w.store.state();
         Before {
             links: w.links(),
             leases: w.leases(),
-            store: w.store.state(),
+            store,
         }
     }
 
@@ -1131,4 +1137,231 @@ fn exhausted_subnet_is_refused() {
     );
     a.finish().ok();
     w.store.assert_no_leftovers();
+}
+
+// ------------------------------------------------------------------ bridge spares
+
+/// The spare's name (a container-ID-shaped file name) of a spare's path.
+fn spare_name(path: &std::path::Path) -> String {
+    path.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// The host end of bridge spare `name`'s veth pair.
+fn spare_veth(name: &str) -> String {
+    format!("ts{}", &name[..12])
+}
+
+/// The names of the links whose master is `bridge`, in the test host.
+fn ports_of(w: &World) -> Vec<String> {
+    let mut v: Vec<String> = w
+        .host
+        .sh(&format!("ip -o link show master {}", w.bridge))
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// `inspect NAME`'s `network.host_veth`.
+fn inspected_veth(w: &World, name: &str) -> String {
+    let text = w.tupper(&["inspect", name]).ok();
+    let v: serde_json::Value = serde_json::from_str(&text).expect("inspect prints JSON");
+    v[0]["network"]["host_veth"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no host_veth: {text}"))
+        .to_string()
+}
+
+/// A container that prints its address, whether the gateway (`$GW`, given
+/// with `-e`) answers one ping, then waits.
+const ADDR_PING_WAIT: &str =
+    "ip -f inet addr show dev eth0 | sed -n 's/.*inet \\([0-9./]*\\).*/ADDR \\1/p'; \
+    ping -c 1 -W 2 \"$GW\" >/dev/null && echo PING; echo up; read x || true";
+
+/// A bridge run's background process fills the bridge pool: each spare is
+/// a network namespace with `eth0` up (no IPv6 address) whose host end
+/// (`ts` and 12 characters of the spare's name) is up on the bridge with
+/// IPv6 off.
+/// A later run takes one: its host end is the spare's, its `eth0` has the
+/// leased address and reaches the gateway, and the pair goes when it ends.
+#[test]
+fn bridge_spares_hold_a_veth_pair_and_a_run_takes_one() {
+    let w = World::new("brsp", 27);
+    w.run_sh("true").ok();
+    w.store.settle_pool();
+    let spares = w.store.bridge_spares();
+    assert_eq!(spares.len(), tupper::netns_pool::DEFAULT_SIZE, "{spares:?}");
+    let mut want: Vec<String> = spares.iter().map(|p| spare_veth(&spare_name(p))).collect();
+    want.sort();
+    assert_eq!(
+        ports_of(&w),
+        want,
+        "the bridge's ports are the spares' host ends"
+    );
+    let spare = &spares[0];
+    let inside = w.host.sh(&format!(
+        "nsenter --net={} sh -c \"ip -o link | cut -d' ' -f2,3; ip -6 addr show dev eth0\"",
+        spare.display()
+    ));
+    let lines: Vec<&str> = inside.lines().collect();
+    assert_eq!(lines.len(), 2, "{inside}");
+    assert_eq!(lines[0], "lo: <LOOPBACK,UP,LOWER_UP>", "{inside}");
+    assert!(
+        lines[1].starts_with("eth0@if") && lines[1].contains(",UP,"),
+        "{inside}"
+    );
+    let host = spare_veth(&spare_name(spare));
+    let off = w
+        .host
+        .sh(&format!("cat /proc/sys/net/ipv6/conf/{host}/disable_ipv6"));
+    assert_eq!(off.trim(), "1", "IPv6 is not off on {host}");
+
+    let gw = format!("GW={}", w.addr(1));
+    let mut a = w.spawn(&[
+        "run",
+        "--rm",
+        "--name",
+        "web",
+        "-e",
+        &gw,
+        "bb",
+        "sh",
+        "-c",
+        ADDR_PING_WAIT,
+    ]);
+    assert_eq!(addr_of(&a.line_with("ADDR")), format!("{}/24", w.addr(2)));
+    a.line_with("PING");
+    a.line_with("up");
+    let veth = inspected_veth(&w, "web");
+    assert!(
+        want.contains(&veth),
+        "{veth} is not a spare's host end: {want:?}"
+    );
+    let taken = spares
+        .iter()
+        .find(|p| spare_veth(&spare_name(p)) == veth)
+        .unwrap();
+    assert!(
+        !w.store.bridge_spares().contains(taken),
+        "{} is still in the pool",
+        taken.display()
+    );
+    let link = w.host.sh(&format!("ip -o link show dev {veth}"));
+    assert!(link.contains(&format!("master {} ", w.bridge)), "{link}");
+    a.finish().ok();
+    let gone = wait_for(Duration::from_secs(5), || {
+        w.host.try_sh(&format!("ip link show dev {veth}")).code != 0
+    });
+    assert!(gone, "{veth} is still there 5 s after the container ended");
+    assert!(w.leases().is_empty(), "{:?}", w.leases());
+    w.store.assert_no_leftovers();
+}
+
+/// A bridge spare whose host end was deleted, or taken off the bridge,
+/// still gives a working container: the run makes the pair again under the
+/// spare's name. (A pool of one, so that the run takes that spare.)
+#[test]
+fn a_bridge_spare_with_a_broken_veth_is_mended() {
+    let w = World::new("mend", 28);
+    let cmd = |args: &[&str]| {
+        let mut c = w.cmd(args);
+        c.env("TUPPER_NETNS_POOL", "1");
+        c
+    };
+    w.host.run(cmd(&["run", "--rm", "bb", "true"])).ok();
+    let gw = format!("GW={}", w.addr(1));
+    for (case, break_it) in [
+        ("deleted", "ip link del {}"),
+        ("off the bridge", "ip link set {} nomaster"),
+    ] {
+        w.store.settle_pool();
+        let spares = w.store.bridge_spares();
+        assert_eq!(spares.len(), 1, "{case}: {spares:?}");
+        let veth = spare_veth(&spare_name(&spares[0]));
+        w.host.sh(&break_it.replace("{}", &veth));
+        let mut a = w.host.spawn(cmd(&[
+            "run",
+            "--rm",
+            "--name",
+            "m",
+            "-e",
+            &gw,
+            "bb",
+            "sh",
+            "-c",
+            ADDR_PING_WAIT,
+        ]));
+        assert_eq!(
+            addr_of(&a.line_with("ADDR")),
+            format!("{}/24", w.addr(2)),
+            "{case}"
+        );
+        a.line_with("PING");
+        a.line_with("up");
+        assert_eq!(inspected_veth(&w, "m"), veth, "{case}");
+        let link = w.host.sh(&format!("ip -o link show dev {veth}"));
+        assert!(
+            link.contains(&format!("master {} ", w.bridge)),
+            "{case}: {link}"
+        );
+        a.finish().ok();
+    }
+    w.store.assert_no_leftovers();
+}
+
+/// The bridge spares of a host network namespace that is gone (their host
+/// ends, and so their `eth0`, went with it) are removed by the next bridge
+/// pool refill, from any namespace.
+#[test]
+fn bridge_spares_of_a_namespace_that_is_gone_are_removed() {
+    let World {
+        host,
+        store,
+        bridge,
+        subnet,
+        ..
+    } = World::new("gone", 29);
+    host.run(tupper_net(
+        &store,
+        &bridge,
+        &subnet,
+        &["run", "--rm", "bb", "true"],
+    ))
+    .ok();
+    store.settle_pool();
+    let old = store.bridge_spares();
+    assert_eq!(old.len(), tupper::netns_pool::DEFAULT_SIZE);
+    let old_dir = old[0].parent().unwrap().to_path_buf();
+    drop(host);
+    let next = NetNs::new();
+    // Its spares lose their eth0 once the namespace is cleaned up (the
+    // kernel does it in a worker).
+    let lost = wait_for(Duration::from_secs(5), || {
+        let ip = Command::new("nsenter")
+            .arg(format!("--net={}", old[0].display()))
+            .args(["ip", "-o", "link"])
+            .output()
+            .expect("nsenter");
+        !String::from_utf8_lossy(&ip.stdout).contains("eth0")
+    });
+    assert!(
+        lost,
+        "eth0 of {} outlived its host namespace",
+        old[0].display()
+    );
+    next.run(tupper_net(
+        &store,
+        &bridge,
+        &subnet,
+        &["run", "--rm", "bb", "true"],
+    ))
+    .ok();
+    store.settle_pool();
+    assert!(!old_dir.exists(), "{} is still there", old_dir.display());
+    let now = store.bridge_spares();
+    assert_eq!(now.len(), tupper::netns_pool::DEFAULT_SIZE);
+    assert!(now.iter().all(|p| p.parent() != Some(old_dir.as_path())));
+    store.assert_no_leftovers();
 }

@@ -431,6 +431,9 @@ struct BridgeNet {
     subnet: Subnet,
     address: Ipv4Addr,
     host_veth: String,
+    /// Whether the container got a spare network namespace of a bridge pool:
+    /// its veth pair (host end `host_veth`) should already be there.
+    spare_veth: bool,
     publish: Vec<PortMapping>,
     state: BridgeState,
     /// A `NETLINK_ROUTE` socket in the host's namespace.
@@ -501,6 +504,17 @@ impl Prepared {
     /// The gateway (bridge mode).
     pub fn gateway(&self) -> Option<Ipv4Addr> {
         self.bridge.as_ref().map(|b| b.subnet.gateway())
+    }
+
+    /// Records that the container joins the spare network namespace
+    /// `spare_id` of a bridge pool: its host end is the spare's
+    /// ([`spare_host_veth`]), and [`attach`] uses the pair already there.
+    /// Nothing in other modes.
+    pub fn use_spare_veth(&mut self, spare_id: &str) {
+        if let Some(b) = &mut self.bridge {
+            b.host_veth = spare_host_veth(spare_id);
+            b.spare_veth = true;
+        }
     }
 
     /// The host end of the veth pair (bridge mode).
@@ -635,11 +649,111 @@ pub fn prepare(
         subnet: opts.subnet,
         address,
         host_veth,
+        spare_veth: false,
         publish: opts.publish.clone(),
         state,
         route,
     });
     Ok(p)
+}
+
+/// A pool of spare network namespaces for bridge mode ([`crate::netns_pool`]):
+/// spares that hold a veth pair on one bridge of one host network namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SparePool {
+    /// The pool's directory under `ROOT/netns`: `br-INODE-BRIDGE`, INODE that
+    /// of the host network namespace.
+    pub dir: String,
+    bridge: String,
+}
+
+/// The pool of spares that a start with `opts` takes from, besides the plain
+/// one: bridge mode's, for the bridge and the calling thread's network
+/// namespace. `None` for other modes (or when that namespace cannot be
+/// named).
+pub fn spare_pool(opts: &Options) -> Option<SparePool> {
+    if opts.mode != Mode::Bridge {
+        return None;
+    }
+    let ino = rustix::fs::stat("/proc/thread-self/ns/net").ok()?.st_ino;
+    Some(SparePool {
+        dir: format!("br-{ino}-{}", opts.bridge),
+        bridge: opts.bridge.clone(),
+    })
+}
+
+/// The host end of the veth pair of the spare network namespace `spare_id`:
+/// `ts` + its first 12 characters (not `tp`: [`reclaim`] leaves these alone).
+pub fn spare_host_veth(spare_id: &str) -> String {
+    format!("ts{}", &spare_id[..spare_id.len().min(12)])
+}
+
+/// Gives the spare network namespace `ns` of the bridge pool `pool` its veth
+/// pair, from the calling thread's (the host's) namespace: host end `host`,
+/// up on the bridge, IPv6 off; peer `eth0` (ifindex 2) in `ns`, up, without
+/// an IPv6 link-local address. On error the pair, if made, is in `ns` and
+/// dies with it.
+pub(crate) fn equip_spare(pool: &SparePool, ns: BorrowedFd<'_>, host: &str) -> Result<()> {
+    let route = Netlink::route()?;
+    let index = route.index_of(&pool.bridge)?.ok_or_else(|| {
+        Error::msg(format!(
+            "make a spare veth {host}: bridge {} does not exist",
+            pool.bridge
+        ))
+    })?;
+    let (_, inner) = open_in_netns(ns)?;
+    route
+        .request(
+            &mut msg::new_veth(host, index, CONTAINER_IFNAME, ETH0_INDEX, ns.as_raw_fd()),
+            &|| format!("create spare veth {host} on {}", pool.bridge),
+        )
+        .map_err(bridge_full_advice)?;
+    // A start uses ifindex 2 without looking it up: the first link after `lo`
+    // in a fresh namespace.
+    if inner.index_of(CONTAINER_IFNAME)? != Some(ETH0_INDEX) {
+        return Err(Error::msg(format!(
+            "make a spare veth {host}: {CONTAINER_IFNAME} is not interface {ETH0_INDEX}"
+        )));
+    }
+    let ipv6 = kernel_has_ipv6();
+    if ipv6 {
+        disable_ipv6(host)?;
+    }
+    let mut batch = Vec::new();
+    if ipv6 {
+        batch.extend(msg::set_no_ipv6_link_local(ETH0_INDEX));
+    }
+    batch.extend(msg::set_link_up(ETH0_INDEX));
+    inner.request(&mut batch, &|| {
+        format!("set {CONTAINER_IFNAME} up in a spare network namespace")
+    })
+}
+
+/// Whether the spare network namespace `ns` of a bridge pool still has its
+/// `eth0`: the peer goes with the host end, and the host end with the host
+/// network namespace it was made in.
+pub(crate) fn spare_has_eth0(ns: BorrowedFd<'_>) -> bool {
+    open_in_netns(ns)
+        .and_then(|(_, inner)| inner.index_of(CONTAINER_IFNAME))
+        .is_ok_and(|i| i.is_some())
+}
+
+/// Whether the link `name` is up on the bridge `index` (`RTM_GETLINK`).
+fn up_on_bridge(route: &Netlink, name: &str, index: u32) -> Result<bool> {
+    let mut link = None;
+    let r = route.exchange(
+        &mut msg::get_link(name),
+        &|| format!("look up veth {name}"),
+        &mut |kind, payload| {
+            if kind == linux_raw_sys::netlink::RTM_NEWLINK as u16 {
+                link = msg::parse_link(payload);
+            }
+        },
+    );
+    match r {
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(false),
+        r => r.map(|()| link.is_some_and(|l| l.master == Some(index) && l.up)),
+    }
 }
 
 /// Deletes the DNAT chains of the containers `ids` (missing ones are fine).
@@ -892,19 +1006,13 @@ pub fn attach(prepared: &Prepared, ns: BorrowedFd<'_>) -> Result<Attached> {
                     &|| format!("create veth {} on {}", b.host_veth, b.bridge),
                 )
             };
-            let eth0 = match create(ETH0_INDEX) {
-                Ok(()) => ETH0_INDEX,
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                    create(0)?;
-                    inner.index_of(CONTAINER_IFNAME)?.ok_or_else(|| {
-                        Error::msg(format!(
-                            "create veth {} on {}: {CONTAINER_IFNAME} did not appear in container {}",
-                            b.host_veth, b.bridge, prepared.id
-                        ))
-                    })?
-                }
-                Err(e) => return Err(bridge_full_advice(e)),
-            };
+            // A spare of a bridge pool holds its pair, up on the bridge, with
+            // eth0 up; unless someone deleted it or took it off the bridge
+            // since: then it is made again, under the same name.
+            let ready = b.spare_veth && up_on_bridge(&b.route, &b.host_veth, index)?;
+            if b.spare_veth && !ready {
+                delete_link(&b.route, &b.host_veth)?;
+            }
             // No IPv6 on either end. With it, each eth0 that came up sent
             // duplicate address detection, MLD and router solicitation
             // packets, multicast that the bridge floods to every running
@@ -916,17 +1024,50 @@ pub fn attach(prepared: &Prepared, ns: BorrowedFd<'_>) -> Result<Attached> {
             // are its namespace's own). The containers' network is IPv4, as
             // docker's default bridge; `lo` keeps `::1`.
             let ipv6 = kernel_has_ipv6();
-            if ipv6 {
-                disable_ipv6(&b.host_veth)?;
-            }
-            // eth0 up, its address and the default route: one batch, one send.
+            let eth0 = if ready {
+                ETH0_INDEX
+            } else {
+                let eth0 = match create(ETH0_INDEX) {
+                    Ok(()) => ETH0_INDEX,
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        create(0)?;
+                        inner.index_of(CONTAINER_IFNAME)?.ok_or_else(|| {
+                            Error::msg(format!(
+                                "create veth {} on {}: {CONTAINER_IFNAME} did not appear in container {}",
+                                b.host_veth, b.bridge, prepared.id
+                            ))
+                        })?
+                    }
+                    Err(e) => return Err(bridge_full_advice(e)),
+                };
+                // A spare's namespace had an eth0 before (the kernel does not
+                // reuse its index at once, and veth honours a peer's index only
+                // along with the host end's): look it up.
+                let eth0 = match b.spare_veth {
+                    false => eth0,
+                    true => inner.index_of(CONTAINER_IFNAME)?.ok_or_else(|| {
+                        Error::msg(format!(
+                            "create veth {} on {}: {CONTAINER_IFNAME} did not appear in container {}",
+                            b.host_veth, b.bridge, prepared.id
+                        ))
+                    })?,
+                };
+                if ipv6 {
+                    disable_ipv6(&b.host_veth)?;
+                }
+                eth0
+            };
+            // eth0 up (unless a spare's), its address and the default route:
+            // one batch, one send.
             let prefix = b.subnet.prefix;
             let gw = b.subnet.gateway();
             let mut batch = Vec::new();
-            if ipv6 {
-                batch.extend(msg::set_no_ipv6_link_local(eth0));
+            if !ready {
+                if ipv6 {
+                    batch.extend(msg::set_no_ipv6_link_local(eth0));
+                }
+                batch.extend(msg::set_link_up(eth0));
             }
-            batch.extend(msg::set_link_up(eth0));
             batch.extend(msg::new_address(
                 eth0,
                 b.address,

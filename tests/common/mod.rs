@@ -417,7 +417,8 @@ impl TestStore {
         assert_eq!(mounts, vec![self.mnt.clone()], "mounts below the store");
     }
 
-    /// The store's spare network namespaces: nsfs mounts on `netns/ID`.
+    /// The store's spare network namespaces: nsfs mounts on `netns/ID`
+    /// (plain spares) and `netns/br-INODE-BRIDGE/ID` (bridge spares).
     pub fn netns_spares(&self) -> Vec<PathBuf> {
         let info = fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
         let dir = self.mnt.join("netns");
@@ -425,11 +426,26 @@ impl TestStore {
             .filter_map(|line| {
                 let mp = PathBuf::from(unescape_mount(line.split(' ').nth(4)?));
                 let fstype = line.split(" - ").nth(1)?.split(' ').next()?;
+                let parent = mp.parent()?;
+                let in_pool = parent == dir
+                    || (parent.parent() == Some(dir.as_path())
+                        && parent
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("br-")));
                 let spare = fstype == "nsfs"
-                    && mp.parent() == Some(dir.as_path())
+                    && in_pool
                     && mp.file_name().is_some_and(|n| is_id(&n.to_string_lossy()));
                 spare.then_some(mp)
             })
+            .collect()
+    }
+
+    /// The bridge spares among [`TestStore::netns_spares`].
+    pub fn bridge_spares(&self) -> Vec<PathBuf> {
+        let dir = self.mnt.join("netns");
+        self.netns_spares()
+            .into_iter()
+            .filter(|p| p.parent() != Some(dir.as_path()))
             .collect()
     }
 }
