@@ -210,14 +210,14 @@ impl Store {
             }
         }
         while ready < size {
-            // Like the snapshot pool's refill (`crate::pool`): between starts
-            // while the pool holds a quarter of its size, back to back below.
-            // A bridge spare's veth holds RTNL, which every start needs, and
-            // this process runs at SCHED_IDLE.
-            let low = crate::pool::low_water(size);
-            if ready >= low {
-                self.wait_until_idle(&|| spares(&dir).len() < low);
-            }
+            // Between starts only (no start for 20 ms, or 2 s of waiting),
+            // even when the pool is empty: making a namespace, and a bridge
+            // spare's veth pair, hold RTNL, which every start needs, and this
+            // process runs at SCHED_IDLE; a refill racing a long run of
+            // starts slowed each of them more than its spares saved
+            // (docs/performance.md). Unlike a snapshot, a start that finds
+            // no spare loses only the ~1-2 ms of making its own.
+            self.wait_until_idle(&|| false);
             make_spare(&dir, pool)?;
             // Count what is there: starts take spares while we make them.
             ready = spares(&dir).len();
