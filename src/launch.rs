@@ -58,6 +58,21 @@ pub(crate) fn unshare_netns() -> rustix::io::Result<()> {
     unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
 }
 
+/// Gives the calling thread (a short-lived helper thread) its own filesystem
+/// context (root, working directory, umask) and, with `mount_ns`, a new mount
+/// namespace: what `setns(CLONE_NEWNS)` and `pivot_root` need in a process with
+/// more than one thread.
+pub(crate) fn unshare_fs(mount_ns: bool) -> rustix::io::Result<()> {
+    let mut flags = rustix::thread::UnshareFlags::FS;
+    if mount_ns {
+        flags |= rustix::thread::UnshareFlags::NEWNS;
+    }
+    // SAFETY: only CLONE_FS (and CLONE_NEWNS): the thread's root, working
+    // directory and umask become its own; its memory and file descriptor table,
+    // which Rust code relies on, stay shared as they were.
+    unsafe { rustix::thread::unshare_unsafe(flags) }
+}
+
 /// Clones the container's first process, which carries out `plan` (see
 /// [`crate::child`]). With `netns` (a spare network namespace, for a plan
 /// with its own), the child joins it instead of making a new one.

@@ -6,48 +6,66 @@
 //! which saves a start the `RTM_NEWLINK` of the pair and the bridge's work
 //! for a new port (1.3 ms here with a few ports, ~4.5 ms with 1,000).
 //!
-//! Layout: two kinds of pools, each spare an empty file on which the
-//! namespace's nsfs file is bind-mounted (as `ip netns add` does):
+//! A namespace outlives its processes only through a reference; a spare is
+//! a bind mount of its nsfs file, as `ip netns add` keeps them. Not in the
+//! host's mount namespace: every mount there is copied by each `clone3`
+//! with `CLONE_NEWNS` (tupper's and any other program's: bwrap, crun,
+//! systemd's private mounts), ~6 us a mount and a start here. The spares
+//! are mounts in a mount namespace of their own, the *holder*, and the
+//! host has one mount for all of them:
 //!
-//! - `ROOT/netns/ID`: plain spares, with `lo` up and nothing else in them;
-//!   refill lock `ROOT/netns.lock`. For `--net none`, and for bridge mode
-//!   when its own pool is empty.
-//! - `ROOT/netns/br-INODE-BRIDGE/ID`: bridge spares, for one bridge of one
-//!   host network namespace (INODE: its nsfs inode): `lo` up, and a veth
+//! - `ROOT/netns/holder`: the holder's nsfs file, bind-mounted on an empty
+//!   file. The holder's tree is a tmpfs (mode 0700) as its root, with the
+//!   host's `/proc` bound on `/proc` (for `/proc/self/fd/N` and
+//!   `/proc/thread-self/ns/net` inside it); nothing else of the host.
+//! - in the holder, `/ID`: plain spares, with `lo` up and nothing else in
+//!   them. For `--net none`, and for bridge mode when its own pool is empty.
+//!   Refill lock `ROOT/netns.lock`.
+//! - in the holder, `/br-INODE-BRIDGE/ID`: bridge spares, for one bridge of
+//!   one host network namespace (INODE: its nsfs inode): `lo` up, and a veth
 //!   pair whose host end ([`crate::net::spare_host_veth`]: `ts` + 12
 //!   characters of ID) is up on the bridge, with IPv6 off, and whose peer is
 //!   `eth0` (ifindex 2), up, without an IPv6 link-local address. A start
 //!   gives `eth0` its address and route, nothing more; it first checks that
 //!   the host end is still up on its bridge, else it makes the pair again
-//!   ([`crate::net::attach`]). Refill lock `refill.lock` in that directory.
+//!   ([`crate::net::attach`]). Refill lock `ROOT/netns/br-INODE-BRIDGE.lock`.
 //!   A spare's veth pair dies with its namespace (when the container that
-//!   took it ends, or the spare is cleaned); the spares of a host namespace
-//!   that is gone stay until `detach` (they then have no veth).
+//!   took it ends, or the spare is cleaned). If the host namespace goes, the
+//!   host ends and their `eth0`s go with it; the next bridge refill, from
+//!   any namespace, removes such pools.
 //!
-//! - take: `open` the file, then `umount2(MNT_DETACH)` it, then unlink it. Of
-//!   several takers of one spare only one `umount2` succeeds: the others drop
-//!   what they opened. A taker that opened the file before the refill mounted
-//!   on it holds a plain file, not a namespace, and drops it too (the spare
-//!   is lost, never shared). So a namespace goes to one container only.
+//! - take: the calling thread enters the holder (`setns(CLONE_NEWNS)`; a
+//!   helper thread does it in a process whose threads share their
+//!   filesystem context, which `setns` refuses), `open`s the spare, then
+//!   `umount2(MNT_DETACH)`s it, then unlinks it, and returns to its own
+//!   namespace and working directory. Of several takers of one spare only
+//!   one `umount2` succeeds: the others drop what they opened. A taker that
+//!   opened the file before the refill mounted on it holds a plain file,
+//!   not a namespace, and drops it too (the spare is lost, never shared). So
+//!   a namespace goes to one container only.
 //! - refill: under the pool's refill lock (non-blocking: one refiller at a
 //!   time), a helper thread unshares a network namespace, sets its `lo` up
-//!   and opens it; this thread (in the host's namespace) adds the veth pair
-//!   of a bridge spare, then creates the file (`O_EXCL`) and bind-mounts the
-//!   namespace on it: a spare is visible only once it is complete. Files that
-//!   are not a mount of a namespace (a refill that crashed between the two
-//!   steps) are removed first. A refill that fails half-way leaves nothing:
-//!   the namespace, and the veth pair in it, die with its last descriptor.
-//! - clean: [`clean`] unmounts and removes every spare; `detach` calls it
-//!   before it unmounts the store.
+//!   and opens it; this thread (in the host's network namespace) adds the
+//!   veth pair of a bridge spare; then a helper thread in the holder creates
+//!   the file (`O_EXCL`) and bind-mounts the namespace on it: a spare is
+//!   visible only once it is complete. Files that are not a mount of a
+//!   namespace (a refill that crashed between the two steps) are removed
+//!   first. A refill that fails half-way leaves nothing: the namespace, and
+//!   the veth pair in it, die with its last descriptor. Each spare waits for
+//!   a quiet moment (see [`Store::refill_netns_pool`]).
+//! - clean: [`clean`] unmounts the holder (the spares, and their namespaces,
+//!   go with it); `detach` calls it before it unmounts the store. After a
+//!   reboot `holder` is a plain file, and the next refill makes a holder.
 //!
 //! The size of each pool is `TUPPER_NETNS_POOL` (default [`DEFAULT_SIZE`];
-//! `0` turns both off).
+//! `0` turns them off).
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{self as rfs, Mode, OFlags};
-use rustix::mount::UnmountFlags;
+use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+use rustix::thread::LinkNameSpaceType;
 
 use crate::error::{Context, Error, Result};
 use crate::fsutil::{self, FileLock};
@@ -55,14 +73,18 @@ use crate::names;
 use crate::net::{self, SparePool};
 use crate::store::Store;
 
-/// Spare network namespaces kept unless `TUPPER_NETNS_POOL` says otherwise.
+/// Spare network namespaces kept per pool unless `TUPPER_NETNS_POOL` says
+/// otherwise.
 pub const DEFAULT_SIZE: usize = 64;
 
 /// `statfs` magic of nsfs, the filesystem of namespace files.
 const NSFS_MAGIC: i64 = 0x6e73_6673;
 
-/// The refill lock of a bridge pool, in its directory.
-const BRIDGE_LOCK: &str = "refill.lock";
+/// The holder's nsfs file, in `ROOT/netns`.
+const HOLDER: &str = "holder";
+
+/// The lock under which a holder is made, in `ROOT/netns`.
+const HOLDER_LOCK: &str = "holder.lock";
 
 /// The pool size from `TUPPER_NETNS_POOL`.
 pub fn configured_size() -> usize {
@@ -83,24 +105,21 @@ pub(crate) struct Spare {
     pub(crate) veth: bool,
 }
 
-/// The directory of the plain pool of the store at `root`.
-fn plain_dir(root: &Path) -> PathBuf {
-    root.join("netns")
-}
-
-/// The directory of a pool: plain, or the bridge pool `pool`.
-fn pool_dir(root: &Path, pool: Option<&SparePool>) -> PathBuf {
+/// The directory of a pool inside the holder: plain, or the bridge pool
+/// `pool`.
+fn pool_dir(pool: Option<&SparePool>) -> PathBuf {
     match pool {
-        None => plain_dir(root),
-        Some(p) => plain_dir(root).join(&p.dir),
+        None => PathBuf::from("/"),
+        Some(p) => Path::new("/").join(&p.dir),
     }
 }
 
-/// The directory and name of a pool's refill lock.
-fn lock_of(root: &Path, pool: Option<&SparePool>) -> (PathBuf, &'static str) {
-    match pool {
-        None => (root.to_path_buf(), "netns.lock"),
-        Some(_) => (pool_dir(root, pool), BRIDGE_LOCK),
+/// The refill lock of the plain pool (`ROOT/netns.lock`) or of the bridge
+/// pool named `dir` (`ROOT/netns/DIR.lock`).
+fn refill_lock_name(dir: Option<&str>) -> String {
+    match dir {
+        None => "netns.lock".to_string(),
+        Some(d) => format!("{d}.lock"),
     }
 }
 
@@ -140,21 +159,92 @@ fn take_from(dir: &Path) -> Option<(OwnedFd, String)> {
     None
 }
 
+/// Takes a spare, from the bridge pool `pool` first if given (in the holder).
+fn take_in_holder(pool: Option<&SparePool>) -> Option<Spare> {
+    if pool.is_some() {
+        if let Some((fd, id)) = take_from(&pool_dir(pool)) {
+            return Some(Spare { fd, id, veth: true });
+        }
+    }
+    take_from(&pool_dir(None)).map(|(fd, id)| Spare {
+        fd,
+        id,
+        veth: false,
+    })
+}
+
+/// The holder of the store at `root`, if it has one.
+fn open_holder(root: &Path) -> Option<OwnedFd> {
+    rfs::open(
+        root.join("netns").join(HOLDER),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+    .filter(is_namespace)
+}
+
+/// Runs `f` with the calling thread in the holder's mount namespace, then
+/// returns it to its own namespace and working directory. `None` when the
+/// thread cannot enter (`setns` refuses a thread that shares its filesystem
+/// context with others: use [`on_holder_thread`]). If the way back fails the
+/// process aborts: nothing may run in the wrong namespace.
+fn in_holder<T>(holder: &OwnedFd, f: impl FnOnce() -> T) -> Option<T> {
+    let own = rfs::open(
+        "/proc/thread-self/ns/mnt",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let cwd = rfs::open(
+        ".",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    rustix::thread::move_into_link_name_space(holder.as_fd(), Some(LinkNameSpaceType::Mount))
+        .ok()?;
+    let out = f();
+    let back =
+        rustix::thread::move_into_link_name_space(own.as_fd(), Some(LinkNameSpaceType::Mount))
+            .and_then(|()| rustix::process::fchdir(&cwd));
+    if let Err(e) = back {
+        eprintln!("tupper: return to the host's mount namespace: {e}; aborting");
+        std::process::abort();
+    }
+    Some(out)
+}
+
+/// Runs `f` on a helper thread that has entered the holder's mount namespace.
+fn on_holder_thread<T: Send>(holder: &OwnedFd, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            crate::launch::unshare_fs(false)
+                .context(|| "unshare the filesystem context of a thread".to_string())?;
+            rustix::thread::move_into_link_name_space(
+                holder.as_fd(),
+                Some(LinkNameSpaceType::Mount),
+            )
+            .context(|| "enter the mount namespace of the spare network namespaces".to_string())?;
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(Error::msg("spare network namespaces: thread panicked")))
+    })
+}
+
+/// Runs `f` in the holder: on this thread if it can enter, else on a helper.
+fn with_holder<T: Send>(holder: &OwnedFd, f: impl Fn() -> T + Send + Sync) -> Option<T> {
+    in_holder(holder, &f).or_else(|| on_holder_thread(holder, || Ok(f())).ok())
+}
+
 impl Store {
     /// Takes a spare network namespace (see the module doc): from the bridge
     /// pool `pool` if given and not empty, else a plain one; `None` when
-    /// both are empty.
+    /// both are empty, or the store has no holder yet.
     pub(crate) fn take_netns(&self, pool: Option<&SparePool>) -> Option<Spare> {
-        if pool.is_some() {
-            if let Some((fd, id)) = take_from(&pool_dir(self.root(), pool)) {
-                return Some(Spare { fd, id, veth: true });
-            }
-        }
-        take_from(&plain_dir(self.root())).map(|(fd, id)| Spare {
-            fd,
-            id,
-            veth: false,
-        })
+        let holder = open_holder(self.root())?;
+        with_holder(&holder, || take_in_holder(pool)).flatten()
     }
 
     /// Whether a pool (plain, or the bridge pool `pool`) holds fewer than
@@ -162,16 +252,36 @@ impl Store {
     /// forked only to find the refill lock taken would stay a zombie until
     /// its parent's container ends).
     pub fn netns_pool_low(&self, size: usize, pool: Option<&SparePool>) -> bool {
-        let (lock_dir, lock) = lock_of(self.root(), pool);
-        size > 0
-            && spares(&pool_dir(self.root(), pool)).len() < size.div_ceil(2)
-            && !fsutil::open_dir(rfs::CWD, &lock_dir)
-                .is_ok_and(|d| fsutil::is_locked(d.as_fd(), lock))
+        if size == 0 {
+            return false;
+        }
+        let lock_dir = match pool {
+            None => self.root().to_path_buf(),
+            Some(_) => self.root().join("netns"),
+        };
+        let lock_name = refill_lock_name(pool.map(|p| p.dir.as_str()));
+        let locked = fsutil::open_dir(rfs::CWD, &lock_dir)
+            .is_ok_and(|d| fsutil::is_locked(d.as_fd(), &lock_name));
+        if locked {
+            return false;
+        }
+        let count = open_holder(self.root())
+            .and_then(|h| with_holder(&h, || spares(&pool_dir(pool)).len()))
+            .unwrap_or(0);
+        count < size.div_ceil(2)
     }
 
     /// Fills a pool (plain, or the bridge pool `pool`) up to `size`. Returns
     /// at once when another process is refilling it. A bridge pool is filled
     /// only while its bridge exists (in the caller's network namespace).
+    ///
+    /// Each spare waits for a quiet moment (no start for 20 ms, at most 2 s),
+    /// even when the pool is empty: making a namespace, and a bridge spare's
+    /// veth pair, hold RTNL, which every start needs, and the CLI's
+    /// background process runs at SCHED_IDLE; a refill racing a long run of
+    /// starts slowed each of them more than its spares saved
+    /// (docs/performance.md). Unlike a snapshot, a start that finds no spare
+    /// loses only the ~1-2 ms of making its own.
     pub fn refill_netns_pool(&self, size: usize, pool: Option<&SparePool>) -> Result<()> {
         if size == 0 {
             return Ok(());
@@ -180,58 +290,126 @@ impl Store {
             .context(|| format!("open store {}", self.root().display()))?;
         let netns = fsutil::ensure_dir(root.as_fd(), "netns", 0o700)
             .context(|| "create directory netns".to_string())?;
-        let (lock_dir, lock_name) = match pool {
-            None => (root, "netns.lock"),
-            Some(p) => (
-                fsutil::ensure_dir(netns.as_fd(), &p.dir, 0o700)
-                    .context(|| format!("create directory netns/{}", p.dir))?,
-                BRIDGE_LOCK,
-            ),
+        let lock_dir = match pool {
+            None => root.as_fd(),
+            Some(_) => netns.as_fd(),
         };
-        let Some(_lock) = FileLock::acquire(lock_dir.as_fd(), lock_name, true, false)
-            .context(|| format!("lock {lock_name}"))?
+        let lock = FileLock::acquire(
+            lock_dir,
+            &refill_lock_name(pool.map(|p| p.dir.as_str())),
+            true,
+            false,
+        );
+        let Some(_lock) =
+            lock.context(|| "lock the refill of spare network namespaces".to_string())?
         else {
             return Ok(());
         };
+        let holder = ensure_holder(self.root(), netns.as_fd())?;
         if let Some(p) = pool {
-            prune_gone_hosts(&plain_dir(self.root()), &p.dir);
+            prune_gone_hosts(&holder, netns.as_fd(), &p.dir)?;
         }
-        let dir = pool_dir(self.root(), pool);
-        let mut ready = 0;
-        for name in spares(&dir) {
-            let path = dir.join(&name);
-            let spare = rfs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-                .is_ok_and(|fd| is_namespace(&fd));
-            if spare {
-                ready += 1;
-            } else {
-                // A refill crashed between the file and its mount.
-                let _ = rfs::unlink(&path);
+        let dir = pool_dir(pool);
+        let mut ready = on_holder_thread(&holder, || {
+            if pool.is_some() {
+                match rfs::mkdir(&dir, Mode::from_raw_mode(0o700)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(Error::os(format!("create {}", dir.display()), e)),
+                }
             }
-        }
+            let mut ready = 0;
+            for name in spares(&dir) {
+                let path = dir.join(&name);
+                let spare = rfs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                    .is_ok_and(|fd| is_namespace(&fd));
+                if spare {
+                    ready += 1;
+                } else {
+                    // A refill crashed between the file and its mount.
+                    let _ = rfs::unlink(&path);
+                }
+            }
+            Ok(ready)
+        })?;
         while ready < size {
-            // Between starts only (no start for 20 ms, or 2 s of waiting),
-            // even when the pool is empty: making a namespace, and a bridge
-            // spare's veth pair, hold RTNL, which every start needs, and this
-            // process runs at SCHED_IDLE; a refill racing a long run of
-            // starts slowed each of them more than its spares saved
-            // (docs/performance.md). Unlike a snapshot, a start that finds
-            // no spare loses only the ~1-2 ms of making its own.
             self.wait_until_idle(&|| false);
-            make_spare(&dir, pool)?;
-            // Count what is there: starts take spares while we make them.
-            ready = spares(&dir).len();
+            // Counted again: starts take spares while we make them.
+            ready = make_spare(&holder, &dir, pool)?;
         }
         Ok(())
     }
 }
 
-/// Makes one spare in `dir`: a helper thread unshares a network namespace
+/// Returns the holder of the store at `root` (its `netns` directory is
+/// `netns`), made first if there is none: a helper thread unshares a mount
+/// namespace, makes its tree private, mounts a tmpfs on `ROOT/netns` with
+/// the host's `/proc` bound in it, `pivot_root`s into it and lets go of the
+/// rest; its nsfs file is then bind-mounted on `ROOT/netns/holder`.
+fn ensure_holder(root: &Path, netns: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let _lock = FileLock::acquire(netns, HOLDER_LOCK, true, true)
+        .context(|| format!("lock netns/{HOLDER_LOCK}"))?;
+    if let Some(holder) = open_holder(root) {
+        return Ok(holder);
+    }
+    let target = root.join("netns");
+    let what = || "make the mount namespace of the spare network namespaces".to_string();
+    let ns = std::thread::scope(|s| {
+        s.spawn(|| -> Result<OwnedFd> {
+            crate::launch::unshare_fs(true).context(what)?;
+            let ns = rfs::open(
+                "/proc/thread-self/ns/mnt",
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .context(what)?;
+            // Nothing done here may reach the host's namespace.
+            rustix::mount::mount_change(
+                "/",
+                MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+            )
+            .context(what)?;
+            rustix::mount::mount(
+                "tupper-netns",
+                &target,
+                "tmpfs",
+                MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+                c"mode=0700",
+            )
+            .context(what)?;
+            let proc = target.join("proc");
+            rfs::mkdir(&proc, Mode::from_raw_mode(0o555)).context(what)?;
+            rustix::mount::mount_bind("/proc", &proc).context(what)?;
+            rustix::process::chdir(&target).context(what)?;
+            rustix::process::pivot_root(".", ".").context(what)?;
+            rustix::mount::unmount(".", UnmountFlags::DETACH).context(what)?;
+            rustix::process::chdir("/").context(what)?;
+            Ok(ns)
+        })
+        .join()
+        .unwrap_or_else(|_| Err(Error::msg(format!("{}: thread panicked", what()))))
+    })?;
+    let path = target.join(HOLDER);
+    drop(
+        rfs::open(
+            &path,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .context(|| format!("create {}", path.display()))?,
+    );
+    let source = format!("/proc/self/fd/{}", ns.as_raw_fd());
+    rustix::mount::mount_bind(source.as_str(), &path)
+        .context(|| format!("bind-mount a mount namespace on {}", path.display()))?;
+    Ok(ns)
+}
+
+/// Makes one spare in the holder's directory `dir`, and returns how many
+/// spares `dir` holds then. A helper thread unshares a network namespace
 /// (this thread's stays as it is) and sets `lo` up in it; for a bridge pool
-/// this thread adds the veth pair; then the namespace is bind-mounted.
-fn make_spare(dir: &Path, pool: Option<&SparePool>) -> Result<()> {
+/// this thread adds the veth pair; then a helper thread in the holder
+/// bind-mounts the namespace.
+fn make_spare(holder: &OwnedFd, dir: &Path, pool: Option<&SparePool>) -> Result<usize> {
     let id = names::new_id()?;
-    let path = dir.join(&id);
     let ns = std::thread::scope(|s| {
         s.spawn(|| {
             crate::launch::unshare_netns().context(|| "unshare a network namespace".to_string())?;
@@ -254,59 +432,64 @@ fn make_spare(dir: &Path, pool: Option<&SparePool>) -> Result<()> {
     if let Some(p) = pool {
         net::equip_spare(p, ns.as_fd(), &net::spare_host_veth(&id))?;
     }
-    drop(
-        rfs::open(
-            &path,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )
-        .context(|| format!("create {}", path.display()))?,
-    );
     let source = format!("/proc/self/fd/{}", ns.as_raw_fd());
-    rustix::mount::mount_bind(source.as_str(), &path).map_err(|e| {
-        let _ = rfs::unlink(&path);
-        Error::os(
-            format!("bind-mount a network namespace on {}", path.display()),
-            e,
-        )
+    on_holder_thread(holder, || {
+        let path = dir.join(&id);
+        drop(
+            rfs::open(
+                &path,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+            .context(|| format!("create spare {}", path.display()))?,
+        );
+        rustix::mount::mount_bind(source.as_str(), &path).map_err(|e| {
+            let _ = rfs::unlink(&path);
+            Error::os(
+                format!("bind-mount a network namespace on spare {}", path.display()),
+                e,
+            )
+        })?;
+        Ok(spares(dir).len())
     })
 }
 
-/// Removes the bridge pools in `netns_dir`, other than `own`, whose host
-/// network namespace is gone: one of their spares has lost its `eth0` (and no
-/// refill holds their lock). Without this each network namespace that ever
-/// ran a bridge container (a test suite makes many) would keep its spares
-/// until `detach`.
-fn prune_gone_hosts(netns_dir: &Path, own: &str) {
-    let Ok(fd) = fsutil::open_dir(rfs::CWD, netns_dir) else {
-        return;
-    };
-    for name in fsutil::list_dir(fd.as_fd()).unwrap_or_default() {
-        if !name.starts_with("br-") || name == own {
-            continue;
+/// Removes the bridge pools in the holder, other than `own`, whose host
+/// network namespace is gone: one of their spares has lost its `eth0` (and
+/// no refill holds their lock, in the store's `netns` directory). Without
+/// this each network namespace that ever ran a bridge container (a test
+/// suite makes many) would keep its spares until `detach`.
+fn prune_gone_hosts(holder: &OwnedFd, netns: BorrowedFd<'_>, own: &str) -> Result<()> {
+    on_holder_thread(holder, || {
+        let names = fsutil::open_dir(rfs::CWD, "/")
+            .and_then(|d| fsutil::list_dir(d.as_fd()))
+            .unwrap_or_default();
+        for name in names
+            .into_iter()
+            .filter(|n| n.starts_with("br-") && n != own)
+        {
+            let dir = Path::new("/").join(&name);
+            let Some(first) = spares(&dir).into_iter().next() else {
+                continue;
+            };
+            let gone = rfs::open(
+                dir.join(first),
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .is_ok_and(|ns| is_namespace(&ns) && !net::spare_has_eth0(ns.as_fd()));
+            if !gone {
+                continue;
+            }
+            let lock_name = refill_lock_name(Some(&name));
+            if let Ok(Some(_lock)) = FileLock::acquire(netns, &lock_name, true, false) {
+                clean_dir(&dir);
+                let _ = rfs::rmdir(&dir);
+                let _ = rfs::unlinkat(netns, lock_name.as_str(), rfs::AtFlags::empty());
+            }
         }
-        let dir = netns_dir.join(&name);
-        let Some(first) = spares(&dir).into_iter().next() else {
-            continue;
-        };
-        let gone = rfs::open(
-            dir.join(first),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .is_ok_and(|ns| is_namespace(&ns) && !net::spare_has_eth0(ns.as_fd()));
-        if !gone {
-            continue;
-        }
-        let Ok(dfd) = fsutil::open_dir(rfs::CWD, &dir) else {
-            continue;
-        };
-        if let Ok(Some(_lock)) = FileLock::acquire(dfd.as_fd(), BRIDGE_LOCK, true, false) {
-            clean_dir(&dir);
-            let _ = rfs::unlink(dir.join(BRIDGE_LOCK));
-            let _ = rfs::rmdir(&dir);
-        }
-    }
+        Ok(())
+    })
 }
 
 /// Unmounts and removes the spares in `dir`.
@@ -318,19 +501,21 @@ fn clean_dir(dir: &Path) {
     }
 }
 
-/// Unmounts and removes every spare network namespace of the store at
-/// `root`, plain and bridge ones (before the store itself is unmounted).
+/// Unmounts the holder of the store at `root`, and with it every spare
+/// network namespace (before the store itself is unmounted). Spares of the
+/// layout before the holder (mounts in the host's namespace, `ROOT/netns/ID`
+/// and `ROOT/netns/br-*/ID`) are unmounted too.
 pub fn clean(root: &Path) {
-    let dir = plain_dir(root);
+    let dir = root.join("netns");
+    let _ = rustix::mount::unmount(dir.join(HOLDER), UnmountFlags::DETACH);
     clean_dir(&dir);
     let Ok(fd) = fsutil::open_dir(rfs::CWD, &dir) else {
         return;
     };
     for name in fsutil::list_dir(fd.as_fd()).unwrap_or_default() {
-        if name.starts_with("br-") {
-            let sub = dir.join(&name);
+        let sub = dir.join(&name);
+        if name.starts_with("br-") && fsutil::open_dir(rfs::CWD, &sub).is_ok() {
             clean_dir(&sub);
-            let _ = rfs::unlink(sub.join(BRIDGE_LOCK));
             let _ = rfs::rmdir(&sub);
         }
     }

@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use common::*;
@@ -15,9 +14,9 @@ use common::*;
 /// among the namespaces that exist, reused after one is gone).
 fn spare_ids(store: &TestStore) -> HashMap<u64, PathBuf> {
     store
-        .netns_spares()
+        .netns_spare_ids()
         .into_iter()
-        .map(|p| (fs::metadata(&p).expect("stat a spare namespace").ino(), p))
+        .map(|(p, id)| (id, p))
         .collect()
 }
 
@@ -47,6 +46,13 @@ fn import_makes_spares_and_each_is_taken_by_one_container() {
             .to_string_lossy(),
     );
     assert!(!spares.contains_key(&host));
+    // The spares are mounts in a mount namespace of their own: the host's
+    // has one mount for all of them (each of its mounts costs every new
+    // mount namespace on the machine a copy).
+    assert_eq!(
+        mounts_under(store.root()),
+        vec![store.root().to_path_buf(), store.holder()]
+    );
 
     // Six at once: each prints its namespace and its links, and lives on
     // for a second, so that all six run at the same time.
@@ -91,12 +97,16 @@ fn import_makes_spares_and_each_is_taken_by_one_container() {
 fn a_crashed_refills_file_is_removed_by_the_next_refill() {
     let store = TestStore::new();
     store.import_busybox("bb");
-    // What a refill that died between the file and its mount leaves.
-    let leftover = store.root().join("netns").join("0123456789ab");
-    fs::write(&leftover, b"").unwrap();
+    // What a refill that died between the file and its mount leaves (in
+    // the holder's mount namespace, where the spares are).
+    store.holder_sh("$B touch /0123456789ab");
     store.sh_in("bb", "true");
     store.settle_pool();
-    assert!(!leftover.exists(), "the leftover file is still there");
+    let left = store.holder_sh("$B ls /");
+    assert!(
+        !left.lines().any(|l| l == "0123456789ab"),
+        "the leftover file is still there: {left}"
+    );
     assert_eq!(store.netns_spares().len(), tupper::netns_pool::DEFAULT_SIZE);
     store.assert_no_leftovers();
 }

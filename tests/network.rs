@@ -1201,8 +1201,8 @@ fn bridge_spares_hold_a_veth_pair_and_a_run_takes_one() {
         "the bridge's ports are the spares' host ends"
     );
     let spare = &spares[0];
-    let inside = w.host.sh(&format!(
-        "nsenter --net={} sh -c \"ip -o link | cut -d' ' -f2,3; ip -6 addr show dev eth0\"",
+    let inside = w.store.holder_sh(&format!(
+        "$B nsenter --net={} $B sh -c \"$B ip -o link | $B cut -d' ' -f2,3; $B ip -6 addr show dev eth0\"",
         spare.display()
     ));
     let lines: Vec<&str> = inside.lines().collect();
@@ -1339,12 +1339,12 @@ fn bridge_spares_of_a_namespace_that_is_gone_are_removed() {
     // Its spares lose their eth0 once the namespace is cleaned up (the
     // kernel does it in a worker).
     let lost = wait_for(Duration::from_secs(5), || {
-        let ip = Command::new("nsenter")
-            .arg(format!("--net={}", old[0].display()))
-            .args(["ip", "-o", "link"])
-            .output()
-            .expect("nsenter");
-        !String::from_utf8_lossy(&ip.stdout).contains("eth0")
+        !store
+            .holder_sh(&format!(
+                "$B nsenter --net={} $B ip -o link",
+                old[0].display()
+            ))
+            .contains("eth0")
     });
     assert!(
         lost,
@@ -1359,7 +1359,13 @@ fn bridge_spares_of_a_namespace_that_is_gone_are_removed() {
     ))
     .ok();
     store.settle_pool();
-    assert!(!old_dir.exists(), "{} is still there", old_dir.display());
+    let left = store.holder_sh("$B ls /");
+    let old_name = old_dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        !left.lines().any(|l| l == old_name),
+        "{} is still there: {left}",
+        old_dir.display()
+    );
     let now = store.bridge_spares();
     assert_eq!(now.len(), tupper::netns_pool::DEFAULT_SIZE);
     assert!(now.iter().all(|p| p.parent() != Some(old_dir.as_path())));

@@ -408,44 +408,86 @@ impl TestStore {
         );
         let tmp = list_dir(&self.mnt.join("tmp"));
         assert!(tmp.is_empty(), "temporary imports left: {tmp:?}");
-        // Spare network namespaces (`netns/ID`, nsfs) are the runtime's own.
-        let spares = self.netns_spares();
+        // The holder of the spare network namespaces (`netns/holder`, nsfs)
+        // is the runtime's own; the spares are mounts in it, not here.
         let mounts: Vec<PathBuf> = mounts_under(&self.mnt)
             .into_iter()
-            .filter(|m| !spares.contains(m))
+            .filter(|m| *m != self.holder())
             .collect();
         assert_eq!(mounts, vec![self.mnt.clone()], "mounts below the store");
     }
 
-    /// The store's spare network namespaces: nsfs mounts on `netns/ID`
-    /// (plain spares) and `netns/br-INODE-BRIDGE/ID` (bridge spares).
-    pub fn netns_spares(&self) -> Vec<PathBuf> {
-        let info = fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
-        let dir = self.mnt.join("netns");
-        info.lines()
+    /// The store's holder of spare network namespaces: the nsfs file of a
+    /// mount namespace, bind-mounted on `netns/holder` (`tupper::netns_pool`).
+    pub fn holder(&self) -> PathBuf {
+        self.mnt.join("netns/holder")
+    }
+
+    /// Runs `SCRIPT` with busybox's `sh` inside the holder's mount namespace
+    /// (`nsenter --mount`), where `$B` is the host's static busybox (the
+    /// holder has no programs of its own, only the host's `/proc`). Returns
+    /// stdout; it must succeed.
+    pub fn holder_sh(&self, script: &str) -> String {
+        let busybox = format!("/proc/{}/root/bin/busybox", std::process::id());
+        let out = Command::new("nsenter")
+            .arg(format!("--mount={}", self.holder().display()))
+            .args([&busybox, "sh", "-c"])
+            .arg(format!("B={busybox}; {script}"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run nsenter");
+        assert!(
+            out.status.success(),
+            "in the holder: {script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The store's spare network namespaces, with their namespace ids (the
+    /// `net:[ID]` of their nsfs file): nsfs mounts in the holder on `/ID`
+    /// (plain spares) and `/br-INODE-BRIDGE/ID` (bridge spares). Paths are
+    /// the holder's. None when the store has no holder.
+    pub fn netns_spare_ids(&self) -> Vec<(PathBuf, u64)> {
+        if !mounts_under(&self.mnt).contains(&self.holder()) {
+            return Vec::new();
+        }
+        self.holder_sh("$B cat /proc/self/mountinfo")
+            .lines()
             .filter_map(|line| {
-                let mp = PathBuf::from(unescape_mount(line.split(' ').nth(4)?));
+                let f: Vec<&str> = line.split(' ').collect();
                 let fstype = line.split(" - ").nth(1)?.split(' ').next()?;
+                let mp = PathBuf::from(unescape_mount(f.get(4)?));
+                let id: u64 = f
+                    .get(3)?
+                    .strip_prefix("net:[")?
+                    .strip_suffix(']')?
+                    .parse()
+                    .ok()?;
                 let parent = mp.parent()?;
-                let in_pool = parent == dir
-                    || (parent.parent() == Some(dir.as_path())
+                let in_pool = parent == Path::new("/")
+                    || (parent.parent() == Some(Path::new("/"))
                         && parent
                             .file_name()
                             .is_some_and(|n| n.to_string_lossy().starts_with("br-")));
                 let spare = fstype == "nsfs"
                     && in_pool
                     && mp.file_name().is_some_and(|n| is_id(&n.to_string_lossy()));
-                spare.then_some(mp)
+                spare.then_some((mp, id))
             })
             .collect()
     }
 
+    /// The paths of [`TestStore::netns_spare_ids`].
+    pub fn netns_spares(&self) -> Vec<PathBuf> {
+        self.netns_spare_ids().into_iter().map(|(p, _)| p).collect()
+    }
+
     /// The bridge spares among [`TestStore::netns_spares`].
     pub fn bridge_spares(&self) -> Vec<PathBuf> {
-        let dir = self.mnt.join("netns");
         self.netns_spares()
             .into_iter()
-            .filter(|p| p.parent() != Some(dir.as_path()))
+            .filter(|p| p.parent() != Some(Path::new("/")))
             .collect()
     }
 }
