@@ -247,6 +247,18 @@ impl Store {
         with_holder(&holder, || take_in_holder(pool)).flatten()
     }
 
+    /// Takes a spare from the bridge pool `pool` only (for its port: see
+    /// [`crate::net::attach_freeing_ports`]), whatever `TUPPER_NETNS_POOL`
+    /// says.
+    pub(crate) fn take_bridge_spare(&self, pool: Option<&SparePool>) -> Option<Spare> {
+        let pool = pool?;
+        let holder = open_holder(self.root())?;
+        with_holder(&holder, || {
+            take_from(&pool_dir(Some(pool))).map(|(fd, id)| Spare { fd, id, veth: true })
+        })
+        .flatten()
+    }
+
     /// Whether a pool (plain, or the bridge pool `pool`) holds fewer than
     /// half of `size` spares and no refill is at work (a background process
     /// forked only to find the refill lock taken would stay a zombie until

@@ -193,7 +193,13 @@ impl Store {
             // The namespace itself when it is a spare: the child may not have
             // joined it yet, and its pidfd would name the host's.
             let ns = netns.unwrap_or(launched.pidfd.as_fd());
-            if let Err(e) = net::attach(network, ns) {
+            // A full bridge: a bridge spare gives its port back.
+            let pool = net::spare_pool(&spec.network);
+            let free_port = || {
+                self.take_bridge_spare(pool.as_ref())
+                    .map(|spare| net::spare_host_veth(&spare.id))
+            };
+            if let Err(e) = net::attach_freeing_ports(network, ns, &free_port) {
                 let _ = launched.signal(libc::SIGKILL);
                 let _ = launch::wait(launched.pidfd.as_fd());
                 return Err(e);

@@ -1371,3 +1371,50 @@ fn bridge_spares_of_a_namespace_that_is_gone_are_removed() {
     assert!(now.iter().all(|p| p.parent() != Some(old_dir.as_path())));
     store.assert_no_leftovers();
 }
+
+/// Bridge spares hold ports, but never a container's: on a full bridge a
+/// start that got no spare (here the pool is off for it) takes one out of
+/// the pool, frees its port and gets it. (4 spares + 1,019 veths made here
+/// = 1,023 ports.)
+#[test]
+fn a_full_bridge_gives_a_spares_port_to_a_start() {
+    let w = World::new("sport", 30);
+    let pool = |n: &str, args: &[&str]| {
+        let mut c = w.cmd(args);
+        c.env("TUPPER_NETNS_POOL", n);
+        c
+    };
+    w.host.run(pool("4", &["run", "--rm", "bb", "true"])).ok();
+    w.store.settle_pool();
+    let spares = w.store.bridge_spares();
+    assert_eq!(spares.len(), 4, "{spares:?}");
+    let mut script = "ip -batch - <<EOF\n".to_string();
+    for i in 0..1019 {
+        script += &format!(
+            "link add tq{i} master {} type veth peer name tr{i}\n",
+            w.bridge
+        );
+    }
+    script += "EOF\n";
+    w.host.sh(&script);
+    assert_eq!(ports_of(&w).len(), 1023);
+    let out = w
+        .host
+        .run(pool(
+            "0",
+            &["run", "--rm", "bb", "sh", "-c", PRINT_ADDR_AND_WAIT],
+        ))
+        .ok();
+    assert_eq!(
+        addr_of(out.lines().next().unwrap()),
+        format!("{}/24", w.addr(2))
+    );
+    w.store.settle_pool();
+    assert_eq!(
+        w.store.bridge_spares().len(),
+        3,
+        "{:?}",
+        w.store.bridge_spares()
+    );
+    w.store.assert_no_leftovers();
+}
