@@ -110,7 +110,7 @@ impl Store {
         // pool's also the veth pair; none left: the clone makes it. Taken
         // before the record, which names the spare's host end.
         let netns = if plan.own_netns && crate::netns_pool::configured_size() > 0 {
-            self.take_netns(net::spare_pool(&spec.network).as_ref())
+            self.take_netns(network.spare_pool())
         } else {
             None
         };
@@ -194,9 +194,8 @@ impl Store {
             // joined it yet, and its pidfd would name the host's.
             let ns = netns.unwrap_or(launched.pidfd.as_fd());
             // A full bridge: a bridge spare gives its port back.
-            let pool = net::spare_pool(&spec.network);
             let free_port = || {
-                self.take_bridge_spare(pool.as_ref())
+                self.take_bridge_spare(network.spare_pool())
                     .map(|spare| net::spare_host_veth(&spare.id))
             };
             if let Err(e) = net::attach_freeing_ports(network, ns, &free_port) {

@@ -1078,18 +1078,11 @@ fn address_in_use_is_refused() {
     w.store.assert_no_leftovers();
 }
 
-/// A bridge with no port left: the container is refused, the error says
-/// why, and nothing of it is left.
-#[test]
-fn a_full_bridge_is_refused_with_advice() {
-    // A Linux bridge takes 1,023 ports: 1,022 veths made here, the last
-    // one taken by a running container, then one more container.
-    let w = World::new("ports", 26);
-    let mut script = format!(
-        "ip link add {b} type bridge && ip -batch - <<EOF\n",
-        b = w.bridge
-    );
-    for i in 0..1022 {
+/// Makes `n` veth pairs in the test host (`tqI`/`trI`), each a port of the
+/// world's bridge: one `ip -batch`.
+fn add_ports(w: &World, n: usize) {
+    let mut script = "ip -batch - <<EOF\n".to_string();
+    for i in 0..n {
         script += &format!(
             "link add tq{i} master {} type veth peer name tr{i}\n",
             w.bridge
@@ -1097,6 +1090,17 @@ fn a_full_bridge_is_refused_with_advice() {
     }
     script += "EOF\n";
     w.host.sh(&script);
+}
+
+/// A bridge with no port left: the container is refused, the error says
+/// why, and nothing of it is left.
+#[test]
+fn a_full_bridge_is_refused_with_advice() {
+    // A Linux bridge takes 1,023 ports: 1,022 veths made here, the last
+    // one taken by a running container, then one more container.
+    let w = World::new("ports", 26);
+    w.host.sh(&format!("ip link add {} type bridge", w.bridge));
+    add_ports(&w, 1022);
     let mut a = w
         .host
         .spawn(w.cmd(&["run", "--rm", "bb", "sh", "-c", PRINT_ADDR_AND_WAIT]));
@@ -1388,15 +1392,7 @@ fn a_full_bridge_gives_a_spares_port_to_a_start() {
     w.store.settle_pool();
     let spares = w.store.bridge_spares();
     assert_eq!(spares.len(), 4, "{spares:?}");
-    let mut script = "ip -batch - <<EOF\n".to_string();
-    for i in 0..1019 {
-        script += &format!(
-            "link add tq{i} master {} type veth peer name tr{i}\n",
-            w.bridge
-        );
-    }
-    script += "EOF\n";
-    w.host.sh(&script);
+    add_ports(&w, 1019);
     assert_eq!(ports_of(&w).len(), 1023);
     let out = w
         .host

@@ -448,6 +448,8 @@ pub struct Prepared {
     id: String,
     state_dir: PathBuf,
     bridge: Option<BridgeNet>,
+    /// The bridge pool of spare network namespaces for this start.
+    spare_pool: Option<SparePool>,
 }
 
 impl fmt::Debug for Prepared {
@@ -517,6 +519,12 @@ impl Prepared {
         }
     }
 
+    /// The bridge pool of spare network namespaces a start with these
+    /// options takes from ([`spare_pool`]; bridge mode only).
+    pub fn spare_pool(&self) -> Option<&SparePool> {
+        self.spare_pool.as_ref()
+    }
+
     /// The host end of the veth pair (bridge mode).
     pub fn host_veth(&self) -> Option<&str> {
         self.bridge.as_ref().map(|b| b.host_veth.as_str())
@@ -544,21 +552,9 @@ impl Prepared {
 /// address). A device of that name that is not a bridge, or a bridge with
 /// another address, is an error.
 fn inspect_bridge(route: &Netlink, name: &str, subnet: &Subnet) -> Result<BridgeState> {
-    let mut link = None;
-    let r = route.exchange(
-        &mut msg::get_link(name),
-        &|| format!("look up bridge {name}"),
-        &mut |kind, payload| {
-            if kind == linux_raw_sys::netlink::RTM_NEWLINK as u16 {
-                link = msg::parse_link(payload);
-            }
-        },
-    );
-    match r {
-        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Ok(BridgeState::Missing),
-        r => r?,
-    }
-    let link = link.ok_or_else(|| Error::msg(format!("look up bridge {name}: no reply")))?;
+    let Some(link) = look_up_link(route, name, "bridge")? else {
+        return Ok(BridgeState::Missing);
+    };
     if link.kind.as_deref() != Some("bridge") {
         return Err(Error::msg(format!(
             "use {name} as the bridge: it exists and is not a bridge (kind {}); \
@@ -617,6 +613,7 @@ pub fn prepare(
         id: container_id.to_string(),
         state_dir: state_dir.to_path_buf(),
         bridge: None,
+        spare_pool: spare_pool(opts),
     };
     if opts.mode != Mode::Bridge {
         return Ok(p);
@@ -738,12 +735,13 @@ pub(crate) fn spare_has_eth0(ns: BorrowedFd<'_>) -> bool {
         .is_ok_and(|i| i.is_some())
 }
 
-/// Whether the link `name` is up on the bridge `index` (`RTM_GETLINK`).
-fn up_on_bridge(route: &Netlink, name: &str, index: u32) -> Result<bool> {
+/// The link `name` (`RTM_GETLINK`; `what` it is, for errors), or `None` when
+/// there is no such link.
+fn look_up_link(route: &Netlink, name: &str, what: &str) -> Result<Option<msg::LinkFacts>> {
     let mut link = None;
     let r = route.exchange(
         &mut msg::get_link(name),
-        &|| format!("look up veth {name}"),
+        &|| format!("look up {what} {name}"),
         &mut |kind, payload| {
             if kind == linux_raw_sys::netlink::RTM_NEWLINK as u16 {
                 link = msg::parse_link(payload);
@@ -751,9 +749,17 @@ fn up_on_bridge(route: &Netlink, name: &str, index: u32) -> Result<bool> {
         },
     );
     match r {
-        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(false),
-        r => r.map(|()| link.is_some_and(|l| l.master == Some(index) && l.up)),
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+        r => r.and_then(|()| {
+            link.map(Some)
+                .ok_or_else(|| Error::msg(format!("look up {what} {name}: no reply")))
+        }),
     }
+}
+
+/// Whether the link `name` is up on the bridge `index`.
+fn up_on_bridge(route: &Netlink, name: &str, index: u32) -> Result<bool> {
+    Ok(look_up_link(route, name, "veth")?.is_some_and(|l| l.master == Some(index) && l.up))
 }
 
 /// Deletes the DNAT chains of the containers `ids` (missing ones are fine).
