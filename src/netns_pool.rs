@@ -364,7 +364,12 @@ fn ensure_holder(root: &Path, netns: BorrowedFd<'_>) -> Result<OwnedFd> {
         return Ok(holder);
     }
     let target = root.join("netns");
-    let what = || "make the mount namespace of the spare network namespaces".to_string();
+    let what = || {
+        format!(
+            "make the mount namespace of the spare network namespaces (a tmpfs on {})",
+            target.display()
+        )
+    };
     let ns = std::thread::scope(|s| {
         s.spawn(|| -> Result<OwnedFd> {
             crate::launch::unshare_fs(true).context(what)?;

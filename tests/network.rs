@@ -1327,14 +1327,18 @@ fn bridge_spares_of_a_namespace_that_is_gone_are_removed() {
         subnet,
         ..
     } = World::new("gone", 29);
-    host.run(tupper_net(
-        &store,
-        &bridge,
-        &subnet,
-        &["run", "--rm", "bb", "true"],
-    ))
-    .ok();
-    store.settle_pool();
+    // A bridge run in `ns`, then its background refill.
+    let run_in = |ns: &NetNs| {
+        ns.run(tupper_net(
+            &store,
+            &bridge,
+            &subnet,
+            &["run", "--rm", "bb", "true"],
+        ))
+        .ok();
+        store.settle_pool();
+    };
+    run_in(&host);
     let old = store.bridge_spares();
     assert_eq!(old.len(), tupper::netns_pool::DEFAULT_SIZE);
     let old_dir = old[0].parent().unwrap().to_path_buf();
@@ -1355,14 +1359,7 @@ fn bridge_spares_of_a_namespace_that_is_gone_are_removed() {
         "eth0 of {} outlived its host namespace",
         old[0].display()
     );
-    next.run(tupper_net(
-        &store,
-        &bridge,
-        &subnet,
-        &["run", "--rm", "bb", "true"],
-    ))
-    .ok();
-    store.settle_pool();
+    run_in(&next);
     let left = store.holder_sh("$B ls /");
     let old_name = old_dir.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
