@@ -498,11 +498,11 @@ pub fn execute(cli: Cli) -> Result<i32> {
             // spare snapshots or the pool of network namespaces is below half,
             // else after a `--rm` command, which also destroys the snapshot that
             // went to the trash.
-            let background = |empty_trash: bool| {
+            let background = |empty_trash: bool, hold: Option<std::os::fd::OwnedFd>| {
                 let (root, image) = (cli.root.clone(), spec.image.clone());
                 let command = spec.command.first().cloned();
                 let netns_pool = netns_pool.clone();
-                crate::launch::in_background(move || {
+                crate::launch::in_background_holding(hold, move || {
                     if let Ok(store) = Store::open(&root) {
                         // Cheap (~1-3 ms a namespace): first.
                         let _ = store.refill_netns_pool(netns_size, netns_pool.as_ref());
@@ -516,16 +516,20 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 })
             };
             let refiller = if container.pool_low() || netns_low {
-                Some(background(false)?)
+                Some(background(false, None)?)
             } else {
                 None
+            };
+            let mount_ns = match spec.remove {
+                true => container.hold_mount_namespace(),
+                false => None,
             };
             let code = container.wait_forwarding(&forwarder)?;
             if let Some(pid) = refiller {
                 crate::launch::reap(pid);
             }
             if spec.remove {
-                background(true)?;
+                background(true, mount_ns)?;
             }
             return Ok(code);
         }

@@ -49,6 +49,7 @@ pub struct Launched {
     pub pidfd: OwnedFd,
     report: OwnedFd,
     go: Option<OwnedFd>,
+    mount_ns: Option<OwnedFd>,
 }
 
 /// Moves the calling thread (only) into a new network namespace.
@@ -154,11 +155,14 @@ pub fn spawn(
         .ok_or_else(|| Error::msg("clone3 returned pid 0 in the parent"))?;
     drop(report_w);
     drop(go_r);
+    // Taken now: the child waits for the go-ahead, so it is surely alive.
+    let mount_ns = mount_namespace_of(pidfd.as_fd());
     Ok(Launched {
         pid,
         pidfd,
         report: report_r,
         go: Some(go_w),
+        mount_ns,
     })
 }
 
@@ -196,6 +200,12 @@ impl Launched {
     /// Sends `signal` to the container's first process through its pidfd.
     pub fn signal(&self, signal: i32) -> Result<()> {
         send_signal(self.pidfd.as_fd(), signal)
+    }
+
+    /// The fd of the container's mount namespace taken at the clone (see
+    /// [`mount_namespace_of`]); `None` after the first call.
+    pub fn take_mount_namespace(&mut self) -> Option<OwnedFd> {
+        self.mount_ns.take()
     }
 }
 
@@ -370,6 +380,21 @@ impl Drop for Forwarder {
     }
 }
 
+/// An fd of the mount namespace of the process behind `pidfd` (`PIDFD_GET_MNT_NAMESPACE`,
+/// Linux 6.11), or `None` when the kernel lacks it or the process has ended.
+/// While the fd is open the namespace outlives the process: its mounts are
+/// taken down when the last fd closes, not when the process exits.
+pub fn mount_namespace_of(pidfd: BorrowedFd<'_>) -> Option<OwnedFd> {
+    // _IO(PIDFS_IOCTL_MAGIC = 0xFF, 3), include/uapi/linux/pidfd.h.
+    const PIDFD_GET_MNT_NAMESPACE: libc::c_ulong = 0xFF03;
+    // SAFETY: an ioctl without an argument on a pidfd we borrow; on success it
+    // returns a new fd that nothing else owns.
+    // The kernel refuses any argument but 0.
+    let fd = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_MNT_NAMESPACE as _, 0usize) };
+    // SAFETY: `fd` is a new, open fd (checked non-negative), owned from here on.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Runs `work` in a forked, detached process (new session, idle CPU priority,
 /// stdio on `/dev/null`, every other fd closed) and returns its pid at once. The
 /// caller does not wait for it: when tupper exits first it is reparented and
@@ -378,6 +403,16 @@ impl Drop for Forwarder {
 /// is only sound when no other thread could have held a lock at the fork.
 /// Starts no other program.
 pub fn in_background(work: impl FnOnce()) -> Result<i32> {
+    in_background_holding(None, work)
+}
+
+/// Like [`in_background`], and the background process keeps `hold` (a
+/// container's mount namespace, see [`mount_namespace_of`]) open until the
+/// calling process has exited, then closes it before `work`: the namespace's
+/// unmounts then run in the background process, at idle priority, instead of
+/// in the caller's exit.
+pub fn in_background_holding(hold: Option<OwnedFd>, work: impl FnOnce()) -> Result<i32> {
+    let parent = rustix::process::getpid();
     // SAFETY: fork(2) in a single-threaded process (the caller's contract) gives a
     // child in which every lock is free; the child never returns to the caller's
     // frames (it ends in _exit), so no Drop of the parent's objects runs twice.
@@ -392,14 +427,14 @@ pub fn in_background(work: impl FnOnce()) -> Result<i32> {
         return Ok(pid);
     }
     let _ = rustix::process::setsid();
-    // Background work must not compete with container starts for the CPU: it
-    // runs only when a core would otherwise idle (SCHED_IDLE), and at the lowest
-    // nice value should SCHED_IDLE be refused.
-    let _ = rustix::process::setpriority_process(None, 19);
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: sched_setscheduler on this process (pid 0) with a valid, local
-    // `sched_param`; SCHED_IDLE takes priority 0.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    // The run's forwarder blocks the forwarded signals; `kill` must end this
+    // process as it does any other.
+    // SAFETY: an empty, local signal set; pthread_sigmask on this (only) thread.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
     if let Ok(null) = rustix::fs::open(
         c"/dev/null",
         rustix::fs::OFlags::RDWR,
@@ -411,13 +446,51 @@ pub fn in_background(work: impl FnOnce()) -> Result<i32> {
             unsafe { libc::dup2(null.as_raw_fd(), target) };
         }
     }
-    // SAFETY: close_range(2) closes this process's copies of the parent's fds (run
-    // lock, pidfd, pipes) so that the background work holds none of them; none is
-    // used afterwards (`null` is closed here too and not used again).
-    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    // Every fd from 3 up but `hold` (0-2 are stdio, so `hold` is 3 or more).
+    let ranges = match hold.as_ref().map(|fd| fd.as_raw_fd() as u32) {
+        None => [(3, u32::MAX), (1, 0)],
+        Some(kept) => [(3, kept.saturating_sub(1)), (kept + 1, u32::MAX)],
+    };
+    for (first, last) in ranges.into_iter().filter(|(first, last)| first <= last) {
+        // SAFETY: close_range(2) closes this process's copies of the parent's fds
+        // (run lock, pidfd, pipes), all but `hold`, so that the background work
+        // holds none of them; none is used afterwards (`null` is closed here too
+        // and not used again).
+        unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+    }
+    if let Some(hold) = hold {
+        wait_for_parent_exit(parent);
+        // At normal priority: the unmounts take the kernel's namespace lock,
+        // which the next container start's clone3 needs too.
+        drop(hold);
+    }
+    // Background work must not compete with container starts for the CPU: it
+    // runs only when a core would otherwise idle (SCHED_IDLE), and at the lowest
+    // nice value should SCHED_IDLE be refused.
+    let _ = rustix::process::setpriority_process(None, 19);
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler on this process (pid 0) with a valid, local
+    // `sched_param`; SCHED_IDLE takes priority 0.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
     work();
     // SAFETY: _exit ends the process without running the parent's exit handlers.
     unsafe { libc::_exit(0) }
+}
+
+/// Blocks until the process that forked this one has exited (at once when it
+/// already has: this process was reparented).
+fn wait_for_parent_exit(parent: Pid) {
+    let Ok(pidfd) = rustix::process::pidfd_open(parent, rustix::process::PidfdFlags::empty())
+    else {
+        return;
+    };
+    // The pidfd names our parent only when we were not reparented before it was
+    // opened (else the parent is gone, and the pid could have been reused).
+    if rustix::process::getppid() != Some(parent) {
+        return;
+    }
+    let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+    while let Err(Errno::INTR) = poll(&mut fds, None) {}
 }
 
 /// Collects background process `pid` if it has ended (never blocks).

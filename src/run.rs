@@ -3,7 +3,7 @@
 //! store (snapshot + record) -> plan (pure) -> launch (`clone3`, child: mounts,
 //! pivot, hostname) -> parent: network -> go -> exec -> wait -> record or remove.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::container::{Created, Record, Status};
 use crate::error::Result;
@@ -259,6 +259,17 @@ impl Container<'_> {
     /// A pidfd of the container's first process.
     pub fn pidfd(&self) -> BorrowedFd<'_> {
         self.launched.pidfd.as_fd()
+    }
+
+    /// An fd of the container's mount namespace (`None` on kernels before 6.11,
+    /// and after the first call). While it is open, the container's mounts
+    /// outlive its processes: whoever closes the last fd pays for taking them
+    /// down, which otherwise the container's exit does (and its waiter waits
+    /// for). The CLI passes it to its background process, so that a `--rm` run
+    /// does not wait for the unmounts. Without this call, the fd closes when
+    /// the container has been waited for.
+    pub fn hold_mount_namespace(&mut self) -> Option<OwnedFd> {
+        self.launched.take_mount_namespace()
     }
 
     /// Sends a signal (e.g. `libc::SIGTERM`) to the container's first process.

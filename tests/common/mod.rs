@@ -886,6 +886,28 @@ pub fn comm(pid: i32) -> String {
         .to_string()
 }
 
+/// The processes that hold namespace `ns` (a link text such as `mnt:[4026532177]`):
+/// as one of their namespaces or as an open fd.
+pub fn namespace_holders(ns: &str) -> Vec<i32> {
+    let mut v = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let is = |link: &Path| fs::read_link(link).is_ok_and(|l| l.as_os_str() == ns);
+        let in_it = fs::read_dir(format!("/proc/{pid}/ns"))
+            .map(|d| d.flatten().any(|n| is(&n.path())))
+            .unwrap_or(false);
+        let has_fd = fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.flatten().any(|fd| is(&fd.path())))
+            .unwrap_or(false);
+        if in_it || has_fd {
+            v.push(pid);
+        }
+    }
+    v
+}
+
 /// Waits up to `timeout` for `cond`; returns whether it became true.
 pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + timeout;
