@@ -14,8 +14,16 @@ script spawned its `tupper run`). Both are CLOCK_REALTIME.
 
 Two phases, each ending with every container stopped and removed:
 - "sequential": container k is started once k-1 are running (its stamp arrived),
-  so the k-th latency shows what k-1 running containers cost a new start;
-  then `tupper ps` is timed with N running (hyperfine), then `tupper rm -f` of all.
+  so the k-th latency shows what k-1 running containers cost a new start when
+  starts come back to back (the pools of spares drained, the CPUs busy with the
+  previous starts' background work); then `tupper ps` is timed with N running
+  (hyperfine), then `tupper rm -f` of all.
+  At the 1st, middle and last start it also measures the start "at rest": with
+  k-1 running, it waits until the store is quiet (no background work, the
+  snapshot pool full, the trash empty), then times SCALE_PROBES (default 21)
+  probe starts `tupper run --rm --net NET IMAGE /stamp /bin/true`, each after a
+  quiet moment again: what a start costs with k-1 others running, the pools
+  being as full as they were for the 1st start.
 - "burst": N `tupper run` spawned at once; latency of each, and the time until
   the last one runs.
 
@@ -26,6 +34,8 @@ in the store is removed with `tupper rm -f` and every `tupper run` we spawned is
 waited for (SIGKILLed by pid if it does not end).
 """
 
+import fcntl
+import glob
 import json
 import os
 import selectors
@@ -46,6 +56,50 @@ def spawn(errf):
     t0 = time.time_ns()
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errf)
     return p, t0
+
+
+POOL_SIZE = int(os.environ.get("TUPPER_POOL", "128"))
+PROBES = int(os.environ.get("SCALE_PROBES", "21"))
+
+
+def quiesce(limit_s=30):
+    """Waits until the store is quiet: every tupper lock free twice in a row (no
+    refill of a pool of spares at work), the snapshot pools full and the trash
+    empty (at most limit_s)."""
+    end = time.monotonic() + limit_s
+    calm = 0
+    while calm < 2 and time.monotonic() < end:
+        locks = (glob.glob(os.path.join(STORE, "pool", "*.lock"))
+                 + glob.glob(os.path.join(STORE, "netns.lock"))
+                 + glob.glob(os.path.join(STORE, "netns", "*.lock")))
+        for lock in locks:
+            try:
+                fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.close(fd)
+        pools = [d for d in glob.glob(os.path.join(STORE, "pool", "*")) if os.path.isdir(d)]
+        full = all(sum(1 for e in os.listdir(d) if len(e) == 12) >= POOL_SIZE for d in pools)
+        empty = not os.listdir(os.path.join(STORE, "trash"))
+        calm = calm + 1 if full and empty else 0
+        time.sleep(0.2)
+
+
+def probe_at_rest():
+    """Latencies (ms) of PROBES `run --rm ... /stamp /bin/true`, each after quiesce()."""
+    lat = []
+    for _ in range(PROBES):
+        quiesce()
+        cmd = T + ["run", "--rm", "--net", NET, IMAGE, "/stamp", "/bin/true"]
+        t0 = time.time_ns()
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL)
+        stamp = read_stamp(p)
+        if p.wait() != 0 or stamp is None:
+            raise RuntimeError(f"a probe start failed (exit {p.returncode})")
+        lat.append((stamp - t0) / 1e6)
+    return lat
 
 
 def read_stamp(p, timeout=120):
@@ -154,8 +208,15 @@ def summary(lat):
 
 def sequential(res, errf):
     procs, lat = [], []
+    at_rest = {}
+    res["at_rest"] = at_rest
+    probe_marks = {0: "first", (N // 2 - 1 if N > 1 else 0): "middle", N - 1: "last"}
     try:
         for i in range(N):
+            if i in probe_marks:
+                probes = probe_at_rest()
+                at_rest[probe_marks[i]] = {"n": i + 1, "running": i, "probes_ms": probes,
+                                           "median_ms": statistics.median(probes)}
             p, t0 = spawn(errf)
             procs.append(p)
             stamp = read_stamp(p)
