@@ -376,8 +376,9 @@ fn drop_capabilities(keep: u64) -> rustix::io::Result<()> {
             continue;
         }
         match t::remove_capability_from_bounding_set(CapabilitySet::from_bits_retain(1 << bit)) {
-            // Past the kernel's last capability.
-            Ok(()) | Err(Errno::INVAL) => {}
+            Ok(()) => {}
+            // Past the kernel's last capability: so are all the higher bits.
+            Err(Errno::INVAL) => break,
             Err(e) => return Err(e),
         }
     }
