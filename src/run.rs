@@ -180,7 +180,13 @@ impl Store {
         if let Some(dir) = spec.workdir.as_deref() {
             fsutil::mkdir_in_root(rootfs, dir)?;
         }
-        net::write_etc_files(rootfs, &created.record.hostname, network)?;
+        // The /etc files go in while the child makes its mounts (it never reads
+        // /etc; its command, after the go-ahead, does), unless the parent has
+        // the bridge to set up meanwhile, which takes longer than the mounts.
+        let etc_after_clone = network.mode() != net::Mode::Bridge;
+        if !etc_after_clone {
+            net::write_etc_files(rootfs, &created.record.hostname, network)?;
+        }
         let mut launched = launch::spawn(plan, &LOOPBACK_UP, netns)?;
         // The run lock file carries the container's host pid, for `ps` and `rm -f`.
         let _ = rustix::io::pwrite(
@@ -188,6 +194,13 @@ impl Store {
             launched.pid.as_raw_nonzero().to_string().as_bytes(),
             0,
         );
+        if etc_after_clone {
+            if let Err(e) = net::write_etc_files(rootfs, &created.record.hostname, network) {
+                let _ = launched.signal(libc::SIGKILL);
+                let _ = launch::wait(launched.pidfd.as_fd());
+                return Err(e);
+            }
+        }
         // `lo` is the child's own business; the bridge is the parent's.
         if network.mode() == net::Mode::Bridge {
             // The namespace itself when it is a spare: the child may not have

@@ -480,6 +480,27 @@ fn import_that_fills_the_store() {
     store.run_rm("bb", &["true"]).ok();
 }
 
+/// An image whose `/etc` is a symlink: `run` will not write the container's
+/// `/etc` files through it. Without a bridge the parent writes them after the
+/// clone, while the child makes its mounts: the child is killed, and the run
+/// fails as cleanly as before the clone.
+#[test]
+fn run_refuses_an_image_whose_etc_is_a_symlink() {
+    let (store, _) = prepared();
+    let mut t = TarBuilder::new();
+    t.dir("tmp", 0o1777);
+    t.symlink("etc", "/tmp");
+    store
+        .tupper_stdin(&["import", "etclink", "-"], &t.finish())
+        .ok();
+    let before = store.state();
+    for net in ["none", "host"] {
+        let out = store.tupper(&["run", "--rm", "--net", net, "etclink", "/bin/true"]);
+        let line = rejected(&store, &before, &out, 125, net);
+        assert!(line.contains("/etc") && line.contains("symlink"), "{line}");
+    }
+}
+
 #[test]
 fn missing_command() {
     let (store, before) = prepared();
