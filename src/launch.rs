@@ -387,9 +387,8 @@ impl Drop for Forwarder {
 pub fn mount_namespace_of(pidfd: BorrowedFd<'_>) -> Option<OwnedFd> {
     // _IO(PIDFS_IOCTL_MAGIC = 0xFF, 3), include/uapi/linux/pidfd.h.
     const PIDFD_GET_MNT_NAMESPACE: libc::c_ulong = 0xFF03;
-    // SAFETY: an ioctl without an argument on a pidfd we borrow; on success it
-    // returns a new fd that nothing else owns.
-    // The kernel refuses any argument but 0.
+    // SAFETY: an ioctl on a pidfd we borrow, with the argument 0 (the kernel
+    // refuses any other); on success it returns a new fd that nothing else owns.
     let fd = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_MNT_NAMESPACE as _, 0usize) };
     // SAFETY: `fd` is a new, open fd (checked non-negative), owned from here on.
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
@@ -408,9 +407,9 @@ pub fn in_background(work: impl FnOnce()) -> Result<i32> {
 
 /// Like [`in_background`], and the background process keeps `hold` (a
 /// container's mount namespace, see [`mount_namespace_of`]) open until the
-/// calling process has exited, then closes it before `work`: the namespace's
-/// unmounts then run in the background process, at idle priority, instead of
-/// in the caller's exit.
+/// calling process has exited, then closes it before `work` (and before it
+/// lowers its priority): the namespace's unmounts then run in the background
+/// process instead of in the caller's exit.
 pub fn in_background_holding(hold: Option<OwnedFd>, work: impl FnOnce()) -> Result<i32> {
     let parent = rustix::process::getpid();
     // SAFETY: fork(2) in a single-threaded process (the caller's contract) gives a
