@@ -208,31 +208,3 @@ fn imports_from_several_threads() {
     }
     store.assert_no_leftovers();
 }
-
-/// `Container::hold_mount_namespace`: while the fd is open, the container's mount
-/// namespace outlives the container (the CLI hands it to its background process
-/// so that `run --rm` does not wait for the unmounts); closing it ends it.
-#[test]
-fn a_held_mount_namespace_outlives_its_container() {
-    use std::os::fd::AsRawFd;
-    let store = TestStore::new();
-    let lib = open_with_busybox(&store);
-    let mut spec = spec("bb", &["sh", "-c", "readlink /proc/self/ns/mnt > /ns"]);
-    spec.remove = false;
-    let mut container = lib.start(&spec).expect("start");
-    let id = container.id().to_string();
-    let hold = container
-        .hold_mount_namespace()
-        .expect("PIDFD_GET_MNT_NAMESPACE (Linux 6.11 or newer)");
-    assert!(container.hold_mount_namespace().is_none(), "taken once");
-    assert_eq!(container.wait().expect("wait"), 0);
-    let ns = std::fs::read_to_string(store.container_path(&id).join("ns")).unwrap();
-    let ns = ns.trim();
-    let held = std::fs::read_link(format!("/proc/self/fd/{}", hold.as_raw_fd())).unwrap();
-    assert_eq!(held.to_string_lossy(), ns);
-    assert_eq!(namespace_holders(ns), vec![std::process::id() as i32]);
-    drop(hold);
-    assert_eq!(namespace_holders(ns), Vec::<i32>::new());
-    store.tupper(&["rm", &id]).ok();
-    store.assert_no_leftovers();
-}

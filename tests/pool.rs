@@ -258,35 +258,6 @@ fn pool_size_zero_turns_it_off() {
 }
 
 /// `tupper ARGS` with `TUPPER_POOL=4`.
-/// `run --rm` gives its container's mount namespace to the background process it
-/// forks, so that the container's unmounts are not in tupper's exit; that process
-/// lets go of it as soon as tupper has exited. Soon after each run, nothing holds
-/// the namespace: no process lives in it or keeps an fd of it.
-#[test]
-fn a_rm_runs_mount_namespace_is_let_go_after_it_ends() {
-    let store = TestStore::new();
-    store.import_busybox("bb");
-    for _ in 0..5 {
-        let ns = store.run_rm("bb", &["readlink", "/proc/self/ns/mnt"]).ok();
-        let ns = ns.trim();
-        assert!(ns.starts_with("mnt:["), "{ns}");
-        assert_ne!(
-            ns,
-            fs::read_link("/proc/self/ns/mnt")
-                .unwrap()
-                .to_string_lossy()
-        );
-        assert!(
-            wait_for(std::time::Duration::from_secs(5), || namespace_holders(ns)
-                .is_empty()),
-            "{ns} is still held by {:?}",
-            namespace_holders(ns)
-        );
-    }
-    store.settle_pool();
-    store.assert_no_leftovers();
-}
-
 fn tupper_pool4(store: &TestStore, args: &[&str]) -> Out {
     let mut c = store.cmd();
     c.env("TUPPER_POOL", "4").args(args);
