@@ -202,6 +202,13 @@ impl Launched {
         send_signal(self.pidfd.as_fd(), signal)
     }
 
+    /// Ends a child that must not run its command (the parent's side of the
+    /// start failed): SIGKILL, then reaps it.
+    pub fn kill(&self) {
+        let _ = self.signal(libc::SIGKILL);
+        let _ = wait(self.pidfd.as_fd());
+    }
+
     /// The fd of the container's mount namespace taken at the clone (see
     /// [`mount_namespace_of`]); `None` after the first call.
     pub fn take_mount_namespace(&mut self) -> Option<OwnedFd> {

@@ -196,8 +196,7 @@ impl Store {
         );
         if etc_after_clone {
             if let Err(e) = net::write_etc_files(rootfs, &created.record.hostname, network) {
-                let _ = launched.signal(libc::SIGKILL);
-                let _ = launch::wait(launched.pidfd.as_fd());
+                launched.kill();
                 return Err(e);
             }
         }
@@ -212,8 +211,7 @@ impl Store {
                     .map(|spare| net::spare_host_veth(&spare.id))
             };
             if let Err(e) = net::attach_freeing_ports(network, ns, &free_port) {
-                let _ = launched.signal(libc::SIGKILL);
-                let _ = launch::wait(launched.pidfd.as_fd());
+                launched.kill();
                 return Err(e);
             }
         }
