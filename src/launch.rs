@@ -454,8 +454,8 @@ pub fn in_background_holding(hold: Option<OwnedFd>, work: impl FnOnce()) -> Resu
     }
     // Every fd from 3 up but `hold` (0-2 are stdio, so `hold` is 3 or more).
     let ranges = match hold.as_ref().map(|fd| fd.as_raw_fd() as u32) {
-        None => [(3, u32::MAX), (1, 0)],
-        Some(kept) => [(3, kept.saturating_sub(1)), (kept + 1, u32::MAX)],
+        None => vec![(3, u32::MAX)],
+        Some(kept) => vec![(3, kept - 1), (kept + 1, u32::MAX)],
     };
     for (first, last) in ranges.into_iter().filter(|(first, last)| first <= last) {
         // SAFETY: close_range(2) closes this process's copies of the parent's fds
