@@ -34,8 +34,6 @@ in the store is removed with `tupper rm -f` and every `tupper run` we spawned is
 waited for (SIGKILLed by pid if it does not end).
 """
 
-import fcntl
-import glob
 import json
 import os
 import selectors
@@ -43,6 +41,9 @@ import statistics
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quiesce import quiesce as quiesce_store  # noqa: E402
 
 TUPPER, STORE, IMAGE, N, OUT, WORK = sys.argv[1:7]
 NET = sys.argv[7] if len(sys.argv) > 7 else "none"
@@ -58,32 +59,12 @@ def spawn(errf):
     return p, t0
 
 
-POOL_SIZE = int(os.environ.get("TUPPER_POOL", "128"))
 PROBES = int(os.environ.get("SCALE_PROBES", "21"))
 
 
-def quiesce(limit_s=30):
-    """Waits until the store is quiet: every tupper lock free twice in a row (no
-    refill of a pool of spares at work), the snapshot pools full and the trash
-    empty (at most limit_s)."""
-    end = time.monotonic() + limit_s
-    calm = 0
-    while calm < 2 and time.monotonic() < end:
-        locks = (glob.glob(os.path.join(STORE, "pool", "*.lock"))
-                 + glob.glob(os.path.join(STORE, "netns.lock"))
-                 + glob.glob(os.path.join(STORE, "netns", "*.lock")))
-        for lock in locks:
-            try:
-                fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                continue
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.close(fd)
-        pools = [d for d in glob.glob(os.path.join(STORE, "pool", "*")) if os.path.isdir(d)]
-        full = all(sum(1 for e in os.listdir(d) if len(e) == 12) >= POOL_SIZE for d in pools)
-        empty = not os.listdir(os.path.join(STORE, "trash"))
-        calm = calm + 1 if full and empty else 0
-        time.sleep(0.2)
+def quiesce():
+    """Waits until the store is at rest (quiesce.py)."""
+    quiesce_store(STORE)
 
 
 def probe_at_rest():
