@@ -39,9 +39,17 @@ def locks_free(store):
             os.close(fd)
 
 
+def spares(pool):
+    """The number of spares in pool directory `pool` (0 if it went away)."""
+    try:
+        return sum(1 for e in os.listdir(pool) if len(e) == 12)
+    except OSError:
+        return 0
+
+
 def pools_full_trash_empty(store):
     pools = [d for d in glob.glob(os.path.join(store, "pool", "*")) if os.path.isdir(d)]
-    full = all(sum(1 for e in os.listdir(d) if len(e) == 12) >= POOL_SIZE for d in pools)
+    full = all(spares(d) >= POOL_SIZE for d in pools)
     try:
         empty = not os.listdir(os.path.join(store, "trash"))
     except FileNotFoundError:
@@ -65,4 +73,7 @@ def quiesce(store, limit_s=30):
 
 
 if __name__ == "__main__":
-    quiesce(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 30)
+    try:
+        quiesce(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 30)
+    except Exception as e:  # a measurement after a failed wait is still a measurement
+        print(f"quiesce: {e!r}", file=sys.stderr)
