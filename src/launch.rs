@@ -452,10 +452,12 @@ pub fn in_background_holding(hold: Option<OwnedFd>, work: impl FnOnce()) -> Resu
             unsafe { libc::dup2(null.as_raw_fd(), target) };
         }
     }
-    // Every fd from 3 up but `hold` (0-2 are stdio, so `hold` is 3 or more).
+    // Every fd from 3 up but `hold`. `hold` is below 3 only if the caller ran
+    // with a standard fd closed: then the dup2 above replaced it, and nothing
+    // is kept.
     let ranges = match hold.as_ref().map(|fd| fd.as_raw_fd() as u32) {
-        None => vec![(3, u32::MAX)],
-        Some(kept) => vec![(3, kept - 1), (kept + 1, u32::MAX)],
+        Some(kept) if kept >= 3 => vec![(3, kept - 1), (kept + 1, u32::MAX)],
+        _ => vec![(3, u32::MAX)],
     };
     for (first, last) in ranges.into_iter().filter(|(first, last)| first <= last) {
         // SAFETY: close_range(2) closes this process's copies of the parent's fds
