@@ -293,8 +293,10 @@ impl TestStore {
         }
     }
 
-    /// Detached tupper processes (session leaders named `tupper`: the pool
-    /// refills `run` forks) that hold a file of this store open.
+    /// Detached tupper processes (the pool refills `run` and `import` fork:
+    /// session leaders named `tupper`, or, until their `setsid`, tupper
+    /// processes that this test process did not start) that hold a file of
+    /// this store open.
     pub fn refillers(&self) -> Vec<i32> {
         let mut v = Vec::new();
         for e in fs::read_dir("/proc").unwrap().flatten() {
@@ -309,7 +311,9 @@ impl TestStore {
             };
             let f: Vec<&str> = stat[close + 2..].split(' ').collect();
             // After the comm: state ppid pgrp session ...
-            if &stat[open + 1..close] != "tupper" || f.get(3) != Some(&pid.to_string().as_str()) {
+            let leader = f.get(3) == Some(&pid.to_string().as_str());
+            let ours = f.get(1) == Some(&std::process::id().to_string().as_str());
+            if &stat[open + 1..close] != "tupper" || (!leader && ours) {
                 continue;
             }
             let holds = fs::read_dir(format!("/proc/{pid}/fd"))
