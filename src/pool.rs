@@ -4,9 +4,10 @@
 //!
 //! Layout: `ROOT/pool/UUID/ID` are spares of the image whose subvolume UUID is
 //! `UUID` (32 hex digits), `ROOT/pool/UUID/.new/SLOT/ID` a spare being prepared
-//! by refill worker `SLOT`, and `ROOT/pool/UUID.lock` the refill lock. Keying by UUID, not by name, is what
-//! keeps a spare from ever being handed out for an image that was since replaced
-//! (`import --force` makes a new subvolume, with a new UUID) or removed. The
+//! by refill worker `SLOT`, and `ROOT/pool/UUID.lock` the refill lock. Keying
+//! by UUID, not by name, is what keeps a spare from ever being handed out for
+//! an image that was since replaced (`import --force` makes a new subvolume,
+//! with a new UUID) or removed. The
 //! snapshot is made in its own directory because `BTRFS_IOC_SNAP_CREATE_V2`
 //! holds its parent directory's inode lock until the commit is done
 //! (milliseconds): made in `UUID/`, it would stall every run listing or taking
@@ -21,9 +22,9 @@
 //!   parent directory of its own: the ioctl holds its parent's lock through
 //!   the commit), so a batch of spares costs little more than one. While
 //!   the pool holds at least a quarter of its size ([`low_water`]), each
-//!   worker waits for a quiet moment before its snapshot (no start for [`IDLE_GAP`], at most
-//!   [`IDLE_WAIT_MAX`]): its commit briefly blocks the btrfs transactions of
-//!   the starts running meanwhile. Below that, a long run of starts is
+//!   worker waits for a quiet moment before its snapshot (no start for
+//!   [`IDLE_GAP`], at most [`IDLE_WAIT_MAX`]): a commit briefly blocks the
+//!   btrfs transactions of the starts running meanwhile. Below that, a long run of starts is
 //!   draining the pool, and every worker makes a spare at once (still at
 //!   `SCHED_IDLE` in the CLI's background process): a start that finds a
 //!   spare, even one slowed by a commit, beats one that makes its own
@@ -173,8 +174,9 @@ impl Store {
             }
             pool.work(0);
         });
-        // The slots go with the refill (a later one makes them again), so that
-        // a pool at rest has the layout of a single-file refill.
+        // The slots go with the refill (the next one makes them again): a pool
+        // at rest holds no slot directory, which a tupper from before the
+        // slots would take for a half-made spare.
         for slot in 0..workers {
             let _ = rfs::unlinkat(
                 staging.as_fd(),
@@ -336,6 +338,7 @@ impl Refill<'_> {
         Ok(true)
     }
 
+    /// Whether a worker recorded a reason to stop.
     fn stopped(&self) -> bool {
         self.outcome.lock().map_or(true, |o| o.is_err())
     }
