@@ -148,7 +148,17 @@ out("Peak RSS is GNU time's `%M` (ru_maxrss of the command it waits for: the lar
     "process and the children it waited for, so tupper's row includes the container's /bin/true).")
 out()
 
-imp = load("import.json")
+def import_times():
+    """Samples (seconds) per command over the import rounds (import.rN.json;
+    import.json from runs before the rounds)."""
+    ts = {}
+    for path in sorted(glob.glob(os.path.join(RES, "import*.json"))):
+        for r in json.load(open(path))["results"]:
+            ts.setdefault(r["command"], []).extend(r["times"])
+    return ts
+
+
+imp = import_times()
 if imp:
     out("## Import")
     out()
@@ -158,10 +168,10 @@ if imp:
     out("| name | median s | mean s | runs | MB/s (median) |")
     out("|---|---:|---:|---:|---:|")
     med = {}
-    for r in imp["results"]:
-        m = statistics.median(r["times"])
-        med[r["command"]] = m
-        out(f"| {r['command']} | {m:.3f} | {r['mean']:.3f} | {len(r['times'])} | {size / 1e6 / m:.0f} |")
+    for command, samples in imp.items():
+        m = statistics.median(samples)
+        med[command] = m
+        out(f"| {command} | {m:.3f} | {statistics.mean(samples):.3f} | {len(samples)} | {size / 1e6 / m:.0f} |")
     if "tupper-import" in med and "tar-x" in med:
         speed = med["tar-x"] / med["tupper-import"]
         out()
