@@ -335,20 +335,48 @@ fn pool_size_zero_turns_it_off() {
     assert!(spares.is_empty(), "{spares:?}");
 }
 
+/// `tupper ARGS` with `TUPPER_POOL=SIZE`.
+fn tupper_pool(store: &TestStore, size: usize, args: &[&str]) -> Out {
+    let mut c = store.cmd();
+    c.env("TUPPER_POOL", size.to_string()).args(args);
+    run_cmd(c, None, DEFAULT_TIMEOUT)
+}
+
 /// `tupper ARGS` with `TUPPER_POOL=4`.
 fn tupper_pool4(store: &TestStore, args: &[&str]) -> Out {
-    let mut c = store.cmd();
-    c.env("TUPPER_POOL", "4").args(args);
-    run_cmd(c, None, DEFAULT_TIMEOUT)
+    tupper_pool(store, 4, args)
+}
+
+/// A store with image `bb` and its (settled) pool of `size` spares, and the
+/// pool's directory.
+fn store_with_pool_of(size: usize) -> (TestStore, std::path::PathBuf) {
+    let store = TestStore::new();
+    tupper_pool(
+        &store,
+        size,
+        &["import", "bb", busybox_tar().to_str().unwrap()],
+    )
+    .ok();
+    store.settle_pool();
+    let dir = pool_dir(&store, "bb");
+    assert_eq!(spares_in(&dir).len(), size);
+    (store, dir)
 }
 
 /// A store with image `bb` and its (settled) pool of 4 spares, and the pool's directory.
 fn store_with_pool_of_4() -> (TestStore, std::path::PathBuf) {
-    let store = TestStore::new();
-    tupper_pool4(&store, &["import", "bb", busybox_tar().to_str().unwrap()]).ok();
+    store_with_pool_of(4)
+}
+
+/// Once starts stop, the refill fills pool `dir` back to `size`; then the
+/// kept containers are removed and nothing is left.
+fn refilled_then_clean(store: &TestStore, dir: &std::path::Path, size: usize) {
     store.settle_pool();
-    let dir = pool_dir(&store, "bb");
-    (store, dir)
+    assert_eq!(spares_in(dir).len(), size, "{:?}", list_dir(dir));
+    for id in store.container_ids() {
+        store.tupper(&["rm", &id]).ok();
+    }
+    store.assert_no_leftovers();
 }
 
 /// Bytes of `file` in the page cache, as util-linux's `fincore` (mincore(2)) sees them.
@@ -398,12 +426,7 @@ fn a_pool_below_half_is_refilled_while_the_command_runs() {
     assert_eq!(spares_in(&dir).len(), 2);
     // 2 -> 1 is below half: the run forks a refill, which fills it up again.
     tupper4(&["run", "--net", "none", "bb", "true"]).ok();
-    store.settle_pool();
-    assert_eq!(spares_in(&dir).len(), 4, "{:?}", list_dir(&dir));
-    for id in store.container_ids() {
-        store.tupper(&["rm", &id]).ok();
-    }
-    store.assert_no_leftovers();
+    refilled_then_clean(&store, &dir, 4);
 }
 
 /// Starts going on all the time: the containers directory changes every 5 ms
@@ -464,16 +487,8 @@ fn a_refill_waits_for_a_quiet_moment_between_starts() {
 
 #[test]
 fn below_a_quarter_a_batch_is_made_then_the_refill_waits_again() {
-    let store = TestStore::new();
-    let tupper16 = |args: &[&str]| {
-        let mut c = store.cmd();
-        c.env("TUPPER_POOL", "16").args(args);
-        run_cmd(c, None, DEFAULT_TIMEOUT)
-    };
-    tupper16(&["import", "bb", busybox_tar().to_str().unwrap()]).ok();
-    store.settle_pool();
-    let dir = pool_dir(&store, "bb");
-    assert_eq!(spares_in(&dir).len(), 16);
+    let (store, dir) = store_with_pool_of(16);
+    let tupper16 = |args: &[&str]| tupper_pool(&store, 16, args);
     assert_eq!(tupper::pool::low_water(16), 4);
     let busy = Busy::new(&store);
     // Kept containers drain the pool below its low-water mark of 4 while
@@ -490,12 +505,7 @@ fn below_a_quarter_a_batch_is_made_then_the_refill_waits_again() {
         "{during} spares while starts went on: {:?}",
         list_dir(&dir)
     );
-    store.settle_pool();
-    assert_eq!(spares_in(&dir).len(), 16, "{:?}", list_dir(&dir));
-    for id in store.container_ids() {
-        store.tupper(&["rm", &id]).ok();
-    }
-    store.assert_no_leftovers();
+    refilled_then_clean(&store, &dir, 16);
 }
 
 #[test]
@@ -519,12 +529,7 @@ fn a_pool_below_a_quarter_is_refilled_even_while_starts_go_on() {
         "no spare made while starts went on: {:?}",
         list_dir(&dir)
     );
-    store.settle_pool();
-    assert_eq!(spares_in(&dir).len(), 4, "{:?}", list_dir(&dir));
-    for id in store.container_ids() {
-        store.tupper(&["rm", &id]).ok();
-    }
-    store.assert_no_leftovers();
+    refilled_then_clean(&store, &dir, 4);
 }
 
 /// The pids of the zombie children of process `parent`.
