@@ -368,6 +368,25 @@ fn store_with_pool_of_4() -> (TestStore, std::path::PathBuf) {
     store_with_pool_of(4)
 }
 
+/// While starts go on ([`Busy`]): `runs` kept containers (`TUPPER_POOL=size`),
+/// then `wait_ms`; returns the ready spares in pool `dir` at that moment.
+fn spares_after_kept_runs_while_busy(
+    store: &TestStore,
+    dir: &std::path::Path,
+    size: usize,
+    runs: usize,
+    wait_ms: u64,
+) -> usize {
+    let busy = Busy::new(store);
+    for _ in 0..runs {
+        tupper_pool(store, size, &["run", "--net", "none", "bb", "true"]).ok();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+    let during = spares_in(dir).len();
+    drop(busy);
+    during
+}
+
 /// Once starts stop, the refill fills pool `dir` back to `size`; then the
 /// kept containers are removed and nothing is left.
 fn refilled_then_clean(store: &TestStore, dir: &std::path::Path, size: usize) {
@@ -488,18 +507,11 @@ fn a_refill_waits_for_a_quiet_moment_between_starts() {
 #[test]
 fn below_a_quarter_a_batch_is_made_then_the_refill_waits_again() {
     let (store, dir) = store_with_pool_of(16);
-    let tupper16 = |args: &[&str]| tupper_pool(&store, 16, args);
     assert_eq!(tupper::pool::low_water(16), 4);
-    let busy = Busy::new(&store);
     // Kept containers drain the pool below its low-water mark of 4 while
     // starts go on: the refill's workers then make one batch at once (at
     // most one spare each), and wait for a quiet moment before the rest.
-    for _ in 0..14 {
-        tupper16(&["run", "--net", "none", "bb", "true"]).ok();
-    }
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    let during = spares_in(&dir).len();
-    drop(busy);
+    let during = spares_after_kept_runs_while_busy(&store, &dir, 16, 14, 700);
     assert!(
         (3..16).contains(&during),
         "{during} spares while starts went on: {:?}",
@@ -511,19 +523,12 @@ fn below_a_quarter_a_batch_is_made_then_the_refill_waits_again() {
 #[test]
 fn a_pool_below_a_quarter_is_refilled_even_while_starts_go_on() {
     let (store, dir) = store_with_pool_of_4();
-    let tupper4 = |args: &[&str]| tupper_pool4(&store, args);
     assert_eq!(tupper::pool::low_water(4), 1);
-    let busy = Busy::new(&store);
     // Containers that stay drain the pool to 0 while starts go on. Down to 1
     // spare the refill (forked below half) waits for a quiet moment; at 0,
     // below the low-water mark, its workers make a batch of spares at once
     // (side by side, sharing a commit), without waiting for one.
-    for _ in 0..4 {
-        tupper4(&["run", "--net", "none", "bb", "true"]).ok();
-    }
-    std::thread::sleep(std::time::Duration::from_millis(1000));
-    let during = spares_in(&dir).len();
-    drop(busy);
+    let during = spares_after_kept_runs_while_busy(&store, &dir, 4, 4, 1000);
     assert!(
         during >= 1,
         "no spare made while starts went on: {:?}",
