@@ -152,16 +152,7 @@ fn a_crashed_refill_is_cleaned_by_the_next_one() {
     let dir = pool_dir(&store, "bb");
     // What a refill killed between its snapshot and its rename leaves behind.
     let leftover = dir.join(".new").join("0123456789ab");
-    sh(
-        "btrfs",
-        &[
-            "-q",
-            "subvolume",
-            "snapshot",
-            store.image_path("bb").to_str().unwrap(),
-            leftover.to_str().unwrap(),
-        ],
-    );
+    snapshot_image_to(&store, "bb", &leftover);
     // A run takes a spare and starts a refill, which removes the leftover.
     store.run_rm("bb", &["true"]).ok();
     store.settle_pool();
@@ -171,6 +162,21 @@ fn a_crashed_refill_is_cleaned_by_the_next_one() {
     );
     assert_eq!(spares_in(&dir).len(), tupper::pool::configured_size());
     store.assert_no_leftovers();
+}
+
+/// A snapshot of image `name` at `path`, made by btrfs-progs (what a refill
+/// killed between its snapshot and its rename leaves behind).
+fn snapshot_image_to(store: &TestStore, name: &str, path: &std::path::Path) {
+    sh(
+        "btrfs",
+        &[
+            "-q",
+            "subvolume",
+            "snapshot",
+            store.image_path(name).to_str().unwrap(),
+            path.to_str().unwrap(),
+        ],
+    );
 }
 
 /// Transaction commits of the store's filesystem so far (the kernel's
@@ -219,32 +225,14 @@ fn a_refill_killed_in_a_staging_slot_is_cleaned_by_the_next_one() {
     let slot = dir.join(".new").join("3");
     fs::create_dir_all(&slot).unwrap();
     let leftover = slot.join("0123456789ab");
-    sh(
-        "btrfs",
-        &[
-            "-q",
-            "subvolume",
-            "snapshot",
-            store.image_path("bb").to_str().unwrap(),
-            leftover.to_str().unwrap(),
-        ],
-    );
+    snapshot_image_to(&store, "bb", &leftover);
     tupper_pool4(&store, &["run", "--rm", "--net", "none", "bb", "true"]).ok();
     store.settle_pool();
     assert!(!slot.exists(), "the killed worker's slot is still there");
     assert_eq!(spares_in(&dir).len(), 4);
     // And `rmi` cleans a slot just as well.
     fs::create_dir_all(&slot).unwrap();
-    sh(
-        "btrfs",
-        &[
-            "-q",
-            "subvolume",
-            "snapshot",
-            store.image_path("bb").to_str().unwrap(),
-            leftover.to_str().unwrap(),
-        ],
-    );
+    snapshot_image_to(&store, "bb", &leftover);
     tupper_pool4(&store, &["rmi", "bb"]).ok();
     let left = store.all_subvolumes();
     assert!(left.is_empty(), "subvolumes left after rmi: {left:?}");
