@@ -151,6 +151,7 @@ fn a_crashed_refill_is_cleaned_by_the_next_one() {
     store.import_busybox("bb");
     let dir = pool_dir(&store, "bb");
     // What a refill killed between its snapshot and its rename leaves behind.
+    fs::create_dir_all(dir.join(".new")).unwrap();
     let leftover = dir.join(".new").join("0123456789ab");
     snapshot_image_to(&store, "bb", &leftover);
     // A run takes a spare and starts a refill, which removes the leftover.

@@ -295,8 +295,9 @@ impl TestStore {
 
     /// Detached tupper processes (the pool refills `run` and `import` fork:
     /// session leaders named `tupper`, or, until their `setsid`, tupper
-    /// processes that this test process did not start) that hold a file of
-    /// this store open.
+    /// processes that this test process did not start) of this store: they
+    /// hold a file of it open, or (between closing the CLI's files and
+    /// opening the store again) were forked from a `tupper --root STORE`.
     pub fn refillers(&self) -> Vec<i32> {
         let mut v = Vec::new();
         for e in fs::read_dir("/proc").unwrap().flatten() {
@@ -323,7 +324,16 @@ impl TestStore {
                         .any(|l| l.starts_with(&self.mnt))
                 })
                 .unwrap_or(false);
-            if holds {
+            let forked_for_store = fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+                    args.windows(2).any(|w| {
+                        w[0] == b"--root"
+                            && Path::new(std::str::from_utf8(w[1]).unwrap_or("")) == self.mnt
+                    })
+                })
+                .unwrap_or(false);
+            if holds || forked_for_store {
                 v.push(pid);
             }
         }
