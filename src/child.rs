@@ -32,10 +32,10 @@ use std::os::fd::{BorrowedFd, RawFd};
 
 use rustix::fs::{self as rfs, Mode, OFlags};
 use rustix::io::Errno;
-use rustix::mount::{self, MountPropagationFlags, UnmountFlags};
+use rustix::mount::{self, MountFlags, MountPropagationFlags, UnmountFlags};
 use rustix::net::{self, AddressFamily, SocketFlags, SocketType};
 
-use crate::plan::{ChildPlan, Op};
+use crate::plan::{ChildPlan, Op, PROC_FLAGS};
 
 /// Where the child failed; sent to the parent with the errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,6 +309,28 @@ fn apply(op: &Op) -> rustix::io::Result<()> {
             data.as_deref(),
         ),
         Op::Bind { source, target } => mount::mount_bind(source.as_c_str(), target.as_c_str()),
+        Op::Remount { target, flags } => mount::mount_remount(target.as_c_str(), *flags, c""),
+        Op::MaskFile { target } => {
+            unless_missing(mount::mount_bind(c"/dev/null", target.as_c_str()))
+        }
+        Op::MaskDir { target } => unless_missing(mount::mount(
+            c"tmpfs",
+            target.as_c_str(),
+            c"tmpfs",
+            MountFlags::RDONLY | PROC_FLAGS,
+            None,
+        )),
+        Op::ReadOnly { target } => {
+            match mount::mount_bind_recursive(target.as_c_str(), target.as_c_str()) {
+                Err(Errno::NOENT) => Ok(()),
+                Err(e) => Err(e),
+                Ok(()) => mount::mount_remount(
+                    target.as_c_str(),
+                    MountFlags::BIND | MountFlags::RDONLY | PROC_FLAGS,
+                    c"",
+                ),
+            }
+        }
         Op::Mkdir { path, mode } => match rfs::mkdir(path.as_c_str(), Mode::from_raw_mode(*mode)) {
             Err(Errno::EXIST) => Ok(()),
             other => other,
@@ -320,6 +342,15 @@ fn apply(op: &Op) -> rustix::io::Result<()> {
         )
         .map(drop),
         Op::Symlink { target, link } => rfs::symlink(target.as_c_str(), link.as_c_str()),
+    }
+}
+
+/// A path the kernel does not have (`ENOENT`) is not an error for a mask: there
+/// is nothing to hide.
+fn unless_missing(result: rustix::io::Result<()>) -> rustix::io::Result<()> {
+    match result {
+        Err(Errno::NOENT) => Ok(()),
+        other => other,
     }
 }
 

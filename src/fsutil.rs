@@ -256,3 +256,31 @@ pub fn is_locked(dir: BorrowedFd<'_>, name: &str) -> bool {
 pub fn cstring(what: &str, s: impl Into<Vec<u8>>) -> Result<std::ffi::CString> {
     std::ffi::CString::new(s).map_err(|_| Error::msg(format!("{what} contains a NUL byte")))
 }
+
+/// The flags of the mount that holds `fd`, as `mount(2)` takes them
+/// (`MS_RDONLY`, `MS_NOSUID`, `MS_NODEV`, `MS_NOEXEC` and the atime mode): what
+/// a bind remount must repeat, as it sets all of them at once.
+pub fn mount_flags(fd: BorrowedFd<'_>) -> rustix::io::Result<rustix::mount::MountFlags> {
+    use rustix::fs::StatVfsMountFlags as St;
+    use rustix::mount::MountFlags as Ms;
+    let have = rfs::fstatvfs(fd)?.f_flag;
+    let mut flags = Ms::empty();
+    for (st, ms) in [
+        (St::RDONLY, Ms::RDONLY),
+        (St::NOSUID, Ms::NOSUID),
+        (St::NODEV, Ms::NODEV),
+        (St::NOEXEC, Ms::NOEXEC),
+        (St::NOATIME, Ms::NOATIME),
+        (St::NODIRATIME, Ms::NODIRATIME),
+        (St::RELATIME, Ms::RELATIME),
+    ] {
+        if have.contains(st) {
+            flags |= ms;
+        }
+    }
+    // Without either, the kernel would default the remount to relatime.
+    if !have.intersects(St::NOATIME | St::RELATIME) {
+        flags |= Ms::STRICTATIME;
+    }
+    Ok(flags)
+}

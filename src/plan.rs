@@ -26,6 +26,43 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// mask `/proc/PID/status` shows as `CapBnd`.
 pub const DEFAULT_CAPABILITIES: u64 = 0xa80425fb;
 
+/// The files of `/proc` hidden from the container (docker's `MaskedPaths`):
+/// each reads as empty where the kernel has it.
+pub const MASKED_FILES: [&str; 7] = [
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+];
+
+/// The directories hidden from the container (docker's `MaskedPaths`): each
+/// is an empty read-only directory where the kernel has it.
+pub const MASKED_DIRS: [&str; 5] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// The paths of `/proc` the container may read but not write (docker's
+/// `ReadonlyPaths`): the non-namespaced sysctls, `sysrq-trigger`, ...
+pub const READ_ONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// The flags of the container's `/proc` (and of its read-only parts).
+pub const PROC_FLAGS: MountFlags = MountFlags::NOSUID
+    .union(MountFlags::NODEV)
+    .union(MountFlags::NOEXEC);
+
 /// The command a container runs when none is given.
 pub const DEFAULT_COMMAND: &str = "/bin/sh";
 
@@ -58,6 +95,32 @@ pub enum Op {
         path: CString,
         /// The mode (the child's umask is 0).
         mode: u32,
+    },
+    /// `mount(NULL, target, NULL, MS_REMOUNT|MS_BIND|flags)`: sets the flags
+    /// of a bind mount (all of them: the ones to keep are in `flags`).
+    Remount {
+        /// The absolute host path of the bind mount.
+        target: CString,
+        /// The mount's flags after the call.
+        flags: MountFlags,
+    },
+    /// Hides a file of `/proc`: the host's `/dev/null` bound over it (missing:
+    /// nothing to hide).
+    MaskFile {
+        /// The absolute host path, inside the container's root.
+        target: CString,
+    },
+    /// Hides a directory of `/proc` or `/sys`: an empty read-only `tmpfs`
+    /// over it (missing: nothing to hide).
+    MaskDir {
+        /// The absolute host path, inside the container's root.
+        target: CString,
+    },
+    /// Makes a path of `/proc` read-only: bound on itself, then remounted
+    /// read-only with `/proc`'s own flags (missing: nothing to protect).
+    ReadOnly {
+        /// The absolute host path, inside the container's root.
+        target: CString,
     },
     /// `open(path, O_CREAT)`: an empty file to bind a device onto.
     Touch {
@@ -106,7 +169,7 @@ pub struct ChildPlan {
 }
 
 /// The inputs of a plan, as the user gave them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PlanInput<'a> {
     /// The container's hostname.
     pub hostname: &'a str,
@@ -118,8 +181,25 @@ pub struct PlanInput<'a> {
     pub workdir: Option<&'a str>,
     /// The host's `TERM`, passed on when set.
     pub term: Option<&'a str>,
+    /// The flags of the store's mount (see [`crate::fsutil::mount_flags`]):
+    /// the container's root keeps them, and gets `nodev`.
+    pub root_flags: MountFlags,
     /// Whether the container has its own network namespace.
     pub own_netns: bool,
+}
+
+impl Default for PlanInput<'_> {
+    fn default() -> Self {
+        PlanInput {
+            hostname: "",
+            command: &[],
+            env: &[],
+            workdir: None,
+            term: None,
+            root_flags: MountFlags::empty(),
+            own_netns: false,
+        }
+    }
 }
 
 impl ChildPlan {
@@ -151,7 +231,7 @@ impl ChildPlan {
         Ok(ChildPlan {
             rootfs: cstring("container root", root)?,
             hostname: hostname_bytes(input.hostname)?,
-            steps: mount_steps(root)?,
+            steps: mount_steps(root, input.root_flags)?,
             workdir: cstring("working directory", workdir)?,
             exec_candidates: exec_candidates(&command[0], path_var)?,
             argv: command
@@ -264,11 +344,22 @@ fn mount_step(
     })
 }
 
-/// The mounts of a container under `root`, in order (see `docs/architecture.md`).
-fn mount_steps(root: &str) -> Result<Vec<Step>> {
+/// The mounts of a container under `root` (bound on itself, with the store's
+/// mount flags `root_flags`), in order (see `docs/architecture.md`).
+fn mount_steps(root: &str, root_flags: MountFlags) -> Result<Vec<Step>> {
     let at = |p: &str| cstring("mount path", format!("{root}{p}"));
-    let hardened = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    let hardened = PROC_FLAGS;
     let mut steps = vec![
+        // No device node of the snapshot can be opened: CAP_MKNOD is kept (as
+        // in docker, where the device cgroup does this job), so without it the
+        // command could make and open a node for a host disk.
+        Step {
+            op: Op::Remount {
+                target: cstring("container root", root)?,
+                flags: root_flags | MountFlags::BIND | MountFlags::NODEV,
+            },
+            shown: "make the container's root nodev".to_string(),
+        },
         mount_step(root, "proc", "/proc", "proc", hardened, None)?,
         mount_step(
             root,
@@ -283,7 +374,8 @@ fn mount_steps(root: &str) -> Result<Vec<Step>> {
             "tmpfs",
             "/dev",
             "tmpfs",
-            MountFlags::NOSUID | MountFlags::STRICTATIME,
+            // The devices below are mounts of their own, with the host's flags.
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::STRICTATIME,
             Some("mode=755,size=65536k"),
         )?,
     ];
@@ -353,6 +445,24 @@ fn mount_steps(root: &str) -> Result<Vec<Step>> {
             shown: format!("create symlink {link} -> {target}"),
         });
     }
+    for path in READ_ONLY_PATHS {
+        steps.push(Step {
+            op: Op::ReadOnly { target: at(path)? },
+            shown: format!("make {path} read-only"),
+        });
+    }
+    for path in MASKED_FILES {
+        steps.push(Step {
+            op: Op::MaskFile { target: at(path)? },
+            shown: format!("mask {path}"),
+        });
+    }
+    for path in MASKED_DIRS {
+        steps.push(Step {
+            op: Op::MaskDir { target: at(path)? },
+            shown: format!("mask {path}"),
+        });
+    }
     Ok(steps)
 }
 
@@ -363,7 +473,12 @@ pub const MOUNT_POINTS: [&str; 3] = ["/proc", "/sys", "/dev"];
 /// Borrowed view used by the child: the C string of a step's main path.
 pub fn target_of(op: &Op) -> &CStr {
     match op {
-        Op::Mount { target, .. } | Op::Bind { target, .. } => target,
+        Op::Mount { target, .. }
+        | Op::Bind { target, .. }
+        | Op::Remount { target, .. }
+        | Op::MaskFile { target }
+        | Op::MaskDir { target }
+        | Op::ReadOnly { target } => target,
         Op::Mkdir { path, .. } | Op::Touch { path } => path,
         Op::Symlink { link, .. } => link,
     }
@@ -442,10 +557,15 @@ mod tests {
     fn mounts_are_under_the_root_in_order() {
         let p = plan(base());
         let shown: Vec<_> = p.steps.iter().map(|s| s.shown.as_str()).collect();
-        assert_eq!(shown[0], "mount proc on /proc");
-        assert_eq!(shown[1], "mount sysfs on /sys");
-        assert_eq!(shown[2], "mount tmpfs on /dev");
-        for s in &p.steps {
+        assert_eq!(shown[0], "make the container's root nodev");
+        assert_eq!(shown[1], "mount proc on /proc");
+        assert_eq!(shown[2], "mount sysfs on /sys");
+        assert_eq!(shown[3], "mount tmpfs on /dev");
+        assert_eq!(
+            target_of(&p.steps[0].op).to_str().unwrap(),
+            "/store/containers/0123456789ab"
+        );
+        for s in &p.steps[1..] {
             assert!(target_of(&s.op)
                 .to_str()
                 .unwrap()
@@ -466,8 +586,62 @@ mod tests {
             .position(|s| *s == "mount devpts on /dev/pts")
             .unwrap();
         assert!(mk < mnt);
-        let sys = &p.steps[1].op;
+        let sys = &p.steps[2].op;
         assert!(matches!(sys, Op::Mount { flags, .. } if flags.contains(MountFlags::RDONLY)));
+        // Masks come after what they cover is mounted.
+        let last_mount = shown.iter().rposition(|s| s.starts_with("mount ")).unwrap();
+        let first_mask = shown
+            .iter()
+            .position(|s| s.starts_with("mask ") || s.starts_with("make /proc"))
+            .unwrap();
+        assert!(last_mount < first_mask, "{shown:?}");
+    }
+
+    #[test]
+    fn the_root_keeps_the_stores_flags_and_gets_nodev() {
+        let p = plan(PlanInput {
+            root_flags: MountFlags::NOSUID | MountFlags::NOATIME,
+            ..base()
+        });
+        let Op::Remount { flags, .. } = &p.steps[0].op else {
+            panic!("{:?}", p.steps[0]);
+        };
+        assert_eq!(
+            *flags,
+            MountFlags::BIND | MountFlags::NODEV | MountFlags::NOSUID | MountFlags::NOATIME
+        );
+        let dev = p
+            .steps
+            .iter()
+            .find(|s| s.shown == "mount tmpfs on /dev")
+            .unwrap();
+        assert!(matches!(&dev.op, Op::Mount { flags, .. } if flags.contains(MountFlags::NODEV)));
+    }
+
+    #[test]
+    fn every_masked_and_read_only_path_has_a_step() {
+        let p = plan(base());
+        let ops: Vec<_> = p.steps.iter().map(|s| &s.op).collect();
+        let root = "/store/containers/0123456789ab";
+        let has = |want: &dyn Fn(&Op) -> bool| ops.iter().any(|op| want(op));
+        for path in MASKED_FILES {
+            let t = format!("{root}{path}");
+            assert!(has(
+                &|op| matches!(op, Op::MaskFile { target } if target.to_str() == Ok(&t))
+            ));
+        }
+        for path in MASKED_DIRS {
+            let t = format!("{root}{path}");
+            assert!(has(
+                &|op| matches!(op, Op::MaskDir { target } if target.to_str() == Ok(&t))
+            ));
+        }
+        for path in READ_ONLY_PATHS {
+            let t = format!("{root}{path}");
+            assert!(has(
+                &|op| matches!(op, Op::ReadOnly { target } if target.to_str() == Ok(&t))
+            ));
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::container::{Created, Record, Status};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::launch::{self, Forwarder, Launched};
 use crate::names;
@@ -82,6 +82,8 @@ impl Store {
         let id = names::new_id()?;
         let hostname = default_hostname(spec, &id);
         let term = std::env::var("TERM").ok();
+        let root_flags = crate::fsutil::mount_flags(self.containers.as_fd())
+            .map_err(|e| Error::os(format!("statvfs {}", self.root().display()), e))?;
         let plan = ChildPlan::new(
             &self.container_path(&id),
             &PlanInput {
@@ -91,6 +93,7 @@ impl Store {
                 workdir: spec.workdir.as_deref(),
                 term: term.as_deref(),
                 own_netns: spec.network.mode.new_netns(),
+                root_flags,
             },
         )?;
         spec.network.validate()?;

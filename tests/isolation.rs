@@ -409,3 +409,117 @@ fn the_command_keeps_only_dockers_default_capabilities() {
     );
     assert!(out.contains("kept"), "MKNOD/CHOWN were dropped too:\n{out}");
 }
+
+/// docker's `MaskedPaths` and `ReadonlyPaths` (an independent copy of the
+/// list, as `docker inspect` shows it).
+const DOCKER_MASKED: [&str; 12] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+const DOCKER_READ_ONLY: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+#[test]
+fn proc_and_sys_are_masked_as_in_docker() {
+    let store = store_with_busybox();
+    // What the kernel has: the host's view (this test runs outside any mask).
+    let present: Vec<&str> = DOCKER_MASKED
+        .into_iter()
+        .filter(|p| std::path::Path::new(p).exists())
+        .collect();
+    let (dirs, files): (Vec<&str>, Vec<&str>) = present
+        .iter()
+        .partition(|p| std::path::Path::new(p).is_dir());
+    assert!(
+        !dirs.is_empty() && !files.is_empty(),
+        "this kernel has none of the masked files or directories: nothing to test"
+    );
+    let script = present
+        .iter()
+        .map(|p| {
+            format!("echo \"{p} $(cat {p} 2>/dev/null | wc -c) $(ls -A {p} 2>/dev/null | wc -l)\"")
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let out = store.sh_in("bb", &script);
+    for p in &present {
+        let line = out
+            .lines()
+            .find(|l| l.split(' ').next() == Some(*p))
+            .unwrap_or_else(|| panic!("{p} not reported:\n{out}"));
+        let f: Vec<&str> = line.split(' ').collect();
+        if dirs.contains(p) {
+            assert_eq!(f[2], "0", "{p} is not empty in the container: {line}");
+        } else {
+            assert_eq!(f[1], "0", "{p} is readable in the container: {line}");
+        }
+    }
+    // The read-only ones: in the mount table as such, and a write fails.
+    let mounts = store.run_rm("bb", &["cat", "/proc/self/mountinfo"]).ok();
+    for p in DOCKER_READ_ONLY {
+        if !std::path::Path::new(p).exists() {
+            continue;
+        }
+        let line = mounts
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(p))
+            .unwrap_or_else(|| panic!("{p} is not a mount of its own:\n{mounts}"));
+        let opts = line.split(' ').nth(5).unwrap();
+        assert!(
+            opts.split(',').any(|o| o == "ro"),
+            "{p} is not read-only: {line}"
+        );
+    }
+    // Writing the value that is already there: no harm if the test fails.
+    let out = store.run_rm(
+        "bb",
+        &[
+            "sh",
+            "-c",
+            "v=$(cat /proc/sys/vm/overcommit_ratio) && echo $v > /proc/sys/vm/overcommit_ratio",
+        ],
+    );
+    assert_ne!(out.code, 0, "wrote a host sysctl: {out:?}");
+    assert!(out.stderr.contains("Read-only"), "{out:?}");
+    // The network sysctls stay readable (the namespace's own).
+    let v = store
+        .run_rm("bb", &["cat", "/proc/sys/net/ipv4/ip_forward"])
+        .ok();
+    assert_eq!(v.trim(), "0", "{v}");
+}
+
+#[test]
+fn a_device_node_made_in_the_container_cannot_be_opened() {
+    let store = store_with_busybox();
+    // 1:3 is /dev/null: harmless if it opens. Made on the snapshot and on the
+    // /dev tmpfs; CAP_MKNOD is kept, so mknod itself works (as in docker).
+    let out = store.sh_in(
+        "bb",
+        "for n in /tmp/n /dev/n; do \
+           mknod $n c 1 3 && echo made $n; \
+           echo x > $n 2>/dev/null && echo opened $n; \
+         done; \
+         echo x > /dev/null && echo null-works",
+    );
+    assert!(
+        out.contains("made /tmp/n") && out.contains("made /dev/n"),
+        "{out}"
+    );
+    assert!(!out.contains("opened"), "a node made inside opened:\n{out}");
+    assert!(out.contains("null-works"), "{out}");
+}
