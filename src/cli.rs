@@ -468,6 +468,10 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 store.remove_container(n, *force)?;
                 print(&mut out, format!("{n}\n"));
             }
+            // What an interrupted `rm` (or a crashed background process)
+            // left in the trash goes too: it is dead data of removed
+            // containers, and `rm` is where a user expects space back.
+            let _ = store.empty_trash();
         }
         Command::Attach { file } => {
             let dev = crate::loopstore::attach(file.as_ref(), cli.root.as_ref())?;

@@ -267,15 +267,22 @@ impl Store {
     pub fn containers(&self, all: bool) -> Result<Vec<Record>> {
         let entries = fsutil::list_dir(self.records.as_fd())
             .context(|| format!("list {}/state/containers", self.root().display()))?;
-        let mut out: Vec<Record> = entries
+        let mut out = Vec::new();
+        let mut unreadable = Vec::new();
+        for id in entries
             .iter()
             .filter_map(|e| e.strip_suffix(".json"))
             .filter(|id| names::is_id(id))
-            .filter_map(|id| self.read_record(id))
-            .filter(|r| all || r.status == Status::Running)
-            .collect();
+        {
+            match self.read_record(id) {
+                Some(r) if all || r.status == Status::Running => out.push(r),
+                Some(_) => {}
+                None => unreadable.push(id),
+            }
+        }
         if all {
             self.sweep_leftovers(&entries);
+            self.sweep_half_written(&unreadable);
         }
         out.sort_by(|a, b| {
             b.created_unix
@@ -312,6 +319,28 @@ impl Store {
         }
     }
 
+    /// Removes the records that a run created but never finished writing: its
+    /// tupper died between `open(O_CREAT|O_EXCL)` and the end of the `write`
+    /// (the run lock is taken before the record, and the name and snapshot
+    /// are made after it, so nothing else of that container exists). A record
+    /// whose run lock is held is being written now and is left alone.
+    fn sweep_half_written(&self, ids: &[&str]) {
+        let dir = self.records.as_fd();
+        for id in ids {
+            let (record, lock_name) = (format!("{id}.json"), format!("{id}.lock"));
+            let Ok(Some(held)) = FileLock::acquire(dir, &lock_name, true, false) else {
+                continue;
+            };
+            let readable = fsutil::read_file(dir, record.as_str())
+                .is_ok_and(|b| serde_json::from_slice::<Record>(&b).is_ok());
+            if !readable {
+                let _ = rfs::unlinkat(dir, record.as_str(), AtFlags::empty());
+                let _ = rfs::unlinkat(dir, lock_name.as_str(), AtFlags::empty());
+            }
+            drop(held);
+        }
+    }
+
     /// Finds a container by name or ID.
     pub fn find_container(&self, name_or_id: &str) -> Result<Record> {
         if names::is_id(name_or_id) {
@@ -338,7 +367,7 @@ impl Store {
             if !force {
                 return Err(
                     Error::msg(format!("remove container {name_or_id}: it is running"))
-                        .with_advice("stop it first, or use `tupper rm -f`"),
+                        .with_advice("wait for its command to end, or use `tupper rm -f`"),
                 );
             }
             if let Some(pid) = rec.pid {

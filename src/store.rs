@@ -13,6 +13,7 @@
 //! ROOT/trash/ID             snapshots of removed containers, waiting to be destroyed
 //! ```
 
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -115,13 +116,80 @@ impl Store {
 }
 
 /// Destroys subvolume `dir/name`, tolerating one that is already gone.
+///
+/// A container may have made subvolumes of its own in its snapshot (that
+/// needs no capability, only a writable directory: `btrfs subvolume
+/// create`, systemd-tmpfiles, a nested container runtime). The kernel
+/// refuses to destroy a subvolume that holds another (`ENOTEMPTY`), so on
+/// that error the nested ones are found and destroyed first.
 pub(crate) fn destroy_subvolume(dir: BorrowedFd<'_>, name: &str, shown: &str) -> Result<()> {
     let cname = fsutil::cstring("subvolume name", name)?;
-    match tupper_ioctl::subvol_destroy(dir, &cname) {
+    destroy_subvolume_c(dir, &cname, shown)
+}
+
+fn destroy_subvolume_c(dir: BorrowedFd<'_>, name: &CStr, shown: &str) -> Result<()> {
+    let destroy = || tupper_ioctl::subvol_destroy(dir, name);
+    let result = match destroy() {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+            destroy_nested(dir, name, shown)?;
+            destroy()
+        }
+        other => other,
+    };
+    match result {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         Err(e) => Err(Error::os(format!("delete subvolume {shown}"), e)),
     }
+}
+
+/// Destroys every subvolume nested in subvolume `dir/name`: a walk of its
+/// directories (never through a symlink), where a directory whose inode is
+/// `BTRFS_FIRST_FREE_OBJECTID` is the root of another subvolume. Directories
+/// are opened only when their turn comes, so the open fds stay about the
+/// depth of the tree.
+fn destroy_nested(dir: BorrowedFd<'_>, name: &CStr, shown: &str) -> Result<()> {
+    use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+    let open = |parent: BorrowedFd<'_>, name: &CStr, shown: &str| {
+        rfs::openat(
+            parent,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::os(format!("open {shown}"), e))
+    };
+    let root = std::rc::Rc::new(open(dir, name, shown)?);
+    let mut pending = vec![(root, None::<CString>, shown.to_string())];
+    while let Some((parent, child, path)) = pending.pop() {
+        let here = match child {
+            Some(name) => std::rc::Rc::new(open(parent.as_fd(), &name, &path)?),
+            None => parent,
+        };
+        let entries =
+            rfs::Dir::read_from(here.as_fd()).map_err(|e| Error::os(format!("list {path}"), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::os(format!("list {path}"), e))?;
+            let entry_name = entry.file_name();
+            if matches!(entry_name.to_bytes(), b"." | b"..")
+                || !matches!(entry.file_type(), FileType::Directory | FileType::Unknown)
+            {
+                continue;
+            }
+            let inner = format!("{path}/{}", entry_name.to_string_lossy());
+            let st = rfs::statat(here.as_fd(), entry_name, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| Error::os(format!("stat {inner}"), e))?;
+            if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+                continue;
+            }
+            if st.st_ino == u64::from(linux_raw_sys::btrfs::BTRFS_FIRST_FREE_OBJECTID) {
+                destroy_subvolume_c(here.as_fd(), entry_name, &inner)?;
+            } else {
+                pending.push((here.clone(), Some(entry_name.to_owned()), inner));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -133,12 +201,18 @@ impl Store {
     /// flight (a pool refill). `tupper run --rm` leaves the destroy to a
     /// background process; anything may empty the trash, as every entry in it
     /// is dead.
+    ///
+    /// An entry that cannot be destroyed does not stop the others; the first
+    /// error is returned once all were tried.
     pub fn empty_trash(&self) -> Result<()> {
         let entries = fsutil::list_dir(self.trash.as_fd())
             .map_err(|e| Error::os(format!("list {}/trash", self.root.display()), e))?;
+        let mut first_error = None;
         for e in entries {
-            destroy_subvolume(self.trash.as_fd(), &e, &format!("trash/{e}"))?;
+            if let Err(err) = destroy_subvolume(self.trash.as_fd(), &e, &format!("trash/{e}")) {
+                first_error.get_or_insert(err);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }

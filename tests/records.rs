@@ -262,6 +262,39 @@ fn ps_a_sweeps_files_a_crash_left_without_a_record() {
     assert!(list_dir(&dir).is_empty(), "{:?}", list_dir(&dir));
 }
 
+/// A run killed between creating its record and finishing the write leaves
+/// an empty or cut-off `ID.json` (the name and snapshot come after it): `ps
+/// -a` removes it once its run lock is free, and not while it is held (the
+/// record is being written).
+#[test]
+fn ps_a_sweeps_a_record_a_crash_left_half_written() {
+    let store = store_with_busybox();
+    let dir = store.root().join("state/containers");
+    for (id, text) in [("0123456789ab", ""), ("ba9876543210", "{\"id\":\"ba98")] {
+        std::fs::write(dir.join(format!("{id}.lock")), "").unwrap();
+        std::fs::write(dir.join(format!("{id}.json")), text).unwrap();
+    }
+    let held = dir.join("aaaaaaaaaaaa.lock");
+    std::fs::write(&held, "").unwrap();
+    std::fs::write(dir.join("aaaaaaaaaaaa.json"), "").unwrap();
+    let f = std::fs::File::open(&held).unwrap();
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    assert!(store.ps_json(true).is_empty());
+    let left = list_dir(&dir);
+    assert_eq!(
+        left,
+        vec![
+            "aaaaaaaaaaaa.json".to_string(),
+            "aaaaaaaaaaaa.lock".to_string()
+        ],
+        "{left:?}"
+    );
+    drop(f);
+    assert!(store.ps_json(true).is_empty());
+    assert!(list_dir(&dir).is_empty(), "{:?}", list_dir(&dir));
+    store.assert_no_leftovers();
+}
+
 #[test]
 fn rm_f_of_several_rm_containers_removes_them_all() {
     let store = store_with_busybox();

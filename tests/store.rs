@@ -401,3 +401,61 @@ fn force_replaces_an_image() {
     assert_eq!(store.subvolumes(), vec!["images/bb"]);
     store.assert_no_leftovers();
 }
+
+/// A container may make btrfs subvolumes in its snapshot (no capability is
+/// needed for that); the kernel refuses to destroy a subvolume that holds
+/// others, so `rm` and the trash must destroy the nested ones first. Here
+/// btrfs-progs on the host makes them, as a container's own tool would.
+#[test]
+fn subvolumes_made_inside_a_container_do_not_stop_its_removal() {
+    let store = store_with_busybox();
+    let nest = |snap: &std::path::Path| {
+        for sub in ["root/sv", "root/sv/inner", "tmp/other"] {
+            sh(
+                "btrfs",
+                &["subvolume", "create", snap.join(sub).to_str().unwrap()],
+            );
+        }
+    };
+    // Without --rm: `rm` destroys them.
+    store
+        .tupper(&["run", "--net", "none", "--name", "nest", "bb", "true"])
+        .ok();
+    nest(&store.container_path(&id_of(&store, "nest")));
+    store.tupper(&["rm", "nest"]).ok();
+    assert!(
+        store.container_ids().is_empty(),
+        "{:?}",
+        store.container_ids()
+    );
+
+    // With --rm: made while the command runs; the trash is emptied, of this
+    // container and of the ones removed after it.
+    let mut child = store
+        .cmd()
+        .args(["run", "--rm", "--net", "none", "--name", "nest2", "bb"])
+        .args(["sh", "-c", "while [ ! -e /go ]; do sleep 0.05; done"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let dog = Watchdog::new(child.id(), Duration::from_secs(60));
+    assert!(
+        wait_for(Duration::from_secs(20), || store
+            .ps_json(false)
+            .iter()
+            .any(|r| r["name"] == "nest2")),
+        "nest2 did not start"
+    );
+    let snap = store.container_path(&id_of(&store, "nest2"));
+    nest(&snap);
+    fs::write(snap.join("go"), b"").unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(!dog.fired(), "tupper hung");
+    for _ in 0..3 {
+        store.run_rm("bb", &["true"]).ok();
+    }
+    store.settle_pool();
+    let trash = list_dir(&store.root().join("trash"));
+    assert!(trash.is_empty(), "left in the trash: {trash:?}");
+    store.assert_no_leftovers();
+}
