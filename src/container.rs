@@ -370,7 +370,15 @@ impl Store {
                         .with_advice("wait for its command to end, or use `tupper rm -f`"),
                 );
             }
-            if let Some(pid) = rec.pid {
+            // The pid goes into the lock file right after the clone: a container
+            // still starting has none yet. Wait for it (or for the run to end,
+            // which frees the lock), instead of waiting for the command to end.
+            let mut pid = rec.pid;
+            while pid.is_none() && fsutil::is_locked(self.records.as_fd(), &lock_name) {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                pid = read_pid(self, &lock_name);
+            }
+            if let Some(pid) = pid {
                 kill_pid(pid);
             }
         }

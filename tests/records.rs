@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn store_with_busybox() -> TestStore {
@@ -148,6 +148,46 @@ fn running_container_is_listed_and_rm_f_kills_it() {
     let st = child.wait().unwrap();
     assert!(!dog.fired(), "tupper did not end after rm -f");
     assert_eq!(st.code(), Some(128 + 9), "{st:?}");
+    assert!(store.ps_json(true).is_empty(), "{:?}", store.ps_json(true));
+    store.assert_no_leftovers();
+}
+
+/// `rm -f` of a container that is still starting (its record is written,
+/// its pid not yet: here the clone is held back 3 s by strace) kills it once
+/// it has a pid, instead of waiting for its command to end.
+#[test]
+fn rm_f_of_a_container_still_starting_kills_it() {
+    let store = store_with_busybox();
+    let mut child = Command::new("strace")
+        .args(["-f", "-o", "/dev/null", "-e", "trace=clone3"])
+        .args(["-e", "inject=clone3:delay_enter=3000000:when=1"])
+        .arg(env!("CARGO_BIN_EXE_tupper"))
+        .args(["--root", store.root_str()])
+        .args([
+            "run", "--net", "none", "--name", "slow", "bb", "sleep", "60",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dog = Watchdog::new(child.id(), Duration::from_secs(90));
+    assert!(
+        wait_for(Duration::from_secs(20), || store
+            .ps_json(false)
+            .iter()
+            .any(|r| r["name"] == "slow")),
+        "the starting container is not listed by ps"
+    );
+    let started = std::time::Instant::now();
+    store.tupper(&["rm", "-f", "slow"]).ok();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "rm -f waited for the command: {:?}",
+        started.elapsed()
+    );
+    child.wait().unwrap();
+    assert!(!dog.fired(), "tupper did not end after rm -f");
     assert!(store.ps_json(true).is_empty(), "{:?}", store.ps_json(true));
     store.assert_no_leftovers();
 }
