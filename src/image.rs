@@ -124,8 +124,11 @@ impl Store {
         let _ = rfs::unlinkat(self.tmp.as_fd(), lock_name.as_str(), rfs::AtFlags::empty());
         let stats = result?;
         // Spares of a replaced image go; the new image gets its own from
-        // `refill_pool_now` (the CLI calls it in the background).
-        self.clean_pools()?;
+        // `refill_pool_now` (the CLI calls it in the background). The image
+        // is in place whatever happens here: the spares of a gone image are
+        // never handed out (they are keyed by its UUID), and the next
+        // `import` or `rmi` cleans what is left.
+        let _ = self.clean_pools();
         Ok(stats)
     }
 
@@ -214,6 +217,8 @@ impl Store {
     pub fn remove_image(&self, name: &str) -> Result<()> {
         drop(self.open_image(name)?);
         destroy_subvolume(self.images.as_fd(), name, &format!("images/{name}"))?;
-        self.clean_pools()
+        // The image is gone whatever happens here (see `import`).
+        let _ = self.clean_pools();
+        Ok(())
     }
 }

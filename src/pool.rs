@@ -256,17 +256,27 @@ impl Store {
                 }
             }
         }
-        for entry in fsutil::list_dir(self.pool.as_fd()).context(|| "list pool".to_string())? {
-            if entry.ends_with(".lock") || live.contains(&entry) {
+        let entries = fsutil::list_dir(self.pool.as_fd()).context(|| "list pool".to_string())?;
+        for entry in &entries {
+            // A lock file without its pool: left by a crash, or re-created by
+            // a process that raced the one destroying the pool (below).
+            let key = entry.strip_suffix(".lock").unwrap_or(entry);
+            if live.iter().any(|k| k == key) || (key != entry && entries.iter().any(|e| e == key)) {
                 continue;
             }
-            let lock_name = format!("{entry}.lock");
+            let lock_name = format!("{key}.lock");
             let Some(_lock) = FileLock::acquire(self.pool.as_fd(), &lock_name, true, false)
                 .context(|| format!("lock pool/{lock_name}"))?
             else {
                 continue;
             };
-            self.destroy_pool(&entry)?;
+            // Another `rmi` or `import` may have destroyed it meanwhile (and
+            // removed the lock file, which taking the lock made again).
+            if fsutil::exists(self.pool.as_fd(), key) {
+                self.destroy_pool(key)?;
+            } else {
+                let _ = rfs::unlinkat(self.pool.as_fd(), lock_name.as_str(), AtFlags::empty());
+            }
         }
         Ok(())
     }

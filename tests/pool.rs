@@ -145,6 +145,49 @@ fn rmi_destroys_the_spares() {
     assert!(pool.is_empty(), "pool entries left after rmi: {pool:?}");
 }
 
+/// Several `rmi` at once, each cleaning every pool whose image is gone: all
+/// succeed, and no lock file outlives its pool (one that raced the process
+/// destroying its pool re-made the lock file; one left by a crash goes too).
+#[test]
+fn concurrent_rmi_all_succeed_and_leave_no_pool_lock() {
+    let store = TestStore::new();
+    let names: Vec<String> = (0..5).map(|i| format!("r{i}")).collect();
+    for n in &names {
+        tupper_pool4(&store, &["import", n, busybox_tar().to_str().unwrap()]).ok();
+    }
+    store.settle_pool();
+    let pool = store.root().join("pool");
+    fs::write(pool.join("0123456789abcdef0123456789abcdef.lock"), "").unwrap();
+    let children: Vec<_> = names
+        .iter()
+        .map(|n| {
+            store
+                .cmd()
+                .args(["rmi", n])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "rmi failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(store.image_names().is_empty());
+    let left = list_dir(&pool);
+    assert!(left.is_empty(), "pool entries left after rmi: {left:?}");
+    assert!(
+        store.all_subvolumes().is_empty(),
+        "{:?}",
+        store.all_subvolumes()
+    );
+}
+
 #[test]
 fn a_crashed_refill_is_cleaned_by_the_next_one() {
     let store = TestStore::new();
