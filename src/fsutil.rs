@@ -74,36 +74,46 @@ pub fn ensure_mountpoint(root: BorrowedFd<'_>, path: &str) -> Result<()> {
 }
 
 /// Creates `path` (absolute, inside the container) as a directory beneath `root`,
-/// resolving symlinks as the container would (`RESOLVE_IN_ROOT`), like docker does
-/// for a missing working directory.
+/// resolving symlinks and `..` as the container would, like docker does for a
+/// missing working directory: each prefix of the path is resolved from `root`
+/// with `RESOLVE_IN_ROOT` (so `/var/run -> /run` is the image's `/run`, and
+/// `..` stops at the root), and a missing last component is made with
+/// `mkdirat` in the directory its parent resolved to.
 pub fn mkdir_in_root(root: BorrowedFd<'_>, path: &str) -> Result<()> {
-    let mut cur: Option<OwnedFd> = None;
+    let open = |prefix: &Path| {
+        rfs::openat2(
+            root,
+            prefix,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+    };
+    if open(Path::new(path)).is_ok() {
+        return Ok(());
+    }
+    let mut prefix = std::path::PathBuf::new();
+    let mut parent: Option<OwnedFd> = None;
     for comp in Path::new(path).components() {
-        let Component::Normal(name) = comp else {
-            continue;
+        let name = match comp {
+            Component::Normal(name) => name,
+            Component::ParentDir => std::ffi::OsStr::new(".."),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => continue,
         };
-        let dir = cur.as_ref().map_or(root, |f| f.as_fd());
-        let open = |dir| {
-            rfs::openat2(
-                dir,
-                name,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-            )
-        };
-        let next = match open(dir) {
-            Err(Errno::NOENT) => {
+        prefix.push(name);
+        let next = match open(&prefix) {
+            Err(Errno::NOENT) if matches!(comp, Component::Normal(_)) => {
+                let dir = parent.as_ref().map_or(root, |f| f.as_fd());
                 match rfs::mkdirat(dir, name, Mode::from_raw_mode(0o755)) {
                     Ok(()) | Err(Errno::EXIST) => {}
                     Err(e) => return Err(Error::os(format!("create working directory {path}"), e)),
                 }
-                open(dir)
+                open(&prefix)
             }
             other => other,
         }
         .context(|| format!("open working directory {path}"))?;
-        cur = Some(next);
+        parent = Some(next);
     }
     Ok(())
 }

@@ -382,6 +382,49 @@ fn working_directory() {
     assert_eq!(out.trim(), "passwd");
 }
 
+/// A `-w` path is resolved as the container resolves it: an absolute
+/// symlink below the top (Debian's `/var/run -> /run`) means the image's
+/// `/run`, a relative one climbs from where it is, and `..` is a step up
+/// (docker's behaviour); missing directories are made at the end of that.
+#[test]
+fn working_directory_through_symlinks_and_dot_dot() {
+    let store = TestStore::new();
+    let mut t = TarBuilder::new();
+    t.dir("bin", 0o755);
+    t.file(
+        "bin/busybox",
+        0o755,
+        &std::fs::read("/bin/busybox").unwrap(),
+    );
+    for applet in ["sh", "pwd"] {
+        t.symlink(&format!("bin/{applet}"), "busybox");
+    }
+    for d in ["run", "srv", "srv/data", "tmp", "var"] {
+        t.dir(d, 0o755);
+    }
+    t.symlink("var/run", "/run");
+    t.symlink("var/srvrel", "../srv");
+    store
+        .tupper_stdin(&["import", "odd", "-"], &t.finish())
+        .ok();
+    for (workdir, physical) in [
+        ("/var/run", "/run"),
+        ("/var/run/made", "/run/made"),
+        ("/var/srvrel/data", "/srv/data"),
+        ("/tmp/../newdir", "/newdir"),
+        ("/../../var/run/x/y", "/run/x/y"),
+    ] {
+        let out = store
+            .tupper(&[
+                "run", "--rm", "--net", "none", "-w", workdir, "odd", "sh", "-c", "pwd -P",
+            ])
+            .ok();
+        assert_eq!(out.trim(), physical, "-w {workdir}");
+    }
+    // Nothing was made outside the image's own tree (the host's /run/made).
+    assert!(!std::path::Path::new("/run/made").exists());
+}
+
 #[test]
 fn the_command_keeps_only_dockers_default_capabilities() {
     let store = store_with_busybox();
