@@ -268,7 +268,7 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
 
     let mut denied = false;
     let mut last = Errno::NOENT;
-    for path in &plan.exec_candidates {
+    for (candidate, path) in plan.exec_candidates.iter().enumerate() {
         // SAFETY: `path` is a NUL-terminated string of the plan, and `argv`/`envp`
         // are NULL-terminated arrays of pointers into the plan's strings, built
         // before the clone by `ExecPointers::new(plan)`; the plan outlives this call
@@ -276,6 +276,11 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         unsafe { libc::execve(path.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr()) };
         last = Errno::from_raw_os_error(errno());
         match last {
+            // The file is there: what is missing is its `#!` interpreter or
+            // its ELF loader (the report's index says which candidate, + 1).
+            Errno::NOENT if rfs::access(path.as_c_str(), rfs::Access::EXISTS).is_ok() => {
+                fail(Stage::Exec, candidate + 1, last)
+            }
             Errno::NOENT | Errno::NOTDIR => continue,
             Errno::ACCESS => denied = true,
             _ => break,

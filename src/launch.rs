@@ -257,7 +257,15 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
         ),
         Some(Stage::Exec) => {
             let cmd = plan.argv[0].to_string_lossy();
+            let found = (report.index as usize)
+                .checked_sub(1)
+                .and_then(|i| plan.exec_candidates.get(i));
             return match report.errno {
+                libc::ENOENT if found.is_some() => Error::msg(format!(
+                    "exec {}: its interpreter (the #! line) or its ELF loader is missing in the image",
+                    found.map_or(cmd.clone(), |p| p.to_string_lossy())
+                ))
+                .with_kind(Kind::NotFound),
                 libc::ENOENT | libc::ENOTDIR => {
                     let where_ = if cmd.contains('/') {
                         ""

@@ -87,6 +87,46 @@ fn exit_127_for_a_missing_command() {
     store.assert_no_leftovers();
 }
 
+/// A command that is there but whose `#!` interpreter or ELF loader is not:
+/// still 127 (as docker), but the message names the file and what is missing
+/// instead of claiming the command is not found.
+#[test]
+fn exit_127_names_a_missing_interpreter() {
+    let store = TestStore::new();
+    let mut t = TarBuilder::new();
+    t.dir("bin", 0o755);
+    t.file(
+        "bin/busybox",
+        0o755,
+        &std::fs::read("/bin/busybox").unwrap(),
+    );
+    t.symlink("bin/sh", "busybox");
+    t.file("bin/script", 0o755, b"#!/bin/nosuchinterp\necho hi\n");
+    // A dynamically linked host binary, without its loader in this image.
+    let dynamic = ["/usr/bin/env", "/bin/ls", "/usr/bin/stat"]
+        .into_iter()
+        .find(|p| std::fs::read(p).is_ok_and(|b| b.windows(15).any(|w| w == b"/lib64/ld-linux")))
+        .expect("a dynamically linked host binary");
+    t.file("bin/dyn", 0o755, &std::fs::read(dynamic).unwrap());
+    store
+        .tupper_stdin(&["import", "odd", "-"], &t.finish())
+        .ok();
+    for (cmd, shown) in [("script", "/bin/script"), ("/bin/dyn", "/bin/dyn")] {
+        let out = store.run_rm("odd", &[cmd]);
+        out.fails(127);
+        assert!(
+            out.stderr
+                .contains(&format!("exec {shown}: its interpreter")),
+            "{out:?}"
+        );
+    }
+    // A command that is really missing keeps its message.
+    let out = store.run_rm("odd", &["nosuch"]);
+    out.fails(127);
+    assert!(out.stderr.contains("not found"), "{out:?}");
+    store.assert_no_leftovers();
+}
+
 #[test]
 fn exit_125_for_an_unknown_image() {
     let store = store_with_busybox();
