@@ -554,6 +554,10 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
                     r.exit_code.unwrap_or(-1),
                     timefmt::human_duration(now - r.finished_unix.unwrap_or(now))
                 ),
+                Status::Dead if r.pid.is_some() => {
+                    "Dead (tupper was killed, its command still runs; `tupper rm -f` it)"
+                        .to_string()
+                }
                 Status::Dead => "Dead (tupper was killed; `tupper rm` it)".to_string(),
             };
             let mut cmd = r.command.join(" ");

@@ -258,6 +258,7 @@ impl Store {
                 rec.pid = read_pid(self, &lock_name);
             } else {
                 rec.status = Status::Dead;
+                rec.pid = orphan_pid(self, &lock_name);
             }
         }
         Some(rec)
@@ -395,6 +396,17 @@ impl Store {
         if !fsutil::exists(self.records.as_fd(), format!("{}.json", rec.id).as_str()) {
             return Ok(());
         }
+        // Dead, but its command still runs (its tupper died and it had
+        // replaced the parent-death signal): its snapshot is in use.
+        if rec.status == Status::Dead && orphan_pid(self, &lock_name).is_some() {
+            if !force {
+                return Err(Error::msg(format!(
+                    "remove container {name_or_id}: its tupper was killed, but its command still runs"
+                ))
+                .with_advice("use `tupper rm -f` to end it"));
+            }
+            kill_orphan(self, &lock_name)?;
+        }
         self.destroy_container(&rec.id, rec.name.as_deref(), false)?;
         drop(lock);
         Ok(())
@@ -448,8 +460,71 @@ impl Store {
 
 /// The container pid written into a run lock file.
 fn read_pid(store: &Store, lock_name: &str) -> Option<i32> {
+    read_run(store, lock_name).map(|(pid, _)| pid)
+}
+
+/// The pid and PID namespace inode in a run lock file (`PID NSINO`; the
+/// inode is 0 when unknown).
+fn read_run(store: &Store, lock_name: &str) -> Option<(i32, u64)> {
     let bytes = fsutil::read_file(store.records.as_fd(), lock_name).ok()?;
-    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let mut words = text.split_whitespace();
+    let pid = words.next()?.parse().ok()?;
+    Some((pid, words.next().and_then(|w| w.parse().ok()).unwrap_or(0)))
+}
+
+/// The inode of the PID namespace of process `pid`, if it lives.
+fn pid_namespace_of(pid: i32) -> Option<u64> {
+    rustix::fs::stat(format!("/proc/{pid}/ns/pid"))
+        .ok()
+        .map(|st| st.st_ino)
+}
+
+/// The pid of a dead run's PID 1 that still runs: its tupper died, and it
+/// had replaced the parent-death signal that should have ended it. Known by
+/// the PID namespace recorded in the run lock file, so a reused pid is not
+/// mistaken for it.
+fn orphan_pid(store: &Store, lock_name: &str) -> Option<i32> {
+    let (pid, ns) = read_run(store, lock_name)?;
+    (ns != 0 && pid_namespace_of(pid) == Some(ns)).then_some(pid)
+}
+
+/// Kills an orphaned PID 1 (see [`orphan_pid`]), and with it its PID
+/// namespace, and waits (at most 10 s) until it is gone.
+fn kill_orphan(store: &Store, lock_name: &str) -> Result<()> {
+    let Some((pid, ns)) = read_run(store, lock_name) else {
+        return Ok(());
+    };
+    let Some(raw) = rustix::process::Pid::from_raw(pid) else {
+        return Ok(());
+    };
+    let Ok(fd) = rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty()) else {
+        return Ok(());
+    };
+    // Checked again once the pidfd pins the process: the pid cannot be reused now.
+    if ns == 0 || pid_namespace_of(pid) != Some(ns) {
+        return Ok(());
+    }
+    rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL)
+        .map_err(|e| Error::os(format!("kill the container's PID 1 (pid {pid})"), e))?;
+    let mut fds = [rustix::event::PollFd::new(
+        &fd,
+        rustix::event::PollFlags::IN,
+    )];
+    let limit = rustix::event::Timespec {
+        tv_sec: 10,
+        tv_nsec: 0,
+    };
+    match rustix::event::poll(&mut fds, Some(&limit)) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(Error::msg(format!(
+            "kill the container's PID 1 (pid {pid}): still there after 10 s"
+        ))),
+        Err(e) => Err(Error::os(
+            format!("wait for the container's PID 1 (pid {pid})"),
+            e,
+        )),
+    }
 }
 
 /// Sends SIGKILL to `pid` through a pidfd (a pid is only trusted while its run lock is held).

@@ -191,12 +191,13 @@ impl Store {
             net::write_etc_files(rootfs, &created.record.hostname, network)?;
         }
         let mut launched = launch::spawn(plan, &LOOPBACK_UP, netns)?;
-        // The run lock file carries the container's host pid, for `ps` and `rm -f`.
-        let _ = rustix::io::pwrite(
-            created.lock.fd(),
-            launched.pid.as_raw_nonzero().to_string().as_bytes(),
-            0,
-        );
+        // The run lock file carries the container's host pid, for `ps` and `rm -f`,
+        // and the inode of its PID namespace: should its PID 1 outlive this
+        // process (it may replace the parent-death signal), a later `rm -f`
+        // can still tell it from another process that got the same pid.
+        let pid = launched.pid.as_raw_nonzero();
+        let ns = rustix::fs::stat(format!("/proc/{pid}/ns/pid")).map_or(0, |st| st.st_ino);
+        let _ = rustix::io::pwrite(created.lock.fd(), format!("{pid} {ns}").as_bytes(), 0);
         if etc_after_clone {
             if let Err(e) = net::write_etc_files(rootfs, &created.record.hostname, network) {
                 launched.kill();

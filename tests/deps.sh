@@ -3,7 +3,7 @@
 install_deps() {
     local pkgs=(btrfs-progs busybox-static util-linux iproute2 strace binutils)
     case "$1" in
-        test) pkgs+=(libbtrfsutil-dev clang libclang-dev pkg-config nftables util-linux-extra) ;;
+        test) pkgs+=(libbtrfsutil-dev clang libclang-dev pkg-config nftables util-linux-extra gcc libc6-dev) ;;
         bench) pkgs+=(hyperfine crun runc bubblewrap time) ;;
     esac
     local missing=()

@@ -192,6 +192,93 @@ fn rm_f_of_a_container_still_starting_kills_it() {
     store.assert_no_leftovers();
 }
 
+/// A static program that replaces its parent-death signal (here with none,
+/// as any program may), then waits: as PID 1 it outlives a killed tupper.
+fn pdeathsig_clearing_program(store: &TestStore) -> Vec<u8> {
+    let src = store.scratch().join("nopdeath.c");
+    let bin = store.scratch().join("nopdeath");
+    std::fs::write(
+        &src,
+        "#include <sys/prctl.h>\n#include <unistd.h>\n\
+         int main(void) { prctl(PR_SET_PDEATHSIG, 0); for (;;) pause(); }\n",
+    )
+    .unwrap();
+    let st = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .expect("run cc");
+    assert!(st.success(), "cc failed");
+    std::fs::read(&bin).unwrap()
+}
+
+/// The container's PID 1 may replace the parent-death signal that ends it
+/// with its tupper. When that tupper is killed, the container is shown dead
+/// but still runs: `rm` refuses to take its snapshot from under it, `rm -f`
+/// ends it (its PID 1, and with it the PID namespace) and removes it.
+#[test]
+fn a_command_that_outlives_its_killed_tupper_is_ended_by_rm_f() {
+    let store = TestStore::new();
+    let mut t = TarBuilder::new();
+    t.file("nopdeath", 0o755, &pdeathsig_clearing_program(&store));
+    store.tupper_stdin(&["import", "np", "-"], &t.finish()).ok();
+    let mut child = store
+        .cmd()
+        .args([
+            "run",
+            "--net",
+            "none",
+            "--name",
+            "orphan",
+            "np",
+            "/nopdeath",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dog = Watchdog::new(child.id(), Duration::from_secs(60));
+    let tupper_pid = child.id() as i32;
+    assert!(
+        wait_for(Duration::from_secs(20), || descendants(tupper_pid)
+            .iter()
+            .any(|p| comm(p.pid) == "nopdeath")),
+        "the container did not start"
+    );
+    let pid1 = descendants(tupper_pid)
+        .into_iter()
+        .find(|p| comm(p.pid) == "nopdeath")
+        .unwrap();
+    kill(tupper_pid, 9);
+    child.wait().unwrap();
+    assert!(!dog.fired());
+    std::thread::sleep(Duration::from_millis(200));
+    let still = pid1.alive();
+    if !still {
+        panic!("the program did not outlive tupper: the test proves nothing");
+    }
+    let r = find(&store.ps_json(true), "orphan").clone();
+    assert_eq!(r["status"], "dead", "{r}");
+    assert_eq!(r["pid"].as_i64(), Some(i64::from(pid1.pid)), "{r}");
+    let out = store.tupper(&["rm", "orphan"]);
+    if out.code == 0 {
+        kill(pid1.pid, 9); // ours: clean up before failing
+    }
+    out.fails(125);
+    assert!(out.stderr.contains("still runs"), "{out:?}");
+    assert!(pid1.alive());
+    store.tupper(&["rm", "-f", "orphan"]).ok();
+    let gone = wait_for(Duration::from_secs(10), || !pid1.alive());
+    if !gone {
+        kill(pid1.pid, 9);
+    }
+    assert!(gone, "rm -f did not end the orphaned command");
+    assert!(store.ps_json(true).is_empty());
+    store.assert_no_leftovers();
+}
+
 #[test]
 fn crash_leaves_a_dead_record_that_rm_removes() {
     let store = store_with_busybox();
