@@ -69,6 +69,8 @@ pub enum Stage {
     Capabilities = 12,
     /// `setns` into a spare network namespace ([`crate::netns_pool`]).
     JoinNetns = 13,
+    /// `setpgid(0, 0)`: a process group of its own.
+    ProcessGroup = 14,
 }
 
 impl Stage {
@@ -90,6 +92,7 @@ impl Stage {
             Exec,
             Capabilities,
             JoinNetns,
+            ProcessGroup,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -199,6 +202,9 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         Stage::DeathSignal,
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)),
     );
+    if plan.own_process_group {
+        check(Stage::ProcessGroup, rustix::process::setpgid(None, None));
+    }
     rustix::process::umask(Mode::empty());
     check(
         Stage::PrivateRoot,
@@ -480,9 +486,9 @@ mod tests {
 
     #[test]
     fn stages_round_trip() {
-        for n in 0..=13 {
+        for n in 0..=14 {
             assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
         }
-        assert_eq!(Stage::from_u32(14), None);
+        assert_eq!(Stage::from_u32(15), None);
     }
 }

@@ -241,6 +241,7 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
         }
         Some(Stage::Loopback) => "bring lo up in the container".to_string(),
         Some(Stage::JoinNetns) => "join a spare network namespace".to_string(),
+        Some(Stage::ProcessGroup) => "make a process group for the container".to_string(),
         Some(Stage::BindRoot) => format!("bind {} on itself", plan.rootfs.to_string_lossy()),
         Some(Stage::Step) => plan.steps.get(report.index as usize).map_or_else(
             || format!("setup step {}", report.index),
@@ -340,9 +341,11 @@ impl Forwarder {
     }
 
     /// Waits for the container to end, passing each forwarded signal on to it.
-    /// Signals the kernel sent because of a terminal key (`^C`) already reached the
-    /// container, which shares the terminal's process group, and are not sent twice.
-    pub fn wait(&self, pidfd: BorrowedFd<'_>) -> Result<i32> {
+    /// Unless the container has a process group of its own (`own_group`), the
+    /// signals the kernel sent because of a terminal key (`^C`) already reached
+    /// it, as it shares the terminal's foreground process group, and are not
+    /// sent twice.
+    pub fn wait(&self, pidfd: BorrowedFd<'_>, own_group: bool) -> Result<i32> {
         loop {
             let mut fds = [
                 PollFd::new(&pidfd, PollFlags::IN),
@@ -354,7 +357,7 @@ impl Forwarder {
             }
             let exited = fds[0].revents().contains(PollFlags::IN);
             for info in self.drain() {
-                if info.ssi_code != libc::SI_KERNEL {
+                if own_group || info.ssi_code != libc::SI_KERNEL {
                     send_signal(pidfd, info.ssi_signo as i32)?;
                 }
             }

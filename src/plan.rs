@@ -164,6 +164,10 @@ pub struct ChildPlan {
     pub env: Vec<CString>,
     /// Whether the child has its own network namespace (then it brings `lo` up).
     pub own_netns: bool,
+    /// Whether the child leaves tupper's process group for one of its own
+    /// (`setpgid(0, 0)`), so that a signal sent to tupper's group reaches the
+    /// container once, forwarded (see [`PlanInput::own_process_group`]).
+    pub own_process_group: bool,
     /// The capabilities the command keeps (a bit per `CAP_*` number).
     pub capabilities: u64,
 }
@@ -186,6 +190,10 @@ pub struct PlanInput<'a> {
     pub root_flags: MountFlags,
     /// Whether the container has its own network namespace.
     pub own_netns: bool,
+    /// Whether the command gets a process group of its own: when tupper's
+    /// stdin is not a terminal (a command that reads the terminal must stay
+    /// in its foreground process group).
+    pub own_process_group: bool,
 }
 
 impl Default for PlanInput<'_> {
@@ -198,6 +206,7 @@ impl Default for PlanInput<'_> {
             term: None,
             root_flags: MountFlags::empty(),
             own_netns: false,
+            own_process_group: false,
         }
     }
 }
@@ -243,6 +252,7 @@ impl ChildPlan {
                 .map(|e| cstring("environment variable", e.as_str()))
                 .collect::<Result<_>>()?,
             own_netns: input.own_netns,
+            own_process_group: input.own_process_group,
             capabilities: DEFAULT_CAPABILITIES,
         })
     }

@@ -71,6 +71,8 @@ pub struct Container<'s> {
     network: Option<net::Prepared>,
     record: Record,
     launched: Launched,
+    /// Whether its PID 1 left tupper's process group ([`ChildPlan::own_process_group`]).
+    own_process_group: bool,
 }
 
 impl Store {
@@ -93,6 +95,7 @@ impl Store {
                 workdir: spec.workdir.as_deref(),
                 term: term.as_deref(),
                 own_netns: spec.network.mode.new_netns(),
+                own_process_group: !rustix::termios::isatty(rustix::stdio::stdin()),
                 root_flags,
             },
         )?;
@@ -151,6 +154,7 @@ impl Store {
                 defer_destroy: false,
                 network: Some(network),
                 launched,
+                own_process_group: plan.own_process_group,
             }),
             Err(err) => {
                 // The command never ran: the container goes, as if it never was.
@@ -312,7 +316,7 @@ impl Container<'_> {
     fn wait_with(mut self, forwarder: Option<&Forwarder>) -> Result<i32> {
         let pidfd = self.launched.pidfd.as_fd();
         let code = match forwarder {
-            Some(f) => f.wait(pidfd)?,
+            Some(f) => f.wait(pidfd, self.own_process_group)?,
             None => launch::wait(pidfd)?,
         };
         if let Some(network) = self.network.take() {

@@ -127,6 +127,44 @@ fn exit_127_names_a_missing_interpreter() {
     store.assert_no_leftovers();
 }
 
+/// A signal sent to tupper's whole process group (`kill -TERM -PGID`, and
+/// what `timeout` does) reaches the container's PID 1 only, forwarded: with
+/// stdin not a terminal the container has a process group of its own, so
+/// the group signal does not reach it (nor its children) directly as well.
+/// (Two TERMs sent at once may merge into one pending signal, so the
+/// children are the sure sign.)
+#[test]
+fn a_signal_to_tuppers_process_group_arrives_once() {
+    use std::os::unix::process::CommandExt;
+    let store = store_with_busybox();
+    // PID 1 counts its TERMs; its child `sleep` must not get one at all.
+    let script = "n=0; trap 'n=$((n+1))' TERM; sleep 2; echo sleep=$? n=$n";
+    let child = store
+        .cmd()
+        .args(["run", "--rm", "--net", "none", "bb", "sh", "-c", script])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dog = Watchdog::new(child.id(), Duration::from_secs(60));
+    let tupper_pid = child.id() as i32;
+    assert!(
+        wait_for(Duration::from_secs(20), || descendants(tupper_pid)
+            .iter()
+            .any(|p| comm(p.pid) == "sleep")),
+        "the container did not start"
+    );
+    let group = rustix::process::Pid::from_raw(tupper_pid).unwrap();
+    rustix::process::kill_process_group(group, rustix::process::Signal::TERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!dog.fired(), "tupper hung");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.trim(), "sleep=0 n=1", "{out:?}");
+    store.assert_no_leftovers();
+}
+
 #[test]
 fn exit_125_for_an_unknown_image() {
     let store = store_with_busybox();
