@@ -97,9 +97,13 @@ impl Store {
         drop(lock);
     }
 
-    /// Whether container `id` is running (its run lock is held).
+    /// Whether container `id` is running: its run lock is held, or its
+    /// command outlived its tupper (see [`orphan_pid`]; its address and ports
+    /// stay its own until `rm -f` ends it).
     pub fn is_running(&self, id: &str) -> bool {
-        fsutil::is_locked(self.records.as_fd(), &format!("{id}.lock"))
+        let lock_name = format!("{id}.lock");
+        fsutil::is_locked(self.records.as_fd(), &lock_name)
+            || orphan_pid(self, &lock_name).is_some()
     }
 
     /// Makes container `id` from `image` under its run `lock`: record, name,
