@@ -490,7 +490,23 @@ fn pid_namespace_of(pid: i32) -> Option<u64> {
 /// mistaken for it.
 fn orphan_pid(store: &Store, lock_name: &str) -> Option<i32> {
     let (pid, ns) = read_run(store, lock_name)?;
-    (ns != 0 && pid_namespace_of(pid) == Some(ns)).then_some(pid)
+    let ours = || ns != 0 && pid_namespace_of(pid) == Some(ns);
+    if !ours() {
+        return None;
+    }
+    // Ended, or ending: a zombie (not reaped yet by whoever inherited it) or
+    // a process with SIGKILL pending (the parent-death signal at work).
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let dying = status.lines().any(|line| match line.split_once(':') {
+        Some(("State", state)) => {
+            matches!(state.trim_start().as_bytes().first(), Some(b'Z' | b'X'))
+        }
+        Some(("SigPnd" | "ShdPnd", mask)) => {
+            u64::from_str_radix(mask.trim(), 16).is_ok_and(|m| m & (1 << (libc::SIGKILL - 1)) != 0)
+        }
+        _ => false,
+    });
+    (!dying && ours()).then_some(pid)
 }
 
 /// Kills an orphaned PID 1 (see [`orphan_pid`]), and with it its PID
