@@ -932,6 +932,56 @@ fn outbound_traffic_is_masqueraded() {
     w.store.assert_no_leftovers();
 }
 
+/// A bridge deleted and made again with another subnet gets a masquerade
+/// rule for its new subnet (the chain of the old one used to stay), and its
+/// containers reach the outside.
+#[test]
+fn a_bridge_made_again_with_another_subnet_is_masqueraded() {
+    require_nft();
+    let w = World::new("msub", 31);
+    let out = outside(&w.host, "ms");
+    let chain = format!("nft list chain ip tupper masq-{}", w.bridge);
+    w.run_sh("true").ok();
+    let rule = w.host.sh(&chain);
+    assert!(rule.contains("ip saddr 10.200.31.0/24"), "{rule}");
+    w.host.sh(&format!("ip link del {}", w.bridge));
+    let listener = out.within(|| TcpListener::bind("192.0.2.2:9001").expect("listen"));
+    listener.set_nonblocking(true).unwrap();
+    let mut c = w.host.spawn(tupper_net(
+        &w.store,
+        &w.bridge,
+        "10.200.32.0/24",
+        &[
+            "run",
+            "--rm",
+            "bb",
+            "sh",
+            "-c",
+            "echo hi | nc 192.0.2.2 9001",
+        ],
+    ));
+    let end = Instant::now() + Duration::from_secs(20);
+    let peer = loop {
+        match listener.accept() {
+            Ok((_, peer)) => break peer,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < end => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!(
+                "no connection from the container: {e}; {:?}; {}",
+                c.finish(),
+                w.host.sh(&chain)
+            ),
+        }
+    };
+    assert_eq!(peer.ip().to_string(), "192.0.2.1");
+    c.finish().ok();
+    let rule = w.host.sh(&chain);
+    assert!(rule.contains("ip saddr 10.200.32.0/24"), "{rule}");
+    assert!(!rule.contains("10.200.31.0"), "{rule}");
+    w.store.assert_no_leftovers();
+}
+
 // ------------------------------------------------------------------ bad input
 
 /// What a refused run must leave alone: the test host's links and addresses,

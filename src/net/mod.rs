@@ -922,17 +922,21 @@ fn ensure_bridge(b: &BridgeNet) -> Result<(u32, bool)> {
 }
 
 /// Makes sure the bridge's subnet is masqueraded (nftables chain
-/// `ip tupper masq-BRIDGE`): a read-only check first, the batch only when the
-/// chain is missing.
-fn ensure_nat(nf: &Netlink, b: &BridgeNet) -> Result<()> {
+/// `ip tupper masq-BRIDGE`). With `rewrite` (the bridge has just been given
+/// its gateway address, so the chain may still name an earlier subnet of a
+/// bridge of that name) the batch is sent at once; otherwise a read-only
+/// check first, and the batch only when the chain is missing.
+fn ensure_nat(nf: &Netlink, b: &BridgeNet, rewrite: bool) -> Result<()> {
     let chain = nft::masq_chain(&b.bridge);
-    let r = nf.request(&mut nft::get_chain(&chain), &|| {
-        format!("look up nftables chain ip {} {chain}", nft::TABLE)
-    });
-    match r {
-        Ok(()) => return Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-        Err(e) => return Err(e),
+    if !rewrite {
+        let r = nf.request(&mut nft::get_chain(&chain), &|| {
+            format!("look up nftables chain ip {} {chain}", nft::TABLE)
+        });
+        match r {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
     }
     nf.request(&mut nft::ensure_masquerade(&b.bridge, b.subnet), &|| {
         format!(
@@ -1009,7 +1013,14 @@ pub fn attach_freeing_ports(
             let (index, created) = ensure_bridge(b)?;
             out.created_bridge = created;
             let nf = Netlink::netfilter()?;
-            ensure_nat(&nf, b)?;
+            // A bridge that gets its gateway address now may have had another
+            // subnet before (deleted and made again): its masquerade rule is
+            // rewritten, not just looked for.
+            let new_subnet = matches!(
+                b.state,
+                BridgeState::Missing | BridgeState::NoAddress { .. }
+            );
+            ensure_nat(&nf, b, new_subnet)?;
             enable_forwarding()?;
             // The peer asks for ifindex 2 in the new namespace (only `lo`, 1, is
             // there), which saves looking it up; a kernel that refuses gets a
