@@ -411,6 +411,11 @@ impl Store {
             }
             kill_orphan(self, &lock_name)?;
         }
+        // A run that was killed (SIGKILL) left its address lease and the
+        // DNAT chain of its published ports: they go with the container.
+        if rec.network.as_ref().is_some_and(|n| n.mode == "bridge") {
+            net::release_dead(&self.state_path(), &rec.id)?;
+        }
         self.destroy_container(&rec.id, rec.name.as_deref(), false)?;
         drop(lock);
         Ok(())

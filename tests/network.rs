@@ -664,6 +664,54 @@ fn a_killed_runs_lease_and_rule_are_reclaimed_by_the_next_run() {
     w.store.assert_no_leftovers();
 }
 
+/// `tupper rm` of a container whose run was killed (SIGKILL) frees its lease
+/// and removes its DNAT chain, as the end of a run does; `rm -f` of a
+/// running one still leaves neither behind.
+#[test]
+fn rm_of_a_killed_run_frees_its_lease_and_ports() {
+    require_nft();
+    let w = World::new("rmk", 33);
+    let args = [
+        "run",
+        "-p",
+        "9001:80",
+        "bb",
+        "sh",
+        "-c",
+        "hostname; echo up; sleep 60",
+    ];
+    let mut a = w.spawn(&args);
+    a.line_with("up");
+    let id = a.seen[0].clone();
+    let holder = a.pid();
+    kill(holder, 9);
+    a.finish();
+    let chain = format!("dnat-{id}");
+    assert_eq!(
+        w.leases(),
+        vec![format!("{} {id} 9001:80/tcp {holder}", w.addr(2))]
+    );
+    assert!(w.host.sh("nft list table ip tupper").contains(&chain));
+    w.tupper(&["rm", &id]).ok();
+    assert!(w.leases().is_empty(), "{:?}", w.leases());
+    let table = w.host.sh("nft list table ip tupper");
+    assert!(!table.contains(&chain), "{table}");
+
+    // rm -f of a running one: its run ends and releases, rm finds nothing.
+    let mut b = w.spawn(&args);
+    b.line_with("up");
+    let id = b.seen[0].clone();
+    assert_eq!(w.leases().len(), 1, "{:?}", w.leases());
+    w.tupper(&["rm", "-f", &id]).ok();
+    b.finish();
+    assert!(w.leases().is_empty(), "{:?}", w.leases());
+    let table = w.host.sh("nft list table ip tupper");
+    assert!(!table.contains("dnat-"), "{table}");
+    let ps = w.tupper(&["ps", "-a", "--json"]).ok();
+    assert_eq!(ps.trim(), "[]", "{ps}");
+    w.store.assert_no_leftovers();
+}
+
 /// `tupper ps` and `tupper inspect` show the address; the bridge and subnet
 /// come from TUPPER_BRIDGE and TUPPER_SUBNET here.
 #[test]

@@ -1200,6 +1200,27 @@ pub fn release(prepared: Prepared) -> Result<()> {
     lease::free(&prepared.state_dir, b.address, &prepared.id).map(|_| ())
 }
 
+/// For a container that ended without [`release`] (its `tupper run` was
+/// killed), called by whoever removes it while holding its run lock (so it
+/// cannot be running): removes its DNAT chain, if its lease publishes ports,
+/// and frees its lease, as [`release`] would have. Nothing when it holds no
+/// lease (a run that ended normally freed it). If the chain cannot be
+/// removed the lease is kept, as by [`release`].
+pub fn release_dead(state_dir: &Path, container_id: &str) -> Result<()> {
+    check_container_id(container_id)?;
+    let mut file = lease::Locked::open(state_dir)?;
+    let (mine, others): (Vec<_>, Vec<_>) =
+        file.leases.drain(..).partition(|l| l.id == container_id);
+    if mine.is_empty() {
+        return Ok(());
+    }
+    if mine.iter().any(|l| !l.ports.is_empty()) {
+        remove_dnat_of(std::iter::once(container_id))?;
+    }
+    file.leases = others;
+    file.save()
+}
+
 /// Crash recovery: for every lease whose container `is_alive` says is gone,
 /// deletes its host-end veth (if any is left) and DNAT chain, then the lease;
 /// also deletes `dnat-*` chains of tupper's table whose container is gone, and
