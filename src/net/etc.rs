@@ -18,7 +18,7 @@ use rustix::io::Errno;
 use super::Mode;
 use crate::error::{Context, Error, Result};
 
-/// Public resolvers used when the host names only loopback resolvers (which
+/// Public resolvers used when the host names only loopback or IPv6 resolvers (which
 /// are unreachable from a container's own network namespace); the same
 /// fallback as docker's.
 pub(crate) const FALLBACK_NAMESERVERS: [&str; 2] = ["8.8.8.8", "8.8.4.4"];
@@ -43,21 +43,30 @@ pub(crate) fn hosts_file(hostname: &str, addr: Option<Ipv4Addr>) -> String {
     )
 }
 
-/// Whether a resolv.conf line is a `nameserver` on a loopback address.
-fn loopback_nameserver(line: &str) -> bool {
+/// Whether a resolv.conf line is a `nameserver` the container cannot reach:
+/// one on a loopback address (it would be the container's own loopback) or
+/// an IPv6 one (the container's network is IPv4 only; docker's
+/// `FilterResolvDNS` drops them too when IPv6 is off). A zone (`%eth0`) is
+/// ignored.
+fn unreachable_nameserver(line: &str) -> bool {
     let mut f = line.split_ascii_whitespace();
     if f.next() != Some("nameserver") {
         return false;
     }
-    match f.next().map(|a| a.parse::<std::net::IpAddr>()) {
-        Some(Ok(a)) => a.is_loopback(),
+    let Some(addr) = f.next() else {
+        return false;
+    };
+    let addr = addr.split('%').next().unwrap_or(addr);
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(a) => a.is_loopback() || a.is_ipv6(),
         _ => false,
     }
 }
 
 fn has_nameserver(text: &str) -> bool {
-    text.lines()
-        .any(|l| l.split_ascii_whitespace().next() == Some("nameserver") && !loopback_nameserver(l))
+    text.lines().any(|l| {
+        l.split_ascii_whitespace().next() == Some("nameserver") && !unreachable_nameserver(l)
+    })
 }
 
 /// `/etc/resolv.conf` from the host's (`host`) and, when the host runs
@@ -65,8 +74,8 @@ fn has_nameserver(text: &str) -> bool {
 /// `/run/systemd/resolve/resolv.conf`).
 ///
 /// With `--net host` the host's file is copied as it is. Otherwise loopback
-/// nameservers are dropped (they would be the container's own loopback); if
-/// none is left, the upstream list is used, and failing that
+/// nameservers (they would be the container's own loopback) and IPv6 ones
+/// (the container has no IPv6 route) are dropped; if none is left, the upstream list is used, and failing that
 /// [`FALLBACK_NAMESERVERS`].
 pub(crate) fn resolv_conf(mode: Mode, host: &str, upstream: Option<&str>) -> String {
     if mode == Mode::Host {
@@ -75,7 +84,7 @@ pub(crate) fn resolv_conf(mode: Mode, host: &str, upstream: Option<&str>) -> Str
     let strip = |text: &str| -> String {
         let mut out = String::new();
         for line in text.lines() {
-            if !loopback_nameserver(line) {
+            if !unreachable_nameserver(line) {
                 out.push_str(line);
                 out.push('\n');
             }
@@ -89,7 +98,7 @@ pub(crate) fn resolv_conf(mode: Mode, host: &str, upstream: Option<&str>) -> Str
         return strip(up);
     }
     let mut out = strip(host);
-    out.push_str("# tupper: the host names only loopback resolvers; public fallback:\n");
+    out.push_str("# tupper: the host names only loopback or IPv6 resolvers; public fallback:\n");
     for ns in FALLBACK_NAMESERVERS {
         out.push_str("nameserver ");
         out.push_str(ns);
@@ -204,6 +213,28 @@ mod tests {
             "search example.org\nnameserver 192.0.2.53\n"
         );
         assert_eq!(resolv_conf(Mode::Host, host, None), host);
+    }
+
+    #[test]
+    fn resolv_conf_drops_ipv6_resolvers() {
+        let host = "nameserver 2001:db8::53\nnameserver 192.0.2.53\nnameserver fe80::1%eth0\n";
+        assert_eq!(
+            resolv_conf(Mode::Bridge, host, None),
+            "nameserver 192.0.2.53\n"
+        );
+        assert_eq!(resolv_conf(Mode::Host, host, None), host);
+        // Only IPv6 resolvers, on the host and upstream: the public fallback.
+        let v6 = "nameserver 2001:db8::53\nnameserver ::ffff:192.0.2.9\n";
+        let out = resolv_conf(Mode::Bridge, v6, Some("nameserver 2001:db8::1\n"));
+        assert!(!out.contains("2001:db8"), "{out}");
+        assert!(!out.contains("::ffff"), "{out}");
+        assert!(
+            out.ends_with("nameserver 8.8.8.8\nnameserver 8.8.4.4\n"),
+            "{out}"
+        );
+        // An IPv4 upstream is used before the fallback.
+        let up = "nameserver 192.0.2.1\n";
+        assert_eq!(resolv_conf(Mode::Bridge, v6, Some(up)), up);
     }
 
     #[test]
