@@ -330,17 +330,11 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
 /// Turns `run`'s arguments into a [`Spec`]; `bridge` and `subnet` are the global
 /// options, over `TUPPER_BRIDGE` and `TUPPER_SUBNET`.
 pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<Spec> {
-    let mut network = net::Options::from_env()?;
-    network.mode = match a.net.as_deref() {
+    let mode = match a.net.as_deref() {
         None => net::Mode::Bridge,
         Some(m) => net::Mode::parse(m)?,
     };
-    if let Some(b) = bridge {
-        network.bridge = b.to_string();
-    }
-    if let Some(s) = subnet {
-        network.subnet = net::parse_subnet(s)?;
-    }
+    let mut network = net::Options::from_env_and_flags(mode, bridge, subnet)?;
     if let Some(ip) = &a.ip {
         network.ip = Some(net::parse_ip(ip, &network.subnet)?);
     }

@@ -1124,6 +1124,16 @@ fn bad_subnets_and_bridges_are_refused() {
         &[],
         "\"10.0.0.256\" is not an IPv4 address",
     );
+    for (subnet, want) in [
+        ("224.0.0.0/24", "overlaps 224.0.0.0/4 (multicast"),
+        ("127.0.0.0/16", "overlaps 127.0.0.0/8 (loopback"),
+        ("0.0.0.0/8", "overlaps 0.0.0.0/8"),
+        ("255.255.255.252/30", "overlaps 240.0.0.0/4"),
+        ("10.200.22.0/+24", "prefix length \"+24\""),
+        ("10.200.22.0/024", "prefix length \"024\""),
+    ] {
+        refused(&w, &["--bridge", &w.bridge, "--subnet", subnet], &[], want);
+    }
     refused(
         &w,
         &["--bridge", "tpt-0123456789ab", "--subnet", &w.subnet],
@@ -1147,6 +1157,31 @@ fn bad_subnets_and_bridges_are_refused() {
         addrs.contains("10.200.23.1/24") && !addrs.contains("10.200.22.1"),
         "{addrs}"
     );
+}
+
+/// A bad TUPPER_SUBNET is refused, naming the variable, only where it is
+/// used: `--subnet` and `--net none` runs do not read it.
+#[test]
+fn a_bad_tupper_subnet_is_read_only_when_used() {
+    let w = World::new("env", 34);
+    let with_env = |args: &[&str]| {
+        let mut c = tupper(&w.store);
+        c.env("TUPPER_SUBNET", "bogus")
+            .env("TUPPER_BRIDGE", &w.bridge)
+            .args(args);
+        w.host.run(c)
+    };
+    let before = Before::take(&w);
+    let line = with_env(&["run", "--rm", "bb", "true"]).fails(125);
+    assert!(line.contains("invalid TUPPER_SUBNET \"bogus\""), "{line}");
+    before.assert_same(&w, "run with TUPPER_SUBNET=bogus");
+    with_env(&["run", "--rm", "--net", "none", "bb", "true"]).ok();
+    let out = with_env(&[
+        "--subnet", &w.subnet, "run", "--rm", "bb", "ip", "-f", "inet", "addr", "show", "eth0",
+    ])
+    .ok();
+    assert_eq!(inet(&out), vec![format!("{}/24", w.addr(2))], "{out}");
+    w.store.assert_no_leftovers();
 }
 
 /// An address held by a running container is refused to the next one.

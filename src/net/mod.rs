@@ -164,19 +164,41 @@ impl fmt::Display for Subnet {
     }
 }
 
+/// Ranges no bridge subnet may overlap: their addresses cannot be a
+/// bridge's or a container's unicast address.
+const RESERVED: [(Ipv4Addr, u8, &str); 4] = [
+    (Ipv4Addr::new(0, 0, 0, 0), 8, "\"this network\""),
+    (Ipv4Addr::new(127, 0, 0, 0), 8, "loopback"),
+    (Ipv4Addr::new(224, 0, 0, 0), 4, "multicast"),
+    (
+        Ipv4Addr::new(240, 0, 0, 0),
+        4,
+        "reserved, with the broadcast address",
+    ),
+];
+
 /// Parses `ADDRESS/PREFIX` (`10.89.0.0/16`) into a [`Subnet`]; refuses host
-/// bits and prefixes that leave no room for a container (/31, /32) or are
-/// nonsense (/0, /33).
+/// bits, prefixes that leave no room for a container (/31, /32) or are
+/// nonsense (/0, /33, `+24`, `024`), and subnets that overlap the "this
+/// network", loopback, multicast or reserved ranges (0/8, 127/8, 224/4,
+/// 240/4).
 pub fn parse_subnet(s: &str) -> Result<Subnet> {
-    let bad = |why: String| Error::msg(format!("invalid subnet {s:?}: {why}"));
+    parse_subnet_as(s, "subnet")
+}
+
+/// [`parse_subnet`], naming the input `what` (`subnet`, `TUPPER_SUBNET`) in
+/// errors.
+fn parse_subnet_as(s: &str, what: &str) -> Result<Subnet> {
+    let bad = |why: String| Error::msg(format!("invalid {what} {s:?}: {why}"));
     let (addr, prefix) = s
         .split_once('/')
         .ok_or_else(|| bad("expected ADDRESS/PREFIX, such as 10.89.0.0/16".into()))?;
     let network: Ipv4Addr = addr
         .parse()
         .map_err(|_| bad(format!("{addr:?} is not an IPv4 address")))?;
+    let digits = prefix.bytes().all(|b| b.is_ascii_digit()) && !prefix.starts_with('0');
     let prefix: u8 = match prefix.parse() {
-        Ok(p) if (1..=30).contains(&p) => p,
+        Ok(p) if digits && (1..=30).contains(&p) => p,
         _ => {
             return Err(bad(format!(
                 "prefix length {prefix:?} is not in 1..=30 (a /31 or /32 has no room for a gateway and a container)"
@@ -189,6 +211,16 @@ pub fn parse_subnet(s: &str) -> Result<Subnet> {
     };
     if subnet.network != network {
         return Err(bad(format!("host bits are set; the network is {subnet}")));
+    }
+    for (net, len, name) in RESERVED {
+        // Two prefixes overlap when the shorter one contains the other's network.
+        let shorter = prefix.min(len) as u32;
+        let mask = u32::MAX << (32 - shorter);
+        if u32::from(net) & mask == u32::from(network) & mask {
+            return Err(bad(format!(
+                "it overlaps {net}/{len} ({name} addresses); choose a private range such as 10.89.0.0/16"
+            )));
+        }
     }
     Ok(subnet)
 }
@@ -327,20 +359,53 @@ impl Default for Options {
 }
 
 impl Options {
-    /// The defaults with `TUPPER_BRIDGE` and `TUPPER_SUBNET` applied (the CLI
-    /// flags are applied over this by the caller).
-    pub fn from_env() -> Result<Options> {
-        let mut o = Options::default();
-        if let Some(b) = std::env::var_os("TUPPER_BRIDGE") {
-            o.bridge = b
-                .into_string()
-                .map_err(|_| Error::msg("invalid TUPPER_BRIDGE: not UTF-8"))?;
+    /// The options of `mode` with the CLI's `--bridge` and `--subnet` when
+    /// given, else `TUPPER_BRIDGE` and `TUPPER_SUBNET`, else the defaults. The
+    /// variables are read only when they are used: in bridge mode, without
+    /// the flag (a bad `TUPPER_SUBNET` does not break `--net none` or
+    /// `--subnet`); their errors name them. A bad `--subnet` is refused in
+    /// every mode.
+    pub fn from_env_and_flags(
+        mode: Mode,
+        bridge: Option<&str>,
+        subnet: Option<&str>,
+    ) -> Result<Options> {
+        Options::from_vars_and_flags(mode, bridge, subnet, &|name| std::env::var_os(name))
+    }
+
+    /// [`Options::from_env_and_flags`] with the variables read by `getenv`.
+    pub(crate) fn from_vars_and_flags(
+        mode: Mode,
+        bridge: Option<&str>,
+        subnet: Option<&str>,
+        getenv: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Options> {
+        let mut o = Options {
+            mode,
+            ..Options::default()
+        };
+        let var = |name: &str| -> Result<Option<String>> {
+            match getenv(name) {
+                None => Ok(None),
+                Some(v) => v
+                    .into_string()
+                    .map(Some)
+                    .map_err(|_| Error::msg(format!("invalid {name}: not UTF-8"))),
+            }
+        };
+        if let Some(s) = subnet {
+            o.subnet = parse_subnet(s)?;
+        } else if mode == Mode::Bridge {
+            if let Some(s) = var("TUPPER_SUBNET")? {
+                o.subnet = parse_subnet_as(&s, "TUPPER_SUBNET")?;
+            }
         }
-        if let Some(s) = std::env::var_os("TUPPER_SUBNET") {
-            let s = s
-                .into_string()
-                .map_err(|_| Error::msg("invalid TUPPER_SUBNET: not UTF-8"))?;
-            o.subnet = parse_subnet(&s)?;
+        if let Some(b) = bridge {
+            o.bridge = b.to_string();
+        } else if mode == Mode::Bridge {
+            if let Some(b) = var("TUPPER_BRIDGE")? {
+                o.bridge = b;
+            }
         }
         Ok(o)
     }

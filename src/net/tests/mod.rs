@@ -43,11 +43,54 @@ fn subnets_parse_and_bad_ones_are_refused() {
             "host bits are set; the network is 10.89.0.0/16",
         ),
         ("fd00::/64", "is not an IPv4 address"),
+        ("10.0.0.0/+24", "prefix length \"+24\" is not in 1..=30"),
+        ("10.0.0.0/024", "prefix length \"024\" is not in 1..=30"),
+        ("224.0.0.0/24", "it overlaps 224.0.0.0/4 (multicast"),
+        ("0.0.0.0/8", "it overlaps 0.0.0.0/8"),
+        ("127.0.0.0/16", "it overlaps 127.0.0.0/8 (loopback"),
+        ("240.0.0.0/4", "it overlaps 240.0.0.0/4"),
+        ("255.255.255.252/30", "it overlaps 240.0.0.0/4"),
+        ("192.0.0.0/2", "it overlaps 224.0.0.0/4"),
+        ("0.0.0.0/1", "it overlaps 0.0.0.0/8"),
     ] {
         let e = parse_subnet(bad).unwrap_err().to_string();
         assert!(e.starts_with(&format!("invalid subnet {bad:?}: ")), "{e}");
         assert!(e.contains(why), "{bad}: {e}");
     }
+}
+
+#[test]
+fn subnets_next_to_the_reserved_ranges_are_accepted() {
+    for ok in [
+        "1.0.0.0/8",
+        "126.0.0.0/8",
+        "128.0.0.0/2",
+        "208.0.0.0/4",
+        "223.255.255.0/24",
+        "10.89.0.0/16",
+    ] {
+        assert_eq!(parse_subnet(ok).unwrap().to_string(), ok);
+    }
+}
+
+/// TUPPER_SUBNET is read only in bridge mode without --subnet, and its
+/// errors name it.
+#[test]
+fn tupper_subnet_is_read_only_when_used() {
+    let getenv = |name: &str| (name == "TUPPER_SUBNET").then(|| "bogus".into());
+    let opts = |mode, subnet| Options::from_vars_and_flags(mode, None, subnet, &getenv);
+    assert_eq!(opts(Mode::None, None).unwrap().mode, Mode::None);
+    assert_eq!(opts(Mode::Host, None).unwrap().mode, Mode::Host);
+    let flag = opts(Mode::Bridge, Some("10.7.0.0/24")).unwrap();
+    assert_eq!(flag.subnet.to_string(), "10.7.0.0/24");
+    let e = opts(Mode::Bridge, None).unwrap_err().to_string();
+    assert!(e.starts_with("invalid TUPPER_SUBNET \"bogus\": "), "{e}");
+    // A bad --subnet is refused in every mode, as the flag.
+    let e = opts(Mode::None, Some("bogus")).unwrap_err().to_string();
+    assert!(e.starts_with("invalid subnet \"bogus\": "), "{e}");
+    // Without the variables: the defaults.
+    let d = Options::from_vars_and_flags(Mode::Bridge, None, None, &|_| None).unwrap();
+    assert_eq!(d, Options::default());
 }
 
 #[test]
