@@ -1148,6 +1148,12 @@ fn bad_subnets_and_bridges_are_refused() {
     );
     refused(
         &w,
+        &["--bridge", "lo", "--subnet", &w.subnet],
+        &[],
+        "is not a bridge (it is the loopback device)",
+    );
+    refused(
+        &w,
         &["--bridge", "tpt-ob0", "--subnet", &w.subnet],
         &[],
         "it has address 10.200.23.1/24",

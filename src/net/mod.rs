@@ -296,6 +296,12 @@ pub fn parse_publish(s: &str) -> Result<PortMapping> {
     let (host, container) = ports
         .split_once(':')
         .ok_or_else(|| bad("expected HOSTPORT:CONTAINERPORT[/tcp|/udp], such as 8080:80"))?;
+    if container.contains(':') {
+        return Err(bad(
+            "publishing on one host address (ADDRESS:HOSTPORT:CONTAINERPORT) is not supported: \
+             HOSTPORT:CONTAINERPORT publishes on all of the host's addresses",
+        ));
+    }
     let port = |p: &str| match p.parse::<u16>() {
         Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
         _ => Err(bad(&format!("port {p:?} is not in 1..=65535"))),
@@ -621,10 +627,16 @@ fn inspect_bridge(route: &Netlink, name: &str, subnet: &Subnet) -> Result<Bridge
         return Ok(BridgeState::Missing);
     };
     if link.kind.as_deref() != Some("bridge") {
+        // Devices without a link kind: `lo` (always interface 1) and
+        // physical ones.
+        let what = match link.kind.as_deref() {
+            Some(kind) => format!("kind {kind}"),
+            None if link.index == LOOPBACK_INDEX => "it is the loopback device".to_string(),
+            None => "a device without a link kind, such as a physical one".to_string(),
+        };
         return Err(Error::msg(format!(
-            "use {name} as the bridge: it exists and is not a bridge (kind {}); \
-             it is left alone: choose another --bridge or TUPPER_BRIDGE",
-            link.kind.as_deref().unwrap_or("none")
+            "use {name} as the bridge: it exists and is not a bridge ({what}); \
+             it is left alone: choose another --bridge or TUPPER_BRIDGE"
         )));
     }
     let mut addrs = Vec::new();

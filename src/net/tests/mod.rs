@@ -150,7 +150,11 @@ fn port_mappings_parse_and_bad_ones_are_refused() {
         ("80:", "port \"\" is not in 1..=65535"),
         ("80:80/sctp", "the protocol must be tcp or udp"),
         ("80:80/", "the protocol must be tcp or udp"),
-        ("1.2.3.4:80:80", "port \"1.2.3.4\" is not in 1..=65535"),
+        (
+            "1.2.3.4:80:80",
+            "publishing on one host address (ADDRESS:HOSTPORT:CONTAINERPORT) is not supported",
+        ),
+        ("[::1]:80:80", "is not supported"),
     ] {
         let e = parse_publish(bad).unwrap_err().to_string();
         assert!(
