@@ -1190,6 +1190,39 @@ fn a_bad_tupper_subnet_is_read_only_when_used() {
     w.store.assert_no_leftovers();
 }
 
+/// A new bridge whose subnet overlaps an address of the test host (here
+/// another bridge's, as a second `--bridge` with the default subnet would)
+/// is refused, and nothing is made; a subnet beside it is fine.
+#[test]
+fn a_new_bridge_overlapping_an_address_is_refused() {
+    let w = World::new("ovl", 35);
+    w.run_sh("true").ok();
+    for subnet in ["10.200.35.0/24", "10.200.35.128/25", "10.200.0.0/16"] {
+        refused(
+            &w,
+            &["--bridge", "tpt-ovl2", "--subnet", subnet],
+            &[],
+            &format!(
+                "create bridge tpt-ovl2 for subnet {subnet}: it overlaps address 10.200.35.1/24 of {}",
+                w.bridge
+            ),
+        );
+    }
+    let out = w
+        .host
+        .run(tupper_net(
+            &w.store,
+            "tpt-ovl2",
+            "10.200.36.0/24",
+            &[
+                "run", "--rm", "bb", "ip", "-f", "inet", "addr", "show", "eth0",
+            ],
+        ))
+        .ok();
+    assert_eq!(inet(&out), vec!["10.200.36.2/24".to_string()], "{out}");
+    w.store.assert_no_leftovers();
+}
+
 /// An address held by a running container is refused to the next one.
 #[test]
 fn address_in_use_is_refused() {

@@ -673,6 +673,41 @@ fn inspect_bridge(route: &Netlink, name: &str, subnet: &Subnet) -> Result<Bridge
     })
 }
 
+/// Refuses to make bridge `name` for `subnet` when the subnet overlaps the
+/// network of an IPv4 address of the namespace (another bridge's, tupper's
+/// or not, or an uplink's), as docker and podman refuse overlapping
+/// networks: two routes for the same addresses would send the containers'
+/// traffic to one of them. One `RTM_GETADDR` dump, only when the bridge is
+/// missing (the common start finds it and skips this). Routes without an
+/// address of their own (a VPN's) are not checked.
+fn refuse_overlap(route: &Netlink, name: &str, subnet: &Subnet) -> Result<()> {
+    let mut found = None;
+    route.exchange(
+        &mut msg::get_addresses(0),
+        &|| "list the IPv4 addresses of the host".into(),
+        &mut |kind, payload| {
+            if kind == linux_raw_sys::netlink::RTM_NEWADDR as u16 && found.is_none() {
+                if let Some((index, a, p)) = msg::parse_address(payload) {
+                    let shorter = u32::from(p.min(subnet.prefix));
+                    let mask = u32::MAX.checked_shl(32 - shorter).unwrap_or(0);
+                    if u32::from(a) & mask == u32::from(subnet.network) & mask {
+                        found = Some((index, a, p));
+                    }
+                }
+            }
+        },
+    )?;
+    let Some((index, a, p)) = found else {
+        return Ok(());
+    };
+    let device = rustix::net::netdevice::index_to_name(route.fd(), index)
+        .unwrap_or_else(|_| format!("interface {index}"));
+    Err(Error::msg(format!(
+        "create bridge {name} for subnet {subnet}: it overlaps address {a}/{p} of {device}; \
+         choose another --subnet (or TUPPER_SUBNET)"
+    )))
+}
+
 /// Before `clone3`, in the parent: validates `opts`, and for bridge mode reads
 /// the bridge and takes an address lease in `state_dir/leases`. Leases of
 /// containers that `is_alive` says are gone are reclaimed on the way (with
@@ -697,6 +732,9 @@ pub fn prepare(
     }
     let route = Netlink::route()?;
     let state = inspect_bridge(&route, &opts.bridge, &opts.subnet)?;
+    if state == BridgeState::Missing {
+        refuse_overlap(&route, &opts.bridge, &opts.subnet)?;
+    }
     let host_veth = host_veth_name(container_id);
     if route.index_of(&host_veth)?.is_some() {
         return Err(Error::msg(format!(
