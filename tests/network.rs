@@ -1005,7 +1005,7 @@ fn a_bridge_made_again_with_another_subnet_is_masqueraded() {
             "bb",
             "sh",
             "-c",
-            "echo hi | nc 192.0.2.2 9001",
+            "echo hi | nc -w 5 192.0.2.2 9001",
         ],
     ));
     let end = Instant::now() + Duration::from_secs(20);
