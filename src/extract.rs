@@ -3,7 +3,7 @@
 //!
 //! The caller opens the destination (in production a fresh btrfs subvolume) and
 //! hands over its fd; nothing outside it is ever touched. The tar crate only
-//! parses headers and yields data; every write is a `*at` call relative to a
+//! parses header fields (`src/extract/read.rs` splits the stream); every write is a `*at` call relative to a
 //! directory fd, and every directory is reached with `openat2` and
 //! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV`,
 //! so an archive cannot write through one of its own symlinks, climb out with
@@ -19,6 +19,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 mod copy;
+mod read;
 mod write;
 
 #[cfg(test)]
@@ -214,33 +215,54 @@ impl Reporter<'_> {
 
 /// The error for a failed read of the archive, naming where it happened.
 fn read_error(last: Option<&[u8]>, cause: io::Error) -> Error {
+    let cause = one_line(cause);
     match last {
         Some(last) => Error::os(format!("read archive after entry {}", quote(last)), cause),
         None => Error::os("read archive", cause),
     }
 }
 
+/// An error of the tar crate with its control characters escaped: its text may
+/// quote raw header bytes (newlines, terminal escapes), and messages are one line.
+fn one_line(e: io::Error) -> io::Error {
+    if e.raw_os_error().is_some() {
+        return e;
+    }
+    let text = e.to_string();
+    match write::show(text.as_bytes()) {
+        std::borrow::Cow::Borrowed(_) => e,
+        std::borrow::Cow::Owned(clean) => io::Error::new(e.kind(), clean),
+    }
+}
+
 /// Reads the tar stream and writes every entry.
 fn unpack<R: Read>(input: R, root: BorrowedFd<'_>, reporter: &mut Reporter<'_>) -> Result<Stats> {
-    let mut archive = tar::Archive::new(input);
-    let entries = archive.entries().map_err(|e| read_error(None, e))?;
+    let mut reader = read::Reader::new(input);
     let mut writer = Writer::new(root)?;
     let mut path = Vec::new();
     let mut target = Vec::new();
     let mut last: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; DATA_BUFFER];
 
-    for item in entries {
-        let mut entry = item.map_err(|e| read_error((!last.is_empty()).then_some(&last[..]), e))?;
-        let mut kind = entry.header().entry_type();
-        if matches!(kind, tar::EntryType::XGlobalHeader) || kind.as_byte() == b'V' {
-            // PAX global headers and GNU volume labels describe no file.
-            continue;
+    loop {
+        match reader.next() {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(read_error((!last.is_empty()).then_some(&last[..]), e)),
         }
-        {
-            let raw = entry.path_bytes();
-            last.clear();
-            last.extend_from_slice(&raw);
+        let read::Reader { input, entry, .. } = &mut reader;
+        last.clear();
+        last.extend_from_slice(&entry.path);
+        let mut kind = entry.header.entry_type();
+        if let Some(key) = &entry.pax.sparse {
+            // GNU tar's PAX sparse formats (0.0, 0.1, 1.0): the data is a sparse
+            // map and fragments, not the file; refused like the old 'S' type.
+            let name = entry.pax.sparse_name.as_deref().unwrap_or(&last);
+            return Err(Error::msg(format!(
+                "import: entry {}: GNU sparse files are not supported (PAX record {}; re-create the archive without --sparse)",
+                quote(name),
+                write::show(key)
+            )));
         }
         if matches!(kind, tar::EntryType::Regular) && last.ends_with(b"/") {
             // Old (V7) archives mark directories by a trailing slash only.
@@ -248,7 +270,7 @@ fn unpack<R: Read>(input: R, root: BorrowedFd<'_>, reporter: &mut Reporter<'_>) 
         }
         normalize(&last, &mut path)
             .map_err(|why| Error::msg(format!("import: entry {} {why}", quote(&last))))?;
-        let meta = entry_meta(&mut entry, &last)?;
+        let meta = entry_meta(entry, &last)?;
 
         if path.is_empty() && !matches!(kind, tar::EntryType::Directory) {
             return Err(Error::msg(format!(
@@ -258,35 +280,35 @@ fn unpack<R: Read>(input: R, root: BorrowedFd<'_>, reporter: &mut Reporter<'_>) 
         }
         match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let size = entry.size();
+                let size = entry.size;
                 let entries = writer.stats().entries;
                 let name = &last;
                 writer.file(&path, &meta, |fd| {
-                    copy_entry(&mut entry, fd, name, size, &mut buf, reporter, entries)
+                    copy_entry(input, fd, name, size, &mut buf, reporter, entries)
                 })?;
             }
             tar::EntryType::Directory => writer.dir(&path, &meta)?,
             tar::EntryType::Symlink => {
-                let link = entry.link_name_bytes().ok_or_else(|| {
+                let link = entry.link.as_deref().ok_or_else(|| {
                     Error::msg(format!("import: symlink {} has no target", quote(&last)))
                 })?;
-                writer.symlink(&path, &link, &meta)?;
+                writer.symlink(&path, link, &meta)?;
             }
             tar::EntryType::Link => {
-                let link = entry.link_name_bytes().ok_or_else(|| {
+                let link = entry.link.as_deref().ok_or_else(|| {
                     Error::msg(format!("import: hard link {} has no target", quote(&last)))
                 })?;
-                normalize(&link, &mut target).map_err(|why| {
+                normalize(link, &mut target).map_err(|why| {
                     Error::msg(format!(
                         "import: entry {}: hard link target {} {why}",
                         quote(&last),
-                        quote(&link)
+                        quote(link)
                     ))
                 })?;
-                writer.hard_link(&path, &target, &link)?;
+                writer.hard_link(&path, &target, link)?;
             }
             tar::EntryType::Char | tar::EntryType::Block => {
-                let (major, minor) = device_numbers(&entry, &last)?;
+                let (major, minor) = device_numbers(&entry.header, &last)?;
                 let special = if kind == tar::EntryType::Char {
                     Special::Char(major, minor)
                 } else {
@@ -303,9 +325,8 @@ fn unpack<R: Read>(input: R, root: BorrowedFd<'_>, reporter: &mut Reporter<'_>) 
             }
             other => {
                 return Err(Error::msg(format!(
-                    "import: entry {}: unsupported entry type {:?} ('{}')",
+                    "import: entry {}: unsupported entry type '{}'",
                     quote(&last),
-                    other,
                     other.as_byte().escape_ascii()
                 )))
             }
@@ -320,56 +341,67 @@ fn unpack<R: Read>(input: R, root: BorrowedFd<'_>, reporter: &mut Reporter<'_>) 
 }
 
 /// Mode, owner, mtime and xattrs of a tar entry (PAX records override the header).
-fn entry_meta<R: Read>(entry: &mut tar::Entry<'_, R>, name: &[u8]) -> Result<Meta> {
+fn entry_meta(entry: &mut read::Entry, name: &[u8]) -> Result<Meta> {
     let bad = |field: &str, e: io::Error| {
         Error::os(
             format!("read archive: entry {}: bad {field}", quote(name)),
-            e,
+            one_line(e),
         )
     };
-    let header = entry.header();
-    let mode = header.mode().map_err(|e| bad("mode", e))? & 0o7777;
-    // The tar crate already applied PAX `uid`/`gid` records to the header.
-    let uid = header.uid().map_err(|e| bad("uid", e))?;
-    let gid = header.gid().map_err(|e| bad("gid", e))?;
-    let mtime = header.mtime().map_err(|e| bad("mtime", e))?;
     let out_of_range = |field: &str| {
         Error::msg(format!(
             "read archive: entry {}: {field} is out of range",
             quote(name)
         ))
     };
-    let mut meta = Meta {
+    let header = &entry.header;
+    let mode = header.mode().map_err(|e| bad("mode", e))? & 0o7777;
+    let uid = match entry.pax.uid {
+        Some(uid) => uid,
+        None => header.uid().map_err(|e| bad("uid", e))?,
+    };
+    let gid = match entry.pax.gid {
+        Some(gid) => gid,
+        None => header.gid().map_err(|e| bad("gid", e))?,
+    };
+    let (mtime, mtime_nsec) = match &entry.pax.mtime {
+        Some(value) => parse_pax_time(value).ok_or_else(|| {
+            Error::msg(format!(
+                "read archive: entry {}: bad PAX mtime {}",
+                quote(name),
+                quote(value)
+            ))
+        })?,
+        None => (
+            header_mtime(header)
+                .map_err(|e| bad("mtime", e))?
+                .ok_or_else(|| out_of_range("mtime"))?,
+            0,
+        ),
+    };
+    Ok(Meta {
         mode,
         uid: u32::try_from(uid).map_err(|_| out_of_range("uid"))?,
         gid: u32::try_from(gid).map_err(|_| out_of_range("gid"))?,
-        mtime: i64::try_from(mtime).map_err(|_| out_of_range("mtime"))?,
-        mtime_nsec: 0,
-        xattrs: Vec::new(),
-    };
-    let Some(pax) = entry.pax_extensions().map_err(|e| bad("PAX header", e))? else {
-        return Ok(meta);
-    };
-    for record in pax {
-        let record = record.map_err(|e| bad("PAX record", e))?;
-        let key = record.key_bytes();
-        if let Some(xattr) = key.strip_prefix(b"SCHILY.xattr.") {
-            meta.xattrs
-                .push((xattr.to_vec(), record.value_bytes().to_vec()));
-        } else if key == b"mtime" {
-            if let Some((secs, nsec)) = parse_pax_time(record.value_bytes()) {
-                meta.mtime = secs;
-                meta.mtime_nsec = nsec;
-            } else {
-                return Err(Error::msg(format!(
-                    "read archive: entry {}: bad PAX mtime {}",
-                    quote(name),
-                    quote(record.value_bytes())
-                )));
-            }
-        }
+        mtime,
+        mtime_nsec,
+        xattrs: std::mem::take(&mut entry.pax.xattrs),
+    })
+}
+
+/// The mtime field of a header: octal, or GNU base-256 (`0x80` positive, `0xff`
+/// negative, two's complement: times before 1970). `None` when out of range.
+fn header_mtime(header: &tar::Header) -> io::Result<Option<i64>> {
+    let field = &header.as_old().mtime;
+    if field[0] != 0xff {
+        return Ok(i64::try_from(header.mtime()?).ok());
     }
-    Ok(meta)
+    // A 12-byte negative number fits an i64 when its first 4 bytes only extend the sign.
+    let (high, low) = field.split_at(4);
+    if high.iter().any(|&b| b != 0xff) || low[0] & 0x80 == 0 {
+        return Ok(None);
+    }
+    Ok(Some(i64::from_be_bytes(low.try_into().expect("8 bytes"))))
 }
 
 /// Parses a PAX time, `SECONDS[.FRACTION]` (seconds may be negative).
@@ -396,12 +428,11 @@ fn parse_pax_time(value: &[u8]) -> Option<(i64, u32)> {
 }
 
 /// The device numbers of a character or block device entry.
-fn device_numbers<R: Read>(entry: &tar::Entry<'_, R>, name: &[u8]) -> Result<(u32, u32)> {
-    let header = entry.header();
+fn device_numbers(header: &tar::Header, name: &[u8]) -> Result<(u32, u32)> {
     let bad = |e: io::Error| {
         Error::os(
             format!("read archive: entry {}: bad device number", quote(name)),
-            e,
+            one_line(e),
         )
     };
     let major = header.device_major().map_err(bad)?;
@@ -416,8 +447,8 @@ fn device_numbers<R: Read>(entry: &tar::Entry<'_, R>, name: &[u8]) -> Result<(u3
 }
 
 /// Copies the data of a regular-file entry into `fd`; returns the bytes written.
-fn copy_entry(
-    data: &mut impl Read,
+fn copy_entry<R: Read>(
+    data: &mut read::Input<R>,
     fd: &OwnedFd,
     name: &[u8],
     size: u64,
@@ -428,7 +459,7 @@ fn copy_entry(
     let mut left = size;
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = match data.read(&mut buf[..want]) {
+        let n = match data.read_data(&mut buf[..want]) {
             Ok(0) => {
                 return Err(Error::msg(format!(
                     "read archive: entry {}: unexpected end of archive ({} of {size} bytes)",
@@ -438,6 +469,13 @@ fn copy_entry(
             }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(Error::msg(format!(
+                    "read archive: entry {}: unexpected end of archive ({} of {size} bytes)",
+                    quote(name),
+                    size - left
+                )))
+            }
             Err(e) => return Err(Error::os(format!("read archive: entry {}", quote(name)), e)),
         };
         write::write_all(fd, &buf[..n], name)?;

@@ -948,3 +948,164 @@ fn copy_tree_of_a_missing_source_names_it() {
         "{e}"
     );
 }
+
+#[test]
+fn pax_sparse_files_are_refused() {
+    let s = Scratch::new();
+    // GNU tar's default `--sparse` (format 1.0): the header names
+    // GNUSparseFile.N/sp, the real name is a PAX record, and the data starts
+    // with the sparse map ("1 block at 20971520, 2 bytes").
+    let mut map = b"1\n20971520\n2\n".to_vec();
+    map.resize(512, 0);
+    map.extend_from_slice(b"x\n");
+    let mut a = Archive::new();
+    a.pax(&[
+        ("GNU.sparse.major", b"1"),
+        ("GNU.sparse.minor", b"0"),
+        ("GNU.sparse.name", b"sp"),
+        ("GNU.sparse.realsize", b"20971522"),
+    ])
+    .file("GNUSparseFile.0/sp", &map);
+    let e = s.extract(&a.bytes()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"import: entry "sp": GNU sparse files are not supported (PAX record GNU.sparse.major; re-create the archive without --sparse)"#
+    );
+    assert!(!s.path("GNUSparseFile.0").exists());
+
+    // Formats 0.0 and 0.1: the map is in PAX records, the data is the
+    // non-hole parts only (2 bytes of a 20 MiB file).
+    for records in [
+        &[
+            ("GNU.sparse.size", &b"20971522"[..]),
+            ("GNU.sparse.numblocks", b"1"),
+            ("GNU.sparse.offset", b"20971520"),
+            ("GNU.sparse.numbytes", b"2"),
+        ][..],
+        &[
+            ("GNU.sparse.size", &b"20971522"[..]),
+            ("GNU.sparse.numblocks", b"1"),
+            ("GNU.sparse.map", b"20971520,2"),
+        ],
+    ] {
+        let mut a = Archive::new();
+        a.pax(records).file("sp", b"x\n");
+        let e = s.extract(&a.bytes()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"import: entry "sp": GNU sparse files are not supported (PAX record GNU.sparse.size; re-create the archive without --sparse)"#
+        );
+        assert!(!s.path("sp").exists());
+    }
+    s.assert_canary();
+}
+
+#[test]
+fn pax_values_may_hold_newlines() {
+    // `setcap cap_dac_override,cap_fowner+ep`: the permitted mask is 0x0a.
+    let mut cap = CAPABILITY;
+    cap[4..8].copy_from_slice(&[0x0a, 0, 0, 0]);
+    let long = format!("dir/{}\nend", "x".repeat(120));
+    let mut a = Archive::new();
+    a.pax(&[
+        ("SCHILY.xattr.security.capability", &cap),
+        ("path", long.as_bytes()),
+        ("uid", b"4000000"),
+        ("mtime", b"1234567890.25"),
+        // Writers put sizes the header cannot hold in PAX and 0 in the header.
+        ("size", b"5"),
+    ]);
+    let mut h = Header::new_ustar();
+    h.set_path("dir/short").unwrap();
+    h.set_entry_type(EntryType::Regular);
+    h.set_mode(0o755);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(0);
+    h.set_cksum();
+    a.0.append(&h, &b""[..]).unwrap();
+    let mut data = b"hello".to_vec();
+    data.resize(512, 0);
+    a.0.get_mut().extend_from_slice(&data);
+    a.pax(&[("linkpath", b"tar\nget")])
+        .symlink("lnk", "short")
+        .file("after", b"in sync");
+
+    let s = Scratch::new();
+    let stats = s.extract(&a.bytes()).unwrap();
+    let path = s.path(&long);
+    assert_eq!(fs::read(&path).unwrap(), b"hello");
+    let meta = fs::symlink_metadata(&path).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (4_000_000, 0o755));
+    assert_eq!(
+        (meta.mtime(), meta.mtime_nsec()),
+        (1_234_567_890, 250_000_000)
+    );
+    let mut value = [0u8; 64];
+    let n = rustix::fs::lgetxattr(&path, "security.capability", &mut value[..]).unwrap();
+    assert_eq!(&value[..n], &cap);
+    assert!(!s.path("dir/short").exists());
+    assert_eq!(fs::read_link(s.path("lnk")).unwrap(), Path::new("tar\nget"));
+    assert_eq!(fs::read(s.path("after")).unwrap(), b"in sync");
+    assert_eq!(stats.entries, 3);
+    s.assert_canary();
+}
+
+#[test]
+fn gnu_negative_mtime_is_before_1970() {
+    let archive = |mtime: [u8; 12]| {
+        let mut h = Header::new_gnu();
+        h.set_path("old").unwrap();
+        h.set_entry_type(EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_size(0);
+        h.as_old_mut().mtime = mtime;
+        h.set_cksum();
+        let mut b = tar::Builder::new(Vec::new());
+        b.append(&h, &b""[..]).unwrap();
+        b.into_inner().unwrap()
+    };
+    // GNU base-256: 0xff then the two's complement (1960-01-01).
+    let mut field = [0xffu8; 12];
+    field[4..].copy_from_slice(&(-315_619_200i64).to_be_bytes());
+    let s = Scratch::new();
+    s.extract(&archive(field)).unwrap();
+    assert_eq!(
+        fs::symlink_metadata(s.path("old")).unwrap().mtime(),
+        -315_619_200
+    );
+    // Beyond an i64.
+    field[1] = 0x7f;
+    let e = s.extract(&archive(field)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"read archive: entry "old": mtime is out of range"#
+    );
+}
+
+#[test]
+fn messages_stay_one_line() {
+    let mut a = Archive::new();
+    a.file("first", b"one").file("second", b"two");
+    let mut bad = a.bytes();
+    // Raw header bytes end up in the tar crate's message about the field.
+    bad[1024 + 148..1024 + 156].copy_from_slice(b"\n\x1b[31m\n\0");
+    let s = Scratch::new();
+    let e = s.extract(&bad).unwrap_err().to_string();
+    assert!(
+        e.starts_with(r#"read archive after entry "first": "#),
+        "{e}"
+    );
+    assert!(!e.contains(['\n', '\x1b']), "{e:?}");
+
+    let mut a = Archive::new();
+    a.raw(EntryType::new(b'M'), "odd", "", 0o644, 0, 0, 0, b"");
+    let e = s.extract(&a.bytes()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"import: entry "odd": unsupported entry type 'M'"#
+    );
+}

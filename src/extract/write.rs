@@ -92,9 +92,22 @@ pub(super) fn quote(path: &[u8]) -> String {
     format!("{:?}", String::from_utf8_lossy(path))
 }
 
-/// A path from the archive, as text for an error message (unquoted).
+/// A path from the archive, as text for an error message (unquoted), with
+/// control characters escaped (`\n`, `\u{1b}`) so that messages stay one line.
 pub(super) fn show(path: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(path)
+    let text = String::from_utf8_lossy(path);
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Splits a normalized, non-empty path into its parent and its last component.
@@ -662,6 +675,12 @@ mod tests {
         assert_eq!(norm("/.."), Err(ESCAPES));
         assert_eq!(norm("a/..."), Ok("a/...".into()));
         assert_eq!(norm("a..b/c"), Ok("a..b/c".into()));
+    }
+
+    #[test]
+    fn show_escapes_control_characters() {
+        assert_eq!(show(b"usr/bin/sh"), "usr/bin/sh");
+        assert_eq!(show(b"a\nb\x1b[31m\x7f"), "a\\nb\\u{1b}[31m\\u{7f}");
     }
 
     #[test]
