@@ -32,8 +32,10 @@ pub(super) fn copy_tree(
     )
     .context(|| format!("open source directory {}", source.display()))?;
     let consumed = Cell::new(0u64);
+    let dest = fs::fstat(root).context(|| "stat the image root".to_string())?;
     let mut copier = Copier {
         source,
+        dest: (dest.st_dev, dest.st_ino),
         writer: Writer::new(root)?,
         path: Vec::new(),
         links: HashMap::new(),
@@ -70,6 +72,9 @@ fn meta_of(st: &Stat) -> Meta {
 /// The walk's state.
 struct Copier<'a, 'r> {
     source: &'a Path,
+    /// (device, inode) of the image root: a source that contains the store
+    /// (`/`, the store's root) contains the image being filled, which is skipped.
+    dest: (u64, u64),
     writer: Writer<'r>,
     /// The current entry's path relative to the source (and the image root).
     path: Vec<u8>,
@@ -134,6 +139,9 @@ impl Copier<'_, '_> {
         }
 
         match file_type {
+            // The image being filled, inside the source: copying it into itself
+            // would never end.
+            FileType::Directory if (st.st_dev, st.st_ino) == self.dest => Ok(()),
             FileType::Directory => {
                 let sub = fs::openat(
                     dir,

@@ -1109,3 +1109,15 @@ fn messages_stay_one_line() {
         r#"import: entry "odd": unsupported entry type 'M'"#
     );
 }
+
+#[test]
+fn copy_tree_skips_the_image_it_fills() {
+    // `tupper import NAME /` or `NAME $STORE_ROOT`: the image being filled is
+    // inside the source; it must not be copied into itself.
+    let s = Scratch::new();
+    let stats = copy_tree(&s.base, s.root_fd().as_fd(), &mut |_| {}).unwrap();
+    assert_eq!(fs::read(s.path("canary/file")).unwrap(), b"original");
+    assert!(!s.path("root").exists());
+    // base (the root), canary, file
+    assert_eq!(stats.entries, 3);
+}
