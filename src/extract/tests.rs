@@ -1121,3 +1121,48 @@ fn copy_tree_skips_the_image_it_fills() {
     // base (the root), canary, file
     assert_eq!(stats.entries, 3);
 }
+
+#[test]
+fn a_replaced_directory_is_not_used_as_a_parent() {
+    // The writer keeps the fd of the last directory; an entry replacing that
+    // directory must not leave it there for the next lookups.
+    let s = Scratch::new();
+    let mut a = Archive::new();
+    a.dir("x/", 0o755, 0).file("x", b"file").file("x/y", b"y");
+    let e = s.extract(&a.bytes()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"import: entry "x/y": parent "x" is not a directory"#
+    );
+
+    let s = Scratch::new();
+    let mut a = Archive::new();
+    a.dir("x/", 0o755, 0)
+        .symlink("x", s.canary.to_str().unwrap())
+        .dir("x/sub/", 0o755, 0);
+    let e = s.extract(&a.bytes()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"import: entry "x/sub": parent "x" is a symlink (paths are never resolved through symlinks)"#
+    );
+    s.assert_canary();
+
+    let s = Scratch::new();
+    let mut a = Archive::new();
+    a.file("t", b"t")
+        .dir("x/", 0o755, 0)
+        .file("x", b"file")
+        .hard_link("x/h", "t");
+    let e = s.extract(&a.bytes()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"import: entry "x/h": parent "x" is not a directory"#
+    );
+
+    // A directory over a directory keeps working through the cache.
+    let s = Scratch::new();
+    let mut a = Archive::new();
+    a.dir("d/", 0o700, 0).dir("d/", 0o755, 0).file("d/f", b"f");
+    s.extract(&a.bytes()).unwrap();
+    assert_eq!(fs::read(s.path("d/f")).unwrap(), b"f");
+}

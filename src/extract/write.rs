@@ -337,6 +337,19 @@ impl<'r> Writer<'r> {
         current.ok_or_else(|| Error::msg(format!("import: entry {}: empty parent", quote(entry))))
     }
 
+    /// Drops the cached directory fd when it is `path` or below it: an entry
+    /// at `path` may replace that directory, and a later lookup through the
+    /// stale fd would fail with a wrong message (ENOENT instead of "parent
+    /// is not a directory" or "is a symlink").
+    fn forget(&mut self, path: &[u8]) {
+        if self.cached.is_some()
+            && self.cached_path.starts_with(path)
+            && matches!(self.cached_path.get(path.len()), None | Some(b'/'))
+        {
+            self.cached = None;
+        }
+    }
+
     /// Puts a directory fd back into the cache.
     fn put_parent(&mut self, path: &[u8], fd: Option<OwnedFd>) {
         if let Some(fd) = fd {
@@ -355,6 +368,7 @@ impl<'r> Writer<'r> {
         fill: impl FnOnce(&OwnedFd) -> Result<u64>,
     ) -> Result<()> {
         let (parent, name) = split(path);
+        self.forget(path);
         let pfd = self.take_parent(path, parent)?;
         let dir = pfd.as_ref().map_or(self.root, |fd| fd.as_fd());
         let fd = create(dir, path, name, "file", |dir| {
@@ -397,6 +411,7 @@ impl<'r> Writer<'r> {
             (fd, None)
         } else {
             let (parent, name) = split(path);
+            self.forget(path);
             let pfd = self.take_parent(path, parent)?;
             let dir = pfd.as_ref().map_or(self.root, |fd| fd.as_fd());
             match fs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
@@ -439,6 +454,7 @@ impl<'r> Writer<'r> {
     /// mtime. Symlinks carry no mode and, here, no xattrs.
     pub fn symlink(&mut self, path: &[u8], target: &[u8], meta: &Meta) -> Result<()> {
         let (parent, name) = split(path);
+        self.forget(path);
         let pfd = self.take_parent(path, parent)?;
         let dir = pfd.as_ref().map_or(self.root, |fd| fd.as_fd());
         create(dir, path, name, "symlink", |dir| {
@@ -505,6 +521,7 @@ impl<'r> Writer<'r> {
         let tdir = tfd.as_ref().map_or(self.root, |fd| fd.as_fd());
 
         let (parent, name) = split(path);
+        self.forget(path);
         let pfd = self.take_parent(path, parent)?;
         let dir = pfd.as_ref().map_or(self.root, |fd| fd.as_fd());
         let link = |dir: BorrowedFd<'_>| fs::linkat(tdir, tname, dir, name, AtFlags::empty());
@@ -556,6 +573,7 @@ impl<'r> Writer<'r> {
     /// A device node or fifo, with its owner, mode, xattrs and mtime.
     pub fn special(&mut self, path: &[u8], kind: Special, meta: &Meta) -> Result<()> {
         let (parent, name) = split(path);
+        self.forget(path);
         let pfd = self.take_parent(path, parent)?;
         let dir = pfd.as_ref().map_or(self.root, |fd| fd.as_fd());
         let (file_type, dev, what) = match kind {
