@@ -1166,3 +1166,25 @@ fn a_replaced_directory_is_not_used_as_a_parent() {
     s.extract(&a.bytes()).unwrap();
     assert_eq!(fs::read(s.path("d/f")).unwrap(), b"f");
 }
+
+#[test]
+fn unsupported_xattrs_are_skipped() {
+    let s = Scratch::new();
+    let mut a = Archive::new();
+    a.pax(&[
+        ("SCHILY.xattr.bogus.x", b"1"),
+        ("SCHILY.xattr.user.test", b"kept"),
+    ])
+    .file("f", b"data")
+    .pax(&[("SCHILY.xattr.bogus.y", b"2")])
+    .raw(EntryType::Fifo, "fifo", "", 0o644, 0, 0, 0, b"");
+    s.extract(&a.bytes()).unwrap();
+    assert_eq!(fs::read(s.path("f")).unwrap(), b"data");
+    let mut value = [0u8; 16];
+    let n = rustix::fs::lgetxattr(s.path("f"), "user.test", &mut value[..]).unwrap();
+    assert_eq!(&value[..n], b"kept");
+    assert!(fs::symlink_metadata(s.path("fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}

@@ -613,8 +613,13 @@ impl<'r> Writer<'r> {
             .context(|| format!("open {}", show(path)))?;
             let proc_path = format!("/proc/self/fd/{}", node.as_raw_fd());
             for (key, value) in &meta.xattrs {
-                fs::setxattr(&proc_path, &key[..], value, XattrFlags::empty())
-                    .context(|| format!("set xattr {} of {}", show(key), show(path)))?;
+                skip_unsupported(fs::setxattr(
+                    &proc_path,
+                    &key[..],
+                    value,
+                    XattrFlags::empty(),
+                ))
+                .context(|| format!("set xattr {} of {}", show(key), show(path)))?;
             }
         }
         fs::utimensat(dir, name, &meta.times(), AtFlags::SYMLINK_NOFOLLOW)
@@ -666,10 +671,20 @@ fn remove_existing(dir: BorrowedFd<'_>, path: &[u8], name: &[u8], what: &str) ->
 /// Sets the xattrs of `meta` on an open file or directory.
 fn set_xattrs(fd: &OwnedFd, meta: &Meta, path: &[u8]) -> Result<()> {
     for (key, value) in &meta.xattrs {
-        fs::fsetxattr(fd, &key[..], value, XattrFlags::empty())
+        skip_unsupported(fs::fsetxattr(fd, &key[..], value, XattrFlags::empty()))
             .context(|| format!("set xattr {} of {}", show(key), show(path)))?;
     }
     Ok(())
+}
+
+/// An xattr the filesystem does not support (an unknown namespace such as
+/// `bogus.x`, a feature compiled out) is skipped, as docker does, rather than
+/// failing the whole import; any other error counts.
+fn skip_unsupported(result: rustix::io::Result<()>) -> rustix::io::Result<()> {
+    match result {
+        Err(Errno::OPNOTSUPP) => Ok(()),
+        other => other,
+    }
 }
 
 #[cfg(test)]
