@@ -279,6 +279,24 @@ fn import_a_directory() {
 }
 
 #[test]
+fn import_of_a_directory_that_contains_the_store() {
+    // The image being filled (images/.import-ID) is inside the source: it is
+    // skipped instead of being copied into itself until ENAMETOOLONG.
+    let store = TestStore::new();
+    fs::write(store.root().join("marker"), b"m").unwrap();
+    store
+        .tupper(&["import", "selfcopy", store.root().to_str().unwrap()])
+        .ok();
+    let img = store.image_path("selfcopy");
+    assert_eq!(fs::read(img.join("marker")).unwrap(), b"m");
+    let inside: Vec<_> = fs::read_dir(img.join("images"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(inside.is_empty(), "the import copied itself: {inside:?}");
+}
+
+#[test]
 fn import_keeps_metadata() {
     let store = TestStore::new();
     let mut t = TarBuilder::new();
