@@ -161,6 +161,35 @@ impl Store {
         let Ok(entries) = fsutil::list_dir(self.images.as_fd()) else {
             return;
         };
+        // A lock whose import died before making its subvolume (the lock is
+        // taken first): free, no `.import-ID` to go with it, and older than a
+        // minute (a lock file is made a moment before it is locked: one made
+        // just now may be about to be taken).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        for lock_name in fsutil::list_dir(self.tmp.as_fd()).unwrap_or_default() {
+            let Some(tmp_id) = lock_name
+                .strip_prefix("import-")
+                .and_then(|rest| rest.strip_suffix(".lock"))
+            else {
+                continue;
+            };
+            let young = rfs::statat(self.tmp.as_fd(), lock_name.as_str(), rfs::AtFlags::empty())
+                .map_or(true, |st| now - st.st_mtime < 60);
+            if young
+                || entries
+                    .iter()
+                    .any(|e| e.strip_prefix(".import-") == Some(tmp_id))
+            {
+                continue;
+            }
+            if let Ok(Some(_lock)) =
+                fsutil::FileLock::acquire(self.tmp.as_fd(), &lock_name, true, false)
+            {
+                let _ = rfs::unlinkat(self.tmp.as_fd(), lock_name.as_str(), rfs::AtFlags::empty());
+            }
+        }
         for entry in entries {
             let Some(tmp_id) = entry.strip_prefix(".import-") else {
                 continue;

@@ -477,3 +477,29 @@ fn subvolumes_made_inside_a_container_do_not_stop_its_removal() {
     assert!(trash.is_empty(), "left in the trash: {trash:?}");
     store.assert_no_leftovers();
 }
+
+/// An import killed after taking its lock (`tmp/import-ID.lock`) but before
+/// making its subvolume leaves only the lock file: the next import removes
+/// it once it is a minute old (a younger one may be about to be locked).
+#[test]
+fn a_lock_left_by_a_killed_import_is_removed_by_the_next_one() {
+    let store = TestStore::new();
+    let tmp = store.root().join("tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    let old = tmp.join("import-0123456789ab.lock");
+    let young = tmp.join("import-ba9876543210.lock");
+    fs::write(&old, "").unwrap();
+    fs::write(&young, "").unwrap();
+    let two_minutes_ago = std::time::SystemTime::now() - Duration::from_secs(120);
+    fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_minutes_ago)
+        .unwrap();
+    store.import_busybox("bb");
+    assert!(!old.exists(), "the stale import lock is still there");
+    assert!(young.exists(), "a young import lock was removed");
+    fs::remove_file(&young).unwrap();
+    store.assert_no_leftovers();
+}
