@@ -117,24 +117,12 @@ fn rm_leaves_nothing_with_the_rm_flag() {
 #[test]
 fn running_container_is_listed_and_rm_f_kills_it() {
     let store = store_with_busybox();
-    let mut child = store
-        .cmd()
-        .args([
-            "run", "--net", "none", "--name", "busy", "bb", "sleep", "60",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let dog = Watchdog::new(child.id(), Duration::from_secs(60));
-    assert!(
-        wait_for(Duration::from_secs(20), || store
-            .ps_json(false)
-            .iter()
-            .any(|r| r["name"] == "busy")),
-        "the running container is not listed by ps"
-    );
+    let mut run = store.cmd();
+    run.args([
+        "run", "--net", "none", "--name", "busy", "bb", "sleep", "60",
+    ]);
+    let (mut child, dog) = spawn_quiet(run, Duration::from_secs(60));
+    store.wait_running("busy");
     let r = store
         .ps_json(false)
         .into_iter()
@@ -158,27 +146,16 @@ fn running_container_is_listed_and_rm_f_kills_it() {
 #[test]
 fn rm_f_of_a_container_still_starting_kills_it() {
     let store = store_with_busybox();
-    let mut child = Command::new("strace")
-        .args(["-f", "-o", "/dev/null", "-e", "trace=clone3"])
+    let mut run = Command::new("strace");
+    run.args(["-f", "-o", "/dev/null", "-e", "trace=clone3"])
         .args(["-e", "inject=clone3:delay_enter=3000000:when=1"])
-        .arg(env!("CARGO_BIN_EXE_tupper"))
+        .arg(TUPPER)
         .args(["--root", store.root_str()])
         .args([
             "run", "--net", "none", "--name", "slow", "bb", "sleep", "60",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let dog = Watchdog::new(child.id(), Duration::from_secs(90));
-    assert!(
-        wait_for(Duration::from_secs(20), || store
-            .ps_json(false)
-            .iter()
-            .any(|r| r["name"] == "slow")),
-        "the starting container is not listed by ps"
-    );
+        ]);
+    let (mut child, dog) = spawn_quiet(run, Duration::from_secs(90));
+    store.wait_running("slow");
     let started = std::time::Instant::now();
     store.tupper(&["rm", "-f", "slow"]).ok();
     assert!(
@@ -223,34 +200,19 @@ fn a_command_that_outlives_its_killed_tupper_is_ended_by_rm_f() {
     let mut t = TarBuilder::new();
     t.file("nopdeath", 0o755, &pdeathsig_clearing_program(&store));
     store.tupper_stdin(&["import", "np", "-"], &t.finish()).ok();
-    let mut child = store
-        .cmd()
-        .args([
-            "run",
-            "--net",
-            "none",
-            "--name",
-            "orphan",
-            "np",
-            "/nopdeath",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let dog = Watchdog::new(child.id(), Duration::from_secs(60));
+    let mut run = store.cmd();
+    run.args([
+        "run",
+        "--net",
+        "none",
+        "--name",
+        "orphan",
+        "np",
+        "/nopdeath",
+    ]);
+    let (mut child, dog) = spawn_quiet(run, Duration::from_secs(60));
     let tupper_pid = child.id() as i32;
-    assert!(
-        wait_for(Duration::from_secs(20), || descendants(tupper_pid)
-            .iter()
-            .any(|p| comm(p.pid) == "nopdeath")),
-        "the container did not start"
-    );
-    let pid1 = descendants(tupper_pid)
-        .into_iter()
-        .find(|p| comm(p.pid) == "nopdeath")
-        .unwrap();
+    let pid1 = wait_for_descendant(tupper_pid, "nopdeath");
     kill(tupper_pid, 9);
     child.wait().unwrap();
     assert!(!dog.fired());

@@ -93,14 +93,7 @@ fn exit_127_for_a_missing_command() {
 #[test]
 fn exit_127_names_a_missing_interpreter() {
     let store = TestStore::new();
-    let mut t = TarBuilder::new();
-    t.dir("bin", 0o755);
-    t.file(
-        "bin/busybox",
-        0o755,
-        &std::fs::read("/bin/busybox").unwrap(),
-    );
-    t.symlink("bin/sh", "busybox");
+    let mut t = TarBuilder::with_busybox(&["sh"]);
     t.file("bin/script", 0o755, b"#!/bin/nosuchinterp\necho hi\n");
     // A dynamically linked host binary, without its loader in this image.
     let dynamic = ["/usr/bin/env", "/bin/ls", "/usr/bin/stat"]
@@ -150,12 +143,7 @@ fn a_signal_to_tuppers_process_group_arrives_once() {
         .unwrap();
     let dog = Watchdog::new(child.id(), Duration::from_secs(60));
     let tupper_pid = child.id() as i32;
-    assert!(
-        wait_for(Duration::from_secs(20), || descendants(tupper_pid)
-            .iter()
-            .any(|p| comm(p.pid) == "sleep")),
-        "the container did not start"
-    );
+    wait_for_descendant(tupper_pid, "sleep");
     let group = rustix::process::Pid::from_raw(tupper_pid).unwrap();
     rustix::process::kill_process_group(group, rustix::process::Signal::TERM).unwrap();
     let out = child.wait_with_output().unwrap();
@@ -272,14 +260,7 @@ fn default_command_is_bin_sh() {
 #[test]
 fn path_search_happens_inside_the_container() {
     let store = TestStore::new();
-    let mut t = TarBuilder::new();
-    t.dir("bin", 0o755);
-    t.file(
-        "bin/busybox",
-        0o755,
-        &std::fs::read("/bin/busybox").unwrap(),
-    );
-    t.symlink("bin/sh", "busybox");
+    let mut t = TarBuilder::with_busybox(&["sh"]);
     t.dir("opt", 0o755);
     t.dir("opt/bin", 0o755);
     t.file(

@@ -457,13 +457,7 @@ fn subvolumes_made_inside_a_container_do_not_stop_its_removal() {
         .spawn()
         .unwrap();
     let dog = Watchdog::new(child.id(), Duration::from_secs(60));
-    assert!(
-        wait_for(Duration::from_secs(20), || store
-            .ps_json(false)
-            .iter()
-            .any(|r| r["name"] == "nest2")),
-        "nest2 did not start"
-    );
+    store.wait_running("nest2");
     let snap = store.container_path(&id_of(&store, "nest2"));
     nest(&snap);
     fs::write(snap.join("go"), b"").unwrap();

@@ -163,6 +163,18 @@ impl TestStore {
         self.run_rm(image, &["sh", "-c", script]).ok()
     }
 
+    /// Waits (at most 20 s) until `ps` lists a running container named `name`.
+    #[track_caller]
+    pub fn wait_running(&self, name: &str) {
+        assert!(
+            wait_for(Duration::from_secs(20), || self
+                .ps_json(false)
+                .iter()
+                .any(|r| r["name"] == name)),
+            "container {name} is not listed as running by ps"
+        );
+    }
+
     /// Imports the busybox image as `name` and asserts success.
     pub fn import_busybox(&self, name: &str) {
         let tar = busybox_tar();
@@ -892,6 +904,31 @@ pub fn descendants(pid: i32) -> Vec<Proc> {
     out
 }
 
+/// Waits (at most 20 s) for a descendant of `pid` whose command name is
+/// `name` (a container's process under its `tupper run`), and returns it.
+#[track_caller]
+pub fn wait_for_descendant(pid: i32, name: &str) -> Proc {
+    let mut found = None;
+    wait_for(Duration::from_secs(20), || {
+        found = descendants(pid).into_iter().find(|p| comm(p.pid) == name);
+        found.is_some()
+    });
+    found.unwrap_or_else(|| panic!("no process {name} under {pid}: the container did not start"))
+}
+
+/// Spawns `c` with stdin, stdout and stderr on `/dev/null`, and a watchdog
+/// that kills it after `limit`.
+pub fn spawn_quiet(mut c: Command, limit: Duration) -> (std::process::Child, Watchdog) {
+    let child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dog = Watchdog::new(child.id(), limit);
+    (child, dog)
+}
+
 /// The command name of `pid` (`/proc/PID/comm`), empty if it is gone.
 pub fn comm(pid: i32) -> String {
     fs::read_to_string(format!("/proc/{pid}/comm"))
@@ -1056,6 +1093,18 @@ impl TarBuilder {
     /// An empty archive.
     pub fn new() -> TarBuilder {
         TarBuilder { buf: Vec::new() }
+    }
+
+    /// An archive that starts with `bin/busybox` (the host's static one) and
+    /// `bin/APPLET -> busybox` for each of `applets`: a minimal image.
+    pub fn with_busybox(applets: &[&str]) -> TarBuilder {
+        let mut t = TarBuilder::new();
+        t.dir("bin", 0o755);
+        t.file("bin/busybox", 0o755, &fs::read("/bin/busybox").unwrap());
+        for applet in applets {
+            t.symlink(&format!("bin/{applet}"), "busybox");
+        }
+        t
     }
 
     /// Appends one header (ustar; a GNU long-name entry first if the name is over
