@@ -1085,6 +1085,37 @@ fn refused(w: &World, global: &[&str], run: &[&str], want: &str) {
     before.assert_same(w, &format!("{args:?}"));
 }
 
+/// A host port that a server of the host listens on is refused, as docker
+/// refuses it ("address already in use"): the DNAT rule would take its
+/// traffic from outside. The same number over UDP is another port.
+#[test]
+fn a_host_port_a_host_process_listens_on_is_refused() {
+    let w = World::new("hpl", 36);
+    let mut listener = Command::new("busybox");
+    listener.args(["nc", "-l", "-p", "9102"]);
+    let _server = w.host.spawn(listener);
+    // 9102 = 0x238E, state 0A: listening (busybox listens on [::], which
+    // takes the IPv4 port too).
+    assert!(
+        wait_for(Duration::from_secs(10), || w
+            .host
+            .sh("cat /proc/net/tcp /proc/net/tcp6")
+            .lines()
+            .any(|l| l.contains(":238E ") && l.contains(":0000 0A "))),
+        "the host's listener did not start"
+    );
+    let g = ["--bridge", &w.bridge, "--subnet", &w.subnet];
+    refused(
+        &w,
+        &g,
+        &["-p", "9102:80"],
+        "host port 9102/tcp is in use by a process of the host",
+    );
+    w.tupper(&["run", "--rm", "-p", "9102:80/udp", "bb", "true"])
+        .ok();
+    w.store.assert_no_leftovers();
+}
+
 /// Addresses outside the subnet, the network, gateway and broadcast
 /// addresses and a malformed one are refused, and nothing is made.
 #[test]

@@ -708,6 +708,36 @@ fn refuse_overlap(route: &Netlink, name: &str, subnet: &Subnet) -> Result<()> {
     )))
 }
 
+/// Refuses a host port that a socket of the namespace listens on (a server
+/// of the host), as docker does ("address already in use"): the DNAT rule
+/// would take its traffic from outside. Tells by binding a socket to the
+/// wildcard address and that port (`SO_REUSEADDR`, so that connections in
+/// `TIME_WAIT` do not count), closed at once; only with `-p`. Errors other
+/// than `EADDRINUSE` are not this check's to report: the run goes on.
+fn refuse_port_in_use(p: &PortMapping) -> Result<()> {
+    use rustix::net::{AddressFamily, SocketAddrV4, SocketFlags, SocketType};
+    let kind = match p.protocol {
+        Protocol::Tcp => SocketType::STREAM,
+        Protocol::Udp => SocketType::DGRAM,
+    };
+    let Ok(sock) = rustix::net::socket_with(AddressFamily::INET, kind, SocketFlags::CLOEXEC, None)
+    else {
+        return Ok(());
+    };
+    let _ = rustix::net::sockopt::set_socket_reuseaddr(&sock, true);
+    match rustix::net::bind(
+        &sock,
+        &SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, p.host_port),
+    ) {
+        Err(rustix::io::Errno::ADDRINUSE) => Err(Error::msg(format!(
+            "publish port {p}: host port {}/{} is in use by a process of the host",
+            p.host_port, p.protocol
+        ))
+        .with_advice("choose another host port")),
+        _ => Ok(()),
+    }
+}
+
 /// Before `clone3`, in the parent: validates `opts`, and for bridge mode reads
 /// the bridge and takes an address lease in `state_dir/leases`. Leases of
 /// containers that `is_alive` says are gone are reclaimed on the way (with
@@ -741,6 +771,9 @@ pub fn prepare(
             "create veth {host_veth} for container {container_id}: an interface of that name \
              already exists (a leftover of a crashed container? net::reclaim removes those)"
         )));
+    }
+    for port in &opts.publish {
+        refuse_port_in_use(port)?;
     }
     let req = lease::Request {
         subnet: opts.subnet,
