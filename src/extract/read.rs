@@ -161,6 +161,19 @@ impl<R: Read> Input<R> {
     }
 }
 
+impl<R: Read> Input<R> {
+    /// Reads a GNU long name or link (the current entry's data), cut at its
+    /// first NUL as GNU tar reads it.
+    fn read_long(&mut self, what: &str) -> io::Result<Vec<u8>> {
+        let mut name = Vec::new();
+        self.read_all(&mut name, what)?;
+        if let Some(end) = name.iter().position(|&b| b == 0) {
+            name.truncate(end);
+        }
+        Ok(name)
+    }
+}
+
 impl<R: Read> Reader<R> {
     /// A reader of the tar stream `inner`.
     pub fn new(inner: R) -> Reader<R> {
@@ -211,17 +224,11 @@ impl<R: Read> Reader<R> {
                 }
                 b'L' => {
                     pending = true;
-                    let mut name = Vec::new();
-                    self.input.read_all(&mut name, "GNU long name")?;
-                    truncate_at_nul(&mut name);
-                    self.long_name = Some(name);
+                    self.long_name = Some(self.input.read_long("GNU long name")?);
                 }
                 b'K' => {
                     pending = true;
-                    let mut link = Vec::new();
-                    self.input.read_all(&mut link, "GNU long link")?;
-                    truncate_at_nul(&mut link);
-                    self.long_link = Some(link);
+                    self.long_link = Some(self.input.read_long("GNU long link")?);
                 }
                 // PAX global headers and GNU volume labels describe no file.
                 b'g' | b'V' => self.input.skip_rest()?,
@@ -300,13 +307,6 @@ impl<R: Read> Reader<R> {
             self.input.start(size)?;
         }
         Ok(())
-    }
-}
-
-/// Cuts a GNU long name at its first NUL, as GNU tar reads it.
-fn truncate_at_nul(name: &mut Vec<u8>) {
-    if let Some(end) = name.iter().position(|&b| b == 0) {
-        name.truncate(end);
     }
 }
 
