@@ -15,16 +15,17 @@
 //! 5. `open(O_PATH)` the root, `fchdir`, `pivot_root(".", ".")`,
 //!    `umount2(".", MNT_DETACH)`: the old root is stacked under the new one and
 //!    detached, leaving no `oldroot` directory behind;
-//! 6. wait for the parent's go-ahead (it configures the network meanwhile);
+//! 6. load the system-call filter ([`crate::seccomp`]), then wait for the
+//!    parent's go-ahead (it configures the network meanwhile);
 //! 7. working directory, umask 022, default signals, every fd above 2 close-on-exec,
-//!    capabilities cut to docker's default set;
+//!    capabilities cut to docker's default set, `no_new_privs` when asked;
 //! 8. `execve` each `PATH` candidate until one runs.
 //!
 //! # Safety
 //!
-//! This file opts in to `unsafe` for four libc leaves that rustix does not offer
+//! This file opts in to `unsafe` for the libc leaves that rustix does not offer
 //! safely: `execve`, `close` of the parent's pipe end, `sigprocmask`/`signal` to
-//! restore default signal handling, and `_exit`. Each block says what it relies on.
+//! restore default signal handling, `close_range`, `seccomp`, and `_exit`. Each block says what it relies on.
 #![allow(unsafe_code)]
 
 use std::ffi::c_char;
@@ -71,6 +72,10 @@ pub enum Stage {
     JoinNetns = 13,
     /// `setpgid(0, 0)`: a process group of its own.
     ProcessGroup = 14,
+    /// `prctl(PR_SET_NO_NEW_PRIVS)`.
+    NoNewPrivileges = 15,
+    /// `seccomp(SECCOMP_SET_MODE_FILTER)` of the system-call filter.
+    Seccomp = 16,
 }
 
 impl Stage {
@@ -93,6 +98,8 @@ impl Stage {
             Capabilities,
             JoinNetns,
             ProcessGroup,
+            NoNewPrivileges,
+            Seccomp,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -250,6 +257,12 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     );
     check(Stage::DetachOldRoot, rustix::process::chdir(c"/"));
     drop(root);
+    // The filter is loaded while the parent still sets up the network (its
+    // ~0.1 ms of BPF checking and compiling is then off the start's path);
+    // everything the child does from here on is a call it allows.
+    if let Some(filter) = &plan.seccomp {
+        check(Stage::Seccomp, load_filter(filter.instructions()));
+    }
 
     let mut byte = [0u8; 1];
     loop {
@@ -271,6 +284,12 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     // Whatever the caller leaked into tupper stays out of the container.
     cloexec_above_stderr();
     check(Stage::Capabilities, drop_capabilities(plan.capabilities));
+    if plan.no_new_privileges {
+        check(
+            Stage::NoNewPrivileges,
+            rustix::thread::set_no_new_privs(true),
+        );
+    }
 
     let mut denied = false;
     let mut last = Errno::NOENT;
@@ -429,6 +448,33 @@ fn drop_capabilities(keep: u64) -> rustix::io::Result<()> {
     t::set_capabilities(None, sets)
 }
 
+/// Loads a system-call filter for this process and what it starts. The child
+/// still has `CAP_SYS_ADMIN` in its effective set here (only the bounding and
+/// inheritable sets were cut), which `seccomp` asks for unless `no_new_privs`
+/// is set.
+fn load_filter(program: &[linux_raw_sys::ptrace::sock_filter]) -> rustix::io::Result<()> {
+    let prog = linux_raw_sys::ptrace::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `program`, a slice of the plan made before the
+    // clone and alive until `execve`; the kernel only reads `len` instructions
+    // from it (it copies them) during the call. No flags, no other pointers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            linux_raw_sys::ptrace::SECCOMP_SET_MODE_FILTER,
+            0u32,
+            &prog as *const linux_raw_sys::ptrace::sock_fprog,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_raw_os_error(errno()))
+    }
+}
+
 /// Marks every fd above 2 close-on-exec, so that whatever the caller leaked into
 /// tupper stays out of the container: `close_range(CLOSE_RANGE_CLOEXEC)` (Linux
 /// 5.11), else one `fcntl` per possible fd.
@@ -486,9 +532,9 @@ mod tests {
 
     #[test]
     fn stages_round_trip() {
-        for n in 0..=14 {
+        for n in 0..=16 {
             assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
         }
-        assert_eq!(Stage::from_u32(15), None);
+        assert_eq!(Stage::from_u32(17), None);
     }
 }

@@ -36,6 +36,8 @@ Commands:
       --ip ADDR                  the container's address on the bridge (default: the lowest free one)
       -p, --publish HOST:CTR[/tcp|/udp]
                                  publish a container port on the host
+      --security-opt seccomp=unconfined|no-new-privileges
+                                 run without the system-call filter; set no_new_privs
   ps [-a] [--json]               list running (-a: all) containers
   inspect NAME|ID...             a container's record and network settings, as JSON
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
@@ -140,6 +142,8 @@ pub struct RunArgs {
     pub ip: Option<String>,
     /// `-p`.
     pub publish: Vec<String>,
+    /// `--security-opt`.
+    pub security_opt: Vec<String>,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -313,6 +317,9 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Short('p')) | Some(Arg::Long("publish")) => {
                 a.publish.push(string(p.value().map_err(lex)?)?)
             }
+            Some(Arg::Long("security-opt")) => {
+                a.security_opt.push(string(p.value().map_err(lex)?)?)
+            }
             Some(Arg::Value(v)) => {
                 a.image = string(v)?;
                 break;
@@ -344,6 +351,13 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         .map(|p| net::parse_publish(p))
         .collect::<Result<_>>()?;
     network.validate()?;
+    let (mut seccomp_unconfined, mut no_new_privileges) = (false, false);
+    for opt in &a.security_opt {
+        match security_opt(opt)? {
+            SecurityOpt::Seccomp(unconfined) => seccomp_unconfined = unconfined,
+            SecurityOpt::NoNewPrivileges(on) => no_new_privileges = on,
+        }
+    }
     Ok(Spec {
         image: a.image.clone(),
         command: a.command.clone(),
@@ -353,7 +367,41 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         workdir: a.workdir.clone(),
         remove: a.remove,
         network,
+        seccomp_unconfined,
+        no_new_privileges,
     })
+}
+
+/// One `--security-opt`.
+#[derive(Debug, PartialEq, Eq)]
+enum SecurityOpt {
+    /// `seccomp=unconfined` (true) or `seccomp=default` (false).
+    Seccomp(bool),
+    /// `no-new-privileges[=true|false]`.
+    NoNewPrivileges(bool),
+}
+
+/// Parses a `--security-opt` as docker writes it (`KEY=VALUE`, or the older
+/// `KEY:VALUE`).
+fn security_opt(opt: &str) -> Result<SecurityOpt> {
+    let (key, value) = match opt.split_once(['=', ':']) {
+        Some((k, v)) => (k, Some(v)),
+        None => (opt, None),
+    };
+    match (key, value) {
+        ("seccomp", Some("unconfined")) => Ok(SecurityOpt::Seccomp(true)),
+        ("seccomp", Some("default")) => Ok(SecurityOpt::Seccomp(false)),
+        ("seccomp", Some(_)) => Err(bad(format!(
+            "--security-opt {opt:?}: seccomp profile files are not supported; \
+             use seccomp=unconfined or seccomp=default"
+        ))),
+        ("no-new-privileges", None | Some("true")) => Ok(SecurityOpt::NoNewPrivileges(true)),
+        ("no-new-privileges", Some("false")) => Ok(SecurityOpt::NoNewPrivileges(false)),
+        _ => Err(bad(format!(
+            "--security-opt {opt:?}: unsupported (tupper has seccomp=unconfined|default \
+             and no-new-privileges[=true|false])"
+        ))),
+    }
 }
 
 /// Runs tupper with the process's arguments; returns the exit code.
@@ -671,6 +719,41 @@ mod tests {
         assert_eq!(a.workdir.as_deref(), Some("/tmp"));
         assert_eq!(a.image, "bb");
         assert_eq!(a.command, vec!["sh", "-c", "echo --rm"]);
+    }
+
+    #[test]
+    fn security_options_parse() {
+        assert_eq!(
+            security_opt("seccomp=unconfined").unwrap(),
+            SecurityOpt::Seccomp(true)
+        );
+        assert_eq!(
+            security_opt("seccomp:unconfined").unwrap(),
+            SecurityOpt::Seccomp(true)
+        );
+        assert_eq!(
+            security_opt("no-new-privileges").unwrap(),
+            SecurityOpt::NoNewPrivileges(true)
+        );
+        assert_eq!(
+            security_opt("no-new-privileges=false").unwrap(),
+            SecurityOpt::NoNewPrivileges(false)
+        );
+        for bad in [
+            "seccomp=/etc/p.json",
+            "apparmor=unconfined",
+            "no-new-privileges=1",
+            "seccomp",
+        ] {
+            let e = security_opt(bad).unwrap_err().to_string();
+            assert!(e.contains(bad) && !e.contains('\n'), "{e}");
+        }
+        let cli = parse_str(&["run", "--security-opt", "seccomp=unconfined", "bb"]).unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!()
+        };
+        let spec = spec(&a, None, None).unwrap();
+        assert!(spec.seccomp_unconfined && !spec.no_new_privileges);
     }
 
     #[test]

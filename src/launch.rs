@@ -252,6 +252,8 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
         Some(Stage::DetachOldRoot) => "detach the old root".to_string(),
         Some(Stage::WaitParent) => "wait for the parent".to_string(),
         Some(Stage::Capabilities) => "drop capabilities".to_string(),
+        Some(Stage::NoNewPrivileges) => "set no_new_privs".to_string(),
+        Some(Stage::Seccomp) => "load the system-call filter (seccomp)".to_string(),
         Some(Stage::Workdir) => format!(
             "change to working directory {}",
             plan.workdir.to_string_lossy()

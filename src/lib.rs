@@ -38,6 +38,7 @@ pub mod netns_pool;
 pub mod plan;
 pub mod pool;
 pub mod run;
+pub mod seccomp;
 pub mod store;
 pub mod timefmt;
 

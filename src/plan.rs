@@ -170,6 +170,12 @@ pub struct ChildPlan {
     pub own_process_group: bool,
     /// The capabilities the command keeps (a bit per `CAP_*` number).
     pub capabilities: u64,
+    /// Whether the command runs with `no_new_privs` (`--security-opt
+    /// no-new-privileges`): set-user-ID bits and file capabilities do nothing.
+    pub no_new_privileges: bool,
+    /// The system-call filter loaded right before `execve`; `None` with
+    /// `--security-opt seccomp=unconfined`.
+    pub seccomp: Option<crate::seccomp::Filter>,
 }
 
 /// The inputs of a plan, as the user gave them.
@@ -194,6 +200,11 @@ pub struct PlanInput<'a> {
     /// stdin is not a terminal (a command that reads the terminal must stay
     /// in its foreground process group).
     pub own_process_group: bool,
+    /// Whether the command runs without the default system-call filter
+    /// (`--security-opt seccomp=unconfined`).
+    pub seccomp_unconfined: bool,
+    /// Whether the command runs with `no_new_privs`.
+    pub no_new_privileges: bool,
 }
 
 impl Default for PlanInput<'_> {
@@ -207,6 +218,8 @@ impl Default for PlanInput<'_> {
             root_flags: MountFlags::empty(),
             own_netns: false,
             own_process_group: false,
+            seccomp_unconfined: false,
+            no_new_privileges: false,
         }
     }
 }
@@ -254,6 +267,8 @@ impl ChildPlan {
             own_netns: input.own_netns,
             own_process_group: input.own_process_group,
             capabilities: DEFAULT_CAPABILITIES,
+            no_new_privileges: input.no_new_privileges,
+            seccomp: (!input.seccomp_unconfined).then(crate::seccomp::default_filter),
         })
     }
 

@@ -38,6 +38,11 @@ pub struct Spec {
     pub remove: bool,
     /// The network: mode, bridge, subnet, address, published ports.
     pub network: net::Options,
+    /// Run without the default system-call filter ([`crate::seccomp`];
+    /// `--security-opt seccomp=unconfined`).
+    pub seccomp_unconfined: bool,
+    /// Run with `no_new_privs` (`--security-opt no-new-privileges`).
+    pub no_new_privileges: bool,
 }
 
 impl Default for Spec {
@@ -54,6 +59,8 @@ impl Default for Spec {
                 mode: net::Mode::None,
                 ..net::Options::default()
             },
+            seccomp_unconfined: false,
+            no_new_privileges: false,
         }
     }
 }
@@ -97,6 +104,8 @@ impl Store {
                 own_netns: spec.network.mode.new_netns(),
                 own_process_group: !rustix::termios::isatty(rustix::stdio::stdin()),
                 root_flags,
+                seccomp_unconfined: spec.seccomp_unconfined,
+                no_new_privileges: spec.no_new_privileges,
             },
         )?;
         spec.network.validate()?;

@@ -172,22 +172,11 @@ fn rm_f_of_a_container_still_starting_kills_it() {
 /// A static program that replaces its parent-death signal (here with none,
 /// as any program may), then waits: as PID 1 it outlives a killed tupper.
 fn pdeathsig_clearing_program(store: &TestStore) -> Vec<u8> {
-    let src = store.scratch().join("nopdeath.c");
-    let bin = store.scratch().join("nopdeath");
-    std::fs::write(
-        &src,
+    store.static_program(
+        "nopdeath",
         "#include <sys/prctl.h>\n#include <unistd.h>\n\
          int main(void) { prctl(PR_SET_PDEATHSIG, 0); for (;;) pause(); }\n",
     )
-    .unwrap();
-    let st = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .status()
-        .expect("run cc");
-    assert!(st.success(), "cc failed");
-    std::fs::read(&bin).unwrap()
 }
 
 /// The container's PID 1 may replace the parent-death signal that ends it

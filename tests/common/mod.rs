@@ -163,6 +163,22 @@ impl TestStore {
         self.run_rm(image, &["sh", "-c", script]).ok()
     }
 
+    /// Compiles the C program `source` with the host's `cc -static` in the
+    /// scratch directory and returns the binary (it needs nothing in an image).
+    pub fn static_program(&self, name: &str, source: &str) -> Vec<u8> {
+        let src = self.scratch().join(format!("{name}.c"));
+        let bin = self.scratch().join(name);
+        fs::write(&src, source).unwrap();
+        let st = Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .status()
+            .expect("run cc");
+        assert!(st.success(), "cc failed for {name}.c");
+        fs::read(&bin).unwrap()
+    }
+
     /// Waits (at most 20 s) until `ps` lists a running container named `name`.
     #[track_caller]
     pub fn wait_running(&self, name: &str) {

@@ -1,0 +1,734 @@
+//! The container's system-call filter: docker's default seccomp profile for a
+//! command with docker's default capabilities, as a classic BPF program built
+//! in memory (no libseccomp, no profile file).
+//!
+//! What it does, for the native x86-64 system calls:
+//! - the ~340 calls of docker's allow list run;
+//! - `clone` runs unless it asks for a new namespace, `clone3` fails with
+//!   `ENOSYS` (so that libc falls back to `clone`, whose flags the filter can
+//!   read), `socket` runs for every family but `AF_VSOCK`, `personality` only
+//!   with the five values docker allows;
+//! - `ioctl(TIOCSTI)` (pushing bytes into a terminal's input) fails with
+//!   `EPERM`: tupper shares its terminal with the container (docker gives
+//!   a container its own pseudo-terminal instead, so it need not filter it);
+//! - every other call the kernel has (mount, unshare, setns, keyctl, bpf,
+//!   perf_event_open, kexec_load, init_module, reboot, ...) fails with `EPERM`;
+//!   a number the kernel does not have, or that is newer than this table,
+//!   fails with `ENOSYS`, as the kernel itself would answer (so a new libc
+//!   call falls back to its older one: runc does the same);
+//! - a call of another ABI (32-bit `int 0x80`, x32) kills the process:
+//!   tupper's filter covers the native ABI only, where docker's also allows
+//!   the 32-bit ones (see `docs/decisions.md`).
+//!
+//! The program is a binary search over runs of system-call numbers that get the
+//! same answer, so a call costs ~10 instructions, and the kernel's seccomp
+//! cache skips the filter altogether for the calls it allows whatever their
+//! arguments.
+
+use linux_raw_sys::general as nr;
+use linux_raw_sys::ptrace::{
+    sock_filter, AUDIT_ARCH_X86_64, BPF_ABS, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_JSET, BPF_K,
+    BPF_LD, BPF_RET, BPF_W, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA, SECCOMP_RET_ERRNO,
+    SECCOMP_RET_KILL_PROCESS,
+};
+
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("tupper's seccomp filter is written for x86-64 system-call numbers");
+
+/// A BPF program for `seccomp(SECCOMP_SET_MODE_FILTER)`, made before the clone.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    program: Vec<sock_filter>,
+}
+
+impl Filter {
+    /// The instructions, for the child's `sock_fprog`.
+    pub fn instructions(&self) -> &[sock_filter] {
+        &self.program
+    }
+}
+
+/// What the filter answers for one system call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Allow,
+    Errno(u32),
+    /// Decided by an argument: see [`check_block`].
+    Check(Check),
+}
+
+/// The calls the filter lets through for some arguments only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// `clone(flags, ...)`: not with a namespace flag.
+    Clone,
+    /// `socket(domain, ...)`: not `AF_VSOCK`.
+    Socket,
+    /// `personality(persona)`: only docker's five values.
+    Personality,
+    /// `ioctl(fd, cmd, ...)`: not `TIOCSTI`.
+    Ioctl,
+}
+
+/// The namespace flags of `clone` (`CLONE_NEWNS | CLONE_NEWCGROUP |
+/// CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
+/// CLONE_NEWNET`): docker's mask.
+const CLONE_NAMESPACES: u32 = 0x7E02_0000;
+
+/// `AF_VSOCK`: sockets to the hypervisor, which docker refuses.
+const AF_VSOCK: u32 = 40;
+
+/// The `personality` values docker allows: `PER_LINUX`, `PER_LINUX32`,
+/// `UNAME26`, `PER_LINUX32|UNAME26`, and `0xffffffff` (a query).
+const PERSONALITIES: [u32; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
+
+/// `TIOCSTI`: push a byte into a terminal's input queue.
+const TIOCSTI: u32 = linux_raw_sys::ioctl::TIOCSTI;
+
+/// The system calls allowed whatever their arguments: docker's default list
+/// (the names it has on x86-64), the ones its default capabilities add
+/// (`chroot`), the ones it allows on kernels from 4.8 (`ptrace`,
+/// `process_vm_readv`, `process_vm_writev`), and the x86-64 ones
+/// (`arch_prctl`, `modify_ldt`).
+const ALLOWED: &[u32] = &[
+    nr::__NR_accept,
+    nr::__NR_accept4,
+    nr::__NR_access,
+    nr::__NR_adjtimex,
+    nr::__NR_alarm,
+    nr::__NR_arch_prctl,
+    nr::__NR_bind,
+    nr::__NR_brk,
+    nr::__NR_capget,
+    nr::__NR_capset,
+    nr::__NR_chdir,
+    nr::__NR_chmod,
+    nr::__NR_chown,
+    nr::__NR_chroot,
+    nr::__NR_clock_adjtime,
+    nr::__NR_clock_getres,
+    nr::__NR_clock_gettime,
+    nr::__NR_clock_nanosleep,
+    nr::__NR_close,
+    nr::__NR_close_range,
+    nr::__NR_connect,
+    nr::__NR_copy_file_range,
+    nr::__NR_creat,
+    nr::__NR_dup,
+    nr::__NR_dup2,
+    nr::__NR_dup3,
+    nr::__NR_epoll_create,
+    nr::__NR_epoll_create1,
+    nr::__NR_epoll_ctl,
+    nr::__NR_epoll_ctl_old,
+    nr::__NR_epoll_pwait,
+    nr::__NR_epoll_pwait2,
+    nr::__NR_epoll_wait,
+    nr::__NR_epoll_wait_old,
+    nr::__NR_eventfd,
+    nr::__NR_eventfd2,
+    nr::__NR_execve,
+    nr::__NR_execveat,
+    nr::__NR_exit,
+    nr::__NR_exit_group,
+    nr::__NR_faccessat,
+    nr::__NR_faccessat2,
+    nr::__NR_fadvise64,
+    nr::__NR_fallocate,
+    nr::__NR_fanotify_mark,
+    nr::__NR_fchdir,
+    nr::__NR_fchmod,
+    nr::__NR_fchmodat,
+    nr::__NR_fchown,
+    nr::__NR_fchownat,
+    nr::__NR_fcntl,
+    nr::__NR_fdatasync,
+    nr::__NR_fgetxattr,
+    nr::__NR_flistxattr,
+    nr::__NR_flock,
+    nr::__NR_fork,
+    nr::__NR_fremovexattr,
+    nr::__NR_fsetxattr,
+    nr::__NR_fstat,
+    nr::__NR_fstatfs,
+    nr::__NR_fsync,
+    nr::__NR_ftruncate,
+    nr::__NR_futex,
+    nr::__NR_futex_waitv,
+    nr::__NR_futimesat,
+    nr::__NR_getcpu,
+    nr::__NR_getcwd,
+    nr::__NR_getdents,
+    nr::__NR_getdents64,
+    nr::__NR_getegid,
+    nr::__NR_geteuid,
+    nr::__NR_getgid,
+    nr::__NR_getgroups,
+    nr::__NR_getitimer,
+    nr::__NR_getpeername,
+    nr::__NR_getpgid,
+    nr::__NR_getpgrp,
+    nr::__NR_getpid,
+    nr::__NR_getppid,
+    nr::__NR_getpriority,
+    nr::__NR_getrandom,
+    nr::__NR_getresgid,
+    nr::__NR_getresuid,
+    nr::__NR_getrlimit,
+    nr::__NR_get_robust_list,
+    nr::__NR_getrusage,
+    nr::__NR_getsid,
+    nr::__NR_getsockname,
+    nr::__NR_getsockopt,
+    nr::__NR_get_thread_area,
+    nr::__NR_gettid,
+    nr::__NR_gettimeofday,
+    nr::__NR_getuid,
+    nr::__NR_getxattr,
+    nr::__NR_inotify_add_watch,
+    nr::__NR_inotify_init,
+    nr::__NR_inotify_init1,
+    nr::__NR_inotify_rm_watch,
+    nr::__NR_io_cancel,
+    nr::__NR_io_destroy,
+    nr::__NR_io_getevents,
+    nr::__NR_io_pgetevents,
+    nr::__NR_ioprio_get,
+    nr::__NR_ioprio_set,
+    nr::__NR_io_setup,
+    nr::__NR_io_submit,
+    nr::__NR_io_uring_enter,
+    nr::__NR_io_uring_register,
+    nr::__NR_io_uring_setup,
+    nr::__NR_kill,
+    nr::__NR_landlock_add_rule,
+    nr::__NR_landlock_create_ruleset,
+    nr::__NR_landlock_restrict_self,
+    nr::__NR_lchown,
+    nr::__NR_lgetxattr,
+    nr::__NR_link,
+    nr::__NR_linkat,
+    nr::__NR_listen,
+    nr::__NR_listxattr,
+    nr::__NR_llistxattr,
+    nr::__NR_lremovexattr,
+    nr::__NR_lseek,
+    nr::__NR_lsetxattr,
+    nr::__NR_lstat,
+    nr::__NR_madvise,
+    nr::__NR_membarrier,
+    nr::__NR_memfd_create,
+    nr::__NR_memfd_secret,
+    nr::__NR_mincore,
+    nr::__NR_mkdir,
+    nr::__NR_mkdirat,
+    nr::__NR_mknod,
+    nr::__NR_mknodat,
+    nr::__NR_mlock,
+    nr::__NR_mlock2,
+    nr::__NR_mlockall,
+    nr::__NR_mmap,
+    nr::__NR_modify_ldt,
+    nr::__NR_mprotect,
+    nr::__NR_mq_getsetattr,
+    nr::__NR_mq_notify,
+    nr::__NR_mq_open,
+    nr::__NR_mq_timedreceive,
+    nr::__NR_mq_timedsend,
+    nr::__NR_mq_unlink,
+    nr::__NR_mremap,
+    nr::__NR_msgctl,
+    nr::__NR_msgget,
+    nr::__NR_msgrcv,
+    nr::__NR_msgsnd,
+    nr::__NR_msync,
+    nr::__NR_munlock,
+    nr::__NR_munlockall,
+    nr::__NR_munmap,
+    nr::__NR_name_to_handle_at,
+    nr::__NR_nanosleep,
+    nr::__NR_newfstatat,
+    nr::__NR_open,
+    nr::__NR_openat,
+    nr::__NR_openat2,
+    nr::__NR_pause,
+    nr::__NR_pidfd_open,
+    nr::__NR_pidfd_send_signal,
+    nr::__NR_pipe,
+    nr::__NR_pipe2,
+    nr::__NR_pkey_alloc,
+    nr::__NR_pkey_free,
+    nr::__NR_pkey_mprotect,
+    nr::__NR_poll,
+    nr::__NR_ppoll,
+    nr::__NR_prctl,
+    nr::__NR_pread64,
+    nr::__NR_preadv,
+    nr::__NR_preadv2,
+    nr::__NR_prlimit64,
+    nr::__NR_process_mrelease,
+    nr::__NR_process_vm_readv,
+    nr::__NR_process_vm_writev,
+    nr::__NR_pselect6,
+    nr::__NR_ptrace,
+    nr::__NR_pwrite64,
+    nr::__NR_pwritev,
+    nr::__NR_pwritev2,
+    nr::__NR_read,
+    nr::__NR_readahead,
+    nr::__NR_readlink,
+    nr::__NR_readlinkat,
+    nr::__NR_readv,
+    nr::__NR_recvfrom,
+    nr::__NR_recvmmsg,
+    nr::__NR_recvmsg,
+    nr::__NR_remap_file_pages,
+    nr::__NR_removexattr,
+    nr::__NR_rename,
+    nr::__NR_renameat,
+    nr::__NR_renameat2,
+    nr::__NR_restart_syscall,
+    nr::__NR_rmdir,
+    nr::__NR_rseq,
+    nr::__NR_rt_sigaction,
+    nr::__NR_rt_sigpending,
+    nr::__NR_rt_sigprocmask,
+    nr::__NR_rt_sigqueueinfo,
+    nr::__NR_rt_sigreturn,
+    nr::__NR_rt_sigsuspend,
+    nr::__NR_rt_sigtimedwait,
+    nr::__NR_rt_tgsigqueueinfo,
+    nr::__NR_sched_getaffinity,
+    nr::__NR_sched_getattr,
+    nr::__NR_sched_getparam,
+    nr::__NR_sched_get_priority_max,
+    nr::__NR_sched_get_priority_min,
+    nr::__NR_sched_getscheduler,
+    nr::__NR_sched_rr_get_interval,
+    nr::__NR_sched_setaffinity,
+    nr::__NR_sched_setattr,
+    nr::__NR_sched_setparam,
+    nr::__NR_sched_setscheduler,
+    nr::__NR_sched_yield,
+    nr::__NR_seccomp,
+    nr::__NR_select,
+    nr::__NR_semctl,
+    nr::__NR_semget,
+    nr::__NR_semop,
+    nr::__NR_semtimedop,
+    nr::__NR_sendfile,
+    nr::__NR_sendmmsg,
+    nr::__NR_sendmsg,
+    nr::__NR_sendto,
+    nr::__NR_setfsgid,
+    nr::__NR_setfsuid,
+    nr::__NR_setgid,
+    nr::__NR_setgroups,
+    nr::__NR_setitimer,
+    nr::__NR_setpgid,
+    nr::__NR_setpriority,
+    nr::__NR_setregid,
+    nr::__NR_setresgid,
+    nr::__NR_setresuid,
+    nr::__NR_setreuid,
+    nr::__NR_setrlimit,
+    nr::__NR_set_robust_list,
+    nr::__NR_setsid,
+    nr::__NR_setsockopt,
+    nr::__NR_set_thread_area,
+    nr::__NR_set_tid_address,
+    nr::__NR_setuid,
+    nr::__NR_setxattr,
+    nr::__NR_shmat,
+    nr::__NR_shmctl,
+    nr::__NR_shmdt,
+    nr::__NR_shmget,
+    nr::__NR_shutdown,
+    nr::__NR_sigaltstack,
+    nr::__NR_signalfd,
+    nr::__NR_signalfd4,
+    nr::__NR_socketpair,
+    nr::__NR_splice,
+    nr::__NR_stat,
+    nr::__NR_statfs,
+    nr::__NR_statx,
+    nr::__NR_symlink,
+    nr::__NR_symlinkat,
+    nr::__NR_sync,
+    nr::__NR_sync_file_range,
+    nr::__NR_syncfs,
+    nr::__NR_sysinfo,
+    nr::__NR_tee,
+    nr::__NR_tgkill,
+    nr::__NR_time,
+    nr::__NR_timer_create,
+    nr::__NR_timer_delete,
+    nr::__NR_timer_getoverrun,
+    nr::__NR_timer_gettime,
+    nr::__NR_timer_settime,
+    nr::__NR_timerfd_create,
+    nr::__NR_timerfd_gettime,
+    nr::__NR_timerfd_settime,
+    nr::__NR_times,
+    nr::__NR_tkill,
+    nr::__NR_truncate,
+    nr::__NR_umask,
+    nr::__NR_uname,
+    nr::__NR_unlink,
+    nr::__NR_unlinkat,
+    nr::__NR_utime,
+    nr::__NR_utimensat,
+    nr::__NR_utimes,
+    nr::__NR_vfork,
+    nr::__NR_vmsplice,
+    nr::__NR_wait4,
+    nr::__NR_waitid,
+    nr::__NR_write,
+    nr::__NR_writev,
+];
+
+/// Calls newer than docker's list of the time this table was written that do
+/// nothing its list does not already allow under another number: the
+/// `*xattrat` family, `fchmodat2` (glibc uses it for `lchmod`), the
+/// `futex_*` calls, `cachestat`, `map_shadow_stack`, `mseal`, and `uretprobe`
+/// (entered only from the kernel's own uprobe trampoline).
+const ALLOWED_NEWER: &[u32] = &[
+    nr::__NR_cachestat,
+    nr::__NR_fchmodat2,
+    nr::__NR_map_shadow_stack,
+    nr::__NR_futex_wake,
+    nr::__NR_futex_wait,
+    nr::__NR_futex_requeue,
+    nr::__NR_mseal,
+    nr::__NR_setxattrat,
+    nr::__NR_getxattrat,
+    nr::__NR_listxattrat,
+    nr::__NR_removexattrat,
+    nr::__NR_uretprobe,
+];
+
+/// The highest system-call number this table knows: a higher one gets
+/// `ENOSYS`, as from a kernel that does not have it.
+const LAST_KNOWN: u32 = nr::__NR_file_setattr;
+
+/// x86-64 has no system calls between `uretprobe` (335) and
+/// `pidfd_send_signal` (424): the numbers were left for the calls that every
+/// architecture got at once from 424 on.
+const UNUSED: std::ops::RangeInclusive<u32> =
+    nr::__NR_uretprobe + 1..=nr::__NR_pidfd_send_signal - 1;
+
+/// Offsets in `struct seccomp_data`: `nr`, `arch`, and the low 32 bits of
+/// argument `i` (little-endian) at `ARGS + 8 * i`.
+const NR: u32 = 0;
+const ARCH: u32 = 4;
+const ARGS: u32 = 16;
+
+/// The errno of a call the kernel has and the filter refuses.
+const EPERM: u32 = linux_raw_sys::errno::EPERM;
+/// The errno of a call the kernel does not have.
+const ENOSYS: u32 = linux_raw_sys::errno::ENOSYS;
+
+/// The answer for each system-call number up to [`LAST_KNOWN`].
+fn actions() -> Vec<Action> {
+    let mut table = vec![Action::Errno(EPERM); LAST_KNOWN as usize + 1];
+    for n in UNUSED {
+        table[n as usize] = Action::Errno(ENOSYS);
+    }
+    for &n in ALLOWED.iter().chain(ALLOWED_NEWER) {
+        table[n as usize] = Action::Allow;
+    }
+    table[nr::__NR_clone as usize] = Action::Check(Check::Clone);
+    table[nr::__NR_clone3 as usize] = Action::Errno(ENOSYS);
+    table[nr::__NR_socket as usize] = Action::Check(Check::Socket);
+    table[nr::__NR_personality as usize] = Action::Check(Check::Personality);
+    table[nr::__NR_ioctl as usize] = Action::Check(Check::Ioctl);
+    table
+}
+
+/// Numbers `start..` (up to the next run's start) that get the same action.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    start: u32,
+    action: Action,
+}
+
+/// The table as runs of equal actions, ending with `ENOSYS` for everything
+/// above [`LAST_KNOWN`] (x32's numbers, with bit 30 set, among them).
+fn runs(table: &[Action]) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for (n, &action) in table.iter().enumerate() {
+        let joins = matches!(runs.last(), Some(r) if r.action == action && !matches!(action, Action::Check(_)));
+        if !joins {
+            runs.push(Run {
+                start: n as u32,
+                action,
+            });
+        }
+    }
+    runs.push(Run {
+        start: LAST_KNOWN + 1,
+        action: Action::Errno(ENOSYS),
+    });
+    runs
+}
+
+fn stmt(code: u32, k: u32) -> sock_filter {
+    sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jump(op: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter {
+        code: (BPF_JMP | op | BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    }
+}
+
+fn load(offset: u32) -> sock_filter {
+    stmt(BPF_LD | BPF_W | BPF_ABS, offset)
+}
+
+fn ret(action: u32) -> sock_filter {
+    stmt(BPF_RET | BPF_K, action)
+}
+
+fn errno(e: u32) -> u32 {
+    SECCOMP_RET_ERRNO | (e & SECCOMP_RET_DATA)
+}
+
+/// The instructions that decide a call of [`Check`] by its argument.
+fn check_block(check: Check) -> Vec<sock_filter> {
+    let deny = ret(errno(EPERM));
+    let allow = ret(SECCOMP_RET_ALLOW);
+    match check {
+        Check::Clone => vec![
+            load(ARGS),
+            jump(BPF_JSET, CLONE_NAMESPACES, 0, 1),
+            deny,
+            allow,
+        ],
+        Check::Socket => vec![load(ARGS), jump(BPF_JEQ, AF_VSOCK, 0, 1), deny, allow],
+        Check::Ioctl => vec![load(ARGS + 8), jump(BPF_JEQ, TIOCSTI, 0, 1), deny, allow],
+        Check::Personality => {
+            let mut block = vec![load(ARGS)];
+            let n = PERSONALITIES.len();
+            for (i, &value) in PERSONALITIES.iter().enumerate() {
+                // Past the remaining comparisons and the deny: to the allow.
+                block.push(jump(BPF_JEQ, value, (n - i) as u8, 0));
+            }
+            block.push(deny);
+            block.push(allow);
+            block
+        }
+    }
+}
+
+/// A binary search over `runs` (the system-call number is in the accumulator).
+fn search(runs: &[Run]) -> Vec<sock_filter> {
+    if let [run] = runs {
+        return match run.action {
+            Action::Allow => vec![ret(SECCOMP_RET_ALLOW)],
+            Action::Errno(e) => vec![ret(errno(e))],
+            Action::Check(check) => check_block(check),
+        };
+    }
+    let mid = runs.len() / 2;
+    let (below, above) = (search(&runs[..mid]), search(&runs[mid..]));
+    let mut code = Vec::with_capacity(below.len() + above.len() + 2);
+    match u8::try_from(below.len()) {
+        // nr >= start: jump over the lower half.
+        Ok(skip) => code.push(jump(BPF_JGE, runs[mid].start, skip, 0)),
+        Err(_) => {
+            code.push(jump(BPF_JGE, runs[mid].start, 0, 1));
+            code.push(stmt(BPF_JMP | BPF_JA, below.len() as u32));
+        }
+    }
+    code.extend(below);
+    code.extend(above);
+    code
+}
+
+/// docker's default filter, for x86-64 (see the module's documentation).
+pub fn default_filter() -> Filter {
+    let mut program = vec![
+        load(ARCH),
+        jump(BPF_JEQ, AUDIT_ARCH_X86_64, 1, 0),
+        ret(SECCOMP_RET_KILL_PROCESS),
+        load(NR),
+    ];
+    program.extend(search(&runs(&actions())));
+    Filter { program }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a filter on one call, as the kernel does; panics on anything
+    /// the kernel's checker would refuse (a jump out of the program, an
+    /// instruction this filter does not use, falling off the end).
+    fn eval(filter: &Filter, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let p = filter.instructions();
+        assert!(p.len() <= linux_raw_sys::ptrace::BPF_MAXINSNS as usize);
+        let word = |offset: u32| -> u32 {
+            match offset {
+                NR => nr,
+                ARCH => arch,
+                o if (ARGS..ARGS + 48).contains(&o) && o % 4 == 0 => {
+                    let a = args[((o - ARGS) / 8) as usize];
+                    if (o - ARGS) % 8 == 0 {
+                        a as u32
+                    } else {
+                        (a >> 32) as u32
+                    }
+                }
+                o => panic!("load of offset {o}"),
+            }
+        };
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let i = p.get(pc).unwrap_or_else(|| panic!("fell off at {pc}"));
+            let code = i.code as u32;
+            pc += 1;
+            if code == BPF_LD | BPF_W | BPF_ABS {
+                acc = word(i.k);
+            } else if code == BPF_RET | BPF_K {
+                return i.k;
+            } else if code == BPF_JMP | BPF_JA {
+                pc += i.k as usize;
+            } else {
+                let taken = match code {
+                    c if c == BPF_JMP | BPF_JEQ | BPF_K => acc == i.k,
+                    c if c == BPF_JMP | BPF_JGE | BPF_K => acc >= i.k,
+                    c if c == BPF_JMP | BPF_JSET | BPF_K => acc & i.k != 0,
+                    c => panic!("instruction {c:#x}"),
+                };
+                pc += if taken { i.jt } else { i.jf } as usize;
+            }
+            assert!(pc < p.len(), "jump out of the program");
+        }
+    }
+
+    fn call(nr: u32, args: [u64; 6]) -> u32 {
+        eval(&default_filter(), AUDIT_ARCH_X86_64, nr, args)
+    }
+
+    const ALLOW: u32 = SECCOMP_RET_ALLOW;
+
+    #[test]
+    fn allows_the_calls_of_the_list() {
+        for &n in ALLOWED.iter().chain(ALLOWED_NEWER) {
+            assert_eq!(call(n, [0; 6]), ALLOW, "system call {n}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_docker_refuses() {
+        for n in [
+            nr::__NR_mount,
+            nr::__NR_umount2,
+            nr::__NR_unshare,
+            nr::__NR_setns,
+            nr::__NR_keyctl,
+            nr::__NR_add_key,
+            nr::__NR_request_key,
+            nr::__NR_bpf,
+            nr::__NR_perf_event_open,
+            nr::__NR_kexec_load,
+            nr::__NR_init_module,
+            nr::__NR_finit_module,
+            nr::__NR_reboot,
+            nr::__NR_swapon,
+            nr::__NR_open_by_handle_at,
+            nr::__NR_pivot_root,
+            nr::__NR_sethostname,
+            nr::__NR_fsopen,
+            nr::__NR_move_mount,
+            nr::__NR_userfaultfd,
+            nr::__NR_iopl,
+            nr::__NR_settimeofday,
+            nr::__NR_acct,
+            nr::__NR_syslog,
+            nr::__NR_kcmp,
+        ] {
+            assert_eq!(call(n, [0; 6]), errno(EPERM), "system call {n}");
+        }
+    }
+
+    #[test]
+    fn unknown_numbers_and_clone3_get_enosys() {
+        for n in [336, 400, 423, LAST_KNOWN + 1, 1000, 0x4000_0000, u32::MAX] {
+            assert_eq!(call(n, [0; 6]), errno(ENOSYS), "system call {n}");
+        }
+        assert_eq!(call(nr::__NR_clone3, [0; 6]), errno(ENOSYS));
+        assert_eq!(call(nr::__NR_pidfd_send_signal, [0; 6]), ALLOW);
+    }
+
+    #[test]
+    fn clone_without_a_namespace_only() {
+        // glibc's pthread_create and fork.
+        let thread = 0x003d_0f00;
+        let fork = 0x0120_0011;
+        assert_eq!(call(nr::__NR_clone, [thread, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(call(nr::__NR_clone, [fork, 0, 0, 0, 0, 0]), ALLOW);
+        for ns in [
+            0x0002_0000u64,
+            0x1000_0000,
+            0x2000_0000,
+            0x4000_0000,
+            0x0200_0000,
+        ] {
+            assert_eq!(
+                call(nr::__NR_clone, [fork | ns, 0, 0, 0, 0, 0]),
+                errno(EPERM),
+                "flag {ns:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn socket_personality_and_ioctl_by_argument() {
+        assert_eq!(call(nr::__NR_socket, [2, 1, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(call(nr::__NR_socket, [40, 1, 0, 0, 0, 0]), errno(EPERM));
+        for p in PERSONALITIES {
+            assert_eq!(call(nr::__NR_personality, [p as u64, 0, 0, 0, 0, 0]), ALLOW);
+        }
+        // READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE.
+        for p in [0x0040_0000u64, 0x0004_0000] {
+            assert_eq!(call(nr::__NR_personality, [p, 0, 0, 0, 0, 0]), errno(EPERM));
+        }
+        let tcgets = linux_raw_sys::ioctl::TCGETS as u64;
+        assert_eq!(call(nr::__NR_ioctl, [0, tcgets, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(
+            call(nr::__NR_ioctl, [0, TIOCSTI as u64, 0, 0, 0, 0]),
+            errno(EPERM)
+        );
+        // The kernel reads the command as 32 bits: high bits do not hide it.
+        assert_eq!(
+            call(nr::__NR_ioctl, [0, (1 << 32) | TIOCSTI as u64, 0, 0, 0, 0]),
+            errno(EPERM)
+        );
+    }
+
+    #[test]
+    fn other_abis_are_killed() {
+        const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+        let f = default_filter();
+        assert_eq!(
+            eval(&f, AUDIT_ARCH_I386, 1, [0; 6]),
+            SECCOMP_RET_KILL_PROCESS
+        );
+    }
+
+    #[test]
+    fn the_search_stays_short() {
+        let f = default_filter();
+        assert!(f.instructions().len() < 400, "{}", f.instructions().len());
+    }
+}

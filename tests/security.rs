@@ -1,0 +1,164 @@
+//! The system-call filter (`src/seccomp.rs`) and `--security-opt`, seen from
+//! inside a container: a static C program makes each call and prints the
+//! errno it got (`tests/seccomp-probe.c`).
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+
+const PROBE: &str = include_str!("seccomp-probe.c");
+
+/// A store with image `probe`: busybox and `/probe`.
+fn store_with_probe() -> TestStore {
+    let store = TestStore::new();
+    let mut t = TarBuilder::with_busybox(&["sh", "grep"]);
+    t.file("probe", 0o755, &store.static_program("probe", PROBE));
+    store
+        .tupper_stdin(&["import", "probe", "-"], &t.finish())
+        .ok();
+    store
+}
+
+/// `/probe`'s lines as call -> errno (0: the call ran).
+fn probe(store: &TestStore, options: &[&str]) -> BTreeMap<String, i32> {
+    let mut args = vec!["run", "--rm", "--net", "none"];
+    args.extend(options);
+    args.extend(["probe", "/probe"]);
+    let out = store.tupper(&args).ok();
+    out.lines()
+        .map(|l| {
+            let (call, errno) = l.rsplit_once(' ').expect(l);
+            (call.to_string(), errno.parse().expect(l))
+        })
+        .collect()
+}
+
+fn status_line(store: &TestStore, options: &[&str], field: &str) -> String {
+    let mut args = vec!["run", "--rm", "--net", "none"];
+    args.extend(options);
+    args.extend(["probe", "grep", field, "/proc/self/status"]);
+    store.tupper(&args).ok().trim().to_string()
+}
+
+const EPERM: i32 = 1;
+const ENOTTY: i32 = 25;
+const ENOSYS: i32 = 38;
+const EINVAL: i32 = 22;
+
+#[test]
+fn the_default_filter_refuses_what_docker_refuses() {
+    let store = store_with_probe();
+    assert_eq!(status_line(&store, &[], "Seccomp:"), "Seccomp:\t2");
+    let got = probe(&store, &[]);
+    let want = [
+        // A user namespace would give the command every capability in it.
+        ("unshare-user", EPERM),
+        // libc falls back to clone, whose flags the filter reads.
+        ("clone3", ENOSYS),
+        ("keyctl", EPERM),
+        // tupper shares its terminal: no typing into it.
+        ("tiocsti", EPERM),
+        ("personality-query", 0),
+        ("personality-read-implies-exec", EPERM),
+        ("vsock", EPERM),
+        // A number the kernel does not have: as without a filter.
+        ("nr400", ENOSYS),
+        // fork is clone without namespace flags; the child exits 7.
+        ("fork", 7),
+    ];
+    for (call, errno) in want {
+        assert_eq!(got.get(call), Some(&errno), "{call}: {got:?}");
+    }
+}
+
+#[test]
+fn a_32_bit_system_call_ends_the_command() {
+    let store = store_with_probe();
+    // getpid by `int $0x80`: the filter covers the native ABI only, and kills
+    // the process (SIGSYS, 31) rather than let the other table through.
+    let out = store.run_rm("probe", &["/probe", "int80"]);
+    out.code(128 + 31);
+    let out = store.tupper(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--security-opt",
+        "seccomp=unconfined",
+        "probe",
+        "/probe",
+        "int80",
+    ]);
+    assert!(out.ok().contains("int80 ran"));
+}
+
+#[test]
+fn seccomp_unconfined_runs_without_the_filter() {
+    let store = store_with_probe();
+    let unconfined = ["--security-opt", "seccomp=unconfined"];
+    assert_eq!(status_line(&store, &unconfined, "Seccomp:"), "Seccomp:\t0");
+    let got = probe(&store, &unconfined);
+    let want = [
+        ("unshare-user", 0),
+        // The kernel's own answer to a NULL argument.
+        ("clone3", EINVAL),
+        ("tiocsti", ENOTTY),
+        ("personality-read-implies-exec", 0),
+        ("nr400", ENOSYS),
+    ];
+    for (call, errno) in want {
+        assert_eq!(got.get(call), Some(&errno), "{call}: {got:?}");
+    }
+    // The capabilities stay docker's either way.
+    assert_eq!(
+        status_line(&store, &unconfined, "CapBnd"),
+        "CapBnd:\t00000000a80425fb"
+    );
+}
+
+#[test]
+fn no_new_privileges_is_off_unless_asked() {
+    let store = store_with_probe();
+    assert_eq!(status_line(&store, &[], "NoNewPrivs"), "NoNewPrivs:\t0");
+    for opt in [
+        "no-new-privileges",
+        "no-new-privileges=true",
+        "no-new-privileges:true",
+    ] {
+        assert_eq!(
+            status_line(&store, &["--security-opt", opt], "NoNewPrivs"),
+            "NoNewPrivs:\t1",
+            "{opt}"
+        );
+    }
+    // With it, the filter is still loaded.
+    assert_eq!(
+        status_line(&store, &["--security-opt", "no-new-privileges"], "Seccomp:"),
+        "Seccomp:\t2"
+    );
+}
+
+#[test]
+fn an_unsupported_security_option_changes_nothing() {
+    let store = store_with_probe();
+    let before = store.state();
+    for opt in [
+        "seccomp=/etc/profile.json",
+        "apparmor=unconfined",
+        "label=disable",
+    ] {
+        let out = store.tupper(&[
+            "run",
+            "--net",
+            "none",
+            "--security-opt",
+            opt,
+            "probe",
+            "true",
+        ]);
+        let line = out.fails(125);
+        assert!(line.contains(opt), "{line}");
+        before.assert_same(&store.state(), opt);
+    }
+}
