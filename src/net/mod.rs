@@ -681,31 +681,36 @@ fn inspect_bridge(route: &Netlink, name: &str, subnet: &Subnet) -> Result<Bridge
 /// missing (the common start finds it and skips this). Routes without an
 /// address of their own (a VPN's) are not checked.
 fn refuse_overlap(route: &Netlink, name: &str, subnet: &Subnet) -> Result<()> {
-    let mut found = None;
+    let mut found = Vec::new();
     route.exchange(
         &mut msg::get_addresses(0),
         &|| "list the IPv4 addresses of the host".into(),
         &mut |kind, payload| {
-            if kind == linux_raw_sys::netlink::RTM_NEWADDR as u16 && found.is_none() {
+            if kind == linux_raw_sys::netlink::RTM_NEWADDR as u16 {
                 if let Some((index, a, p)) = msg::parse_address(payload) {
                     let shorter = u32::from(p.min(subnet.prefix));
                     let mask = u32::MAX.checked_shl(32 - shorter).unwrap_or(0);
                     if u32::from(a) & mask == u32::from(subnet.network) & mask {
-                        found = Some((index, a, p));
+                        found.push((index, a, p));
                     }
                 }
             }
         },
     )?;
-    let Some((index, a, p)) = found else {
-        return Ok(());
-    };
-    let device = rustix::net::netdevice::index_to_name(route.fd(), index)
-        .unwrap_or_else(|_| format!("interface {index}"));
-    Err(Error::msg(format!(
-        "create bridge {name} for subnet {subnet}: it overlaps address {a}/{p} of {device}; \
-         choose another --subnet (or TUPPER_SUBNET)"
-    )))
+    for (index, a, p) in found {
+        let device = rustix::net::netdevice::index_to_name(route.fd(), index)
+            .unwrap_or_else(|_| format!("interface {index}"));
+        // The bridge itself, made by a start that ran at the same time since
+        // this one found it missing: `ensure_bridge` checks its subnet.
+        if device == name {
+            continue;
+        }
+        return Err(Error::msg(format!(
+            "create bridge {name} for subnet {subnet}: it overlaps address {a}/{p} of {device}; \
+             choose another --subnet (or TUPPER_SUBNET)"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a host port that a socket of the namespace listens on (a server
