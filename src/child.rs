@@ -424,7 +424,8 @@ fn restore_signals() {
     }
 }
 
-/// Keeps only `keep` (docker's default set, see [`crate::plan::DEFAULT_CAPABILITIES`])
+/// Keeps only `keep` (docker's default set unless `--cap-add`/`--cap-drop`
+/// say otherwise, see [`crate::capabilities`])
 /// in the bounding and inheritable sets. The command runs as root, whose
 /// capabilities after `execve` are its inheritable set plus the bounding set: so
 /// `CAP_SYS_ADMIN` and the rest are gone for it and everything it starts (no

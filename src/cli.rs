@@ -36,7 +36,9 @@ Commands:
       --ip ADDR                  the container's address on the bridge (default: the lowest free one)
       -p, --publish HOST:CTR[/tcp|/udp]
                                  publish a container port on the host
-      --security-opt seccomp=unconfined|no-new-privileges
+      --cap-add CAP, --cap-drop CAP
+                                 add or drop a capability (or ALL) from docker's default set
+      --security-opt seccomp=unconfined|builtin, --security-opt no-new-privileges[=BOOL]
                                  run without the system-call filter; set no_new_privs
   ps [-a] [--json]               list running (-a: all) containers
   inspect NAME|ID...             a container's record and network settings, as JSON
@@ -90,7 +92,7 @@ pub enum Command {
         names: Vec<String>,
     },
     /// `run`.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// `ps`.
     Ps {
         /// Include exited and dead containers.
@@ -144,6 +146,10 @@ pub struct RunArgs {
     pub publish: Vec<String>,
     /// `--security-opt`.
     pub security_opt: Vec<String>,
+    /// `--cap-add`.
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<String>,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -248,7 +254,7 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 force: flags[0],
             }
         }
-        "run" => Command::Run(parse_run(&mut p)?),
+        "run" => Command::Run(Box::new(parse_run(&mut p)?)),
         "attach" => {
             let (_, mut files) = flags(&mut p, &[])?;
             if files.len() != 1 {
@@ -317,6 +323,8 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Short('p')) | Some(Arg::Long("publish")) => {
                 a.publish.push(string(p.value().map_err(lex)?)?)
             }
+            Some(Arg::Long("cap-add")) => a.cap_add.push(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("cap-drop")) => a.cap_drop.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("security-opt")) => {
                 a.security_opt.push(string(p.value().map_err(lex)?)?)
             }
@@ -369,13 +377,18 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         network,
         seccomp_unconfined,
         no_new_privileges,
+        capabilities: if a.cap_add.is_empty() && a.cap_drop.is_empty() {
+            crate::capabilities::DEFAULT
+        } else {
+            crate::capabilities::adjust(&a.cap_add, &a.cap_drop, crate::capabilities::available()?)?
+        },
     })
 }
 
 /// One `--security-opt`.
 #[derive(Debug, PartialEq, Eq)]
 enum SecurityOpt {
-    /// `seccomp=unconfined` (true) or `seccomp=default` (false).
+    /// `seccomp=unconfined` (true) or `seccomp=builtin` (false).
     Seccomp(bool),
     /// `no-new-privileges[=true|false]`.
     NoNewPrivileges(bool),
@@ -390,15 +403,21 @@ fn security_opt(opt: &str) -> Result<SecurityOpt> {
     };
     match (key, value) {
         ("seccomp", Some("unconfined")) => Ok(SecurityOpt::Seccomp(true)),
-        ("seccomp", Some("default")) => Ok(SecurityOpt::Seccomp(false)),
+        ("seccomp", Some("builtin")) => Ok(SecurityOpt::Seccomp(false)),
         ("seccomp", Some(_)) => Err(bad(format!(
             "--security-opt {opt:?}: seccomp profile files are not supported; \
-             use seccomp=unconfined or seccomp=default"
+             use seccomp=unconfined or seccomp=builtin"
         ))),
-        ("no-new-privileges", None | Some("true")) => Ok(SecurityOpt::NoNewPrivileges(true)),
-        ("no-new-privileges", Some("false")) => Ok(SecurityOpt::NoNewPrivileges(false)),
+        // Go's strconv.ParseBool, which docker uses.
+        ("no-new-privileges", None) => Ok(SecurityOpt::NoNewPrivileges(true)),
+        ("no-new-privileges", Some("1" | "t" | "T" | "true" | "TRUE" | "True")) => {
+            Ok(SecurityOpt::NoNewPrivileges(true))
+        }
+        ("no-new-privileges", Some("0" | "f" | "F" | "false" | "FALSE" | "False")) => {
+            Ok(SecurityOpt::NoNewPrivileges(false))
+        }
         _ => Err(bad(format!(
-            "--security-opt {opt:?}: unsupported (tupper has seccomp=unconfined|default \
+            "--security-opt {opt:?}: unsupported (tupper has seccomp=unconfined|builtin \
              and no-new-privileges[=true|false])"
         ))),
     }
@@ -739,10 +758,19 @@ mod tests {
             security_opt("no-new-privileges=false").unwrap(),
             SecurityOpt::NoNewPrivileges(false)
         );
+        assert_eq!(
+            security_opt("no-new-privileges=1").unwrap(),
+            SecurityOpt::NoNewPrivileges(true)
+        );
+        assert_eq!(
+            security_opt("seccomp=builtin").unwrap(),
+            SecurityOpt::Seccomp(false)
+        );
         for bad in [
             "seccomp=/etc/p.json",
+            "seccomp=default",
             "apparmor=unconfined",
-            "no-new-privileges=1",
+            "no-new-privileges=yes",
             "seccomp",
         ] {
             let e = security_opt(bad).unwrap_err().to_string();
@@ -754,6 +782,12 @@ mod tests {
         };
         let spec = spec(&a, None, None).unwrap();
         assert!(spec.seccomp_unconfined && !spec.no_new_privileges);
+        assert_eq!(spec.capabilities, crate::capabilities::DEFAULT);
+        let cli = parse_str(&["run", "--cap-drop", "ALL", "--cap-add=net_raw", "bb"]).unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(super::spec(&a, None, None).unwrap().capabilities, 1 << 13);
     }
 
     #[test]
@@ -792,6 +826,7 @@ mod tests {
             pid: None,
             remove: false,
             network: None,
+            security: None,
         };
         let t = ps_table(&[rec], 160);
         let lines: Vec<&str> = t.lines().collect();

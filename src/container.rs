@@ -66,6 +66,37 @@ pub struct Record {
     /// Its network settings (mode, address, gateway, veth, ports).
     #[serde(default)]
     pub network: Option<net::Settings>,
+    /// What its command may do: capabilities, filter, `no_new_privs`
+    /// (`None` in a record written before tupper recorded them).
+    #[serde(default)]
+    pub security: Option<Security>,
+}
+
+/// A container's security settings, as `inspect` shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Security {
+    /// The capabilities its command keeps, `CAP_` names in number order.
+    pub capabilities: Vec<String>,
+    /// The system-call filter: `builtin` (docker's default) or `unconfined`.
+    pub seccomp: String,
+    /// Whether its command runs with `no_new_privs`.
+    pub no_new_privileges: bool,
+}
+
+impl Security {
+    /// The settings of a run of `spec`.
+    pub fn of(spec: &crate::run::Spec) -> Security {
+        Security {
+            capabilities: crate::capabilities::names(spec.capabilities),
+            seccomp: if spec.seccomp_unconfined {
+                "unconfined"
+            } else {
+                "builtin"
+            }
+            .to_string(),
+            no_new_privileges: spec.no_new_privileges,
+        }
+    }
 }
 
 /// A container that was just made: locked, recorded, named and snapshotted.
@@ -119,6 +150,7 @@ impl Store {
         command: &[String],
         remove: bool,
         network: net::Settings,
+        security: Security,
     ) -> Result<Created> {
         let mut undo = Undo {
             store: self,
@@ -148,6 +180,7 @@ impl Store {
             pid: None,
             remove,
             network: Some(network),
+            security: Some(security),
         };
         self.write_new_record(&record)?;
         undo.record = true;

@@ -233,6 +233,10 @@ fn send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> Result<()> {
 pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
     let errno = std::io::Error::from_raw_os_error(report.errno);
     let stage = Stage::from_u32(report.stage);
+    if stage == Some(Stage::Seccomp) {
+        return Error::os("load the system-call filter (seccomp)", errno)
+            .with_advice("--security-opt seccomp=unconfined runs without it");
+    }
     let what = match stage {
         Some(Stage::DeathSignal) => "set the parent-death signal".to_string(),
         Some(Stage::PrivateRoot) => "make / private in the container's mount namespace".to_string(),
@@ -253,7 +257,7 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
         Some(Stage::WaitParent) => "wait for the parent".to_string(),
         Some(Stage::Capabilities) => "drop capabilities".to_string(),
         Some(Stage::NoNewPrivileges) => "set no_new_privs".to_string(),
-        Some(Stage::Seccomp) => "load the system-call filter (seccomp)".to_string(),
+        Some(Stage::Seccomp) => unreachable!("handled above"),
         Some(Stage::Workdir) => format!(
             "change to working directory {}",
             plan.workdir.to_string_lossy()

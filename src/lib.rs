@@ -23,6 +23,7 @@
 //!
 //! A [`Store`] may be shared by threads: each `run` is independent.
 
+pub mod capabilities;
 pub mod child;
 pub mod cli;
 pub mod container;

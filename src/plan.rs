@@ -24,7 +24,7 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// (`CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
 /// NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP`), as the bit
 /// mask `/proc/PID/status` shows as `CapBnd`.
-pub const DEFAULT_CAPABILITIES: u64 = 0xa80425fb;
+pub const DEFAULT_CAPABILITIES: u64 = crate::capabilities::DEFAULT;
 
 /// The files of `/proc` hidden from the container (docker's `MaskedPaths`):
 /// each reads as empty where the kernel has it.
@@ -205,6 +205,8 @@ pub struct PlanInput<'a> {
     pub seccomp_unconfined: bool,
     /// Whether the command runs with `no_new_privs`.
     pub no_new_privileges: bool,
+    /// The capabilities the command keeps (see [`crate::capabilities`]).
+    pub capabilities: u64,
 }
 
 impl Default for PlanInput<'_> {
@@ -220,6 +222,7 @@ impl Default for PlanInput<'_> {
             own_process_group: false,
             seccomp_unconfined: false,
             no_new_privileges: false,
+            capabilities: DEFAULT_CAPABILITIES,
         }
     }
 }
@@ -266,9 +269,10 @@ impl ChildPlan {
                 .collect::<Result<_>>()?,
             own_netns: input.own_netns,
             own_process_group: input.own_process_group,
-            capabilities: DEFAULT_CAPABILITIES,
+            capabilities: input.capabilities,
             no_new_privileges: input.no_new_privileges,
-            seccomp: (!input.seccomp_unconfined).then(crate::seccomp::default_filter),
+            seccomp: (!input.seccomp_unconfined)
+                .then(|| crate::seccomp::default_filter(input.capabilities)),
         })
     }
 

@@ -43,6 +43,9 @@ pub struct Spec {
     pub seccomp_unconfined: bool,
     /// Run with `no_new_privs` (`--security-opt no-new-privileges`).
     pub no_new_privileges: bool,
+    /// The capabilities the command keeps (`--cap-add`, `--cap-drop`: see
+    /// [`crate::capabilities::adjust`]); docker's default set by default.
+    pub capabilities: u64,
 }
 
 impl Default for Spec {
@@ -61,6 +64,7 @@ impl Default for Spec {
             },
             seccomp_unconfined: false,
             no_new_privileges: false,
+            capabilities: crate::capabilities::DEFAULT,
         }
     }
 }
@@ -106,6 +110,7 @@ impl Store {
                 root_flags,
                 seccomp_unconfined: spec.seccomp_unconfined,
                 no_new_privileges: spec.no_new_privileges,
+                capabilities: spec.capabilities,
             },
         )?;
         spec.network.validate()?;
@@ -141,6 +146,7 @@ impl Store {
             &spec.command,
             spec.remove,
             network.settings(),
+            crate::container::Security::of(spec),
         ) {
             Ok(c) => c,
             Err(e) => {

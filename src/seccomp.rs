@@ -3,7 +3,10 @@
 //! in memory (no libseccomp, no profile file).
 //!
 //! What it does, for the native x86-64 system calls:
-//! - the ~340 calls of docker's allow list run;
+//! - the ~310 calls of docker's allow list run (without io_uring, which docker
+//!   dropped in 25.0: its work items never pass the filter), and those docker adds for a
+//!   capability the command has (`mount`, `unshare`, ... with
+//!   `CAP_SYS_ADMIN`; `chroot` with `CAP_SYS_CHROOT`, ...: [`BY_CAPABILITY`]);
 //! - `clone` runs unless it asks for a new namespace, `clone3` fails with
 //!   `ENOSYS` (so that libc falls back to `clone`, whose flags the filter can
 //!   read), `socket` runs for every family but `AF_VSOCK`, `personality` only
@@ -11,14 +14,15 @@
 //! - `ioctl(TIOCSTI)` (pushing bytes into a terminal's input) fails with
 //!   `EPERM`: tupper shares its terminal with the container (docker gives
 //!   a container its own pseudo-terminal instead, so it need not filter it);
-//! - every other call the kernel has (mount, unshare, setns, keyctl, bpf,
-//!   perf_event_open, kexec_load, init_module, reboot, ...) fails with `EPERM`;
-//!   a number the kernel does not have, or that is newer than this table,
-//!   fails with `ENOSYS`, as the kernel itself would answer (so a new libc
-//!   call falls back to its older one: runc does the same);
-//! - a call of another ABI (32-bit `int 0x80`, x32) kills the process:
-//!   tupper's filter covers the native ABI only, where docker's also allows
-//!   the 32-bit ones (see `docs/decisions.md`).
+//! - every other call of the table (mount, unshare, setns, keyctl, bpf,
+//!   perf_event_open, kexec_load, init_module, reboot, io_uring_setup, ...)
+//!   fails with `EPERM`; a number newer than this table, or one x86-64
+//!   leaves unused, fails with `ENOSYS`, as the kernel itself would answer
+//!   (so a new libc call falls back to its older one: runc does the same);
+//! - x32 calls (bit 30 set) are numbers above the table: `ENOSYS`;
+//! - a call of the 32-bit ABI (`int 0x80`) kills the process: tupper's
+//!   filter covers the native ABI only, where docker's also allows the
+//!   32-bit one (see `docs/decisions.md`).
 //!
 //! The program is a binary search over runs of system-call numbers that get the
 //! same answer, so a call costs ~10 instructions, and the kernel's seccomp
@@ -26,6 +30,8 @@
 //! arguments.
 
 use linux_raw_sys::general as nr;
+
+use crate::capabilities::has;
 use linux_raw_sys::ptrace::{
     sock_filter, AUDIT_ARCH_X86_64, BPF_ABS, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_JSET, BPF_K,
     BPF_LD, BPF_RET, BPF_W, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA, SECCOMP_RET_ERRNO,
@@ -85,11 +91,10 @@ const PERSONALITIES: [u32; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
 /// `TIOCSTI`: push a byte into a terminal's input queue.
 const TIOCSTI: u32 = linux_raw_sys::ioctl::TIOCSTI;
 
-/// The system calls allowed whatever their arguments: docker's default list
-/// (the names it has on x86-64), the ones its default capabilities add
-/// (`chroot`), the ones it allows on kernels from 4.8 (`ptrace`,
-/// `process_vm_readv`, `process_vm_writev`), and the x86-64 ones
-/// (`arch_prctl`, `modify_ldt`).
+/// The system calls allowed whatever their arguments and capabilities:
+/// docker's default list (the names it has on x86-64), the ones it allows on
+/// kernels from 4.8 (`ptrace`, `process_vm_readv`, `process_vm_writev`), and
+/// the x86-64 ones (`arch_prctl`, `modify_ldt`).
 const ALLOWED: &[u32] = &[
     nr::__NR_accept,
     nr::__NR_accept4,
@@ -104,7 +109,6 @@ const ALLOWED: &[u32] = &[
     nr::__NR_chdir,
     nr::__NR_chmod,
     nr::__NR_chown,
-    nr::__NR_chroot,
     nr::__NR_clock_adjtime,
     nr::__NR_clock_getres,
     nr::__NR_clock_gettime,
@@ -197,9 +201,6 @@ const ALLOWED: &[u32] = &[
     nr::__NR_ioprio_set,
     nr::__NR_io_setup,
     nr::__NR_io_submit,
-    nr::__NR_io_uring_enter,
-    nr::__NR_io_uring_register,
-    nr::__NR_io_uring_setup,
     nr::__NR_kill,
     nr::__NR_landlock_add_rule,
     nr::__NR_landlock_create_ruleset,
@@ -387,12 +388,17 @@ const ALLOWED: &[u32] = &[
     nr::__NR_writev,
 ];
 
-/// Calls newer than docker's list of the time this table was written that do
-/// nothing its list does not already allow under another number: the
+/// Newer calls that docker's list has allowed since 2025 (moby#50077) or that
+/// do nothing its list does not already allow under another number: the
 /// `*xattrat` family, `fchmodat2` (glibc uses it for `lchmod`), the
-/// `futex_*` calls, `cachestat`, `map_shadow_stack`, `mseal`, and `uretprobe`
+/// `futex_*` calls, `cachestat`, `map_shadow_stack`, `mseal`, `statmount`,
+/// `listmount`, `lsm_get_self_attr`, `lsm_list_modules`, and `uretprobe`
 /// (entered only from the kernel's own uprobe trampoline).
 const ALLOWED_NEWER: &[u32] = &[
+    nr::__NR_statmount,
+    nr::__NR_listmount,
+    nr::__NR_lsm_get_self_attr,
+    nr::__NR_lsm_list_modules,
     nr::__NR_cachestat,
     nr::__NR_fchmodat2,
     nr::__NR_map_shadow_stack,
@@ -405,6 +411,72 @@ const ALLOWED_NEWER: &[u32] = &[
     nr::__NR_listxattrat,
     nr::__NR_removexattrat,
     nr::__NR_uretprobe,
+];
+
+/// The calls docker allows when the command has a capability: each
+/// capability's name (see [`crate::capabilities::NAMES`]) and its calls. With
+/// `SYS_ADMIN`, `clone` and `clone3` run with any flags, too.
+pub const BY_CAPABILITY: &[(&str, &[u32])] = &[
+    (
+        "SYS_ADMIN",
+        &[
+            nr::__NR_bpf,
+            nr::__NR_fanotify_init,
+            nr::__NR_fsconfig,
+            nr::__NR_fsmount,
+            nr::__NR_fsopen,
+            nr::__NR_fspick,
+            nr::__NR_lookup_dcookie,
+            nr::__NR_mount,
+            nr::__NR_mount_setattr,
+            nr::__NR_move_mount,
+            nr::__NR_open_tree,
+            nr::__NR_perf_event_open,
+            nr::__NR_quotactl,
+            nr::__NR_quotactl_fd,
+            nr::__NR_setdomainname,
+            nr::__NR_sethostname,
+            nr::__NR_setns,
+            nr::__NR_syslog,
+            nr::__NR_umount2,
+            nr::__NR_unshare,
+        ],
+    ),
+    ("SYS_BOOT", &[nr::__NR_reboot]),
+    ("SYS_CHROOT", &[nr::__NR_chroot]),
+    (
+        "SYS_MODULE",
+        &[
+            nr::__NR_delete_module,
+            nr::__NR_init_module,
+            nr::__NR_finit_module,
+        ],
+    ),
+    ("SYS_PACCT", &[nr::__NR_acct]),
+    (
+        "SYS_PTRACE",
+        &[
+            nr::__NR_kcmp,
+            nr::__NR_pidfd_getfd,
+            nr::__NR_process_madvise,
+        ],
+    ),
+    ("SYS_RAWIO", &[nr::__NR_iopl, nr::__NR_ioperm]),
+    ("SYS_TIME", &[nr::__NR_settimeofday, nr::__NR_clock_settime]),
+    ("SYS_TTY_CONFIG", &[nr::__NR_vhangup]),
+    (
+        "SYS_NICE",
+        &[
+            nr::__NR_get_mempolicy,
+            nr::__NR_mbind,
+            nr::__NR_set_mempolicy,
+            nr::__NR_set_mempolicy_home_node,
+        ],
+    ),
+    ("SYSLOG", &[nr::__NR_syslog]),
+    ("BPF", &[nr::__NR_bpf]),
+    ("PERFMON", &[nr::__NR_perf_event_open]),
+    ("DAC_READ_SEARCH", &[nr::__NR_open_by_handle_at]),
 ];
 
 /// The highest system-call number this table knows: a higher one gets
@@ -428,8 +500,9 @@ const EPERM: u32 = linux_raw_sys::errno::EPERM;
 /// The errno of a call the kernel does not have.
 const ENOSYS: u32 = linux_raw_sys::errno::ENOSYS;
 
-/// The answer for each system-call number up to [`LAST_KNOWN`].
-fn actions() -> Vec<Action> {
+/// The answer for each system-call number up to [`LAST_KNOWN`], for a
+/// command with `capabilities`.
+fn actions(capabilities: u64) -> Vec<Action> {
     let mut table = vec![Action::Errno(EPERM); LAST_KNOWN as usize + 1];
     for n in UNUSED {
         table[n as usize] = Action::Errno(ENOSYS);
@@ -442,6 +515,17 @@ fn actions() -> Vec<Action> {
     table[nr::__NR_socket as usize] = Action::Check(Check::Socket);
     table[nr::__NR_personality as usize] = Action::Check(Check::Personality);
     table[nr::__NR_ioctl as usize] = Action::Check(Check::Ioctl);
+    for (cap, calls) in BY_CAPABILITY {
+        if has(capabilities, cap) {
+            for &n in *calls {
+                table[n as usize] = Action::Allow;
+            }
+        }
+    }
+    if has(capabilities, "SYS_ADMIN") {
+        table[nr::__NR_clone as usize] = Action::Allow;
+        table[nr::__NR_clone3 as usize] = Action::Allow;
+    }
     table
 }
 
@@ -554,21 +638,23 @@ fn search(runs: &[Run]) -> Vec<sock_filter> {
     code
 }
 
-/// docker's default filter, for x86-64 (see the module's documentation).
-pub fn default_filter() -> Filter {
+/// docker's default filter for a command with `capabilities` (a bit mask,
+/// see [`crate::capabilities`]), for x86-64 (see the module's documentation).
+pub fn default_filter(capabilities: u64) -> Filter {
     let mut program = vec![
         load(ARCH),
         jump(BPF_JEQ, AUDIT_ARCH_X86_64, 1, 0),
         ret(SECCOMP_RET_KILL_PROCESS),
         load(NR),
     ];
-    program.extend(search(&runs(&actions())));
+    program.extend(search(&runs(&actions(capabilities))));
     Filter { program }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capabilities;
 
     /// Runs a filter on one call, as the kernel does; panics on anything
     /// the kernel's checker would refuse (a jump out of the program, an
@@ -616,7 +702,12 @@ mod tests {
     }
 
     fn call(nr: u32, args: [u64; 6]) -> u32 {
-        eval(&default_filter(), AUDIT_ARCH_X86_64, nr, args)
+        eval(
+            &default_filter(capabilities::DEFAULT),
+            AUDIT_ARCH_X86_64,
+            nr,
+            args,
+        )
     }
 
     const ALLOW: u32 = SECCOMP_RET_ALLOW;
@@ -626,6 +717,40 @@ mod tests {
         for &n in ALLOWED.iter().chain(ALLOWED_NEWER) {
             assert_eq!(call(n, [0; 6]), ALLOW, "system call {n}");
         }
+        // docker's default set has SYS_CHROOT.
+        assert_eq!(call(nr::__NR_chroot, [0; 6]), ALLOW);
+    }
+
+    #[test]
+    fn a_capability_allows_its_calls() {
+        let run = |caps: u64, nr: u32, flags: u64| {
+            eval(
+                &default_filter(caps),
+                AUDIT_ARCH_X86_64,
+                nr,
+                [flags, 0, 0, 0, 0, 0],
+            )
+        };
+        let admin = capabilities::DEFAULT | capabilities::bit("SYS_ADMIN").unwrap();
+        for n in [
+            nr::__NR_mount,
+            nr::__NR_unshare,
+            nr::__NR_setns,
+            nr::__NR_clone3,
+        ] {
+            assert_eq!(run(admin, n, 0), ALLOW, "system call {n}");
+        }
+        // CLONE_NEWUSER.
+        assert_eq!(run(admin, nr::__NR_clone, 0x1000_0000), ALLOW);
+        assert_eq!(run(admin, nr::__NR_kexec_load, 0), errno(EPERM));
+        let ptrace = capabilities::DEFAULT | capabilities::bit("SYS_PTRACE").unwrap();
+        assert_eq!(run(ptrace, nr::__NR_kcmp, 0), ALLOW);
+        assert_eq!(run(ptrace, nr::__NR_mount, 0), errno(EPERM));
+        // Dropped: gone from the filter too.
+        let no_chroot = capabilities::DEFAULT & !capabilities::bit("SYS_CHROOT").unwrap();
+        assert_eq!(run(no_chroot, nr::__NR_chroot, 0), errno(EPERM));
+        assert_eq!(run(capabilities::ALL, nr::__NR_init_module, 0), ALLOW);
+        assert!(default_filter(capabilities::ALL).instructions().len() < 400);
     }
 
     #[test]
@@ -656,6 +781,10 @@ mod tests {
             nr::__NR_acct,
             nr::__NR_syslog,
             nr::__NR_kcmp,
+            // docker 25.0 dropped io_uring: its work items bypass the filter.
+            nr::__NR_io_uring_setup,
+            nr::__NR_io_uring_enter,
+            nr::__NR_io_uring_register,
         ] {
             assert_eq!(call(n, [0; 6]), errno(EPERM), "system call {n}");
         }
@@ -719,7 +848,7 @@ mod tests {
     #[test]
     fn other_abis_are_killed() {
         const AUDIT_ARCH_I386: u32 = 0x4000_0003;
-        let f = default_filter();
+        let f = default_filter(capabilities::DEFAULT);
         assert_eq!(
             eval(&f, AUDIT_ARCH_I386, 1, [0; 6]),
             SECCOMP_RET_KILL_PROCESS
@@ -728,7 +857,7 @@ mod tests {
 
     #[test]
     fn the_search_stays_short() {
-        let f = default_filter();
+        let f = default_filter(capabilities::DEFAULT);
         assert!(f.instructions().len() < 400, "{}", f.instructions().len());
     }
 }

@@ -30,6 +30,11 @@ int main(int argc, char **argv) {
     show("personality-read-implies-exec", personality(0x0400000));
     show("vsock", socket(40, SOCK_STREAM, 0));
     show("nr400", syscall(400));
+    /* getpid of the x32 ABI. */
+    show("x32", syscall(0x40000000 | 39));
+    char params[120] = {0}; /* struct io_uring_params */
+    show("io_uring_setup", syscall(SYS_io_uring_setup, 4, params));
+    show("chroot", chroot("/"));
     pid_t p = fork();
     if (p == 0)
         _exit(7);
