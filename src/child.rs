@@ -15,7 +15,8 @@
 //! 5. `open(O_PATH)` the root, `fchdir`, `pivot_root(".", ".")`,
 //!    `umount2(".", MNT_DETACH)`: the old root is stacked under the new one and
 //!    detached, leaving no `oldroot` directory behind;
-//! 6. load the system-call filter ([`crate::seccomp`]), then wait for the
+//! 6. with `-t`, make the terminal and send its master end to the parent;
+//!    load the system-call filter ([`crate::seccomp`]), then wait for the
 //!    parent's go-ahead (it configures the network meanwhile);
 //! 7. working directory, umask 022, default signals, every fd above 2 close-on-exec,
 //!    capabilities cut to docker's default set, `no_new_privs` when asked;
@@ -29,7 +30,7 @@
 #![allow(unsafe_code)]
 
 use std::ffi::c_char;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 
 use rustix::fs::{self as rfs, Mode, OFlags};
 use rustix::io::Errno;
@@ -76,6 +77,9 @@ pub enum Stage {
     NoNewPrivileges = 15,
     /// `seccomp(SECCOMP_SET_MODE_FILTER)` of the system-call filter.
     Seccomp = 16,
+    /// Making the container's terminal (`-t`): a pseudo-terminal of its
+    /// `devpts`, its controlling terminal and fds 0-2.
+    Terminal = 17,
 }
 
 impl Stage {
@@ -100,6 +104,7 @@ impl Stage {
             ProcessGroup,
             NoNewPrivileges,
             Seccomp,
+            Terminal,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -171,8 +176,11 @@ pub struct ChildFds<'a> {
     /// Read end of the go-ahead pipe.
     pub go: BorrowedFd<'a>,
     /// The parent's ends, which the child closes: the go pipe's write end (so
-    /// that the child sees EOF if the parent dies) and the report pipe's read end.
-    pub parent_ends: [RawFd; 2],
+    /// that the child sees EOF if the parent dies), the report pipe's read end,
+    /// and the console socket's (-1 without one).
+    pub parent_ends: [RawFd; 3],
+    /// With `-t`: the socket the child sends its terminal's master end on.
+    pub console: Option<BorrowedFd<'a>>,
     /// A spare network namespace to join instead of the new one of
     /// `CLONE_NEWNET` (its `lo` is up already); close-on-exec.
     pub netns: Option<BorrowedFd<'a>>,
@@ -184,10 +192,11 @@ pub type LoopbackRequest = [u8; 32];
 
 /// Runs the plan and `execve`s the command; never returns.
 pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: ChildFds<'_>) -> ! {
-    for fd in fds.parent_ends {
-        // SAFETY: `fd` is the parent's end of a pipe made for this launch; after the
-        // clone the child has its own copy of the fd table and nothing else in the
-        // child uses or owns that descriptor, so closing the raw number is sound.
+    for fd in fds.parent_ends.into_iter().filter(|fd| *fd >= 0) {
+        // SAFETY: `fd` is the parent's end of a pipe or socket made for this
+        // launch; after the clone the child has its own copy of the fd table and
+        // nothing else in the child uses or owns that descriptor, so closing the
+        // raw number is sound.
         unsafe { libc::close(fd) };
     }
     let fail = |stage: Stage, index: usize, errno: Errno| -> ! {
@@ -257,6 +266,9 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     );
     check(Stage::DetachOldRoot, rustix::process::chdir(c"/"));
     drop(root);
+    if let Some(console) = fds.console {
+        check(Stage::Terminal, open_terminal(console));
+    }
     // The filter is loaded while the parent still sets up the network (its
     // ~0.1 ms of BPF checking and compiling is then off the start's path);
     // everything the child does from here on is a call it allows.
@@ -382,6 +394,37 @@ fn unless_missing(result: rustix::io::Result<()>) -> rustix::io::Result<()> {
         Err(Errno::NOENT) => Ok(()),
         other => other,
     }
+}
+
+/// Makes the container's terminal (`-t`), as runc does with its console
+/// socket: a pseudo-terminal of the container's own `devpts` (so `tty` and
+/// `ps` inside name it `/dev/pts/0`), whose master end goes to the parent over
+/// `console` (`SCM_RIGHTS`); then a session of its own whose controlling
+/// terminal is the slave end, which becomes fds 0, 1 and 2.
+fn open_terminal(console: BorrowedFd<'_>) -> rustix::io::Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    use rustix::pty::{self, OpenptFlags};
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    // `/dev/ptmx` is the link to `pts/ptmx` made by the plan.
+    let master = pty::openpt(flags)?;
+    pty::unlockpt(&master)?;
+    let slave = pty::ioctl_tiocgptpeer(&master, flags)?;
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let sent = [master.as_fd()];
+    control.push(SendAncillaryMessage::ScmRights(&sent));
+    rustix::net::sendmsg(
+        console,
+        &[std::io::IoSlice::new(b"t")],
+        &mut control,
+        SendFlags::empty(),
+    )?;
+    drop(master);
+    rustix::process::setsid()?;
+    rustix::process::ioctl_tiocsctty(&slave)?;
+    rustix::stdio::dup2_stdin(&slave)?;
+    rustix::stdio::dup2_stdout(&slave)?;
+    rustix::stdio::dup2_stderr(&slave)
 }
 
 /// Sends the prepared `RTM_NEWLINK` for `lo` and reads the kernel's ACK.
@@ -533,9 +576,9 @@ mod tests {
 
     #[test]
     fn stages_round_trip() {
-        for n in 0..=16 {
+        for n in 0..=17 {
             assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
         }
-        assert_eq!(Stage::from_u32(17), None);
+        assert_eq!(Stage::from_u32(18), None);
     }
 }

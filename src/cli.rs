@@ -36,6 +36,7 @@ Commands:
       --ip ADDR                  the container's address on the bridge (default: the lowest free one)
       -p, --publish HOST:CTR[/tcp|/udp]
                                  publish a container port on the host
+      -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
       --security-opt seccomp=unconfined|builtin, --security-opt no-new-privileges[=BOOL]
@@ -150,6 +151,8 @@ pub struct RunArgs {
     pub cap_add: Vec<String>,
     /// `--cap-drop`.
     pub cap_drop: Vec<String>,
+    /// `-t`.
+    pub tty: bool,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -323,6 +326,9 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Short('p')) | Some(Arg::Long("publish")) => {
                 a.publish.push(string(p.value().map_err(lex)?)?)
             }
+            Some(Arg::Short('t')) | Some(Arg::Long("tty")) => a.tty = true,
+            // tupper always passes its stdin on: docker's `-i` is the default.
+            Some(Arg::Short('i')) | Some(Arg::Long("interactive")) => {}
             Some(Arg::Long("cap-add")) => a.cap_add.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("cap-drop")) => a.cap_drop.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("security-opt")) => {
@@ -377,6 +383,11 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         network,
         seccomp_unconfined,
         no_new_privileges,
+        tty: a.tty,
+        tty_size: match a.tty {
+            true => crate::terminal::user_terminal_size(),
+            false => None,
+        },
         capabilities: if a.cap_add.is_empty() && a.cap_drop.is_empty() {
             crate::capabilities::DEFAULT
         } else {
@@ -549,7 +560,10 @@ pub fn execute(cli: Cli) -> Result<i32> {
             let spec = spec(args, cli.bridge.as_deref(), cli.subnet.as_deref())?;
             let store = store()?;
             drop(out);
-            let forwarder = Forwarder::new()?;
+            let forwarder = match spec.tty {
+                true => Forwarder::with_window_changes()?,
+                false => Forwarder::new()?,
+            };
             let mut container = store.start(&spec)?;
             container.defer_destroy();
             let netns_size = match spec.network.mode.new_netns() {
@@ -589,7 +603,14 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 true => container.hold_mount_namespace(),
                 false => None,
             };
-            let code = container.wait_forwarding(&forwarder)?;
+            // Raw while the command runs; restored before tupper prints anything.
+            let raw = match spec.tty {
+                true => Some(crate::terminal::RawMode::enter()?),
+                false => None,
+            };
+            let code = container.wait_forwarding(&forwarder);
+            drop(raw);
+            let code = code?;
             if let Some(pid) = refiller {
                 crate::launch::reap(pid);
             }

@@ -50,6 +50,10 @@ pub struct Launched {
     report: OwnedFd,
     go: Option<OwnedFd>,
     mount_ns: Option<OwnedFd>,
+    /// With `-t`: the socket the child sends its terminal's master end on.
+    console: Option<OwnedFd>,
+    /// With `-t`: the master end of the container's terminal, once received.
+    pub terminal: Option<OwnedFd>,
 }
 
 /// Moves the calling thread (only) into a new network namespace.
@@ -85,6 +89,18 @@ pub fn spawn(
     let pipe = || pipe_with(PipeFlags::CLOEXEC).map_err(|e| Error::os("create the launch pipe", e));
     let (report_r, report_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
+    let console = match plan.tty {
+        true => Some(
+            rustix::net::socketpair(
+                rustix::net::AddressFamily::UNIX,
+                rustix::net::SocketType::SEQPACKET,
+                rustix::net::SocketFlags::CLOEXEC,
+                None,
+            )
+            .map_err(|e| Error::os("create the console socket", e))?,
+        ),
+        false => None,
+    };
     let exec = ExecPointers::new(plan);
 
     let mut flags = k::CLONE_NEWNS
@@ -130,8 +146,15 @@ pub fn spawn(
             ChildFds {
                 report: report_w.as_fd(),
                 go: go_r.as_fd(),
-                parent_ends: [go_w.as_raw_fd(), report_r.as_raw_fd()],
+                parent_ends: [
+                    go_w.as_raw_fd(),
+                    report_r.as_raw_fd(),
+                    console
+                        .as_ref()
+                        .map_or(-1, |(parent, _)| parent.as_raw_fd()),
+                ],
                 netns: netns.filter(|_| plan.own_netns),
+                console: console.as_ref().map(|(_, child)| child.as_fd()),
             },
         );
     }
@@ -155,6 +178,7 @@ pub fn spawn(
         .ok_or_else(|| Error::msg("clone3 returned pid 0 in the parent"))?;
     drop(report_w);
     drop(go_r);
+    let console = console.map(|(parent, _child)| parent);
     // Taken now: the child waits for the go-ahead, so it is surely alive.
     let mount_ns = mount_namespace_of(pidfd.as_fd());
     Ok(Launched {
@@ -163,6 +187,8 @@ pub fn spawn(
         report: report_r,
         go: Some(go_w),
         mount_ns,
+        console,
+        terminal: None,
     })
 }
 
@@ -174,6 +200,55 @@ impl Launched {
                 .map_err(|e| Error::os("signal the container to start", e))?;
         }
         Ok(())
+    }
+
+    /// With `-t`: waits for the child to send its terminal's master end
+    /// (before the go-ahead, so that the parent can size it before the
+    /// command starts) and keeps it in [`Launched::terminal`]. `Ok(false)`
+    /// when the child failed before (its report says why: see
+    /// [`Launched::await_exec`]) or has no terminal.
+    pub fn receive_terminal(&mut self) -> Result<bool> {
+        use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+        let Some(console) = self.console.take() else {
+            return Ok(false);
+        };
+        loop {
+            let mut fds = [
+                PollFd::new(&console, PollFlags::IN),
+                PollFd::new(&self.report, PollFlags::IN),
+            ];
+            match poll(&mut fds, None) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(e) => return Err(Error::os("wait for the container's terminal", e)),
+            }
+            if fds[0].revents().contains(PollFlags::IN) {
+                break;
+            }
+            if !fds[1].revents().is_empty() {
+                return Ok(false);
+            }
+        }
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let mut byte = [0u8; 1];
+        rustix::net::recvmsg(
+            &console,
+            &mut [std::io::IoSliceMut::new(&mut byte)],
+            &mut control,
+            RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC,
+        )
+        .map_err(|e| Error::os("receive the container's terminal", e))?;
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(mut fds) = message {
+                if let Some(fd) = fds.next() {
+                    self.terminal = Some(fd);
+                    return Ok(true);
+                }
+            }
+        }
+        Err(Error::msg(
+            "receive the container's terminal: the message carried no fd",
+        ))
     }
 
     /// Waits until the child has `execve`d (`Ok(None)`) or reports a failure.
@@ -217,7 +292,7 @@ impl Launched {
 }
 
 /// Sends `signal` through `pidfd`.
-fn send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> Result<()> {
+pub(crate) fn send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> Result<()> {
     let sig = Signal::from_named_raw(signal)
         .ok_or_else(|| Error::msg(format!("signal {signal} is not a known signal")))?;
     match rustix::process::pidfd_send_signal(pidfd, sig) {
@@ -257,6 +332,7 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
         Some(Stage::WaitParent) => "wait for the parent".to_string(),
         Some(Stage::Capabilities) => "drop capabilities".to_string(),
         Some(Stage::NoNewPrivileges) => "set no_new_privs".to_string(),
+        Some(Stage::Terminal) => "make the container's terminal (-t)".to_string(),
         Some(Stage::Seccomp) => unreachable!("handled above"),
         Some(Stage::Workdir) => format!(
             "change to working directory {}",
@@ -322,13 +398,26 @@ impl Forwarder {
     /// Blocks [`FORWARDED`] in this thread (before the clone, so that none is lost;
     /// the child unblocks them) and opens the signalfd.
     pub fn new() -> Result<Forwarder> {
+        Forwarder::of(&FORWARDED)
+    }
+
+    /// Like [`Forwarder::new`], and receives `SIGWINCH` too, for
+    /// [`crate::terminal::relay`] (it passes window size changes on to the
+    /// container's terminal; the signal itself is not forwarded).
+    pub fn with_window_changes() -> Result<Forwarder> {
+        let mut signals = FORWARDED.to_vec();
+        signals.push(libc::SIGWINCH);
+        Forwarder::of(&signals)
+    }
+
+    fn of(signals: &[i32]) -> Result<Forwarder> {
         // SAFETY: `set` and `old_mask` are locals initialized by sigemptyset (and by
         // pthread_sigmask for `old_mask`) before use; signalfd gets a valid set and
         // returns a new fd that we own from here on.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
-            for sig in FORWARDED {
+            for &sig in signals {
                 libc::sigaddset(&mut set, sig);
             }
             let mut old_mask: libc::sigset_t = std::mem::zeroed();
@@ -363,7 +452,8 @@ impl Forwarder {
             }
             let exited = fds[0].revents().contains(PollFlags::IN);
             for info in self.drain() {
-                if own_group || info.ssi_code != libc::SI_KERNEL {
+                let forwarded = FORWARDED.contains(&(info.ssi_signo as i32));
+                if forwarded && (own_group || info.ssi_code != libc::SI_KERNEL) {
                     send_signal(pidfd, info.ssi_signo as i32)?;
                 }
             }
@@ -373,8 +463,13 @@ impl Forwarder {
         }
     }
 
+    /// The signalfd, readable when a signal is pending.
+    pub(crate) fn signals(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
     /// Reads the pending signals.
-    fn drain(&self) -> Vec<libc::signalfd_siginfo> {
+    pub(crate) fn drain(&self) -> Vec<libc::signalfd_siginfo> {
         let mut out = Vec::new();
         loop {
             let mut buf = [0u8; size_of::<libc::signalfd_siginfo>()];

@@ -41,6 +41,7 @@ pub mod pool;
 pub mod run;
 pub mod seccomp;
 pub mod store;
+pub mod terminal;
 pub mod timefmt;
 
 pub use container::{Record, Status};

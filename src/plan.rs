@@ -176,6 +176,8 @@ pub struct ChildPlan {
     /// The system-call filter loaded right before `execve`; `None` with
     /// `--security-opt seccomp=unconfined`.
     pub seccomp: Option<crate::seccomp::Filter>,
+    /// Whether the command gets a terminal of its own (`-t`).
+    pub tty: bool,
 }
 
 /// The inputs of a plan, as the user gave them.
@@ -207,6 +209,8 @@ pub struct PlanInput<'a> {
     pub no_new_privileges: bool,
     /// The capabilities the command keeps (see [`crate::capabilities`]).
     pub capabilities: u64,
+    /// Whether the command gets a terminal of its own (`-t`).
+    pub tty: bool,
 }
 
 impl Default for PlanInput<'_> {
@@ -223,6 +227,7 @@ impl Default for PlanInput<'_> {
             seccomp_unconfined: false,
             no_new_privileges: false,
             capabilities: DEFAULT_CAPABILITIES,
+            tty: false,
         }
     }
 }
@@ -273,6 +278,7 @@ impl ChildPlan {
             no_new_privileges: input.no_new_privileges,
             seccomp: (!input.seccomp_unconfined)
                 .then(|| crate::seccomp::default_filter(input.capabilities)),
+            tty: input.tty,
         })
     }
 

@@ -46,6 +46,12 @@ pub struct Spec {
     /// The capabilities the command keeps (`--cap-add`, `--cap-drop`: see
     /// [`crate::capabilities::adjust`]); docker's default set by default.
     pub capabilities: u64,
+    /// Give the command a terminal of its own (`-t`): a pseudo-terminal of
+    /// the container, whose master end [`Container::take_terminal`] returns
+    /// (someone must read it, or the command blocks once its buffer is full).
+    pub tty: bool,
+    /// The terminal's size (rows, columns), set before the command starts.
+    pub tty_size: Option<(u16, u16)>,
 }
 
 impl Default for Spec {
@@ -65,6 +71,8 @@ impl Default for Spec {
             seccomp_unconfined: false,
             no_new_privileges: false,
             capabilities: crate::capabilities::DEFAULT,
+            tty: false,
+            tty_size: None,
         }
     }
 }
@@ -106,11 +114,13 @@ impl Store {
                 workdir: spec.workdir.as_deref(),
                 term: term.as_deref(),
                 own_netns: spec.network.mode.new_netns(),
-                own_process_group: !rustix::termios::isatty(rustix::stdio::stdin()),
+                // With a terminal of its own, the command has a session of its own.
+                own_process_group: !spec.tty && !rustix::termios::isatty(rustix::stdio::stdin()),
                 root_flags,
                 seccomp_unconfined: spec.seccomp_unconfined,
                 no_new_privileges: spec.no_new_privileges,
                 capabilities: spec.capabilities,
+                tty: spec.tty,
             },
         )?;
         spec.network.validate()?;
@@ -238,6 +248,10 @@ impl Store {
                 return Err(e);
             }
         }
+        if let Err(e) = size_terminal(&mut launched, spec.tty_size) {
+            launched.kill();
+            return Err(e);
+        }
         launched.go()?;
         match launched.await_exec()? {
             None => Ok(launched),
@@ -267,7 +281,31 @@ impl Store {
     }
 }
 
+/// With `-t`: takes the container's terminal from the child and gives it its
+/// size, before the command starts.
+fn size_terminal(launched: &mut Launched, size: Option<(u16, u16)>) -> Result<()> {
+    if !launched.receive_terminal()? {
+        return Ok(());
+    }
+    if let (Some(t), Some((rows, cols))) = (&launched.terminal, size) {
+        let size = rustix::termios::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(t, size)
+            .map_err(|e| Error::os("set the size of the container's terminal", e))?;
+    }
+    Ok(())
+}
+
 impl Container<'_> {
+    /// The master end of the container's terminal (`Spec::tty`), once.
+    pub fn take_terminal(&mut self) -> Option<OwnedFd> {
+        self.launched.terminal.take()
+    }
+
     /// The container's ID.
     pub fn id(&self) -> &str {
         &self.record.id
@@ -324,15 +362,19 @@ impl Container<'_> {
     }
 
     /// Like [`Container::wait`], passing on the signals `forwarder` receives.
+    /// With a terminal (`Spec::tty`, not taken), relays between it and
+    /// tupper's stdin and stdout meanwhile ([`crate::terminal::relay`]).
     pub fn wait_forwarding(self, forwarder: &Forwarder) -> Result<i32> {
         self.wait_with(Some(forwarder))
     }
 
     fn wait_with(mut self, forwarder: Option<&Forwarder>) -> Result<i32> {
+        let terminal = self.launched.terminal.take();
         let pidfd = self.launched.pidfd.as_fd();
-        let code = match forwarder {
-            Some(f) => f.wait(pidfd, self.own_process_group)?,
-            None => launch::wait(pidfd)?,
+        let code = match (forwarder, terminal) {
+            (Some(f), Some(t)) => crate::terminal::relay(t, pidfd, f)?,
+            (Some(f), None) => f.wait(pidfd, self.own_process_group)?,
+            (None, _) => launch::wait(pidfd)?,
         };
         if let Some(network) = self.network.take() {
             net::release(network)?;
