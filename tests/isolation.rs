@@ -7,12 +7,6 @@ mod common;
 use common::*;
 use std::collections::BTreeSet;
 
-fn store_with_busybox() -> TestStore {
-    let store = TestStore::new();
-    store.import_busybox("bb");
-    store
-}
-
 #[test]
 fn hostname_is_the_container_name() {
     let store = store_with_busybox();

@@ -7,12 +7,6 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn store_with_busybox() -> TestStore {
-    let store = TestStore::new();
-    store.import_busybox("bb");
-    store
-}
-
 fn find<'a>(recs: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
     recs.iter()
         .find(|r| r["name"] == name)

@@ -7,12 +7,6 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn store_with_busybox() -> TestStore {
-    let store = TestStore::new();
-    store.import_busybox("bb");
-    store
-}
-
 #[test]
 fn exit_0() {
     let store = store_with_busybox();

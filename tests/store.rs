@@ -9,12 +9,6 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::time::Duration;
 
-fn store_with_busybox() -> TestStore {
-    let store = TestStore::new();
-    store.import_busybox("bb");
-    store
-}
-
 /// The id of the container named `name` (from `ps -a --json`).
 fn id_of(store: &TestStore, name: &str) -> String {
     let recs = store.ps_json(true);

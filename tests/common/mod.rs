@@ -709,6 +709,13 @@ pub fn unescape_mount(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A new test store with the busybox image `bb`.
+pub fn store_with_busybox() -> TestStore {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    store
+}
+
 /// `tupper --root ROOT` (stdin, stdout and stderr inherited unless changed).
 pub fn tupper(store: &TestStore) -> Command {
     let mut c = Command::new(TUPPER);
