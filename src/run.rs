@@ -102,7 +102,10 @@ impl Store {
         // store changes: bad input leaves nothing behind.
         let id = names::new_id()?;
         let hostname = default_hostname(spec, &id);
-        let term = std::env::var("TERM").ok();
+        // With a terminal of its own and none named, docker's xterm.
+        let term = std::env::var("TERM")
+            .ok()
+            .or_else(|| spec.tty.then(|| "xterm".to_string()));
         let root_flags = crate::fsutil::mount_flags(self.containers.as_fd())
             .map_err(|e| Error::os(format!("statvfs {}", self.root().display()), e))?;
         let plan = ChildPlan::new(

@@ -12,8 +12,9 @@
 //!   read), `socket` runs for every family but `AF_VSOCK`, `personality` only
 //!   with the five values docker allows;
 //! - `ioctl(TIOCSTI)` (pushing bytes into a terminal's input) fails with
-//!   `EPERM`: tupper shares its terminal with the container (docker gives
-//!   a container its own pseudo-terminal instead, so it need not filter it);
+//!   `EPERM`: without `-t`, tupper shares the user's terminal with the
+//!   container (docker always gives an interactive container a
+//!   pseudo-terminal of its own, so it need not filter it);
 //! - every other call of the table (mount, unshare, setns, keyctl, bpf,
 //!   perf_event_open, kexec_load, init_module, reboot, io_uring_setup, ...)
 //!   fails with `EPERM`; a number newer than this table, or one x86-64

@@ -60,103 +60,227 @@ pub fn user_terminal_size() -> Option<(u16, u16)> {
 /// signals on to it and window size changes (`SIGWINCH`) to its terminal;
 /// returns its exit code. Input waits in a buffer while the terminal's is
 /// full, so a command that does not read never blocks its own output.
+///
+/// The end of the input is passed on as `script(1)` passes it: when stdin
+/// is a pipe or file, its end is the terminal's end-of-file character,
+/// typed once the container has read the input before it; when stdin is a terminal that hung up (the
+/// user's window or ssh session went), or when nobody reads tupper's
+/// stdout any more, the container's terminal is hung up too (its processes
+/// read EOF, get `SIGHUP` and `EIO`), as the kernel does for a terminal
+/// whose line drops.
 pub fn relay(master: OwnedFd, pidfd: BorrowedFd<'_>, forwarder: &Forwarder) -> Result<i32> {
     rustix::io::ioctl_fionbio(&master, true)
         .map_err(|e| Error::os("make the container's terminal non-blocking", e))?;
+    // A slave end of our own, so that the master never reads as hung up while
+    // the container has closed its terminal: a process may open /dev/tty
+    // again later.
+    let flags = rustix::pty::OpenptFlags::RDWR
+        | rustix::pty::OpenptFlags::NOCTTY
+        | rustix::pty::OpenptFlags::CLOEXEC;
+    let own_slave = rustix::pty::ioctl_tiocgptpeer(&master, flags)
+        .map_err(|e| Error::os("open the container's terminal", e))?;
+    let mut line = Some((master, own_slave));
     let stdin = rustix::stdio::stdin();
+    let stdin_is_terminal = termios::isatty(stdin);
     let stdout = rustix::stdio::stdout();
     let mut pending: Vec<u8> = Vec::new();
     let mut input_open = true;
-    // Until no process holds the terminal (a command may close it and go on).
-    let mut output_open = true;
+    // After the end of a piped stdin: the end-of-file still to be typed.
+    let mut eof: Option<EndOfInput> = None;
+    // The last byte of the input: whether its last line was ended.
+    let mut last_input = b'\n';
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let mut fds = vec![
             PollFd::new(&pidfd, PollFlags::IN),
             PollFd::from_borrowed_fd(forwarder.signals(), PollFlags::IN),
         ];
-        let watch_master = output_open || !pending.is_empty();
-        if watch_master {
+        if let Some((master, _)) = &line {
             let mut events = PollFlags::IN;
             if !pending.is_empty() {
                 events |= PollFlags::OUT;
             }
-            fds.push(PollFd::new(&master, events));
+            fds.push(PollFd::new(master, events));
         }
-        let watch_input = input_open && pending.is_empty();
+        let watch_input = line.is_some() && input_open && pending.is_empty();
         if watch_input {
             fds.push(PollFd::from_borrowed_fd(stdin, PollFlags::IN));
         }
-        match poll(&mut fds, None) {
+        // While an end-of-file waits, look again every 50 ms.
+        let recheck = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 50_000_000,
+        };
+        match poll(&mut fds, eof.as_ref().map(|_| &recheck)) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => return Err(Error::os("poll the container's terminal", e)),
         }
         let revents: Vec<PollFlags> = fds.iter().map(|f| f.revents()).collect();
         let (exited, signals) = (revents[0], revents[1]);
-        let out = match watch_master {
-            true => revents[2],
-            false => PollFlags::empty(),
-        };
+        let out = revents.get(2).copied().unwrap_or(PollFlags::empty());
         let input = match watch_input {
-            true => revents[revents.len() - 1],
+            true => revents[3],
             false => PollFlags::empty(),
         };
         if !signals.is_empty() {
             for info in forwarder.drain() {
                 match info.ssi_signo as i32 {
                     libc::SIGWINCH => {
-                        if let Some((rows, cols)) = user_terminal_size() {
+                        if let (Some((master, _)), Some((rows, cols))) =
+                            (&line, user_terminal_size())
+                        {
                             let size = termios::Winsize {
                                 ws_row: rows,
                                 ws_col: cols,
                                 ws_xpixel: 0,
                                 ws_ypixel: 0,
                             };
-                            let _ = termios::tcsetwinsize(&master, size);
+                            let _ = termios::tcsetwinsize(master, size);
                         }
                     }
                     signo => launch::send_signal(pidfd, signo)?,
                 }
             }
         }
-        if !out.is_empty() {
-            output_open = copy_output(&master, stdout, &mut buf)?;
-            if !output_open {
-                pending.clear();
-            } else if out.contains(PollFlags::OUT) {
-                match rustix::io::write(&master, &pending) {
-                    Ok(n) => drop(pending.drain(..n)),
+        let mut hang_up = false;
+        if let Some((master, _)) = &line {
+            if !out.is_empty() {
+                hang_up |= !copy_output(master, stdout, &mut buf)?;
+                if out.contains(PollFlags::OUT) {
+                    match rustix::io::write(master, &pending) {
+                        Ok(n) => drop(pending.drain(..n)),
+                        Err(Errno::AGAIN) | Err(Errno::INTR) => {}
+                        Err(_) => pending.clear(),
+                    }
+                }
+            }
+            if !input.is_empty() {
+                match rustix::io::read(stdin, &mut buf) {
+                    Ok(n) if n > 0 => {
+                        pending.extend_from_slice(&buf[..n]);
+                        last_input = buf[n - 1];
+                    }
                     Err(Errno::AGAIN) | Err(Errno::INTR) => {}
-                    // Nobody holds the terminal any more: the input goes.
-                    Err(_) => pending.clear(),
+                    // The user's terminal hung up.
+                    _ if stdin_is_terminal => hang_up = true,
+                    // The end of a pipe or file: end-of-file on the terminal,
+                    // once the container has read what came before.
+                    _ => {
+                        input_open = false;
+                        eof = Some(EndOfInput {
+                            due: std::time::Instant::now() + EOF_WAIT,
+                            typed_canonical: None,
+                        });
+                    }
                 }
             }
         }
-        if !input.is_empty() {
-            match rustix::io::read(stdin, &mut buf) {
-                Ok(0) => input_open = false,
-                Ok(n) => pending.extend_from_slice(&buf[..n]),
-                Err(Errno::AGAIN) | Err(Errno::INTR) => {}
-                Err(_) => input_open = false,
+        if let (Some(state), Some((master, own_slave))) = (&mut eof, &line) {
+            if pending.is_empty() {
+                match state.next(master, own_slave, last_input) {
+                    Some(bytes) => pending.extend_from_slice(&bytes),
+                    None if state.done() => eof = None,
+                    None => {}
+                }
             }
+        }
+        if hang_up {
+            // Closing the last master end hangs the terminal up.
+            line = None;
+            pending.clear();
         }
         if !exited.is_empty() {
             // The rest of its output: every process of the container is gone
-            // (PID 1's end ended its PID namespace), so the terminal reads
-            // what is left, then EIO.
-            drain_output(&master, stdout, &mut buf)?;
+            // (PID 1's end ended its PID namespace); with our own slave end
+            // closed, the terminal reads what is left, then EIO.
+            if let Some((master, own_slave)) = line {
+                drop(own_slave);
+                drain_output(&master, stdout, &mut buf)?;
+            }
             return launch::wait(pidfd);
         }
     }
 }
 
-/// Copies what the terminal has now to `out`; `Ok(false)` once nobody holds
-/// its other end (and nothing is left).
+/// How long the end of a piped stdin waits for the container to read the
+/// input before it (`script(1)` waits 2 s too).
+const EOF_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The end of a piped stdin, on its way to the container's terminal.
+///
+/// It is typed once the container has read the input before it. Typed in
+/// canonical mode, it may still be lost: a shell with a line editor reads
+/// a line in raw mode, runs it in canonical mode, and its editor starts the
+/// next line in raw mode, dropping an end-of-file that came meanwhile. So
+/// when the terminal goes from canonical to raw mode after it was typed,
+/// with nothing left to read, it is typed once more: in raw mode a line
+/// editor takes it as a key, as from a user, and ends.
+struct EndOfInput {
+    due: std::time::Instant,
+    /// `Some(canonical)` once typed: in which mode the terminal was.
+    typed_canonical: Option<bool>,
+}
+
+impl EndOfInput {
+    /// The bytes to type now, if any.
+    fn next(&mut self, master: &OwnedFd, own_slave: &OwnedFd, last_input: u8) -> Option<Vec<u8>> {
+        let unread = rustix::io::ioctl_fionread(own_slave).unwrap_or(0);
+        let canonical = termios::tcgetattr(master)
+            .map(|t| t.local_modes.contains(termios::LocalModes::ICANON))
+            .unwrap_or(true);
+        let type_now = match self.typed_canonical {
+            None => unread == 0 || std::time::Instant::now() >= self.due,
+            Some(true) => unread == 0 && !canonical,
+            Some(false) => false,
+        };
+        if !type_now {
+            return None;
+        }
+        self.typed_canonical = Some(canonical);
+        Some(end_of_file(master, last_input))
+    }
+
+    /// Whether nothing more will be typed.
+    fn done(&self) -> bool {
+        self.typed_canonical == Some(false)
+    }
+}
+
+/// What ends the input of the container's terminal, as `script(1)` ends
+/// it, once the container has read the rest (a shell that starts after
+/// the input came, or that reads a line and then runs it, would lose an
+/// end-of-file typed earlier): its `VEOF` character (`^D` when it has none), twice in canonical
+/// mode when the last line was not ended (the first only sends that line).
+/// In raw mode the program reads the byte itself: a shell's line editor
+/// takes it as the end, as from a user's keyboard.
+fn end_of_file(master: &OwnedFd, last_input: u8) -> Vec<u8> {
+    const CTRL_D: u8 = 4;
+    let Ok(t) = termios::tcgetattr(master) else {
+        return vec![CTRL_D];
+    };
+    let eof = match t.special_codes[termios::SpecialCodeIndex::VEOF] {
+        0 => CTRL_D,
+        c => c,
+    };
+    let canonical = t.local_modes.contains(termios::LocalModes::ICANON);
+    match canonical && last_input != b'\n' {
+        true => vec![eof, eof],
+        false => vec![eof],
+    }
+}
+
+/// Copies what the terminal has now to `out`; `Ok(false)` when it cannot go
+/// on: the terminal has no other end left (and nothing more to read), or
+/// nobody reads `out` any more.
 fn copy_output(master: &OwnedFd, out: BorrowedFd<'_>, buf: &mut [u8]) -> Result<bool> {
     loop {
         match rustix::io::read(master, &mut *buf) {
             Ok(0) | Err(Errno::IO) => return Ok(false),
-            Ok(n) => write_all(out, &buf[..n])?,
+            Ok(n) => {
+                if !write_all(out, &buf[..n])? {
+                    return Ok(false);
+                }
+            }
             Err(Errno::AGAIN) => return Ok(true),
             Err(Errno::INTR) => {}
             Err(e) => return Err(Error::os("read the container's terminal", e)),
@@ -183,7 +307,8 @@ fn drain_output(master: &OwnedFd, out: BorrowedFd<'_>, buf: &mut [u8]) -> Result
     Ok(())
 }
 
-fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<()> {
+/// Writes all of `data`; `Ok(false)` when nobody reads `fd` any more.
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<bool> {
     while !data.is_empty() {
         match rustix::io::write(fd, data) {
             Ok(n) => data = &data[n..],
@@ -193,10 +318,14 @@ fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<()> {
                 let mut fds = [PollFd::from_borrowed_fd(fd.as_fd(), PollFlags::OUT)];
                 let _ = poll(&mut fds, None);
             }
-            // The reader of tupper's output went away: the container goes on.
-            Err(Errno::PIPE) => return Ok(()),
-            Err(e) => return Err(Error::os("write the container's output", e)),
+            Err(Errno::PIPE) => return Ok(false),
+            Err(e) => {
+                return Err(Error::msg(format!(
+                    "write the container's output: {}",
+                    std::io::Error::from(e)
+                )))
+            }
         }
     }
-    Ok(())
+    Ok(true)
 }

@@ -182,3 +182,83 @@ fn a_command_that_cannot_start_restores_the_terminal() {
     assert_eq!(term.settings().local_modes, before.local_modes);
     before_store.assert_same(&store.state(), "run -t of a missing command");
 }
+
+#[test]
+fn the_end_of_piped_input_is_the_terminals_end_of_file() {
+    let store = store_with_busybox();
+    // cat in canonical mode, an interactive sh in its line editor's raw mode:
+    // both end at the end of tupper's stdin.
+    let out = store.tupper_stdin(
+        &["run", "--rm", "--net", "none", "-t", "bb", "cat"],
+        b"hello\nno newline",
+    );
+    let shown = out.ok();
+    assert!(
+        shown.contains("hello") && shown.contains("no newline"),
+        "{shown}"
+    );
+    let out = store.tupper_stdin(
+        &["run", "--rm", "--net", "none", "-t", "bb", "sh"],
+        b"echo $((6*7))\n",
+    );
+    assert!(out.ok().contains("42"));
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_user_terminal_that_hangs_up_hangs_up_the_containers() {
+    let store = store_with_busybox();
+    let term = UserTerminal::new(24, 80);
+    let child = term.spawn(
+        &store,
+        &["run", "--name", "hup", "--net", "none", "-t", "bb", "sh"],
+    );
+    term.read_until("# ");
+    // The window closes: its master end goes.
+    drop(term);
+    exit_code(child);
+    let ps = store.ps_json(true);
+    assert_eq!(ps[0]["status"], "exited", "{ps:?}");
+    store.tupper(&["rm", "hup"]).ok();
+}
+
+#[test]
+fn output_nobody_reads_ends_the_run() {
+    let store = store_with_busybox();
+    let mut c = store.cmd();
+    c.args(["run", "--rm", "--net", "none", "-t", "bb", "yes"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 4];
+    std::io::Read::read_exact(&mut out, &mut first).unwrap();
+    assert_eq!(&first, b"y\r\ny");
+    // As `| head -2` does once it has its lines.
+    drop(out);
+    exit_code(child);
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_terminal_closed_and_opened_again_keeps_working() {
+    let store = store_with_busybox();
+    let out = store.tupper(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "-t",
+        "bb",
+        "sh",
+        "-c",
+        "exec </dev/null >/dev/null 2>&1; sleep 1; seq 1 100000 >/dev/tty; exit 3",
+    ]);
+    let shown = out.code(3);
+    assert!(
+        shown.trim_end().ends_with("100000"),
+        "{}",
+        &shown[shown.len().saturating_sub(100)..]
+    );
+}
