@@ -377,7 +377,13 @@ impl Container<'_> {
         let code = match (forwarder, terminal) {
             (Some(f), Some(t)) => crate::terminal::relay(t, pidfd, f)?,
             (Some(f), None) => f.wait(pidfd, self.own_process_group)?,
-            (None, _) => launch::wait(pidfd)?,
+            // A terminal nobody took stays open (closing it would hang the
+            // command up) until the command ends.
+            (None, terminal) => {
+                let code = launch::wait(pidfd)?;
+                drop(terminal);
+                code
+            }
         };
         if let Some(network) = self.network.take() {
             net::release(network)?;

@@ -208,3 +208,31 @@ fn imports_from_several_threads() {
     }
     store.assert_no_leftovers();
 }
+
+#[test]
+fn a_terminal_from_the_library() {
+    let store = TestStore::new();
+    let lib = open_with_busybox(&store);
+    // Taken: the caller reads the command's output from the master end.
+    let mut s = spec("bb", &["sh", "-c", "tty; stty size"]);
+    s.tty = true;
+    s.tty_size = Some((30, 90));
+    let mut c = lib.start(&s).unwrap();
+    let master = c.take_terminal().expect("a terminal");
+    let code = c.wait().unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    // Everything the command wrote, then EIO: nobody holds the other end.
+    while let Ok(n @ 1..) = rustix::io::read(&master, &mut buf) {
+        out.extend_from_slice(&buf[..n]);
+    }
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("/dev/pts/0") && out.contains("30 90"), "{out}");
+    // Not taken: the command still has its terminal until it ends (tty
+    // fails, exit 1, once it is hung up).
+    let mut s = spec("bb", &["sh", "-c", "sleep 0.5; tty >/dev/null"]);
+    s.tty = true;
+    assert_eq!(lib.run(&s).unwrap(), 0);
+    store.assert_no_leftovers();
+}
