@@ -196,8 +196,12 @@ impl Launched {
     /// Lets the child go on to `execve` (after the parent's network setup).
     pub fn go(&mut self) -> Result<()> {
         if let Some(go) = self.go.take() {
-            rustix::io::write(&go, &[1])
-                .map_err(|e| Error::os("signal the container to start", e))?;
+            match rustix::io::write(&go, &[1]) {
+                // The child is gone: it failed before (its report, read by
+                // `await_exec`, says why) or was killed.
+                Ok(_) | Err(Errno::PIPE) => {}
+                Err(e) => return Err(Error::os("signal the container to start", e)),
+            }
         }
         Ok(())
     }
