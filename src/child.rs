@@ -11,7 +11,9 @@
 //! 1. parent-death signal, umask 0;
 //! 2. `/` recursively private, so nothing below reaches the host;
 //! 3. hostname (new UTS namespace); `lo` up (new network namespace);
-//! 4. bind the snapshot on itself, then proc, sysfs, `/dev` under it;
+//! 4. bind the snapshot on itself, then proc, sysfs, `/dev` under it, the
+//!    user's mounts (`-v`, `--tmpfs`), the root read-only (`--read-only`),
+//!    and docker's masks over `/proc` and `/sys`;
 //! 5. `open(O_PATH)` the root, `fchdir`, `pivot_root(".", ".")`,
 //!    `umount2(".", MNT_DETACH)`: the old root is stacked under the new one and
 //!    detached, leaving no `oldroot` directory behind;
@@ -26,18 +28,18 @@
 //!
 //! This file opts in to `unsafe` for the libc leaves that rustix does not offer
 //! safely: `execve`, `close` of the parent's pipe end, `sigprocmask`/`signal` to
-//! restore default signal handling, `close_range`, `seccomp`, and `_exit`. Each block says what it relies on.
+//! restore default signal handling, `close_range`, `seccomp`, `mount_setattr`, and `_exit`. Each block says what it relies on.
 #![allow(unsafe_code)]
 
 use std::ffi::c_char;
-use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use rustix::fs::{self as rfs, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{self, MountFlags, MountPropagationFlags, UnmountFlags};
 use rustix::net::{self, AddressFamily, SocketFlags, SocketType};
 
-use crate::plan::{ChildPlan, Op, PROC_FLAGS};
+use crate::plan::{ChildPlan, Op, Volume, VolumeSource, PROC_FLAGS};
 
 /// Where the child failed; sent to the parent with the errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,6 +386,127 @@ fn apply(op: &Op) -> rustix::io::Result<()> {
         )
         .map(drop),
         Op::Symlink { target, link } => rfs::symlink(target.as_c_str(), link.as_c_str()),
+        Op::Volume(v) => mount_volume(v),
+    }
+}
+
+/// Makes a user mount (`-v`, `--tmpfs`): resolves its destination inside the
+/// container's root, as the container will see it (`RESOLVE_IN_ROOT`: `..`
+/// and absolute symlinks of the image stay in the root), making what is
+/// missing (directories 0755; the last part an empty file when the source is
+/// one), then moves the source's mount there.
+fn mount_volume(v: &Volume) -> rustix::io::Result<()> {
+    use rustix::fs::ResolveFlags;
+    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags};
+    let root = rfs::open(
+        v.root.as_c_str(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let resolve = |path: &std::ffi::CStr, flags: OFlags| {
+        rfs::openat2(
+            &root,
+            path,
+            flags | OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+    };
+    let last = v.prefixes.len() - 1;
+    for (i, (prefix, name)) in v.prefixes.iter().zip(&v.names).enumerate() {
+        match resolve(prefix, OFlags::empty()) {
+            Ok(_) => continue,
+            Err(Errno::NOENT) => {}
+            Err(e) => return Err(e),
+        }
+        let parent = match i {
+            0 => None,
+            _ => Some(resolve(&v.prefixes[i - 1], OFlags::DIRECTORY)?),
+        };
+        let dir = parent.as_ref().map_or(root.as_fd(), |fd| fd.as_fd());
+        if i < last || v.dir {
+            match rfs::mkdirat(dir, name.as_c_str(), Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(e),
+            }
+        } else {
+            rfs::openat(
+                dir,
+                name.as_c_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )?;
+        }
+    }
+    let target = resolve(&v.prefixes[last], OFlags::empty())?;
+    // A directory goes on a directory, a file on a file (else `move_mount`
+    // says only EINVAL).
+    let is_dir =
+        rfs::FileType::from_raw_mode(rfs::fstat(&target)?.st_mode) == rfs::FileType::Directory;
+    match (v.dir, is_dir) {
+        (true, false) => return Err(Errno::NOTDIR),
+        (false, true) => return Err(Errno::ISDIR),
+        _ => {}
+    }
+    let attrs = MountAttrFlags::from_bits_retain(v.attrs as u32);
+    let tree = match &v.source {
+        VolumeSource::Bind(source) => {
+            let tree = mount::open_tree(
+                rfs::CWD,
+                source.as_c_str(),
+                OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                    | OpenTreeFlags::AT_RECURSIVE,
+            )?;
+            set_mount_attrs(tree.as_fd(), v.attrs)?;
+            tree
+        }
+        VolumeSource::Tmpfs(options) => {
+            let fs = mount::fsopen(c"tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)?;
+            mount::fsconfig_set_string(&fs, c"source", c"tmpfs")?;
+            for (key, value) in options {
+                mount::fsconfig_set_string(&fs, key.as_c_str(), value.as_c_str())?;
+            }
+            mount::fsconfig_create(&fs)?;
+            mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)?
+        }
+    };
+    mount::move_mount(
+        &tree,
+        c"",
+        &target,
+        c"",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+}
+
+/// Sets `attrs` (`MOUNT_ATTR_*`) on the detached mount tree `tree` and every
+/// mount in it (`mount_setattr` with `AT_RECURSIVE`; rustix has no wrapper).
+fn set_mount_attrs(tree: BorrowedFd<'_>, attrs: u64) -> rustix::io::Result<()> {
+    let attr = linux_raw_sys::general::mount_attr {
+        attr_set: attrs,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: `attr` is a valid `struct mount_attr` on this stack frame and its
+    // size is passed with it; the path is a NUL-terminated empty string
+    // (`AT_EMPTY_PATH`: the call acts on `tree`, an fd this process owns). The
+    // kernel only reads both during the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const linux_raw_sys::general::mount_attr,
+            std::mem::size_of::<linux_raw_sys::general::mount_attr>(),
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_raw_os_error(errno()))
     }
 }
 

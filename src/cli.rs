@@ -36,6 +36,9 @@ Commands:
       --ip ADDR                  the container's address on the bridge (default: the lowest free one)
       -p, --publish HOST:CTR[/tcp|/udp]
                                  publish a container port on the host
+      -v, --volume HOST:CTR[:ro] bind a host file or directory into the container (read-only with :ro)
+      --tmpfs CTR[:OPTIONS]      mount a new tmpfs (default nosuid,nodev,noexec; size=, mode=, exec, ro, ...)
+      --read-only                make the container's root read-only
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
@@ -153,6 +156,10 @@ pub struct RunArgs {
     pub cap_drop: Vec<String>,
     /// `-t`.
     pub tty: bool,
+    /// `-v` and `--tmpfs`, in order.
+    pub mounts: Vec<crate::volume::Mount>,
+    /// `--read-only`.
+    pub read_only: bool,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -161,6 +168,10 @@ pub struct RunArgs {
 
 fn bad(msg: impl Into<String>) -> Error {
     Error::msg(msg).with_advice("see `tupper --help`")
+}
+
+fn advise(e: Error) -> Error {
+    e.with_advice("see `tupper --help`")
 }
 
 fn lex(e: lexopt::Error) -> Error {
@@ -327,6 +338,13 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                 a.publish.push(string(p.value().map_err(lex)?)?)
             }
             Some(Arg::Short('t')) | Some(Arg::Long("tty")) => a.tty = true,
+            Some(Arg::Short('v')) | Some(Arg::Long("volume")) => a.mounts.push(
+                crate::volume::parse_volume(&string(p.value().map_err(lex)?)?).map_err(advise)?,
+            ),
+            Some(Arg::Long("tmpfs")) => a.mounts.push(
+                crate::volume::parse_tmpfs(&string(p.value().map_err(lex)?)?).map_err(advise)?,
+            ),
+            Some(Arg::Long("read-only")) => a.read_only = true,
             // tupper always passes its stdin on: docker's `-i` is the default.
             Some(Arg::Short('i')) | Some(Arg::Long("interactive")) => {}
             Some(Arg::Long("cap-add")) => a.cap_add.push(string(p.value().map_err(lex)?)?),
@@ -388,6 +406,8 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
             true => crate::terminal::user_terminal_size(),
             false => None,
         },
+        mounts: a.mounts.clone(),
+        read_only: a.read_only,
         capabilities: if a.cap_add.is_empty() && a.cap_drop.is_empty() {
             crate::capabilities::DEFAULT
         } else {
@@ -832,6 +852,30 @@ mod tests {
     }
 
     #[test]
+    fn run_takes_volumes_tmpfs_and_read_only() {
+        let cli = parse_str(&[
+            "run",
+            "-v",
+            "/a:/b:ro",
+            "--volume=/c:/d",
+            "--tmpfs",
+            "/t:size=1m",
+            "--read-only",
+            "bb",
+        ])
+        .unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!("not run")
+        };
+        assert!(a.read_only);
+        let dest: Vec<&str> = a.mounts.iter().map(|m| m.destination.as_str()).collect();
+        assert_eq!(dest, ["/b", "/d", "/t"]);
+        assert!(a.mounts[0].read_only && !a.mounts[1].read_only);
+        let e = parse_str(&["run", "-v", "vol:/b", "bb"]).unwrap_err();
+        assert!(e.to_string().contains("named volumes"), "{e}");
+    }
+
+    #[test]
     fn ps_table_has_a_heading_per_column() {
         let rec = crate::container::Record {
             id: "0123456789ab".into(),
@@ -848,6 +892,8 @@ mod tests {
             remove: false,
             network: None,
             security: None,
+            read_only: false,
+            mounts: Vec::new(),
         };
         let t = ps_table(&[rec], 160);
         let lines: Vec<&str> = t.lines().collect();

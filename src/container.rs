@@ -70,6 +70,22 @@ pub struct Record {
     /// (`None` in a record written before tupper recorded them).
     #[serde(default)]
     pub security: Option<Security>,
+    /// Whether its root is read-only (`--read-only`).
+    #[serde(default)]
+    pub read_only: bool,
+    /// The mounts the user asked for (`-v`, `--tmpfs`), sources resolved.
+    #[serde(default)]
+    pub mounts: Vec<crate::volume::Mount>,
+}
+
+/// A container's filesystem settings besides its image: `--read-only` and
+/// the user's mounts.
+#[derive(Debug, Clone, Default)]
+pub struct Filesystem {
+    /// Whether the root is read-only.
+    pub read_only: bool,
+    /// The user's mounts, sources resolved.
+    pub mounts: Vec<crate::volume::Mount>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -151,6 +167,7 @@ impl Store {
         remove: bool,
         network: net::Settings,
         security: Security,
+        filesystem: Filesystem,
     ) -> Result<Created> {
         let mut undo = Undo {
             store: self,
@@ -181,6 +198,8 @@ impl Store {
             remove,
             network: Some(network),
             security: Some(security),
+            read_only: filesystem.read_only,
+            mounts: filesystem.mounts,
         };
         self.write_new_record(&record)?;
         undo.record = true;

@@ -134,6 +134,40 @@ pub enum Op {
         /// The absolute host path of the link.
         link: CString,
     },
+    /// A mount the user asked for (`-v`, `--tmpfs`), made in the container's
+    /// root with the kernel's mount API.
+    Volume(Volume),
+}
+
+/// A user mount as the child makes it: the destination is resolved inside
+/// the container's root (`openat2` with `RESOLVE_IN_ROOT`: a symlink of the
+/// image can not lead it out), its missing parts are made, and the source
+/// (`open_tree` of a host path, or a new `tmpfs` from `fsopen`/`fsmount`) is
+/// moved onto it (`move_mount`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    /// The container's root, an absolute host path.
+    pub root: CString,
+    /// The destination's prefixes, relative to the root: `a`, `a/b`, `a/b/c`.
+    pub prefixes: Vec<CString>,
+    /// The last component of each prefix: `a`, `b`, `c`.
+    pub names: Vec<CString>,
+    /// Whether a missing destination is made a directory (else an empty file).
+    pub dir: bool,
+    /// What is mounted.
+    pub source: VolumeSource,
+    /// The mount's `MOUNT_ATTR_*` flags (always `NODEV`).
+    pub attrs: u64,
+}
+
+/// What a user mount mounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeSource {
+    /// A host path, with what is mounted beneath it (`open_tree` with
+    /// `OPEN_TREE_CLONE | AT_RECURSIVE`).
+    Bind(CString),
+    /// A new `tmpfs`, with these `fsconfig` options (`size`, `64m`).
+    Tmpfs(Vec<(CString, CString)>),
 }
 
 /// An operation with the words that name it in an error (`mount proc on /proc`).
@@ -211,6 +245,11 @@ pub struct PlanInput<'a> {
     pub capabilities: u64,
     /// Whether the command gets a terminal of its own (`-t`).
     pub tty: bool,
+    /// The user's mounts (`-v`, `--tmpfs`), checked against the host and
+    /// ordered (see [`crate::volume::resolve`]).
+    pub volumes: &'a [crate::volume::Resolved],
+    /// Whether the container's root is read-only (`--read-only`).
+    pub read_only: bool,
 }
 
 impl Default for PlanInput<'_> {
@@ -228,6 +267,8 @@ impl Default for PlanInput<'_> {
             no_new_privileges: false,
             capabilities: DEFAULT_CAPABILITIES,
             tty: false,
+            volumes: &[],
+            read_only: false,
         }
     }
 }
@@ -261,7 +302,7 @@ impl ChildPlan {
         Ok(ChildPlan {
             rootfs: cstring("container root", root)?,
             hostname: hostname_bytes(input.hostname)?,
-            steps: mount_steps(root, input.root_flags)?,
+            steps: all_steps(root, input)?,
             workdir: cstring("working directory", workdir)?,
             exec_candidates: exec_candidates(&command[0], path_var)?,
             argv: command
@@ -379,6 +420,81 @@ fn mount_step(
     })
 }
 
+/// Every step of the child before `pivot_root`, in order: the container's own
+/// mounts, the user's ([`volume_step`]), the root made read-only
+/// (`--read-only`, after the user's mount points were made in it), and the
+/// protections of `/proc` and `/sys` last, over anything the user mounted.
+fn all_steps(root: &str, input: &PlanInput<'_>) -> Result<Vec<Step>> {
+    let mut steps = mount_steps(root, input.root_flags)?;
+    for v in input.volumes {
+        steps.push(volume_step(root, v)?);
+    }
+    if input.read_only {
+        steps.push(Step {
+            op: Op::Remount {
+                target: cstring("container root", root)?,
+                flags: input.root_flags | MountFlags::BIND | MountFlags::NODEV | MountFlags::RDONLY,
+            },
+            shown: "make the container's root read-only".to_string(),
+        });
+    }
+    steps.extend(protection_steps(root)?);
+    Ok(steps)
+}
+
+/// The step of one user mount: a bind mount gets `nodev` (and `rdonly` with
+/// `ro`) on everything it brings; a `tmpfs` its options' flags.
+fn volume_step(root: &str, v: &crate::volume::Resolved) -> Result<Step> {
+    use crate::volume::{attr, Kind};
+    let m = &v.mount;
+    let mut prefixes = Vec::new();
+    let mut names = Vec::new();
+    let mut prefix = String::new();
+    for name in m.destination.split('/').filter(|c| !c.is_empty()) {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(name);
+        prefixes.push(cstring("mount path", prefix.as_str())?);
+        names.push(cstring("mount path", name)?);
+    }
+    let (source, attrs, shown) = match m.kind {
+        Kind::Bind => {
+            let source = m.source.as_deref().unwrap_or_default();
+            let ro = if m.read_only { attr::RDONLY } else { 0 };
+            (
+                VolumeSource::Bind(cstring("volume source", source)?),
+                attr::NODEV | ro,
+                format!("bind {source} on {}", m.destination),
+            )
+        }
+        Kind::Tmpfs => {
+            let (attrs, pairs) = crate::volume::tmpfs_settings(&m.options)
+                .map_err(|why| Error::msg(format!("invalid --tmpfs {}: {why}", m.destination)))?;
+            let pairs = pairs
+                .into_iter()
+                .map(|(k, v)| Ok((cstring("tmpfs option", k)?, cstring("tmpfs option", v)?)))
+                .collect::<Result<_>>()?;
+            (
+                VolumeSource::Tmpfs(pairs),
+                attrs,
+                format!("mount tmpfs on {}", m.destination),
+            )
+        }
+    };
+    Ok(Step {
+        op: Op::Volume(Volume {
+            root: cstring("container root", root)?,
+            prefixes,
+            names,
+            dir: v.dir,
+            source,
+            attrs,
+        }),
+        shown,
+    })
+}
+
 /// The mounts of a container under `root` (bound on itself, with the store's
 /// mount flags `root_flags`), in order (see `docs/architecture.md`).
 fn mount_steps(root: &str, root_flags: MountFlags) -> Result<Vec<Step>> {
@@ -480,6 +596,13 @@ fn mount_steps(root: &str, root_flags: MountFlags) -> Result<Vec<Step>> {
             shown: format!("create symlink {link} -> {target}"),
         });
     }
+    Ok(steps)
+}
+
+/// docker's protections of `/proc` and `/sys`: read-only paths and masks.
+fn protection_steps(root: &str) -> Result<Vec<Step>> {
+    let at = |p: &str| cstring("mount path", format!("{root}{p}"));
+    let mut steps = Vec::new();
     for path in READ_ONLY_PATHS {
         steps.push(Step {
             op: Op::ReadOnly { target: at(path)? },
@@ -516,6 +639,7 @@ pub fn target_of(op: &Op) -> &CStr {
         | Op::ReadOnly { target } => target,
         Op::Mkdir { path, .. } | Op::Touch { path } => path,
         Op::Symlink { link, .. } => link,
+        Op::Volume(v) => &v.root,
     }
 }
 
@@ -532,6 +656,71 @@ mod tests {
             hostname: "web",
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn user_mounts_come_before_the_read_only_root_and_the_masks() {
+        use crate::volume::{parse_tmpfs, parse_volume, Resolved};
+        let volumes = vec![
+            Resolved {
+                mount: parse_volume("/srv:/a/b:ro").unwrap(),
+                dir: false,
+            },
+            Resolved {
+                mount: parse_tmpfs("/run:size=1m,exec").unwrap(),
+                dir: true,
+            },
+        ];
+        let p = plan(PlanInput {
+            volumes: &volumes,
+            read_only: true,
+            ..base()
+        });
+        let index = |f: &dyn Fn(&Op) -> bool| p.steps.iter().position(|s| f(&s.op)).unwrap();
+        let first_volume = index(&|op| matches!(op, Op::Volume(_)));
+        let read_only_root = index(
+            &|op| matches!(op, Op::Remount { flags, .. } if flags.contains(MountFlags::RDONLY)),
+        );
+        let first_mask = index(&|op| matches!(op, Op::ReadOnly { .. } | Op::MaskFile { .. }));
+        let last_devices = index(&|op| matches!(op, Op::Symlink { .. }));
+        assert!(last_devices < first_volume && first_volume < read_only_root);
+        assert!(read_only_root < first_mask);
+        let Op::Volume(v) = &p.steps[first_volume].op else {
+            unreachable!()
+        };
+        let strs = |v: &[CString]| {
+            v.iter()
+                .map(|c| c.to_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strs(&v.prefixes), ["a", "a/b"]);
+        assert_eq!(strs(&v.names), ["a", "b"]);
+        assert_eq!(v.source, VolumeSource::Bind(CString::new("/srv").unwrap()));
+        assert_eq!(
+            v.attrs,
+            crate::volume::attr::NODEV | crate::volume::attr::RDONLY
+        );
+        assert!(!v.dir);
+        assert_eq!(p.steps[first_volume].shown, "bind /srv on /a/b");
+        let Op::Volume(t) = &p.steps[first_volume + 1].op else {
+            unreachable!()
+        };
+        assert_eq!(
+            t.attrs,
+            crate::volume::attr::NODEV | crate::volume::attr::NOSUID
+        );
+        assert_eq!(
+            t.source,
+            VolumeSource::Tmpfs(vec![(
+                CString::new("size").unwrap(),
+                CString::new("1m").unwrap()
+            )])
+        );
+        // Without --read-only the root is never made read-only.
+        let p = plan(base());
+        assert!(!p.steps.iter().any(
+            |s| matches!(&s.op, Op::Remount { flags, .. } if flags.contains(MountFlags::RDONLY))
+        ));
     }
 
     #[test]

@@ -52,6 +52,12 @@ pub struct Spec {
     pub tty: bool,
     /// The terminal's size (rows, columns), set before the command starts.
     pub tty_size: Option<(u16, u16)>,
+    /// Host paths bound into the container and `tmpfs` mounts (`-v`,
+    /// `--tmpfs`; see [`crate::volume`]).
+    pub mounts: Vec<crate::volume::Mount>,
+    /// Make the container's root read-only (`--read-only`); the user's
+    /// mounts, `/dev` and its `tmpfs`es stay writable.
+    pub read_only: bool,
 }
 
 impl Default for Spec {
@@ -73,6 +79,8 @@ impl Default for Spec {
             capabilities: crate::capabilities::DEFAULT,
             tty: false,
             tty_size: None,
+            mounts: Vec::new(),
+            read_only: false,
         }
     }
 }
@@ -106,6 +114,7 @@ impl Store {
         let term = std::env::var("TERM")
             .ok()
             .or_else(|| spec.tty.then(|| "xterm".to_string()));
+        let volumes = crate::volume::resolve(&spec.mounts)?;
         let root_flags = crate::fsutil::mount_flags(self.containers.as_fd())
             .map_err(|e| Error::os(format!("statvfs {}", self.root().display()), e))?;
         let plan = ChildPlan::new(
@@ -124,6 +133,8 @@ impl Store {
                 no_new_privileges: spec.no_new_privileges,
                 capabilities: spec.capabilities,
                 tty: spec.tty,
+                volumes: &volumes,
+                read_only: spec.read_only,
             },
         )?;
         spec.network.validate()?;
@@ -160,6 +171,10 @@ impl Store {
             spec.remove,
             network.settings(),
             crate::container::Security::of(spec),
+            crate::container::Filesystem {
+                read_only: spec.read_only,
+                mounts: volumes.into_iter().map(|v| v.mount).collect(),
+            },
         ) {
             Ok(c) => c,
             Err(e) => {

@@ -1,0 +1,385 @@
+//! Mounts the user asks for: host directories and files bound into the
+//! container (`-v HOST:CTR[:ro]`, docker's bind mounts) and `tmpfs` mounts
+//! (`--tmpfs CTR[:OPTIONS]`).
+//!
+//! Parsing is pure ([`parse_volume`], [`parse_tmpfs`], [`check`]);
+//! [`resolve`] looks at the host (the source must exist) before the store
+//! changes; [`crate::plan`] turns each into an operation the child carries
+//! out in the container's root (see `docs/decisions.md`, "Volumes").
+
+use std::path::{Component, Path};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// What kind of mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A host file or directory (`-v`).
+    Bind,
+    /// A new, empty `tmpfs` (`--tmpfs`).
+    Tmpfs,
+}
+
+/// One mount the user asked for, as `inspect` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    /// `bind` or `tmpfs`.
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    /// The host path of a bind mount (absolute once [`resolve`]d).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The path inside the container (absolute, cleaned).
+    pub destination: String,
+    /// Whether it is read-only (recursively, for a bind mount).
+    pub read_only: bool,
+    /// The `tmpfs` options passed to the kernel (`size=64m`, `mode=1777`,
+    /// ...) and the mount flags asked for (`exec`, `suid`, ...), as given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+/// A mount checked against the host: what the plan needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The mount, its source made absolute with its symlinks resolved.
+    pub mount: Mount,
+    /// Whether the destination is a directory (else a file, made empty when
+    /// the image has none).
+    pub dir: bool,
+}
+
+/// `MOUNT_ATTR_*` bits (see `mount_setattr(2)`) of a user mount.
+pub mod attr {
+    /// Read-only.
+    pub const RDONLY: u64 = linux_raw_sys::general::MOUNT_ATTR_RDONLY as u64;
+    /// Set-user-ID bits and file capabilities do nothing.
+    pub const NOSUID: u64 = linux_raw_sys::general::MOUNT_ATTR_NOSUID as u64;
+    /// Device files do not open.
+    pub const NODEV: u64 = linux_raw_sys::general::MOUNT_ATTR_NODEV as u64;
+    /// Nothing executes.
+    pub const NOEXEC: u64 = linux_raw_sys::general::MOUNT_ATTR_NOEXEC as u64;
+    /// No access times.
+    pub const NOATIME: u64 = linux_raw_sys::general::MOUNT_ATTR_NOATIME as u64;
+    /// Access times only when older than the last change (the default).
+    pub const RELATIME: u64 = linux_raw_sys::general::MOUNT_ATTR_RELATIME as u64;
+    /// Every access time.
+    pub const STRICTATIME: u64 = linux_raw_sys::general::MOUNT_ATTR_STRICTATIME as u64;
+    /// No access times for directories.
+    pub const NODIRATIME: u64 = linux_raw_sys::general::MOUNT_ATTR_NODIRATIME as u64;
+}
+
+/// The `tmpfs` options the kernel takes as `KEY=VALUE` (`mount(8)`'s tmpfs
+/// section); any other `KEY=VALUE` is refused before anything changes.
+pub const TMPFS_KEYS: [&str; 7] = [
+    "size",
+    "nr_blocks",
+    "nr_inodes",
+    "mode",
+    "uid",
+    "gid",
+    "huge",
+];
+
+/// Parses `-v HOST:CTR[:OPTIONS]`: `HOST` an absolute path or one starting
+/// with `.` (relative to the working directory), `OPTIONS` a comma list of
+/// `ro`, `rw`, `private`, `rprivate`.
+pub fn parse_volume(spec: &str) -> Result<Mount> {
+    let bad = |why: &str| Error::msg(format!("invalid volume {spec:?}: {why}"));
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (source, destination, options) = match parts.as_slice() {
+        [_] => return Err(bad("give HOST:CONTAINER (tupper has no anonymous volumes)")),
+        [s, d] => (*s, *d, ""),
+        [s, d, o] => (*s, *d, *o),
+        _ => return Err(bad("too many ':'")),
+    };
+    if source.is_empty() {
+        return Err(bad("the host path is empty"));
+    }
+    if !source.starts_with('/') && !source.starts_with('.') {
+        return Err(bad(
+            "the host path must be absolute or start with '.' (tupper has no named volumes)",
+        ));
+    }
+    let mut read_only = false;
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        match option {
+            "ro" | "readonly" => read_only = true,
+            "rw" => read_only = false,
+            // The container's mounts are private already.
+            "private" | "rprivate" => {}
+            "shared" | "rshared" | "slave" | "rslave" => {
+                return Err(bad(&format!(
+                    "mount propagation {option:?} is not supported (mounts are private)"
+                )))
+            }
+            "z" | "Z" => return Err(bad("SELinux relabelling (z, Z) is not supported")),
+            other => {
+                return Err(bad(&format!(
+                    "unknown option {other:?} (tupper takes ro, rw, private, rprivate)"
+                )))
+            }
+        }
+    }
+    Ok(Mount {
+        kind: Kind::Bind,
+        source: Some(source.to_string()),
+        destination: destination_path(destination).map_err(|why| bad(&why))?,
+        read_only,
+        options: Vec::new(),
+    })
+}
+
+/// Parses `--tmpfs CTR[:OPTIONS]`: `OPTIONS` a comma list of mount flags
+/// (`ro`, `rw`, `exec`, `noexec`, `suid`, `nosuid`, `nodev`, `noatime`, ...)
+/// and the kernel's `tmpfs` options ([`TMPFS_KEYS`], `size=64m`).
+pub fn parse_tmpfs(spec: &str) -> Result<Mount> {
+    let bad = |why: &str| Error::msg(format!("invalid --tmpfs {spec:?}: {why}"));
+    let (destination, options) = spec.split_once(':').unwrap_or((spec, ""));
+    let options: Vec<String> = options
+        .split(',')
+        .filter(|o| !o.is_empty())
+        .map(str::to_string)
+        .collect();
+    let mount = Mount {
+        kind: Kind::Tmpfs,
+        source: None,
+        destination: destination_path(destination).map_err(|why| bad(&why))?,
+        read_only: false,
+        options,
+    };
+    let (attrs, _) = tmpfs_settings(&mount.options).map_err(|why| bad(&why))?;
+    Ok(Mount {
+        read_only: attrs & attr::RDONLY != 0,
+        ..mount
+    })
+}
+
+/// The mount flags (`MOUNT_ATTR_*`) and kernel options (`KEY`, `VALUE`) of a
+/// `tmpfs` with `options`. docker's defaults: `nosuid`, `nodev`, `noexec`;
+/// `nodev` stays whatever the options say (a device file of the container
+/// must not open: `docs/security.md`).
+pub fn tmpfs_settings(
+    options: &[String],
+) -> std::result::Result<(u64, Vec<(String, String)>), String> {
+    let mut attrs = attr::NOSUID | attr::NODEV | attr::NOEXEC;
+    let mut pairs = Vec::new();
+    for option in options {
+        if let Some((key, value)) = option.split_once('=') {
+            if !TMPFS_KEYS.contains(&key) {
+                return Err(format!(
+                    "unknown option {key:?} (tmpfs takes {})",
+                    TMPFS_KEYS.join(", ")
+                ));
+            }
+            if value.is_empty() || value.contains('\0') {
+                return Err(format!("option {key:?} needs a value"));
+            }
+            pairs.retain(|(k, _): &(String, String)| k != key);
+            pairs.push((key.to_string(), value.to_string()));
+            continue;
+        }
+        let atime = attr::NOATIME | attr::RELATIME | attr::STRICTATIME;
+        match option.as_str() {
+            "ro" => attrs |= attr::RDONLY,
+            "rw" => attrs &= !attr::RDONLY,
+            "exec" => attrs &= !attr::NOEXEC,
+            "noexec" => attrs |= attr::NOEXEC,
+            "suid" => attrs &= !attr::NOSUID,
+            "nosuid" => attrs |= attr::NOSUID,
+            "nodev" => {}
+            "dev" => {
+                return Err(
+                    "\"dev\" is not supported: device files in a container do not open".into(),
+                )
+            }
+            "noatime" => attrs = attrs & !atime | attr::NOATIME,
+            "relatime" => attrs = attrs & !atime | attr::RELATIME,
+            "strictatime" => attrs = attrs & !atime | attr::STRICTATIME,
+            "nodiratime" => attrs |= attr::NODIRATIME,
+            "private" | "rprivate" => {}
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    Ok((attrs, pairs))
+}
+
+/// Cleans a destination as docker does (`filepath.Clean`): it must be
+/// absolute, not `/`, and not in `/proc` or `/sys` (the kernel's
+/// filesystems, whose protections are laid over them after the user's mounts).
+fn destination_path(path: &str) -> std::result::Result<String, String> {
+    if !path.starts_with('/') {
+        return Err(format!("the container path {path:?} must be absolute"));
+    }
+    if path.contains('\0') {
+        return Err("the container path contains a NUL byte".into());
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for comp in Path::new(path).components() {
+        match comp {
+            Component::Normal(name) => parts.push(name.to_str().unwrap_or_default()),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    if parts.is_empty() {
+        return Err("the container path can not be '/'".into());
+    }
+    if matches!(parts[0], "proc" | "sys") {
+        return Err(format!(
+            "mounts in /{} are not supported (the kernel's own filesystem)",
+            parts[0]
+        ));
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+/// Refuses two mounts on the same destination (docker: "Duplicate mount point").
+pub fn check(mounts: &[Mount]) -> Result<()> {
+    for (i, m) in mounts.iter().enumerate() {
+        if mounts[..i].iter().any(|o| o.destination == m.destination) {
+            return Err(Error::msg(format!(
+                "duplicate mount point {}: two mounts on one path",
+                m.destination
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks `mounts` against the host, before anything changes: a bind mount's
+/// source must exist (as podman, unlike docker's `-v`, which would make a
+/// directory); it is made absolute, its symlinks resolved. The result is
+/// ordered by depth (`/a` before `/a/b`), as docker mounts them.
+pub fn resolve(mounts: &[Mount]) -> Result<Vec<Resolved>> {
+    check(mounts)?;
+    let mut resolved = Vec::with_capacity(mounts.len());
+    for m in mounts {
+        let mut m = m.clone();
+        let dir = match (m.kind, m.source.as_deref()) {
+            (Kind::Bind, Some(source)) => {
+                let path = std::fs::canonicalize(source)
+                    .map_err(|e| Error::os(format!("volume {source} -> {}", m.destination), e))?;
+                let meta = std::fs::metadata(&path)
+                    .map_err(|e| Error::os(format!("volume {source} -> {}", m.destination), e))?;
+                let shown = path_string(&path, source)?;
+                m.source = Some(shown);
+                meta.is_dir()
+            }
+            (Kind::Bind, None) => {
+                return Err(Error::msg(format!(
+                    "volume -> {}: no host path",
+                    m.destination
+                )))
+            }
+            (Kind::Tmpfs, _) => {
+                tmpfs_settings(&m.options).map_err(|why| {
+                    Error::msg(format!("invalid --tmpfs {}: {why}", m.destination))
+                })?;
+                true
+            }
+        };
+        resolved.push(Resolved { mount: m, dir });
+    }
+    resolved.sort_by_key(|r| r.mount.destination.matches('/').count());
+    Ok(resolved)
+}
+
+/// A resolved host path as UTF-8 (the record is JSON).
+fn path_string(path: &Path, given: &str) -> Result<String> {
+    path.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| Error::msg(format!("volume {given}: the host path is not UTF-8")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_parse_as_docker_writes_them() {
+        let m = parse_volume("/srv/data:/data").unwrap();
+        assert_eq!(m.kind, Kind::Bind);
+        assert_eq!(m.source.as_deref(), Some("/srv/data"));
+        assert_eq!(m.destination, "/data");
+        assert!(!m.read_only);
+        assert!(parse_volume("/a:/b:ro").unwrap().read_only);
+        assert!(!parse_volume("/a:/b:ro,rw").unwrap().read_only);
+        assert!(parse_volume("/a:/b:rprivate,ro").unwrap().read_only);
+        assert_eq!(
+            parse_volume("./x:/b/../c/./d/").unwrap().destination,
+            "/c/d"
+        );
+    }
+
+    #[test]
+    fn volumes_refuse_what_tupper_does_not_do() {
+        for bad in [
+            "/data",
+            "name:/data",
+            ":/data",
+            "/a:data",
+            "/a:/",
+            "/a:/x/..",
+            "/a:/proc/x",
+            "/a:/sys",
+            "/a:/b:ro:x",
+            "/a:/b:shared",
+            "/a:/b:Z",
+            "/a:/b:nocopy",
+        ] {
+            assert!(parse_volume(bad).is_err(), "{bad} was taken");
+        }
+        let e = parse_volume("name:/data").unwrap_err().to_string();
+        assert!(e.contains("named volumes"), "{e}");
+    }
+
+    #[test]
+    fn tmpfs_defaults_and_options() {
+        let m = parse_tmpfs("/run").unwrap();
+        assert_eq!(m.kind, Kind::Tmpfs);
+        assert_eq!(m.destination, "/run");
+        let (attrs, pairs) = tmpfs_settings(&m.options).unwrap();
+        assert_eq!(attrs, attr::NOSUID | attr::NODEV | attr::NOEXEC);
+        assert!(pairs.is_empty());
+        let m = parse_tmpfs("/t:exec,size=64m,mode=1770,ro,size=1m").unwrap();
+        assert!(m.read_only);
+        let (attrs, pairs) = tmpfs_settings(&m.options).unwrap();
+        assert_eq!(attrs, attr::NOSUID | attr::NODEV | attr::RDONLY);
+        assert_eq!(
+            pairs,
+            vec![
+                ("mode".to_string(), "1770".to_string()),
+                ("size".to_string(), "1m".to_string())
+            ]
+        );
+        for bad in [
+            "t",
+            "/",
+            "/t:dev",
+            "/t:bogus",
+            "/t:size=",
+            "/t:user=1",
+            "/proc",
+        ] {
+            assert!(parse_tmpfs(bad).is_err(), "{bad} was taken");
+        }
+    }
+
+    #[test]
+    fn duplicates_are_refused_and_order_is_by_depth() {
+        let a = parse_volume("/:/a/b").unwrap();
+        let b = parse_tmpfs("/a").unwrap();
+        assert!(check(&[a.clone(), parse_tmpfs("/a/b/").unwrap()]).is_err());
+        let r = resolve(&[a, b]).unwrap();
+        assert_eq!(r[0].mount.destination, "/a");
+        assert_eq!(r[1].mount.destination, "/a/b");
+        assert!(r[0].dir && r[1].dir);
+        assert!(resolve(&[parse_volume("/no/such/dir/x:/x").unwrap()]).is_err());
+    }
+}

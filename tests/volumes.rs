@@ -1,0 +1,308 @@
+//! `-v HOST:CTR[:ro]`, `--tmpfs CTR[:OPTIONS]` and `--read-only`, seen from
+//! inside the container and from the host.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// A host directory for a test's volumes, with `f` (`hello`) in it.
+fn host_dir(store: &TestStore, name: &str) -> PathBuf {
+    let dir = store.scratch().join(name);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("f"), "hello\n").unwrap();
+    dir
+}
+
+/// `tupper run --rm --net none OPTIONS... bb sh -c SCRIPT`.
+fn run_with(store: &TestStore, options: &[&str], script: &str) -> Out {
+    let mut args = vec!["run", "--rm", "--net", "none"];
+    args.extend(options);
+    args.extend(["bb", "sh", "-c", script]);
+    store.tupper(&args)
+}
+
+/// The mount options (field 6 of `/proc/self/mountinfo`) of `path` in a
+/// container, and its filesystem type.
+fn mount_of(store: &TestStore, options: &[&str], path: &str) -> (String, String) {
+    let out = run_with(store, options, "cat /proc/self/mountinfo").ok();
+    let line = out
+        .lines()
+        .rfind(|l| l.split(' ').nth(4) == Some(path))
+        .unwrap_or_else(|| panic!("no mount on {path}:\n{out}"));
+    let fields: Vec<&str> = line.split(' ').collect();
+    let dash = fields.iter().position(|f| *f == "-").unwrap();
+    (fields[5].to_string(), fields[dash + 1].to_string())
+}
+
+fn volume(src: &Path, dst: &str) -> String {
+    format!("{}:{dst}", src.display())
+}
+
+#[test]
+fn a_volume_shares_a_host_directory_both_ways() {
+    let store = store_with_busybox();
+    let dir = host_dir(&store, "data");
+    let v = volume(&dir, "/data");
+    let out = run_with(&store, &["-v", &v], "cat /data/f; echo made >/data/new").ok();
+    assert_eq!(out, "hello\n");
+    assert_eq!(fs::read_to_string(dir.join("new")).unwrap(), "made\n");
+    // Device files of a volume do not open (nodev), writable or not.
+    let (opts, _) = mount_of(&store, &["-v", &v], "/data");
+    assert!(opts.split(',').any(|o| o == "rw"), "{opts}");
+    assert!(opts.split(',').any(|o| o == "nodev"), "{opts}");
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_read_only_volume_is_read_only_with_its_submounts() {
+    let store = store_with_busybox();
+    let dir = host_dir(&store, "ro");
+    fs::create_dir(dir.join("sub")).unwrap();
+    let v = format!("{}:ro", volume(&dir, "/data"));
+    // A tmpfs under the source, in a mount namespace of the test's own, so
+    // that `-v` brings a submount along (as `--rbind`).
+    let script = format!(
+        "mount -t tmpfs sub {sub} && exec {tupper} --root {root} run --rm --net none -v {v} bb sh -c \
+         'cat /data/f; echo x >/data/g || echo refused; echo y >/data/sub/h || echo refused; \
+          grep -c \" /data/sub ro,\" /proc/self/mountinfo'",
+        sub = dir.join("sub").display(),
+        tupper = TUPPER,
+        root = store.root().display(),
+    );
+    let out = sh(
+        "unshare",
+        &["-m", "--propagation", "private", "sh", "-c", &script],
+    );
+    assert_eq!(out, "hello\nrefused\nrefused\n1\n", "{out}");
+    assert!(!dir.join("g").exists());
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_file_volume_and_missing_destinations() {
+    let store = store_with_busybox();
+    let dir = host_dir(&store, "files");
+    let file = dir.join("f");
+    // A file on a missing path: its directories and an empty file are made
+    // in the container's snapshot, then the file is bound there.
+    let v1 = volume(&file, "/etc/app/conf");
+    let v2 = volume(&dir, "/srv/a/b");
+    let out = run_with(
+        &store,
+        &["-v", &v1, "-v", &v2],
+        "cat /etc/app/conf; ls /srv/a/b; echo more >>/etc/app/conf",
+    )
+    .ok();
+    assert_eq!(out, "hello\nf\n");
+    assert_eq!(fs::read_to_string(&file).unwrap(), "hello\nmore\n");
+    // Nested: the inner one is mounted after the outer one, whatever the order given.
+    let inner = host_dir(&store, "inner");
+    fs::write(inner.join("f"), "inner\n").unwrap();
+    let out = run_with(
+        &store,
+        &["-v", &volume(&inner, "/a/in"), "-v", &volume(&dir, "/a")],
+        "cat /a/f /a/in/f",
+    )
+    .ok();
+    assert_eq!(out, "hello\nmore\ninner\n");
+    // The inner mount point was made in the outer volume, on the host.
+    assert!(dir.join("in").is_dir());
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_destination_through_a_symlink_of_the_image_stays_in_the_container() {
+    let store = TestStore::new();
+    let mut t = TarBuilder::with_busybox(&["sh", "cat", "ls", "test"]);
+    t.dir("etc", 0o755);
+    // Absolute and relative links to the host's /etc, were they resolved
+    // before pivot_root in the host's view.
+    t.symlink("abs", "/etc");
+    t.symlink("rel", "../../../../../../etc");
+    store.tupper_stdin(&["import", "bb", "-"], &t.finish()).ok();
+    let dir = host_dir(&store, "data");
+    let name = format!("tupper-test-{}", std::process::id());
+    let out = run_with(
+        &store,
+        &[
+            "-v",
+            &volume(&dir, &format!("/abs/{name}")),
+            "-v",
+            &volume(&dir.join("f"), &format!("/rel/{name}.f")),
+        ],
+        &format!("cat /etc/{name}/f /etc/{name}.f"),
+    )
+    .ok();
+    assert_eq!(out, "hello\nhello\n");
+    assert!(
+        !Path::new("/etc").join(&name).exists(),
+        "made in the host's /etc"
+    );
+    assert!(!Path::new("/etc").join(format!("{name}.f")).exists());
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn tmpfs_gets_dockers_flags_and_the_options_given() {
+    let store = store_with_busybox();
+    let (opts, fstype) = mount_of(&store, &["--tmpfs", "/run"], "/run");
+    assert_eq!(fstype, "tmpfs");
+    for flag in ["rw", "nosuid", "nodev", "noexec"] {
+        assert!(opts.split(',').any(|o| o == flag), "{flag} in {opts}");
+    }
+    let out = run_with(
+        &store,
+        &["--tmpfs", "/scratch/t:size=4m,mode=0700,exec"],
+        "stat -c '%a %U' /scratch/t; df -k /scratch/t | tail -1; \
+         cp /bin/busybox /scratch/t/echo && /scratch/t/echo ran",
+    )
+    .ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "700 root");
+    assert_eq!(lines[1].split_whitespace().nth(1), Some("4096"), "{out}");
+    assert_eq!(lines[2], "ran");
+    // Without exec, nothing runs from it.
+    let out = run_with(
+        &store,
+        &["--tmpfs", "/t"],
+        "cp /bin/busybox /t/true; /t/true; echo $?",
+    )
+    .ok();
+    assert_eq!(out.trim(), "126");
+    let out = run_with(&store, &["--tmpfs", "/t:ro"], "touch /t/x || echo refused").ok();
+    assert_eq!(out, "refused\n");
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn read_only_root_keeps_volumes_and_dev_writable() {
+    let store = store_with_busybox();
+    let dir = host_dir(&store, "rw");
+    let v = volume(&dir, "/new/data");
+    let out = run_with(
+        &store,
+        &["--read-only", "-v", &v, "--tmpfs", "/tmp"],
+        "touch /x 2>/dev/null || echo root-refused; \
+         echo 1 >/new/data/w && echo volume-ok; \
+         echo 1 >/tmp/w && echo tmpfs-ok; \
+         echo 1 >/dev/shm/w && echo shm-ok; \
+         echo 1 >/dev/null && echo null-ok",
+    )
+    .ok();
+    assert_eq!(out, "root-refused\nvolume-ok\ntmpfs-ok\nshm-ok\nnull-ok\n");
+    let (opts, _) = mount_of(&store, &["--read-only"], "/");
+    assert!(opts.split(',').any(|o| o == "ro"), "{opts}");
+    let (opts, _) = mount_of(&store, &[], "/");
+    assert!(opts.split(',').any(|o| o == "rw"), "{opts}");
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn inspect_shows_the_mounts() {
+    let store = store_with_busybox();
+    let dir = host_dir(&store, "shown");
+    // A relative source, through a symlink: recorded absolute and resolved.
+    std::os::unix::fs::symlink(&dir, store.scratch().join("link")).unwrap();
+    let mut c = store.cmd();
+    c.current_dir(store.scratch()).args([
+        "run",
+        "--net",
+        "none",
+        "--name",
+        "m",
+        "--read-only",
+        "-v",
+        "./link:/d:ro",
+        "--tmpfs",
+        "/t:size=1m",
+        "bb",
+        "true",
+    ]);
+    run_cmd(c, None, std::time::Duration::from_secs(60)).ok();
+    let v: serde_json::Value = serde_json::from_str(&store.tupper(&["inspect", "m"]).ok()).unwrap();
+    let r = &v[0];
+    assert_eq!(r["read_only"], true, "{r}");
+    let mounts = r["mounts"].as_array().expect("mounts");
+    assert_eq!(mounts.len(), 2, "{r}");
+    assert_eq!(mounts[0]["type"], "bind");
+    assert_eq!(
+        mounts[0]["source"],
+        dir.canonicalize().unwrap().to_str().unwrap()
+    );
+    assert_eq!(mounts[0]["destination"], "/d");
+    assert_eq!(mounts[0]["read_only"], true);
+    assert_eq!(mounts[1]["type"], "tmpfs");
+    assert_eq!(mounts[1]["options"][0], "size=1m");
+    store.tupper(&["rm", "m"]).ok();
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn bad_mounts_fail_cleanly_and_change_nothing() {
+    let store = store_with_busybox();
+    store.run_rm("bb", &["true"]).ok();
+    let dir = host_dir(&store, "bad");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let before = store.state();
+    let missing = store.scratch().join("no-such-dir");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["-v".into(), volume(&missing, "/x")],
+            "No such file or directory",
+        ),
+        (vec!["-v".into(), "data:/x".into()], "named volumes"),
+        (vec!["-v".into(), "/tmp".into()], "anonymous volumes"),
+        (vec!["-v".into(), volume(&dir, "/")], "'/'"),
+        (vec!["-v".into(), volume(&dir, "/proc/x")], "/proc"),
+        (
+            vec!["-v".into(), format!("{}:rw,shared", volume(&dir, "/x"))],
+            "propagation",
+        ),
+        (
+            vec![
+                "-v".into(),
+                volume(&dir, "/x"),
+                "--tmpfs".into(),
+                "/x/".into(),
+            ],
+            "duplicate mount point /x",
+        ),
+        (vec!["--tmpfs".into(), "/t:dev".into()], "device files"),
+        (vec!["--tmpfs".into(), "/t:foo=1".into()], "unknown option"),
+        // Found by the child, in the container's root: a directory on a file,
+        // a file on a directory, an option the kernel refuses.
+        (vec!["-v".into(), volume(&dir, "/bin/sh")], "bind "),
+        (
+            vec!["-v".into(), volume(&dir.join("f"), "/bin")],
+            "Is a directory",
+        ),
+        (
+            vec!["--tmpfs".into(), "/t:size=lots".into()],
+            "mount tmpfs on /t: Invalid argument",
+        ),
+    ];
+    for (options, wanted) in cases {
+        let mut args: Vec<&str> = vec!["run", "--net", "none", "--name", "bad"];
+        args.extend(options.iter().map(String::as_str));
+        args.extend(["bb", "true"]);
+        let line = store.tupper(&args).fails(125);
+        assert!(line.contains(wanted), "{options:?}: {line}");
+        before.assert_same(&store.state(), &format!("{options:?}"));
+    }
+    let line = store
+        .tupper(&[
+            "run",
+            "--net",
+            "none",
+            "-v",
+            &volume(&dir, "/bin/sh"),
+            "bb",
+            "true",
+        ])
+        .fails(125);
+    assert!(line.contains("/bin/sh: Not a directory"), "{line}");
+    store.assert_no_leftovers();
+}
