@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::fd::AsFd;
 
 use lexopt::{Arg, Parser, ValueExt};
 
@@ -28,6 +29,7 @@ Commands:
   run [OPTIONS] IMAGE [COMMAND [ARG]...]
                                  run a command in a new container
       --rm                       remove the container when it exits
+      -d, --detach               run in the background: print the ID once the command runs (see logs, stop)
       --name NAME                name the container (unique)
       --hostname NAME            the container's hostname (default: its name, else its ID)
       -e, --env KEY[=VALUE]      set an environment variable
@@ -47,6 +49,9 @@ Commands:
   ps [-a] [--json]               list running (-a: all) containers
   inspect NAME|ID...             a container's record and network settings, as JSON
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
+  stop [-t SECONDS] NAME|ID...   stop running containers: SIGTERM, SIGKILL after -t (default 10)
+  kill [-s SIGNAL] NAME|ID...    send a signal (default KILL) to running containers
+  logs [-f] NAME|ID              the output of a container started with run -d (-f: follow)
   attach FILE                    mount a btrfs image file (mkfs.btrfs FILE) on the store root via a loop device
   detach                         unmount the store root
 
@@ -116,6 +121,27 @@ pub enum Command {
         /// Kill running ones first.
         force: bool,
     },
+    /// `stop`.
+    Stop {
+        /// Names or IDs.
+        names: Vec<String>,
+        /// Seconds between SIGTERM and SIGKILL.
+        timeout: u64,
+    },
+    /// `kill`.
+    Kill {
+        /// Names or IDs.
+        names: Vec<String>,
+        /// The signal.
+        signal: rustix::process::Signal,
+    },
+    /// `logs`.
+    Logs {
+        /// Name or ID.
+        name: String,
+        /// Keep printing while the container runs.
+        follow: bool,
+    },
     /// `attach`: mount a btrfs image file on the store root.
     Attach {
         /// The image file.
@@ -134,6 +160,8 @@ pub enum Command {
 pub struct RunArgs {
     /// `--rm`.
     pub remove: bool,
+    /// `-d`.
+    pub detach: bool,
     /// `--name`.
     pub name: Option<String>,
     /// `--hostname`.
@@ -269,6 +297,51 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             }
         }
         "run" => Command::Run(Box::new(parse_run(&mut p)?)),
+        "stop" => {
+            let (mut names, mut timeout) = (Vec::new(), 10);
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Short('t') | Arg::Long("time") | Arg::Long("timeout") => {
+                        let v = string(p.value().map_err(lex)?)?;
+                        timeout = v
+                            .parse()
+                            .map_err(|_| bad(format!("stop -t {v:?}: give whole seconds")))?;
+                    }
+                    Arg::Value(v) => names.push(string(v)?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            if names.is_empty() {
+                return Err(bad("stop needs at least one container name or ID"));
+            }
+            Command::Stop { names, timeout }
+        }
+        "kill" => {
+            let (mut names, mut signal) = (Vec::new(), rustix::process::Signal::KILL);
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Short('s') | Arg::Long("signal") => {
+                        signal = parse_signal(&string(p.value().map_err(lex)?)?)?
+                    }
+                    Arg::Value(v) => names.push(string(v)?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            if names.is_empty() {
+                return Err(bad("kill needs at least one container name or ID"));
+            }
+            Command::Kill { names, signal }
+        }
+        "logs" => {
+            let (flags, mut names) = flags(&mut p, &["follow"])?;
+            if names.len() != 1 {
+                return Err(bad("logs takes one container name or ID"));
+            }
+            Command::Logs {
+                name: names.remove(0),
+                follow: flags[0],
+            }
+        }
         "attach" => {
             let (_, mut files) = flags(&mut p, &[])?;
             if files.len() != 1 {
@@ -322,6 +395,7 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
     loop {
         match p.next().map_err(lex)? {
             Some(Arg::Long("rm")) => a.remove = true,
+            Some(Arg::Short('d')) | Some(Arg::Long("detach")) => a.detach = true,
             Some(Arg::Long("name")) => a.name = Some(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("hostname")) => a.hostname = Some(string(p.value().map_err(lex)?)?),
             Some(Arg::Short('e')) | Some(Arg::Long("env")) => {
@@ -383,6 +457,11 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         .map(|p| net::parse_publish(p))
         .collect::<Result<_>>()?;
     network.validate()?;
+    if a.detach && a.tty {
+        return Err(bad(
+            "run -d with -t is not supported (a detached container has no terminal to copy)",
+        ));
+    }
     let (mut seccomp_unconfined, mut no_new_privileges) = (false, false);
     for opt in &a.security_opt {
         match security_opt(opt)? {
@@ -452,6 +531,54 @@ fn security_opt(opt: &str) -> Result<SecurityOpt> {
              and no-new-privileges[=true|false])"
         ))),
     }
+}
+
+/// The signals `kill -s` takes by name (with or without `SIG`), by number.
+const SIGNALS: [(&str, i32); 31] = [
+    ("HUP", 1),
+    ("INT", 2),
+    ("QUIT", 3),
+    ("ILL", 4),
+    ("TRAP", 5),
+    ("ABRT", 6),
+    ("BUS", 7),
+    ("FPE", 8),
+    ("KILL", 9),
+    ("USR1", 10),
+    ("SEGV", 11),
+    ("USR2", 12),
+    ("PIPE", 13),
+    ("ALRM", 14),
+    ("TERM", 15),
+    ("STKFLT", 16),
+    ("CHLD", 17),
+    ("CONT", 18),
+    ("STOP", 19),
+    ("TSTP", 20),
+    ("TTIN", 21),
+    ("TTOU", 22),
+    ("URG", 23),
+    ("XCPU", 24),
+    ("XFSZ", 25),
+    ("VTALRM", 26),
+    ("PROF", 27),
+    ("WINCH", 28),
+    ("IO", 29),
+    ("PWR", 30),
+    ("SYS", 31),
+];
+
+/// Parses a signal as docker's `kill -s` does: `TERM`, `SIGTERM`, `term` or `15`.
+fn parse_signal(s: &str) -> Result<rustix::process::Signal> {
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let number = match s.parse::<i32>() {
+        Ok(n) => Some(n),
+        Err(_) => SIGNALS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
+    };
+    number
+        .and_then(rustix::process::Signal::from_named_raw)
+        .ok_or_else(|| bad(format!("invalid signal {s:?}")))
 }
 
 /// Runs tupper with the process's arguments; returns the exit code.
@@ -565,6 +692,26 @@ pub fn execute(cli: Cli) -> Result<i32> {
             // containers, and `rm` is where a user expects space back.
             let _ = store.empty_trash();
         }
+        Command::Stop { names, timeout } => {
+            let store = store()?;
+            for n in names {
+                store.stop_container(n, std::time::Duration::from_secs(*timeout))?;
+                print(&mut out, format!("{n}\n"));
+            }
+        }
+        Command::Kill { names, signal } => {
+            let store = store()?;
+            for n in names {
+                store.signal_container(n, *signal)?;
+                print(&mut out, format!("{n}\n"));
+            }
+        }
+        Command::Logs { name, follow } => {
+            let store = store()?;
+            let (rec, log) = store.open_log(name)?;
+            drop(out);
+            copy_log(&store, &rec.id, log, *follow)?;
+        }
         Command::Attach { file } => {
             let dev = crate::loopstore::attach(file.as_ref(), cli.root.as_ref())?;
             print(
@@ -580,11 +727,29 @@ pub fn execute(cli: Cli) -> Result<i32> {
             let spec = spec(args, cli.bridge.as_deref(), cli.subnet.as_deref())?;
             let store = store()?;
             drop(out);
+            let mut detached = match args.detach {
+                false => None,
+                true => match Detached::fork(&store)? {
+                    Ok(monitor) => Some(monitor),
+                    Err(foreground) => return foreground,
+                },
+            };
             let forwarder = match spec.tty {
                 true => Forwarder::with_window_changes()?,
                 false => Forwarder::new()?,
             };
-            let mut container = store.start(&spec)?;
+            let mut container = match store.start(&spec) {
+                Ok(c) => c,
+                Err(e) => {
+                    if let Some(d) = detached {
+                        d.failed(&e);
+                    }
+                    return Err(e);
+                }
+            };
+            if let Some(d) = detached.take() {
+                d.started(&store, container.id())?;
+            }
             container.defer_destroy();
             let netns_size = match spec.network.mode.new_netns() {
                 true => crate::netns_pool::configured_size(),
@@ -641,6 +806,129 @@ pub fn execute(cli: Cli) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The process that holds a detached container (`run -d`), and what it
+/// tells the `tupper run -d` that made it.
+struct Detached {
+    /// The write end of the status pipe: the ID, or the exit code and error.
+    status: std::os::fd::OwnedFd,
+    /// The container's log (stdout and stderr), nameless until it starts.
+    log: std::os::fd::OwnedFd,
+}
+
+impl Detached {
+    /// Forks: `Ok(Detached)` in the process that goes on to run the container
+    /// (a session of its own, stdin `/dev/null`, stdout and stderr the
+    /// log), `Err(result)` in the caller, whose `run -d` ends with it: the ID
+    /// printed once the command runs, or the error of the start.
+    fn fork(store: &Store) -> Result<std::result::Result<Detached, Result<i32>>> {
+        use rustix::pipe::{pipe_with, PipeFlags};
+        let log = store.new_log()?;
+        let (read, write) = pipe_with(PipeFlags::CLOEXEC)
+            .map_err(|e| Error::os("create the status pipe of a detached run", e))?;
+        let Some(_pid) = crate::launch::fork_detached()? else {
+            drop(read);
+            let _ = rustix::process::setsid();
+            let null = rustix::fs::open(
+                c"/dev/null",
+                rustix::fs::OFlags::RDWR,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| Error::os("open /dev/null", e))?;
+            rustix::stdio::dup2_stdin(&null).map_err(|e| Error::os("redirect stdin", e))?;
+            rustix::stdio::dup2_stdout(&log).map_err(|e| Error::os("redirect stdout", e))?;
+            rustix::stdio::dup2_stderr(&log).map_err(|e| Error::os("redirect stderr", e))?;
+            return Ok(Ok(Detached { status: write, log }));
+        };
+        drop(write);
+        drop(log);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match rustix::io::read(&read, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(Error::os("read the status of a detached run", e)),
+            }
+        }
+        let text = String::from_utf8_lossy(&got);
+        let text = text.trim_end();
+        Ok(Err(match text.split_once(' ') {
+            None if crate::names::is_id(text) => {
+                let _ = std::io::stdout().write_all(format!("{text}\n").as_bytes());
+                Ok(0)
+            }
+            Some((code, message)) => {
+                let kind = match code {
+                    "126" => crate::error::Kind::CannotInvoke,
+                    "127" => crate::error::Kind::NotFound,
+                    _ => crate::error::Kind::Runtime,
+                };
+                Err(Error::msg(message).with_kind(kind))
+            }
+            None => Err(Error::msg(
+                "run -d: the process of the detached run ended before its container started",
+            )),
+        }))
+    }
+
+    /// The container runs: its log gets its name, and `run -d` prints `id`.
+    fn started(self, store: &Store, id: &str) -> Result<()> {
+        store.keep_log(self.log.as_fd(), id)?;
+        crate::fsutil::write_all(self.status.as_fd(), format!("{id}\n").as_bytes())
+            .map_err(|e| Error::os("report the start of a detached run", e))
+    }
+
+    /// The container did not start: `run -d` prints `e` and exits with its code.
+    fn failed(self, e: &Error) {
+        let _ = crate::fsutil::write_all(
+            self.status.as_fd(),
+            format!("{} {e}\n", e.exit_code()).as_bytes(),
+        );
+    }
+}
+
+/// Copies a container's log to stdout; with `follow`, until the container's
+/// run has ended (`logs -f`).
+fn copy_log(store: &Store, id: &str, log: std::os::fd::OwnedFd, follow: bool) -> Result<()> {
+    let mut buf = vec![0u8; 1 << 16];
+    let stdout = rustix::stdio::stdout();
+    loop {
+        let n = match rustix::io::read(&log, &mut buf) {
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(Error::os(format!("read the log of {id}"), e)),
+        };
+        if n > 0 {
+            match crate::fsutil::write_all(stdout, &buf[..n]) {
+                Ok(()) => continue,
+                // Nobody reads any more (`| head`): done.
+                Err(rustix::io::Errno::PIPE) => return Ok(()),
+                Err(e) => return Err(Error::os("write the log to stdout", e)),
+            }
+        }
+        if !follow {
+            return Ok(());
+        }
+        if !store.is_running(id) {
+            // What it wrote before it ended is in the file by now: one more
+            // read to its end, then done.
+            let mut rest = Vec::new();
+            loop {
+                match rustix::io::read(&log, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => rest.extend_from_slice(&buf[..n]),
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(e) => return Err(Error::os(format!("read the log of {id}"), e)),
+                }
+            }
+            let _ = crate::fsutil::write_all(stdout, &rest);
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// `ps`'s table, in docker's columns.
@@ -849,6 +1137,52 @@ mod tests {
         };
         assert_eq!(a.ip.as_deref(), Some("10.89.0.5"));
         assert_eq!(a.publish, vec!["8080:80", "53:53/udp"]);
+    }
+
+    #[test]
+    fn stop_kill_logs_and_detach_parse() {
+        let cli = parse_str(&["stop", "-t", "3", "a", "b"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Stop {
+                names: vec!["a".into(), "b".into()],
+                timeout: 3
+            }
+        );
+        let cli = parse_str(&["stop", "a"]).unwrap();
+        assert!(matches!(cli.command, Command::Stop { timeout: 10, .. }));
+        assert!(parse_str(&["stop", "-t", "x", "a"]).is_err());
+        assert!(parse_str(&["stop"]).is_err());
+        let cli = parse_str(&["kill", "a"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Kill { signal, .. } if signal == rustix::process::Signal::KILL)
+        );
+        for (given, want) in [("term", 15), ("SIGUSR1", 10), ("HUP", 1), ("2", 2)] {
+            assert_eq!(parse_signal(given).unwrap().as_raw(), want, "{given}");
+        }
+        for bad in ["NOPE", "0", "65", "SIG", ""] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
+        let cli = parse_str(&["logs", "-f", "web"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Logs {
+                name: "web".into(),
+                follow: true
+            }
+        );
+        assert!(parse_str(&["logs", "a", "b"]).is_err());
+        let Command::Run(a) = parse_str(&["run", "-d", "bb"]).unwrap().command else {
+            panic!("not run")
+        };
+        assert!(a.detach);
+        let a = RunArgs {
+            detach: true,
+            tty: true,
+            image: "bb".into(),
+            ..Default::default()
+        };
+        assert!(spec(&a, None, None).is_err());
     }
 
     #[test]

@@ -473,6 +473,131 @@ impl Store {
         Ok(())
     }
 
+    /// A pidfd of the PID 1 of running container `id`, once its pid is in
+    /// the run lock file (a container still starting has none yet); `None`
+    /// once its run has ended. The pid is trusted only while the run lock is
+    /// held: checked again once the pidfd pins the process.
+    fn pin_pid1(&self, id: &str) -> Option<OwnedFd> {
+        let lock_name = format!("{id}.lock");
+        let held = || fsutil::is_locked(self.records.as_fd(), &lock_name);
+        loop {
+            if !held() {
+                return None;
+            }
+            if let Some((pid, ns)) = read_run(self, &lock_name) {
+                let raw = rustix::process::Pid::from_raw(pid)?;
+                let fd =
+                    rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty()).ok()?;
+                let ours = held() && (ns == 0 || pid_namespace_of(pid) == Some(ns));
+                return ours.then_some(fd);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    /// Sends `signal` to the PID 1 of a running container (`tupper kill`).
+    pub fn signal_container(
+        &self,
+        name_or_id: &str,
+        signal: rustix::process::Signal,
+    ) -> Result<Record> {
+        let rec = self.find_container(name_or_id)?;
+        let not_running = || Error::msg(format!("kill container {name_or_id}: it is not running"));
+        if rec.status != Status::Running {
+            return Err(not_running());
+        }
+        let fd = self.pin_pid1(&rec.id).ok_or_else(not_running)?;
+        rustix::process::pidfd_send_signal(&fd, signal)
+            .map_err(|e| Error::os(format!("kill container {name_or_id}"), e))?;
+        Ok(rec)
+    }
+
+    /// Stops a running container (`tupper stop`), as docker does: SIGTERM to
+    /// its PID 1, SIGKILL once `timeout` has passed; returns when its run has
+    /// ended (its exit recorded, or a `--rm` container removed). A container
+    /// that is not running is left as it is.
+    pub fn stop_container(&self, name_or_id: &str, timeout: std::time::Duration) -> Result<()> {
+        use rustix::process::{pidfd_send_signal, Signal};
+        let rec = self.find_container(name_or_id)?;
+        if rec.status != Status::Running {
+            return Ok(());
+        }
+        let Some(fd) = self.pin_pid1(&rec.id) else {
+            return Ok(());
+        };
+        let what = || format!("stop container {name_or_id}");
+        let _ = pidfd_send_signal(&fd, Signal::TERM);
+        if !wait_pidfd(&fd, timeout).map_err(|e| Error::os(what(), e))? {
+            let _ = pidfd_send_signal(&fd, Signal::KILL);
+            if !wait_pidfd(&fd, std::time::Duration::from_secs(10))
+                .map_err(|e| Error::os(what(), e))?
+            {
+                return Err(Error::msg(format!(
+                    "{}: still running 10 s after SIGKILL",
+                    what()
+                )));
+            }
+        }
+        // Its tupper records the exit, or removes a --rm container, then
+        // lets go of the run lock.
+        let lock_name = format!("{}.lock", rec.id);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while fsutil::is_locked(self.records.as_fd(), &lock_name) {
+            if std::time::Instant::now() > deadline {
+                return Err(Error::msg(format!(
+                    "{}: its command ended, but its tupper has not finished after 30 s",
+                    what()
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        Ok(())
+    }
+
+    /// A new, nameless log file for a detached run (`run -d`): `O_TMPFILE`
+    /// in `state/containers`, so that a run that never starts leaves none.
+    pub fn new_log(&self) -> Result<OwnedFd> {
+        rfs::openat(
+            self.records.as_fd(),
+            ".",
+            rfs::OFlags::TMPFILE | rfs::OFlags::WRONLY | rfs::OFlags::CLOEXEC,
+            rfs::Mode::from_raw_mode(0o600),
+        )
+        .context(|| "create a log file in state/containers".to_string())
+    }
+
+    /// Gives the log of [`Store::new_log`] its name, `ID.log`, once container
+    /// `id` runs; removed with the container.
+    pub fn keep_log(&self, log: std::os::fd::BorrowedFd<'_>, id: &str) -> Result<()> {
+        rfs::linkat(
+            log,
+            "",
+            self.records.as_fd(),
+            format!("{id}.log").as_str(),
+            AtFlags::EMPTY_PATH,
+        )
+        .context(|| format!("link state/containers/{id}.log"))
+    }
+
+    /// The log of a container started with `run -d` (`tupper logs`), open
+    /// for reading.
+    pub fn open_log(&self, name_or_id: &str) -> Result<(Record, OwnedFd)> {
+        let rec = self.find_container(name_or_id)?;
+        let name = format!("{}.log", rec.id);
+        match rfs::openat(
+            self.records.as_fd(),
+            name.as_str(),
+            rfs::OFlags::RDONLY | rfs::OFlags::CLOEXEC | rfs::OFlags::NOFOLLOW,
+            rfs::Mode::empty(),
+        ) {
+            Ok(fd) => Ok((rec, fd)),
+            Err(Errno::NOENT) => Err(Error::msg(format!(
+                "logs {name_or_id}: it has no log (only `run -d` keeps one; a container in the foreground writes to tupper's own output)"
+            ))),
+            Err(e) => Err(Error::os(format!("open state/containers/{name}"), e)),
+        }
+    }
+
     /// Destroys a container's snapshot, name, record and lock file (the caller
     /// holds the lock). With `defer`, the snapshot is only moved to the trash, for
     /// [`Store::empty_trash`] to destroy later (off the caller's critical path).
@@ -497,6 +622,13 @@ impl Store {
                 let _ = rfs::unlinkat(self.names.as_fd(), n, AtFlags::empty());
             }
         }
+        // The log before the record: a crash in between leaves no log
+        // without its record.
+        let _ = rfs::unlinkat(
+            self.records.as_fd(),
+            format!("{id}.log").as_str(),
+            AtFlags::empty(),
+        );
         match rfs::unlinkat(
             self.records.as_fd(),
             format!("{id}.json").as_str(),
@@ -601,6 +733,28 @@ fn kill_orphan(store: &Store, lock_name: &str) -> Result<()> {
             format!("wait for the container's PID 1 (pid {pid})"),
             e,
         )),
+    }
+}
+
+/// Waits at most `timeout` for the process of `pidfd` to end; whether it did.
+fn wait_pidfd(pidfd: &OwnedFd, timeout: std::time::Duration) -> rustix::io::Result<bool> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let limit = rustix::event::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        let mut fds = [rustix::event::PollFd::new(
+            pidfd,
+            rustix::event::PollFlags::IN,
+        )];
+        match rustix::event::poll(&mut fds, Some(&limit)) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 

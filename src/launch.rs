@@ -528,6 +528,25 @@ pub fn in_background(work: impl FnOnce()) -> Result<i32> {
     in_background_holding(None, work)
 }
 
+/// Forks the process that holds a detached container (`run -d`); `None` in
+/// that child, the child's pid in the caller. The caller must be
+/// single-threaded (the CLI, before it starts anything).
+pub fn fork_detached() -> Result<Option<i32>> {
+    // SAFETY: fork(2) in a single-threaded process (the caller's contract)
+    // gives a child in which every lock is free; the child goes on as the
+    // `run` it was asked to be and ends through the normal exit path, as the
+    // only owner of its copies of the parent's objects.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        p if p < 0 => Err(Error::os(
+            "fork the process of a detached run",
+            std::io::Error::last_os_error(),
+        )),
+        0 => Ok(None),
+        p => Ok(Some(p)),
+    }
+}
+
 /// Like [`in_background`], and the background process keeps `hold` (a
 /// container's mount namespace, see [`mount_namespace_of`]) open until the
 /// calling process has exited, then closes it before `work` (and before it

@@ -542,6 +542,15 @@ impl Default for TestStore {
 
 impl Drop for TestStore {
     fn drop(&mut self) {
+        // Containers a failed test left running (`run -d`) end first.
+        let running = self.tupper(&["ps", "--json"]).stdout;
+        if let Ok(serde_json::Value::Array(list)) = serde_json::from_str(&running) {
+            for r in list {
+                if let Some(id) = r["id"].as_str() {
+                    let _ = self.tupper(&["rm", "-f", id]);
+                }
+            }
+        }
         // A background refill of the spare pool (a process tupper forked) may
         // still hold the store open.
         self.settle_pool();

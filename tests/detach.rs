@@ -1,0 +1,175 @@
+//! `run -d`, `logs`, `stop` and `kill`: a container that runs in the
+//! background, held by a tupper process of its own.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+/// `tupper run -d --net none OPTIONS... bb ARGS...`; asserts it printed an
+/// ID, and returns it.
+fn detached(store: &TestStore, options: &[&str], args: &[&str]) -> String {
+    let mut v = vec!["run", "-d", "--net", "none"];
+    v.extend(options);
+    v.push("bb");
+    v.extend(args);
+    let out = store.tupper(&v).ok();
+    let id = out.trim().to_string();
+    assert!(is_id(&id), "run -d printed {out:?}");
+    id
+}
+
+/// The status of container `name` in `ps -a --json`.
+fn status(store: &TestStore, name: &str) -> serde_json::Value {
+    store
+        .ps_json(true)
+        .into_iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+#[test]
+fn a_detached_container_runs_logs_and_stops() {
+    let store = store_with_busybox();
+    let script = "echo out; echo err >&2; trap 'echo term; exit 3' TERM; \
+                  while :; do sleep 0.05; done";
+    let start = Instant::now();
+    let id = detached(&store, &["--name", "web"], &["sh", "-c", script]);
+    // run -d came back while the command runs: its holder has none of the
+    // caller's pipes (else the harness would still be reading).
+    assert!(start.elapsed() < Duration::from_secs(20));
+    let s = status(&store, "web");
+    assert_eq!(s["id"], id.as_str());
+    assert_eq!(s["status"], "running", "{s}");
+    let mut logs = String::new();
+    for _ in 0..200 {
+        logs = store.tupper(&["logs", "web"]).ok();
+        if logs.lines().count() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(logs, "out\nerr\n");
+    assert_eq!(store.tupper(&["stop", "web"]).ok(), "web\n");
+    let s = status(&store, "web");
+    assert_eq!(s["status"], "exited", "{s}");
+    assert_eq!(s["exit_code"], 3, "{s}");
+    assert_eq!(
+        store.tupper(&["logs", id.as_str()]).ok(),
+        "out\nerr\nterm\n"
+    );
+    // Stopping a stopped container is fine, as in docker.
+    assert_eq!(store.tupper(&["stop", "web"]).ok(), "web\n");
+    store.tupper(&["rm", "web"]).ok();
+    assert!(!store.state_entries().iter().any(|e| e.ends_with(".log")));
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn stop_kills_what_ignores_sigterm_after_the_timeout() {
+    let store = store_with_busybox();
+    // PID 1 without a handler ignores SIGTERM.
+    detached(&store, &["--name", "sleeper"], &["sleep", "100"]);
+    let start = Instant::now();
+    store.tupper(&["stop", "-t", "1", "sleeper"]).ok();
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert_eq!(status(&store, "sleeper")["exit_code"], 137);
+    // A --rm container is gone once stop returns.
+    detached(&store, &["--rm", "--name", "gone"], &["sleep", "100"]);
+    store.tupper(&["stop", "-t", "0", "gone"]).ok();
+    assert!(!store.ps_json(true).iter().any(|r| r["name"] == "gone"));
+    store.tupper(&["rm", "sleeper"]).ok();
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn kill_sends_the_signal_asked_for() {
+    let store = store_with_busybox();
+    detached(
+        &store,
+        &["--name", "k"],
+        &[
+            "sh",
+            "-c",
+            "trap 'echo usr1' USR1; while :; do sleep 0.05; done",
+        ],
+    );
+    store.tupper(&["kill", "-s", "SIGUSR1", "k"]).ok();
+    let mut logs = String::new();
+    for _ in 0..200 {
+        logs = store.tupper(&["logs", "k"]).ok();
+        if !logs.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(logs, "usr1\n");
+    assert_eq!(store.tupper(&["kill", "k"]).ok(), "k\n");
+    // kill returns once the signal is sent; the exit is recorded soon after.
+    let mut s = status(&store, "k");
+    for _ in 0..500 {
+        if s["status"] == "exited" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        s = status(&store, "k");
+    }
+    assert_eq!(s["exit_code"], 137, "{s}");
+    let line = store.tupper(&["kill", "k"]).fails(125);
+    assert!(line.contains("not running"), "{line}");
+    let line = store.tupper(&["kill", "-s", "NOPE", "k"]).fails(125);
+    assert!(line.contains("invalid signal"), "{line}");
+    store.tupper(&["rm", "k"]).ok();
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn logs_follow_until_the_container_ends() {
+    let store = store_with_busybox();
+    detached(
+        &store,
+        &["--name", "f"],
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3; do echo $i; sleep 0.2; done; exit 5",
+        ],
+    );
+    assert_eq!(store.tupper(&["logs", "-f", "f"]).ok(), "1\n2\n3\n");
+    assert_eq!(status(&store, "f")["exit_code"], 5);
+    // A container run in the foreground has no log.
+    store
+        .tupper(&["run", "--net", "none", "--name", "fg", "bb", "true"])
+        .ok();
+    let line = store.tupper(&["logs", "fg"]).fails(125);
+    assert!(line.contains("no log"), "{line}");
+    store.tupper(&["rm", "f", "fg"]).ok();
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_detached_run_that_cannot_start_fails_in_the_foreground_and_leaves_nothing() {
+    let store = store_with_busybox();
+    store.run_rm("bb", &["true"]).ok();
+    let before = store.state();
+    let line = store
+        .tupper(&["run", "-d", "--net", "none", "--name", "x", "bb", "nosuch"])
+        .fails(127);
+    assert!(line.contains("nosuch"), "{line}");
+    before.assert_same(&store.state(), "run -d of a missing command");
+    let line = store
+        .tupper(&["run", "-d", "--net", "none", "--name", "x", "bb", "/etc"])
+        .fails(126);
+    assert!(line.contains("/etc"), "{line}");
+    before.assert_same(&store.state(), "run -d of a directory");
+    let line = store
+        .tupper(&["run", "-d", "--net", "none", "no-image", "true"])
+        .fails(125);
+    assert!(line.contains("no-image"), "{line}");
+    before.assert_same(&store.state(), "run -d of a missing image");
+    store.tupper(&["run", "-d", "-t", "bb", "true"]).fails(125);
+    before.assert_same(&store.state(), "run -d -t");
+    store.assert_no_leftovers();
+}
