@@ -82,6 +82,8 @@ pub enum Stage {
     /// Making the container's terminal (`-t`): a pseudo-terminal of its
     /// `devpts`, its controlling terminal and fds 0-2.
     Terminal = 17,
+    /// `setns` into the namespaces of a running container (`tupper exec`).
+    JoinContainer = 19,
 }
 
 impl Stage {
@@ -107,6 +109,7 @@ impl Stage {
             NoNewPrivileges,
             Seccomp,
             Terminal,
+            JoinContainer,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -186,6 +189,9 @@ pub struct ChildFds<'a> {
     /// A spare network namespace to join instead of the new one of
     /// `CLONE_NEWNET` (its `lo` is up already); close-on-exec.
     pub netns: Option<BorrowedFd<'a>>,
+    /// `tupper exec`: a pidfd of the running container's PID 1, whose
+    /// namespaces the child joins instead of making its root.
+    pub join: Option<BorrowedFd<'a>>,
 }
 
 /// The `RTM_NEWLINK` request that sets `lo` (always ifindex 1 in a new network
@@ -224,50 +230,68 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         check(Stage::ProcessGroup, rustix::process::setpgid(None, None));
     }
     rustix::process::umask(Mode::empty());
-    check(
-        Stage::PrivateRoot,
-        mount::mount_change(
-            c"/",
-            MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
-        ),
-    );
-    check(Stage::Hostname, rustix::system::sethostname(&plan.hostname));
-    match fds.netns {
-        Some(ns) => check(
-            Stage::JoinNetns,
-            rustix::thread::move_into_link_name_space(
-                ns,
-                Some(rustix::thread::LinkNameSpaceType::Network),
+    if let Some(container) = fds.join {
+        // `tupper exec`: the container's namespaces (the PID namespace was
+        // the parent's, for its children, before the clone); joining its
+        // mount namespace makes its root this process's root and cwd.
+        use rustix::thread::ThreadNameSpaceType as T;
+        check(
+            Stage::JoinContainer,
+            rustix::thread::move_into_thread_name_spaces(
+                container,
+                T::MOUNT
+                    | T::HOST_NAME_AND_NIS_DOMAIN_NAME
+                    | T::INTER_PROCESS_COMMUNICATION
+                    | T::NETWORK
+                    | T::CONTROL_GROUP,
             ),
-        ),
-        None if plan.own_netns => check(Stage::Loopback, loopback_up(lo_up)),
-        None => {}
-    }
-    check(
-        Stage::BindRoot,
-        mount::mount_bind_recursive(plan.rootfs.as_c_str(), plan.rootfs.as_c_str()),
-    );
-    for (i, step) in plan.steps.iter().enumerate() {
-        if let Err(e) = apply(&step.op) {
-            fail(Stage::Step, i, e)
+        );
+    } else {
+        check(
+            Stage::PrivateRoot,
+            mount::mount_change(
+                c"/",
+                MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+            ),
+        );
+        check(Stage::Hostname, rustix::system::sethostname(&plan.hostname));
+        match fds.netns {
+            Some(ns) => check(
+                Stage::JoinNetns,
+                rustix::thread::move_into_link_name_space(
+                    ns,
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                ),
+            ),
+            None if plan.own_netns => check(Stage::Loopback, loopback_up(lo_up)),
+            None => {}
         }
+        check(
+            Stage::BindRoot,
+            mount::mount_bind_recursive(plan.rootfs.as_c_str(), plan.rootfs.as_c_str()),
+        );
+        for (i, step) in plan.steps.iter().enumerate() {
+            if let Err(e) = apply(&step.op) {
+                fail(Stage::Step, i, e)
+            }
+        }
+        let root = match rfs::open(
+            plan.rootfs.as_c_str(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(e) => fail(Stage::OpenRoot, 0, e),
+        };
+        check(Stage::OpenRoot, rustix::process::fchdir(&root));
+        check(Stage::PivotRoot, rustix::process::pivot_root(c".", c"."));
+        check(
+            Stage::DetachOldRoot,
+            mount::unmount(c".", UnmountFlags::DETACH),
+        );
+        check(Stage::DetachOldRoot, rustix::process::chdir(c"/"));
+        drop(root);
     }
-    let root = match rfs::open(
-        plan.rootfs.as_c_str(),
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(e) => fail(Stage::OpenRoot, 0, e),
-    };
-    check(Stage::OpenRoot, rustix::process::fchdir(&root));
-    check(Stage::PivotRoot, rustix::process::pivot_root(c".", c"."));
-    check(
-        Stage::DetachOldRoot,
-        mount::unmount(c".", UnmountFlags::DETACH),
-    );
-    check(Stage::DetachOldRoot, rustix::process::chdir(c"/"));
-    drop(root);
     if let Some(console) = fds.console {
         check(Stage::Terminal, open_terminal(console));
     }

@@ -49,6 +49,8 @@ Commands:
   ps [-a] [--json]               list running (-a: all) containers
   inspect NAME|ID...             a container's record and network settings, as JSON
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
+  exec [-t] [-e KEY[=VALUE]] [-w DIR] NAME|ID COMMAND [ARG]...
+                                 run a command in a running container
   stop [-t SECONDS] NAME|ID...   stop running containers: SIGTERM, SIGKILL after -t (default 10)
   kill [-s SIGNAL] NAME|ID...    send a signal (default KILL) to running containers
   logs [-f] NAME|ID              the output of a container started with run -d (-f: follow)
@@ -120,6 +122,19 @@ pub enum Command {
         names: Vec<String>,
         /// Kill running ones first.
         force: bool,
+    },
+    /// `exec`.
+    Exec {
+        /// Name or ID.
+        name: String,
+        /// `-t`.
+        tty: bool,
+        /// `-e`.
+        env: Vec<String>,
+        /// `-w`.
+        workdir: Option<String>,
+        /// The command and its arguments.
+        command: Vec<String>,
     },
     /// `stop`.
     Stop {
@@ -297,6 +312,39 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             }
         }
         "run" => Command::Run(Box::new(parse_run(&mut p)?)),
+        "exec" => {
+            let (mut tty, mut env, mut workdir) = (false, Vec::new(), None);
+            let name = loop {
+                match p.next().map_err(lex)? {
+                    Some(Arg::Short('t')) | Some(Arg::Long("tty")) => tty = true,
+                    Some(Arg::Short('i')) | Some(Arg::Long("interactive")) => {}
+                    Some(Arg::Short('e')) | Some(Arg::Long("env")) => {
+                        env.push(string(p.value().map_err(lex)?)?)
+                    }
+                    Some(Arg::Short('w')) | Some(Arg::Long("workdir")) => {
+                        workdir = Some(string(p.value().map_err(lex)?)?)
+                    }
+                    Some(Arg::Value(v)) => break string(v)?,
+                    Some(other) => return Err(lex(other.unexpected())),
+                    None => return Err(bad("exec needs a container name or ID and a command")),
+                }
+            };
+            let command = p
+                .raw_args()
+                .map_err(lex)?
+                .map(string)
+                .collect::<Result<Vec<_>>>()?;
+            if command.is_empty() {
+                return Err(bad("exec needs a command"));
+            }
+            Command::Exec {
+                name,
+                tty,
+                env,
+                workdir,
+                command,
+            }
+        }
         "stop" => {
             let (mut names, mut timeout) = (Vec::new(), 10);
             while let Some(arg) = p.next().map_err(lex)? {
@@ -691,6 +739,38 @@ pub fn execute(cli: Cli) -> Result<i32> {
             // left in the trash goes too: it is dead data of removed
             // containers, and `rm` is where a user expects space back.
             let _ = store.empty_trash();
+        }
+        Command::Exec {
+            name,
+            tty,
+            env,
+            workdir,
+            command,
+        } => {
+            let store = store()?;
+            drop(out);
+            let spec = crate::exec::ExecSpec {
+                command: command.clone(),
+                env: env.clone(),
+                workdir: workdir.clone(),
+                tty: *tty,
+                tty_size: match tty {
+                    true => crate::terminal::user_terminal_size(),
+                    false => None,
+                },
+            };
+            let forwarder = match tty {
+                true => Forwarder::with_window_changes()?,
+                false => Forwarder::new()?,
+            };
+            let exec = store.exec(name, &spec)?;
+            let raw = match tty {
+                true => Some(crate::terminal::RawMode::enter()?),
+                false => None,
+            };
+            let code = exec.wait_forwarding(&forwarder);
+            drop(raw);
+            return code;
         }
         Command::Stop { names, timeout } => {
             let store = store()?;
@@ -1226,6 +1306,7 @@ mod tests {
             remove: false,
             network: None,
             security: None,
+            workdir: None,
             read_only: false,
             mounts: Vec::new(),
         };

@@ -70,6 +70,9 @@ pub struct Record {
     /// (`None` in a record written before tupper recorded them).
     #[serde(default)]
     pub security: Option<Security>,
+    /// Its working directory (`-w`), the default of `exec`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
     /// Whether its root is read-only (`--read-only`).
     #[serde(default)]
     pub read_only: bool,
@@ -82,6 +85,8 @@ pub struct Record {
 /// the user's mounts.
 #[derive(Debug, Clone, Default)]
 pub struct Filesystem {
+    /// The working directory (`-w`).
+    pub workdir: Option<String>,
     /// Whether the root is read-only.
     pub read_only: bool,
     /// The user's mounts, sources resolved.
@@ -198,6 +203,7 @@ impl Store {
             remove,
             network: Some(network),
             security: Some(security),
+            workdir: filesystem.workdir,
             read_only: filesystem.read_only,
             mounts: filesystem.mounts,
         };
@@ -477,7 +483,7 @@ impl Store {
     /// the run lock file (a container still starting has none yet); `None`
     /// once its run has ended. The pid is trusted only while the run lock is
     /// held: checked again once the pidfd pins the process.
-    fn pin_pid1(&self, id: &str) -> Option<OwnedFd> {
+    pub(crate) fn pin_pid1(&self, id: &str) -> Option<(i32, OwnedFd)> {
         let lock_name = format!("{id}.lock");
         let held = || fsutil::is_locked(self.records.as_fd(), &lock_name);
         loop {
@@ -489,7 +495,7 @@ impl Store {
                 let fd =
                     rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty()).ok()?;
                 let ours = held() && (ns == 0 || pid_namespace_of(pid) == Some(ns));
-                return ours.then_some(fd);
+                return ours.then_some((pid, fd));
             }
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
@@ -506,7 +512,7 @@ impl Store {
         if rec.status != Status::Running {
             return Err(not_running());
         }
-        let fd = self.pin_pid1(&rec.id).ok_or_else(not_running)?;
+        let (_, fd) = self.pin_pid1(&rec.id).ok_or_else(not_running)?;
         rustix::process::pidfd_send_signal(&fd, signal)
             .map_err(|e| Error::os(format!("kill container {name_or_id}"), e))?;
         Ok(rec)
@@ -522,7 +528,7 @@ impl Store {
         if rec.status != Status::Running {
             return Ok(());
         }
-        let Some(fd) = self.pin_pid1(&rec.id) else {
+        let Some((_, fd)) = self.pin_pid1(&rec.id) else {
             return Ok(());
         };
         let what = || format!("stop container {name_or_id}");

@@ -85,6 +85,7 @@ pub fn spawn(
     plan: &ChildPlan,
     lo_up: &LoopbackRequest,
     netns: Option<BorrowedFd<'_>>,
+    join: Option<BorrowedFd<'_>>,
 ) -> Result<Launched> {
     let pipe = || pipe_with(PipeFlags::CLOEXEC).map_err(|e| Error::os("create the launch pipe", e));
     let (report_r, report_w) = pipe()?;
@@ -111,6 +112,17 @@ pub fn spawn(
         | k::CLONE_PIDFD;
     if plan.own_netns && netns.is_none() {
         flags |= k::CLONE_NEWNET;
+    }
+    if let Some(container) = join {
+        // `tupper exec`: the child is made in the container's PID namespace
+        // (which a process can only give its children), and joins the rest
+        // itself.
+        rustix::thread::move_into_thread_name_spaces(
+            container,
+            rustix::thread::ThreadNameSpaceType::PROCESS_ID,
+        )
+        .map_err(|e| Error::os("join the container's PID namespace", e))?;
+        flags = k::CLONE_PIDFD;
     }
     let mut pidfd: i32 = -1;
     let args = k::clone_args {
@@ -155,6 +167,7 @@ pub fn spawn(
                 ],
                 netns: netns.filter(|_| plan.own_netns),
                 console: console.as_ref().map(|(_, child)| child.as_fd()),
+                join,
             },
         );
     }
@@ -337,6 +350,7 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
         Some(Stage::Capabilities) => "drop capabilities".to_string(),
         Some(Stage::NoNewPrivileges) => "set no_new_privs".to_string(),
         Some(Stage::Terminal) => "make the container's terminal (-t)".to_string(),
+        Some(Stage::JoinContainer) => "join the container's namespaces".to_string(),
         Some(Stage::Seccomp) => unreachable!("handled above"),
         Some(Stage::Workdir) => format!(
             "change to working directory {}",

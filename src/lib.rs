@@ -28,6 +28,7 @@ pub mod child;
 pub mod cli;
 pub mod container;
 pub mod error;
+pub mod exec;
 pub mod extract;
 pub mod fsutil;
 pub mod image;

@@ -212,6 +212,9 @@ pub struct ChildPlan {
     pub seccomp: Option<crate::seccomp::Filter>,
     /// Whether the command gets a terminal of its own (`-t`).
     pub tty: bool,
+    /// Whether the command joins the namespaces of a running container
+    /// (`tupper exec`) instead of making its own: no mounts, no pivot.
+    pub joins: bool,
 }
 
 /// The inputs of a plan, as the user gave them.
@@ -250,6 +253,9 @@ pub struct PlanInput<'a> {
     pub volumes: &'a [crate::volume::Resolved],
     /// Whether the container's root is read-only (`--read-only`).
     pub read_only: bool,
+    /// Whether the command joins a running container (`tupper exec`): then
+    /// the plan has no steps (the container's mounts are there already).
+    pub joins: bool,
 }
 
 impl Default for PlanInput<'_> {
@@ -269,6 +275,7 @@ impl Default for PlanInput<'_> {
             tty: false,
             volumes: &[],
             read_only: false,
+            joins: false,
         }
     }
 }
@@ -302,7 +309,10 @@ impl ChildPlan {
         Ok(ChildPlan {
             rootfs: cstring("container root", root)?,
             hostname: hostname_bytes(input.hostname)?,
-            steps: all_steps(root, input)?,
+            steps: match input.joins {
+                true => Vec::new(),
+                false => all_steps(root, input)?,
+            },
             workdir: cstring("working directory", workdir)?,
             exec_candidates: exec_candidates(&command[0], path_var)?,
             argv: command
@@ -320,6 +330,7 @@ impl ChildPlan {
             seccomp: (!input.seccomp_unconfined)
                 .then(|| crate::seccomp::default_filter(input.capabilities)),
             tty: input.tty,
+            joins: input.joins,
         })
     }
 

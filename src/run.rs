@@ -135,6 +135,7 @@ impl Store {
                 tty: spec.tty,
                 volumes: &volumes,
                 read_only: spec.read_only,
+                joins: false,
             },
         )?;
         spec.network.validate()?;
@@ -172,6 +173,7 @@ impl Store {
             network.settings(),
             crate::container::Security::of(spec),
             crate::container::Filesystem {
+                workdir: spec.workdir.clone(),
                 read_only: spec.read_only,
                 mounts: volumes.into_iter().map(|v| v.mount).collect(),
             },
@@ -237,7 +239,7 @@ impl Store {
         if !etc_after_clone {
             net::write_etc_files(rootfs, &created.record.hostname, network)?;
         }
-        let mut launched = launch::spawn(plan, &LOOPBACK_UP, netns)?;
+        let mut launched = launch::spawn(plan, &LOOPBACK_UP, netns, None)?;
         // The run lock file carries the container's host pid, for `ps` and `rm -f`,
         // and the inode of its PID namespace: should its PID 1 outlive this
         // process (it may replace the parent-death signal), a later `rm -f`
@@ -301,7 +303,7 @@ impl Store {
 
 /// With `-t`: takes the container's terminal from the child and gives it its
 /// size, before the command starts.
-fn size_terminal(launched: &mut Launched, size: Option<(u16, u16)>) -> Result<()> {
+pub(crate) fn size_terminal(launched: &mut Launched, size: Option<(u16, u16)>) -> Result<()> {
     if !launched.receive_terminal()? {
         return Ok(());
     }

@@ -1,0 +1,170 @@
+//! `exec`: one more command in a running container, as `docker exec` runs it.
+//!
+//! The command is a child of this process, made in the container's PID
+//! namespace (the parent joins it for its children before `clone3`), which
+//! joins the container's other namespaces itself (`setns` on a pidfd of the
+//! container's PID 1: mount, UTS, IPC, network, cgroup); from there on it is a
+//! container start without mounts: terminal, filter, working directory,
+//! capabilities, `execve` ([`crate::child`]). It gets what the container's
+//! command got: the environment PID 1 started with, its capabilities, its
+//! system-call filter and `no_new_privs`.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use crate::container::Status;
+use crate::error::{Error, Result};
+use crate::launch::{self, Forwarder, Launched};
+use crate::plan::{ChildPlan, PlanInput};
+use crate::store::Store;
+
+/// What to run in a running container (`tupper exec`).
+#[derive(Debug, Clone, Default)]
+pub struct ExecSpec {
+    /// The command and its arguments (not empty).
+    pub command: Vec<String>,
+    /// `KEY=VALUE` (or `KEY`, from tupper's environment) entries over the
+    /// container's environment (`-e`).
+    pub env: Vec<String>,
+    /// The working directory; default: the container's (`run -w`), else `/`.
+    pub workdir: Option<String>,
+    /// A terminal of its own (`-t`).
+    pub tty: bool,
+    /// The terminal's size (rows, columns).
+    pub tty_size: Option<(u16, u16)>,
+}
+
+/// A command running in a container.
+#[derive(Debug)]
+pub struct Exec {
+    /// `None` once waited for.
+    launched: Option<Launched>,
+    own_process_group: bool,
+    /// Keeps the container's PID 1 pinned while the command runs.
+    _pid1: OwnedFd,
+}
+
+impl Store {
+    /// Starts `spec` in running container `name_or_id`; returns once the
+    /// command runs (or fails to start, with `run`'s errors and exit codes).
+    pub fn exec(&self, name_or_id: &str, spec: &ExecSpec) -> Result<Exec> {
+        if spec.command.is_empty() {
+            return Err(Error::msg("exec needs a command"));
+        }
+        let rec = self.find_container(name_or_id)?;
+        let not_running =
+            || Error::msg(format!("exec in container {name_or_id}: it is not running"));
+        if rec.status != Status::Running {
+            return Err(not_running());
+        }
+        let (pid, pid1) = self.pin_pid1(&rec.id).ok_or_else(not_running)?;
+        // The environment PID 1 started with (docker: the container's own),
+        // then the user's.
+        let environ = std::fs::read(format!("/proc/{pid}/environ"))
+            .map_err(|e| Error::os(format!("read the environment of container {name_or_id}"), e))?;
+        // Read by pid: PID 1's if it is still alive now (its pidfd, which
+        // pins the pid, is not readable yet).
+        let mut ready = [rustix::event::PollFd::new(
+            &pid1,
+            rustix::event::PollFlags::IN,
+        )];
+        let now = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        if rustix::event::poll(&mut ready, Some(&now)).map_err(|e| Error::os("poll a pidfd", e))?
+            != 0
+        {
+            return Err(not_running());
+        }
+        let mut env: Vec<String> = environ
+            .split(|b| *b == 0)
+            .filter(|e| e.contains(&b'='))
+            .map(|e| String::from_utf8_lossy(e).into_owned())
+            .collect();
+        env.extend(spec.env.iter().cloned());
+        let security = rec.security.clone();
+        let capabilities = security.as_ref().map_or(crate::capabilities::DEFAULT, |s| {
+            s.capabilities
+                .iter()
+                .filter_map(|n| crate::capabilities::bit(n))
+                .fold(0, |a, b| a | b)
+        });
+        let term = spec
+            .tty
+            .then(|| std::env::var("TERM").unwrap_or_else(|_| "xterm".to_string()));
+        let workdir = spec.workdir.as_deref().or(rec.workdir.as_deref());
+        let plan = ChildPlan::new(
+            std::path::Path::new("/"),
+            &PlanInput {
+                hostname: &rec.hostname,
+                command: &spec.command,
+                env: &env,
+                workdir,
+                term: term.as_deref(),
+                own_process_group: !spec.tty && !rustix::termios::isatty(rustix::stdio::stdin()),
+                seccomp_unconfined: security.as_ref().is_some_and(|s| s.seccomp == "unconfined"),
+                no_new_privileges: security.as_ref().is_some_and(|s| s.no_new_privileges),
+                capabilities,
+                tty: spec.tty,
+                joins: true,
+                ..PlanInput::default()
+            },
+        )?;
+        let mut launched =
+            launch::spawn(&plan, &crate::run::LOOPBACK_UP, None, Some(pid1.as_fd()))?;
+        if let Err(e) = crate::run::size_terminal(&mut launched, spec.tty_size) {
+            launched.kill();
+            return Err(e);
+        }
+        launched.go()?;
+        match launched.await_exec()? {
+            None => Ok(Exec {
+                launched: Some(launched),
+                own_process_group: plan.own_process_group,
+                _pid1: pid1,
+            }),
+            Some(report) => {
+                let _ = launch::wait(launched.pidfd.as_fd());
+                Err(launch::report_error(&plan, report))
+            }
+        }
+    }
+}
+
+impl Exec {
+    /// The master end of the command's terminal (`ExecSpec::tty`), once.
+    pub fn take_terminal(&mut self) -> Option<OwnedFd> {
+        self.launched.as_mut().and_then(|l| l.terminal.take())
+    }
+
+    /// Waits for the command to end; its exit code (docker's convention).
+    pub fn wait(mut self) -> Result<i32> {
+        let Some(launched) = self.launched.take() else {
+            return Err(Error::msg("exec: waited for twice"));
+        };
+        // A terminal nobody took stays open until the command ends.
+        launch::wait(launched.pidfd.as_fd())
+    }
+
+    /// Like [`Exec::wait`], passing on the signals `forwarder` receives, and
+    /// with a terminal not taken, relaying it to tupper's stdin and stdout.
+    pub fn wait_forwarding(mut self, forwarder: &Forwarder) -> Result<i32> {
+        let Some(mut launched) = self.launched.take() else {
+            return Err(Error::msg("exec: waited for twice"));
+        };
+        let pidfd = launched.pidfd.as_fd();
+        match launched.terminal.take() {
+            Some(t) => crate::terminal::relay(t, pidfd, forwarder),
+            None => forwarder.wait(pidfd, self.own_process_group),
+        }
+    }
+}
+
+impl Drop for Exec {
+    /// Dropped while running: the command is killed and reaped.
+    fn drop(&mut self) {
+        if let Some(launched) = self.launched.take() {
+            launched.kill();
+        }
+    }
+}

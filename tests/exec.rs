@@ -1,0 +1,166 @@
+//! `exec`: one more command in a running container, in its namespaces, with
+//! its environment and its security settings.
+
+mod common;
+
+use common::*;
+
+/// Starts `bb` detached as `name` with `options`, PID 1 `sleep 1000`.
+fn running(store: &TestStore, name: &str, options: &[&str]) {
+    let mut v = vec!["run", "-d", "--net", "none", "--name", name];
+    v.extend(options);
+    v.extend([
+        "bb",
+        "sh",
+        "-c",
+        "echo from-pid1 >/tmp/mark; exec sleep 1000",
+    ]);
+    store.tupper(&v).ok();
+}
+
+/// `tupper exec NAME ARGS...`.
+fn exec(store: &TestStore, name: &str, args: &[&str]) -> Out {
+    let mut v = vec!["exec", name];
+    v.extend(args);
+    store.tupper(&v)
+}
+
+#[test]
+fn exec_runs_in_the_containers_namespaces() {
+    let store = store_with_busybox();
+    let host_ns = |kind: &str| std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+    running(
+        &store,
+        "c",
+        &[
+            "--hostname",
+            "inside",
+            "-e",
+            "A=1",
+            "-w",
+            "/srv",
+            "--tmpfs",
+            "/run",
+        ],
+    );
+    let pid1 = store.ps_json(false)[0]["pid"].as_i64().expect("pid");
+    let script =
+        "cat /tmp/mark; hostname; echo $A $HOSTNAME; pwd; ps -o pid,comm | grep -c '^ *1 sleep$'; \
+                  grep -c ' /run ' /proc/self/mountinfo; ls /sys/class/net; \
+                  for n in mnt uts ipc net pid cgroup; do readlink /proc/self/ns/$n; done";
+    let out = exec(&store, "c", &["sh", "-c", script]).ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        &lines[..7],
+        ["from-pid1", "inside", "1 inside", "/srv", "1", "1", "lo"],
+        "{out}"
+    );
+    // The namespaces are PID 1's, none of them the host's.
+    for (i, kind) in ["mnt", "uts", "ipc", "net", "pid", "cgroup"]
+        .iter()
+        .enumerate()
+    {
+        let theirs = std::fs::read_link(format!("/proc/{pid1}/ns/{kind}")).unwrap();
+        assert_eq!(lines[7 + i], theirs.to_str().unwrap(), "{kind}: {out}");
+        assert_ne!(theirs, host_ns(kind), "{kind}");
+    }
+    // Its exit code is exec's; -e and -w apply to it alone.
+    let out = exec(&store, "c", &["sh", "-c", "echo $A $B; pwd; exit 7"]);
+    assert_eq!(out.code(7), "1\n/srv\n");
+    let mut c = store.cmd();
+    c.args([
+        "exec",
+        "-e",
+        "A=2",
+        "-e",
+        "B=3",
+        "-w",
+        "/",
+        "c",
+        "sh",
+        "-c",
+        "echo $A $B; pwd",
+    ]);
+    assert_eq!(run_cmd(c, None, DEFAULT_TIMEOUT).ok(), "2 3\n/\n");
+    store.tupper(&["rm", "-f", "c"]).ok();
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn exec_keeps_the_containers_security_settings() {
+    let store = store_with_busybox();
+    running(&store, "d", &[]);
+    running(
+        &store,
+        "r",
+        &["--cap-drop", "ALL", "--security-opt", "no-new-privileges"],
+    );
+    running(&store, "u", &["--security-opt", "seccomp=unconfined"]);
+    let status = |name: &str| {
+        exec(
+            &store,
+            name,
+            &[
+                "grep",
+                "-E",
+                "^(CapBnd|Seccomp|NoNewPrivs):",
+                "/proc/self/status",
+            ],
+        )
+        .ok()
+    };
+    let d = status("d");
+    assert!(d.contains("CapBnd:\t00000000a80425fb"), "{d}");
+    assert!(
+        d.contains("Seccomp:\t2") && d.contains("NoNewPrivs:\t0"),
+        "{d}"
+    );
+    let r = status("r");
+    assert!(
+        r.contains("CapBnd:\t0000000000000000") && r.contains("NoNewPrivs:\t1"),
+        "{r}"
+    );
+    let u = status("u");
+    assert!(u.contains("Seccomp:\t0"), "{u}");
+    store.tupper(&["rm", "-f", "d", "r", "u"]).ok();
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn exec_fails_as_run_does() {
+    let store = store_with_busybox();
+    running(&store, "c", &[]);
+    let line = exec(&store, "c", &["nosuch"]).fails(127);
+    assert!(line.contains("nosuch"), "{line}");
+    let line = exec(&store, "c", &["/etc"]).fails(126);
+    assert!(line.contains("/etc"), "{line}");
+    let line = store
+        .tupper(&["exec", "-w", "/no/such", "c", "true"])
+        .fails(125);
+    assert!(line.contains("/no/such"), "{line}");
+    let line = exec(&store, "nobody", &["true"]).fails(125);
+    assert!(line.contains("no such container"), "{line}");
+    store.tupper(&["exec", "c"]).fails(125);
+    store.tupper(&["stop", "-t", "0", "c"]).ok();
+    let line = exec(&store, "c", &["true"]).fails(125);
+    assert!(line.contains("not running"), "{line}");
+    store.tupper(&["rm", "c"]).ok();
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn exec_with_a_terminal() {
+    let store = store_with_busybox();
+    running(&store, "t", &[]);
+    let out = store.tupper_stdin(
+        &["exec", "-t", "t", "sh"],
+        b"test -t 0 && test -t 1 && echo both-ttys; tty; exit 4\n",
+    );
+    let shown = out.code(4);
+    assert!(
+        shown.contains("both-ttys") && shown.contains("/dev/pts/"),
+        "{shown}"
+    );
+    store.tupper(&["rm", "-f", "t"]).ok();
+    store.assert_no_leftovers();
+}
