@@ -43,6 +43,7 @@ pub mod seccomp;
 pub mod store;
 pub mod terminal;
 pub mod timefmt;
+pub mod user;
 
 pub use container::{Record, Status};
 pub use error::{Error, Kind, Result};
