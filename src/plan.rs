@@ -178,6 +178,9 @@ pub struct ChildPlan {
     pub seccomp: Option<crate::seccomp::Filter>,
     /// Whether the command gets a terminal of its own (`-t`).
     pub tty: bool,
+    /// The uid, gid and groups the command runs as (`-u`, `--group-add`);
+    /// `None`: tupper's own (root).
+    pub user: Option<crate::user::Ids>,
 }
 
 /// The inputs of a plan, as the user gave them.
@@ -211,6 +214,9 @@ pub struct PlanInput<'a> {
     pub capabilities: u64,
     /// Whether the command gets a terminal of its own (`-t`).
     pub tty: bool,
+    /// Who the command runs as, resolved in the image (`-u`,
+    /// `--group-add`); `None`: root, with `HOME=/root`.
+    pub user: Option<&'a crate::user::Resolved>,
 }
 
 impl Default for PlanInput<'_> {
@@ -228,6 +234,7 @@ impl Default for PlanInput<'_> {
             no_new_privileges: false,
             capabilities: DEFAULT_CAPABILITIES,
             tty: false,
+            user: None,
         }
     }
 }
@@ -279,6 +286,7 @@ impl ChildPlan {
             seccomp: (!input.seccomp_unconfined)
                 .then(|| crate::seccomp::default_filter(input.capabilities)),
             tty: input.tty,
+            user: input.user.map(crate::user::Resolved::ids),
         })
     }
 
@@ -320,7 +328,10 @@ fn environment(input: &PlanInput<'_>) -> Result<Vec<String>> {
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), DEFAULT_PATH.into()),
         ("HOSTNAME".into(), input.hostname.into()),
-        ("HOME".into(), "/root".into()),
+        (
+            "HOME".into(),
+            input.user.map_or("/root", |u| u.home.as_str()).into(),
+        ),
     ];
     if let Some(term) = input.term {
         env.push(("TERM".into(), term.into()));
@@ -586,6 +597,41 @@ mod tests {
         assert!(env.contains(&"HOME=/home/x") && !env.contains(&"HOME=/root"));
         assert_eq!(env.iter().filter(|e| e.starts_with("A=")).count(), 1);
         assert!(env.contains(&"A=2"));
+    }
+
+    #[test]
+    fn a_user_sets_home_and_the_childs_ids() {
+        let user = crate::user::Resolved {
+            uid: 1000,
+            gid: 100,
+            groups: vec![100, 10],
+            home: "/home/a".into(),
+        };
+        let p = plan(PlanInput {
+            user: Some(&user),
+            ..base()
+        });
+        assert!(p.env.iter().any(|e| e.to_str() == Ok("HOME=/home/a")));
+        let ids = p.user.unwrap();
+        assert_eq!((ids.uid.as_raw(), ids.gid.as_raw()), (1000, 100));
+        assert_eq!(
+            ids.groups.iter().map(|g| g.as_raw()).collect::<Vec<_>>(),
+            vec![100, 10]
+        );
+        // `-e HOME=...` wins (docker's rule).
+        let env = vec!["HOME=/x".to_string()];
+        let p = plan(PlanInput {
+            user: Some(&user),
+            env: &env,
+            ..base()
+        });
+        let homes: Vec<_> = p
+            .env
+            .iter()
+            .filter(|e| e.to_bytes().starts_with(b"HOME="))
+            .collect();
+        assert_eq!(homes, vec![&CString::new("HOME=/x").unwrap()]);
+        assert!(plan(base()).user.is_none());
     }
 
     #[test]

@@ -52,6 +52,13 @@ pub struct Spec {
     pub tty: bool,
     /// The terminal's size (rows, columns), set before the command starts.
     pub tty_size: Option<(u16, u16)>,
+    /// The user the command runs as (`-u USER[:GROUP]`): a name of the
+    /// image's `/etc/passwd` or a uid, and a group name of its `/etc/group`
+    /// or a gid (see [`crate::user::resolve`]). `None`: root.
+    pub user: Option<String>,
+    /// More supplementary groups (`--group-add`): names of the image's
+    /// `/etc/group`, or gids.
+    pub group_add: Vec<String>,
 }
 
 impl Default for Spec {
@@ -73,6 +80,8 @@ impl Default for Spec {
             capabilities: crate::capabilities::DEFAULT,
             tty: false,
             tty_size: None,
+            user: None,
+            group_add: Vec::new(),
         }
     }
 }
@@ -108,6 +117,17 @@ impl Store {
             .or_else(|| spec.tty.then(|| "xterm".to_string()));
         let root_flags = crate::fsutil::mount_flags(self.containers.as_fd())
             .map_err(|e| Error::os(format!("statvfs {}", self.root().display()), e))?;
+        // `-u` and `--group-add` are found in the image's /etc files, which
+        // the snapshot has too: an unknown name changes nothing.
+        let user = match spec.user.is_some() || !spec.group_add.is_empty() {
+            true => Some(crate::user::resolve_in_image(
+                self.open_image(&spec.image)?.as_fd(),
+                &spec.image,
+                spec.user.as_deref(),
+                &spec.group_add,
+            )?),
+            false => None,
+        };
         let plan = ChildPlan::new(
             &self.container_path(&id),
             &PlanInput {
@@ -124,6 +144,7 @@ impl Store {
                 no_new_privileges: spec.no_new_privileges,
                 capabilities: spec.capabilities,
                 tty: spec.tty,
+                user: user.as_ref(),
             },
         )?;
         spec.network.validate()?;
@@ -159,7 +180,10 @@ impl Store {
             &spec.command,
             spec.remove,
             network.settings(),
-            crate::container::Security::of(spec),
+            crate::container::Security {
+                user: crate::container::User::of(spec, user.as_ref()),
+                ..crate::container::Security::of(spec)
+            },
         ) {
             Ok(c) => c,
             Err(e) => {
