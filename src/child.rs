@@ -21,7 +21,8 @@
 //!    load the system-call filter ([`crate::seccomp`]), then wait for the
 //!    parent's go-ahead (it configures the network meanwhile);
 //! 7. working directory, umask 022, default signals, every fd above 2 close-on-exec,
-//!    capabilities cut to docker's default set, `no_new_privs` when asked;
+//!    capabilities cut to docker's default set, the user of `-u` (groups,
+//!    gid, uid), `no_new_privs` when asked;
 //! 8. `execve` each `PATH` candidate until one runs.
 //!
 //! # Safety
@@ -84,6 +85,8 @@ pub enum Stage {
     Terminal = 17,
     /// `setns` into the namespaces of a running container (`tupper exec`).
     JoinContainer = 19,
+    /// `setgroups`, `setresgid`, `setresuid` of `-u`/`--group-add`.
+    User = 18,
 }
 
 impl Stage {
@@ -110,6 +113,7 @@ impl Stage {
             Seccomp,
             Terminal,
             JoinContainer,
+            User,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -293,7 +297,10 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         drop(root);
     }
     if let Some(console) = fds.console {
-        check(Stage::Terminal, open_terminal(console));
+        check(
+            Stage::Terminal,
+            open_terminal(console, plan.user.as_ref().map(|u| u.uid)),
+        );
     }
     // The filter is loaded while the parent still sets up the network (its
     // ~0.1 ms of BPF checking and compiling is then off the start's path);
@@ -322,6 +329,9 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     // Whatever the caller leaked into tupper stays out of the container.
     cloexec_above_stderr();
     check(Stage::Capabilities, drop_capabilities(plan.capabilities));
+    if let Some(user) = &plan.user {
+        check(Stage::User, set_user(user));
+    }
     if plan.no_new_privileges {
         check(
             Stage::NoNewPrivileges,
@@ -548,7 +558,12 @@ fn unless_missing(result: rustix::io::Result<()>) -> rustix::io::Result<()> {
 /// `ps` inside name it `/dev/pts/0`), whose master end goes to the parent over
 /// `console` (`SCM_RIGHTS`); then a session of its own whose controlling
 /// terminal is the slave end, which becomes fds 0, 1 and 2.
-fn open_terminal(console: BorrowedFd<'_>) -> rustix::io::Result<()> {
+/// With `-u`, the slave end belongs to the user (as runc does), its group
+/// stays `tty`'s.
+fn open_terminal(
+    console: BorrowedFd<'_>,
+    owner: Option<rustix::process::Uid>,
+) -> rustix::io::Result<()> {
     use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
     use rustix::pty::{self, OpenptFlags};
     let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
@@ -567,6 +582,9 @@ fn open_terminal(console: BorrowedFd<'_>) -> rustix::io::Result<()> {
         SendFlags::empty(),
     )?;
     drop(master);
+    if let Some(uid) = owner {
+        rfs::fchown(&slave, Some(uid), None)?;
+    }
     rustix::process::setsid()?;
     rustix::process::ioctl_tiocsctty(&slave)?;
     rustix::stdio::dup2_stdin(&slave)?;
@@ -637,6 +655,19 @@ fn drop_capabilities(keep: u64) -> rustix::io::Result<()> {
     let mut sets = t::capabilities(None)?;
     sets.inheritable &= CapabilitySet::from_bits_retain(keep);
     t::set_capabilities(None, sets)
+}
+
+/// Becomes the user of `-u`: supplementary groups, then gid, then uid (the
+/// last step gives up the right to the others). The calls are the thread's
+/// (raw system calls, not libc's broadcast to every thread): the child has
+/// only one. A uid other than 0 clears the effective and permitted
+/// capabilities here, and `execve` gives it none (no `SECBIT_KEEP_CAPS`, no
+/// ambient set); the bounding set stays as cut.
+fn set_user(user: &crate::user::Ids) -> rustix::io::Result<()> {
+    use rustix::thread as t;
+    t::set_thread_groups(&user.groups)?;
+    t::set_thread_res_gid(user.gid, user.gid, user.gid)?;
+    t::set_thread_res_uid(user.uid, user.uid, user.uid)
 }
 
 /// Loads a system-call filter for this process and what it starts. The child
@@ -723,9 +754,9 @@ mod tests {
 
     #[test]
     fn stages_round_trip() {
-        for n in 0..=17 {
+        for n in 0..=19 {
             assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
         }
-        assert_eq!(Stage::from_u32(18), None);
+        assert_eq!(Stage::from_u32(20), None);
     }
 }

@@ -34,6 +34,8 @@ Commands:
       --hostname NAME            the container's hostname (default: its name, else its ID)
       -e, --env KEY[=VALUE]      set an environment variable
       -w, --workdir DIR          working directory inside the container
+      -u, --user USER[:GROUP]    run as USER (a name of the image's /etc/passwd, or a uid), in GROUP
+      --group-add GROUP          add a supplementary group (a name of the image's /etc/group, or a gid)
       --net bridge|none|host     network (default: bridge)
       --ip ADDR                  the container's address on the bridge (default: the lowest free one)
       -p, --publish HOST:CTR[/tcp|/udp]
@@ -203,6 +205,10 @@ pub struct RunArgs {
     pub mounts: Vec<crate::volume::Mount>,
     /// `--read-only`.
     pub read_only: bool,
+    /// `-u`.
+    pub user: Option<String>,
+    /// `--group-add`.
+    pub group_add: Vec<String>,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -452,6 +458,10 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Short('w')) | Some(Arg::Long("workdir")) => {
                 a.workdir = Some(string(p.value().map_err(lex)?)?)
             }
+            Some(Arg::Short('u')) | Some(Arg::Long("user")) => {
+                a.user = Some(string(p.value().map_err(lex)?)?)
+            }
+            Some(Arg::Long("group-add")) => a.group_add.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("net")) | Some(Arg::Long("network")) => {
                 a.net = Some(string(p.value().map_err(lex)?)?)
             }
@@ -540,6 +550,8 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         } else {
             crate::capabilities::adjust(&a.cap_add, &a.cap_drop, crate::capabilities::available()?)?
         },
+        user: a.user.clone(),
+        group_add: a.group_add.clone(),
     })
 }
 
@@ -1197,6 +1209,47 @@ mod tests {
             panic!()
         };
         assert_eq!(super::spec(&a, None, None).unwrap().capabilities, 1 << 13);
+    }
+
+    #[test]
+    fn run_user_options_parse() {
+        let cli = parse_str(&[
+            "run",
+            "-u",
+            "1000:100",
+            "--group-add",
+            "wheel",
+            "--group-add=27",
+            "bb",
+            "id",
+        ])
+        .unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.user.as_deref(), Some("1000:100"));
+        assert_eq!(a.group_add, vec!["wheel", "27"]);
+        assert_eq!(a.command, vec!["id"]);
+        let s = spec(&a, None, None).unwrap();
+        assert_eq!(s.user.as_deref(), Some("1000:100"));
+        assert_eq!(s.group_add, vec!["wheel", "27"]);
+        let cli = parse_str(&["run", "--user=alice", "-unobody", "bb"]).unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!()
+        };
+        // The last one wins, as in docker.
+        assert_eq!(a.user.as_deref(), Some("nobody"));
+        let cli = parse_str(&["run", "bb", "-u", "x"]).unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.user, None);
+        assert_eq!(a.command, vec!["-u", "x"]);
+        assert!(spec(&a, None, None).unwrap().group_add.is_empty());
+        for args in [&["run", "-u"][..], &["run", "--group-add"]] {
+            let e = parse_str(args).unwrap_err();
+            assert!(!e.to_string().contains('\n') && e.exit_code() == 125, "{e}");
+        }
     }
 
     #[test]

@@ -102,6 +102,39 @@ pub struct Security {
     pub seccomp: String,
     /// Whether its command runs with `no_new_privs`.
     pub no_new_privileges: bool,
+    /// Who its command runs as, with `-u` or `--group-add` (`None`: root,
+    /// and in a record written before tupper had them).
+    #[serde(default)]
+    pub user: Option<User>,
+}
+
+/// The user of a run with `-u` or `--group-add`, as given and as resolved in
+/// the image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// `-u` as given (`None`: only `--group-add`).
+    pub user: Option<String>,
+    /// `--group-add` as given.
+    pub group_add: Vec<String>,
+    /// The uid.
+    pub uid: u32,
+    /// The gid.
+    pub gid: u32,
+    /// The supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+impl User {
+    /// The user of a run of `spec`, resolved as `resolved`.
+    pub fn of(spec: &crate::run::Spec, resolved: Option<&crate::user::Resolved>) -> Option<User> {
+        resolved.map(|r| User {
+            user: spec.user.clone(),
+            group_add: spec.group_add.clone(),
+            uid: r.uid,
+            gid: r.gid,
+            groups: r.groups.clone(),
+        })
+    }
 }
 
 impl Security {
@@ -116,6 +149,7 @@ impl Security {
             }
             .to_string(),
             no_new_privileges: spec.no_new_privileges,
+            user: None,
         }
     }
 }

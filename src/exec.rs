@@ -6,8 +6,8 @@
 //! container's PID 1: mount, UTS, IPC, network, cgroup); from there on it is a
 //! container start without mounts: terminal, filter, working directory,
 //! capabilities, `execve` ([`crate::child`]). It gets what the container's
-//! command got: the environment PID 1 started with, its capabilities, its
-//! system-call filter and `no_new_privs`.
+//! command got: the environment PID 1 started with, its user, its
+//! capabilities, its system-call filter and `no_new_privs`.
 
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -93,6 +93,16 @@ impl Store {
             .tty
             .then(|| std::env::var("TERM").unwrap_or_else(|_| "xterm".to_string()));
         let workdir = spec.workdir.as_deref().or(rec.workdir.as_deref());
+        // The container's user (`run -u`); its HOME is in PID 1's environment.
+        let user = security
+            .as_ref()
+            .and_then(|s| s.user.as_ref())
+            .map(|u| crate::user::Resolved {
+                uid: u.uid,
+                gid: u.gid,
+                groups: u.groups.clone(),
+                home: "/".to_string(),
+            });
         let plan = ChildPlan::new(
             std::path::Path::new("/"),
             &PlanInput {
@@ -107,6 +117,7 @@ impl Store {
                 capabilities,
                 tty: spec.tty,
                 joins: true,
+                user: user.as_ref(),
                 ..PlanInput::default()
             },
         )?;

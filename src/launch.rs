@@ -351,6 +351,10 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
         Some(Stage::NoNewPrivileges) => "set no_new_privs".to_string(),
         Some(Stage::Terminal) => "make the container's terminal (-t)".to_string(),
         Some(Stage::JoinContainer) => "join the container's namespaces".to_string(),
+        Some(Stage::User) => match &plan.user {
+            Some(user) => format!("set user {}", user.shown()),
+            None => "set user".to_string(),
+        },
         Some(Stage::Seccomp) => unreachable!("handled above"),
         Some(Stage::Workdir) => format!(
             "change to working directory {}",
@@ -660,3 +664,36 @@ pub fn reap(pid: i32) {
 
 const _: () = assert!(size_of::<libc::signalfd_siginfo>() == 128);
 const _: () = assert!(size_of::<k::clone_args>() == 88);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_user_change_names_the_ids() {
+        let user = crate::user::Resolved {
+            uid: 1000,
+            gid: 100,
+            groups: vec![100, 10],
+            home: "/".into(),
+        };
+        let input = crate::plan::PlanInput {
+            hostname: "h",
+            user: Some(&user),
+            ..Default::default()
+        };
+        let plan = ChildPlan::new(std::path::Path::new("/r"), &input).unwrap();
+        let report = Report {
+            stage: Stage::User as u32,
+            index: 0,
+            errno: libc::EPERM,
+        };
+        let e = report_error(&plan, report);
+        assert!(
+            e.to_string()
+                .starts_with("set user 1000:100 (groups 100,10): Operation not permitted"),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), 125);
+    }
+}

@@ -44,6 +44,7 @@ pub mod seccomp;
 pub mod store;
 pub mod terminal;
 pub mod timefmt;
+pub mod user;
 pub mod volume;
 
 pub use container::{Record, Status};

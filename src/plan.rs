@@ -215,6 +215,9 @@ pub struct ChildPlan {
     /// Whether the command joins the namespaces of a running container
     /// (`tupper exec`) instead of making its own: no mounts, no pivot.
     pub joins: bool,
+    /// The uid, gid and groups the command runs as (`-u`, `--group-add`);
+    /// `None`: tupper's own (root).
+    pub user: Option<crate::user::Ids>,
 }
 
 /// The inputs of a plan, as the user gave them.
@@ -256,6 +259,9 @@ pub struct PlanInput<'a> {
     /// Whether the command joins a running container (`tupper exec`): then
     /// the plan has no steps (the container's mounts are there already).
     pub joins: bool,
+    /// Who the command runs as, resolved in the image (`-u`,
+    /// `--group-add`); `None`: root, with `HOME=/root`.
+    pub user: Option<&'a crate::user::Resolved>,
 }
 
 impl Default for PlanInput<'_> {
@@ -276,6 +282,7 @@ impl Default for PlanInput<'_> {
             volumes: &[],
             read_only: false,
             joins: false,
+            user: None,
         }
     }
 }
@@ -331,6 +338,7 @@ impl ChildPlan {
                 .then(|| crate::seccomp::default_filter(input.capabilities)),
             tty: input.tty,
             joins: input.joins,
+            user: input.user.map(crate::user::Resolved::ids),
         })
     }
 
@@ -372,7 +380,10 @@ fn environment(input: &PlanInput<'_>) -> Result<Vec<String>> {
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), DEFAULT_PATH.into()),
         ("HOSTNAME".into(), input.hostname.into()),
-        ("HOME".into(), "/root".into()),
+        (
+            "HOME".into(),
+            input.user.map_or("/root", |u| u.home.as_str()).into(),
+        ),
     ];
     if let Some(term) = input.term {
         env.push(("TERM".into(), term.into()));
@@ -786,6 +797,41 @@ mod tests {
         assert!(env.contains(&"HOME=/home/x") && !env.contains(&"HOME=/root"));
         assert_eq!(env.iter().filter(|e| e.starts_with("A=")).count(), 1);
         assert!(env.contains(&"A=2"));
+    }
+
+    #[test]
+    fn a_user_sets_home_and_the_childs_ids() {
+        let user = crate::user::Resolved {
+            uid: 1000,
+            gid: 100,
+            groups: vec![100, 10],
+            home: "/home/a".into(),
+        };
+        let p = plan(PlanInput {
+            user: Some(&user),
+            ..base()
+        });
+        assert!(p.env.iter().any(|e| e.to_str() == Ok("HOME=/home/a")));
+        let ids = p.user.unwrap();
+        assert_eq!((ids.uid.as_raw(), ids.gid.as_raw()), (1000, 100));
+        assert_eq!(
+            ids.groups.iter().map(|g| g.as_raw()).collect::<Vec<_>>(),
+            vec![100, 10]
+        );
+        // `-e HOME=...` wins (docker's rule).
+        let env = vec!["HOME=/x".to_string()];
+        let p = plan(PlanInput {
+            user: Some(&user),
+            env: &env,
+            ..base()
+        });
+        let homes: Vec<_> = p
+            .env
+            .iter()
+            .filter(|e| e.to_bytes().starts_with(b"HOME="))
+            .collect();
+        assert_eq!(homes, vec![&CString::new("HOME=/x").unwrap()]);
+        assert!(plan(base()).user.is_none());
     }
 
     #[test]

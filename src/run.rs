@@ -58,6 +58,13 @@ pub struct Spec {
     /// Make the container's root read-only (`--read-only`); the user's
     /// mounts, `/dev` and its `tmpfs`es stay writable.
     pub read_only: bool,
+    /// The user the command runs as (`-u USER[:GROUP]`): a name of the
+    /// image's `/etc/passwd` or a uid, and a group name of its `/etc/group`
+    /// or a gid (see [`crate::user::resolve`]). `None`: root.
+    pub user: Option<String>,
+    /// More supplementary groups (`--group-add`): names of the image's
+    /// `/etc/group`, or gids.
+    pub group_add: Vec<String>,
 }
 
 impl Default for Spec {
@@ -81,6 +88,8 @@ impl Default for Spec {
             tty_size: None,
             mounts: Vec::new(),
             read_only: false,
+            user: None,
+            group_add: Vec::new(),
         }
     }
 }
@@ -117,6 +126,17 @@ impl Store {
         let volumes = crate::volume::resolve(&spec.mounts)?;
         let root_flags = crate::fsutil::mount_flags(self.containers.as_fd())
             .map_err(|e| Error::os(format!("statvfs {}", self.root().display()), e))?;
+        // `-u` and `--group-add` are found in the image's /etc files, which
+        // the snapshot has too: an unknown name changes nothing.
+        let user = match spec.user.is_some() || !spec.group_add.is_empty() {
+            true => Some(crate::user::resolve_in_image(
+                self.open_image(&spec.image)?.as_fd(),
+                &spec.image,
+                spec.user.as_deref(),
+                &spec.group_add,
+            )?),
+            false => None,
+        };
         let plan = ChildPlan::new(
             &self.container_path(&id),
             &PlanInput {
@@ -136,6 +156,7 @@ impl Store {
                 volumes: &volumes,
                 read_only: spec.read_only,
                 joins: false,
+                user: user.as_ref(),
             },
         )?;
         spec.network.validate()?;
@@ -171,7 +192,10 @@ impl Store {
             &spec.command,
             spec.remove,
             network.settings(),
-            crate::container::Security::of(spec),
+            crate::container::Security {
+                user: crate::container::User::of(spec, user.as_ref()),
+                ..crate::container::Security::of(spec)
+            },
             crate::container::Filesystem {
                 workdir: spec.workdir.clone(),
                 read_only: spec.read_only,

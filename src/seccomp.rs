@@ -787,6 +787,17 @@ mod tests {
     }
 
     #[test]
+    fn the_calls_of_run_u_pass_whatever_the_capabilities() {
+        // The child makes them after loading the filter (`-u`).
+        for caps in [0, capabilities::DEFAULT] {
+            for n in [nr::__NR_setgroups, nr::__NR_setresgid, nr::__NR_setresuid] {
+                let got = eval(&default_filter(caps), AUDIT_ARCH_X86_64, n, [0; 6]);
+                assert_eq!(got, ALLOW, "system call {n} with capabilities {caps:#x}");
+            }
+        }
+    }
+
+    #[test]
     fn a_capability_allows_its_calls() {
         let run = |caps: u64, nr: u32, flags: u64| {
             eval(

@@ -95,7 +95,11 @@ fn exec_keeps_the_containers_security_settings() {
         "r",
         &["--cap-drop", "ALL", "--security-opt", "no-new-privileges"],
     );
-    running(&store, "u", &["--security-opt", "seccomp=unconfined"]);
+    running(
+        &store,
+        "u",
+        &["--security-opt", "seccomp=unconfined", "-u", "1000:1001"],
+    );
     let status = |name: &str| {
         exec(
             &store,
@@ -122,6 +126,9 @@ fn exec_keeps_the_containers_security_settings() {
     );
     let u = status("u");
     assert!(u.contains("Seccomp:\t0"), "{u}");
+    // The container's user, and its HOME.
+    let id = exec(&store, "u", &["sh", "-c", "id -u; id -g; echo $HOME"]).ok();
+    assert_eq!(id, "1000\n1001\n/\n");
     store.tupper(&["rm", "-f", "d", "r", "u"]).ok();
     store.assert_no_leftovers();
 }
