@@ -70,7 +70,7 @@ pub enum Stage {
     Workdir = 10,
     /// `execve` of the command.
     Exec = 11,
-    /// Dropping capabilities from the bounding and inheritable sets.
+    /// Dropping capabilities from the bounding set, emptying the inheritable one.
     Capabilities = 12,
     /// `setns` into a spare network namespace ([`crate::netns_pool`]).
     JoinNetns = 13,
@@ -320,10 +320,7 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         }
     }
 
-    check(
-        Stage::Workdir,
-        rustix::process::chdir(plan.workdir.as_c_str()),
-    );
+    check(Stage::Workdir, change_to_workdir(plan));
     rustix::process::umask(Mode::from_raw_mode(0o022));
     restore_signals();
     // Whatever the caller leaked into tupper stays out of the container.
@@ -424,6 +421,25 @@ fn apply(op: &Op) -> rustix::io::Result<()> {
     }
 }
 
+/// `chdir` to the working directory. One in a user's mount (a volume hides
+/// what the parent made in the snapshot) is made here when missing, as
+/// runc does: the root is the container's, so each prefix resolves as the
+/// container sees it.
+fn change_to_workdir(plan: &ChildPlan) -> rustix::io::Result<()> {
+    match rustix::process::chdir(plan.workdir.as_c_str()) {
+        Err(Errno::NOENT) if !plan.workdir_prefixes.is_empty() => {
+            for prefix in &plan.workdir_prefixes {
+                match rfs::mkdir(prefix.as_c_str(), Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            rustix::process::chdir(plan.workdir.as_c_str())
+        }
+        other => other,
+    }
+}
+
 /// Makes a user mount (`-v`, `--tmpfs`): resolves its destination inside the
 /// container's root, as the container will see it (`RESOLVE_IN_ROOT`: `..`
 /// and absolute symlinks of the image stay in the root), making what is
@@ -473,6 +489,16 @@ fn mount_volume(v: &Volume) -> rustix::io::Result<()> {
         }
     }
     let target = resolve(&v.prefixes[last], OFlags::empty())?;
+    // Through a symlink of the image, a destination may be the root itself
+    // or in `/proc` or `/sys`: refused as those paths are.
+    let magic = rfs::fstatfs(&target)?.f_type as u32;
+    let (at, top) = (rfs::fstat(&target)?, rfs::fstat(&root)?);
+    if magic == linux_raw_sys::general::PROC_SUPER_MAGIC
+        || magic == linux_raw_sys::general::SYSFS_MAGIC
+        || (at.st_dev, at.st_ino) == (top.st_dev, top.st_ino)
+    {
+        return Err(Errno::PERM);
+    }
     // A directory goes on a directory, a file on a file (else `move_mount`
     // says only EINVAL).
     let is_dir =
@@ -634,8 +660,8 @@ fn restore_signals() {
 
 /// Keeps only `keep` (docker's default set unless `--cap-add`/`--cap-drop`
 /// say otherwise, see [`crate::capabilities`])
-/// in the bounding and inheritable sets. The command runs as root, whose
-/// capabilities after `execve` are its inheritable set plus the bounding set: so
+/// in the bounding set, and empties the inheritable set. The command runs as
+/// root, whose capabilities after `execve` are the bounding set: so
 /// `CAP_SYS_ADMIN` and the rest are gone for it and everything it starts (no
 /// mounts, no module loading, no raw I/O), while the child itself needed them
 /// for its mounts and hostname, which are done by now.
@@ -653,7 +679,9 @@ fn drop_capabilities(keep: u64) -> rustix::io::Result<()> {
         }
     }
     let mut sets = t::capabilities(None)?;
-    sets.inheritable &= CapabilitySet::from_bits_retain(keep);
+    // Empty, as docker's since CVE-2022-24769: an inheritable capability
+    // would let a non-root user gain it from a file with `+i`.
+    sets.inheritable = CapabilitySet::empty();
     t::set_capabilities(None, sets)
 }
 

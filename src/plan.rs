@@ -190,6 +190,9 @@ pub struct ChildPlan {
     pub steps: Vec<Step>,
     /// The working directory inside the container.
     pub workdir: CString,
+    /// Its prefixes (`/a`, `/a/b`), made by the child when it is missing
+    /// after the mounts (in a volume); empty: not made (`exec`).
+    pub workdir_prefixes: Vec<CString>,
     /// Paths to try with `execve`, in order (the `PATH` search, done inside).
     pub exec_candidates: Vec<CString>,
     /// The command and its arguments.
@@ -321,6 +324,13 @@ impl ChildPlan {
                 false => all_steps(root, input)?,
             },
             workdir: cstring("working directory", workdir)?,
+            workdir_prefixes: match input.joins {
+                true => Vec::new(),
+                false => path_prefixes(workdir)
+                    .iter()
+                    .map(|p| cstring("working directory", p.as_str()))
+                    .collect::<Result<_>>()?,
+            },
             exec_candidates: exec_candidates(&command[0], path_var)?,
             argv: command
                 .iter()
@@ -350,6 +360,18 @@ impl ChildPlan {
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+/// The prefixes of an absolute path: `/a/b` -> `/a`, `/a/b`.
+fn path_prefixes(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut prefix = String::new();
+    for name in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        prefix.push('/');
+        prefix.push_str(name);
+        out.push(prefix.clone());
+    }
+    out
 }
 
 /// Whether `name` can be a hostname: letters, digits, `-` and `.`, at most 64

@@ -259,7 +259,9 @@ impl Store {
         // The /etc files go in while the child makes its mounts (it never reads
         // /etc; its command, after the go-ahead, does), unless the parent has
         // the bridge to set up meanwhile, which takes longer than the mounts.
-        let etc_after_clone = network.mode() != net::Mode::Bridge;
+        // With volumes, before: `write_etc_files` replaces files (unlink,
+        // create), which would detach a volume the child just bound on one.
+        let etc_after_clone = network.mode() != net::Mode::Bridge && spec.mounts.is_empty();
         if !etc_after_clone {
             net::write_etc_files(rootfs, &created.record.hostname, network)?;
         }

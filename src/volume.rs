@@ -287,6 +287,22 @@ pub fn resolve(mounts: &[Mount]) -> Result<Vec<Resolved>> {
         resolved.push(Resolved { mount: m, dir });
     }
     resolved.sort_by_key(|r| r.mount.destination.matches('/').count());
+    // A file can not hold a mount point: refused here, before the child
+    // would make the outer mounts' missing directories on the host.
+    for file in resolved.iter().filter(|r| !r.dir) {
+        let below = format!("{}/", file.mount.destination);
+        if let Some(inner) = resolved
+            .iter()
+            .find(|r| r.mount.destination.starts_with(&below))
+        {
+            return Err(Error::msg(format!(
+                "volume {} -> {}: a file, and {} is to be mounted below it",
+                file.mount.source.as_deref().unwrap_or_default(),
+                file.mount.destination,
+                inner.mount.destination
+            )));
+        }
+    }
     Ok(resolved)
 }
 
@@ -381,5 +397,10 @@ mod tests {
         assert_eq!(r[1].mount.destination, "/a/b");
         assert!(r[0].dir && r[1].dir);
         assert!(resolve(&[parse_volume("/no/such/dir/x:/x").unwrap()]).is_err());
+        // A file with a mount below it.
+        let file = parse_volume("/proc/self/status:/a/f").unwrap();
+        let e = resolve(&[parse_tmpfs("/a/f/g").unwrap(), file.clone()]).unwrap_err();
+        assert!(e.to_string().contains("a file, and /a/f/g"), "{e}");
+        assert!(resolve(&[parse_tmpfs("/a/fg").unwrap(), file]).is_ok());
     }
 }

@@ -291,3 +291,48 @@ fn inspect_shows_the_security_settings() {
     assert_eq!(sec["no_new_privileges"], true, "{out}");
     store.tupper(&["rm", "s"]).ok();
 }
+
+#[test]
+fn the_inheritable_set_is_empty_whatever_tuppers_own() {
+    let store = store_with_busybox();
+    // tupper started with NET_RAW (one of docker's) inheritable.
+    let mut c = std::process::Command::new("setpriv");
+    c.args(["--inh-caps", "+net_raw", TUPPER, "--root"])
+        .arg(store.root())
+        .args([
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "bb",
+            "grep",
+            "-E",
+            "^Cap(Inh|Bnd)",
+            "/proc/self/status",
+        ]);
+    let out = run_cmd(c, None, DEFAULT_TIMEOUT).ok();
+    assert_eq!(
+        out,
+        "CapInh:\t0000000000000000\nCapBnd:\t00000000a80425fb\n"
+    );
+    // And a user gains nothing from a file's inheritable capabilities.
+    let mut c = std::process::Command::new("setpriv");
+    c.args(["--inh-caps", "+net_raw", TUPPER, "--root"])
+        .arg(store.root())
+        .args([
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "-u",
+            "1000",
+            "bb",
+            "grep",
+            "^CapInh",
+            "/proc/self/status",
+        ]);
+    assert_eq!(
+        run_cmd(c, None, DEFAULT_TIMEOUT).ok(),
+        "CapInh:\t0000000000000000\n"
+    );
+}

@@ -306,3 +306,89 @@ fn bad_mounts_fail_cleanly_and_change_nothing() {
     assert!(line.contains("/bin/sh: Not a directory"), "{line}");
     store.assert_no_leftovers();
 }
+
+#[test]
+fn a_volume_on_an_etc_file_of_tuppers_is_the_users_every_time() {
+    let store = store_with_busybox();
+    let dir = host_dir(&store, "etc");
+    fs::write(dir.join("resolv.conf"), "nameserver 192.0.2.53\n").unwrap();
+    fs::write(dir.join("hosts"), "192.0.2.7 mine\n").unwrap();
+    let v1 = volume(&dir.join("resolv.conf"), "/etc/resolv.conf");
+    let v2 = volume(&dir.join("hosts"), "/etc/hosts");
+    // tupper writes these files too; it must never do so over (or under)
+    // the user's mount while the child makes it.
+    for _ in 0..15 {
+        let out = run_with(
+            &store,
+            &["-v", &v1, "-v", &v2],
+            "cat /etc/resolv.conf /etc/hosts",
+        )
+        .ok();
+        assert_eq!(out, "nameserver 192.0.2.53\n192.0.2.7 mine\n");
+    }
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_working_directory_in_a_volume_is_made_there() {
+    let store = store_with_busybox();
+    let dir = host_dir(&store, "wd");
+    let v = volume(&dir, "/v");
+    let out = run_with(&store, &["-v", &v, "-w", "/v/sub/x"], "pwd; touch here").ok();
+    assert_eq!(out, "/v/sub/x\n");
+    assert!(dir.join("sub/x/here").is_file());
+    let out = run_with(&store, &["--tmpfs", "/t", "-w", "/t/a"], "pwd").ok();
+    assert_eq!(out, "/t/a\n");
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_destination_that_resolves_to_the_root_proc_or_sys_is_refused() {
+    let store = TestStore::new();
+    let mut t = TarBuilder::with_busybox(&["sh", "cat", "true"]);
+    t.symlink("procl", "/proc");
+    t.symlink("sysl", "/proc/sys");
+    t.symlink("sysfs", "sys/kernel");
+    t.symlink("rootlink", "/");
+    store.tupper_stdin(&["import", "bb", "-"], &t.finish()).ok();
+    store.run_rm("bb", &["true"]).ok();
+    let dir = host_dir(&store, "x");
+    let before = store.state();
+    for dst in ["/procl", "/sysl", "/sysfs", "/rootlink"] {
+        let v = volume(&dir, dst);
+        let line = store
+            .tupper(&["run", "--net", "none", "-v", &v, "bb", "true"])
+            .fails(125);
+        assert!(
+            line.contains(&format!("on {dst}: Operation not permitted")),
+            "{dst}: {line}"
+        );
+        before.assert_same(&store.state(), dst);
+    }
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_file_volume_with_a_mount_below_it_is_refused_before_anything_is_made() {
+    let store = store_with_busybox();
+    let outer = host_dir(&store, "outer");
+    let inner = host_dir(&store, "inner");
+    let line = store
+        .tupper(&[
+            "run",
+            "--net",
+            "none",
+            "-v",
+            &volume(&outer, "/h"),
+            "-v",
+            &volume(&outer.join("f"), "/h/n1"),
+            "-v",
+            &volume(&inner, "/h/n1/n2"),
+            "bb",
+            "true",
+        ])
+        .fails(125);
+    assert!(line.contains("a file, and /h/n1/n2"), "{line}");
+    assert!(!outer.join("n1").exists(), "made on the host");
+    store.assert_no_leftovers();
+}
