@@ -42,6 +42,8 @@ Commands:
                                  publish a container port on the host
       -v, --volume HOST:CTR[:ro] bind a host file or directory into the container (read-only with :ro)
       --tmpfs CTR[:OPTIONS]      mount a new tmpfs (default nosuid,nodev,noexec; size=, mode=, exec, ro, ...)
+      --mount type=bind,source=HOST,target=CTR[,readonly] | type=tmpfs,target=CTR[,tmpfs-size=N,tmpfs-mode=M]
+                                 the same mounts, in docker's other spelling
       --read-only                make the container's root read-only
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
@@ -475,6 +477,9 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             ),
             Some(Arg::Long("tmpfs")) => a.mounts.push(
                 crate::volume::parse_tmpfs(&string(p.value().map_err(lex)?)?).map_err(advise)?,
+            ),
+            Some(Arg::Long("mount")) => a.mounts.push(
+                crate::volume::parse_mount(&string(p.value().map_err(lex)?)?).map_err(advise)?,
             ),
             Some(Arg::Long("read-only")) => a.read_only = true,
             // tupper always passes its stdin on: docker's `-i` is the default.

@@ -207,6 +207,73 @@ pub fn tmpfs_settings(
     Ok((attrs, pairs))
 }
 
+/// Parses docker's `--mount` (`type=bind,source=/srv,target=/data,readonly`,
+/// `type=tmpfs,target=/run,tmpfs-size=64m,tmpfs-mode=1770`): the same mounts
+/// as [`parse_volume`] and [`parse_tmpfs`], in docker's other spelling.
+pub fn parse_mount(spec: &str) -> Result<Mount> {
+    let bad = |why: &str| Error::msg(format!("invalid --mount {spec:?}: {why}"));
+    let (mut kind, mut source, mut target, mut read_only) = (None, None, None, false);
+    let mut options = Vec::new();
+    for field in spec.split(',').filter(|f| !f.is_empty()) {
+        let (key, value) = match field.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (field, None),
+        };
+        match (key, value) {
+            ("type", Some("bind")) => kind = Some(Kind::Bind),
+            ("type", Some("tmpfs")) => kind = Some(Kind::Tmpfs),
+            ("type", Some("volume")) => return Err(bad("tupper has no named volumes")),
+            ("type", Some(other)) => {
+                return Err(bad(&format!("unknown type {other:?} (bind or tmpfs)")))
+            }
+            ("source" | "src", Some(v)) => source = Some(v.to_string()),
+            ("target" | "destination" | "dst", Some(v)) => target = Some(v.to_string()),
+            ("readonly" | "ro", None | Some("1" | "true")) => read_only = true,
+            ("readonly" | "ro", Some("0" | "false")) => read_only = false,
+            ("bind-propagation", Some("private" | "rprivate")) => {}
+            ("bind-propagation", Some(other)) => {
+                return Err(bad(&format!(
+                    "mount propagation {other:?} is not supported (mounts are private)"
+                )))
+            }
+            ("tmpfs-size", Some(v)) if !v.is_empty() => options.push(format!("size={v}")),
+            ("tmpfs-mode", Some(v)) if !v.is_empty() => options.push(format!("mode={v}")),
+            _ => return Err(bad(&format!("unknown or unsupported field {field:?}"))),
+        }
+    }
+    let target = target.ok_or_else(|| bad("no target"))?;
+    destination_path(&target).map_err(|why| bad(&why))?;
+    if let Some(source) = &source {
+        if !source.starts_with('/') && !source.starts_with('.') {
+            return Err(bad("the source must be absolute or start with '.'"));
+        }
+    }
+    if target.contains(':') || source.as_deref().unwrap_or_default().contains(':') {
+        return Err(bad("a path with ':' is not supported"));
+    }
+    match kind {
+        None => Err(bad("no type (bind or tmpfs)")),
+        Some(Kind::Bind) => {
+            if !options.is_empty() {
+                return Err(bad("tmpfs-* fields are for type=tmpfs"));
+            }
+            let source = source.ok_or_else(|| bad("no source"))?;
+            let ro = if read_only { ":ro" } else { "" };
+            parse_volume(&format!("{source}:{target}{ro}")).map_err(|e| bad(e.what()))
+        }
+        Some(Kind::Tmpfs) => {
+            if source.is_some() {
+                return Err(bad("a tmpfs has no source"));
+            }
+            if read_only {
+                options.push("ro".to_string());
+            }
+            let joined = options.join(",");
+            parse_tmpfs(&format!("{target}:{joined}")).map_err(|e| bad(e.what()))
+        }
+    }
+}
+
 /// Cleans a destination as docker does (`filepath.Clean`): it must be
 /// absolute, not `/`, and not in `/proc` or `/sys` (the kernel's
 /// filesystems, whose protections are laid over them after the user's mounts).
@@ -353,6 +420,30 @@ mod tests {
         }
         let e = parse_volume("name:/data").unwrap_err().to_string();
         assert!(e.contains("named volumes"), "{e}");
+    }
+
+    #[test]
+    fn mount_is_dockers_other_spelling() {
+        let m = parse_mount("type=bind,source=/srv,target=/data,readonly").unwrap();
+        assert_eq!(m, parse_volume("/srv:/data:ro").unwrap());
+        let m = parse_mount("type=bind,src=./x,dst=/d,ro=false,bind-propagation=rprivate").unwrap();
+        assert_eq!(m, parse_volume("./x:/d").unwrap());
+        let m = parse_mount("type=tmpfs,destination=/run,tmpfs-size=64m,tmpfs-mode=1770").unwrap();
+        assert_eq!(m, parse_tmpfs("/run:size=64m,mode=1770").unwrap());
+        assert!(parse_mount("type=tmpfs,target=/t,ro").unwrap().read_only);
+        for bad in [
+            "type=volume,source=v,target=/d",
+            "source=/a,target=/b",
+            "type=bind,target=/b",
+            "type=bind,source=/a",
+            "type=bind,source=/a,target=/b,tmpfs-size=1m",
+            "type=tmpfs,source=/a,target=/b",
+            "type=bind,source=/a,target=/b,bind-propagation=shared",
+            "type=bind,source=/a,target=/proc/x",
+            "type=bind,source=/a,target=/b,consistency=cached",
+        ] {
+            assert!(parse_mount(bad).is_err(), "{bad} was taken");
+        }
     }
 
     #[test]

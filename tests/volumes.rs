@@ -392,3 +392,37 @@ fn a_file_volume_with_a_mount_below_it_is_refused_before_anything_is_made() {
     assert!(!outer.join("n1").exists(), "made on the host");
     store.assert_no_leftovers();
 }
+
+#[test]
+fn mount_is_dockers_other_spelling() {
+    let store = store_with_busybox();
+    let dir = host_dir(&store, "m");
+    let bind = format!("type=bind,source={},target=/d,readonly", dir.display());
+    let out = run_with(
+        &store,
+        &[
+            "--mount",
+            &bind,
+            "--mount",
+            "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=700",
+        ],
+        "cat /d/f; touch /d/x || echo refused; stat -c %a /t; df -k /t | tail -1",
+    )
+    .ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..3], ["hello", "refused", "700"], "{out}");
+    assert_eq!(lines[3].split_whitespace().nth(1), Some("1024"), "{out}");
+    let line = store
+        .tupper(&[
+            "run",
+            "--net",
+            "none",
+            "--mount",
+            "type=volume,source=v,target=/v",
+            "bb",
+            "true",
+        ])
+        .fails(125);
+    assert!(line.contains("named volumes"), "{line}");
+    store.assert_no_leftovers();
+}
