@@ -53,7 +53,7 @@ Commands:
   ps [-a] [--json]               list running (-a: all) containers
   inspect NAME|ID...             a container's record and network settings, as JSON
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
-  exec [-t] [-e KEY[=VALUE]] [-w DIR] NAME|ID COMMAND [ARG]...
+  exec [-t] [-e KEY[=VALUE]] [-w DIR] [-u USER[:GROUP]] NAME|ID COMMAND [ARG]...
                                  run a command in a running container
   stop [-t SECONDS] NAME|ID...   stop running containers: SIGTERM, SIGKILL after -t (default 10)
   kill [-s SIGNAL] NAME|ID...    send a signal (default KILL) to running containers
@@ -137,6 +137,8 @@ pub enum Command {
         env: Vec<String>,
         /// `-w`.
         workdir: Option<String>,
+        /// `-u`.
+        user: Option<String>,
         /// The command and its arguments.
         command: Vec<String>,
     },
@@ -321,7 +323,7 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         }
         "run" => Command::Run(Box::new(parse_run(&mut p)?)),
         "exec" => {
-            let (mut tty, mut env, mut workdir) = (false, Vec::new(), None);
+            let (mut tty, mut env, mut workdir, mut user) = (false, Vec::new(), None, None);
             let name = loop {
                 match p.next().map_err(lex)? {
                     Some(Arg::Short('t')) | Some(Arg::Long("tty")) => tty = true,
@@ -331,6 +333,9 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                     }
                     Some(Arg::Short('w')) | Some(Arg::Long("workdir")) => {
                         workdir = Some(string(p.value().map_err(lex)?)?)
+                    }
+                    Some(Arg::Short('u')) | Some(Arg::Long("user")) => {
+                        user = Some(string(p.value().map_err(lex)?)?)
                     }
                     Some(Arg::Value(v)) => break string(v)?,
                     Some(other) => return Err(lex(other.unexpected())),
@@ -350,6 +355,7 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 tty,
                 env,
                 workdir,
+                user,
                 command,
             }
         }
@@ -762,6 +768,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
             tty,
             env,
             workdir,
+            user,
             command,
         } => {
             let store = store()?;
@@ -770,6 +777,7 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 command: command.clone(),
                 env: env.clone(),
                 workdir: workdir.clone(),
+                user: user.clone(),
                 tty: *tty,
                 tty_size: match tty {
                     true => crate::terminal::user_terminal_size(),

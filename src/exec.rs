@@ -27,6 +27,9 @@ pub struct ExecSpec {
     pub env: Vec<String>,
     /// The working directory; default: the container's (`run -w`), else `/`.
     pub workdir: Option<String>,
+    /// The user to run as (`-u USER[:GROUP]`, looked up in the container's
+    /// `/etc/passwd` and `/etc/group`); default: the container's.
+    pub user: Option<String>,
     /// A terminal of its own (`-t`).
     pub tty: bool,
     /// The terminal's size (rows, columns).
@@ -81,8 +84,37 @@ impl Store {
             .filter(|e| e.contains(&b'='))
             .map(|e| String::from_utf8_lossy(e).into_owned())
             .collect();
-        env.extend(spec.env.iter().cloned());
         let security = rec.security.clone();
+        // `-u`: looked up in the container's own /etc files (as they are
+        // now), its HOME over PID 1's; else the container's user.
+        let user = match &spec.user {
+            Some(u) => {
+                let root = crate::fsutil::open_dir(rustix::fs::CWD, self.container_path(&rec.id))
+                    .map_err(|e| {
+                    Error::os(format!("open the root of container {name_or_id}"), e)
+                })?;
+                let resolved = crate::user::resolve_in_image(
+                    root.as_fd(),
+                    &format!("container {name_or_id}"),
+                    Some(u),
+                    &[],
+                )?;
+                env.push(format!("HOME={}", resolved.home));
+                Some(resolved)
+            }
+            None => {
+                security
+                    .as_ref()
+                    .and_then(|s| s.user.as_ref())
+                    .map(|u| crate::user::Resolved {
+                        uid: u.uid,
+                        gid: u.gid,
+                        groups: u.groups.clone(),
+                        home: "/".to_string(),
+                    })
+            }
+        };
+        env.extend(spec.env.iter().cloned());
         let capabilities = security.as_ref().map_or(crate::capabilities::DEFAULT, |s| {
             s.capabilities
                 .iter()
@@ -93,16 +125,6 @@ impl Store {
             .tty
             .then(|| std::env::var("TERM").unwrap_or_else(|_| "xterm".to_string()));
         let workdir = spec.workdir.as_deref().or(rec.workdir.as_deref());
-        // The container's user (`run -u`); its HOME is in PID 1's environment.
-        let user = security
-            .as_ref()
-            .and_then(|s| s.user.as_ref())
-            .map(|u| crate::user::Resolved {
-                uid: u.uid,
-                gid: u.gid,
-                groups: u.groups.clone(),
-                home: "/".to_string(),
-            });
         let plan = ChildPlan::new(
             std::path::Path::new("/"),
             &PlanInput {

@@ -129,6 +129,17 @@ fn exec_keeps_the_containers_security_settings() {
     // The container's user, and its HOME.
     let id = exec(&store, "u", &["sh", "-c", "id -u; id -g; echo $HOME"]).ok();
     assert_eq!(id, "1000\n1001\n/\n");
+    // exec -u: looked up in the container's /etc/passwd, its HOME.
+    let mut c = store.cmd();
+    c.args(["exec", "-u", "root", "u", "sh", "-c", "id -u; echo $HOME"]);
+    assert_eq!(run_cmd(c, None, DEFAULT_TIMEOUT).ok(), "0\n/root\n");
+    let mut c = store.cmd();
+    c.args(["exec", "-u", "7:8", "d", "sh", "-c", "id -u; id -g"]);
+    assert_eq!(run_cmd(c, None, DEFAULT_TIMEOUT).ok(), "7\n8\n");
+    let line = store
+        .tupper(&["exec", "-u", "nosuch", "d", "true"])
+        .fails(125);
+    assert!(line.contains("unable to find user nosuch"), "{line}");
     store.tupper(&["rm", "-f", "d", "r", "u"]).ok();
     store.assert_no_leftovers();
 }
