@@ -33,6 +33,7 @@ Commands:
       --name NAME                name the container (unique)
       --hostname NAME            the container's hostname (default: its name, else its ID)
       -e, --env KEY[=VALUE]      set an environment variable
+      --env-file FILE            set the variables of FILE (KEY=VALUE lines; -e wins)
       -w, --workdir DIR          working directory inside the container
       -u, --user USER[:GROUP]    run as USER (a name of the image's /etc/passwd, or a uid), in GROUP
       --group-add GROUP          add a supplementary group (a name of the image's /etc/group, or a gid)
@@ -50,11 +51,12 @@ Commands:
                                  add or drop a capability (or ALL) from docker's default set
       --security-opt seccomp=unconfined|builtin, --security-opt no-new-privileges[=BOOL]
                                  run without the system-call filter; set no_new_privs
-  ps [-a] [--json]               list running (-a: all) containers
+  ps [-a] [-q] [--json]          list running (-a: all) containers (-q: only their IDs)
   inspect NAME|ID...             a container's record and network settings, as JSON
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
   exec [-t] [-e KEY[=VALUE]] [-w DIR] [-u USER[:GROUP]] NAME|ID COMMAND [ARG]...
                                  run a command in a running container
+  wait NAME|ID...                wait for containers to end; print their exit codes
   stop [-t SECONDS] NAME|ID...   stop running containers: SIGTERM, SIGKILL after -t (default 10)
   kill [-s SIGNAL] NAME|ID...    send a signal (default KILL) to running containers
   logs [-f] NAME|ID              the output of a container started with run -d (-f: follow)
@@ -114,6 +116,13 @@ pub enum Command {
         all: bool,
         /// JSON output.
         json: bool,
+        /// Only the IDs.
+        quiet: bool,
+    },
+    /// `wait`.
+    Wait {
+        /// Names or IDs.
+        names: Vec<String>,
     },
     /// `inspect`.
     Inspect {
@@ -189,6 +198,8 @@ pub struct RunArgs {
     pub hostname: Option<String>,
     /// `-e`.
     pub env: Vec<String>,
+    /// `--env-file`, in order.
+    pub env_files: Vec<String>,
     /// `-w`.
     pub workdir: Option<String>,
     /// `--net`.
@@ -295,14 +306,22 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             Command::Rmi { names }
         }
         "ps" => {
-            let (flags, rest) = flags(&mut p, &["all", "json"])?;
+            let (flags, rest) = flags(&mut p, &["all", "json", "quiet"])?;
             if !rest.is_empty() {
                 return Err(bad("ps takes no arguments"));
             }
             Command::Ps {
                 all: flags[0],
                 json: flags[1],
+                quiet: flags[2],
             }
+        }
+        "wait" => {
+            let (_, names) = flags(&mut p, &[])?;
+            if names.is_empty() {
+                return Err(bad("wait needs at least one container name or ID"));
+            }
+            Command::Wait { names }
         }
         "inspect" => {
             let (_, names) = flags(&mut p, &[])?;
@@ -470,6 +489,7 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                 a.user = Some(string(p.value().map_err(lex)?)?)
             }
             Some(Arg::Long("group-add")) => a.group_add.push(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("env-file")) => a.env_files.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("net")) | Some(Arg::Long("network")) => {
                 a.net = Some(string(p.value().map_err(lex)?)?)
             }
@@ -543,7 +563,10 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         command: a.command.clone(),
         name: a.name.clone(),
         hostname: a.hostname.clone(),
-        env: a.env.clone(),
+        env: env_files(&a.env_files)?
+            .into_iter()
+            .chain(a.env.iter().cloned())
+            .collect(),
         workdir: a.workdir.clone(),
         remove: a.remove,
         network,
@@ -564,6 +587,32 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         user: a.user.clone(),
         group_add: a.group_add.clone(),
     })
+}
+
+/// The entries of `--env-file` files, as docker reads them: a line is
+/// `KEY=VALUE` or `KEY` (tupper's own value), `#` lines and blank lines are
+/// skipped; leading white space is dropped, the value is taken as is.
+fn env_files(files: &[String]) -> Result<Vec<String>> {
+    let mut entries = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Error::os(format!("read --env-file {file}"), e))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let key = line.split_once('=').map_or(line, |(k, _)| k);
+            if key.is_empty() || key.contains(char::is_whitespace) {
+                return Err(bad(format!(
+                    "--env-file {file}, line {}: {key:?} is not a variable name",
+                    n + 1
+                )));
+            }
+            entries.push(line.to_string());
+        }
+    }
+    Ok(entries)
 }
 
 /// One `--security-opt`.
@@ -730,9 +779,12 @@ pub fn execute(cli: Cli) -> Result<i32> {
                 print(&mut out, format!("{n}\n"));
             }
         }
-        Command::Ps { all, json } => {
+        Command::Ps { all, json, quiet } => {
             let list = store()?.containers(*all)?;
-            if *json {
+            if *quiet {
+                let ids: String = list.iter().map(|r| format!("{}\n", r.id)).collect();
+                print(&mut out, ids);
+            } else if *json {
                 print(
                     &mut out,
                     serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
@@ -796,6 +848,13 @@ pub fn execute(cli: Cli) -> Result<i32> {
             let code = exec.wait_forwarding(&forwarder);
             drop(raw);
             return code;
+        }
+        Command::Wait { names } => {
+            let store = store()?;
+            for n in names {
+                let code = store.wait_container(n)?;
+                print(&mut out, format!("{code}\n"));
+            }
         }
         Command::Stop { names, timeout } => {
             let store = store()?;
@@ -1394,9 +1453,27 @@ mod tests {
             cli.command,
             Command::Ps {
                 all: true,
-                json: false
+                json: false,
+                quiet: false
             }
         );
+        let cli = parse(vec!["ps".into(), "-aq".into()], None).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Ps {
+                all: true,
+                quiet: true,
+                json: false
+            }
+        ));
+        let cli = parse(vec!["wait".into(), "a".into(), "b".into()], None).unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Wait {
+                names: vec!["a".into(), "b".into()]
+            }
+        );
+        assert!(parse(vec!["wait".into()], None).is_err());
     }
 
     #[test]

@@ -594,6 +594,36 @@ impl Store {
         Ok(())
     }
 
+    /// Waits until a container's run has ended (`tupper wait`) and returns
+    /// its exit code. A `--rm` container leaves no record to read it from:
+    /// an error then.
+    pub fn wait_container(&self, name_or_id: &str) -> Result<i32> {
+        let rec = self.find_container(name_or_id)?;
+        let lock_name = format!("{}.lock", rec.id);
+        if let Ok(fd) = rfs::openat(
+            self.records.as_fd(),
+            lock_name.as_str(),
+            rfs::OFlags::RDONLY | rfs::OFlags::CLOEXEC | rfs::OFlags::NOFOLLOW,
+            rfs::Mode::empty(),
+        ) {
+            // Held (exclusively) by its tupper until the end is recorded.
+            fsutil::try_lock(fd.as_fd(), false, true)
+                .map_err(|e| Error::os(format!("wait for container {name_or_id}"), e))?;
+        }
+        match self.read_record(&rec.id) {
+            Some(r) if r.status == Status::Exited => Ok(r.exit_code.unwrap_or(-1)),
+            Some(r) if r.status == Status::Dead => Err(Error::msg(format!(
+                "wait for container {name_or_id}: its tupper was killed; no exit code"
+            ))),
+            Some(_) => Err(Error::msg(format!(
+                "wait for container {name_or_id}: still running"
+            ))),
+            None => Err(Error::msg(format!(
+                "wait for container {name_or_id}: it was removed when it ended (--rm); no exit code"
+            ))),
+        }
+    }
+
     /// A new, nameless log file for a detached run (`run -d`): `O_TMPFILE`
     /// in `state/containers`, so that a run that never starts leaves none.
     pub fn new_log(&self) -> Result<OwnedFd> {

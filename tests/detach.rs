@@ -173,3 +173,38 @@ fn a_detached_run_that_cannot_start_fails_in_the_foreground_and_leaves_nothing()
     before.assert_same(&store.state(), "run -d -t");
     store.assert_no_leftovers();
 }
+
+#[test]
+fn wait_prints_the_exit_code_and_ps_q_the_ids() {
+    let store = store_with_busybox();
+    let a = detached(&store, &["--name", "a"], &["sh", "-c", "sleep 0.3; exit 6"]);
+    let b = detached(&store, &["--name", "b"], &["sleep", "100"]);
+    let mut ids: Vec<String> = store
+        .tupper(&["ps", "-q"])
+        .ok()
+        .lines()
+        .map(String::from)
+        .collect();
+    ids.sort();
+    let mut want = vec![a.clone(), b.clone()];
+    want.sort();
+    assert_eq!(ids, want);
+    let start = Instant::now();
+    assert_eq!(store.tupper(&["wait", "a"]).ok(), "6\n");
+    assert!(
+        start.elapsed() >= Duration::from_millis(100),
+        "wait did not wait"
+    );
+    // An ended one: at once.
+    assert_eq!(store.tupper(&["wait", &a]).ok(), "6\n");
+    assert_eq!(store.tupper(&["ps", "-q"]).ok(), format!("{b}\n"));
+    assert_eq!(store.tupper(&["ps", "-aq"]).ok().lines().count(), 2);
+    store.tupper(&["kill", "b"]).ok();
+    assert_eq!(store.tupper(&["wait", "b"]).ok(), "137\n");
+    // A --rm container leaves nothing to read its code from.
+    detached(&store, &["--rm", "--name", "r"], &["sleep", "0.3"]);
+    let line = store.tupper(&["wait", "r"]).fails(125);
+    assert!(line.contains("--rm"), "{line}");
+    store.tupper(&["rm", "a", "b"]).ok();
+    store.assert_no_leftovers();
+}

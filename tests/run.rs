@@ -294,3 +294,56 @@ fn path_search_happens_inside_the_container() {
         ])
         .fails(127);
 }
+
+#[test]
+fn env_file_sets_variables_and_e_wins() {
+    let store = store_with_busybox();
+    let file = store.scratch().join("env");
+    std::fs::write(&file, "# comment\n\nA=1\n  B=two words \nC=3\nFROM_HOST\n").unwrap();
+    let f = file.to_str().unwrap();
+    let mut c = store.cmd();
+    c.env("FROM_HOST", "h")
+        .args([
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--env-file",
+            f,
+            "-e",
+            "C=e",
+            "bb",
+            "sh",
+            "-c",
+        ])
+        .arg("echo \"$A|$B|$C|$FROM_HOST\"");
+    assert_eq!(run_cmd(c, None, DEFAULT_TIMEOUT).ok(), "1|two words |e|h\n");
+    std::fs::write(&file, "A=1\nBAD KEY=2\n").unwrap();
+    let line = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--env-file",
+            f,
+            "bb",
+            "true",
+        ])
+        .fails(125);
+    assert!(line.contains("line 2"), "{line}");
+    let line = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--env-file",
+            "/no/such",
+            "bb",
+            "true",
+        ])
+        .fails(125);
+    assert!(line.contains("--env-file /no/such"), "{line}");
+    store.assert_no_leftovers();
+}
