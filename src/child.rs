@@ -87,6 +87,8 @@ pub enum Stage {
     JoinContainer = 19,
     /// `setgroups`, `setresgid`, `setresuid` of `-u`/`--group-add`.
     User = 18,
+    /// `--init`: the fork of the command's process.
+    Init = 20,
 }
 
 impl Stage {
@@ -114,6 +116,7 @@ impl Stage {
             Terminal,
             JoinContainer,
             User,
+            Init,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -334,6 +337,10 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
             Stage::NoNewPrivileges,
             rustix::thread::set_no_new_privs(true),
         );
+    }
+    if plan.init {
+        // Returns in the command's process only; this one stays PID 1.
+        check(Stage::Init, become_init());
     }
 
     let mut denied = false;
@@ -644,6 +651,82 @@ pub(crate) fn loopback_up(request: &LoopbackRequest) -> rustix::io::Result<()> {
 /// runtime ignores SIGPIPE, and the caller may have ignored others (a shell's
 /// background job ignores SIGINT and SIGQUIT); an ignored signal would stay
 /// ignored across `execve`. Handlers are reset by `execve` itself.
+/// `--init` (docker's, which runs tini): this process stays PID 1 and forks
+/// the command's process, which returns from here (and goes on to
+/// `execve`). PID 1 then reaps every process that ends in the container,
+/// passes on the signals sent to it (by tupper's forwarding, `kill`, `stop`;
+/// not those a terminal sent its whole process group), and exits as the
+/// command did: its exit code, or 128 + the signal that killed it.
+fn become_init() -> rustix::io::Result<()> {
+    extern "C" fn ignore(_: libc::c_int) {}
+    // SAFETY: local, fully initialized signal sets and a sigaction struct
+    // pointing to `ignore`, a function that lives as long as the program;
+    // sigprocmask and sigaction act on this process only. Every catchable
+    // signal gets a handler (else the kernel drops signals sent to a PID 1
+    // from an ancestor namespace) and is blocked, to be taken by
+    // sigwaitinfo below.
+    let all = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        for sig in 1..libc::SIGRTMAX() {
+            libc::sigaction(sig, &action, std::ptr::null_mut());
+        }
+        all
+    };
+    // SAFETY: a raw clone(SIGCHLD), i.e. fork without glibc's atfork
+    // handlers (which take locks another thread of tupper may have held at
+    // the clone3 that made this process); no pointers are passed.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0, 0, 0, 0) } as i32;
+    if pid < 0 {
+        return Err(Errno::from_raw_os_error(errno()));
+    }
+    if pid == 0 {
+        restore_signals();
+        return Ok(());
+    }
+    // PID 1 never execs, so close-on-exec closes nothing for it: it lets
+    // go of every fd but 0-2 itself. The report pipe (the command's process
+    // holds it until its execve: the parent then reads EOF, or its report),
+    // tupper's run lock, pipes, directories and sockets, and whatever the
+    // caller of `run -d` waits to see closed.
+    // SAFETY: close_range closes this process's own copies; nothing here
+    // uses an fd above 2 again (PID 1 never returns from the loop below).
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    loop {
+        // SAFETY: `all` is initialized; `info` is written by the kernel.
+        let (sig, info) = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            (libc::sigwaitinfo(&all, &mut info), info)
+        };
+        if sig == libc::SIGCHLD {
+            loop {
+                let mut status = 0;
+                // SAFETY: waitpid on any child, writing to a local int.
+                let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+                if r <= 0 {
+                    break;
+                }
+                if r == pid {
+                    exit(match libc::WIFEXITED(status) {
+                        true => libc::WEXITSTATUS(status),
+                        false => 128 + libc::WTERMSIG(status),
+                    });
+                }
+            }
+        } else if sig > 0 && info.si_code <= 0 {
+            // Sent by a process (SI_USER, SI_QUEUE, SI_TKILL), not by the
+            // kernel for a terminal, which signals the whole process group.
+            // SAFETY: kill of the command's pid, which this process has not
+            // reaped yet, so it can not have been reused.
+            unsafe { libc::kill(pid, sig) };
+        }
+    }
+}
+
 fn restore_signals() {
     // SAFETY: `set` is a local, fully initialized by sigemptyset before use;
     // sigprocmask and signal are async-signal-safe and take no locks. signal()
@@ -782,9 +865,9 @@ mod tests {
 
     #[test]
     fn stages_round_trip() {
-        for n in 0..=19 {
+        for n in 0..=20 {
             assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
         }
-        assert_eq!(Stage::from_u32(20), None);
+        assert_eq!(Stage::from_u32(21), None);
     }
 }

@@ -46,6 +46,7 @@ Commands:
       --mount type=bind,source=HOST,target=CTR[,readonly] | type=tmpfs,target=CTR[,tmpfs-size=N,tmpfs-mode=M]
                                  the same mounts, in docker's other spelling
       --read-only                make the container's root read-only
+      --init                     PID 1 is a minimal init: it reaps orphans and passes signals on to the command
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
@@ -220,6 +221,8 @@ pub struct RunArgs {
     pub mounts: Vec<crate::volume::Mount>,
     /// `--read-only`.
     pub read_only: bool,
+    /// `--init`.
+    pub init: bool,
     /// `-u`.
     pub user: Option<String>,
     /// `--group-add`.
@@ -508,6 +511,7 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                 crate::volume::parse_mount(&string(p.value().map_err(lex)?)?).map_err(advise)?,
             ),
             Some(Arg::Long("read-only")) => a.read_only = true,
+            Some(Arg::Long("init")) => a.init = true,
             // tupper always passes its stdin on: docker's `-i` is the default.
             Some(Arg::Short('i')) | Some(Arg::Long("interactive")) => {}
             Some(Arg::Long("cap-add")) => a.cap_add.push(string(p.value().map_err(lex)?)?),
@@ -579,6 +583,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         },
         mounts: a.mounts.clone(),
         read_only: a.read_only,
+        init: a.init,
         capabilities: if a.cap_add.is_empty() && a.cap_drop.is_empty() {
             crate::capabilities::DEFAULT
         } else {
@@ -889,12 +894,11 @@ pub fn execute(cli: Cli) -> Result<i32> {
         Command::Detach => crate::loopstore::detach(cli.root.as_ref())?,
         Command::Run(args) => {
             let spec = spec(args, cli.bridge.as_deref(), cli.subnet.as_deref())?;
-            let store = store()?;
             drop(out);
-            let mut detached = match args.detach {
-                false => None,
-                true => match Detached::fork(&store)? {
-                    Ok(monitor) => Some(monitor),
+            let (store, mut detached) = match args.detach {
+                false => (store()?, None),
+                true => match Detached::fork(&cli.root)? {
+                    Ok((monitor, store)) => (store, Some(monitor)),
                     Err(foreground) => return foreground,
                 },
             };
@@ -982,31 +986,49 @@ struct Detached {
 }
 
 impl Detached {
-    /// Forks: `Ok(Detached)` in the process that goes on to run the container
-    /// (a session of its own, stdin `/dev/null`, stdout and stderr the
-    /// log), `Err(result)` in the caller, whose `run -d` ends with it: the ID
+    /// Forks: in the process that goes on to run the container, `Ok` with
+    /// its own store (none of the caller's fds, a session of its own, stdin
+    /// `/dev/null`, stdout and stderr the log, working directory `/`); in
+    /// the caller, `Err(result)`, with which its `run -d` ends: the ID
     /// printed once the command runs, or the error of the start.
-    fn fork(store: &Store) -> Result<std::result::Result<Detached, Result<i32>>> {
+    #[allow(clippy::type_complexity)]
+    fn fork(root: &std::ffi::OsStr) -> Result<std::result::Result<(Detached, Store), Result<i32>>> {
         use rustix::pipe::{pipe_with, PipeFlags};
-        let log = store.new_log()?;
         let (read, write) = pipe_with(PipeFlags::CLOEXEC)
             .map_err(|e| Error::os("create the status pipe of a detached run", e))?;
         let Some(_pid) = crate::launch::fork_detached()? else {
             drop(read);
+            // Whatever the caller has open (a pipe it reads to its end, a
+            // lock) is not held for the container's life.
+            crate::launch::close_fds_but(write.as_fd());
+            let status = write;
+            let fail = |e: Error| -> ! {
+                let _ = crate::fsutil::write_all(
+                    status.as_fd(),
+                    format!("{} {e}\n", e.exit_code()).as_bytes(),
+                );
+                std::process::exit(e.exit_code())
+            };
+            let store = Store::open(root).unwrap_or_else(|e| fail(e));
+            let log = store.new_log().unwrap_or_else(|e| fail(e));
             let _ = rustix::process::setsid();
-            let null = rustix::fs::open(
-                c"/dev/null",
-                rustix::fs::OFlags::RDWR,
-                rustix::fs::Mode::empty(),
-            )
-            .map_err(|e| Error::os("open /dev/null", e))?;
-            rustix::stdio::dup2_stdin(&null).map_err(|e| Error::os("redirect stdin", e))?;
-            rustix::stdio::dup2_stdout(&log).map_err(|e| Error::os("redirect stdout", e))?;
-            rustix::stdio::dup2_stderr(&log).map_err(|e| Error::os("redirect stderr", e))?;
-            return Ok(Ok(Detached { status: write, log }));
+            let _ = rustix::process::chdir(c"/");
+            let redirect = || -> rustix::io::Result<()> {
+                let null = rustix::fs::open(
+                    c"/dev/null",
+                    rustix::fs::OFlags::RDWR,
+                    rustix::fs::Mode::empty(),
+                )?;
+                rustix::stdio::dup2_stdin(&null)?;
+                rustix::stdio::dup2_stdout(&log)?;
+                rustix::stdio::dup2_stderr(&log)
+            };
+            if let Err(e) = redirect() {
+                fail(Error::os("redirect the standard fds of a detached run", e));
+            }
+            return Ok(Ok((Detached { status, log }, store)));
         };
         drop(write);
-        drop(log);
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];
         loop {
@@ -1038,11 +1060,13 @@ impl Detached {
         }))
     }
 
-    /// The container runs: its log gets its name, and `run -d` prints `id`.
+    /// The container runs: its log gets its name, and `run -d` prints `id`
+    /// (if it is still there: a `run -d` killed meanwhile leaves the
+    /// container running, as docker's client does).
     fn started(self, store: &Store, id: &str) -> Result<()> {
         store.keep_log(self.log.as_fd(), id)?;
-        crate::fsutil::write_all(self.status.as_fd(), format!("{id}\n").as_bytes())
-            .map_err(|e| Error::os("report the start of a detached run", e))
+        let _ = crate::fsutil::write_all(self.status.as_fd(), format!("{id}\n").as_bytes());
+        Ok(())
     }
 
     /// The container did not start: `run -d` prints `e` and exits with its code.
@@ -1431,6 +1455,7 @@ mod tests {
             remove: false,
             network: None,
             security: None,
+            env: Vec::new(),
             workdir: None,
             read_only: false,
             mounts: Vec::new(),

@@ -70,6 +70,10 @@ pub struct Record {
     /// (`None` in a record written before tupper recorded them).
     #[serde(default)]
     pub security: Option<Security>,
+    /// Its command's environment, `KEY=VALUE`: `exec` starts with it (empty
+    /// in a record written before tupper recorded it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
     /// Its working directory (`-w`), the default of `exec`'s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
@@ -81,10 +85,12 @@ pub struct Record {
     pub mounts: Vec<crate::volume::Mount>,
 }
 
-/// A container's filesystem settings besides its image: `--read-only` and
-/// the user's mounts.
+/// What a run was given besides its image, network and security settings:
+/// its environment, working directory, `--read-only` and the user's mounts.
 #[derive(Debug, Clone, Default)]
-pub struct Filesystem {
+pub struct RunConfig {
+    /// The command's environment, `KEY=VALUE` (what `exec` starts with).
+    pub env: Vec<String>,
     /// The working directory (`-w`).
     pub workdir: Option<String>,
     /// Whether the root is read-only.
@@ -206,7 +212,7 @@ impl Store {
         remove: bool,
         network: net::Settings,
         security: Security,
-        filesystem: Filesystem,
+        config: RunConfig,
     ) -> Result<Created> {
         let mut undo = Undo {
             store: self,
@@ -237,9 +243,10 @@ impl Store {
             remove,
             network: Some(network),
             security: Some(security),
-            workdir: filesystem.workdir,
-            read_only: filesystem.read_only,
-            mounts: filesystem.mounts,
+            env: config.env,
+            workdir: config.workdir,
+            read_only: config.read_only,
+            mounts: config.mounts,
         };
         self.write_new_record(&record)?;
         undo.record = true;
@@ -513,10 +520,12 @@ impl Store {
         Ok(())
     }
 
-    /// A pidfd of the PID 1 of running container `id`, once its pid is in
-    /// the run lock file (a container still starting has none yet); `None`
-    /// once its run has ended. The pid is trusted only while the run lock is
-    /// held: checked again once the pidfd pins the process.
+    /// A pidfd of the PID 1 of running container `id`, once its command runs
+    /// (the run lock file says `started`: before, PID 1 is tupper's child
+    /// making the container, in a copy of the host's mount namespace, which
+    /// `exec` must never join); `None` once its run has ended. The pid is
+    /// trusted only while the run lock is held: checked again once the pidfd
+    /// pins the process.
     pub(crate) fn pin_pid1(&self, id: &str) -> Option<(i32, OwnedFd)> {
         let lock_name = format!("{id}.lock");
         let held = || fsutil::is_locked(self.records.as_fd(), &lock_name);
@@ -524,7 +533,7 @@ impl Store {
             if !held() {
                 return None;
             }
-            if let Some((pid, ns)) = read_run(self, &lock_name) {
+            if let Some((pid, ns, true)) = read_run_state(self, &lock_name) {
                 let raw = rustix::process::Pid::from_raw(pid)?;
                 let fd =
                     rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty()).ok()?;
@@ -559,6 +568,13 @@ impl Store {
     pub fn stop_container(&self, name_or_id: &str, timeout: std::time::Duration) -> Result<()> {
         use rustix::process::{pidfd_send_signal, Signal};
         let rec = self.find_container(name_or_id)?;
+        let lock_name = format!("{}.lock", rec.id);
+        if rec.status == Status::Dead && orphan_pid(self, &lock_name).is_some() {
+            return Err(Error::msg(format!(
+                "stop container {name_or_id}: its tupper was killed, but its command still runs"
+            ))
+            .with_advice("`tupper rm -f` ends it"));
+        }
         if rec.status != Status::Running {
             return Ok(());
         }
@@ -580,7 +596,6 @@ impl Store {
         }
         // Its tupper records the exit, or removes a --rm container, then
         // lets go of the run lock.
-        let lock_name = format!("{}.lock", rec.id);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while fsutil::is_locked(self.records.as_fd(), &lock_name) {
             if std::time::Instant::now() > deadline {
@@ -729,11 +744,18 @@ fn read_pid(store: &Store, lock_name: &str) -> Option<i32> {
 /// The pid and PID namespace inode in a run lock file (`PID NSINO`; the
 /// inode is 0 when unknown).
 fn read_run(store: &Store, lock_name: &str) -> Option<(i32, u64)> {
+    read_run_state(store, lock_name).map(|(pid, ns, _)| (pid, ns))
+}
+
+/// [`read_run`], and whether the command runs (`PID NSINO started`: before,
+/// PID 1 is still making the container, outside its root).
+fn read_run_state(store: &Store, lock_name: &str) -> Option<(i32, u64, bool)> {
     let bytes = fsutil::read_file(store.records.as_fd(), lock_name).ok()?;
     let text = std::str::from_utf8(&bytes).ok()?;
     let mut words = text.split_whitespace();
     let pid = words.next()?.parse().ok()?;
-    Some((pid, words.next().and_then(|w| w.parse().ok()).unwrap_or(0)))
+    let ns = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+    Some((pid, ns, words.next() == Some(crate::run::STARTED)))
 }
 
 /// The inode of the PID namespace of process `pid`, if it lives.
@@ -808,18 +830,21 @@ fn kill_orphan(store: &Store, lock_name: &str) -> Result<()> {
 
 /// Waits at most `timeout` for the process of `pidfd` to end; whether it did.
 fn wait_pidfd(pidfd: &OwnedFd, timeout: std::time::Duration) -> rustix::io::Result<bool> {
-    let deadline = std::time::Instant::now() + timeout;
+    // Too far to count: no deadline.
+    let deadline = std::time::Instant::now().checked_add(timeout);
     loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let limit = rustix::event::Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: left.subsec_nanos() as i64,
-        };
+        let limit = deadline.map(|d| {
+            let left = d.saturating_duration_since(std::time::Instant::now());
+            rustix::event::Timespec {
+                tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
+                tv_nsec: left.subsec_nanos() as i64,
+            }
+        });
         let mut fds = [rustix::event::PollFd::new(
             pidfd,
             rustix::event::PollFlags::IN,
         )];
-        match rustix::event::poll(&mut fds, Some(&limit)) {
+        match rustix::event::poll(&mut fds, limit.as_ref()) {
             Ok(0) => return Ok(false),
             Ok(_) => return Ok(true),
             Err(Errno::INTR) => continue,

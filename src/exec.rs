@@ -6,7 +6,7 @@
 //! container's PID 1: mount, UTS, IPC, network, cgroup); from there on it is a
 //! container start without mounts: terminal, filter, working directory,
 //! capabilities, `execve` ([`crate::child`]). It gets what the container's
-//! command got: the environment PID 1 started with, its user, its
+//! command got: its environment (from the record), its user, its
 //! capabilities, its system-call filter and `no_new_privs`.
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -60,30 +60,13 @@ impl Store {
             return Err(not_running());
         }
         let (pid, pid1) = self.pin_pid1(&rec.id).ok_or_else(not_running)?;
-        // The environment PID 1 started with (docker: the container's own),
-        // then the user's.
-        let environ = std::fs::read(format!("/proc/{pid}/environ"))
-            .map_err(|e| Error::os(format!("read the environment of container {name_or_id}"), e))?;
-        // Read by pid: PID 1's if it is still alive now (its pidfd, which
-        // pins the pid, is not readable yet).
-        let mut ready = [rustix::event::PollFd::new(
-            &pid1,
-            rustix::event::PollFlags::IN,
-        )];
-        let now = rustix::event::Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
+        // The container's environment (docker: its configured one), then
+        // the user's. A record of an older tupper has none: then the one
+        // PID 1 started with.
+        let mut env = match rec.env.is_empty() {
+            false => rec.env.clone(),
+            true => environment_of(pid, &pid1).ok_or_else(not_running)?,
         };
-        if rustix::event::poll(&mut ready, Some(&now)).map_err(|e| Error::os("poll a pidfd", e))?
-            != 0
-        {
-            return Err(not_running());
-        }
-        let mut env: Vec<String> = environ
-            .split(|b| *b == 0)
-            .filter(|e| e.contains(&b'='))
-            .map(|e| String::from_utf8_lossy(e).into_owned())
-            .collect();
         let security = rec.security.clone();
         // `-u`: looked up in the container's own /etc files (as they are
         // now), its HOME over PID 1's; else the container's user.
@@ -162,6 +145,30 @@ impl Store {
             }
         }
     }
+}
+
+/// The environment process `pid` started with, if it is still the process
+/// of `pidfd` once read (its pidfd, which pins the pid, not readable yet).
+fn environment_of(pid: i32, pidfd: &OwnedFd) -> Option<Vec<String>> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let mut ready = [rustix::event::PollFd::new(
+        pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    let now = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    if rustix::event::poll(&mut ready, Some(&now)).ok()? != 0 {
+        return None;
+    }
+    Some(
+        environ
+            .split(|b| *b == 0)
+            .filter(|e| e.contains(&b'='))
+            .map(|e| String::from_utf8_lossy(e).into_owned())
+            .collect(),
+    )
 }
 
 impl Exec {

@@ -113,17 +113,28 @@ pub fn spawn(
     if plan.own_netns && netns.is_none() {
         flags |= k::CLONE_NEWNET;
     }
-    if let Some(container) = join {
-        // `tupper exec`: the child is made in the container's PID namespace
-        // (which a process can only give its children), and joins the rest
-        // itself.
-        rustix::thread::move_into_thread_name_spaces(
-            container,
-            rustix::thread::ThreadNameSpaceType::PROCESS_ID,
-        )
-        .map_err(|e| Error::os("join the container's PID namespace", e))?;
-        flags = k::CLONE_PIDFD;
-    }
+    // `tupper exec`: the child is made in the container's PID namespace
+    // (which a thread can only give its children), and joins the rest
+    // itself; this thread's own is restored right after the clone, so that
+    // what a library user's thread starts later is not the container's.
+    let own_pid_ns = match join {
+        None => None,
+        Some(container) => {
+            let own = rustix::fs::open(
+                "/proc/thread-self/ns/pid",
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| Error::os("open /proc/thread-self/ns/pid", e))?;
+            rustix::thread::move_into_thread_name_spaces(
+                container,
+                rustix::thread::ThreadNameSpaceType::PROCESS_ID,
+            )
+            .map_err(|e| Error::os("join the container's PID namespace", e))?;
+            flags = k::CLONE_PIDFD;
+            Some(own)
+        }
+    };
     let mut pidfd: i32 = -1;
     let args = k::clone_args {
         flags: flags.into(),
@@ -150,6 +161,7 @@ pub fn spawn(
             size_of::<k::clone_args>(),
         )
     };
+    let clone_error = std::io::Error::last_os_error();
     if ret == 0 {
         child::run(
             plan,
@@ -171,9 +183,15 @@ pub fn spawn(
             },
         );
     }
+    if let Some(own) = own_pid_ns {
+        rustix::thread::move_into_thread_name_spaces(
+            own.as_fd(),
+            rustix::thread::ThreadNameSpaceType::PROCESS_ID,
+        )
+        .map_err(|e| Error::os("return to tupper's own PID namespace", e))?;
+    }
     if ret < 0 {
-        let errno = std::io::Error::last_os_error();
-        let err = Error::os("clone3 the container's first process", errno);
+        let err = Error::os("clone3 the container's first process", clone_error);
         return Err(match err.raw_os_error() {
             Some(libc::ENOSPC) => {
                 err.with_advice("a max_*_namespaces limit in /proc/sys/user was reached")
@@ -351,6 +369,7 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
         Some(Stage::NoNewPrivileges) => "set no_new_privs".to_string(),
         Some(Stage::Terminal) => "make the container's terminal (-t)".to_string(),
         Some(Stage::JoinContainer) => "join the container's namespaces".to_string(),
+        Some(Stage::Init) => "fork the command's process (--init)".to_string(),
         Some(Stage::User) => match &plan.user {
             Some(user) => format!("set user {}", user.shown()),
             None => "set user".to_string(),
@@ -562,6 +581,20 @@ pub fn fork_detached() -> Result<Option<i32>> {
         )),
         0 => Ok(None),
         p => Ok(Some(p)),
+    }
+}
+
+/// Closes every fd of this process above 2 but `keep` (the process of a
+/// detached run, which must hold none of its caller's).
+pub fn close_fds_but(keep: BorrowedFd<'_>) {
+    let kept = keep.as_raw_fd() as u32;
+    for (first, last) in [(3, kept.saturating_sub(1)), (kept + 1, u32::MAX)] {
+        if first <= last {
+            // SAFETY: close_range closes this process's own copies of fds
+            // it does not use again: the caller's leaks and tupper's own
+            // (none is open yet in the forked process but `keep`).
+            unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+        }
     }
 }
 

@@ -218,6 +218,9 @@ pub struct ChildPlan {
     /// Whether the command joins the namespaces of a running container
     /// (`tupper exec`) instead of making its own: no mounts, no pivot.
     pub joins: bool,
+    /// Whether the child stays PID 1, reaping and passing signals on, and
+    /// runs the command in a process of its own (`--init`).
+    pub init: bool,
     /// The uid, gid and groups the command runs as (`-u`, `--group-add`);
     /// `None`: tupper's own (root).
     pub user: Option<crate::user::Ids>,
@@ -262,6 +265,8 @@ pub struct PlanInput<'a> {
     /// Whether the command joins a running container (`tupper exec`): then
     /// the plan has no steps (the container's mounts are there already).
     pub joins: bool,
+    /// Whether PID 1 is a minimal init that runs the command (`--init`).
+    pub init: bool,
     /// Who the command runs as, resolved in the image (`-u`,
     /// `--group-add`); `None`: root, with `HOME=/root`.
     pub user: Option<&'a crate::user::Resolved>,
@@ -285,6 +290,7 @@ impl Default for PlanInput<'_> {
             volumes: &[],
             read_only: false,
             joins: false,
+            init: false,
             user: None,
         }
     }
@@ -348,6 +354,7 @@ impl ChildPlan {
                 .then(|| crate::seccomp::default_filter(input.capabilities)),
             tty: input.tty,
             joins: input.joins,
+            init: input.init && !input.joins,
             user: input.user.map(crate::user::Resolved::ids),
         })
     }

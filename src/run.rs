@@ -58,6 +58,9 @@ pub struct Spec {
     /// Make the container's root read-only (`--read-only`); the user's
     /// mounts, `/dev` and its `tmpfs`es stay writable.
     pub read_only: bool,
+    /// Run a minimal init as PID 1 (`--init`): it reaps what ends in the
+    /// container, passes signals on to the command, and exits as it did.
+    pub init: bool,
     /// The user the command runs as (`-u USER[:GROUP]`): a name of the
     /// image's `/etc/passwd` or a uid, and a group name of its `/etc/group`
     /// or a gid (see [`crate::user::resolve`]). `None`: root.
@@ -88,6 +91,7 @@ impl Default for Spec {
             tty_size: None,
             mounts: Vec::new(),
             read_only: false,
+            init: false,
             user: None,
             group_add: Vec::new(),
         }
@@ -156,6 +160,7 @@ impl Store {
                 volumes: &volumes,
                 read_only: spec.read_only,
                 joins: false,
+                init: spec.init,
                 user: user.as_ref(),
             },
         )?;
@@ -196,7 +201,12 @@ impl Store {
                 user: crate::container::User::of(spec, user.as_ref()),
                 ..crate::container::Security::of(spec)
             },
-            crate::container::Filesystem {
+            crate::container::RunConfig {
+                env: plan
+                    .env
+                    .iter()
+                    .map(|e| e.to_string_lossy().into_owned())
+                    .collect(),
                 workdir: spec.workdir.clone(),
                 read_only: spec.read_only,
                 mounts: volumes.into_iter().map(|v| v.mount).collect(),
@@ -300,7 +310,18 @@ impl Store {
         }
         launched.go()?;
         match launched.await_exec()? {
-            None => Ok(launched),
+            None => {
+                // Its command runs: from now on PID 1 is in the container's
+                // root, and `exec`, `stop` and `kill` may act on it (before,
+                // it is tupper's child still making the mounts, in a copy of
+                // the host's mount namespace).
+                let _ = rustix::io::pwrite(
+                    created.lock.fd(),
+                    format!("{pid} {ns} {STARTED}").as_bytes(),
+                    0,
+                );
+                Ok(launched)
+            }
             Some(report) => {
                 let _ = launch::wait(launched.pidfd.as_fd());
                 Err(launch::report_error(plan, report))
@@ -326,6 +347,10 @@ impl Store {
         Ok(())
     }
 }
+
+/// The word a run adds to its lock file (`PID NSINO started`) once the
+/// command runs.
+pub(crate) const STARTED: &str = "started";
 
 /// With `-t`: takes the container's terminal from the child and gives it its
 /// size, before the command starts.

@@ -208,3 +208,85 @@ fn wait_prints_the_exit_code_and_ps_q_the_ids() {
     store.tupper(&["rm", "a", "b"]).ok();
     store.assert_no_leftovers();
 }
+
+#[test]
+fn run_d_keeps_none_of_the_callers_fds() {
+    let store = store_with_busybox();
+    // The caller's stdout also on fd 3, read by `cat` to its end: run -d
+    // must let go of it for `cat` (and so the shell) to end.
+    let script = format!(
+        "{} --root {} run -d --net none --name fd bb sleep 100 3>&1 | cat",
+        TUPPER,
+        store.root().display()
+    );
+    let mut c = std::process::Command::new("sh");
+    c.args(["-c", &script]);
+    let out = run_cmd(c, None, Duration::from_secs(30)).ok();
+    assert!(is_id(out.trim()), "{out}");
+    store.tupper(&["rm", "-f", "fd"]).ok();
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn init_reaps_passes_signals_on_and_exits_as_the_command() {
+    let store = store_with_busybox();
+    // An orphan is reparented to PID 1: with --init it is reaped, without
+    // it the zombie stays (sleep, PID 1, reaps nothing).
+    let script = "(sleep 0.1 &); exec sleep 100";
+    for (name, init, zombies) in [("i", true, "0"), ("n", false, "1")] {
+        let mut args = vec!["run", "-d", "--net", "none", "--name", name];
+        if init {
+            args.push("--init");
+        }
+        args.extend(["bb", "sh", "-c", script]);
+        store.tupper(&args).ok();
+        std::thread::sleep(Duration::from_millis(600));
+        let out = store
+            .tupper(&[
+                "exec",
+                name,
+                "sh",
+                "-c",
+                "ps -o stat | grep -c '^Z' || true",
+            ])
+            .ok();
+        assert_eq!(out.trim(), zombies, "{name}");
+    }
+    // PID 1 passes SIGTERM on: sleep dies of it (143); without --init,
+    // PID 1 ignores it and stop has to kill (137).
+    store.tupper(&["stop", "-t", "1", "i", "n"]).ok();
+    assert_eq!(status(&store, "i")["exit_code"], 143);
+    assert_eq!(status(&store, "n")["exit_code"], 137);
+    // The command's own code, and 128+N for its signal.
+    let out = store.tupper(&[
+        "run", "--rm", "--net", "none", "--init", "bb", "sh", "-c", "exit 7",
+    ]);
+    out.code(7);
+    let out = store.tupper(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--init",
+        "bb",
+        "sh",
+        "-c",
+        "kill -USR1 $$",
+    ]);
+    out.code(138);
+    // A command that can not start fails as without --init.
+    store
+        .tupper(&["run", "--rm", "--net", "none", "--init", "bb", "nosuch"])
+        .fails(127);
+    // stop with a timeout too large to add to the clock.
+    let out = store.tupper(&[
+        "run", "-d", "--net", "none", "--init", "--name", "t", "bb", "sleep", "100",
+    ]);
+    out.ok();
+    store
+        .tupper(&["stop", "-t", "18446744073709551615", "t"])
+        .ok();
+    assert_eq!(status(&store, "t")["exit_code"], 143);
+    store.tupper(&["rm", "i", "n", "t"]).ok();
+    store.assert_no_leftovers();
+}

@@ -182,3 +182,64 @@ fn exec_with_a_terminal() {
     store.tupper(&["rm", "-f", "t"]).ok();
     store.assert_no_leftovers();
 }
+
+#[test]
+fn exec_waits_until_the_container_runs_and_never_joins_it_before() {
+    let store = store_with_busybox();
+    // A file of the host that the container can not see.
+    let marker = store.scratch().join("host-only-marker");
+    std::fs::write(&marker, "host\n").unwrap();
+    let probe = format!(
+        "test -e {} && echo on-the-host || echo in-the-container",
+        marker.display()
+    );
+    // Many mounts make the start long enough for exec to come during it.
+    let mut opts: Vec<String> = Vec::new();
+    for i in 0..40 {
+        opts.push("--tmpfs".into());
+        opts.push(format!("/m{i}"));
+    }
+    for round in 0..5 {
+        let name = format!("s{round}");
+        let mut run = store.cmd();
+        run.args(["run", "-d", "--net", "none", "--name", &name])
+            .args(&opts)
+            .args(["bb", "sleep", "100"]);
+        let starter = std::thread::spawn(move || run_cmd(run, None, DEFAULT_TIMEOUT));
+        let out = loop {
+            let out = exec(&store, &name, &["sh", "-c", &probe]);
+            if !out.stderr.contains("no such container") {
+                break out;
+            }
+        };
+        assert_eq!(out.ok(), "in-the-container\n", "round {round}");
+        starter.join().unwrap().ok();
+        store.tupper(&["rm", "-f", &name]).ok();
+    }
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn exec_gets_the_containers_environment_whatever_pid_1_did_to_its_own() {
+    let store = store_with_busybox();
+    store
+        .tupper(&[
+            "run",
+            "-d",
+            "--net",
+            "none",
+            "--name",
+            "e",
+            "-e",
+            "APP=1",
+            "bb",
+            "sh",
+            "-c",
+            "exec env -i sleep 100",
+        ])
+        .ok();
+    let out = exec(&store, "e", &["sh", "-c", "echo $APP $HOSTNAME"]).ok();
+    assert_eq!(out, "1 e\n");
+    store.tupper(&["rm", "-f", "e"]).ok();
+    store.assert_no_leftovers();
+}

@@ -236,3 +236,38 @@ fn a_terminal_from_the_library() {
     assert_eq!(lib.run(&s).unwrap(), 0);
     store.assert_no_leftovers();
 }
+
+#[test]
+fn exec_from_the_library_leaves_the_threads_pid_namespace_alone() {
+    let store = TestStore::new();
+    let lib = open_with_busybox(&store);
+    let container = lib
+        .start(&Spec {
+            name: Some("c".into()),
+            ..spec("bb", &["sleep", "100"])
+        })
+        .expect("start");
+    let exec = lib
+        .exec(
+            "c",
+            &tupper::exec::ExecSpec {
+                command: vec!["true".into()],
+                ..Default::default()
+            },
+        )
+        .expect("exec");
+    assert_eq!(exec.wait().expect("wait"), 0);
+    // What this thread starts now is in its own PID namespace, not the
+    // container's (exec joins that one for its child only).
+    let mine = std::fs::read_link("/proc/thread-self/ns/pid").unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("10")
+        .spawn()
+        .unwrap();
+    let theirs = std::fs::read_link(format!("/proc/{}/ns/pid", child.id()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(theirs.unwrap(), mine);
+    drop(container);
+    store.assert_no_leftovers();
+}

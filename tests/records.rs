@@ -214,6 +214,11 @@ fn a_command_that_outlives_its_killed_tupper_is_ended_by_rm_f() {
     out.fails(125);
     assert!(out.stderr.contains("still runs"), "{out:?}");
     assert!(pid1.alive());
+    // stop does not pretend it is stopped: rm -f is what ends it.
+    let out = store.tupper(&["stop", "orphan"]);
+    out.fails(125);
+    assert!(out.stderr.contains("still runs"), "{out:?}");
+    assert!(pid1.alive());
     store.tupper(&["rm", "-f", "orphan"]).ok();
     let gone = wait_for(Duration::from_secs(10), || !pid1.alive());
     if !gone {
