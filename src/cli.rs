@@ -1003,10 +1003,7 @@ impl Detached {
             crate::launch::close_fds_but(write.as_fd());
             let status = write;
             let fail = |e: Error| -> ! {
-                let _ = crate::fsutil::write_all(
-                    status.as_fd(),
-                    format!("{} {e}\n", e.exit_code()).as_bytes(),
-                );
+                report_failure(status.as_fd(), &e);
                 std::process::exit(e.exit_code())
             };
             let store = Store::open(root).unwrap_or_else(|e| fail(e));
@@ -1071,11 +1068,14 @@ impl Detached {
 
     /// The container did not start: `run -d` prints `e` and exits with its code.
     fn failed(self, e: &Error) {
-        let _ = crate::fsutil::write_all(
-            self.status.as_fd(),
-            format!("{} {e}\n", e.exit_code()).as_bytes(),
-        );
+        report_failure(self.status.as_fd(), e);
     }
+}
+
+/// Writes a failed detached start to its status pipe: the exit code, then
+/// the error, on one line (what [`Detached::fork`]'s caller reads).
+fn report_failure(status: std::os::fd::BorrowedFd<'_>, e: &Error) {
+    let _ = crate::fsutil::write_all(status, format!("{} {e}\n", e.exit_code()).as_bytes());
 }
 
 /// Copies a container's log to stdout; with `follow`, until the container's
