@@ -329,8 +329,11 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     // Whatever the caller leaked into tupper stays out of the container.
     cloexec_above_stderr();
     check(Stage::Capabilities, drop_capabilities(plan.capabilities));
-    if let Some(user) = &plan.user {
-        check(Stage::User, set_user(user));
+    match &plan.user {
+        Some(user) => check(Stage::User, set_user(user)),
+        // Root, without the supplementary groups of whoever ran tupper (as
+        // runc's setgroups of the image root's, which list none).
+        None => check(Stage::User, rustix::thread::set_thread_groups(&[])),
     }
     if plan.no_new_privileges {
         check(

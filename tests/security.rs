@@ -336,3 +336,22 @@ fn the_inheritable_set_is_empty_whatever_tuppers_own() {
         "CapInh:\t0000000000000000\n"
     );
 }
+
+#[test]
+fn the_callers_supplementary_groups_stay_out() {
+    let store = store_with_busybox();
+    let mut c = std::process::Command::new("setpriv");
+    c.args(["--groups", "27,100", TUPPER, "--root"])
+        .arg(store.root())
+        .args([
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "bb",
+            "grep",
+            "^Groups",
+            "/proc/self/status",
+        ]);
+    assert_eq!(run_cmd(c, None, DEFAULT_TIMEOUT).ok().trim_end(), "Groups:");
+}
