@@ -178,6 +178,9 @@ pub fn tmpfs_settings(
             if value.is_empty() || value.contains('\0') {
                 return Err(format!("option {key:?} needs a value"));
             }
+            if !tmpfs_value_ok(key, value) {
+                return Err(format!("{key}={value}: {}", tmpfs_values(key)));
+            }
             pairs.retain(|(k, _): &(String, String)| k != key);
             pairs.push((key.to_string(), value.to_string()));
             continue;
@@ -271,6 +274,35 @@ pub fn parse_mount(spec: &str) -> Result<Mount> {
             let joined = options.join(",");
             parse_tmpfs(&format!("{target}:{joined}")).map_err(|e| bad(e.what()))
         }
+    }
+}
+
+/// What the kernel takes for a `tmpfs` option (`mm/shmem.c`), in words.
+fn tmpfs_values(key: &str) -> &'static str {
+    match key {
+        "size" => "a size is a number, with k, m, g, t, p, e or %",
+        "nr_blocks" | "nr_inodes" => "a number, with k, m, g, t, p or e",
+        "mode" => "an octal mode, at most 7777",
+        "uid" | "gid" => "a number",
+        _ => "never, always, within_size or advise",
+    }
+}
+
+/// Whether the kernel takes `value` for `tmpfs` option `key` (checked
+/// before anything changes, so that the error names the option: the
+/// kernel's own says only `Invalid argument`).
+fn tmpfs_value_ok(key: &str, value: &str) -> bool {
+    let number_with = |suffixes: &str| {
+        let digits = value.trim_end_matches(|c: char| suffixes.contains(c.to_ascii_lowercase()));
+        value.len() - digits.len() <= 1 && !digits.is_empty() && digits.parse::<u64>().is_ok()
+    };
+    match key {
+        "size" => number_with("kmgtpe%"),
+        "nr_blocks" | "nr_inodes" => number_with("kmgtpe"),
+        "mode" => u32::from_str_radix(value, 8).is_ok_and(|m| m <= 0o7777),
+        "uid" | "gid" => value.parse::<u32>().is_ok(),
+        "huge" => matches!(value, "never" | "always" | "within_size" | "advise"),
+        _ => false,
     }
 }
 
@@ -465,6 +497,29 @@ mod tests {
                 ("size".to_string(), "1m".to_string())
             ]
         );
+        for good in [
+            "/t:size=64m",
+            "/t:size=50%",
+            "/t:size=1024",
+            "/t:nr_inodes=10k",
+            "/t:mode=0700",
+            "/t:uid=1000",
+            "/t:huge=within_size",
+        ] {
+            assert!(parse_tmpfs(good).is_ok(), "{good} was refused");
+        }
+        let e = parse_tmpfs("/t:size=lots").unwrap_err().to_string();
+        assert!(e.contains("size=lots: a size is"), "{e}");
+        for bad in [
+            "/t:size=1mm",
+            "/t:mode=9999",
+            "/t:mode=17777",
+            "/t:uid=abc",
+            "/t:huge=bogus",
+            "/t:nr_inodes=5%",
+        ] {
+            assert!(parse_tmpfs(bad).is_err(), "{bad} was taken");
+        }
         for bad in [
             "t",
             "/",

@@ -279,9 +279,15 @@ fn bad_mounts_fail_cleanly_and_change_nothing() {
             vec!["-v".into(), volume(&dir.join("f"), "/bin")],
             "Is a directory",
         ),
+        // The kernel's check (no uid -1): found by the child.
+        (
+            vec!["--tmpfs".into(), "/t:uid=4294967295".into()],
+            "mount tmpfs on /t: Invalid argument",
+        ),
+        // Values tupper knows the kernel refuses: before anything changes.
         (
             vec!["--tmpfs".into(), "/t:size=lots".into()],
-            "mount tmpfs on /t: Invalid argument",
+            "size=lots: a size is a number",
         ),
     ];
     for (options, wanted) in cases {
