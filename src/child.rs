@@ -699,6 +699,30 @@ fn become_init() -> rustix::io::Result<()> {
     // SAFETY: close_range closes this process's own copies; nothing here
     // uses an fd above 2 again (PID 1 never returns from the loop below).
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    // PID 1 never execs, so it still has every capability the child had for
+    // the mounts, and tupper's memory and arguments: it needs none of them
+    // (waiting, and killing a child of its own uid, take no capability). A
+    // process of the container must not reach them: no capability left, not
+    // dumpable (no ptrace, no /proc/1/mem or environ), and its arguments
+    // (tupper's command line: host paths) overwritten for /proc/1/cmdline.
+    let empty = rustix::thread::CapabilitySet::empty();
+    let dropped = rustix::thread::set_capabilities(
+        None,
+        rustix::thread::CapabilitySets {
+            effective: empty,
+            permitted: empty,
+            inheritable: empty,
+        },
+    )
+    .and_then(|()| {
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    });
+    if dropped.is_err() {
+        // SAFETY: kill of the command's process, not reaped yet.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        exit(125);
+    }
+    hide_arguments();
     loop {
         // SAFETY: `all` is initialized; `info` is written by the kernel.
         let (sig, info) = unsafe {
@@ -722,10 +746,75 @@ fn become_init() -> rustix::io::Result<()> {
             }
         } else if sig > 0 && info.si_code <= 0 {
             // Sent by a process (SI_USER, SI_QUEUE, SI_TKILL), not by the
-            // kernel for a terminal, which signals the whole process group.
-            // SAFETY: kill of the command's pid, which this process has not
-            // reaped yet, so it can not have been reused.
-            unsafe { libc::kill(pid, sig) };
+            // kernel for a terminal (to the whole process group, the
+            // command's too). Passed on when the sender is outside the
+            // container (its pid here is 0): tupper's forwarding, `stop`,
+            // `kill`; not from inside, where it may have signalled the group
+            // (`kill 0`), and so the command already.
+            // SAFETY: a signal of SI_USER, SI_QUEUE or SI_TKILL carries the
+            // sender's pid in the `kill` member of siginfo's union.
+            let sender = unsafe { info.si_pid() };
+            if sender == 0 {
+                // SAFETY: kill of the command's pid, which this process has
+                // not reaped yet, so it can not have been reused.
+                unsafe { libc::kill(pid, sig) };
+            }
+        }
+    }
+}
+
+/// Overwrites PID 1's arguments (`--init`), which are tupper's command line,
+/// with `tupper-init` (`/proc/1/cmdline` shows them to every process of the
+/// container), and clears its environment, tupper's (`/proc/1/environ`,
+/// which a container given `CAP_SYS_PTRACE` could read). The areas are the
+/// kernel's `arg_start`..`arg_end` and `env_start`..`env_end` (fields 48 to
+/// 51 of `/proc/self/stat`), read into a stack buffer (the child does not
+/// allocate).
+fn hide_arguments() {
+    let Ok(fd) = rfs::open(
+        c"/proc/self/stat",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return;
+    };
+    let mut buf = [0u8; 2048];
+    let Ok(n) = rustix::io::read(&fd, &mut buf) else {
+        return;
+    };
+    drop(fd);
+    let text = &buf[..n];
+    // Fields after `(comm)` (which may hold spaces) start with field 3.
+    let Some(close) = text.iter().rposition(|b| *b == b')') else {
+        return;
+    };
+    let mut fields = text[close + 1..]
+        .split(|b| *b == b' ')
+        .filter(|f| !f.is_empty());
+    let number = |f: Option<&[u8]>| {
+        f.and_then(|f| std::str::from_utf8(f).ok())
+            .and_then(|s| s.trim().parse::<usize>().ok())
+    };
+    let (Some(start), Some(end)) = (number(fields.nth(45)), number(fields.next())) else {
+        return;
+    };
+    let env = (number(fields.next()), number(fields.next()));
+    let name = b"tupper-init\0";
+    if end > start && end - start >= name.len() {
+        // SAFETY: `start..end` is this process's own argument area, where
+        // the kernel put the argument strings at exec time (writable memory
+        // of its stack); nothing in PID 1 reads its arguments again. The
+        // bytes are written within it only.
+        unsafe {
+            std::ptr::write_bytes(start as *mut u8, 0, end - start);
+            std::ptr::copy_nonoverlapping(name.as_ptr(), start as *mut u8, name.len());
+        }
+    }
+    if let (Some(start), Some(end)) = env {
+        if end > start {
+            // SAFETY: as above, the environment strings' area, which PID 1
+            // does not read again (its environment is not used after this).
+            unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
         }
     }
 }

@@ -550,6 +550,16 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         .map(|p| net::parse_publish(p))
         .collect::<Result<_>>()?;
     network.validate()?;
+    // A relative host path is the caller's: made absolute now (a detached
+    // run resolves it in a process that changed to `/`).
+    let mut mounts = a.mounts.clone();
+    for m in &mut mounts {
+        if let Some(source) = m.source.as_mut().filter(|s| !s.starts_with('/')) {
+            let absolute = std::path::absolute(&*source)
+                .map_err(|e| Error::os(format!("volume {source}"), e))?;
+            *source = absolute.to_string_lossy().into_owned();
+        }
+    }
     if a.detach && a.tty {
         return Err(bad(
             "run -d with -t is not supported (a detached container has no terminal to copy)",
@@ -581,7 +591,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
             true => crate::terminal::user_terminal_size(),
             false => None,
         },
-        mounts: a.mounts.clone(),
+        mounts,
         read_only: a.read_only,
         init: a.init,
         capabilities: if a.cap_add.is_empty() && a.cap_drop.is_empty() {
@@ -602,6 +612,8 @@ fn env_files(files: &[String]) -> Result<Vec<String>> {
     for file in files {
         let text = std::fs::read_to_string(file)
             .map_err(|e| Error::os(format!("read --env-file {file}"), e))?;
+        // A UTF-8 byte order mark at the start is not part of the first key.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         for (n, line) in text.lines().enumerate() {
             let line = line.trim_start();
             if line.is_empty() || line.starts_with('#') {
@@ -720,7 +732,12 @@ pub fn main() -> i32 {
 }
 
 /// Carries out a parsed command line.
-pub fn execute(cli: Cli) -> Result<i32> {
+pub fn execute(mut cli: Cli) -> Result<i32> {
+    // Absolute, for the processes tupper leaves behind: a detached run's
+    // (which changes to `/`) and the background refill or cleaner.
+    if let Ok(root) = std::path::absolute(&cli.root) {
+        cli.root = root.into_os_string();
+    }
     let store = || Store::open(&cli.root);
     let mut out = std::io::stdout().lock();
     let print = |out: &mut std::io::StdoutLock, s: String| {

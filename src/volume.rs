@@ -218,21 +218,30 @@ pub fn parse_mount(spec: &str) -> Result<Mount> {
     let (mut kind, mut source, mut target, mut read_only) = (None, None, None, false);
     let mut options = Vec::new();
     for field in spec.split(',').filter(|f| !f.is_empty()) {
+        // docker lowercases the keys and the type.
         let (key, value) = match field.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (field, None),
+            Some((k, v)) => (k.to_ascii_lowercase(), Some(v)),
+            None => (field.to_ascii_lowercase(), None),
         };
-        match (key, value) {
-            ("type", Some("bind")) => kind = Some(Kind::Bind),
-            ("type", Some("tmpfs")) => kind = Some(Kind::Tmpfs),
-            ("type", Some("volume")) => return Err(bad("tupper has no named volumes")),
+        let lower = value.map(str::to_ascii_lowercase);
+        match (key.as_str(), value) {
+            ("type", _) if lower.as_deref() == Some("bind") => kind = Some(Kind::Bind),
+            ("type", _) if lower.as_deref() == Some("tmpfs") => kind = Some(Kind::Tmpfs),
+            ("type", _) if lower.as_deref() == Some("volume") => {
+                return Err(bad("tupper has no named volumes"))
+            }
             ("type", Some(other)) => {
                 return Err(bad(&format!("unknown type {other:?} (bind or tmpfs)")))
             }
             ("source" | "src", Some(v)) => source = Some(v.to_string()),
             ("target" | "destination" | "dst", Some(v)) => target = Some(v.to_string()),
-            ("readonly" | "ro", None | Some("1" | "true")) => read_only = true,
-            ("readonly" | "ro", Some("0" | "false")) => read_only = false,
+            // Go's strconv.ParseBool, as docker reads it.
+            ("readonly" | "ro", None | Some("1" | "t" | "T" | "true" | "TRUE" | "True")) => {
+                read_only = true
+            }
+            ("readonly" | "ro", Some("0" | "f" | "F" | "false" | "FALSE" | "False")) => {
+                read_only = false
+            }
             ("bind-propagation", Some("private" | "rprivate")) => {}
             ("bind-propagation", Some(other)) => {
                 return Err(bad(&format!(
@@ -246,7 +255,7 @@ pub fn parse_mount(spec: &str) -> Result<Mount> {
     }
     let target = target.ok_or_else(|| bad("no target"))?;
     destination_path(&target).map_err(|why| bad(&why))?;
-    if let Some(source) = &source {
+    if let (Some(source), Some(Kind::Bind)) = (&source, kind) {
         if !source.starts_with('/') && !source.starts_with('.') {
             return Err(bad("the source must be absolute or start with '.'"));
         }
@@ -458,6 +467,12 @@ mod tests {
     fn mount_is_dockers_other_spelling() {
         let m = parse_mount("type=bind,source=/srv,target=/data,readonly").unwrap();
         assert_eq!(m, parse_volume("/srv:/data:ro").unwrap());
+        let m = parse_mount("Type=BIND,Source=/srv,target=/data,READONLY=True").unwrap();
+        assert_eq!(m, parse_volume("/srv:/data:ro").unwrap());
+        let e = parse_mount("type=tmpfs,src=foo,target=/t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a tmpfs has no source"), "{e}");
         let m = parse_mount("type=bind,src=./x,dst=/d,ro=false,bind-propagation=rprivate").unwrap();
         assert_eq!(m, parse_volume("./x:/d").unwrap());
         let m = parse_mount("type=tmpfs,destination=/run,tmpfs-size=64m,tmpfs-mode=1770").unwrap();

@@ -290,3 +290,92 @@ fn init_reaps_passes_signals_on_and_exits_as_the_command() {
     store.tupper(&["rm", "i", "n", "t"]).ok();
     store.assert_no_leftovers();
 }
+
+#[test]
+fn init_keeps_nothing_of_tuppers_for_the_container() {
+    let store = store_with_busybox();
+    let script =
+        "grep -E '^Cap(Prm|Eff)' /proc/1/status; tr '\\0' ' ' </proc/1/cmdline | tr -s ' '; echo; \
+                  cat /proc/1/environ >/dev/null 2>&1 || echo environ-refused; \
+                  trap 'echo got USR1' USR1; kill -USR1 0; sleep 0.3";
+    let mut c = store.cmd();
+    c.env("TUPPER_TEST_SECRET", "s3cr3t").args([
+        "run", "--rm", "--net", "none", "--init", "bb", "sh", "-c", script,
+    ]);
+    let out = run_cmd(c, None, DEFAULT_TIMEOUT).ok();
+    assert_eq!(
+        out,
+        "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\ntupper-init \nenviron-refused\ngot USR1\n"
+    );
+    // Even with ptrace allowed, tupper's environment is not there to read.
+    let mut c = store.cmd();
+    c.env("TUPPER_TEST_SECRET", "s3cr3t").args([
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--init",
+        "--cap-add",
+        "SYS_PTRACE",
+        "bb",
+        "sh",
+        "-c",
+        "tr '\\0' '\\n' </proc/1/environ | grep -c = || true",
+    ]);
+    assert_eq!(run_cmd(c, None, DEFAULT_TIMEOUT).ok(), "0\n");
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn run_d_takes_relative_paths_from_the_callers_directory() {
+    let store = store_with_busybox();
+    let here = store.scratch().join("project");
+    std::fs::create_dir_all(here.join("etc")).unwrap();
+    std::fs::write(here.join("etc/MARKER"), "project\n").unwrap();
+    // A relative store root and a relative volume, from `here`.
+    let root = pathdiff(store.root(), &here);
+    let mut c = std::process::Command::new(TUPPER);
+    c.current_dir(&here).env_remove("TUPPER_ROOT").args([
+        "--root",
+        &root,
+        "run",
+        "-d",
+        "--rm",
+        "--net",
+        "none",
+        "--name",
+        "rel",
+        "-v",
+        "./etc:/data",
+        "bb",
+        "sh",
+        "-c",
+        "cat /data/MARKER; sleep 1",
+    ]);
+    let id = run_cmd(c, None, DEFAULT_TIMEOUT).ok();
+    assert!(is_id(id.trim()), "{id}");
+    let logs = store.tupper(&["logs", "-f", "rel"]).stdout;
+    assert_eq!(logs, "project\n");
+    // Its --rm cleanup (a background process, from `/`) found the store.
+    store.settle_pool();
+    std::thread::sleep(Duration::from_millis(500));
+    store.assert_no_leftovers();
+    assert!(
+        common::list_dir(&store.root().join("trash")).is_empty(),
+        "the snapshot stayed in the trash"
+    );
+}
+
+/// `path` relative to `from` (both absolute): `../../x`.
+fn pathdiff(path: &std::path::Path, from: &std::path::Path) -> String {
+    let p: Vec<_> = path.components().collect();
+    let f: Vec<_> = from.components().collect();
+    let common = p.iter().zip(&f).take_while(|(a, b)| a == b).count();
+    let mut out: Vec<String> = vec!["..".into(); f.len() - common];
+    out.extend(
+        p[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    out.join("/")
+}

@@ -318,6 +318,23 @@ fn env_file_sets_variables_and_e_wins() {
         ])
         .arg("echo \"$A|$B|$C|$FROM_HOST\"");
     assert_eq!(run_cmd(c, None, DEFAULT_TIMEOUT).ok(), "1|two words |e|h\n");
+    // A byte order mark (some editors write one) is not part of the key.
+    std::fs::write(&file, "\u{feff}BOM=1\n").unwrap();
+    let out = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--env-file",
+            f,
+            "bb",
+            "sh",
+            "-c",
+            "echo $BOM",
+        ])
+        .ok();
+    assert_eq!(out, "1\n");
     std::fs::write(&file, "A=1\nBAD KEY=2\n").unwrap();
     let line = store
         .tupper(&[
