@@ -292,66 +292,48 @@ fn inspect_shows_the_security_settings() {
     store.tupper(&["rm", "s"]).ok();
 }
 
+/// `setpriv SETPRIV... tupper --root ROOT run --rm --net none ARGS...`:
+/// tupper started with what `setpriv` gives it; asserts exit 0, returns stdout.
+fn run_under_setpriv(store: &TestStore, setpriv: &[&str], args: &[&str]) -> String {
+    let mut c = std::process::Command::new("setpriv");
+    c.args(setpriv)
+        .args([TUPPER, "--root"])
+        .arg(store.root())
+        .args(["run", "--rm", "--net", "none"])
+        .args(args);
+    run_cmd(c, None, DEFAULT_TIMEOUT).ok()
+}
+
 #[test]
 fn the_inheritable_set_is_empty_whatever_tuppers_own() {
     let store = store_with_busybox();
     // tupper started with NET_RAW (one of docker's) inheritable.
-    let mut c = std::process::Command::new("setpriv");
-    c.args(["--inh-caps", "+net_raw", TUPPER, "--root"])
-        .arg(store.root())
-        .args([
-            "run",
-            "--rm",
-            "--net",
-            "none",
-            "bb",
-            "grep",
-            "-E",
-            "^Cap(Inh|Bnd)",
-            "/proc/self/status",
-        ]);
-    let out = run_cmd(c, None, DEFAULT_TIMEOUT).ok();
+    let inh = ["--inh-caps", "+net_raw"];
+    let out = run_under_setpriv(
+        &store,
+        &inh,
+        &["bb", "grep", "-E", "^Cap(Inh|Bnd)", "/proc/self/status"],
+    );
     assert_eq!(
         out,
         "CapInh:\t0000000000000000\nCapBnd:\t00000000a80425fb\n"
     );
     // And a user gains nothing from a file's inheritable capabilities.
-    let mut c = std::process::Command::new("setpriv");
-    c.args(["--inh-caps", "+net_raw", TUPPER, "--root"])
-        .arg(store.root())
-        .args([
-            "run",
-            "--rm",
-            "--net",
-            "none",
-            "-u",
-            "1000",
-            "bb",
-            "grep",
-            "^CapInh",
-            "/proc/self/status",
-        ]);
-    assert_eq!(
-        run_cmd(c, None, DEFAULT_TIMEOUT).ok(),
-        "CapInh:\t0000000000000000\n"
+    let out = run_under_setpriv(
+        &store,
+        &inh,
+        &["-u", "1000", "bb", "grep", "^CapInh", "/proc/self/status"],
     );
+    assert_eq!(out, "CapInh:\t0000000000000000\n");
 }
 
 #[test]
 fn the_callers_supplementary_groups_stay_out() {
     let store = store_with_busybox();
-    let mut c = std::process::Command::new("setpriv");
-    c.args(["--groups", "27,100", TUPPER, "--root"])
-        .arg(store.root())
-        .args([
-            "run",
-            "--rm",
-            "--net",
-            "none",
-            "bb",
-            "grep",
-            "^Groups",
-            "/proc/self/status",
-        ]);
-    assert_eq!(run_cmd(c, None, DEFAULT_TIMEOUT).ok().trim_end(), "Groups:");
+    let out = run_under_setpriv(
+        &store,
+        &["--groups", "27,100"],
+        &["bb", "grep", "^Groups", "/proc/self/status"],
+    );
+    assert_eq!(out.trim_end(), "Groups:");
 }
