@@ -634,7 +634,7 @@ impl Store {
                 "wait for container {name_or_id}: still running"
             ))),
             None => Err(Error::msg(format!(
-                "wait for container {name_or_id}: it was removed when it ended (--rm); no exit code"
+                "wait for container {name_or_id}: it was removed (--rm, or its command could not start); no exit code"
             ))),
         }
     }
