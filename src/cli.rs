@@ -382,38 +382,21 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             }
         }
         "stop" => {
-            let (mut names, mut timeout) = (Vec::new(), 10);
-            while let Some(arg) = p.next().map_err(lex)? {
-                match arg {
-                    Arg::Short('t') | Arg::Long("time") | Arg::Long("timeout") => {
-                        let v = string(p.value().map_err(lex)?)?;
-                        timeout = v
-                            .parse()
-                            .map_err(|_| bad(format!("stop -t {v:?}: give whole seconds")))?;
-                    }
-                    Arg::Value(v) => names.push(string(v)?),
-                    other => return Err(lex(other.unexpected())),
-                }
-            }
-            if names.is_empty() {
-                return Err(bad("stop needs at least one container name or ID"));
-            }
+            let (names, value) = names_and_option(&mut p, "stop", 't', &["time", "timeout"])?;
+            let timeout = match value {
+                None => 10,
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| bad(format!("stop -t {v:?}: give whole seconds")))?,
+            };
             Command::Stop { names, timeout }
         }
         "kill" => {
-            let (mut names, mut signal) = (Vec::new(), rustix::process::Signal::KILL);
-            while let Some(arg) = p.next().map_err(lex)? {
-                match arg {
-                    Arg::Short('s') | Arg::Long("signal") => {
-                        signal = parse_signal(&string(p.value().map_err(lex)?)?)?
-                    }
-                    Arg::Value(v) => names.push(string(v)?),
-                    other => return Err(lex(other.unexpected())),
-                }
-            }
-            if names.is_empty() {
-                return Err(bad("kill needs at least one container name or ID"));
-            }
+            let (names, value) = names_and_option(&mut p, "kill", 's', &["signal"])?;
+            let signal = match value {
+                None => rustix::process::Signal::KILL,
+                Some(v) => parse_signal(&v)?,
+            };
             Command::Kill { names, signal }
         }
         "logs" => {
@@ -451,6 +434,31 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         subnet,
         command,
     })
+}
+
+/// Parses container names and one option with a value (`-t 5`, `--time=5`;
+/// the last one given wins) for `command`; at least one name is needed.
+fn names_and_option(
+    p: &mut Parser,
+    command: &str,
+    short: char,
+    long: &[&str],
+) -> Result<(Vec<String>, Option<String>)> {
+    let (mut names, mut value) = (Vec::new(), None);
+    while let Some(arg) = p.next().map_err(lex)? {
+        match arg {
+            Arg::Short(c) if c == short => value = Some(string(p.value().map_err(lex)?)?),
+            Arg::Long(l) if long.contains(&l) => value = Some(string(p.value().map_err(lex)?)?),
+            Arg::Value(v) => names.push(string(v)?),
+            other => return Err(lex(other.unexpected())),
+        }
+    }
+    if names.is_empty() {
+        return Err(bad(format!(
+            "{command} needs at least one container name or ID"
+        )));
+    }
+    Ok((names, value))
 }
 
 /// Parses boolean flags (long names; `-` + first letter as the short form) and
