@@ -89,6 +89,8 @@ pub enum Stage {
     User = 18,
     /// `--init`: the fork of the command's process.
     Init = 20,
+    /// `unshare(CLONE_NEWCGROUP)` once in the container's cgroup (v1).
+    CgroupNamespace = 21,
 }
 
 impl Stage {
@@ -117,6 +119,7 @@ impl Stage {
             JoinContainer,
             User,
             Init,
+            CgroupNamespace,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -308,7 +311,7 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     // The filter is loaded while the parent still sets up the network (its
     // ~0.1 ms of BPF checking and compiling is then off the start's path);
     // everything the child does from here on is a call it allows.
-    if let Some(filter) = &plan.seccomp {
+    if let Some(filter) = plan.seccomp.as_ref().filter(|_| !plan.late_cgroup_ns) {
         check(Stage::Seccomp, load_filter(filter.instructions()));
     }
 
@@ -320,6 +323,16 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
             Ok(_) => exit(125),
             Err(Errno::INTR) => continue,
             Err(e) => fail(Stage::WaitParent, 0, e),
+        }
+    }
+    if plan.late_cgroup_ns {
+        // SAFETY: only CLONE_NEWCGROUP, in this single-threaded child: its
+        // memory, fds and filesystem context stay as they are.
+        check(Stage::CgroupNamespace, unsafe {
+            rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP)
+        });
+        if let Some(filter) = &plan.seccomp {
+            check(Stage::Seccomp, load_filter(filter.instructions()));
         }
     }
 
@@ -960,6 +973,6 @@ mod tests {
         for n in 0..=20 {
             assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
         }
-        assert_eq!(Stage::from_u32(21), None);
+        assert_eq!(Stage::from_u32(22), None);
     }
 }

@@ -47,6 +47,14 @@ Commands:
                                  the same mounts, in docker's other spelling
       --read-only                make the container's root read-only
       --init                     PID 1 is a minimal init: it reaps orphans and passes signals on to the command
+      -m, --memory BYTES         limit its memory (512m, 1g; at least 6m): a cgroup of its own
+      --memory-swap BYTES        limit memory plus swap (default: twice --memory; -1: unlimited swap)
+      --pids-limit N             limit its number of tasks (-1: no limit)
+      --cpus N                   limit its CPU time to N CPUs (1.5)
+      -c, --cpu-shares N         its relative CPU weight (2-262144; the default is 1024)
+      --cpuset-cpus LIST, --cpuset-mems LIST
+                                 the CPUs (0-2,4) and memory nodes it may use
+      --cgroup-parent PATH       where its cgroup goes in each hierarchy (default tupper)
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
@@ -227,6 +235,8 @@ pub struct RunArgs {
     pub user: Option<String>,
     /// `--group-add`.
     pub group_add: Vec<String>,
+    /// `--memory`, `--pids-limit`, `--cpus`, ...: the container's limits.
+    pub resources: crate::cgroup::Resources,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -520,6 +530,47 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             ),
             Some(Arg::Long("read-only")) => a.read_only = true,
             Some(Arg::Long("init")) => a.init = true,
+            Some(Arg::Short('m')) | Some(Arg::Long("memory")) => {
+                a.resources.memory = Some(crate::cgroup::parse_bytes(
+                    "--memory",
+                    &string(p.value().map_err(lex)?)?,
+                )?)
+            }
+            Some(Arg::Long("memory-swap")) => {
+                a.resources.memory_swap = Some(crate::cgroup::parse_swap(&string(
+                    p.value().map_err(lex)?,
+                )?)?)
+            }
+            Some(Arg::Long("pids-limit")) => {
+                let v = string(p.value().map_err(lex)?)?;
+                a.resources.pids_limit = Some(v.parse().map_err(|_| {
+                    bad(format!(
+                        "--pids-limit {v}: not a number of tasks (-1: no limit)"
+                    ))
+                })?)
+            }
+            Some(Arg::Long("cpus")) => {
+                a.resources.nano_cpus = Some(crate::cgroup::parse_cpus(&string(
+                    p.value().map_err(lex)?,
+                )?)?)
+            }
+            Some(Arg::Short('c')) | Some(Arg::Long("cpu-shares")) => {
+                let v = string(p.value().map_err(lex)?)?;
+                let shares: u64 = v
+                    .parse()
+                    .map_err(|_| bad(format!("--cpu-shares {v}: not a number")))?;
+                // docker: 0 is the default weight.
+                a.resources.cpu_shares = (shares != 0).then_some(shares);
+            }
+            Some(Arg::Long("cpuset-cpus")) => {
+                a.resources.cpuset_cpus = Some(string(p.value().map_err(lex)?)?)
+            }
+            Some(Arg::Long("cpuset-mems")) => {
+                a.resources.cpuset_mems = Some(string(p.value().map_err(lex)?)?)
+            }
+            Some(Arg::Long("cgroup-parent")) => {
+                a.resources.cgroup_parent = Some(string(p.value().map_err(lex)?)?)
+            }
             // tupper always passes its stdin on: docker's `-i` is the default.
             Some(Arg::Short('i')) | Some(Arg::Long("interactive")) => {}
             Some(Arg::Long("cap-add")) => a.cap_add.push(string(p.value().map_err(lex)?)?),
@@ -609,6 +660,10 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         },
         user: a.user.clone(),
         group_add: a.group_add.clone(),
+        resources: {
+            a.resources.validate()?;
+            a.resources.clone()
+        },
     })
 }
 
@@ -1484,6 +1539,9 @@ mod tests {
             workdir: None,
             read_only: false,
             mounts: Vec::new(),
+            resources: None,
+            cgroups: Vec::new(),
+            oom_killed: false,
         };
         let t = ps_table(&[rec], 160);
         let lines: Vec<&str> = t.lines().collect();

@@ -83,6 +83,16 @@ pub struct Record {
     /// The mounts the user asked for (`-v`, `--tmpfs`), sources resolved.
     #[serde(default)]
     pub mounts: Vec<crate::volume::Mount>,
+    /// Its resource limits (`--memory`, `--pids-limit`, ...), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::cgroup::Resources>,
+    /// Its cgroup's directories, one per hierarchy (none without limits).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroups: Vec<String>,
+    /// Whether the kernel killed one of its tasks for want of memory (read
+    /// from its cgroup when it ended).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 /// What a run was given besides its image, network and security settings:
@@ -97,6 +107,10 @@ pub struct RunConfig {
     pub read_only: bool,
     /// The user's mounts, sources resolved.
     pub mounts: Vec<crate::volume::Mount>,
+    /// The resource limits, if any.
+    pub resources: Option<crate::cgroup::Resources>,
+    /// The cgroup's directories, before they are made.
+    pub cgroups: Vec<String>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -247,6 +261,9 @@ impl Store {
             workdir: config.workdir,
             read_only: config.read_only,
             mounts: config.mounts,
+            resources: config.resources,
+            cgroups: config.cgroups,
+            oom_killed: false,
         };
         self.write_new_record(&record)?;
         undo.record = true;
@@ -515,6 +532,8 @@ impl Store {
         if rec.network.as_ref().is_some_and(|n| n.mode == "bridge") {
             net::release_dead(&self.state_path(), &rec.id)?;
         }
+        // Its cgroup, left when its run was killed before it ended.
+        crate::cgroup::remove(&rec.cgroups, &rec.id)?;
         self.destroy_container(&rec.id, rec.name.as_deref(), false)?;
         drop(lock);
         Ok(())

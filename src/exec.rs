@@ -126,8 +126,22 @@ impl Store {
                 ..PlanInput::default()
             },
         )?;
-        let mut launched =
-            launch::spawn(&plan, &crate::run::LOOPBACK_UP, None, Some(pid1.as_fd()))?;
+        // Its command counts against the container's limits: in its cgroup
+        // (cloned into it with v2, moved before the go-ahead with v1).
+        let cgroup = crate::cgroup::Cgroup::open(&rec.cgroups)?;
+        let mut launched = launch::spawn(
+            &plan,
+            &crate::run::LOOPBACK_UP,
+            None,
+            Some(pid1.as_fd()),
+            cgroup.as_ref().and_then(|c| c.clone_into()),
+        )?;
+        if let Some(c) = &cgroup {
+            if let Err(e) = c.attach(launched.pid.as_raw_nonzero().get()) {
+                launched.kill();
+                return Err(e);
+            }
+        }
         if let Err(e) = crate::run::size_terminal(&mut launched, spec.tty_size) {
             launched.kill();
             return Err(e);

@@ -80,12 +80,16 @@ pub(crate) fn unshare_fs(mount_ns: bool) -> rustix::io::Result<()> {
 
 /// Clones the container's first process, which carries out `plan` (see
 /// [`crate::child`]). With `netns` (a spare network namespace, for a plan
-/// with its own), the child joins it instead of making a new one.
+/// with its own), the child joins it instead of making a new one. With
+/// `join` (a pidfd of a container's PID 1), the child is `tupper exec`'s
+/// command in that container. With `cgroup` (a cgroup v2 directory), the
+/// child is cloned into that cgroup (`CLONE_INTO_CGROUP`).
 pub fn spawn(
     plan: &ChildPlan,
     lo_up: &LoopbackRequest,
     netns: Option<BorrowedFd<'_>>,
     join: Option<BorrowedFd<'_>>,
+    cgroup: Option<BorrowedFd<'_>>,
 ) -> Result<Launched> {
     let pipe = || pipe_with(PipeFlags::CLOEXEC).map_err(|e| Error::os("create the launch pipe", e));
     let (report_r, report_w) = pipe()?;
@@ -104,12 +108,13 @@ pub fn spawn(
     };
     let exec = ExecPointers::new(plan);
 
-    let mut flags = k::CLONE_NEWNS
-        | k::CLONE_NEWUTS
-        | k::CLONE_NEWIPC
-        | k::CLONE_NEWPID
-        | k::CLONE_NEWCGROUP
-        | k::CLONE_PIDFD;
+    let mut flags =
+        k::CLONE_NEWNS | k::CLONE_NEWUTS | k::CLONE_NEWIPC | k::CLONE_NEWPID | k::CLONE_PIDFD;
+    // cgroup v1: the child is moved into its cgroup after the clone, and
+    // then makes its cgroup namespace itself (rooted there).
+    if !plan.late_cgroup_ns {
+        flags |= k::CLONE_NEWCGROUP;
+    }
     if plan.own_netns && netns.is_none() {
         flags |= k::CLONE_NEWNET;
     }
@@ -135,9 +140,17 @@ pub fn spawn(
             Some(own)
         }
     };
+    let mut flags = u64::from(flags);
+    let clone_cgroup = match cgroup {
+        Some(fd) => {
+            flags |= k::CLONE_INTO_CGROUP;
+            fd.as_raw_fd() as u64
+        }
+        None => 0,
+    };
     let mut pidfd: i32 = -1;
     let args = k::clone_args {
-        flags: flags.into(),
+        flags,
         pidfd: &mut pidfd as *mut i32 as u64,
         child_tid: 0,
         parent_tid: 0,
@@ -147,7 +160,7 @@ pub fn spawn(
         tls: 0,
         set_tid: 0,
         set_tid_size: 0,
-        cgroup: 0,
+        cgroup: clone_cgroup,
     };
     // SAFETY: `args` is a fully initialized `struct clone_args` of the size passed
     // (linux-raw-sys's definition, 88 bytes); `pidfd` points to an i32 on this stack
@@ -370,6 +383,9 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
         Some(Stage::Terminal) => "make the container's terminal (-t)".to_string(),
         Some(Stage::JoinContainer) => "join the container's namespaces".to_string(),
         Some(Stage::Init) => "fork the command's process (--init)".to_string(),
+        Some(Stage::CgroupNamespace) => {
+            "make the container's cgroup namespace in its cgroup".to_string()
+        }
         Some(Stage::User) => match &plan.user {
             Some(user) => format!("set user {}", user.shown()),
             None => "set user".to_string(),

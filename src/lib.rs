@@ -24,6 +24,7 @@
 //! A [`Store`] may be shared by threads: each `run` is independent.
 
 pub mod capabilities;
+pub mod cgroup;
 pub mod child;
 pub mod cli;
 pub mod container;

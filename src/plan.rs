@@ -224,6 +224,11 @@ pub struct ChildPlan {
     /// The uid, gid and groups the command runs as (`-u`, `--group-add`);
     /// `None`: tupper's own (root).
     pub user: Option<crate::user::Ids>,
+    /// cgroup v1: the clone makes no cgroup namespace; the child makes it
+    /// after the go-ahead, once the parent moved it into its cgroup (then
+    /// rooted there), and loads its system-call filter after that (the
+    /// filter forbids `unshare`).
+    pub late_cgroup_ns: bool,
 }
 
 /// The inputs of a plan, as the user gave them.
@@ -355,6 +360,7 @@ impl ChildPlan {
             tty: input.tty,
             joins: input.joins,
             init: input.init && !input.joins,
+            late_cgroup_ns: false,
             user: input.user.map(crate::user::Resolved::ids),
         })
     }

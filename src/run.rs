@@ -68,6 +68,9 @@ pub struct Spec {
     /// More supplementary groups (`--group-add`): names of the image's
     /// `/etc/group`, or gids.
     pub group_add: Vec<String>,
+    /// Resource limits (`--memory`, `--pids-limit`, `--cpus`, ...): any of
+    /// them gives the container a cgroup of its own ([`crate::cgroup`]).
+    pub resources: crate::cgroup::Resources,
 }
 
 impl Default for Spec {
@@ -94,6 +97,7 @@ impl Default for Spec {
             init: false,
             user: None,
             group_add: Vec::new(),
+            resources: crate::cgroup::Resources::default(),
         }
     }
 }
@@ -141,7 +145,10 @@ impl Store {
             )?),
             false => None,
         };
-        let plan = ChildPlan::new(
+        spec.resources.validate()?;
+        // Where its cgroup goes, if it has one: into the record before it is made.
+        let cgroup = crate::cgroup::place(&spec.resources, &id)?;
+        let mut plan = ChildPlan::new(
             &self.container_path(&id),
             &PlanInput {
                 hostname: &hostname,
@@ -164,6 +171,9 @@ impl Store {
                 user: user.as_ref(),
             },
         )?;
+        // cgroup v1: the child is moved into its cgroup after the clone, and
+        // makes its cgroup namespace once there.
+        plan.late_cgroup_ns = cgroup.as_ref().is_some_and(|c| !c.v2);
         spec.network.validate()?;
         // The run lock first: from here on this container counts as alive, so
         // nobody reclaims the address it is about to lease.
@@ -210,6 +220,8 @@ impl Store {
                 workdir: spec.workdir.clone(),
                 read_only: spec.read_only,
                 mounts: volumes.into_iter().map(|v| v.mount).collect(),
+                resources: spec.resources.wanted().then(|| spec.resources.clone()),
+                cgroups: cgroup.as_ref().map(|c| c.dirs()).unwrap_or_default(),
             },
         ) {
             Ok(c) => c,
@@ -219,12 +231,21 @@ impl Store {
             }
         };
         let netns = netns.map(|s| s.fd);
+        let cgroup = match cgroup.map(|c| c.make(&spec.resources)).transpose() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = net::release(network);
+                self.destroy_container(&id, spec.name.as_deref(), false)?;
+                return Err(e);
+            }
+        };
         match self.launch(
             spec,
             &created,
             &plan,
             &network,
             netns.as_ref().map(|f| f.as_fd()),
+            cgroup.as_ref(),
         ) {
             Ok(launched) => Ok(Container {
                 store: self,
@@ -238,6 +259,7 @@ impl Store {
             Err(err) => {
                 // The command never ran: the container goes, as if it never was.
                 let _ = net::release(network);
+                crate::cgroup::remove(&created.record.cgroups, &id)?;
                 self.destroy_container(&id, spec.name.as_deref(), false)?;
                 drop(created);
                 Err(err)
@@ -258,6 +280,7 @@ impl Store {
         plan: &ChildPlan,
         network: &net::Prepared,
         netns: Option<BorrowedFd<'_>>,
+        cgroup: Option<&crate::cgroup::Cgroup>,
     ) -> Result<Launched> {
         let rootfs = created.rootfs.as_fd();
         for mp in plan::MOUNT_POINTS {
@@ -275,7 +298,13 @@ impl Store {
         if !etc_after_clone {
             net::write_etc_files(rootfs, &created.record.hostname, network)?;
         }
-        let mut launched = launch::spawn(plan, &LOOPBACK_UP, netns, None)?;
+        let mut launched = launch::spawn(
+            plan,
+            &LOOPBACK_UP,
+            netns,
+            None,
+            cgroup.and_then(|c| c.clone_into()),
+        )?;
         // The run lock file carries the container's host pid, for `ps` and `rm -f`,
         // and the inode of its PID namespace: should its PID 1 outlive this
         // process (it may replace the parent-death signal), a later `rm -f`
@@ -283,6 +312,12 @@ impl Store {
         let pid = launched.pid.as_raw_nonzero();
         let ns = rustix::fs::stat(format!("/proc/{pid}/ns/pid")).map_or(0, |st| st.st_ino);
         let _ = rustix::io::pwrite(created.lock.fd(), format!("{pid} {ns}").as_bytes(), 0);
+        if let Some(c) = cgroup {
+            if let Err(e) = c.attach(pid.get()) {
+                launched.kill();
+                return Err(e);
+            }
+        }
         if etc_after_clone {
             if let Err(e) = net::write_etc_files(rootfs, &created.record.hostname, network) {
                 launched.kill();
@@ -335,12 +370,16 @@ impl Store {
         let Created {
             mut record, lock, ..
         } = created;
+        // Its cgroup goes when it ends, as docker's does.
+        let oom_killed = crate::cgroup::oom_killed(&record.cgroups);
+        crate::cgroup::remove(&record.cgroups, &record.id)?;
         if record.remove {
             self.destroy_container(&record.id, record.name.as_deref(), defer)?;
         } else {
             record.status = Status::Exited;
             record.exit_code = Some(code);
             record.finished_unix = Some(timefmt::now());
+            record.oom_killed = oom_killed;
             self.write_record(&record)?;
         }
         drop(lock);

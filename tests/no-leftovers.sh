@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks, after the test suite, that nothing of the tests remains: no test store
-# directory, loop device, mount, container process or detached tupper process.
+# directory, loop device, mount, container process, detached tupper process
+# or container cgroup.
 # The harness (tests/common/mod.rs) names everything it makes
 # $TMPDIR/tupper-test-PID-N; containers are recognised by their root mount, a
 # btrfs snapshot under /containers/ on a loop device backed by such a file.
@@ -50,9 +51,19 @@ for p in /proc/[0-9]*; do
     fi
 done
 
+# Containers' cgroups (tests use the default parent, tupper/, or a parent
+# named tupper-test-*, which they remove themselves).
+for d in /sys/fs/cgroup/*/tupper/* /sys/fs/cgroup/tupper/* /sys/fs/cgroup/*/tupper-test-* /sys/fs/cgroup/tupper-test-*; do
+    [ -d "$d" ] || continue
+    case "${d##*/}" in
+    [0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f] | tupper-test-*)
+        left+=("cgroup $d") ;;
+    esac
+done
+
 if [ ${#left[@]} -gt 0 ]; then
     echo "tests/no-leftovers.sh: the tests left:" >&2
     printf '  %s\n' "${left[@]}" >&2
     exit 1
 fi
-echo "no leftovers: no test store, loop device, mount or process remains"
+echo "no leftovers: no test store, loop device, mount, process or cgroup remains"

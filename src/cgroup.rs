@@ -1,0 +1,1036 @@
+//! Resource limits: a cgroup of its own for a container that asks for one
+//! (`--memory`, `--memory-swap`, `--pids-limit`, `--cpus`, `--cpu-shares`,
+//! `--cpuset-cpus`, `--cpuset-mems`, `--cgroup-parent`).
+//!
+//! Without any of these a container stays in the cgroup of the `tupper`
+//! that started it, as before: no cgroup is made on the default start path.
+//! With one, the container's cgroup is `PARENT/ID` (`PARENT` is `tupper`
+//! unless `--cgroup-parent` says otherwise, relative to the root of each
+//! hierarchy, as docker's cgroupfs driver does):
+//!
+//! - **cgroup v2** (`/sys/fs/cgroup` is a `cgroup2` mount): one directory;
+//!   the controllers its limits need are enabled in `cgroup.subtree_control`
+//!   from the root down to `PARENT` (only those not enabled already), and the
+//!   child is cloned straight into it (`clone3` with `CLONE_INTO_CGROUP`), so
+//!   its cgroup namespace is rooted there.
+//! - **cgroup v1** (a `tmpfs` with one mount per controller, as here, or the
+//!   hybrid layout): a directory in each of the `cpu`, `cpuacct`, `cpuset`,
+//!   `memory` and `pids` hierarchies that is mounted (a missing one is an
+//!   error only when a limit needs it); `cpuset.cpus` and `cpuset.mems` of
+//!   each new directory are copied from its parent (they start empty). The
+//!   parent writes the child's pid into each `cgroup.procs` before the
+//!   go-ahead, and the child makes its cgroup namespace after it
+//!   (`unshare(CLONE_NEWCGROUP)`), so that it is rooted there too.
+//!
+//! The record lists the directories before any is made; they are removed
+//! (`rmdir`) when the container ends, by `rm`, and by the `rm` of a
+//! container whose run crashed. Only directories named after the
+//! container's ID, in a cgroup file system, are ever removed.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{self as rfs, Mode, OFlags};
+use rustix::io::Errno;
+use serde::{Deserialize, Serialize};
+
+use linux_raw_sys::general::{CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+
+/// The type of the file system `path` is on (`statfs`'s magic number).
+fn fs_magic(path: impl rustix::path::Arg) -> rustix::io::Result<u32> {
+    rfs::statfs(path).map(|s| s.f_type as u32)
+}
+
+/// The period of `--cpus`' quota, in microseconds (docker's, the kernel's
+/// default `cpu.cfs_period_us`).
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// The smallest `--memory` (docker's: 6 MiB).
+pub const MIN_MEMORY: u64 = 6 << 20;
+
+/// A container's resource limits, as docker's flags of the same names give
+/// them. The default (all `None`) asks for no cgroup.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Memory limit in bytes (`-m`, `--memory`; at least [`MIN_MEMORY`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u64>,
+    /// Memory plus swap in bytes (`--memory-swap`), -1 for unlimited swap.
+    /// Needs `memory`; by default twice `memory` (docker's rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_swap: Option<i64>,
+    /// The most tasks (processes and threads) at once (`--pids-limit`; 0 or
+    /// less: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
+    /// CPU time in billionths of a CPU (`--cpus` × 10⁹, docker's `NanoCpus`):
+    /// a quota of that share of each [`CPU_PERIOD_US`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nano_cpus: Option<u64>,
+    /// Relative CPU weight (`-c`, `--cpu-shares`, 2 to 262144; the
+    /// kernel's default is 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u64>,
+    /// The CPUs it may run on (`--cpuset-cpus`, a list such as `0-2,4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_cpus: Option<String>,
+    /// The memory nodes it may use (`--cpuset-mems`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_mems: Option<String>,
+    /// Where its cgroup goes (`--cgroup-parent`): a path relative to the
+    /// root of each hierarchy; `tupper` when `None`. Given alone, it still
+    /// makes the container a cgroup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
+}
+
+/// The cgroup parent when `--cgroup-parent` is not given.
+pub const DEFAULT_PARENT: &str = "tupper";
+
+/// The controllers of cgroup v1 a container's cgroup is made in.
+const V1_CONTROLLERS: [&str; 5] = ["cpu", "cpuacct", "cpuset", "memory", "pids"];
+
+impl Resources {
+    /// Whether a cgroup is asked for at all.
+    pub fn wanted(&self) -> bool {
+        *self != Resources::default()
+    }
+
+    /// The controllers the limits need.
+    fn controllers(&self) -> Vec<&'static str> {
+        let mut c = Vec::new();
+        if self.nano_cpus.is_some() || self.cpu_shares.is_some() {
+            c.push("cpu");
+        }
+        if self.cpuset_cpus.is_some() || self.cpuset_mems.is_some() {
+            c.push("cpuset");
+        }
+        if self.memory.is_some() {
+            c.push("memory");
+        }
+        if self.pids_limit.is_some() {
+            c.push("pids");
+        }
+        c
+    }
+
+    /// Checks the values as docker does (before anything changes).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::msg(m));
+        if let Some(m) = self.memory {
+            if m < MIN_MEMORY {
+                return bad(format!(
+                    "--memory {m}: the minimum memory limit is 6 MiB ({MIN_MEMORY} bytes)"
+                ));
+            }
+        }
+        match (self.memory_swap, self.memory) {
+            (Some(_), None) => {
+                return bad("--memory-swap needs --memory (the swap limit is memory plus swap)".into())
+            }
+            (Some(s), Some(m)) if s != -1 && (s < 0 || (s as u64) < m) => {
+                return bad(format!(
+                    "--memory-swap {s}: memory plus swap must be at least --memory ({m}), or -1 for unlimited swap"
+                ))
+            }
+            _ => {}
+        }
+        // Read only when asked about: not on the start path of a run without limits.
+        let cpus = match self.nano_cpus.is_some() || self.cpuset_cpus.is_some() {
+            true => online_cpus(),
+            false => None,
+        };
+        if let Some(n) = self.nano_cpus {
+            let quota = quota_us(n);
+            if quota < 1000 {
+                return bad("--cpus: the smallest is 0.01".into());
+            }
+            if let Some(online) = &cpus {
+                let count = online.len() as u64;
+                if n > count * 1_000_000_000 {
+                    return bad(format!(
+                        "--cpus {}: more than the {count} CPUs this host has",
+                        format_cpus(n)
+                    ));
+                }
+            }
+        }
+        if let Some(s) = self.cpu_shares {
+            if !(2..=262_144).contains(&s) {
+                return bad(format!("--cpu-shares {s}: not between 2 and 262144"));
+            }
+        }
+        if let Some(list) = &self.cpuset_cpus {
+            let wanted = parse_list("--cpuset-cpus", list)?;
+            if let Some(online) = &cpus {
+                if let Some(c) = wanted.iter().find(|c| !online.contains(c)) {
+                    return bad(format!(
+                        "--cpuset-cpus {list}: CPU {c} is not online here ({})",
+                        format_list(online)
+                    ));
+                }
+            }
+        }
+        if let Some(list) = &self.cpuset_mems {
+            parse_list("--cpuset-mems", list)?;
+        }
+        if let Some(p) = &self.cgroup_parent {
+            parent_components(p)?;
+        }
+        Ok(())
+    }
+}
+
+/// `--cpus` as docker prints it (`0.5`, `2`).
+pub fn format_cpus(nano: u64) -> String {
+    let whole = nano / 1_000_000_000;
+    let frac = nano % 1_000_000_000;
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let digits = format!("{frac:09}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
+/// The CFS quota, in microseconds per [`CPU_PERIOD_US`], of `nano` CPUs.
+fn quota_us(nano: u64) -> u64 {
+    nano.saturating_mul(CPU_PERIOD_US) / 1_000_000_000
+}
+
+/// Parses `--cpus` (a decimal number of CPUs, at most 9 decimals) into
+/// billionths of a CPU.
+pub fn parse_cpus(s: &str) -> Result<u64> {
+    let bad = || Error::msg(format!("--cpus {s}: not a number of CPUs (such as 1.5)"));
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if (whole.is_empty() && frac.is_empty())
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 9
+    {
+        return Err(bad());
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    let frac: u64 = format!("{frac:0<9}").parse().map_err(|_| bad())?;
+    let nano = whole
+        .checked_mul(1_000_000_000)
+        .and_then(|w| w.checked_add(frac))
+        .ok_or_else(bad)?;
+    if nano == 0 {
+        return Err(Error::msg(format!("--cpus {s}: must be more than 0")));
+    }
+    Ok(nano)
+}
+
+/// Parses a size as docker's `--memory` reads it: a number (decimals
+/// allowed) and an optional unit `b`, `k`, `m`, `g`, `t` or `p` (powers of
+/// 1024, any case, `kb`/`kib` alike).
+pub fn parse_bytes(flag: &str, s: &str) -> Result<u64> {
+    let bad = || {
+        Error::msg(format!(
+            "{flag} {s}: not a size (a number of bytes, or with a unit: 512m, 1.5g)"
+        ))
+    };
+    let lower = s.trim().to_ascii_lowercase();
+    let mut rest = lower.as_str();
+    rest = rest.strip_suffix('b').unwrap_or(rest);
+    rest = rest.strip_suffix('i').unwrap_or(rest);
+    let shift = match rest.as_bytes().last() {
+        Some(b'k') => 10,
+        Some(b'm') => 20,
+        Some(b'g') => 30,
+        Some(b't') => 40,
+        Some(b'p') => 50,
+        _ => 0,
+    };
+    if shift > 0 {
+        rest = &rest[..rest.len() - 1];
+    } else if lower.ends_with("ib") || lower.ends_with('i') {
+        // `ib` or `i` without a unit letter.
+        return Err(bad());
+    }
+    let rest = rest.trim_end();
+    let (whole, frac) = rest.split_once('.').unwrap_or((rest, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || (rest.contains('.') && frac.is_empty())
+    {
+        return Err(bad());
+    }
+    let unit = 1u128 << shift;
+    let whole: u128 = whole.parse().map_err(|_| bad())?;
+    let mut bytes = whole.checked_mul(unit).ok_or_else(bad)?;
+    if !frac.is_empty() {
+        let digits = frac.len().min(18);
+        let num: u128 = frac[..digits].parse().map_err(|_| bad())?;
+        bytes += num * unit / 10u128.pow(digits as u32);
+    }
+    u64::try_from(bytes)
+        .ok()
+        .filter(|b| *b <= i64::MAX as u64)
+        .ok_or_else(bad)
+}
+
+/// Parses `--memory-swap`: a size, or -1 for unlimited swap.
+pub fn parse_swap(s: &str) -> Result<i64> {
+    if s.trim() == "-1" {
+        return Ok(-1);
+    }
+    Ok(parse_bytes("--memory-swap", s)? as i64)
+}
+
+/// Parses a kernel list (`0-2,4`) into its numbers, in order.
+pub fn parse_list(flag: &str, list: &str) -> Result<Vec<u32>> {
+    let bad = || Error::msg(format!("{flag} {list}: not a list such as 0-2,4"));
+    let mut out = Vec::new();
+    for part in list.trim().split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let num = |s: &str| -> Result<u32> {
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            s.parse().ok().filter(|n| *n < 8192).ok_or_else(bad)
+        };
+        let (a, b) = (num(a)?, num(b)?);
+        if a > b {
+            return Err(bad());
+        }
+        out.extend(a..=b);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// A list of numbers as the kernel writes one (`0-2,4`).
+fn format_list(nums: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < nums.len() {
+        let mut j = i;
+        while j + 1 < nums.len() && nums[j + 1] == nums[j] + 1 {
+            j += 1;
+        }
+        parts.push(match i == j {
+            true => nums[i].to_string(),
+            false => format!("{}-{}", nums[i], nums[j]),
+        });
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
+/// The CPUs that are online (`None` when sysfs does not say).
+fn online_cpus() -> Option<Vec<u32>> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/online").ok()?;
+    parse_list("online CPUs", text.trim()).ok()
+}
+
+/// The components of a `--cgroup-parent` (a leading `/` is the root, as in
+/// docker; `..`, `.` and empty components are refused).
+fn parent_components(parent: &str) -> Result<Vec<&str>> {
+    let bad = |why: &str| Err(Error::msg(format!("--cgroup-parent {parent}: {why}")));
+    let parts: Vec<&str> = parent.trim_start_matches('/').split('/').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return bad("not a path of cgroup names (empty component)");
+    }
+    for p in &parts {
+        if *p == "." || *p == ".." {
+            return bad("`.` and `..` are not allowed");
+        }
+        if p.starts_with("cgroup.") || p.len() > 255 || p.contains('\0') {
+            return bad("not a cgroup name");
+        }
+    }
+    Ok(parts)
+}
+
+/// Where a container's cgroup goes: its directories, decided before any is
+/// made (they go into the record first).
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// Whether this is cgroup v2 (one directory).
+    pub v2: bool,
+    /// Each hierarchy's root and its controllers (v1; none listed with v2,
+    /// whose one hierarchy has them all), and the parent's components.
+    roots: Vec<(PathBuf, Vec<String>)>,
+    parent: Vec<String>,
+    id: String,
+    /// With v2: the controllers to enable down to the parent.
+    enable: Vec<&'static str>,
+}
+
+impl Placement {
+    /// The container's cgroup directories (absolute paths).
+    pub fn dirs(&self) -> Vec<String> {
+        self.roots
+            .iter()
+            .map(|(r, _)| {
+                let mut p = r.clone();
+                p.extend(&self.parent);
+                p.push(&self.id);
+                p.to_string_lossy().into_owned()
+            })
+            .collect()
+    }
+}
+
+/// Decides where the cgroup of container `id` goes, or `None` when
+/// `resources` asks for none. Fails, changing nothing, when a limit needs a
+/// controller this host does not offer.
+pub fn place(resources: &Resources, id: &str) -> Result<Option<Placement>> {
+    if !resources.wanted() {
+        return Ok(None);
+    }
+    let parent: Vec<String> =
+        parent_components(resources.cgroup_parent.as_deref().unwrap_or(DEFAULT_PARENT))?
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+    let needed = resources.controllers();
+    let root = Path::new("/sys/fs/cgroup");
+    let v2 = fs_magic(root).is_ok_and(|m| m == CGROUP2_SUPER_MAGIC);
+    if v2 {
+        let available = std::fs::read_to_string(root.join("cgroup.controllers"))
+            .map_err(|e| Error::os("read /sys/fs/cgroup/cgroup.controllers", e))?;
+        let available: Vec<&str> = available.split_whitespace().collect();
+        if let Some(c) = needed.iter().find(|c| !available.contains(c)) {
+            return Err(missing_controller(
+                c,
+                "cgroup v2 (/sys/fs/cgroup/cgroup.controllers)",
+            ));
+        }
+        return Ok(Some(Placement {
+            v2: true,
+            roots: vec![(root.to_path_buf(), Vec::new())],
+            parent,
+            id: id.to_string(),
+            enable: needed,
+        }));
+    }
+    let mounts = v1_mounts()?;
+    for c in &needed {
+        if !mounts.iter().any(|(cs, _)| cs.iter().any(|x| x == c)) {
+            return Err(missing_controller(
+                c,
+                "cgroup v1 (no hierarchy of it in /proc/self/mountinfo)",
+            ));
+        }
+    }
+    let mut roots: Vec<(PathBuf, Vec<String>)> = Vec::new();
+    for c in V1_CONTROLLERS {
+        if let Some((cs, m)) = mounts.iter().find(|(cs, _)| cs.iter().any(|x| x == c)) {
+            if !roots.iter().any(|(r, _)| r == m) {
+                roots.push((m.clone(), cs.clone()));
+            }
+        }
+    }
+    if explicit_swap(resources) {
+        let memory = mounts
+            .iter()
+            .find(|(cs, _)| cs.iter().any(|x| x == "memory"))
+            .map(|(_, m)| m.clone());
+        if !memory.is_some_and(|m| m.join("memory.memsw.limit_in_bytes").exists()) {
+            return Err(no_swap_accounting());
+        }
+    }
+    Ok(Some(Placement {
+        v2: false,
+        roots,
+        parent,
+        id: id.to_string(),
+        enable: Vec::new(),
+    }))
+}
+
+/// Whether `--memory-swap` allows swap (more than `--memory`; equal means
+/// none, which a kernel without swap accounting gives as well).
+fn explicit_swap(r: &Resources) -> bool {
+    r.memory_swap
+        .is_some_and(|s| s != r.memory.map_or(0, |m| m as i64))
+}
+
+fn missing_controller(c: &str, where_: &str) -> Error {
+    Error::msg(format!(
+        "the {c} controller is not available in {where_}: {} cannot be limited here",
+        match c {
+            "cpu" => "CPU time (--cpus, --cpu-shares)",
+            "cpuset" => "the CPUs and memory nodes (--cpuset-cpus, --cpuset-mems)",
+            "memory" => "memory (--memory)",
+            _ => "the number of tasks (--pids-limit)",
+        }
+    ))
+}
+
+fn no_swap_accounting() -> Error {
+    Error::msg(
+        "--memory-swap: this kernel does not account for swap in cgroups (memory.memsw.limit_in_bytes or memory.swap.max is missing)",
+    )
+    .with_advice("leave out --memory-swap, or boot with swapaccount=1")
+}
+
+/// The mounted cgroup v1 hierarchies: their controllers and mount points
+/// (the first mount of each, from `/proc/self/mountinfo`).
+fn v1_mounts() -> Result<Vec<(Vec<String>, PathBuf)>> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
+    Ok(parse_v1_mounts(&text))
+}
+
+/// [`v1_mounts`] of a `mountinfo` text.
+fn parse_v1_mounts(text: &str) -> Vec<(Vec<String>, PathBuf)> {
+    let mut out: Vec<(Vec<String>, PathBuf)> = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut right = right.split(' ');
+        if right.next() != Some("cgroup") {
+            continue;
+        }
+        let options = right.nth(1).unwrap_or("");
+        let Some(point) = left.split(' ').nth(4) else {
+            continue;
+        };
+        let controllers: Vec<String> = options
+            .split(',')
+            .filter(|o| V1_CONTROLLERS.contains(o))
+            .map(str::to_string)
+            .collect();
+        if controllers.is_empty()
+            || out
+                .iter()
+                .any(|(c, _)| c.iter().any(|x| controllers.contains(x)))
+        {
+            continue;
+        }
+        out.push((controllers, PathBuf::from(unescape(point))));
+    }
+    out
+}
+
+/// A mountinfo path with its octal escapes (`\040` for a space) undone.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A container's cgroup, made: an open directory per hierarchy.
+#[derive(Debug)]
+pub struct Cgroup {
+    v2: bool,
+    dirs: Vec<(String, OwnedFd)>,
+}
+
+impl Placement {
+    /// Makes the directories and writes the limits. On failure, the
+    /// container's directories made so far are removed again (parents such
+    /// as `tupper/` stay, as docker's `/docker` does).
+    pub fn make(&self, r: &Resources) -> Result<Cgroup> {
+        let mut made = Cgroup {
+            v2: self.v2,
+            dirs: Vec::new(),
+        };
+        let result = self.make_into(r, &mut made);
+        match result {
+            Ok(()) => Ok(made),
+            Err(e) => {
+                let dirs: Vec<String> = made.dirs.drain(..).map(|(p, _)| p).collect();
+                let _ = remove(&dirs, &self.id);
+                Err(e)
+            }
+        }
+    }
+
+    fn make_into(&self, r: &Resources, made: &mut Cgroup) -> Result<()> {
+        for (root, controllers) in &self.roots {
+            let mut dir = fsutil::open_dir(rfs::CWD, root.as_path())
+                .map_err(|e| Error::os(format!("open cgroup {}", root.display()), e))?;
+            let mut path = root.clone();
+            for part in &self.parent {
+                if self.v2 {
+                    enable_controllers(dir.as_fd(), &path, &self.enable)?;
+                }
+                path.push(part);
+                dir = match rfs::mkdirat(dir.as_fd(), part.as_str(), Mode::from_raw_mode(0o755)) {
+                    Ok(()) => {
+                        let new = open_cgroup(dir.as_fd(), part, &path)?;
+                        if !self.v2 {
+                            inherit_cpuset(dir.as_fd(), new.as_fd(), &path)?;
+                        }
+                        new
+                    }
+                    Err(Errno::EXIST) => open_cgroup(dir.as_fd(), part, &path)?,
+                    Err(e) => {
+                        return Err(Error::os(format!("create cgroup {}", path.display()), e))
+                    }
+                };
+            }
+            if self.v2 {
+                enable_controllers(dir.as_fd(), &path, &self.enable)?;
+            }
+            path.push(&self.id);
+            rfs::mkdirat(dir.as_fd(), self.id.as_str(), Mode::from_raw_mode(0o755))
+                .map_err(|e| Error::os(format!("create cgroup {}", path.display()), e))?;
+            let leaf = open_cgroup(dir.as_fd(), &self.id, &path);
+            let leaf = match leaf {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = rfs::unlinkat(dir.as_fd(), self.id.as_str(), rfs::AtFlags::REMOVEDIR);
+                    return Err(e);
+                }
+            };
+            let shown = path.to_string_lossy().into_owned();
+            made.dirs.push((shown.clone(), leaf));
+            let leaf = made
+                .dirs
+                .last()
+                .map(|(_, fd)| fd.as_fd())
+                .expect("just pushed");
+            if !self.v2 {
+                inherit_cpuset(dir.as_fd(), leaf, &path)?;
+            }
+            for (file, value) in limit_files(r, self.v2) {
+                // v1: each file in the hierarchy of its controller.
+                let controller = file.split('.').next().unwrap_or(file);
+                if !self.v2 && !controllers.iter().any(|c| c == controller) {
+                    continue;
+                }
+                // Swap is limited where the kernel accounts for it; docker's
+                // default (as much swap as memory) is dropped where not.
+                let swap = matches!(file, "memory.memsw.limit_in_bytes" | "memory.swap.max");
+                if swap
+                    && rfs::accessat(leaf, file, rfs::Access::EXISTS, rfs::AtFlags::empty())
+                        .is_err()
+                {
+                    if explicit_swap(r) {
+                        return Err(no_swap_accounting());
+                    }
+                    continue;
+                }
+                write_value(leaf, file, &value, &shown)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The files and values of the limits, in the order they must be written
+/// (memory before memory plus swap).
+pub fn limit_files(r: &Resources, v2: bool) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(m) = r.memory {
+        // Docker's default: as much swap as memory (memory plus swap twice it).
+        let total = r
+            .memory_swap
+            .unwrap_or(m.saturating_mul(2).min(i64::MAX as u64) as i64);
+        match v2 {
+            false => {
+                out.push(("memory.limit_in_bytes", m.to_string()));
+                out.push(("memory.memsw.limit_in_bytes", total.to_string()));
+            }
+            true => {
+                out.push(("memory.max", m.to_string()));
+                out.push((
+                    "memory.swap.max",
+                    match total {
+                        -1 => "max".to_string(),
+                        t => (t as u64).saturating_sub(m).to_string(),
+                    },
+                ));
+            }
+        }
+    }
+    if let Some(p) = r.pids_limit {
+        out.push((
+            "pids.max",
+            match p > 0 {
+                true => p.to_string(),
+                false => "max".to_string(),
+            },
+        ));
+    }
+    if let Some(n) = r.nano_cpus {
+        match v2 {
+            false => {
+                out.push(("cpu.cfs_period_us", CPU_PERIOD_US.to_string()));
+                out.push(("cpu.cfs_quota_us", quota_us(n).to_string()));
+            }
+            true => out.push(("cpu.max", format!("{} {CPU_PERIOD_US}", quota_us(n)))),
+        }
+    }
+    if let Some(s) = r.cpu_shares {
+        match v2 {
+            false => out.push(("cpu.shares", s.to_string())),
+            // The conversion of runc and crun: 2..262144 onto 1..10000.
+            true => out.push(("cpu.weight", (1 + ((s - 2) * 9999) / 262_142).to_string())),
+        }
+    }
+    if let Some(c) = &r.cpuset_cpus {
+        out.push(("cpuset.cpus", c.clone()));
+    }
+    if let Some(m) = &r.cpuset_mems {
+        out.push(("cpuset.mems", m.clone()));
+    }
+    out
+}
+
+fn open_cgroup(dir: BorrowedFd<'_>, name: &str, path: &Path) -> Result<OwnedFd> {
+    fsutil::open_dir(dir, name).map_err(|e| Error::os(format!("open cgroup {}", path.display()), e))
+}
+
+/// Writes `value` to `file` of the cgroup `dir` (shown as `path`).
+fn write_value(dir: BorrowedFd<'_>, file: &str, value: &str, path: &str) -> Result<()> {
+    let fd = rfs::openat(dir, file, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::os(format!("open {path}/{file}"), e))?;
+    match rustix::io::write(&fd, value.as_bytes()) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::os(format!("write {value} to {path}/{file}"), e)),
+    }
+}
+
+/// Reads a small cgroup file.
+fn read_value(dir: BorrowedFd<'_>, file: &str) -> Option<String> {
+    let bytes = fsutil::read_file(dir, file).ok()?;
+    String::from_utf8(bytes).ok().map(|s| s.trim().to_string())
+}
+
+/// cgroup v1's cpuset: a new cgroup has no CPUs and no memory nodes (no
+/// task can join it) until they are set; they are copied from its parent.
+fn inherit_cpuset(parent: BorrowedFd<'_>, child: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let Some(mine) = read_value(child, file) else {
+            continue;
+        };
+        if mine.is_empty() {
+            let theirs = read_value(parent, file).unwrap_or_default();
+            write_value(child, file, &theirs, &path.to_string_lossy())?;
+        }
+    }
+    Ok(())
+}
+
+/// cgroup v2: enables `controllers` for the children of `dir` (only those
+/// not enabled yet: a host whose manager enabled them is not written to).
+fn enable_controllers(dir: BorrowedFd<'_>, path: &Path, controllers: &[&str]) -> Result<()> {
+    let enabled = read_value(dir, "cgroup.subtree_control").unwrap_or_default();
+    let enabled: Vec<&str> = enabled.split_whitespace().collect();
+    let missing: Vec<String> = controllers
+        .iter()
+        .filter(|c| !enabled.contains(c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    write_value(
+        dir,
+        "cgroup.subtree_control",
+        &missing.join(" "),
+        &path.to_string_lossy(),
+    )
+}
+
+impl Cgroup {
+    /// cgroup v2: the directory to clone the container's first process into
+    /// (`CLONE_INTO_CGROUP`); `None` with v1, see [`Cgroup::attach`].
+    pub fn clone_into(&self) -> Option<BorrowedFd<'_>> {
+        match self.v2 {
+            true => self.dirs.first().map(|(_, fd)| fd.as_fd()),
+            false => None,
+        }
+    }
+
+    /// Whether the child must make its cgroup namespace itself, once
+    /// attached (cgroup v1: it was cloned in tupper's cgroups).
+    pub fn late_namespace(&self) -> bool {
+        !self.v2
+    }
+
+    /// cgroup v1: moves process `pid` into every hierarchy's directory
+    /// (nothing to do with v2, whose child was cloned into it).
+    pub fn attach(&self, pid: i32) -> Result<()> {
+        if self.v2 {
+            return Ok(());
+        }
+        for (path, fd) in &self.dirs {
+            write_value(fd.as_fd(), "cgroup.procs", &pid.to_string(), path)?;
+        }
+        Ok(())
+    }
+
+    /// Opens the cgroup of a running container, from its record's list,
+    /// for `exec` to put its command in.
+    pub fn open(dirs: &[String]) -> Result<Option<Cgroup>> {
+        let Some(first) = dirs.first() else {
+            return Ok(None);
+        };
+        let v2 = fs_magic(first.as_str())
+            .map_err(|e| Error::os(format!("open the container's cgroup {first}"), e))?
+            == CGROUP2_SUPER_MAGIC;
+        let mut out = Vec::new();
+        for d in dirs {
+            let fd = fsutil::open_dir(rfs::CWD, d.as_str())
+                .map_err(|e| Error::os(format!("open the container's cgroup {d}"), e))?;
+            out.push((d.clone(), fd));
+        }
+        Ok(Some(Cgroup { v2, dirs: out }))
+    }
+}
+
+/// Whether the kernel killed a task of the cgroup for want of memory (its
+/// `oom_kill` count, cgroup v1 `memory.oom_control` or v2 `memory.events`).
+pub fn oom_killed(dirs: &[String]) -> bool {
+    dirs.iter().any(|d| {
+        ["memory.oom_control", "memory.events"].iter().any(|f| {
+            std::fs::read_to_string(Path::new(d).join(f)).is_ok_and(|text| {
+                text.lines().any(|l| {
+                    l.strip_prefix("oom_kill ")
+                        .is_some_and(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
+                })
+            })
+        })
+    })
+}
+
+/// Removes a container's cgroup directories (those of its record). Only a
+/// directory named `id` in a cgroup file system is removed; one that is
+/// gone already is fine. Tasks still leaving (their PID namespace was
+/// just torn down) are waited for, at most 2 s.
+pub fn remove(dirs: &[String], id: &str) -> Result<()> {
+    for d in dirs {
+        let path = Path::new(d);
+        if path.file_name().and_then(|n| n.to_str()) != Some(id) {
+            return Err(Error::msg(format!(
+                "remove cgroup {d}: not the cgroup of container {id}"
+            )));
+        }
+        match fs_magic(path) {
+            Ok(CGROUP2_SUPER_MAGIC | CGROUP_SUPER_MAGIC) => {}
+            Ok(_) => return Err(Error::msg(format!("remove cgroup {d}: not a cgroup"))),
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(Error::os(format!("remove cgroup {d}"), e)),
+        }
+        let mut waited = 0;
+        loop {
+            match rfs::unlinkat(rfs::CWD, path, rfs::AtFlags::REMOVEDIR) {
+                Ok(()) | Err(Errno::NOENT) => break,
+                Err(Errno::BUSY) if waited < 2000 => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    waited += 2;
+                }
+                Err(e) => return Err(Error::os(format!("remove cgroup {d}"), e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_as_docker_reads_them() {
+        let p = |s| parse_bytes("--memory", s);
+        assert_eq!(p("6m").unwrap(), 6 << 20);
+        assert_eq!(p("512MB").unwrap(), 512 << 20);
+        assert_eq!(p("1.5g").unwrap(), 3 << 29);
+        assert_eq!(p("1GiB").unwrap(), 1 << 30);
+        assert_eq!(p("4096").unwrap(), 4096);
+        assert_eq!(p("4096b").unwrap(), 4096);
+        assert_eq!(p("2k").unwrap(), 2048);
+        for bad in [
+            "",
+            "m",
+            "-1",
+            "1x",
+            "1.m",
+            "1..2m",
+            "ib",
+            "5ib",
+            "99999999999p",
+        ] {
+            assert!(p(bad).is_err(), "{bad} parsed");
+        }
+        assert_eq!(parse_swap("-1").unwrap(), -1);
+        assert_eq!(parse_swap("1g").unwrap(), 1 << 30);
+    }
+
+    #[test]
+    fn cpus_parse_into_billionths() {
+        assert_eq!(parse_cpus("1.5").unwrap(), 1_500_000_000);
+        assert_eq!(parse_cpus("0.01").unwrap(), 10_000_000);
+        assert_eq!(parse_cpus("2").unwrap(), 2_000_000_000);
+        assert_eq!(parse_cpus(".5").unwrap(), 500_000_000);
+        for bad in ["", ".", "0", "0.0", "-1", "1e3", "1.0000000001", "abc"] {
+            assert!(parse_cpus(bad).is_err(), "{bad} parsed");
+        }
+        assert_eq!(format_cpus(1_500_000_000), "1.5");
+        assert_eq!(format_cpus(2_000_000_000), "2");
+        assert_eq!(quota_us(500_000_000), 50_000);
+    }
+
+    #[test]
+    fn lists_parse_and_print_as_the_kernel_writes_them() {
+        assert_eq!(parse_list("x", "0-2,4").unwrap(), vec![0, 1, 2, 4]);
+        assert_eq!(parse_list("x", "1").unwrap(), vec![1]);
+        for bad in ["", "a", "2-1", "1,", "-1", "1-", "9999"] {
+            assert!(parse_list("x", bad).is_err(), "{bad} parsed");
+        }
+        assert_eq!(format_list(&[0, 1, 2, 4, 6, 7]), "0-2,4,6-7");
+    }
+
+    #[test]
+    fn values_are_checked_as_docker_checks_them() {
+        let ok = |r: Resources| r.validate().is_ok();
+        assert!(ok(Resources {
+            memory: Some(6 << 20),
+            ..Default::default()
+        }));
+        assert!(!ok(Resources {
+            memory: Some(1 << 20),
+            ..Default::default()
+        }));
+        assert!(!ok(Resources {
+            memory_swap: Some(1 << 30),
+            ..Default::default()
+        }));
+        assert!(!ok(Resources {
+            memory: Some(1 << 30),
+            memory_swap: Some(1 << 29),
+            ..Default::default()
+        }));
+        assert!(ok(Resources {
+            memory: Some(1 << 30),
+            memory_swap: Some(-1),
+            ..Default::default()
+        }));
+        assert!(!ok(Resources {
+            cpu_shares: Some(1),
+            ..Default::default()
+        }));
+        assert!(!ok(Resources {
+            nano_cpus: Some(1_000_000),
+            ..Default::default()
+        }));
+        assert!(!ok(Resources {
+            nano_cpus: Some(100_000 * 1_000_000_000),
+            ..Default::default()
+        }));
+        assert!(!ok(Resources {
+            cpuset_cpus: Some("4095".into()),
+            ..Default::default()
+        }));
+        for bad in ["..", "a/../b", "a//b", "", "cgroup.procs"] {
+            assert!(
+                !ok(Resources {
+                    cgroup_parent: Some(bad.into()),
+                    ..Default::default()
+                }),
+                "{bad}"
+            );
+        }
+        assert!(ok(Resources {
+            cgroup_parent: Some("/ci/tests".into()),
+            ..Default::default()
+        }));
+        assert!(!Resources::default().wanted());
+    }
+
+    #[test]
+    fn limits_go_to_the_files_of_each_version() {
+        let r = Resources {
+            memory: Some(64 << 20),
+            pids_limit: Some(0),
+            nano_cpus: Some(500_000_000),
+            cpu_shares: Some(1024),
+            cpuset_cpus: Some("1".into()),
+            ..Default::default()
+        };
+        let v1 = limit_files(&r, false);
+        assert_eq!(
+            v1,
+            vec![
+                ("memory.limit_in_bytes", (64u64 << 20).to_string()),
+                ("memory.memsw.limit_in_bytes", (128u64 << 20).to_string()),
+                ("pids.max", "max".to_string()),
+                ("cpu.cfs_period_us", "100000".to_string()),
+                ("cpu.cfs_quota_us", "50000".to_string()),
+                ("cpu.shares", "1024".to_string()),
+                ("cpuset.cpus", "1".to_string()),
+            ]
+        );
+        let v2 = limit_files(
+            &Resources {
+                memory_swap: Some(-1),
+                pids_limit: Some(7),
+                ..r
+            },
+            true,
+        );
+        assert_eq!(
+            v2,
+            vec![
+                ("memory.max", (64u64 << 20).to_string()),
+                ("memory.swap.max", "max".to_string()),
+                ("pids.max", "7".to_string()),
+                ("cpu.max", "50000 100000".to_string()),
+                ("cpu.weight", "39".to_string()),
+                ("cpuset.cpus", "1".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn v1_hierarchies_are_found_in_mountinfo() {
+        let text = "\
+30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+34 30 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+35 30 0:31 / /sys/fs/cgroup/name\\040x rw - cgroup cgroup rw,pids
+36 30 0:30 / /mnt/again rw - cgroup cgroup rw,memory
+37 30 0:32 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+";
+        let m = parse_v1_mounts(text);
+        assert_eq!(
+            m,
+            vec![
+                (
+                    vec!["cpu".to_string(), "cpuacct".to_string()],
+                    PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
+                ),
+                (
+                    vec!["memory".to_string()],
+                    PathBuf::from("/sys/fs/cgroup/memory")
+                ),
+                (
+                    vec!["pids".to_string()],
+                    PathBuf::from("/sys/fs/cgroup/name x")
+                ),
+            ]
+        );
+    }
+}

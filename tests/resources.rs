@@ -1,0 +1,451 @@
+//! Resource limits (`--memory`, `--memory-swap`, `--pids-limit`, `--cpus`,
+//! `--cpu-shares`, `--cpuset-cpus`, `--cgroup-parent`): a cgroup per
+//! container that asks for one, checked from the host (the kernel's own
+//! files, `/proc/PID/cgroup`) and by what the limits do to the command.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `tupper run -d --net none OPTIONS... bb ARGS...`; returns the ID.
+fn detached(store: &TestStore, options: &[&str], args: &[&str]) -> String {
+    let mut v = vec!["run", "-d", "--net", "none"];
+    v.extend(options);
+    v.push("bb");
+    v.extend(args);
+    let out = store.tupper(&v).ok();
+    let id = out.trim().to_string();
+    assert!(is_id(&id), "run -d printed {out:?}");
+    id
+}
+
+/// The record of container `name_or_id` (`inspect`).
+fn inspect(store: &TestStore, name_or_id: &str) -> serde_json::Value {
+    let out = store.tupper(&["inspect", name_or_id]).ok();
+    let v: serde_json::Value = serde_json::from_str(&out).expect("inspect prints JSON");
+    match v {
+        serde_json::Value::Array(mut a) => a.remove(0),
+        v => v,
+    }
+}
+
+/// `tupper run --rm --net none OPTIONS... bb ARGS...`.
+fn run_rm(store: &TestStore, options: &[&str], args: &[&str]) -> Out {
+    let mut v = vec!["run", "--rm", "--net", "none"];
+    v.extend(options);
+    v.push("bb");
+    v.extend(args);
+    store.tupper(&v)
+}
+
+/// The cgroup directories a record lists.
+fn cgroups(record: &serde_json::Value) -> Vec<PathBuf> {
+    record["cgroups"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|d| PathBuf::from(d.as_str().unwrap()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The cgroup v1 hierarchy mount points by controller, from the host's
+/// mountinfo (the test's own reading, not tupper's).
+fn v1_mount(controller: &str) -> PathBuf {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for line in text.lines() {
+        let (left, right) = line.split_once(" - ").unwrap();
+        let right: Vec<&str> = right.split(' ').collect();
+        if right[0] == "cgroup" && right[2].split(',').any(|o| o == controller) {
+            return PathBuf::from(left.split(' ').nth(4).unwrap());
+        }
+    }
+    panic!("no cgroup v1 hierarchy of {controller}: this test needs this host's v1 layout");
+}
+
+/// The path of process `pid`'s cgroup in the v1 hierarchy of `controller`,
+/// as the kernel shows it in `/proc/PID/cgroup`.
+fn cgroup_of(pid: i64, controller: &str) -> String {
+    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    text.lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            ctrls
+                .split(',')
+                .any(|c| c == controller)
+                .then(|| path.to_string())
+        })
+        .unwrap_or_else(|| panic!("no {controller} line in /proc/{pid}/cgroup: {text}"))
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("read {}/{file}: {e}", dir.display()))
+        .trim()
+        .to_string()
+}
+
+/// The containers' cgroups under the default parent, in every hierarchy.
+fn tupper_cgroups() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for c in ["cpu", "cpuacct", "cpuset", "memory", "pids"] {
+        let dir = v1_mount(c).join("tupper");
+        for e in list_dir(&dir) {
+            if is_id(&e) {
+                out.push(dir.join(e));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn limits_are_the_kernels_and_the_cgroup_goes_with_the_container() {
+    let store = store_with_busybox();
+    let last_cpu = fs::read_to_string("/sys/devices/system/cpu/online")
+        .unwrap()
+        .trim()
+        .rsplit(['-', ','])
+        .next()
+        .unwrap()
+        .to_string();
+    let id = detached(
+        &store,
+        &[
+            "-m",
+            "64m",
+            "--memory-swap",
+            "96m",
+            "--pids-limit",
+            "20",
+            "--cpus",
+            "0.5",
+            "--cpu-shares",
+            "512",
+            "--cpuset-cpus",
+            &last_cpu,
+        ],
+        &["sleep", "100"],
+    );
+    let rec = inspect(&store, &id);
+    let pid = rec["pid"].as_i64().expect("a running container has a pid");
+    // The kernel puts its PID 1 in PARENT/ID of each hierarchy.
+    for c in ["cpu", "cpuacct", "cpuset", "memory", "pids"] {
+        assert_eq!(cgroup_of(pid, c), format!("/tupper/{id}"), "{c}");
+    }
+    let dir = |c: &str| v1_mount(c).join("tupper").join(&id);
+    let mut listed = cgroups(&rec);
+    listed.sort();
+    let mut want: Vec<PathBuf> = ["cpu", "cpuacct", "cpuset", "memory", "pids"]
+        .iter()
+        .map(|c| dir(c))
+        .collect();
+    want.sort();
+    want.dedup();
+    assert_eq!(listed, want, "the record lists its cgroups");
+    assert_eq!(
+        read(&dir("memory"), "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(&dir("memory"), "memory.memsw.limit_in_bytes"),
+        (96u64 << 20).to_string()
+    );
+    assert_eq!(read(&dir("pids"), "pids.max"), "20");
+    assert_eq!(read(&dir("cpu"), "cpu.cfs_period_us"), "100000");
+    assert_eq!(read(&dir("cpu"), "cpu.cfs_quota_us"), "50000");
+    assert_eq!(read(&dir("cpu"), "cpu.shares"), "512");
+    assert_eq!(read(&dir("cpuset"), "cpuset.cpus"), last_cpu);
+    assert_eq!(rec["resources"]["memory"], 64u64 << 20);
+    assert_eq!(rec["resources"]["pids_limit"], 20);
+    store.tupper(&["rm", "-f", &id]).ok();
+    for d in &want {
+        assert!(!d.exists(), "{} is left after rm -f", d.display());
+    }
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn the_command_sees_its_cgroup_as_the_root_and_limits_hold() {
+    let store = store_with_busybox();
+    let online = fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    let cpu = online.trim().rsplit(['-', ',']).next().unwrap().to_string();
+    let out = run_rm(
+        &store,
+        &["-m", "32m", "--cpuset-cpus", &cpu],
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup; grep -E 'Cpus_allowed_list|Seccomp:' /proc/self/status",
+        ],
+    )
+    .ok();
+    // Its cgroup namespace is rooted at its own cgroup in every hierarchy.
+    for line in out
+        .lines()
+        .filter(|l| !l.starts_with("Cpus") && !l.starts_with("Seccomp"))
+    {
+        assert!(line.ends_with(":/"), "{line} in\n{out}");
+    }
+    assert!(
+        out.contains(&format!("Cpus_allowed_list:\t{cpu}\n")),
+        "{out}"
+    );
+    // cgroup v1 moves the system-call filter after the namespace: still there.
+    assert!(out.contains("Seccomp:\t2\n"), "{out}");
+    // --pids-limit: forks past it fail.
+    let out = run_rm(
+        &store,
+        &["--pids-limit", "4"],
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait; echo end",
+        ],
+    );
+    assert!(out.stderr.contains("can't fork"), "{out:?}");
+    // Without a limit the same script forks them all.
+    let out = store.run_rm(
+        "bb",
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait; echo end",
+        ],
+    );
+    assert_eq!(out.ok(), "end\n");
+    assert!(!out.stderr.contains("can't fork"), "{out:?}");
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn exec_runs_in_the_containers_cgroup() {
+    let store = store_with_busybox();
+    let id = detached(&store, &["--pids-limit", "3"], &["sleep", "100"]);
+    let out = store
+        .tupper(&["exec", &id, "cat", "/proc/self/cgroup"])
+        .ok();
+    for line in out.lines() {
+        assert!(
+            line.ends_with(":/"),
+            "exec is not in the container's cgroup: {out}"
+        );
+    }
+    // PID 1 and the exec'd shell are 2 of the 3: two more sleeps cannot both fork.
+    let out = store.tupper(&["exec", &id, "sh", "-c", "sleep 1 & sleep 1 & wait"]);
+    assert!(out.stderr.contains("can't fork"), "{out:?}");
+    store.tupper(&["rm", "-f", &id]).ok();
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_command_out_of_memory_is_killed_and_the_record_says_so() {
+    let store = store_with_busybox();
+    // dd's 64 MiB buffer does not fit in 16 MiB.
+    let out = store.tupper(&[
+        "run",
+        "--net",
+        "none",
+        "--name",
+        "hog",
+        "-m",
+        "16m",
+        "bb",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=64M",
+        "count=1",
+    ]);
+    out.code(137);
+    let rec = inspect(&store, "hog");
+    assert_eq!(rec["oom_killed"], true, "{rec}");
+    assert_eq!(rec["exit_code"], 137);
+    // Its cgroup went when it ended (as docker's), before `rm`.
+    for d in cgroups(&rec) {
+        assert!(
+            !d.exists(),
+            "{} is left after the container ended",
+            d.display()
+        );
+    }
+    store.tupper(&["rm", "hog"]).ok();
+    // Within its limit it runs, and the record says it was not killed.
+    store
+        .tupper(&[
+            "run",
+            "--net",
+            "none",
+            "--name",
+            "fits",
+            "-m",
+            "64m",
+            "bb",
+            "dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=1M",
+            "count=1",
+        ])
+        .ok();
+    assert_eq!(inspect(&store, "fits")["oom_killed"], false);
+    store.tupper(&["rm", "fits"]).ok();
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn bad_limits_are_one_line_errors_that_change_nothing() {
+    let store = store_with_busybox();
+    let before = store.state();
+    let cgroups_before = tupper_cgroups();
+    for (args, says) in [
+        (&["-m", "1m"][..], "minimum memory"),
+        (&["-m", "12q"], "not a size"),
+        (&["--memory-swap", "1g"], "needs --memory"),
+        (&["-m", "64m", "--memory-swap", "32m"], "at least --memory"),
+        (&["--cpus", "0"], "more than 0"),
+        (&["--cpus", "0.001"], "smallest"),
+        (&["--cpus", "4096"], "CPUs this host has"),
+        (&["--cpu-shares", "1"], "between 2 and 262144"),
+        (&["--cpuset-cpus", "4000"], "not online"),
+        (&["--cpuset-cpus", "1-0"], "not a list"),
+        (&["--pids-limit", "many"], "not a number"),
+        (&["--cgroup-parent", "a/../b"], "not allowed"),
+        // The kernel refuses it (no such memory node), after the cgroup
+        // was made: it is undone.
+        (&["--cpuset-mems", "63"], "cpuset.mems"),
+    ] {
+        let mut v = vec!["run", "--rm", "--net", "none"];
+        v.extend(args);
+        v.extend(["bb", "true"]);
+        let line = store.tupper(&v).fails(125);
+        assert!(line.contains(says), "{args:?}: {line}");
+        before.assert_same(&store.state(), &format!("{args:?}"));
+        assert_eq!(tupper_cgroups(), cgroups_before, "{args:?} left a cgroup");
+    }
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_killed_run_leaves_its_cgroup_for_rm() {
+    let store = store_with_busybox();
+    let id = detached(&store, &["-m", "64m"], &["sleep", "100"]);
+    let rec = inspect(&store, &id);
+    let pid = rec["pid"].as_i64().unwrap();
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid: i64 = stat
+        .rsplit(") ")
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The container's own tupper (run -d's), started by this test.
+    sh("kill", &["-9", &ppid.to_string()]);
+    assert!(
+        wait_for(Duration::from_secs(20), || store
+            .ps_json(true)
+            .iter()
+            .any(|r| r["id"] == id.as_str() && r["status"] == "dead")),
+        "the container is not dead"
+    );
+    let dirs = cgroups(&rec);
+    assert!(!dirs.is_empty());
+    assert!(
+        dirs.iter().all(|d| d.exists()),
+        "the crash left no cgroup to clean (the test would prove nothing)"
+    );
+    store.tupper(&["rm", &id]).ok();
+    for d in &dirs {
+        assert!(!d.exists(), "{} is left after rm", d.display());
+    }
+    store.assert_no_leftovers();
+}
+
+/// Removes the test's own cgroup parents (children first) when dropped.
+struct Parents(Vec<PathBuf>);
+
+impl Drop for Parents {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
+#[test]
+fn cgroup_parent_places_the_cgroup_and_only_the_leaf_is_removed() {
+    let store = store_with_busybox();
+    let top = format!("tupper-test-{}", std::process::id());
+    let parent = format!("{top}/nested");
+    let mut made = Vec::new();
+    for c in ["cpu", "cpuacct", "cpuset", "memory", "pids"] {
+        made.push(v1_mount(c).join(&parent));
+        made.push(v1_mount(c).join(&top));
+    }
+    let _cleanup = Parents(made);
+    // Given alone, it makes a cgroup without limits.
+    let id = detached(&store, &["--cgroup-parent", &parent], &["sleep", "100"]);
+    let pid = inspect(&store, &id)["pid"].as_i64().unwrap();
+    assert_eq!(cgroup_of(pid, "memory"), format!("/{parent}/{id}"));
+    assert_eq!(
+        read(&v1_mount("pids").join(&parent).join(&id), "pids.max"),
+        "max"
+    );
+    store.tupper(&["rm", "-f", &id]).ok();
+    assert!(!v1_mount("memory").join(&parent).join(&id).exists());
+    assert!(
+        v1_mount("memory").join(&parent).exists(),
+        "the parent is the user's"
+    );
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn cgroup_v2_clones_the_container_into_its_cgroup() {
+    let store = store_with_busybox();
+    let tupper = format!("{TUPPER} --root {}", store.root_str());
+    let parent = format!("tupper-test-v2-{}", std::process::id());
+    let controllers =
+        fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers").unwrap_or_default();
+    // In a mount namespace of its own, /sys/fs/cgroup is the host's cgroup2
+    // (this host mounts it at /sys/fs/cgroup/unified): tupper sees a v2 host.
+    let script = format!(
+        "set -e; mount -t cgroup2 none /sys/fs/cgroup
+        id=$({tupper} run -d --net none --cgroup-parent {parent} bb sleep 100)
+        pid=$({tupper} inspect $id | sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p')
+        echo procs=$(cat /sys/fs/cgroup/{parent}/$id/cgroup.procs) pid=$pid
+        echo own=$(grep '^0::' /proc/$pid/cgroup)
+        {tupper} rm -f $id >/dev/null
+        test ! -e /sys/fs/cgroup/{parent}/$id && echo removed
+        rmdir /sys/fs/cgroup/{parent}
+        {tupper} run --rm --net none --pids-limit 5 bb true 2>&1 && echo limited || echo rc=$?"
+    );
+    let out = sh("unshare", &["-m", "sh", "-c", &script]);
+    let procs = out
+        .lines()
+        .find_map(|l| l.strip_prefix("procs="))
+        .expect(&out);
+    let (procs, pid) = procs.split_once(" pid=").expect(&out);
+    assert!(!pid.is_empty(), "{out}");
+    assert_eq!(procs, pid, "PID 1 is the one task of its v2 cgroup: {out}");
+    assert!(out.contains(&format!("own=0::/{parent}/")), "{out}");
+    assert!(out.contains("removed"), "{out}");
+    if controllers.split_whitespace().any(|c| c == "pids") {
+        assert!(out.contains("limited"), "{out}");
+    } else {
+        assert!(
+            out.contains("the pids controller is not available in cgroup v2")
+                && out.contains("rc=125"),
+            "{out}"
+        );
+    }
+    store.assert_no_leftovers();
+}
