@@ -25,6 +25,8 @@ A container runtime on btrfs snapshots: one static binary, direct syscalls only.
 Commands:
   import [--force] NAME SOURCE   import a root filesystem (tar, tar.gz, tar.zst, - for stdin, or a directory)
   images [--json]                list images
+  commit [--force] CONTAINER IMAGE
+                                 make an image of a container's files (a read-only snapshot)
   rmi NAME...                    remove images
   run [OPTIONS] IMAGE [COMMAND [ARG]...]
                                  run a command in a new container
@@ -104,6 +106,15 @@ pub enum Command {
         name: String,
         /// The source argument.
         source: String,
+        /// Replace an existing image.
+        force: bool,
+    },
+    /// `commit`.
+    Commit {
+        /// The container (name or ID).
+        container: String,
+        /// The new image's name.
+        image: String,
         /// Replace an existing image.
         force: bool,
     },
@@ -302,6 +313,17 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 name,
                 source,
                 force,
+            }
+        }
+        "commit" => {
+            let (flags, pos) = flags(&mut p, &["force"])?;
+            let [container, image]: [String; 2] = pos
+                .try_into()
+                .map_err(|_| bad("commit takes two arguments: CONTAINER IMAGE"))?;
+            Command::Commit {
+                container,
+                image,
+                force: flags[0],
             }
         }
         "images" => {
@@ -856,6 +878,21 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     print(&mut out, format!("{:w$}  {ago} ago\n", i.name));
                 }
             }
+        }
+        Command::Commit {
+            container,
+            image,
+            force,
+        } => {
+            let store = store()?;
+            store.commit(container, image, *force)?;
+            // Its spare snapshots are made in the background, as an import's.
+            let (root, image) = (cli.root.clone(), image.clone());
+            crate::launch::in_background(move || {
+                if let Ok(store) = Store::open(&root) {
+                    let _ = store.refill_pool_now(&image, crate::pool::configured_size());
+                }
+            })?;
         }
         Command::Rmi { names } => {
             let store = store()?;

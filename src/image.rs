@@ -92,20 +92,11 @@ impl Store {
                 None
             }
         };
-        self.clean_stale_imports();
-
-        let tmp_id = names::new_id()?;
-        let tmp_name = format!(".import-{tmp_id}");
-        let lock_name = format!("import-{tmp_id}.lock");
-        let _lock = fsutil::FileLock::acquire(self.tmp.as_fd(), &lock_name, true, true)
-            .context(|| format!("lock tmp/{lock_name}"))?;
-        let shown_tmp = format!("images/{tmp_name}");
-        let ctmp = fsutil::cstring("name", tmp_name.as_str())?;
-        tupper_ioctl::subvol_create(self.images.as_fd(), &ctmp)
-            .context(|| format!("create subvolume {shown_tmp}"))?;
-
-        let result = (|| -> Result<Stats> {
-            let dir = fsutil::open_dir(self.images.as_fd(), tmp_name.as_str())
+        self.new_image(name, force, |tmp_name, shown_tmp| {
+            let ctmp = fsutil::cstring("name", tmp_name)?;
+            tupper_ioctl::subvol_create(self.images.as_fd(), &ctmp)
+                .context(|| format!("create subvolume {shown_tmp}"))?;
+            let dir = fsutil::open_dir(self.images.as_fd(), tmp_name)
                 .context(|| format!("open {shown_tmp}"))?;
             let stats = match (&mut input, source) {
                 (Some(r), _) => extract::extract_archive(r, dir.as_fd(), progress)?,
@@ -114,22 +105,65 @@ impl Store {
             };
             tupper_ioctl::set_subvol_readonly(dir.as_fd(), true)
                 .context(|| format!("make {shown_tmp} read-only"))?;
-            self.install(name, &tmp_name, force)?;
             Ok(stats)
-        })();
+        })
+    }
+
+    /// Makes image `name` from container `name_or_id` as its files are now
+    /// (`tupper commit`): a read-only snapshot of its snapshot, so the
+    /// image shares every block with it. A running container is copied as
+    /// it is at that instant (what a crash would leave: docker's `commit
+    /// --pause=false`). Replaces an existing image only when `force`.
+    pub fn commit(&self, name_or_id: &str, name: &str, force: bool) -> Result<()> {
+        names::validate("image name", name)?;
+        let rec = self.find_container(name_or_id)?;
+        let rootfs = fsutil::open_dir(self.containers.as_fd(), rec.id.as_str())
+            .context(|| format!("open containers/{}", rec.id))?;
+        if !force && fsutil::exists(self.images.as_fd(), name) {
+            return Err(Error::msg(format!(
+                "commit {name_or_id} -> {name}: image {name} already exists (use --force to replace it)"
+            )));
+        }
+        self.new_image(name, force, |tmp_name, shown_tmp| {
+            let ctmp = fsutil::cstring("name", tmp_name)?;
+            tupper_ioctl::snapshot(rootfs.as_fd(), self.images.as_fd(), &ctmp, true)
+                .context(|| format!("snapshot containers/{} -> {shown_tmp}", rec.id))
+        })
+    }
+
+    /// Makes image `name` in a temporary subvolume `images/.import-ID`
+    /// (which `make` creates and fills, given its name and how to show it),
+    /// then renames it into place; on failure the temporary subvolume goes.
+    fn new_image<T>(
+        &self,
+        name: &str,
+        force: bool,
+        make: impl FnOnce(&str, &str) -> Result<T>,
+    ) -> Result<T> {
+        self.clean_stale_imports();
+        let tmp_id = names::new_id()?;
+        let tmp_name = format!(".import-{tmp_id}");
+        let lock_name = format!("import-{tmp_id}.lock");
+        let _lock = fsutil::FileLock::acquire(self.tmp.as_fd(), &lock_name, true, true)
+            .context(|| format!("lock tmp/{lock_name}"))?;
+        let shown_tmp = format!("images/{tmp_name}");
+        let result = make(&tmp_name, &shown_tmp).and_then(|made| {
+            self.install(name, &tmp_name, force)?;
+            Ok(made)
+        });
         if result.is_err() {
-            // The temporary subvolume may be gone already (renamed in); ignore errors here.
+            // Perhaps never made, or gone already (renamed in): errors are ignored.
             let _ = destroy_subvolume(self.images.as_fd(), &tmp_name, &shown_tmp);
         }
         let _ = rfs::unlinkat(self.tmp.as_fd(), lock_name.as_str(), rfs::AtFlags::empty());
-        let stats = result?;
+        let made = result?;
         // Spares of a replaced image go; the new image gets its own from
         // `refill_pool_now` (the CLI calls it in the background). The image
         // is in place whatever happens here: the spares of a gone image are
         // never handed out (they are keyed by its UUID), and the next
         // `import` or `rmi` cleans what is left.
         let _ = self.clean_pools();
-        Ok(stats)
+        Ok(made)
     }
 
     /// Renames the finished subvolume `images/.import-ID` to `images/NAME`, swapping
@@ -150,7 +184,7 @@ impl Store {
                 )
             }
             Err(Errno::EXIST) => Err(Error::msg(format!(
-                "import {name}: image {name} already exists (use --force to replace it)"
+                "image {name} already exists (use --force to replace it)"
             ))),
             Err(e) => Err(Error::os(what(), e)),
         }

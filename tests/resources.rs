@@ -90,20 +90,6 @@ fn read(dir: &Path, file: &str) -> String {
         .to_string()
 }
 
-/// The containers' cgroups under the default parent, in every hierarchy.
-fn tupper_cgroups() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for c in ["cpu", "cpuacct", "cpuset", "memory", "pids"] {
-        let dir = v1_mount(c).join("tupper");
-        for e in list_dir(&dir) {
-            if is_id(&e) {
-                out.push(dir.join(e));
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn limits_are_the_kernels_and_the_cgroup_goes_with_the_container() {
     let store = store_with_busybox();
@@ -302,7 +288,22 @@ fn a_command_out_of_memory_is_killed_and_the_record_says_so() {
 fn bad_limits_are_one_line_errors_that_change_nothing() {
     let store = store_with_busybox();
     let before = store.state();
-    let cgroups_before = tupper_cgroups();
+    // A parent of this test's own: other tests' containers come and go
+    // under the default one meanwhile.
+    let parent = format!("tupper-test-bad-{}", std::process::id());
+    let _cleanup = Parents(
+        ["cpu", "cpuacct", "cpuset", "memory", "pids"]
+            .iter()
+            .map(|c| v1_mount(c).join(&parent))
+            .collect(),
+    );
+    let children = || -> Vec<String> {
+        ["cpu", "cpuacct", "cpuset", "memory", "pids"]
+            .iter()
+            .flat_map(|c| list_dir(&v1_mount(c).join(&parent)))
+            .filter(|e| is_id(e))
+            .collect()
+    };
     for (args, says) in [
         (&["-m", "1m"][..], "minimum memory"),
         (&["-m", "12q"], "not a size"),
@@ -320,14 +321,17 @@ fn bad_limits_are_one_line_errors_that_change_nothing() {
         // was made: it is undone.
         (&["--cpuset-mems", "63"], "cpuset.mems"),
     ] {
-        let mut v = vec!["run", "--rm", "--net", "none"];
+        let mut v = vec!["run", "--rm", "--net", "none", "--cgroup-parent", &parent];
         v.extend(args);
         v.extend(["bb", "true"]);
         let line = store.tupper(&v).fails(125);
         assert!(line.contains(says), "{args:?}: {line}");
         before.assert_same(&store.state(), &format!("{args:?}"));
-        assert_eq!(tupper_cgroups(), cgroups_before, "{args:?} left a cgroup");
+        assert_eq!(children(), Vec::<String>::new(), "{args:?} left a cgroup");
     }
+    // The kernel's refusal did happen in a cgroup made for it (else the
+    // check above would prove nothing about the undo).
+    assert!(v1_mount("cpuset").join(&parent).exists());
     store.assert_no_leftovers();
 }
 
