@@ -70,8 +70,8 @@ pub struct Resources {
     /// a quota of that share of each [`CPU_PERIOD_US`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nano_cpus: Option<u64>,
-    /// Relative CPU weight (`-c`, `--cpu-shares`, 2 to 262144; the
-    /// kernel's default is 1024).
+    /// Relative CPU weight (`-c`, `--cpu-shares`; the kernel's default is
+    /// 1024, and it takes 2 to 262144: a value outside is clamped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_shares: Option<u64>,
     /// The CPUs it may run on (`--cpuset-cpus`, a list such as `0-2,4`).
@@ -146,7 +146,7 @@ impl Resources {
         if let Some(n) = self.nano_cpus {
             let quota = quota_us(n);
             if quota < 1000 {
-                return bad("--cpus: the smallest is 0.01".into());
+                return bad(format!("--cpus {}: the smallest is 0.01", format_cpus(n)));
             }
             if let Some(online) = &cpus {
                 let count = online.len() as u64;
@@ -156,11 +156,6 @@ impl Resources {
                         format_cpus(n)
                     ));
                 }
-            }
-        }
-        if let Some(s) = self.cpu_shares {
-            if !(2..=262_144).contains(&s) {
-                return bad(format!("--cpu-shares {s}: not between 2 and 262144"));
             }
         }
         if let Some(list) = &self.cpuset_cpus {
@@ -581,7 +576,15 @@ impl Placement {
                         }
                         new
                     }
-                    Err(Errno::EXIST) => open_cgroup(dir.as_fd(), part, &path)?,
+                    // One made before (by the user, or a tupper killed in
+                    // between) may have no CPUs yet: filled in as well.
+                    Err(Errno::EXIST) => {
+                        let old = open_cgroup(dir.as_fd(), part, &path)?;
+                        if !self.v2 {
+                            inherit_cpuset(dir.as_fd(), old.as_fd(), &path)?;
+                        }
+                        old
+                    }
                     Err(e) => {
                         return Err(Error::os(format!("create cgroup {}", path.display()), e))
                     }
@@ -682,9 +685,9 @@ pub fn limit_files(r: &Resources, v2: bool) -> Vec<(&'static str, String)> {
     }
     if let Some(s) = r.cpu_shares {
         match v2 {
-            false => out.push(("cpu.shares", s.to_string())),
-            // The conversion of runc and crun: 2..262144 onto 1..10000.
-            true => out.push(("cpu.weight", (1 + ((s - 2) * 9999) / 262_142).to_string())),
+            // Clamped as the kernel clamps it (docker passes any value on).
+            false => out.push(("cpu.shares", s.clamp(2, 262_144).to_string())),
+            true => out.push(("cpu.weight", cpu_weight(s).to_string())),
         }
     }
     if let Some(c) = &r.cpuset_cpus {
@@ -694,6 +697,23 @@ pub fn limit_files(r: &Resources, v2: bool) -> Vec<(&'static str, String)> {
         out.push(("cpuset.mems", m.clone()));
     }
     out
+}
+
+/// cgroup v2's `cpu.weight` (1-10000, default 100) for `--cpu-shares`
+/// (2-262144, default 1024): the conversion of runc 1.3.2 and crun 1.23,
+/// which maps the defaults onto each other (the older linear one gave 39
+/// for 1024): with l = log2(shares), 10^((l² + 125 l) / 612 - 7/34),
+/// rounded up.
+pub fn cpu_weight(shares: u64) -> u64 {
+    if shares <= 2 {
+        return 1;
+    }
+    if shares >= 262_144 {
+        return 10_000;
+    }
+    let l = (shares as f64).log2();
+    let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+    10f64.powf(exponent).ceil() as u64
 }
 
 fn open_cgroup(dir: BorrowedFd<'_>, name: &str, path: &Path) -> Result<OwnedFd> {
@@ -706,7 +726,18 @@ fn write_value(dir: BorrowedFd<'_>, file: &str, value: &str, path: &str) -> Resu
         .map_err(|e| Error::os(format!("open {path}/{file}"), e))?;
     match rustix::io::write(&fd, value.as_bytes()) {
         Ok(_) => Ok(()),
-        Err(e) => Err(Error::os(format!("write {value} to {path}/{file}"), e)),
+        Err(e) => {
+            let err = Error::os(format!("write {value} to {path}/{file}"), e);
+            Err(match (e, file) {
+                (Errno::NOSPC, _) => err.with_advice(
+                    "a cgroup v1 cpuset without CPUs or memory nodes takes no task: check cpuset.cpus and cpuset.mems of the parents",
+                ),
+                (Errno::BUSY, "cgroup.subtree_control") => err.with_advice(
+                    "cgroup v2 enables controllers only for the children of a cgroup without processes of its own: choose a --cgroup-parent that has none",
+                ),
+                _ => err,
+            })
+        }
     }
 }
 
@@ -782,7 +813,7 @@ impl Cgroup {
 
     /// Opens the cgroup of a running container, from its record's list,
     /// for `exec` to put its command in.
-    pub fn open(dirs: &[String]) -> Result<Option<Cgroup>> {
+    pub fn open(dirs: &[String], id: &str) -> Result<Option<Cgroup>> {
         let Some(first) = dirs.first() else {
             return Ok(None);
         };
@@ -791,6 +822,7 @@ impl Cgroup {
             == CGROUP2_SUPER_MAGIC;
         let mut out = Vec::new();
         for d in dirs {
+            check_dir(d, id)?;
             let fd = fsutil::open_dir(rfs::CWD, d.as_str())
                 .map_err(|e| Error::os(format!("open the container's cgroup {d}"), e))?;
             out.push((d.clone(), fd));
@@ -802,15 +834,23 @@ impl Cgroup {
 /// Whether the kernel killed a task of the cgroup for want of memory (its
 /// `oom_kill` count, cgroup v1 `memory.oom_control` or v2 `memory.events`).
 pub fn oom_killed(dirs: &[String]) -> bool {
-    dirs.iter().any(|d| {
-        ["memory.oom_control", "memory.events"].iter().any(|f| {
-            std::fs::read_to_string(Path::new(d).join(f)).is_ok_and(|text| {
-                text.lines().any(|l| {
-                    l.strip_prefix("oom_kill ")
-                        .is_some_and(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
-                })
-            })
-        })
+    let Some(first) = dirs.first() else {
+        return false;
+    };
+    let file = match fs_magic(first.as_str()) {
+        Ok(CGROUP2_SUPER_MAGIC) => "memory.events",
+        _ => "memory.oom_control",
+    };
+    // Only the memory hierarchy's directory has the file.
+    let Some(text) = dirs
+        .iter()
+        .find_map(|d| std::fs::read_to_string(Path::new(d).join(file)).ok())
+    else {
+        return false;
+    };
+    text.lines().any(|l| {
+        l.strip_prefix("oom_kill ")
+            .is_some_and(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
     })
 }
 
@@ -819,32 +859,68 @@ pub fn oom_killed(dirs: &[String]) -> bool {
 /// gone already is fine. Tasks still leaving (their PID namespace was
 /// just torn down) are waited for, at most 2 s.
 pub fn remove(dirs: &[String], id: &str) -> Result<()> {
+    let mut first_error = None;
     for d in dirs {
-        let path = Path::new(d);
-        if path.file_name().and_then(|n| n.to_str()) != Some(id) {
-            return Err(Error::msg(format!(
-                "remove cgroup {d}: not the cgroup of container {id}"
-            )));
-        }
-        match fs_magic(path) {
-            Ok(CGROUP2_SUPER_MAGIC | CGROUP_SUPER_MAGIC) => {}
-            Ok(_) => return Err(Error::msg(format!("remove cgroup {d}: not a cgroup"))),
-            Err(Errno::NOENT) => continue,
-            Err(e) => return Err(Error::os(format!("remove cgroup {d}"), e)),
-        }
-        let mut waited = 0;
-        loop {
-            match rfs::unlinkat(rfs::CWD, path, rfs::AtFlags::REMOVEDIR) {
-                Ok(()) | Err(Errno::NOENT) => break,
-                Err(Errno::BUSY) if waited < 2000 => {
-                    std::thread::sleep(std::time::Duration::from_millis(2));
-                    waited += 2;
-                }
-                Err(e) => return Err(Error::os(format!("remove cgroup {d}"), e)),
-            }
+        let result = match check_dir(d, id) {
+            Ok(true) => remove_tree(Path::new(d), 0),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
         }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Whether `d` is the cgroup directory of container `id` (named after it,
+/// on a cgroup file system); `Ok(false)` when it is gone.
+fn check_dir(d: &str, id: &str) -> Result<bool> {
+    if Path::new(d).file_name().and_then(|n| n.to_str()) != Some(id) {
+        return Err(Error::msg(format!(
+            "cgroup {d}: not the cgroup of container {id}"
+        )));
+    }
+    match fs_magic(d) {
+        Ok(CGROUP2_SUPER_MAGIC | CGROUP_SUPER_MAGIC) => Ok(true),
+        Ok(_) => Err(Error::msg(format!(
+            "cgroup {d}: not on a cgroup file system"
+        ))),
+        Err(Errno::NOENT) => Ok(false),
+        Err(e) => Err(Error::os(format!("open cgroup {d}"), e)),
+    }
+}
+
+/// Removes the cgroup `path` and, first, the cgroups a container with
+/// `CAP_SYS_ADMIN` may have made below it (a cgroup file system holds no
+/// other directories), waiting up to 2 s for tasks still leaving.
+fn remove_tree(path: &Path, depth: usize) -> Result<()> {
+    let shown = || format!("remove cgroup {}", path.display());
+    if depth > 64 {
+        return Err(Error::msg(format!("{}: nested too deep", shown())));
+    }
+    match std::fs::read_dir(path) {
+        Ok(entries) => {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove_tree(&e.path(), depth + 1)?;
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::os(shown(), e)),
+    }
+    let mut waited = 0;
+    loop {
+        match rfs::unlinkat(rfs::CWD, path, rfs::AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => return Ok(()),
+            Err(Errno::BUSY) if waited < 2000 => {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                waited += 2;
+            }
+            Err(e) => return Err(Error::os(shown(), e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -927,7 +1003,7 @@ mod tests {
             memory_swap: Some(-1),
             ..Default::default()
         }));
-        assert!(!ok(Resources {
+        assert!(ok(Resources {
             cpu_shares: Some(1),
             ..Default::default()
         }));
@@ -997,10 +1073,19 @@ mod tests {
                 ("memory.swap.max", "max".to_string()),
                 ("pids.max", "7".to_string()),
                 ("cpu.max", "50000 100000".to_string()),
-                ("cpu.weight", "39".to_string()),
+                ("cpu.weight", "100".to_string()),
                 ("cpuset.cpus", "1".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn cpu_shares_map_onto_cpu_weight_default_to_default() {
+        let w: Vec<u64> = [0, 2, 3, 512, 1024, 2048, 262_143, 262_144, 1 << 30]
+            .iter()
+            .map(|s| cpu_weight(*s))
+            .collect();
+        assert_eq!(w, [1, 1, 2, 59, 100, 174, 10_000, 10_000, 10_000]);
     }
 
     #[test]

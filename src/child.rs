@@ -91,6 +91,8 @@ pub enum Stage {
     Init = 20,
     /// `unshare(CLONE_NEWCGROUP)` once in the container's cgroup (v1).
     CgroupNamespace = 21,
+    /// `setrlimit` of a `--ulimit` (`index` says which).
+    Ulimit = 22,
 }
 
 impl Stage {
@@ -120,6 +122,7 @@ impl Stage {
             User,
             Init,
             CgroupNamespace,
+            Ulimit,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -341,6 +344,12 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     restore_signals();
     // Whatever the caller leaked into tupper stays out of the container.
     cloexec_above_stderr();
+    // Before the capabilities go: raising a hard limit needs CAP_SYS_RESOURCE.
+    for (i, u) in plan.ulimits.iter().enumerate() {
+        if let Err(e) = rustix::process::setrlimit(u.resource, u.rlimit()) {
+            fail(Stage::Ulimit, i, e)
+        }
+    }
     check(Stage::Capabilities, drop_capabilities(plan.capabilities));
     match &plan.user {
         Some(user) => check(Stage::User, set_user(user)),
@@ -973,6 +982,6 @@ mod tests {
         for n in 0..=20 {
             assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
         }
-        assert_eq!(Stage::from_u32(22), None);
+        assert_eq!(Stage::from_u32(23), None);
     }
 }

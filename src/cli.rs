@@ -49,14 +49,15 @@ Commands:
                                  the same mounts, in docker's other spelling
       --read-only                make the container's root read-only
       --init                     PID 1 is a minimal init: it reaps orphans and passes signals on to the command
-      -m, --memory BYTES         limit its memory (512m, 1g; at least 6m): a cgroup of its own
+      -m, --memory BYTES         limit its memory (512m, 1g; at least 6m; 0: none): a cgroup of its own
       --memory-swap BYTES        limit memory plus swap (default: twice --memory; -1: unlimited swap)
       --pids-limit N             limit its number of tasks (-1: no limit)
       --cpus N                   limit its CPU time to N CPUs (1.5)
-      -c, --cpu-shares N         its relative CPU weight (2-262144; the default is 1024)
+      -c, --cpu-shares N         its relative CPU weight (default 1024; 2-262144)
       --cpuset-cpus LIST, --cpuset-mems LIST
                                  the CPUs (0-2,4) and memory nodes it may use
       --cgroup-parent PATH       where its cgroup goes in each hierarchy (default tupper)
+      --ulimit NAME=SOFT[:HARD]  a resource limit of the command (nofile=1024:2048, nproc=64, core=-1)
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
@@ -248,6 +249,8 @@ pub struct RunArgs {
     pub group_add: Vec<String>,
     /// `--memory`, `--pids-limit`, `--cpus`, ...: the container's limits.
     pub resources: crate::cgroup::Resources,
+    /// `--ulimit NAME=SOFT[:HARD]`, as given.
+    pub ulimits: Vec<String>,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -552,16 +555,15 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             ),
             Some(Arg::Long("read-only")) => a.read_only = true,
             Some(Arg::Long("init")) => a.init = true,
+            // docker: 0 is no limit, as if not given.
             Some(Arg::Short('m')) | Some(Arg::Long("memory")) => {
-                a.resources.memory = Some(crate::cgroup::parse_bytes(
-                    "--memory",
-                    &string(p.value().map_err(lex)?)?,
-                )?)
+                let v = string(p.value().map_err(lex)?)?;
+                a.resources.memory =
+                    Some(crate::cgroup::parse_bytes("--memory", &v)?).filter(|m| *m != 0)
             }
             Some(Arg::Long("memory-swap")) => {
-                a.resources.memory_swap = Some(crate::cgroup::parse_swap(&string(
-                    p.value().map_err(lex)?,
-                )?)?)
+                let v = string(p.value().map_err(lex)?)?;
+                a.resources.memory_swap = Some(crate::cgroup::parse_swap(&v)?).filter(|s| *s != 0)
             }
             Some(Arg::Long("pids-limit")) => {
                 let v = string(p.value().map_err(lex)?)?;
@@ -590,6 +592,7 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Long("cpuset-mems")) => {
                 a.resources.cpuset_mems = Some(string(p.value().map_err(lex)?)?)
             }
+            Some(Arg::Long("ulimit")) => a.ulimits.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("cgroup-parent")) => {
                 a.resources.cgroup_parent = Some(string(p.value().map_err(lex)?)?)
             }
@@ -686,6 +689,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
             a.resources.validate()?;
             a.resources.clone()
         },
+        ulimits: crate::ulimit::parse_all(&a.ulimits)?,
     })
 }
 
@@ -1579,6 +1583,7 @@ mod tests {
             resources: None,
             cgroups: Vec::new(),
             oom_killed: false,
+            ulimits: Vec::new(),
         };
         let t = ps_table(&[rec], 160);
         let lines: Vec<&str> = t.lines().collect();

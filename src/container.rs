@@ -90,9 +90,13 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cgroups: Vec<String>,
     /// Whether the kernel killed one of its tasks for want of memory (read
-    /// from its cgroup when it ended).
-    #[serde(default)]
+    /// from its cgroup when it ended; only shown when it did).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub oom_killed: bool,
+    /// Its command's `--ulimit`s (`NAME=SOFT:HARD`), which `exec` gives its
+    /// commands too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<String>,
 }
 
 /// What a run was given besides its image, network and security settings:
@@ -111,6 +115,8 @@ pub struct RunConfig {
     pub resources: Option<crate::cgroup::Resources>,
     /// The cgroup's directories, before they are made.
     pub cgroups: Vec<String>,
+    /// The `--ulimit`s, `NAME=SOFT:HARD`.
+    pub ulimits: Vec<String>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -264,6 +270,7 @@ impl Store {
             resources: config.resources,
             cgroups: config.cgroups,
             oom_killed: false,
+            ulimits: config.ulimits,
         };
         self.write_new_record(&record)?;
         undo.record = true;

@@ -108,6 +108,8 @@ impl Store {
             .tty
             .then(|| std::env::var("TERM").unwrap_or_else(|_| "xterm".to_string()));
         let workdir = spec.workdir.as_deref().or(rec.workdir.as_deref());
+        // The container's --ulimits, as docker's exec gives them.
+        let ulimits = crate::ulimit::parse_all(&rec.ulimits)?;
         let plan = ChildPlan::new(
             std::path::Path::new("/"),
             &PlanInput {
@@ -123,12 +125,13 @@ impl Store {
                 tty: spec.tty,
                 joins: true,
                 user: user.as_ref(),
+                ulimits: &ulimits,
                 ..PlanInput::default()
             },
         )?;
         // Its command counts against the container's limits: in its cgroup
         // (cloned into it with v2, moved before the go-ahead with v1).
-        let cgroup = crate::cgroup::Cgroup::open(&rec.cgroups)?;
+        let cgroup = crate::cgroup::Cgroup::open(&rec.cgroups, &rec.id)?;
         let mut launched = launch::spawn(
             &plan,
             &crate::run::LOOPBACK_UP,

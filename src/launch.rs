@@ -204,8 +204,15 @@ pub fn spawn(
         .map_err(|e| Error::os("return to tupper's own PID namespace", e))?;
     }
     if ret < 0 {
-        let err = Error::os("clone3 the container's first process", clone_error);
+        let what = match join {
+            None => "clone3 the container's first process",
+            Some(_) => "clone3 the command's process in the container",
+        };
+        let err = Error::os(what, clone_error);
         return Err(match err.raw_os_error() {
+            Some(libc::EAGAIN) => err.with_advice(
+                "a task limit was reached: the container's --pids-limit, or the host's",
+            ),
             Some(libc::ENOSPC) => {
                 err.with_advice("a max_*_namespaces limit in /proc/sys/user was reached")
             }
@@ -352,6 +359,14 @@ pub(crate) fn send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> Result<()> {
     }
 }
 
+/// The step of setting the plan's `index`th `--ulimit`.
+fn ulimit_step(plan: &ChildPlan, index: u32) -> String {
+    plan.ulimits.get(index as usize).map_or_else(
+        || "set a --ulimit".to_string(),
+        |u| format!("set --ulimit {u}"),
+    )
+}
+
 /// Turns a child's failure report into an error that names the step.
 pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
     let errno = std::io::Error::from_raw_os_error(report.errno);
@@ -359,6 +374,11 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
     if stage == Some(Stage::Seccomp) {
         return Error::os("load the system-call filter (seccomp)", errno)
             .with_advice("--security-opt seccomp=unconfined runs without it");
+    }
+    if stage == Some(Stage::Ulimit) && report.errno == libc::EPERM {
+        return Error::os(ulimit_step(plan, report.index), errno).with_advice(
+            "a hard limit above tupper's own needs CAP_SYS_RESOURCE, and nofile at most /proc/sys/fs/nr_open",
+        );
     }
     let what = match stage {
         Some(Stage::DeathSignal) => "set the parent-death signal".to_string(),
@@ -383,6 +403,7 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
         Some(Stage::Terminal) => "make the container's terminal (-t)".to_string(),
         Some(Stage::JoinContainer) => "join the container's namespaces".to_string(),
         Some(Stage::Init) => "fork the command's process (--init)".to_string(),
+        Some(Stage::Ulimit) => ulimit_step(plan, report.index),
         Some(Stage::CgroupNamespace) => {
             "make the container's cgroup namespace in its cgroup".to_string()
         }

@@ -45,6 +45,7 @@ pub mod seccomp;
 pub mod store;
 pub mod terminal;
 pub mod timefmt;
+pub mod ulimit;
 pub mod user;
 pub mod volume;
 

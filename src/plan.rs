@@ -229,6 +229,8 @@ pub struct ChildPlan {
     /// rooted there), and loads its system-call filter after that (the
     /// filter forbids `unshare`).
     pub late_cgroup_ns: bool,
+    /// The `--ulimit`s, set after the go-ahead, before the capabilities go.
+    pub ulimits: Vec<crate::ulimit::Ulimit>,
 }
 
 /// The inputs of a plan, as the user gave them.
@@ -275,6 +277,8 @@ pub struct PlanInput<'a> {
     /// Who the command runs as, resolved in the image (`-u`,
     /// `--group-add`); `None`: root, with `HOME=/root`.
     pub user: Option<&'a crate::user::Resolved>,
+    /// The `--ulimit`s.
+    pub ulimits: &'a [crate::ulimit::Ulimit],
 }
 
 impl Default for PlanInput<'_> {
@@ -292,6 +296,7 @@ impl Default for PlanInput<'_> {
             no_new_privileges: false,
             capabilities: DEFAULT_CAPABILITIES,
             tty: false,
+            ulimits: &[],
             volumes: &[],
             read_only: false,
             joins: false,
@@ -361,6 +366,7 @@ impl ChildPlan {
             joins: input.joins,
             init: input.init && !input.joins,
             late_cgroup_ns: false,
+            ulimits: input.ulimits.to_vec(),
             user: input.user.map(crate::user::Resolved::ids),
         })
     }

@@ -184,14 +184,26 @@ impl Store {
                 AtFlags::REMOVEDIR,
             );
         }
-        match pool.outcome.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        let result = match pool.outcome.into_inner().unwrap_or_else(|e| e.into_inner()) {
             Err(Stop::Stale) => {
                 drop(dir);
-                self.destroy_pool(&key)
+                return self.destroy_pool(&key);
             }
             Err(Stop::Failed(e)) => Err(e),
             Ok(()) => Ok(()),
+        };
+        drop(_lock);
+        // An `rmi` or `import --force` while the last spare was made (after
+        // its check, before its rename) skipped this pool, whose lock was
+        // held: checked again now that it is free, so that either this
+        // refill or that command sees the other and the pool goes.
+        let current = fsutil::open_dir(self.images.as_fd(), name)
+            .ok()
+            .and_then(|fd| image_key(fd.as_fd()).ok());
+        if current.as_deref() != Some(key.as_str()) {
+            self.clean_pools()?;
         }
+        result
     }
 
     /// Waits until no container has started for [`IDLE_GAP`] (the containers

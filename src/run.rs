@@ -71,6 +71,8 @@ pub struct Spec {
     /// Resource limits (`--memory`, `--pids-limit`, `--cpus`, ...): any of
     /// them gives the container a cgroup of its own ([`crate::cgroup`]).
     pub resources: crate::cgroup::Resources,
+    /// The command's `setrlimit` limits (`--ulimit`); without them, tupper's own.
+    pub ulimits: Vec<crate::ulimit::Ulimit>,
 }
 
 impl Default for Spec {
@@ -98,6 +100,7 @@ impl Default for Spec {
             user: None,
             group_add: Vec::new(),
             resources: crate::cgroup::Resources::default(),
+            ulimits: Vec::new(),
         }
     }
 }
@@ -169,6 +172,7 @@ impl Store {
                 joins: false,
                 init: spec.init,
                 user: user.as_ref(),
+                ulimits: &spec.ulimits,
             },
         )?;
         // cgroup v1: the child is moved into its cgroup after the clone, and
@@ -222,6 +226,7 @@ impl Store {
                 mounts: volumes.into_iter().map(|v| v.mount).collect(),
                 resources: spec.resources.wanted().then(|| spec.resources.clone()),
                 cgroups: cgroup.as_ref().map(|c| c.dirs()).unwrap_or_default(),
+                ulimits: spec.ulimits.iter().map(|u| u.to_string()).collect(),
             },
         ) {
             Ok(c) => c,

@@ -312,7 +312,7 @@ fn bad_limits_are_one_line_errors_that_change_nothing() {
         (&["--cpus", "0"], "more than 0"),
         (&["--cpus", "0.001"], "smallest"),
         (&["--cpus", "4096"], "CPUs this host has"),
-        (&["--cpu-shares", "1"], "between 2 and 262144"),
+        (&["--cpus", "0.001"], "--cpus 0.001: the smallest"),
         (&["--cpuset-cpus", "4000"], "not online"),
         (&["--cpuset-cpus", "1-0"], "not a list"),
         (&["--pids-limit", "many"], "not a number"),
@@ -373,6 +373,50 @@ fn a_killed_run_leaves_its_cgroup_for_rm() {
     store.assert_no_leftovers();
 }
 
+#[test]
+fn cgroups_the_container_made_below_its_own_go_with_it() {
+    let store = store_with_busybox();
+    // With CAP_SYS_ADMIN the container can mount its cgroups (rooted at its
+    // own) and make cgroups below it: they must not keep it from ending.
+    let out = run_rm(
+        &store,
+        &["--pids-limit", "50", "--cap-add", "SYS_ADMIN"],
+        &[
+            "sh",
+            "-c",
+            "mkdir /m && mount -t cgroup -o pids none /m && mkdir /m/sub /m/sub/deeper && echo made",
+        ],
+    );
+    assert_eq!(out.ok(), "made\n");
+    store.assert_no_leftovers();
+    // Nor keep a stopped one from `rm`.
+    let out = store
+        .tupper(&[
+            "run",
+            "--net",
+            "none",
+            "--name",
+            "nest",
+            "--pids-limit",
+            "50",
+            "--cap-add",
+            "SYS_ADMIN",
+            "bb",
+            "sh",
+            "-c",
+            "mkdir /m && mount -t cgroup -o pids none /m && mkdir /m/sub && echo made",
+        ])
+        .ok();
+    assert_eq!(out, "made\n");
+    let rec = inspect(&store, "nest");
+    assert_eq!(rec["status"], "exited", "{rec}");
+    for d in cgroups(&rec) {
+        assert!(!d.exists(), "{} is left", d.display());
+    }
+    store.tupper(&["rm", "nest"]).ok();
+    store.assert_no_leftovers();
+}
+
 /// Removes the test's own cgroup parents (children first) when dropped.
 struct Parents(Vec<PathBuf>);
 
@@ -395,6 +439,10 @@ fn cgroup_parent_places_the_cgroup_and_only_the_leaf_is_removed() {
         made.push(v1_mount(c).join(&top));
     }
     let _cleanup = Parents(made);
+    // A parent made before (here by the test, as a tupper killed after its
+    // mkdir would leave it) has no CPUs in cgroup v1's cpuset: filled in.
+    fs::create_dir_all(v1_mount("cpuset").join(&parent)).unwrap();
+    assert_eq!(read(&v1_mount("cpuset").join(&parent), "cpuset.cpus"), "");
     // Given alone, it makes a cgroup without limits.
     let id = detached(&store, &["--cgroup-parent", &parent], &["sleep", "100"]);
     let pid = inspect(&store, &id)["pid"].as_i64().unwrap();
@@ -450,6 +498,72 @@ fn cgroup_v2_clones_the_container_into_its_cgroup() {
                 && out.contains("rc=125"),
             "{out}"
         );
+    }
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn ulimits_are_the_commands_and_execs() {
+    let store = store_with_busybox();
+    let out = run_rm(
+        &store,
+        &[
+            "--ulimit",
+            "nofile=100:200",
+            "--ulimit",
+            "core=-1",
+            "--ulimit",
+            "nproc=7",
+        ],
+        &["sh", "-c", "ulimit -n; ulimit -Hn; ulimit -c; ulimit -u"],
+    )
+    .ok();
+    assert_eq!(out, "100\n200\nunlimited\n7\n");
+    // Without --ulimit, tupper's own (the harness's).
+    let own = fs::read_to_string("/proc/self/limits").unwrap();
+    let soft = own
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        run_rm(&store, &[], &["sh", "-c", "ulimit -n"]).ok(),
+        format!("{soft}\n")
+    );
+    // exec's commands get the container's.
+    let id = detached(&store, &["--ulimit", "nofile=123"], &["sleep", "100"]);
+    assert_eq!(
+        store
+            .tupper(&["exec", &id, "sh", "-c", "ulimit -n; ulimit -Hn"])
+            .ok(),
+        "123\n123\n"
+    );
+    assert_eq!(inspect(&store, &id)["ulimits"][0], "nofile=123:123");
+    store.tupper(&["rm", "-f", &id]).ok();
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn bad_ulimits_are_one_line_errors_that_change_nothing() {
+    let store = store_with_busybox();
+    let before = store.state();
+    for (args, says) in [
+        (
+            &["--ulimit", "nofile=2:1"][..],
+            "soft limit is above the hard limit",
+        ),
+        (&["--ulimit", "bogus=1"], "unknown limit bogus"),
+        (&["--ulimit", "nofile"], "NAME=SOFT[:HARD]"),
+        // The kernel refuses it (over /proc/sys/fs/nr_open) in the child.
+        (
+            &["--ulimit", "nofile=1:99999999999"],
+            "set --ulimit nofile=1:99999999999",
+        ),
+    ] {
+        let line = run_rm(&store, args, &["true"]).fails(125);
+        assert!(line.contains(says), "{args:?}: {line}");
+        before.assert_same(&store.state(), &format!("{args:?}"));
     }
     store.assert_no_leftovers();
 }
