@@ -43,6 +43,9 @@ Commands:
       --ip ADDR                  the container's address on the bridge (default: the lowest free one)
       -p, --publish HOST:CTR[/tcp|/udp]
                                  publish a container port on the host
+      --dns ADDR, --dns-search DOMAIN, --dns-option OPT
+                                 the container's resolv.conf nameservers, search domains, options
+      --add-host NAME:ADDR       add NAME to the container's /etc/hosts (ADDR host-gateway: the bridge)
       -v, --volume HOST:CTR[:ro] bind a host file or directory into the container (read-only with :ro)
       --tmpfs CTR[:OPTIONS]      mount a new tmpfs (default nosuid,nodev,noexec; size=, mode=, exec, ro, ...)
       --mount type=bind,source=HOST,target=CTR[,readonly] | type=tmpfs,target=CTR[,tmpfs-size=N,tmpfs-mode=M]
@@ -251,6 +254,8 @@ pub struct RunArgs {
     pub resources: crate::cgroup::Resources,
     /// `--ulimit NAME=SOFT[:HARD]`, as given.
     pub ulimits: Vec<String>,
+    /// `--dns`, `--dns-search`, `--dns-option`, `--add-host`.
+    pub etc: net::EtcOptions,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -593,6 +598,26 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                 a.resources.cpuset_mems = Some(string(p.value().map_err(lex)?)?)
             }
             Some(Arg::Long("ulimit")) => a.ulimits.push(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("dns")) => {
+                let v = string(p.value().map_err(lex)?)?;
+                a.etc.dns.push(
+                    v.parse()
+                        .map_err(|_| bad(format!("invalid --dns {v}: not an IP address")))?,
+                )
+            }
+            Some(Arg::Long("dns-search")) => {
+                a.etc.dns_search.push(string(p.value().map_err(lex)?)?)
+            }
+            Some(Arg::Long("dns-option")) | Some(Arg::Long("dns-opt")) => {
+                a.etc.dns_options.push(string(p.value().map_err(lex)?)?)
+            }
+            Some(Arg::Long("add-host")) => {
+                a.etc
+                    .add_hosts
+                    .push(net::EtcOptions::parse_add_host(&string(
+                        p.value().map_err(lex)?,
+                    )?)?)
+            }
             Some(Arg::Long("cgroup-parent")) => {
                 a.resources.cgroup_parent = Some(string(p.value().map_err(lex)?)?)
             }
@@ -633,6 +658,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         .iter()
         .map(|p| net::parse_publish(p))
         .collect::<Result<_>>()?;
+    network.etc = a.etc.clone();
     network.validate()?;
     // A relative host path is the caller's: made absolute now (a detached
     // run resolves it in a process that changed to `/`).

@@ -1614,3 +1614,65 @@ fn a_full_bridge_gives_a_spares_port_to_a_start() {
     );
     w.store.assert_no_leftovers();
 }
+
+/// `--add-host` and `--dns*`: the container's /etc/hosts and resolv.conf
+/// as docker writes them; `host-gateway` is the bridge's address.
+#[test]
+fn add_host_and_dns_options_reach_the_etc_files() {
+    let w = World::new("etc", 37);
+    let text = w
+        .tupper(&[
+            "run",
+            "--rm",
+            "--add-host",
+            "gw:host-gateway",
+            "--add-host",
+            "db=192.0.2.5",
+            "--dns",
+            "192.0.2.53",
+            "--dns-search",
+            "example.org",
+            "--dns-option",
+            "ndots:3",
+            "bb",
+            "sh",
+            "-c",
+            "tail -2 /etc/hosts; echo ---; cat /etc/resolv.conf",
+        ])
+        .ok();
+    let (hosts, resolv) = text.split_once("---\n").unwrap();
+    assert_eq!(
+        hosts,
+        format!("{}\tgw\n192.0.2.5\tdb\n", w.addr(1)),
+        "{text}"
+    );
+    let lines: Vec<&str> = resolv
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "search example.org",
+            "nameserver 192.0.2.53",
+            "options ndots:3"
+        ],
+        "{text}"
+    );
+    // host-gateway needs the bridge: refused with --net none, nothing made.
+    let before = w.store.state();
+    let out = w.tupper(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--add-host",
+        "gw:host-gateway",
+        "bb",
+        "true",
+    ]);
+    let line = out.fails(125);
+    assert!(line.contains("only --net bridge has a gateway"), "{line}");
+    before.assert_same(&w.store.state(), "--add-host host-gateway with --net none");
+    w.store.assert_no_leftovers();
+}

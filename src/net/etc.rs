@@ -28,11 +28,16 @@ pub(crate) fn hostname_file(hostname: &str) -> String {
     format!("{hostname}\n")
 }
 
-/// `/etc/hosts`: localhost, and the container's own name on its address (bridge
-/// mode) or on 127.0.1.1 (the Debian convention, for `none` and `host`).
-pub(crate) fn hosts_file(hostname: &str, addr: Option<Ipv4Addr>) -> String {
+/// `/etc/hosts`: localhost, the container's own name on its address (bridge
+/// mode) or on 127.0.1.1 (the Debian convention, for `none` and `host`), and
+/// the `--add-host` entries, in order.
+pub(crate) fn hosts_file(
+    hostname: &str,
+    addr: Option<Ipv4Addr>,
+    extra: &[(String, std::net::IpAddr)],
+) -> String {
     let own = addr.unwrap_or(Ipv4Addr::new(127, 0, 1, 1));
-    format!(
+    let mut text = format!(
         "127.0.0.1\tlocalhost\n\
          ::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\n\
@@ -40,7 +45,11 @@ pub(crate) fn hosts_file(hostname: &str, addr: Option<Ipv4Addr>) -> String {
          ff02::1\tip6-allnodes\n\
          ff02::2\tip6-allrouters\n\
          {own}\t{hostname}\n"
-    )
+    );
+    for (name, ip) in extra {
+        text.push_str(&format!("{ip}\t{name}\n"));
+    }
+    text
 }
 
 /// Whether a resolv.conf line is a `nameserver` the container cannot reach:
@@ -77,7 +86,66 @@ fn has_nameserver(text: &str) -> bool {
 /// nameservers (they would be the container's own loopback) and IPv6 ones
 /// (the container has no IPv6 route) are dropped; if none is left, the upstream list is used, and failing that
 /// [`FALLBACK_NAMESERVERS`].
-pub(crate) fn resolv_conf(mode: Mode, host: &str, upstream: Option<&str>) -> String {
+pub(crate) fn resolv_conf(
+    mode: Mode,
+    host: &str,
+    upstream: Option<&str>,
+    given: &super::EtcOptions,
+) -> String {
+    let base = match given.dns.is_empty() {
+        true => base_resolv_conf(mode, host, upstream),
+        // The host's nameservers are replaced: no fallback for them.
+        false if mode == Mode::Host => host.to_string(),
+        false => host
+            .lines()
+            .filter(|l| !unreachable_nameserver(l))
+            .map(|l| format!("{l}\n"))
+            .collect(),
+    };
+    override_resolv_conf(&base, given)
+}
+
+/// `--dns`, `--dns-search` and `--dns-option` over `base`, as docker
+/// applies them: each given kind replaces the base's lines of that kind
+/// (`search`/`domain`, `nameserver`, `options`); the rest stays.
+fn override_resolv_conf(base: &str, given: &super::EtcOptions) -> String {
+    if given.dns.is_empty() && given.dns_search.is_empty() && given.dns_options.is_empty() {
+        return base.to_string();
+    }
+    let mut out = String::new();
+    for line in base.lines() {
+        let key = line.split_ascii_whitespace().next().unwrap_or("");
+        let replaced = match key {
+            "nameserver" => !given.dns.is_empty(),
+            "search" | "domain" => !given.dns_search.is_empty(),
+            "options" => !given.dns_options.is_empty(),
+            _ => false,
+        };
+        if !replaced {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let search: Vec<&str> = given
+        .dns_search
+        .iter()
+        .map(String::as_str)
+        .filter(|s| *s != ".")
+        .collect();
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    for ns in &given.dns {
+        out.push_str(&format!("nameserver {ns}\n"));
+    }
+    if !given.dns_options.is_empty() {
+        out.push_str(&format!("options {}\n", given.dns_options.join(" ")));
+    }
+    out
+}
+
+/// [`resolv_conf`] without `--dns` and the like.
+fn base_resolv_conf(mode: Mode, host: &str, upstream: Option<&str>) -> String {
     if mode == Mode::Host {
         return host.to_string();
     }
@@ -183,6 +251,7 @@ pub(crate) fn write(root: BorrowedFd<'_>, files: &[(&str, &[u8])]) -> Result<()>
 
 #[cfg(test)]
 mod tests {
+    use super::super::EtcOptions;
     use super::*;
     use crate::net::lease::tests::TempDir;
     use std::os::fd::AsFd;
@@ -199,33 +268,111 @@ mod tests {
 
     #[test]
     fn hosts_name_the_container() {
-        let h = hosts_file("web", Some(Ipv4Addr::new(10, 89, 0, 2)));
+        let h = hosts_file("web", Some(Ipv4Addr::new(10, 89, 0, 2)), &[]);
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"), "{h}");
         assert!(h.ends_with("10.89.0.2\tweb\n"), "{h}");
-        assert!(hosts_file("web", None).ends_with("127.0.1.1\tweb\n"));
+        assert!(hosts_file("web", None, &[]).ends_with("127.0.1.1\tweb\n"));
+    }
+
+    #[test]
+    fn dns_options_replace_their_kind_of_line_as_docker_does() {
+        let host =
+            "# host\nsearch a.example\nnameserver 192.0.2.53\noptions rotate\nsortlist 10.0.0.0\n";
+        let given = EtcOptions {
+            dns: vec!["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
+            ..EtcOptions::default()
+        };
+        assert_eq!(
+            resolv_conf(Mode::Bridge, host, None, &given),
+            "# host\nsearch a.example\noptions rotate\nsortlist 10.0.0.0\n\
+             nameserver 192.0.2.1\nnameserver 2001:db8::1\n"
+        );
+        let given = EtcOptions {
+            dns_search: vec!["b.example".into(), "c.example".into()],
+            dns_options: vec!["ndots:2".into()],
+            ..EtcOptions::default()
+        };
+        assert_eq!(
+            resolv_conf(Mode::Host, host, None, &given),
+            "# host\nnameserver 192.0.2.53\nsortlist 10.0.0.0\n\
+             search b.example c.example\noptions ndots:2\n"
+        );
+        // `--dns-search .`: no search domain at all.
+        let given = EtcOptions {
+            dns_search: vec![".".into()],
+            ..EtcOptions::default()
+        };
+        assert!(!resolv_conf(Mode::Bridge, host, None, &given).contains("search"));
+        // Only loopback resolvers on the host, and --dns: no public fallback.
+        let given = EtcOptions {
+            dns: vec!["192.0.2.9".parse().unwrap()],
+            ..EtcOptions::default()
+        };
+        assert_eq!(
+            resolv_conf(Mode::None, "nameserver 127.0.0.53\n", None, &given),
+            "nameserver 192.0.2.9\n"
+        );
+    }
+
+    #[test]
+    fn add_host_parses_as_docker_reads_it() {
+        let p = EtcOptions::parse_add_host;
+        assert_eq!(
+            p("db:10.0.0.5").unwrap(),
+            ("db".into(), Some("10.0.0.5".parse().unwrap()))
+        );
+        assert_eq!(
+            p("db=10.0.0.5").unwrap().1,
+            Some("10.0.0.5".parse().unwrap())
+        );
+        assert_eq!(
+            p("v6=[2001:db8::1]").unwrap().1,
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(
+            p("v6:2001:db8::1").unwrap().1,
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(p("gw:host-gateway").unwrap(), ("gw".into(), None));
+        for bad in ["db", ":10.0.0.5", "db:nohost", "a b:10.0.0.5", "db:"] {
+            assert!(p(bad).is_err(), "{bad} parsed");
+        }
+        let h = hosts_file("web", None, &[("db".into(), "10.0.0.5".parse().unwrap())]);
+        assert!(h.ends_with("127.0.1.1\tweb\n10.0.0.5\tdb\n"), "{h}");
     }
 
     #[test]
     fn resolv_conf_drops_loopback_resolvers() {
         let host = "search example.org\nnameserver 127.0.0.53\nnameserver 192.0.2.53\n";
         assert_eq!(
-            resolv_conf(Mode::Bridge, host, None),
+            resolv_conf(Mode::Bridge, host, None, &EtcOptions::default()),
             "search example.org\nnameserver 192.0.2.53\n"
         );
-        assert_eq!(resolv_conf(Mode::Host, host, None), host);
+        assert_eq!(
+            resolv_conf(Mode::Host, host, None, &EtcOptions::default()),
+            host
+        );
     }
 
     #[test]
     fn resolv_conf_drops_ipv6_resolvers() {
         let host = "nameserver 2001:db8::53\nnameserver 192.0.2.53\nnameserver fe80::1%eth0\n";
         assert_eq!(
-            resolv_conf(Mode::Bridge, host, None),
+            resolv_conf(Mode::Bridge, host, None, &EtcOptions::default()),
             "nameserver 192.0.2.53\n"
         );
-        assert_eq!(resolv_conf(Mode::Host, host, None), host);
+        assert_eq!(
+            resolv_conf(Mode::Host, host, None, &EtcOptions::default()),
+            host
+        );
         // Only IPv6 resolvers, on the host and upstream: the public fallback.
         let v6 = "nameserver 2001:db8::53\nnameserver ::ffff:192.0.2.9\n";
-        let out = resolv_conf(Mode::Bridge, v6, Some("nameserver 2001:db8::1\n"));
+        let out = resolv_conf(
+            Mode::Bridge,
+            v6,
+            Some("nameserver 2001:db8::1\n"),
+            &EtcOptions::default(),
+        );
         assert!(!out.contains("2001:db8"), "{out}");
         assert!(!out.contains("::ffff"), "{out}");
         assert!(
@@ -234,22 +381,29 @@ mod tests {
         );
         // An IPv4 upstream is used before the fallback.
         let up = "nameserver 192.0.2.1\n";
-        assert_eq!(resolv_conf(Mode::Bridge, v6, Some(up)), up);
+        assert_eq!(
+            resolv_conf(Mode::Bridge, v6, Some(up), &EtcOptions::default()),
+            up
+        );
     }
 
     #[test]
     fn resolv_conf_falls_back_to_upstream_then_public() {
         let stub = "nameserver 127.0.0.53\noptions edns0\n";
         let up = "nameserver 192.0.2.1\n";
-        assert_eq!(resolv_conf(Mode::Bridge, stub, Some(up)), up);
-        let out = resolv_conf(Mode::None, stub, None);
+        assert_eq!(
+            resolv_conf(Mode::Bridge, stub, Some(up), &EtcOptions::default()),
+            up
+        );
+        let out = resolv_conf(Mode::None, stub, None, &EtcOptions::default());
         assert!(!out.contains("127.0.0.53"), "{out}");
         assert!(out.contains("options edns0\n"), "{out}");
         assert!(
             out.ends_with("nameserver 8.8.8.8\nnameserver 8.8.4.4\n"),
             "{out}"
         );
-        assert!(resolv_conf(Mode::Bridge, "", None).contains("nameserver 8.8.8.8"));
+        assert!(resolv_conf(Mode::Bridge, "", None, &EtcOptions::default())
+            .contains("nameserver 8.8.8.8"));
     }
 
     #[test]

@@ -347,6 +347,74 @@ pub struct Options {
     pub ip: Option<Ipv4Addr>,
     /// `-p`: published ports.
     pub publish: Vec<PortMapping>,
+    /// `--dns`, `--dns-search`, `--dns-option`, `--add-host`: what the
+    /// container's `/etc/resolv.conf` and `/etc/hosts` get besides tupper's.
+    pub etc: EtcOptions,
+}
+
+/// What `--dns`, `--dns-search`, `--dns-option` and `--add-host` put in the
+/// container's `/etc/resolv.conf` and `/etc/hosts`, as docker puts them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcOptions {
+    /// `--dns`: nameservers in place of the host's.
+    pub dns: Vec<std::net::IpAddr>,
+    /// `--dns-search`: search domains in place of the host's (`.`: none).
+    pub dns_search: Vec<String>,
+    /// `--dns-option`: resolver options in place of the host's.
+    pub dns_options: Vec<String>,
+    /// `--add-host NAME:ADDR`: more `/etc/hosts` entries; `None` is
+    /// `host-gateway`, the bridge's address.
+    pub add_hosts: Vec<(String, Option<std::net::IpAddr>)>,
+}
+
+impl EtcOptions {
+    /// Parses `--add-host NAME:ADDR` (or `NAME=ADDR`; `ADDR` an IPv4 or IPv6
+    /// address, in brackets or not, or `host-gateway`).
+    pub fn parse_add_host(s: &str) -> Result<(String, Option<std::net::IpAddr>)> {
+        let bad = |why: &str| Error::msg(format!("invalid --add-host {s}: {why}"));
+        let (name, addr) = match s.split_once('=') {
+            Some(p) => p,
+            None => s
+                .split_once(':')
+                .ok_or_else(|| bad("not NAME:ADDRESS (db:10.0.0.5)"))?,
+        };
+        if name.is_empty()
+            || name.len() > 255
+            || name
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'#')
+        {
+            return Err(bad("not a host name"));
+        }
+        if addr == "host-gateway" {
+            return Ok((name.to_string(), None));
+        }
+        let bare = addr
+            .strip_prefix('[')
+            .and_then(|a| a.strip_suffix(']'))
+            .unwrap_or(addr);
+        let ip = bare
+            .parse()
+            .map_err(|_| bad(&format!("{addr} is not an IP address or host-gateway")))?;
+        Ok((name.to_string(), Some(ip)))
+    }
+
+    /// Checks `--dns-search` and `--dns-option` values (one word each).
+    pub fn validate(&self) -> Result<()> {
+        for (flag, values) in [
+            ("--dns-search", &self.dns_search),
+            ("--dns-option", &self.dns_options),
+        ] {
+            if let Some(v) = values.iter().find(|v| {
+                v.is_empty()
+                    || v.bytes()
+                        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+            }) {
+                return Err(Error::msg(format!("invalid {flag} {v:?}: one word")));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for Options {
@@ -360,6 +428,7 @@ impl Default for Options {
             },
             ip: None,
             publish: Vec::new(),
+            etc: EtcOptions::default(),
         }
     }
 }
@@ -419,7 +488,13 @@ impl Options {
     /// Checks everything that can be checked without the kernel or the lease
     /// file.
     pub fn validate(&self) -> Result<()> {
+        self.etc.validate()?;
         if self.mode != Mode::Bridge {
+            if let Some((name, _)) = self.etc.add_hosts.iter().find(|(_, a)| a.is_none()) {
+                return Err(Error::msg(format!(
+                    "invalid --add-host {name}:host-gateway: only --net bridge has a gateway"
+                )));
+            }
             if let Some(ip) = self.ip {
                 return Err(Error::msg(format!(
                     "invalid --ip {ip}: only --net bridge gives the container an address"
@@ -521,6 +596,8 @@ pub struct Prepared {
     bridge: Option<BridgeNet>,
     /// The bridge pool of spare network namespaces for this start.
     spare_pool: Option<SparePool>,
+    /// What `/etc/resolv.conf` and `/etc/hosts` get besides tupper's.
+    etc: EtcOptions,
 }
 
 impl fmt::Debug for Prepared {
@@ -761,6 +838,7 @@ pub fn prepare(
         state_dir: state_dir.to_path_buf(),
         bridge: None,
         spare_pool: spare_pool(opts),
+        etc: opts.etc.clone(),
     };
     if opts.mode != Mode::Bridge {
         return Ok(p);
@@ -955,8 +1033,17 @@ pub fn write_etc_files(root: BorrowedFd<'_>, hostname: &str, prepared: &Prepared
     }
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let upstream = std::fs::read_to_string("/run/systemd/resolve/resolv.conf").ok();
-    let resolv = etc::resolv_conf(prepared.mode, &host, upstream.as_deref());
-    let hosts = etc::hosts_file(hostname, prepared.address());
+    let resolv = etc::resolv_conf(prepared.mode, &host, upstream.as_deref(), &prepared.etc);
+    let extra: Vec<(String, std::net::IpAddr)> = prepared
+        .etc
+        .add_hosts
+        .iter()
+        .filter_map(|(name, addr)| {
+            addr.or(prepared.gateway().map(std::net::IpAddr::V4))
+                .map(|a| (name.clone(), a))
+        })
+        .collect();
+    let hosts = etc::hosts_file(hostname, prepared.address(), &extra);
     let name = etc::hostname_file(hostname);
     etc::write(
         root,

@@ -354,6 +354,7 @@ fn bridge_opts(bridge: &str, subnet: &str) -> Options {
         subnet: parse_subnet(subnet).unwrap(),
         ip: None,
         publish: Vec::new(),
+        etc: EtcOptions::default(),
     }
 }
 
