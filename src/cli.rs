@@ -61,6 +61,8 @@ Commands:
                                  the CPUs (0-2,4) and memory nodes it may use
       --cgroup-parent PATH       where its cgroup goes in each hierarchy (default tupper)
       --ulimit NAME=SOFT[:HARD]  a resource limit of the command (nofile=1024:2048, nproc=64, core=-1)
+      --stop-signal SIGNAL       the signal stop sends first (default TERM)
+      --stop-timeout SECONDS     how long stop waits before SIGKILL (default 10; -1: forever)
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
@@ -72,7 +74,8 @@ Commands:
   exec [-t] [-e KEY[=VALUE]] [-w DIR] [-u USER[:GROUP]] NAME|ID COMMAND [ARG]...
                                  run a command in a running container
   wait NAME|ID...                wait for containers to end; print their exit codes
-  stop [-t SECONDS] NAME|ID...   stop running containers: SIGTERM, SIGKILL after -t (default 10)
+  stop [-t SECONDS] NAME|ID...   stop running containers: SIGTERM (or --stop-signal), SIGKILL after -t
+                                 (default the container's --stop-timeout, else 10)
   kill [-s SIGNAL] NAME|ID...    send a signal (default KILL) to running containers
   logs [-f] NAME|ID              the output of a container started with run -d (-f: follow)
   attach FILE                    mount a btrfs image file (mkfs.btrfs FILE) on the store root via a loop device
@@ -179,8 +182,9 @@ pub enum Command {
     Stop {
         /// Names or IDs.
         names: Vec<String>,
-        /// Seconds between SIGTERM and SIGKILL.
-        timeout: u64,
+        /// Seconds between the stop signal and SIGKILL (`None`: the
+        /// container's `--stop-timeout`, else 10).
+        timeout: Option<u64>,
     },
     /// `kill`.
     Kill {
@@ -256,6 +260,10 @@ pub struct RunArgs {
     pub ulimits: Vec<String>,
     /// `--dns`, `--dns-search`, `--dns-option`, `--add-host`.
     pub etc: net::EtcOptions,
+    /// `--stop-signal`, as a number.
+    pub stop_signal: Option<i32>,
+    /// `--stop-timeout` in seconds (-1: forever).
+    pub stop_timeout: Option<i64>,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -424,10 +432,11 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         "stop" => {
             let (names, value) = names_and_option(&mut p, "stop", 't', &["time", "timeout"])?;
             let timeout = match value {
-                None => 10,
-                Some(v) => v
-                    .parse()
-                    .map_err(|_| bad(format!("stop -t {v:?}: give whole seconds")))?,
+                None => None,
+                Some(v) => Some(
+                    v.parse()
+                        .map_err(|_| bad(format!("stop -t {v:?}: give whole seconds")))?,
+                ),
             };
             Command::Stop { names, timeout }
         }
@@ -598,6 +607,17 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                 a.resources.cpuset_mems = Some(string(p.value().map_err(lex)?)?)
             }
             Some(Arg::Long("ulimit")) => a.ulimits.push(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("stop-signal")) => {
+                a.stop_signal = Some(parse_signal(&string(p.value().map_err(lex)?)?)?.as_raw())
+            }
+            Some(Arg::Long("stop-timeout")) => {
+                let v = string(p.value().map_err(lex)?)?;
+                a.stop_timeout = Some(v.parse().ok().filter(|t| *t >= -1).ok_or_else(|| {
+                    bad(format!(
+                        "--stop-timeout {v:?}: give whole seconds (-1: wait forever)"
+                    ))
+                })?)
+            }
             Some(Arg::Long("dns")) => {
                 let v = string(p.value().map_err(lex)?)?;
                 a.etc.dns.push(
@@ -716,6 +736,8 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
             a.resources.clone()
         },
         ulimits: crate::ulimit::parse_all(&a.ulimits)?,
+        stop_signal: a.stop_signal,
+        stop_timeout: a.stop_timeout,
     })
 }
 
@@ -1011,7 +1033,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
         Command::Stop { names, timeout } => {
             let store = store()?;
             for n in names {
-                store.stop_container(n, std::time::Duration::from_secs(*timeout))?;
+                store.stop_container(n, timeout.map(std::time::Duration::from_secs))?;
                 print(&mut out, format!("{n}\n"));
             }
         }
@@ -1522,11 +1544,11 @@ mod tests {
             cli.command,
             Command::Stop {
                 names: vec!["a".into(), "b".into()],
-                timeout: 3
+                timeout: Some(3)
             }
         );
         let cli = parse_str(&["stop", "a"]).unwrap();
-        assert!(matches!(cli.command, Command::Stop { timeout: 10, .. }));
+        assert!(matches!(cli.command, Command::Stop { timeout: None, .. }));
         assert!(parse_str(&["stop", "-t", "x", "a"]).is_err());
         assert!(parse_str(&["stop"]).is_err());
         let cli = parse_str(&["kill", "a"]).unwrap();
@@ -1610,6 +1632,8 @@ mod tests {
             cgroups: Vec::new(),
             oom_killed: false,
             ulimits: Vec::new(),
+            stop_signal: None,
+            stop_timeout: None,
         };
         let t = ps_table(&[rec], 160);
         let lines: Vec<&str> = t.lines().collect();

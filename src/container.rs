@@ -97,6 +97,13 @@ pub struct Record {
     /// commands too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ulimits: Vec<String>,
+    /// The signal `stop` sends first (`--stop-signal`; `None`: SIGTERM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<i32>,
+    /// `stop`'s wait before SIGKILL, seconds (`--stop-timeout`; -1:
+    /// forever; `None`: 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
 }
 
 /// What a run was given besides its image, network and security settings:
@@ -117,6 +124,10 @@ pub struct RunConfig {
     pub cgroups: Vec<String>,
     /// The `--ulimit`s, `NAME=SOFT:HARD`.
     pub ulimits: Vec<String>,
+    /// `--stop-signal`, a number.
+    pub stop_signal: Option<i32>,
+    /// `--stop-timeout`, seconds (-1: forever).
+    pub stop_timeout: Option<i64>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -271,6 +282,8 @@ impl Store {
             cgroups: config.cgroups,
             oom_killed: false,
             ulimits: config.ulimits,
+            stop_signal: config.stop_signal,
+            stop_timeout: config.stop_timeout,
         };
         self.write_new_record(&record)?;
         undo.record = true;
@@ -587,13 +600,28 @@ impl Store {
         Ok(rec)
     }
 
-    /// Stops a running container (`tupper stop`), as docker does: SIGTERM to
-    /// its PID 1, SIGKILL once `timeout` has passed; returns when its run has
-    /// ended (its exit recorded, or a `--rm` container removed). A container
-    /// that is not running is left as it is.
-    pub fn stop_container(&self, name_or_id: &str, timeout: std::time::Duration) -> Result<()> {
+    /// Stops a running container (`tupper stop`), as docker does: its stop
+    /// signal (`--stop-signal`, default SIGTERM) to its PID 1, SIGKILL once
+    /// `timeout` has passed (`None`: its `--stop-timeout`, else 10 s);
+    /// returns when its run has ended (its exit recorded, or a `--rm`
+    /// container removed). A container that is not running is left as it is.
+    pub fn stop_container(
+        &self,
+        name_or_id: &str,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<()> {
         use rustix::process::{pidfd_send_signal, Signal};
         let rec = self.find_container(name_or_id)?;
+        // The container's own (`--stop-timeout`, -1 forever), else docker's 10 s.
+        let timeout = timeout.unwrap_or(match rec.stop_timeout {
+            Some(t) if t < 0 => std::time::Duration::MAX,
+            Some(t) => std::time::Duration::from_secs(t as u64),
+            None => std::time::Duration::from_secs(10),
+        });
+        let signal = rec
+            .stop_signal
+            .and_then(Signal::from_named_raw)
+            .unwrap_or(Signal::TERM);
         let lock_name = format!("{}.lock", rec.id);
         if rec.status == Status::Dead && orphan_pid(self, &lock_name).is_some() {
             return Err(Error::msg(format!(
@@ -608,7 +636,7 @@ impl Store {
             return Ok(());
         };
         let what = || format!("stop container {name_or_id}");
-        let _ = pidfd_send_signal(&fd, Signal::TERM);
+        let _ = pidfd_send_signal(&fd, signal);
         if !wait_pidfd(&fd, timeout).map_err(|e| Error::os(what(), e))? {
             let _ = pidfd_send_signal(&fd, Signal::KILL);
             if !wait_pidfd(&fd, std::time::Duration::from_secs(10))

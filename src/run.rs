@@ -73,6 +73,12 @@ pub struct Spec {
     pub resources: crate::cgroup::Resources,
     /// The command's `setrlimit` limits (`--ulimit`); without them, tupper's own.
     pub ulimits: Vec<crate::ulimit::Ulimit>,
+    /// The signal [`Store::stop_container`] sends first (`--stop-signal`,
+    /// a number; default SIGTERM).
+    pub stop_signal: Option<i32>,
+    /// How long `stop` waits for it before SIGKILL, in seconds
+    /// (`--stop-timeout`; -1: forever; default 10).
+    pub stop_timeout: Option<i64>,
 }
 
 impl Default for Spec {
@@ -101,6 +107,8 @@ impl Default for Spec {
             group_add: Vec::new(),
             resources: crate::cgroup::Resources::default(),
             ulimits: Vec::new(),
+            stop_signal: None,
+            stop_timeout: None,
         }
     }
 }
@@ -227,6 +235,8 @@ impl Store {
                 resources: spec.resources.wanted().then(|| spec.resources.clone()),
                 cgroups: cgroup.as_ref().map(|c| c.dirs()).unwrap_or_default(),
                 ulimits: spec.ulimits.iter().map(|u| u.to_string()).collect(),
+                stop_signal: spec.stop_signal,
+                stop_timeout: spec.stop_timeout,
             },
         ) {
             Ok(c) => c,

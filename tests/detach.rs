@@ -379,3 +379,58 @@ fn pathdiff(path: &std::path::Path, from: &std::path::Path) -> String {
     );
     out.join("/")
 }
+
+#[test]
+fn stop_signal_and_stop_timeout_are_the_containers() {
+    let store = store_with_busybox();
+    let script = "trap 'echo usr1; exit 5' USR1; echo up; while :; do sleep 0.05; done";
+    detached(
+        &store,
+        &["--name", "u", "--stop-signal", "SIGUSR1"],
+        &["sh", "-c", script],
+    );
+    assert!(wait_for(Duration::from_secs(20), || store
+        .tupper(&["logs", "u"])
+        .stdout
+        .contains("up")));
+    store.tupper(&["stop", "u"]).ok();
+    assert_eq!(status(&store, "u")["exit_code"], 5);
+    assert_eq!(store.tupper(&["logs", "u"]).ok(), "up\nusr1\n");
+    // PID 1 ignores SIGTERM: --stop-timeout 1 kills it after a second...
+    detached(
+        &store,
+        &["--name", "t", "--stop-timeout", "1"],
+        &["sleep", "100"],
+    );
+    let start = Instant::now();
+    store.tupper(&["stop", "t"]).ok();
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+    assert_eq!(status(&store, "t")["exit_code"], 137);
+    // ...and stop -t says otherwise.
+    detached(
+        &store,
+        &["--name", "t0", "--stop-timeout", "100"],
+        &["sleep", "100"],
+    );
+    let start = Instant::now();
+    store.tupper(&["stop", "-t", "0", "t0"]).ok();
+    assert!(start.elapsed() < Duration::from_secs(8));
+    for n in ["u", "t", "t0"] {
+        store.tupper(&["rm", n]).ok();
+    }
+    for (args, says) in [
+        (&["--stop-signal", "NOPE"][..], "invalid signal"),
+        (&["--stop-timeout", "soon"], "whole seconds"),
+    ] {
+        let mut v = vec!["run", "-d", "--net", "none"];
+        v.extend(args);
+        v.extend(["bb", "true"]);
+        let line = store.tupper(&v).fails(125);
+        assert!(line.contains(says), "{args:?}: {line}");
+    }
+    store.assert_no_leftovers();
+}
