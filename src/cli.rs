@@ -71,6 +71,7 @@ Commands:
   ps [-a] [-q] [--json]          list running (-a: all) containers (-q: only their IDs)
   inspect NAME|ID...             a container's record and network settings, as JSON
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
+  prune                          remove every container that is not running (exited, dead)
   exec [-t] [-e KEY[=VALUE]] [-w DIR] [-u USER[:GROUP]] NAME|ID COMMAND [ARG]...
                                  run a command in a running container
   wait NAME|ID...                wait for containers to end; print their exit codes
@@ -156,6 +157,8 @@ pub enum Command {
         /// Names or IDs.
         names: Vec<String>,
     },
+    /// `prune`.
+    Prune,
     /// `rm`.
     Rm {
         /// Names or IDs.
@@ -390,6 +393,13 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 names,
                 force: flags[0],
             }
+        }
+        "prune" => {
+            let (_, rest) = flags(&mut p, &[])?;
+            if !rest.is_empty() {
+                return Err(bad("prune takes no arguments"));
+            }
+            Command::Prune
         }
         "run" => Command::Run(Box::new(parse_run(&mut p)?)),
         "exec" => {
@@ -977,6 +987,15 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 &mut out,
                 serde_json::to_string_pretty(&records).unwrap_or_default() + "\n",
             );
+        }
+        Command::Prune => {
+            let store = store()?;
+            let (removed, result) = store.prune_containers();
+            for id in removed {
+                print(&mut out, format!("{id}\n"));
+            }
+            let _ = store.empty_trash();
+            result?;
         }
         Command::Rm { names, force } => {
             let store = store()?;

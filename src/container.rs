@@ -559,6 +559,30 @@ impl Store {
         Ok(())
     }
 
+    /// Removes every container that is not running (`tupper prune`, docker's
+    /// `container prune`): exited and dead ones; a dead one whose command
+    /// still runs is left (`rm -f` ends it). Returns the IDs removed, and the
+    /// first error, once every container was tried.
+    pub fn prune_containers(&self) -> (Vec<String>, Result<()>) {
+        let list = match self.containers(true) {
+            Ok(l) => l,
+            Err(e) => return (Vec::new(), Err(e)),
+        };
+        let (mut removed, mut first_error) = (Vec::new(), None);
+        for rec in list.iter().filter(|r| r.status != Status::Running) {
+            if rec.status == Status::Dead && rec.pid.is_some() {
+                continue;
+            }
+            match self.remove_container(&rec.id, false) {
+                Ok(()) => removed.push(rec.id.clone()),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        (removed, first_error.map_or(Ok(()), Err))
+    }
+
     /// A pidfd of the PID 1 of running container `id`, once its command runs
     /// (the run lock file says `started`: before, PID 1 is tupper's child
     /// making the container, in a copy of the host's mount namespace, which

@@ -434,3 +434,47 @@ fn stop_signal_and_stop_timeout_are_the_containers() {
     }
     store.assert_no_leftovers();
 }
+
+#[test]
+fn prune_removes_every_container_that_is_not_running() {
+    let store = store_with_busybox();
+    store
+        .tupper(&["run", "--net", "none", "--name", "done", "bb", "true"])
+        .ok();
+    let done = status(&store, "done")["id"].as_str().unwrap().to_string();
+    // Dead: its tupper killed (by pid: this test started it), its command
+    // gone with it.
+    let dead = detached(&store, &["--name", "dead"], &["sleep", "100"]);
+    let pid = status(&store, "dead")["pid"].as_i64().unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid = stat
+        .rsplit(") ")
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    sh("kill", &["-9", &ppid]);
+    assert!(wait_for(Duration::from_secs(20), || status(&store, "dead")
+        ["status"]
+        == "dead"
+        && status(&store, "dead")["pid"].is_null()));
+    let running = detached(&store, &["--name", "up"], &["sleep", "100"]);
+    let out = store.tupper(&["prune"]).ok();
+    let mut removed: Vec<&str> = out.lines().collect();
+    removed.sort();
+    let mut want = vec![done.as_str(), dead.as_str()];
+    want.sort();
+    assert_eq!(removed, want, "{out}");
+    let left: Vec<String> = store
+        .ps_json(true)
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left, [running.clone()]);
+    // Nothing to prune: no output, success.
+    assert_eq!(store.tupper(&["prune"]).ok(), "");
+    store.tupper(&["rm", "-f", &running]).ok();
+    store.assert_no_leftovers();
+}
