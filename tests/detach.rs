@@ -472,7 +472,7 @@ fn prune_removes_every_container_that_is_not_running() {
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(left, [running.clone()]);
+    assert_eq!(left, std::slice::from_ref(&running));
     // Nothing to prune: no output, success.
     assert_eq!(store.tupper(&["prune"]).ok(), "");
     store.tupper(&["rm", "-f", &running]).ok();
