@@ -33,7 +33,7 @@
 #![allow(unsafe_code)]
 
 use std::ffi::c_char;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use rustix::fs::{self as rfs, Mode, OFlags};
 use rustix::io::Errno;
@@ -93,6 +93,8 @@ pub enum Stage {
     CgroupNamespace = 21,
     /// `setrlimit` of a `--ulimit` (`index` says which).
     Ulimit = 22,
+    /// Writing a `--sysctl` (`index` says which).
+    Sysctl = 23,
 }
 
 impl Stage {
@@ -123,6 +125,7 @@ impl Stage {
             Init,
             CgroupNamespace,
             Ulimit,
+            Sysctl,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -243,6 +246,8 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         check(Stage::ProcessGroup, rustix::process::setpgid(None, None));
     }
     rustix::process::umask(Mode::empty());
+    // The container's /proc/sys, for --sysctl after the go-ahead.
+    let mut proc_sys: Option<OwnedFd> = None;
     if let Some(container) = fds.join {
         // `tupper exec`: the container's namespaces (the PID namespace was
         // the parent's, for its children, before the clone); joining its
@@ -284,6 +289,17 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
             mount::mount_bind_recursive(plan.rootfs.as_c_str(), plan.rootfs.as_c_str()),
         );
         for (i, step) in plan.steps.iter().enumerate() {
+            if let Op::KeepProcSys { path } = &step.op {
+                match rfs::open(
+                    path.as_c_str(),
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                ) {
+                    Ok(fd) => proc_sys = Some(fd),
+                    Err(e) => fail(Stage::Step, i, e),
+                }
+                continue;
+            }
             if let Err(e) = apply(&step.op) {
                 fail(Stage::Step, i, e)
             }
@@ -344,6 +360,24 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     restore_signals();
     // Whatever the caller leaked into tupper stays out of the container.
     cloexec_above_stderr();
+    // With the network configured (eth0 is there), and the capabilities
+    // still here (a network parameter needs CAP_NET_ADMIN).
+    if let Some(dir) = &proc_sys {
+        for (i, (path, value)) in plan.sysctls.iter().enumerate() {
+            let written = rfs::openat(
+                dir,
+                path.as_c_str(),
+                OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .and_then(|fd| rustix::io::write(&fd, value));
+            match written {
+                Ok(n) if n == value.len() => {}
+                Ok(_) => fail(Stage::Sysctl, i, Errno::IO),
+                Err(e) => fail(Stage::Sysctl, i, e),
+            }
+        }
+    }
     // Before the capabilities go: raising a hard limit needs CAP_SYS_RESOURCE.
     for (i, u) in plan.ulimits.iter().enumerate() {
         if let Err(e) = rustix::process::setrlimit(u.resource, u.rlimit()) {
@@ -450,6 +484,8 @@ fn apply(op: &Op) -> rustix::io::Result<()> {
         .map(drop),
         Op::Symlink { target, link } => rfs::symlink(target.as_c_str(), link.as_c_str()),
         Op::Volume(v) => mount_volume(v),
+        // Handled by the step loop, which keeps the fd.
+        Op::KeepProcSys { .. } => Ok(()),
     }
 }
 
@@ -982,6 +1018,6 @@ mod tests {
         for n in 0..=20 {
             assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
         }
-        assert_eq!(Stage::from_u32(23), None);
+        assert_eq!(Stage::from_u32(24), None);
     }
 }

@@ -62,6 +62,7 @@ Commands:
       --cgroup-parent PATH       where its cgroup goes in each hierarchy (default tupper)
       --ulimit NAME=SOFT[:HARD]  a resource limit of the command (nofile=1024:2048, nproc=64, core=-1)
       --stop-signal SIGNAL       the signal stop sends first (default TERM)
+      --sysctl NAME=VALUE        a kernel parameter of the container's own namespaces (net.*, kernel.shm*, ...)
       --stop-timeout SECONDS     how long stop waits before SIGKILL (default 10; -1: forever)
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
@@ -267,6 +268,8 @@ pub struct RunArgs {
     pub stop_signal: Option<i32>,
     /// `--stop-timeout` in seconds (-1: forever).
     pub stop_timeout: Option<i64>,
+    /// `--sysctl NAME=VALUE`, as given.
+    pub sysctls: Vec<String>,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -617,6 +620,7 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                 a.resources.cpuset_mems = Some(string(p.value().map_err(lex)?)?)
             }
             Some(Arg::Long("ulimit")) => a.ulimits.push(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("sysctl")) => a.sysctls.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("stop-signal")) => {
                 a.stop_signal = Some(parse_signal(&string(p.value().map_err(lex)?)?)?.as_raw())
             }
@@ -748,6 +752,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         ulimits: crate::ulimit::parse_all(&a.ulimits)?,
         stop_signal: a.stop_signal,
         stop_timeout: a.stop_timeout,
+        sysctls: crate::sysctl::parse_all(&a.sysctls, mode == net::Mode::Host)?,
     })
 }
 
@@ -1653,6 +1658,7 @@ mod tests {
             ulimits: Vec::new(),
             stop_signal: None,
             stop_timeout: None,
+            sysctls: Vec::new(),
         };
         let t = ps_table(&[rec], 160);
         let lines: Vec<&str> = t.lines().collect();

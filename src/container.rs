@@ -104,6 +104,9 @@ pub struct Record {
     /// forever; `None`: 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    /// Its `--sysctl`s, `NAME=VALUE`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sysctls: Vec<String>,
 }
 
 /// What a run was given besides its image, network and security settings:
@@ -128,6 +131,8 @@ pub struct RunConfig {
     pub stop_signal: Option<i32>,
     /// `--stop-timeout`, seconds (-1: forever).
     pub stop_timeout: Option<i64>,
+    /// The `--sysctl`s, `NAME=VALUE`.
+    pub sysctls: Vec<String>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -284,6 +289,7 @@ impl Store {
             ulimits: config.ulimits,
             stop_signal: config.stop_signal,
             stop_timeout: config.stop_timeout,
+            sysctls: config.sysctls,
         };
         self.write_new_record(&record)?;
         undo.record = true;

@@ -404,6 +404,16 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
         Some(Stage::JoinContainer) => "join the container's namespaces".to_string(),
         Some(Stage::Init) => "fork the command's process (--init)".to_string(),
         Some(Stage::Ulimit) => ulimit_step(plan, report.index),
+        Some(Stage::Sysctl) => plan.sysctls.get(report.index as usize).map_or_else(
+            || "write a --sysctl".to_string(),
+            |(path, value)| {
+                format!(
+                    "write {} to /proc/sys/{} (--sysctl)",
+                    String::from_utf8_lossy(value),
+                    path.to_string_lossy()
+                )
+            },
+        ),
         Some(Stage::CgroupNamespace) => {
             "make the container's cgroup namespace in its cgroup".to_string()
         }

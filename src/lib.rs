@@ -43,6 +43,7 @@ pub mod pool;
 pub mod run;
 pub mod seccomp;
 pub mod store;
+pub mod sysctl;
 pub mod terminal;
 pub mod timefmt;
 pub mod ulimit;

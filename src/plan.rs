@@ -137,6 +137,13 @@ pub enum Op {
     /// A mount the user asked for (`-v`, `--tmpfs`), made in the container's
     /// root with the kernel's mount API.
     Volume(Volume),
+    /// `open(path, O_PATH|O_DIRECTORY)` of the container's `/proc/sys`,
+    /// kept by the child for `--sysctl` (taken before the read-only bind
+    /// over it, so writes through it reach the kernel).
+    KeepProcSys {
+        /// The absolute host path.
+        path: CString,
+    },
 }
 
 /// A user mount as the child makes it: the destination is resolved inside
@@ -231,6 +238,9 @@ pub struct ChildPlan {
     pub late_cgroup_ns: bool,
     /// The `--ulimit`s, set after the go-ahead, before the capabilities go.
     pub ulimits: Vec<crate::ulimit::Ulimit>,
+    /// The `--sysctl`s: a path below `/proc/sys` and the value, written
+    /// after the go-ahead through the fd of [`Op::KeepProcSys`].
+    pub sysctls: Vec<(CString, Vec<u8>)>,
 }
 
 /// The inputs of a plan, as the user gave them.
@@ -279,6 +289,8 @@ pub struct PlanInput<'a> {
     pub user: Option<&'a crate::user::Resolved>,
     /// The `--ulimit`s.
     pub ulimits: &'a [crate::ulimit::Ulimit],
+    /// The `--sysctl`s.
+    pub sysctls: &'a [crate::sysctl::Sysctl],
 }
 
 impl Default for PlanInput<'_> {
@@ -296,6 +308,7 @@ impl Default for PlanInput<'_> {
             no_new_privileges: false,
             capabilities: DEFAULT_CAPABILITIES,
             tty: false,
+            sysctls: &[],
             ulimits: &[],
             volumes: &[],
             read_only: false,
@@ -367,6 +380,19 @@ impl ChildPlan {
             init: input.init && !input.joins,
             late_cgroup_ns: false,
             ulimits: input.ulimits.to_vec(),
+            sysctls: match input.joins {
+                true => Vec::new(),
+                false => input
+                    .sysctls
+                    .iter()
+                    .map(|s| {
+                        Ok((
+                            cstring("--sysctl", s.path.as_str())?,
+                            s.value.clone().into_bytes(),
+                        ))
+                    })
+                    .collect::<Result<_>>()?,
+            },
             user: input.user.map(crate::user::Resolved::ids),
         })
     }
@@ -499,6 +525,14 @@ fn all_steps(root: &str, input: &PlanInput<'_>) -> Result<Vec<Step>> {
                 flags: input.root_flags | MountFlags::BIND | MountFlags::NODEV | MountFlags::RDONLY,
             },
             shown: "make the container's root read-only".to_string(),
+        });
+    }
+    if !input.sysctls.is_empty() {
+        steps.push(Step {
+            op: Op::KeepProcSys {
+                path: cstring("mount path", format!("{root}/proc/sys"))?,
+            },
+            shown: "open /proc/sys for --sysctl".to_string(),
         });
     }
     steps.extend(protection_steps(root)?);
@@ -700,7 +734,7 @@ pub fn target_of(op: &Op) -> &CStr {
         | Op::MaskFile { target }
         | Op::MaskDir { target }
         | Op::ReadOnly { target } => target,
-        Op::Mkdir { path, .. } | Op::Touch { path } => path,
+        Op::Mkdir { path, .. } | Op::Touch { path } | Op::KeepProcSys { path } => path,
         Op::Symlink { link, .. } => link,
         Op::Volume(v) => &v.root,
     }

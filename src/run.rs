@@ -79,6 +79,9 @@ pub struct Spec {
     /// How long `stop` waits for it before SIGKILL, in seconds
     /// (`--stop-timeout`; -1: forever; default 10).
     pub stop_timeout: Option<i64>,
+    /// Kernel parameters of its own namespaces (`--sysctl`, see
+    /// [`crate::sysctl::parse`]).
+    pub sysctls: Vec<crate::sysctl::Sysctl>,
 }
 
 impl Default for Spec {
@@ -109,6 +112,7 @@ impl Default for Spec {
             ulimits: Vec::new(),
             stop_signal: None,
             stop_timeout: None,
+            sysctls: Vec::new(),
         }
     }
 }
@@ -157,6 +161,7 @@ impl Store {
             false => None,
         };
         spec.resources.validate()?;
+        crate::sysctl::check(&spec.sysctls, spec.network.mode == net::Mode::Host)?;
         // Where its cgroup goes, if it has one: into the record before it is made.
         let cgroup = crate::cgroup::place(&spec.resources, &id)?;
         let mut plan = ChildPlan::new(
@@ -181,6 +186,7 @@ impl Store {
                 init: spec.init,
                 user: user.as_ref(),
                 ulimits: &spec.ulimits,
+                sysctls: &spec.sysctls,
             },
         )?;
         // cgroup v1: the child is moved into its cgroup after the clone, and
@@ -237,6 +243,7 @@ impl Store {
                 ulimits: spec.ulimits.iter().map(|u| u.to_string()).collect(),
                 stop_signal: spec.stop_signal,
                 stop_timeout: spec.stop_timeout,
+                sysctls: spec.sysctls.iter().map(|s| s.to_string()).collect(),
             },
         ) {
             Ok(c) => c,

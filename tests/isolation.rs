@@ -551,3 +551,67 @@ fn a_device_node_made_in_the_container_cannot_be_opened() {
     assert!(!out.contains("opened"), "a node made inside opened:\n{out}");
     assert!(out.contains("null-works"), "{out}");
 }
+
+/// `--sysctl`: parameters of the container's own namespaces, written for it
+/// alone; `/proc/sys` stays read-only for its command.
+#[test]
+fn sysctls_are_the_containers_own() {
+    let store = store_with_busybox();
+    let host_port =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    let host_shm = std::fs::read_to_string("/proc/sys/kernel/shmmax").unwrap();
+    let out = store.tupper(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--sysctl",
+        "net.ipv4.ip_unprivileged_port_start=80",
+        "--sysctl",
+        "kernel/shmmax=123456",
+        "--sysctl",
+        "net.ipv4.ping_group_range=0 100",
+        "bb",
+        "sh",
+        "-c",
+        "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shmmax \
+         /proc/sys/net/ipv4/ping_group_range; echo 1 > /proc/sys/kernel/shmmax || echo refused",
+    ]);
+    assert_eq!(out.ok(), "80\n123456\n0\t100\nrefused\n");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap(),
+        host_port
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmax").unwrap(),
+        host_shm
+    );
+    let before = store.state();
+    for (args, says) in [
+        (
+            &["--net", "none", "--sysctl", "vm.swappiness=1"][..],
+            "not a parameter of the container's own",
+        ),
+        (
+            &["--net", "host", "--sysctl", "net.ipv4.ip_forward=1"],
+            "the host's with --net host",
+        ),
+        (
+            &["--net", "none", "--sysctl", "net.ipv4.ip_forward"],
+            "NAME=VALUE",
+        ),
+        // The kernel has no such parameter: the child fails, nothing is left.
+        (
+            &["--net", "none", "--sysctl", "net.ipv4.nosuch=1"],
+            "write 1 to /proc/sys/net/ipv4/nosuch",
+        ),
+    ] {
+        let mut v = vec!["run", "--rm"];
+        v.extend(args);
+        v.extend(["bb", "true"]);
+        let line = store.tupper(&v).fails(125);
+        assert!(line.contains(says), "{args:?}: {line}");
+        before.assert_same(&store.state(), &format!("{args:?}"));
+    }
+    store.assert_no_leftovers();
+}

@@ -1676,3 +1676,33 @@ fn add_host_and_dns_options_reach_the_etc_files() {
     before.assert_same(&w.store.state(), "--add-host host-gateway with --net none");
     w.store.assert_no_leftovers();
 }
+
+/// `--sysctl` of eth0 in bridge mode: written once the parent has set the
+/// network up.
+#[test]
+fn a_sysctl_of_eth0_is_written_after_the_network_is_up() {
+    let w = World::new("sysc", 38);
+    let text = w
+        .tupper(&[
+            "run",
+            "--rm",
+            "--sysctl",
+            "net.ipv4.conf.eth0.forwarding=1",
+            "bb",
+            "cat",
+            "/proc/sys/net/ipv4/conf/eth0/forwarding",
+        ])
+        .ok();
+    assert_eq!(text, "1\n");
+    let text = w
+        .tupper(&[
+            "run",
+            "--rm",
+            "bb",
+            "cat",
+            "/proc/sys/net/ipv4/conf/eth0/forwarding",
+        ])
+        .ok();
+    assert_eq!(text, "0\n");
+    w.store.assert_no_leftovers();
+}
