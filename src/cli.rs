@@ -73,8 +73,8 @@ Commands:
   inspect NAME|ID...             a container's record and network settings, as JSON
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
   prune                          remove every container that is not running (exited, dead)
-  exec [-t] [-e KEY[=VALUE]] [-w DIR] [-u USER[:GROUP]] NAME|ID COMMAND [ARG]...
-                                 run a command in a running container
+  exec [-d] [-t] [-e KEY[=VALUE]] [-w DIR] [-u USER[:GROUP]] NAME|ID COMMAND [ARG]...
+                                 run a command in a running container (-d: in the background)
   wait NAME|ID...                wait for containers to end; print their exit codes
   stop [-t SECONDS] NAME|ID...   stop running containers: SIGTERM (or --stop-signal), SIGKILL after -t
                                  (default the container's --stop-timeout, else 10)
@@ -173,6 +173,8 @@ pub enum Command {
         name: String,
         /// `-t`.
         tty: bool,
+        /// Return once the command runs (`-d`); its output is discarded.
+        detach: bool,
         /// `-e`.
         env: Vec<String>,
         /// `-w`.
@@ -407,9 +409,11 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         "run" => Command::Run(Box::new(parse_run(&mut p)?)),
         "exec" => {
             let (mut tty, mut env, mut workdir, mut user) = (false, Vec::new(), None, None);
+            let mut detach = false;
             let name = loop {
                 match p.next().map_err(lex)? {
                     Some(Arg::Short('t')) | Some(Arg::Long("tty")) => tty = true,
+                    Some(Arg::Short('d')) | Some(Arg::Long("detach")) => detach = true,
                     Some(Arg::Short('i')) | Some(Arg::Long("interactive")) => {}
                     Some(Arg::Short('e')) | Some(Arg::Long("env")) => {
                         env.push(string(p.value().map_err(lex)?)?)
@@ -433,9 +437,15 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             if command.is_empty() {
                 return Err(bad("exec needs a command"));
             }
+            if detach && tty {
+                return Err(bad(
+                    "exec -d with -t is not supported (a detached command has no terminal to copy)",
+                ));
+            }
             Command::Exec {
                 name,
                 tty,
+                detach,
                 env,
                 workdir,
                 user,
@@ -1016,13 +1026,20 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
         Command::Exec {
             name,
             tty,
+            detach,
             env,
             workdir,
             user,
             command,
         } => {
-            let store = store()?;
             drop(out);
+            let (store, detached) = match detach {
+                false => (store()?, None),
+                true => match Detached::fork(&cli.root, false)? {
+                    Ok((holder, store)) => (store, Some(holder)),
+                    Err(foreground) => return foreground,
+                },
+            };
             let spec = crate::exec::ExecSpec {
                 command: command.clone(),
                 env: env.clone(),
@@ -1038,7 +1055,20 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 true => Forwarder::with_window_changes()?,
                 false => Forwarder::new()?,
             };
-            let exec = store.exec(name, &spec)?;
+            let exec = match store.exec(name, &spec) {
+                Ok(e) => e,
+                Err(e) => {
+                    if let Some(d) = detached {
+                        d.failed(&e);
+                    }
+                    return Err(e);
+                }
+            };
+            if let Some(d) = detached {
+                // `exec -d` returns now; this process waits for the command.
+                d.exec_started();
+                return exec.wait();
+            }
             let raw = match tty {
                 true => Some(crate::terminal::RawMode::enter()?),
                 false => None,
@@ -1090,7 +1120,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             drop(out);
             let (store, mut detached) = match args.detach {
                 false => (store()?, None),
-                true => match Detached::fork(&cli.root)? {
+                true => match Detached::fork(&cli.root, true)? {
                     Ok((monitor, store)) => (store, Some(monitor)),
                     Err(foreground) => return foreground,
                 },
@@ -1169,14 +1199,19 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
     Ok(0)
 }
 
-/// The process that holds a detached container (`run -d`), and what it
-/// tells the `tupper run -d` that made it.
+/// The process that holds a detached container (`run -d`) or command
+/// (`exec -d`), and what it tells the `tupper` that made it.
 struct Detached {
-    /// The write end of the status pipe: the ID, or the exit code and error.
+    /// The write end of the status pipe: the ID (`started` for an exec),
+    /// or the exit code and error.
     status: std::os::fd::OwnedFd,
-    /// The container's log (stdout and stderr), nameless until it starts.
-    log: std::os::fd::OwnedFd,
+    /// The container's log (stdout and stderr), nameless until it starts;
+    /// `None` for an exec, whose output goes to `/dev/null` (docker's).
+    log: Option<std::os::fd::OwnedFd>,
 }
+
+/// What a detached exec's holder says once the command runs.
+const EXEC_STARTED: &str = "started";
 
 impl Detached {
     /// Forks: in the process that goes on to run the container, `Ok` with
@@ -1185,7 +1220,10 @@ impl Detached {
     /// the caller, `Err(result)`, with which its `run -d` ends: the ID
     /// printed once the command runs, or the error of the start.
     #[allow(clippy::type_complexity)]
-    fn fork(root: &std::ffi::OsStr) -> Result<std::result::Result<(Detached, Store), Result<i32>>> {
+    fn fork(
+        root: &std::ffi::OsStr,
+        with_log: bool,
+    ) -> Result<std::result::Result<(Detached, Store), Result<i32>>> {
         use rustix::pipe::{pipe_with, PipeFlags};
         let (read, write) = pipe_with(PipeFlags::CLOEXEC)
             .map_err(|e| Error::os("create the status pipe of a detached run", e))?;
@@ -1200,7 +1238,10 @@ impl Detached {
                 std::process::exit(e.exit_code())
             };
             let store = Store::open(root).unwrap_or_else(|e| fail(e));
-            let log = store.new_log().unwrap_or_else(|e| fail(e));
+            let log = match with_log {
+                true => Some(store.new_log().unwrap_or_else(|e| fail(e))),
+                false => None,
+            };
             let _ = rustix::process::setsid();
             let _ = rustix::process::chdir(c"/");
             let redirect = || -> rustix::io::Result<()> {
@@ -1210,8 +1251,9 @@ impl Detached {
                     rustix::fs::Mode::empty(),
                 )?;
                 rustix::stdio::dup2_stdin(&null)?;
-                rustix::stdio::dup2_stdout(&log)?;
-                rustix::stdio::dup2_stderr(&log)
+                let out = log.as_ref().map_or(null.as_fd(), |l| l.as_fd());
+                rustix::stdio::dup2_stdout(out)?;
+                rustix::stdio::dup2_stderr(out)
             };
             if let Err(e) = redirect() {
                 fail(Error::os("redirect the standard fds of a detached run", e));
@@ -1236,6 +1278,7 @@ impl Detached {
                 let _ = std::io::stdout().write_all(format!("{text}\n").as_bytes());
                 Ok(0)
             }
+            None if text == EXEC_STARTED => Ok(0),
             Some((code, message)) => {
                 let kind = match code {
                     "126" => crate::error::Kind::CannotInvoke,
@@ -1245,7 +1288,7 @@ impl Detached {
                 Err(Error::msg(message).with_kind(kind))
             }
             None => Err(Error::msg(
-                "run -d: the process of the detached run ended before its container started",
+                "the detached process ended before its command started",
             )),
         }))
     }
@@ -1254,9 +1297,17 @@ impl Detached {
     /// (if it is still there: a `run -d` killed meanwhile leaves the
     /// container running, as docker's client does).
     fn started(self, store: &Store, id: &str) -> Result<()> {
-        store.keep_log(self.log.as_fd(), id)?;
+        if let Some(log) = &self.log {
+            store.keep_log(log.as_fd(), id)?;
+        }
         let _ = crate::fsutil::write_all(self.status.as_fd(), format!("{id}\n").as_bytes());
         Ok(())
+    }
+
+    /// The exec'd command runs: `exec -d` returns, printing nothing.
+    fn exec_started(self) {
+        let _ =
+            crate::fsutil::write_all(self.status.as_fd(), format!("{EXEC_STARTED}\n").as_bytes());
     }
 
     /// The container did not start: `run -d` prints `e` and exits with its code.

@@ -243,3 +243,49 @@ fn exec_gets_the_containers_environment_whatever_pid_1_did_to_its_own() {
     store.tupper(&["rm", "-f", "e"]).ok();
     store.assert_no_leftovers();
 }
+
+#[test]
+fn exec_d_returns_once_the_command_runs() {
+    let store = store_with_busybox();
+    let out = store
+        .tupper(&[
+            "run", "-d", "--net", "none", "--name", "box", "bb", "sleep", "100",
+        ])
+        .ok();
+    assert!(is_id(out.trim()), "{out}");
+    let start = std::time::Instant::now();
+    // It prints nothing and keeps none of the caller's pipes (else the
+    // harness would wait for the command's 3 s).
+    let out = store.tupper(&[
+        "exec",
+        "-d",
+        "box",
+        "sh",
+        "-c",
+        "echo lost; sleep 3; touch /done",
+    ]);
+    assert_eq!(out.ok(), "");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(out.stderr.is_empty(), "{out:?}");
+    // It runs in the container meanwhile, and ends on its own.
+    let ps = store.tupper(&["exec", "box", "ps", "-o", "args"]).ok();
+    assert!(ps.contains("sleep 3"), "{ps}");
+    assert!(std::time::Instant::now() < start + std::time::Duration::from_secs(3));
+    assert!(wait_for(std::time::Duration::from_secs(20), || store
+        .tupper(&["exec", "box", "test", "-e", "/done"])
+        .code
+        == 0));
+    // A command that cannot start fails as exec does, nothing left running.
+    let line = store.tupper(&["exec", "-d", "box", "nosuch"]).fails(127);
+    assert!(line.contains("exec nosuch"), "{line}");
+    let line = store
+        .tupper(&["exec", "-d", "-t", "box", "true"])
+        .fails(125);
+    assert!(line.contains("-d with -t"), "{line}");
+    store.tupper(&["rm", "-f", "box"]).ok();
+    store.assert_no_leftovers();
+}
