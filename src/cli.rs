@@ -73,6 +73,7 @@ Commands:
   inspect NAME|ID...             a container's record and network settings, as JSON
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
   prune                          remove every container that is not running (exited, dead)
+  cp SRC DEST                    copy files between the host and a container (CONTAINER:PATH)
   exec [-d] [-t] [-e KEY[=VALUE]] [-w DIR] [-u USER[:GROUP]] NAME|ID COMMAND [ARG]...
                                  run a command in a running container (-d: in the background)
   wait NAME|ID...                wait for containers to end; print their exit codes
@@ -160,6 +161,13 @@ pub enum Command {
     },
     /// `prune`.
     Prune,
+    /// `cp`.
+    Cp {
+        /// The source (`CONTAINER:PATH` or a host path).
+        from: String,
+        /// The destination.
+        to: String,
+    },
     /// `rm`.
     Rm {
         /// Names or IDs.
@@ -398,6 +406,13 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 names,
                 force: flags[0],
             }
+        }
+        "cp" => {
+            let (_, pos) = flags(&mut p, &[])?;
+            let [from, to]: [String; 2] = pos.try_into().map_err(|_| {
+                bad("cp takes two arguments: SRC DEST (one of them CONTAINER:PATH)")
+            })?;
+            Command::Cp { from, to }
         }
         "prune" => {
             let (_, rest) = flags(&mut p, &[])?;
@@ -1002,6 +1017,13 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 &mut out,
                 serde_json::to_string_pretty(&records).unwrap_or_default() + "\n",
             );
+        }
+        Command::Cp { from, to } => {
+            let store = store()?;
+            store.copy(
+                &crate::cp::Location::parse(from),
+                &crate::cp::Location::parse(to),
+            )?;
         }
         Command::Prune => {
             let store = store()?;

@@ -156,7 +156,29 @@ pub fn copy_tree(
     root: BorrowedFd<'_>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Stats> {
-    copy::copy_tree(source, root, progress)
+    copy::copy_tree(source, root, false, progress)
+}
+
+/// [`copy_tree`] of a container's tree to the host (`tupper cp` out of a
+/// container): owners become the caller's, set-user-ID and set-group-ID
+/// bits, extended attributes (file capabilities) and device nodes are left
+/// behind.
+pub fn copy_tree_from_container(source: &Path, root: BorrowedFd<'_>) -> Result<Stats> {
+    copy::copy_tree(source, root, true, &mut |_| {})
+}
+
+/// Copies one entry that is not a directory, `name` in `dir`, to
+/// `dest_name` in `dest`, by [`copy_tree`]'s rules (`tupper cp` of a file;
+/// `from_container`: by [`copy_tree_from_container`]'s).
+pub fn copy_one(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    dest: BorrowedFd<'_>,
+    dest_name: &str,
+    shown: &Path,
+    from_container: bool,
+) -> Result<Stats> {
+    copy::copy_one(dir, name, dest, dest_name, shown, from_container)
 }
 
 /// Counts the bytes read from the archive input, for progress reports.

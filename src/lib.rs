@@ -28,6 +28,7 @@ pub mod cgroup;
 pub mod child;
 pub mod cli;
 pub mod container;
+pub mod cp;
 pub mod error;
 pub mod exec;
 pub mod extract;

@@ -22,6 +22,7 @@ use crate::error::{Context, Error, Result};
 pub(super) fn copy_tree(
     source: &Path,
     root: BorrowedFd<'_>,
+    from_container: bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Stats> {
     let top = fs::openat(
@@ -35,6 +36,7 @@ pub(super) fn copy_tree(
     let dest = fs::fstat(root).context(|| "stat the image root".to_string())?;
     let mut copier = Copier {
         source,
+        from_container,
         dest: (dest.st_dev, dest.st_ino),
         writer: Writer::new(root)?,
         path: Vec::new(),
@@ -48,13 +50,49 @@ pub(super) fn copy_tree(
         },
     };
     let st = fs::fstat(&top).context(|| format!("stat {}", source.display()))?;
-    let mut meta = meta_of(&st);
-    meta.xattrs = read_xattrs(Xattrs::Fd(top.as_fd()), &copier.source_name())?;
+    let mut meta = copier.meta(&st);
+    if !from_container {
+        meta.xattrs = read_xattrs(Xattrs::Fd(top.as_fd()), &copier.source_name())?;
+    }
     copier.writer.dir(b"", &meta)?;
     copier.walk(top)?;
     let stats = copier.writer.finish()?;
     copier.reporter.report(stats.entries);
     Ok(stats)
+}
+
+/// Copies one entry that is not a directory, `name` in `dir` (shown as
+/// `shown`), to `dest_name` in `dest`, by the tree copy's rules: a symlink
+/// as a symlink, owner, mode, times and extended attributes kept, nothing
+/// of the destination followed.
+pub(super) fn copy_one(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    dest: BorrowedFd<'_>,
+    dest_name: &str,
+    shown: &Path,
+    from_container: bool,
+) -> Result<Stats> {
+    let consumed = Cell::new(0u64);
+    let st = fs::fstat(dest).context(|| "stat the destination".to_string())?;
+    let mut progress = |_| {};
+    let mut copier = Copier {
+        source: shown,
+        from_container,
+        dest: (st.st_dev, st.st_ino),
+        writer: Writer::new(dest)?,
+        path: dest_name.as_bytes().to_vec(),
+        links: HashMap::new(),
+        buf: Vec::new(),
+        consumed: &consumed,
+        reporter: Reporter {
+            consumed: &consumed,
+            next: 0,
+            progress: &mut progress,
+        },
+    };
+    copier.entry(dir, name.as_bytes())?;
+    copier.writer.finish()
 }
 
 /// Owner, mode and mtime from an `lstat`.
@@ -72,6 +110,9 @@ fn meta_of(st: &Stat) -> Meta {
 /// The walk's state.
 struct Copier<'a, 'r> {
     source: &'a Path,
+    /// The source is a container's (`tupper cp` out of it): nothing of it
+    /// may give the host's root more than files of its own (see [`Copier::meta`]).
+    from_container: bool,
     /// (device, inode) of the image root: a source that contains the store
     /// (`/`, the store's root) contains the image being filled, which is skipped.
     dest: (u64, u64),
@@ -87,6 +128,29 @@ struct Copier<'a, 'r> {
 }
 
 impl Copier<'_, '_> {
+    /// The metadata a copy gets: the source's, or, from a container, no
+    /// set-user-ID or set-group-ID bit and the copier's own owner (a
+    /// container's file must not become a set-user-ID file of the host's
+    /// root); extended attributes, which hold file capabilities, are not
+    /// read then either.
+    fn meta(&self, st: &Stat) -> Meta {
+        let mut meta = meta_of(st);
+        if self.from_container {
+            meta.mode &= !0o6000;
+            meta.uid = rustix::process::geteuid().as_raw();
+            meta.gid = rustix::process::getegid().as_raw();
+        }
+        meta
+    }
+
+    /// Extended attributes of the entry, unless it is a container's.
+    fn xattrs(&self, from: Xattrs<'_>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        match self.from_container {
+            true => Ok(Vec::new()),
+            false => read_xattrs(from, &self.source_name()),
+        }
+    }
+
     /// The current entry's source path, for messages.
     fn source_name(&self) -> String {
         if self.path.is_empty() {
@@ -126,7 +190,7 @@ impl Copier<'_, '_> {
         let st = fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
             .context(|| format!("stat {}", self.source_name()))?;
         let file_type = FileType::from_raw_mode(st.st_mode);
-        let mut meta = meta_of(&st);
+        let mut meta = self.meta(&st);
 
         if file_type != FileType::Directory && st.st_nlink > 1 {
             let key = (st.st_dev, st.st_ino);
@@ -150,7 +214,7 @@ impl Copier<'_, '_> {
                     Mode::empty(),
                 )
                 .context(|| format!("open directory {}", self.source_name()))?;
-                meta.xattrs = read_xattrs(Xattrs::Fd(sub.as_fd()), &self.source_name())?;
+                meta.xattrs = self.xattrs(Xattrs::Fd(sub.as_fd()))?;
                 self.writer.dir(&self.path, &meta)?;
                 self.walk(sub)
             }
@@ -166,7 +230,7 @@ impl Copier<'_, '_> {
                     Mode::empty(),
                 )
                 .context(|| format!("open {}", self.source_name()))?;
-                meta.xattrs = read_xattrs(Xattrs::Fd(src.as_fd()), &self.source_name())?;
+                meta.xattrs = self.xattrs(Xattrs::Fd(src.as_fd()))?;
                 let source_name = self.source_name();
                 let entries = self.writer.stats().entries;
                 let (path, buf, consumed, reporter) =
@@ -191,6 +255,8 @@ impl Copier<'_, '_> {
                     .context(|| format!("read symlink {}", self.source_name()))?;
                 self.writer.symlink(&self.path, target.as_bytes(), &meta)
             }
+            // A container's device node is not made on the host.
+            FileType::CharacterDevice | FileType::BlockDevice if self.from_container => Ok(()),
             FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
                 let node = fs::openat(
                     dir,
@@ -200,7 +266,7 @@ impl Copier<'_, '_> {
                 )
                 .context(|| format!("open {}", self.source_name()))?;
                 let proc_path = format!("/proc/self/fd/{}", node.as_raw_fd());
-                meta.xattrs = read_xattrs(Xattrs::Path(&proc_path), &self.source_name())?;
+                meta.xattrs = self.xattrs(Xattrs::Path(&proc_path))?;
                 let rdev = st.st_rdev;
                 let special = match file_type {
                     FileType::CharacterDevice => Special::Char(fs::major(rdev), fs::minor(rdev)),
