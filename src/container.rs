@@ -859,8 +859,21 @@ fn orphan_pid(store: &Store, lock_name: &str) -> Option<i32> {
     if !ours() {
         return None;
     }
-    // Ended, or ending: a zombie (not reaped yet by whoever inherited it) or
-    // a process with SIGKILL pending (the parent-death signal at work).
+    // Ended, or ending: a zombie (not reaped yet by whoever inherited it), a
+    // process with SIGKILL pending (the parent-death signal at work), or one
+    // that took it and is exiting (PF_EXITING in /proc/PID/stat's flags: no
+    // signal is pending any more while PID 1 waits for the rest of its PID
+    // namespace to go).
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let flags: u64 = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.split(' ').nth(6))
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0);
+    const PF_EXITING: u64 = 0x4;
+    if flags & PF_EXITING != 0 {
+        return None;
+    }
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let dying = status.lines().any(|line| match line.split_once(':') {
         Some(("State", state)) => {
