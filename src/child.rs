@@ -362,13 +362,17 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     cloexec_above_stderr();
     // With the network configured (eth0 is there), and the capabilities
     // still here (a network parameter needs CAP_NET_ADMIN).
-    if let Some(dir) = &proc_sys {
+    // The fd goes with this block: not into --init's command process.
+    if let Some(dir) = proc_sys.take() {
         for (i, (path, value)) in plan.sysctls.iter().enumerate() {
-            let written = rfs::openat(
-                dir,
+            let written = rfs::openat2(
+                &dir,
                 path.as_c_str(),
                 OFlags::WRONLY | OFlags::CLOEXEC,
                 Mode::empty(),
+                rfs::ResolveFlags::BENEATH
+                    | rfs::ResolveFlags::NO_SYMLINKS
+                    | rfs::ResolveFlags::NO_MAGICLINKS,
             )
             .and_then(|fd| rustix::io::write(&fd, value));
             match written {
@@ -1015,7 +1019,7 @@ mod tests {
 
     #[test]
     fn stages_round_trip() {
-        for n in 0..=20 {
+        for n in 0..=23 {
             assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
         }
         assert_eq!(Stage::from_u32(24), None);

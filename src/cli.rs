@@ -63,6 +63,7 @@ Commands:
       --ulimit NAME=SOFT[:HARD]  a resource limit of the command (nofile=1024:2048, nproc=64, core=-1)
       --stop-signal SIGNAL       the signal stop sends first (default TERM)
       --sysctl NAME=VALUE        a kernel parameter of the container's own namespaces (net.*, kernel.shm*, ...)
+      --device HOST[:CTR][:rwm]  bind a host device node into the container's /dev
       --stop-timeout SECONDS     how long stop waits before SIGKILL (default 10; -1: forever)
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
@@ -280,6 +281,8 @@ pub struct RunArgs {
     pub stop_timeout: Option<i64>,
     /// `--sysctl NAME=VALUE`, as given.
     pub sysctls: Vec<String>,
+    /// `--device`s.
+    pub devices: Vec<crate::device::Device>,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -469,12 +472,13 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         }
         "stop" => {
             let (names, value) = names_and_option(&mut p, "stop", 't', &["time", "timeout"])?;
-            let timeout = match value {
+            // docker: -1 waits forever.
+            let timeout = match value.as_deref() {
                 None => None,
-                Some(v) => Some(
-                    v.parse()
-                        .map_err(|_| bad(format!("stop -t {v:?}: give whole seconds")))?,
-                ),
+                Some("-1") => Some(u64::MAX),
+                Some(v) => Some(v.parse().map_err(|_| {
+                    bad(format!("stop -t {v:?}: give whole seconds (-1: forever)"))
+                })?),
             };
             Command::Stop { names, timeout }
         }
@@ -482,7 +486,7 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             let (names, value) = names_and_option(&mut p, "kill", 's', &["signal"])?;
             let signal = match value {
                 None => rustix::process::Signal::KILL,
-                Some(v) => parse_signal(&v)?,
+                Some(v) => parse_signal("kill -s", &v)?,
             };
             Command::Kill { names, signal }
         }
@@ -646,8 +650,12 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             }
             Some(Arg::Long("ulimit")) => a.ulimits.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("sysctl")) => a.sysctls.push(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("device")) => a
+                .devices
+                .push(crate::device::parse(&string(p.value().map_err(lex)?)?)?),
             Some(Arg::Long("stop-signal")) => {
-                a.stop_signal = Some(parse_signal(&string(p.value().map_err(lex)?)?)?.as_raw())
+                a.stop_signal =
+                    Some(parse_signal("--stop-signal", &string(p.value().map_err(lex)?)?)?.as_raw())
             }
             Some(Arg::Long("stop-timeout")) => {
                 let v = string(p.value().map_err(lex)?)?;
@@ -778,6 +786,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         stop_signal: a.stop_signal,
         stop_timeout: a.stop_timeout,
         sysctls: crate::sysctl::parse_all(&a.sysctls, mode == net::Mode::Host)?,
+        devices: a.devices.clone(),
     })
 }
 
@@ -882,17 +891,34 @@ const SIGNALS: [(&str, i32); 31] = [
     ("SYS", 31),
 ];
 
-/// Parses a signal as docker's `kill -s` does: `TERM`, `SIGTERM`, `term` or `15`.
-fn parse_signal(s: &str) -> Result<rustix::process::Signal> {
+/// Parses a signal as docker does: `TERM`, `SIGTERM`, `term`, `15`, or a
+/// real-time one, `RTMIN+3`, `SIGRTMAX-1`, `RTMIN` (34 + n, 64 - n).
+/// `flag` names the option in the error.
+fn parse_signal(flag: &str, s: &str) -> Result<rustix::process::Signal> {
+    use crate::launch::{SIGRTMAX, SIGRTMIN};
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let offset = |rest: &str, sign: char| -> Option<i32> {
+        match rest {
+            "" => Some(0),
+            _ => rest
+                .strip_prefix(sign)?
+                .parse::<i32>()
+                .ok()
+                .filter(|n| *n >= 0),
+        }
+    };
     let number = match s.parse::<i32>() {
         Ok(n) => Some(n),
-        Err(_) => SIGNALS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
+        Err(_) => match (name.strip_prefix("RTMIN"), name.strip_prefix("RTMAX")) {
+            (Some(rest), _) => offset(rest, '+').map(|n| SIGRTMIN + n),
+            (_, Some(rest)) => offset(rest, '-').map(|n| SIGRTMAX - n),
+            _ => SIGNALS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
+        },
     };
     number
-        .and_then(rustix::process::Signal::from_named_raw)
-        .ok_or_else(|| bad(format!("invalid signal {s:?}")))
+        .and_then(crate::launch::signal_from_raw)
+        .ok_or_else(|| bad(format!("invalid {flag} {s:?}: not a signal")))
 }
 
 /// Runs tupper with the process's arguments; returns the exit code.
@@ -1652,12 +1678,24 @@ mod tests {
         assert!(
             matches!(cli.command, Command::Kill { signal, .. } if signal == rustix::process::Signal::KILL)
         );
-        for (given, want) in [("term", 15), ("SIGUSR1", 10), ("HUP", 1), ("2", 2)] {
-            assert_eq!(parse_signal(given).unwrap().as_raw(), want, "{given}");
+        for (given, want) in [
+            ("term", 15),
+            ("SIGUSR1", 10),
+            ("HUP", 1),
+            ("2", 2),
+            ("RTMIN+3", 37),
+            ("SIGRTMIN", 34),
+            ("rtmax-1", 63),
+            ("40", 40),
+        ] {
+            assert_eq!(parse_signal("-s", given).unwrap().as_raw(), want, "{given}");
         }
-        for bad in ["NOPE", "0", "65", "SIG", ""] {
-            assert!(parse_signal(bad).is_err(), "{bad}");
+        for bad in [
+            "NOPE", "0", "65", "32", "SIG", "", "RTMIN+31", "RTMIN-1", "RTMAX+1",
+        ] {
+            assert!(parse_signal("-s", bad).is_err(), "{bad}");
         }
+        assert!(parse_str(&["stop", "-t", "-1", "a"]).is_ok());
         let cli = parse_str(&["logs", "-f", "web"]).unwrap();
         assert_eq!(
             cli.command,
@@ -1732,6 +1770,7 @@ mod tests {
             stop_signal: None,
             stop_timeout: None,
             sysctls: Vec::new(),
+            devices: Vec::new(),
         };
         let t = ps_table(&[rec], 160);
         let lines: Vec<&str> = t.lines().collect();

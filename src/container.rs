@@ -107,6 +107,9 @@ pub struct Record {
     /// Its `--sysctl`s, `NAME=VALUE`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sysctls: Vec<String>,
+    /// Its `--device`s, `HOST:CONTAINER`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
 }
 
 /// What a run was given besides its image, network and security settings:
@@ -133,6 +136,8 @@ pub struct RunConfig {
     pub stop_timeout: Option<i64>,
     /// The `--sysctl`s, `NAME=VALUE`.
     pub sysctls: Vec<String>,
+    /// The `--device`s, `HOST:CONTAINER`.
+    pub devices: Vec<String>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -290,6 +295,7 @@ impl Store {
             stop_signal: config.stop_signal,
             stop_timeout: config.stop_timeout,
             sysctls: config.sysctls,
+            devices: config.devices,
         };
         self.write_new_record(&record)?;
         undo.record = true;
@@ -581,6 +587,12 @@ impl Store {
             }
             match self.remove_container(&rec.id, false) {
                 Ok(()) => removed.push(rec.id.clone()),
+                // Removed meanwhile (a concurrent `rm`): gone, as asked.
+                Err(_)
+                    if !fsutil::exists(
+                        self.records.as_fd(),
+                        format!("{}.json", rec.id).as_str(),
+                    ) => {}
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -648,10 +660,14 @@ impl Store {
             Some(t) => std::time::Duration::from_secs(t as u64),
             None => std::time::Duration::from_secs(10),
         });
-        let signal = rec
-            .stop_signal
-            .and_then(Signal::from_named_raw)
-            .unwrap_or(Signal::TERM);
+        let signal = match rec.stop_signal {
+            None => Signal::TERM,
+            Some(n) => crate::launch::signal_from_raw(n).ok_or_else(|| {
+                Error::msg(format!(
+                    "stop container {name_or_id}: its stop signal {n} is not a signal"
+                ))
+            })?,
+        };
         let lock_name = format!("{}.lock", rec.id);
         if rec.status == Status::Dead && orphan_pid(self, &lock_name).is_some() {
             return Err(Error::msg(format!(

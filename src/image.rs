@@ -92,21 +92,26 @@ impl Store {
                 None
             }
         };
-        self.new_image(name, force, |tmp_name, shown_tmp| {
-            let ctmp = fsutil::cstring("name", tmp_name)?;
-            tupper_ioctl::subvol_create(self.images.as_fd(), &ctmp)
-                .context(|| format!("create subvolume {shown_tmp}"))?;
-            let dir = fsutil::open_dir(self.images.as_fd(), tmp_name)
-                .context(|| format!("open {shown_tmp}"))?;
-            let stats = match (&mut input, source) {
-                (Some(r), _) => extract::extract_archive(r, dir.as_fd(), progress)?,
-                (None, Source::Directory(p)) => extract::copy_tree(p, dir.as_fd(), progress)?,
-                (None, _) => unreachable!("archive sources have an input"),
-            };
-            tupper_ioctl::set_subvol_readonly(dir.as_fd(), true)
-                .context(|| format!("make {shown_tmp} read-only"))?;
-            Ok(stats)
-        })
+        self.new_image(
+            &format!("import {name}"),
+            name,
+            force,
+            |tmp_name, shown_tmp| {
+                let ctmp = fsutil::cstring("name", tmp_name)?;
+                tupper_ioctl::subvol_create(self.images.as_fd(), &ctmp)
+                    .context(|| format!("create subvolume {shown_tmp}"))?;
+                let dir = fsutil::open_dir(self.images.as_fd(), tmp_name)
+                    .context(|| format!("open {shown_tmp}"))?;
+                let stats = match (&mut input, source) {
+                    (Some(r), _) => extract::extract_archive(r, dir.as_fd(), progress)?,
+                    (None, Source::Directory(p)) => extract::copy_tree(p, dir.as_fd(), progress)?,
+                    (None, _) => unreachable!("archive sources have an input"),
+                };
+                tupper_ioctl::set_subvol_readonly(dir.as_fd(), true)
+                    .context(|| format!("make {shown_tmp} read-only"))?;
+                Ok(stats)
+            },
+        )
     }
 
     /// Makes image `name` from container `name_or_id` as its files are now
@@ -124,18 +129,25 @@ impl Store {
                 "commit {name_or_id} -> {name}: image {name} already exists (use --force to replace it)"
             )));
         }
-        self.new_image(name, force, |tmp_name, shown_tmp| {
-            let ctmp = fsutil::cstring("name", tmp_name)?;
-            tupper_ioctl::snapshot(rootfs.as_fd(), self.images.as_fd(), &ctmp, true)
-                .context(|| format!("snapshot containers/{} -> {shown_tmp}", rec.id))
-        })
+        self.new_image(
+            &format!("commit {name_or_id} -> {name}"),
+            name,
+            force,
+            |tmp_name, shown_tmp| {
+                let ctmp = fsutil::cstring("name", tmp_name)?;
+                tupper_ioctl::snapshot(rootfs.as_fd(), self.images.as_fd(), &ctmp, true)
+                    .context(|| format!("snapshot containers/{} -> {shown_tmp}", rec.id))
+            },
+        )
     }
 
     /// Makes image `name` in a temporary subvolume `images/.import-ID`
     /// (which `make` creates and fills, given its name and how to show it),
     /// then renames it into place; on failure the temporary subvolume goes.
+    /// `op` names the operation in errors.
     fn new_image<T>(
         &self,
+        op: &str,
         name: &str,
         force: bool,
         make: impl FnOnce(&str, &str) -> Result<T>,
@@ -148,7 +160,7 @@ impl Store {
             .context(|| format!("lock tmp/{lock_name}"))?;
         let shown_tmp = format!("images/{tmp_name}");
         let result = make(&tmp_name, &shown_tmp).and_then(|made| {
-            self.install(name, &tmp_name, force)?;
+            self.install(op, name, &tmp_name, force)?;
             Ok(made)
         });
         if result.is_err() {
@@ -168,7 +180,7 @@ impl Store {
 
     /// Renames the finished subvolume `images/.import-ID` to `images/NAME`, swapping
     /// out an old image when `force` (the old one is then destroyed).
-    fn install(&self, name: &str, tmp_name: &str, force: bool) -> Result<()> {
+    fn install(&self, op: &str, name: &str, tmp_name: &str, force: bool) -> Result<()> {
         let dir = self.images.as_fd();
         let what = || format!("rename images/{tmp_name} -> images/{name}");
         match rfs::renameat_with(dir, tmp_name, dir, name, RenameFlags::NOREPLACE) {
@@ -184,7 +196,7 @@ impl Store {
                 )
             }
             Err(Errno::EXIST) => Err(Error::msg(format!(
-                "image {name} already exists (use --force to replace it)"
+                "{op}: image {name} already exists (use --force to replace it)"
             ))),
             Err(e) => Err(Error::os(what(), e)),
         }

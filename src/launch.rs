@@ -346,9 +346,31 @@ impl Launched {
     }
 }
 
+/// The kernel's first real-time signal that the C library leaves to
+/// programs (glibc keeps 32 and 33): docker's `RTMIN`.
+pub const SIGRTMIN: i32 = 34;
+
+/// The last real-time signal.
+pub const SIGRTMAX: i32 = 64;
+
+/// A signal number as a `Signal`: a named one, or a real-time one from
+/// [`SIGRTMIN`] to [`SIGRTMAX`] (which tupper only ever sends).
+pub fn signal_from_raw(n: i32) -> Option<Signal> {
+    if let Some(s) = Signal::from_named_raw(n) {
+        return Some(s);
+    }
+    if (SIGRTMIN..=SIGRTMAX).contains(&n) {
+        // SAFETY: `n` is a valid, non-zero signal number of the kernel, and
+        // not one glibc reserves (32, 33); the `Signal` is only ever sent
+        // (`pidfd_send_signal`), never blocked, handled or waited for.
+        return Some(unsafe { Signal::from_raw_unchecked(n) });
+    }
+    None
+}
+
 /// Sends `signal` through `pidfd`.
 pub(crate) fn send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> Result<()> {
-    let sig = Signal::from_named_raw(signal)
+    let sig = signal_from_raw(signal)
         .ok_or_else(|| Error::msg(format!("signal {signal} is not a known signal")))?;
     match rustix::process::pidfd_send_signal(pidfd, sig) {
         Ok(()) | Err(Errno::SRCH) => Ok(()),

@@ -29,6 +29,7 @@ pub mod child;
 pub mod cli;
 pub mod container;
 pub mod cp;
+pub mod device;
 pub mod error;
 pub mod exec;
 pub mod extract;

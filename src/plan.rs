@@ -291,6 +291,8 @@ pub struct PlanInput<'a> {
     pub ulimits: &'a [crate::ulimit::Ulimit],
     /// The `--sysctl`s.
     pub sysctls: &'a [crate::sysctl::Sysctl],
+    /// The `--device`s.
+    pub devices: &'a [crate::device::Device],
 }
 
 impl Default for PlanInput<'_> {
@@ -309,6 +311,7 @@ impl Default for PlanInput<'_> {
             capabilities: DEFAULT_CAPABILITIES,
             tty: false,
             sysctls: &[],
+            devices: &[],
             ulimits: &[],
             volumes: &[],
             read_only: false,
@@ -514,7 +517,7 @@ fn mount_step(
 /// (`--read-only`, after the user's mount points were made in it), and the
 /// protections of `/proc` and `/sys` last, over anything the user mounted.
 fn all_steps(root: &str, input: &PlanInput<'_>) -> Result<Vec<Step>> {
-    let mut steps = mount_steps(root, input.root_flags)?;
+    let mut steps = mount_steps(root, input.root_flags, input.devices)?;
     for v in input.volumes {
         steps.push(volume_step(root, v)?);
     }
@@ -594,7 +597,11 @@ fn volume_step(root: &str, v: &crate::volume::Resolved) -> Result<Step> {
 
 /// The mounts of a container under `root` (bound on itself, with the store's
 /// mount flags `root_flags`), in order (see `docs/architecture.md`).
-fn mount_steps(root: &str, root_flags: MountFlags) -> Result<Vec<Step>> {
+fn mount_steps(
+    root: &str,
+    root_flags: MountFlags,
+    devices: &[crate::device::Device],
+) -> Result<Vec<Step>> {
     let at = |p: &str| cstring("mount path", format!("{root}{p}"));
     let hardened = PROC_FLAGS;
     let mut steps = vec![
@@ -639,6 +646,34 @@ fn mount_steps(root: &str, root_flags: MountFlags) -> Result<Vec<Step>> {
                 target: at(&target)?,
             },
             shown: format!("bind the host's {target}"),
+        });
+    }
+    // `--device`: the same, where the user said, its directories made.
+    for d in devices {
+        let mut dir = String::from("/dev");
+        let parts: Vec<&str> = d.container["/dev/".len()..].split('/').collect();
+        for part in &parts[..parts.len() - 1] {
+            dir = format!("{dir}/{part}");
+            steps.push(Step {
+                op: Op::Mkdir {
+                    path: at(&dir)?,
+                    mode: 0o755,
+                },
+                shown: format!("create {dir} for --device {d}"),
+            });
+        }
+        steps.push(Step {
+            op: Op::Touch {
+                path: at(&d.container)?,
+            },
+            shown: format!("create {} for --device {d}", d.container),
+        });
+        steps.push(Step {
+            op: Op::Bind {
+                source: cstring("device", d.host.as_str())?,
+                target: at(&d.container)?,
+            },
+            shown: format!("bind the host's {} on {}", d.host, d.container),
         });
     }
     for (path, mode) in [

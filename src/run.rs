@@ -82,6 +82,8 @@ pub struct Spec {
     /// Kernel parameters of its own namespaces (`--sysctl`, see
     /// [`crate::sysctl::parse`]).
     pub sysctls: Vec<crate::sysctl::Sysctl>,
+    /// Host device nodes bound into its `/dev` (`--device`).
+    pub devices: Vec<crate::device::Device>,
 }
 
 impl Default for Spec {
@@ -113,6 +115,7 @@ impl Default for Spec {
             stop_signal: None,
             stop_timeout: None,
             sysctls: Vec::new(),
+            devices: Vec::new(),
         }
     }
 }
@@ -162,6 +165,7 @@ impl Store {
         };
         spec.resources.validate()?;
         crate::sysctl::check(&spec.sysctls, spec.network.mode == net::Mode::Host)?;
+        crate::device::check(&spec.devices)?;
         // Where its cgroup goes, if it has one: into the record before it is made.
         let cgroup = crate::cgroup::place(&spec.resources, &id)?;
         let mut plan = ChildPlan::new(
@@ -187,6 +191,7 @@ impl Store {
                 user: user.as_ref(),
                 ulimits: &spec.ulimits,
                 sysctls: &spec.sysctls,
+                devices: &spec.devices,
             },
         )?;
         // cgroup v1: the child is moved into its cgroup after the clone, and
@@ -244,6 +249,7 @@ impl Store {
                 stop_signal: spec.stop_signal,
                 stop_timeout: spec.stop_timeout,
                 sysctls: spec.sysctls.iter().map(|s| s.to_string()).collect(),
+                devices: spec.devices.iter().map(|d| d.to_string()).collect(),
             },
         ) {
             Ok(c) => c,

@@ -37,8 +37,13 @@ pub struct Sysctl {
 }
 
 impl std::fmt::Display for Sysctl {
+    /// Dotted, unless a component has a dot of its own (`eth0.100`): then
+    /// as a path, which [`parse`] reads back to the same parameter.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}={}", self.name, self.value)
+        match self.path.contains('.') {
+            false => write!(f, "{}={}", self.name, self.value),
+            true => write!(f, "{}={}", self.path, self.value),
+        }
     }
 }
 
@@ -78,7 +83,7 @@ pub fn parse(s: &str, host_network: bool) -> Result<Sysctl> {
     }
     if !ipc && !net {
         return Err(bad(
-            "not a parameter of the container's own namespaces (net.*, fs.mqueue.*, kernel.shm*, kernel.msg*, kernel.sem, kernel.domainname)",
+            "not a parameter of the container's own namespaces (net.*, fs.mqueue.*, kernel.shmmax, kernel.shmall, kernel.shmmni, kernel.shm_rmid_forced, kernel.msgmax, kernel.msgmnb, kernel.msgmni, kernel.sem, kernel.domainname)",
         ));
     }
     Ok(Sysctl {
@@ -92,7 +97,13 @@ pub fn parse(s: &str, host_network: bool) -> Result<Sysctl> {
 /// the network mode, as [`parse`] does.
 pub fn check(sysctls: &[Sysctl], host_network: bool) -> Result<()> {
     for s in sysctls {
-        parse(&s.to_string(), host_network)?;
+        // The path is what the child writes: it is what is checked.
+        let parsed = parse(&format!("/{}={}", s.path, s.value), host_network)?;
+        if parsed.path != s.path || parsed.value != s.value {
+            return Err(Error::msg(format!(
+                "invalid --sysctl {s}: not as parse makes it"
+            )));
+        }
     }
     Ok(())
 }

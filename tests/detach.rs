@@ -120,7 +120,7 @@ fn kill_sends_the_signal_asked_for() {
     let line = store.tupper(&["kill", "k"]).fails(125);
     assert!(line.contains("not running"), "{line}");
     let line = store.tupper(&["kill", "-s", "NOPE", "k"]).fails(125);
-    assert!(line.contains("invalid signal"), "{line}");
+    assert!(line.contains("invalid kill -s \"NOPE\""), "{line}");
     store.tupper(&["rm", "k"]).ok();
     store.assert_no_leftovers();
 }
@@ -419,11 +419,24 @@ fn stop_signal_and_stop_timeout_are_the_containers() {
     let start = Instant::now();
     store.tupper(&["stop", "-t", "0", "t0"]).ok();
     assert!(start.elapsed() < Duration::from_secs(8));
-    for n in ["u", "t", "t0"] {
+    // A real-time signal, as docker names them (RTMIN+3 is 37).
+    let script = "trap 'echo rt; exit 6' 37; echo up; while :; do sleep 0.05; done";
+    detached(
+        &store,
+        &["--name", "rt", "--stop-signal", "RTMIN+3"],
+        &["sh", "-c", script],
+    );
+    assert!(wait_for(Duration::from_secs(20), || store
+        .tupper(&["logs", "rt"])
+        .stdout
+        .contains("up")));
+    store.tupper(&["stop", "rt"]).ok();
+    assert_eq!(status(&store, "rt")["exit_code"], 6);
+    for n in ["u", "t", "t0", "rt"] {
         store.tupper(&["rm", n]).ok();
     }
     for (args, says) in [
-        (&["--stop-signal", "NOPE"][..], "invalid signal"),
+        (&["--stop-signal", "NOPE"][..], "invalid --stop-signal"),
         (&["--stop-timeout", "soon"], "whole seconds"),
     ] {
         let mut v = vec!["run", "-d", "--net", "none"];

@@ -615,3 +615,42 @@ fn sysctls_are_the_containers_own() {
     }
     store.assert_no_leftovers();
 }
+
+/// `--device`: a host device node bound into the container's /dev, where
+/// the user said; anything but a device node is refused before anything is
+/// made.
+#[test]
+fn a_device_is_bound_into_dev() {
+    let store = store_with_busybox();
+    let out = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--device",
+            "/dev/null:/dev/x/mynull:rwm",
+            "bb",
+            "sh",
+            "-c",
+            "stat -c '%F %t:%T' /dev/x/mynull; echo data > /dev/x/mynull && echo wrote",
+        ])
+        .ok();
+    assert_eq!(out, "character special file 1:3\nwrote\n");
+    let before = store.state();
+    for (device, says) in [
+        ("/etc/passwd:/dev/p", "not a device node"),
+        ("/dev/nosuch", "--device /dev/nosuch"),
+        ("/dev/null:/etc/null", "below /dev"),
+        ("/dev/null:r", "no device cgroup"),
+    ] {
+        let line = store
+            .tupper(&[
+                "run", "--rm", "--net", "none", "--device", device, "bb", "true",
+            ])
+            .fails(125);
+        assert!(line.contains(says), "{device}: {line}");
+        before.assert_same(&store.state(), device);
+    }
+    store.assert_no_leftovers();
+}

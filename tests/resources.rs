@@ -157,6 +157,18 @@ fn limits_are_the_kernels_and_the_cgroup_goes_with_the_container() {
 }
 
 #[test]
+fn cpu_shares_out_of_range_are_clamped_as_the_kernel_clamps_them() {
+    let store = store_with_busybox();
+    let id = detached(&store, &["--cpu-shares", "1"], &["sleep", "100"]);
+    assert_eq!(
+        read(&v1_mount("cpu").join("tupper").join(&id), "cpu.shares"),
+        "2"
+    );
+    store.tupper(&["rm", "-f", &id]).ok();
+    store.assert_no_leftovers();
+}
+
+#[test]
 fn the_command_sees_its_cgroup_as_the_root_and_limits_hold() {
     let store = store_with_busybox();
     let online = fs::read_to_string("/sys/devices/system/cpu/online").unwrap();

@@ -29,8 +29,8 @@ pub(crate) fn hostname_file(hostname: &str) -> String {
 }
 
 /// `/etc/hosts`: localhost, the container's own name on its address (bridge
-/// mode) or on 127.0.1.1 (the Debian convention, for `none` and `host`), and
-/// the `--add-host` entries, in order.
+/// mode) or on 127.0.1.1 (the Debian convention, for `none` and `host`),
+/// after the `--add-host` entries, in order (docker's order).
 pub(crate) fn hosts_file(
     hostname: &str,
     addr: Option<Ipv4Addr>,
@@ -43,12 +43,13 @@ pub(crate) fn hosts_file(
          fe00::0\tip6-localnet\n\
          ff00::0\tip6-mcastprefix\n\
          ff02::1\tip6-allnodes\n\
-         ff02::2\tip6-allrouters\n\
-         {own}\t{hostname}\n"
+         ff02::2\tip6-allrouters\n"
     );
+    // Before the container's own line, as docker writes them.
     for (name, ip) in extra {
         text.push_str(&format!("{ip}\t{name}\n"));
     }
+    text.push_str(&format!("{own}\t{hostname}\n"));
     text
 }
 
@@ -334,11 +335,18 @@ mod tests {
             Some("2001:db8::1".parse().unwrap())
         );
         assert_eq!(p("gw:host-gateway").unwrap(), ("gw".into(), None));
-        for bad in ["db", ":10.0.0.5", "db:nohost", "a b:10.0.0.5", "db:"] {
+        for bad in [
+            "db",
+            ":10.0.0.5",
+            "db:nohost",
+            "a b:10.0.0.5",
+            "db:",
+            "a:b=1.2.3.4",
+        ] {
             assert!(p(bad).is_err(), "{bad} parsed");
         }
         let h = hosts_file("web", None, &[("db".into(), "10.0.0.5".parse().unwrap())]);
-        assert!(h.ends_with("127.0.1.1\tweb\n10.0.0.5\tdb\n"), "{h}");
+        assert!(h.ends_with("10.0.0.5\tdb\n127.0.1.1\tweb\n"), "{h}");
     }
 
     #[test]

@@ -382,7 +382,7 @@ impl EtcOptions {
             || name.len() > 255
             || name
                 .bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'#')
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'#' || b == b':')
         {
             return Err(bad("not a host name"));
         }
