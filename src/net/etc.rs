@@ -37,7 +37,7 @@ pub(crate) fn hosts_file(
     extra: &[(String, std::net::IpAddr)],
 ) -> String {
     let own = addr.unwrap_or(Ipv4Addr::new(127, 0, 1, 1));
-    let mut text = format!(
+    let mut text = String::from(
         "127.0.0.1\tlocalhost\n\
          ::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\n\
