@@ -95,8 +95,16 @@ const V1_CONTROLLERS: [&str; 5] = ["cpu", "cpuacct", "cpuset", "memory", "pids"]
 
 impl Resources {
     /// Whether a cgroup is asked for at all.
+    #[inline]
     pub fn wanted(&self) -> bool {
-        *self != Resources::default()
+        self.memory.is_some()
+            || self.memory_swap.is_some()
+            || self.pids_limit.is_some()
+            || self.nano_cpus.is_some()
+            || self.cpu_shares.is_some()
+            || self.cpuset_cpus.is_some()
+            || self.cpuset_mems.is_some()
+            || self.cgroup_parent.is_some()
     }
 
     /// The controllers the limits need.
@@ -552,50 +560,60 @@ impl Placement {
             Ok(()) => Ok(made),
             Err(e) => {
                 let dirs: Vec<String> = made.dirs.drain(..).map(|(p, _)| p).collect();
-                let _ = remove(&dirs, &self.id);
+                let _ = remove(&dirs, &self.id, self.parent == [DEFAULT_PARENT]);
                 Err(e)
             }
         }
     }
 
-    fn make_into(&self, r: &Resources, made: &mut Cgroup) -> Result<()> {
-        for (root, controllers) in &self.roots {
-            let mut dir = fsutil::open_dir(rfs::CWD, root.as_path())
-                .map_err(|e| Error::os(format!("open cgroup {}", root.display()), e))?;
-            let mut path = root.clone();
-            for part in &self.parent {
-                if self.v2 {
-                    enable_controllers(dir.as_fd(), &path, &self.enable)?;
-                }
-                path.push(part);
-                dir = match rfs::mkdirat(dir.as_fd(), part.as_str(), Mode::from_raw_mode(0o755)) {
-                    Ok(()) => {
-                        let new = open_cgroup(dir.as_fd(), part, &path)?;
-                        if !self.v2 {
-                            inherit_cpuset(dir.as_fd(), new.as_fd(), &path)?;
-                        }
-                        new
-                    }
-                    // One made before (by the user, or a tupper killed in
-                    // between) may have no CPUs yet: filled in as well.
-                    Err(Errno::EXIST) => {
-                        let old = open_cgroup(dir.as_fd(), part, &path)?;
-                        if !self.v2 {
-                            inherit_cpuset(dir.as_fd(), old.as_fd(), &path)?;
-                        }
-                        old
-                    }
-                    Err(e) => {
-                        return Err(Error::os(format!("create cgroup {}", path.display()), e))
-                    }
-                };
-            }
+    /// Opens (making what is missing) the parent of the container's cgroup
+    /// in the hierarchy at `root`: its fd and path.
+    fn open_parent(&self, root: &Path) -> Result<(OwnedFd, PathBuf)> {
+        let mut dir = fsutil::open_dir(rfs::CWD, root)
+            .map_err(|e| Error::os(format!("open cgroup {}", root.display()), e))?;
+        let mut path = root.to_path_buf();
+        for part in &self.parent {
             if self.v2 {
                 enable_controllers(dir.as_fd(), &path, &self.enable)?;
             }
+            path.push(part);
+            dir = match rfs::mkdirat(dir.as_fd(), part.as_str(), Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(Errno::EXIST) => {
+                    // One made before (by the user, or a tupper killed in
+                    // between) may have no CPUs yet: filled in as well.
+                    let new = open_cgroup(dir.as_fd(), part, &path)?;
+                    if !self.v2 {
+                        inherit_cpuset(dir.as_fd(), new.as_fd(), &path)?;
+                    }
+                    new
+                }
+                Err(e) => return Err(Error::os(format!("create cgroup {}", path.display()), e)),
+            };
+        }
+        if self.v2 {
+            enable_controllers(dir.as_fd(), &path, &self.enable)?;
+        }
+        Ok((dir, path))
+    }
+
+    fn make_into(&self, r: &Resources, made: &mut Cgroup) -> Result<()> {
+        for (root, controllers) in &self.roots {
+            // The default parent goes when its last container does (see
+            // [`remove`]): one removed between its open and the mkdir
+            // below is made again.
+            let mut attempt = 0;
+            let (dir, mut path) = loop {
+                let (dir, path) = self.open_parent(root)?;
+                let leaf = path.join(&self.id);
+                match rfs::mkdirat(dir.as_fd(), self.id.as_str(), Mode::from_raw_mode(0o755)) {
+                    Ok(()) => break (dir, path),
+                    Err(Errno::NOENT) if attempt < 5 => attempt += 1,
+                    Err(e) => {
+                        return Err(Error::os(format!("create cgroup {}", leaf.display()), e))
+                    }
+                }
+            };
             path.push(&self.id);
-            rfs::mkdirat(dir.as_fd(), self.id.as_str(), Mode::from_raw_mode(0o755))
-                .map_err(|e| Error::os(format!("create cgroup {}", path.display()), e))?;
             let leaf = open_cgroup(dir.as_fd(), &self.id, &path);
             let leaf = match leaf {
                 Ok(l) => l,
@@ -857,8 +875,12 @@ pub fn oom_killed(dirs: &[String]) -> bool {
 /// Removes a container's cgroup directories (those of its record). Only a
 /// directory named `id` in a cgroup file system is removed; one that is
 /// gone already is fine. Tasks still leaving (their PID namespace was
-/// just torn down) are waited for, at most 2 s.
-pub fn remove(dirs: &[String], id: &str) -> Result<()> {
+/// just torn down) are waited for, at most 2 s. With `default_parent`
+/// (no `--cgroup-parent`), the `tupper` directory above goes too when no
+/// other container's is left in it, so that nothing of tupper stays in the
+/// host's cgroups once its containers are gone (a start that meanwhile
+/// opened it makes it again, see [`Placement::make`]).
+pub fn remove(dirs: &[String], id: &str, default_parent: bool) -> Result<()> {
     let mut first_error = None;
     for d in dirs {
         let result = match check_dir(d, id) {
@@ -866,11 +888,32 @@ pub fn remove(dirs: &[String], id: &str) -> Result<()> {
             Ok(false) => Ok(()),
             Err(e) => Err(e),
         };
-        if let Err(e) = result {
-            first_error.get_or_insert(e);
+        match result {
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+            Ok(()) if default_parent => {
+                if let Some(parent) = Path::new(d)
+                    .parent()
+                    .filter(|p| p.file_name().and_then(|n| n.to_str()) == Some(DEFAULT_PARENT))
+                {
+                    // Busy or not empty: another container's is there.
+                    let _ = rfs::unlinkat(rfs::CWD, parent, rfs::AtFlags::REMOVEDIR);
+                }
+            }
+            Ok(()) => {}
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// [`remove`] of the cgroup of a container's record.
+pub fn remove_of(record: &crate::container::Record) -> Result<()> {
+    let default_parent = record
+        .resources
+        .as_ref()
+        .map_or(true, |r| r.cgroup_parent.is_none());
+    remove(&record.cgroups, &record.id, default_parent)
 }
 
 /// Whether `d` is the cgroup directory of container `id` (named after it,

@@ -779,13 +779,21 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         user: a.user.clone(),
         group_add: a.group_add.clone(),
         resources: {
-            a.resources.validate()?;
+            if a.resources.wanted() {
+                a.resources.validate()?;
+            }
             a.resources.clone()
         },
-        ulimits: crate::ulimit::parse_all(&a.ulimits)?,
+        ulimits: match a.ulimits.is_empty() {
+            true => Vec::new(),
+            false => crate::ulimit::parse_all(&a.ulimits)?,
+        },
         stop_signal: a.stop_signal,
         stop_timeout: a.stop_timeout,
-        sysctls: crate::sysctl::parse_all(&a.sysctls, mode == net::Mode::Host)?,
+        sysctls: match a.sysctls.is_empty() {
+            true => Vec::new(),
+            false => crate::sysctl::parse_all(&a.sysctls, mode == net::Mode::Host)?,
+        },
         devices: a.devices.clone(),
     })
 }

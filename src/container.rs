@@ -565,7 +565,7 @@ impl Store {
             net::release_dead(&self.state_path(), &rec.id)?;
         }
         // Its cgroup, left when its run was killed before it ended.
-        crate::cgroup::remove(&rec.cgroups, &rec.id)?;
+        crate::cgroup::remove_of(&rec)?;
         self.destroy_container(&rec.id, rec.name.as_deref(), false)?;
         drop(lock);
         Ok(())

@@ -163,11 +163,22 @@ impl Store {
             )?),
             false => None,
         };
-        spec.resources.validate()?;
-        crate::sysctl::check(&spec.sysctls, spec.network.mode == net::Mode::Host)?;
-        crate::device::check(&spec.devices)?;
+        // Each only when given: every function a start calls is code it
+        // pages in (issue 4's peak RSS).
+        if !spec.sysctls.is_empty() {
+            crate::sysctl::check(&spec.sysctls, spec.network.mode == net::Mode::Host)?;
+        }
+        if !spec.devices.is_empty() {
+            crate::device::check(&spec.devices)?;
+        }
         // Where its cgroup goes, if it has one: into the record before it is made.
-        let cgroup = crate::cgroup::place(&spec.resources, &id)?;
+        let cgroup = match spec.resources.wanted() {
+            true => {
+                spec.resources.validate()?;
+                crate::cgroup::place(&spec.resources, &id)?
+            }
+            false => None,
+        };
         let mut plan = ChildPlan::new(
             &self.container_path(&id),
             &PlanInput {
@@ -287,8 +298,12 @@ impl Store {
             Err(err) => {
                 // The command never ran: the container goes, as if it never was.
                 let _ = net::release(network);
-                crate::cgroup::remove(&created.record.cgroups, &id)?;
-                self.destroy_container(&id, spec.name.as_deref(), false)?;
+                // A cgroup that will not go keeps the record (dead once the
+                // lock is dropped), for `rm` to try again; the error is the
+                // start's.
+                if crate::cgroup::remove_of(&created.record).is_ok() {
+                    self.destroy_container(&id, spec.name.as_deref(), false)?;
+                }
                 drop(created);
                 Err(err)
             }
@@ -399,8 +414,11 @@ impl Store {
             mut record, lock, ..
         } = created;
         // Its cgroup goes when it ends, as docker's does.
-        let oom_killed = crate::cgroup::oom_killed(&record.cgroups);
-        crate::cgroup::remove(&record.cgroups, &record.id)?;
+        let mut oom_killed = false;
+        if !record.cgroups.is_empty() {
+            oom_killed = crate::cgroup::oom_killed(&record.cgroups);
+            crate::cgroup::remove_of(&record)?;
+        }
         if record.remove {
             self.destroy_container(&record.id, record.name.as_deref(), defer)?;
         } else {

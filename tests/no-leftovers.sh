@@ -51,14 +51,11 @@ for p in /proc/[0-9]*; do
     fi
 done
 
-# Containers' cgroups (tests use the default parent, tupper/, or a parent
-# named tupper-test-*, which they remove themselves).
-for d in /sys/fs/cgroup/*/tupper/* /sys/fs/cgroup/tupper/* /sys/fs/cgroup/*/tupper-test-* /sys/fs/cgroup/tupper-test-*; do
-    [ -d "$d" ] || continue
-    case "${d##*/}" in
-    [0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f] | tupper-test-*)
-        left+=("cgroup $d") ;;
-    esac
+# Containers' cgroups: the default parent, tupper/, goes with its last
+# container; tests with --cgroup-parent name theirs tupper-test-* and
+# remove them.
+for d in /sys/fs/cgroup/*/tupper /sys/fs/cgroup/tupper /sys/fs/cgroup/*/tupper-test-* /sys/fs/cgroup/tupper-test-*; do
+    [ -d "$d" ] && left+=("cgroup $d")
 done
 
 if [ ${#left[@]} -gt 0 ]; then

@@ -43,7 +43,7 @@ pub(crate) fn hosts_file(
          fe00::0\tip6-localnet\n\
          ff00::0\tip6-mcastprefix\n\
          ff02::1\tip6-allnodes\n\
-         ff02::2\tip6-allrouters\n"
+         ff02::2\tip6-allrouters\n",
     );
     // Before the container's own line, as docker writes them.
     for (name, ip) in extra {
