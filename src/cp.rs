@@ -148,13 +148,21 @@ impl Store {
     }
 }
 
-/// The source `path` in a container's root.
-fn container_source(root: BorrowedFd<'_>, container: &str, path: &str) -> Result<Source> {
-    let shown = format!("{container}:{path}");
+/// The source `path` of `open_dir`'s file system, shown as `shown`.
+fn source_for(
+    path: &str,
+    shown: String,
+    open_dir: &dyn Fn(&str) -> Result<OwnedFd>,
+) -> Result<Source> {
     let (parent, name) = split(path);
     match name.as_deref() {
-        None | Some(".") => Ok(Source {
-            dir: open_in_root(root, if name.is_none() { "/" } else { &parent }, &shown)?,
+        None => Ok(Source {
+            dir: open_dir("/")?,
+            name: None,
+            shown,
+        }),
+        Some(".") => Ok(Source {
+            dir: open_dir(&parent)?,
             name: None,
             shown,
         }),
@@ -162,7 +170,7 @@ fn container_source(root: BorrowedFd<'_>, container: &str, path: &str) -> Result
             "cp {shown}: name a file or a directory, not `..`"
         ))),
         Some(n) => {
-            let dir = open_in_root(root, &parent, &shown)?;
+            let dir = open_dir(&parent)?;
             if lstat_at(dir.as_fd(), n)
                 .context(|| format!("stat {shown}"))?
                 .is_none()
@@ -178,40 +186,17 @@ fn container_source(root: BorrowedFd<'_>, container: &str, path: &str) -> Result
     }
 }
 
+/// The source `path` in a container's root.
+fn container_source(root: BorrowedFd<'_>, container: &str, path: &str) -> Result<Source> {
+    let shown = format!("{container}:{path}");
+    source_for(path, shown.clone(), &|p| open_in_root(root, p, &shown))
+}
+
 /// The source `path` on the host.
 fn host_source(path: &str) -> Result<Source> {
-    let (parent, name) = split(path);
-    let shown = path.to_string();
-    let open = |p: &str| fsutil::open_dir(rfs::CWD, p).context(|| format!("open {p}"));
-    match name.as_deref() {
-        None => Ok(Source {
-            dir: open("/")?,
-            name: None,
-            shown,
-        }),
-        Some(".") => Ok(Source {
-            dir: open(&parent)?,
-            name: None,
-            shown,
-        }),
-        Some("..") => Err(Error::msg(format!(
-            "cp {shown}: name a file or a directory, not `..`"
-        ))),
-        Some(n) => {
-            let dir = open(&parent)?;
-            if lstat_at(dir.as_fd(), n)
-                .context(|| format!("stat {shown}"))?
-                .is_none()
-            {
-                return Err(Error::msg(format!("cp {shown}: no such file or directory")));
-            }
-            Ok(Source {
-                dir,
-                name: Some(n.to_string()),
-                shown,
-            })
-        }
-    }
+    source_for(path, path.to_string(), &|p| {
+        fsutil::open_dir(rfs::CWD, p).context(|| format!("open {p}"))
+    })
 }
 
 /// Where a source named `source_name` goes for destination `path` of

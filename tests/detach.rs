@@ -6,17 +6,9 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-/// `tupper run -d --net none OPTIONS... bb ARGS...`; asserts it printed an
-/// ID, and returns it.
+/// `tupper run -d --net none OPTIONS... bb ARGS...` ([`TestStore::detached`]).
 fn detached(store: &TestStore, options: &[&str], args: &[&str]) -> String {
-    let mut v = vec!["run", "-d", "--net", "none"];
-    v.extend(options);
-    v.push("bb");
-    v.extend(args);
-    let out = store.tupper(&v).ok();
-    let id = out.trim().to_string();
-    assert!(is_id(&id), "run -d printed {out:?}");
-    id
+    store.detached(options, args)
 }
 
 /// The status of container `name` in `ps -a --json`.

@@ -10,16 +10,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// `tupper run -d --net none OPTIONS... bb ARGS...`; returns the ID.
+/// `tupper run -d --net none OPTIONS... bb ARGS...` ([`TestStore::detached`]).
 fn detached(store: &TestStore, options: &[&str], args: &[&str]) -> String {
-    let mut v = vec!["run", "-d", "--net", "none"];
-    v.extend(options);
-    v.push("bb");
-    v.extend(args);
-    let out = store.tupper(&v).ok();
-    let id = out.trim().to_string();
-    assert!(is_id(&id), "run -d printed {out:?}");
-    id
+    store.detached(options, args)
 }
 
 /// The record of container `name_or_id` (`inspect`).

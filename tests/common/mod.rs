@@ -151,6 +151,20 @@ impl TestStore {
         run_cmd(c, Some(input.to_vec()), DEFAULT_TIMEOUT)
     }
 
+    /// `tupper run -d --net none OPTIONS... bb ARGS...`; asserts it printed
+    /// an ID, and returns it.
+    #[track_caller]
+    pub fn detached(&self, options: &[&str], args: &[&str]) -> String {
+        let mut v = vec!["run", "-d", "--net", "none"];
+        v.extend(options);
+        v.push("bb");
+        v.extend(args);
+        let out = self.tupper(&v).ok();
+        let id = out.trim().to_string();
+        assert!(is_id(&id), "run -d printed {out:?}");
+        id
+    }
+
     /// `tupper run --rm --net none IMAGE ARGS...`.
     pub fn run_rm(&self, image: &str, args: &[&str]) -> Out {
         let mut v = vec!["run", "--rm", "--net", "none", image];
