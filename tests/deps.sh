@@ -1,9 +1,9 @@
 # Installs the Debian packages the tests, the demo or the benchmark need, when missing.
 # Usage: . tests/deps.sh; install_deps test|demo|bench
 install_deps() {
-    local pkgs=(btrfs-progs busybox-static util-linux iproute2 strace binutils)
+    local pkgs=(btrfs-progs busybox-static util-linux iproute2 strace binutils python3)
     case "$1" in
-        test) pkgs+=(libbtrfsutil-dev clang libclang-dev pkg-config nftables util-linux-extra gcc libc6-dev) ;;
+        test) pkgs+=(libbtrfsutil-dev clang libclang-dev pkg-config nftables util-linux-extra gcc libc6-dev time) ;;
         bench) pkgs+=(hyperfine crun runc bubblewrap time) ;;
     esac
     local missing=()

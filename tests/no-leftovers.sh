@@ -51,6 +51,15 @@ for p in /proc/[0-9]*; do
     fi
 done
 
+# tests/bench/start-path check (run by tests/run-tests) keeps its store in
+# ${BENCH_DIR:-/var/tmp}/tupper-start-path.*.
+for d in "${BENCH_DIR:-/var/tmp}"/tupper-start-path.*; do
+    [ -e "$d" ] && left+=("directory $d")
+done
+while read -r line; do
+    [ -n "$line" ] && left+=("loop device $line")
+done < <(losetup -a 2>/dev/null | grep -F "/tupper-start-path.")
+
 # Containers' cgroups: the default parent, tupper/, goes with its last
 # container; tests with --cgroup-parent name theirs tupper-test-* and
 # remove them.

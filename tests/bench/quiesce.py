@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Waits until a tupper store is at rest (tests/bench/run and scale.py use it).
 
-    quiesce.py STORE [LIMIT_S]
+    quiesce.py STORE [LIMIT_S] [--no-cleaner]
 
 At rest means: no background process of `tupper run` at work (a refill holds
 an flock on pool/KEY.lock, the network namespace pools on netns.lock and
@@ -10,7 +10,8 @@ snapshot pool full (POOL_SIZE spares, `TUPPER_POOL` or 128: a forked refill may
 not have taken its lock yet), the trash empty, and btrfs's cleaner done with the
 subvolumes destroyed so far (`btrfs subvolume sync`, an oracle the harness may
 use). So each measurement starts from the same state; it gives up after LIMIT_S
-(default 30) seconds and never fails.
+(default 30) seconds and never fails. --no-cleaner: not waiting for the
+cleaner (see quiesce()).
 """
 
 import fcntl
@@ -78,7 +79,9 @@ def quiesce(store, limit_s=30, cleaner=True):
 
 
 if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if a != "--no-cleaner"]
     try:
-        quiesce(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 30)
+        quiesce(args[0], float(args[1]) if len(args) > 1 else 30,
+                cleaner="--no-cleaner" not in sys.argv)
     except Exception as e:  # a measurement after a failed wait is still a measurement
         print(f"quiesce: {e!r}", file=sys.stderr)

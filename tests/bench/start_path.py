@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""The code a start runs, first in the tupper binary's text (issue 4: peak RSS).
+
+    start_path.py trace MAP OUT -- COMMAND...   record the code COMMAND runs
+    start_path.py order OUT.ld TRACE...         write the linker script from traces
+    start_path.py cold TRACE...                 list what ran outside .text.hot
+    start_path.py rss -- COMMAND...             peak RSS of COMMAND, in KiB
+
+Why: a start runs code from all over the binary, and the kernel maps the page
+cache's pages in the 64 KiB around each fault (fault-around), so nearly all of
+.text ended up resident (1.6 of 1.7 MiB). src/start-path.ld links the input
+sections a start runs first, in an output section .text.hot, and the rest of
+.text stays unmapped. tests/bench/start-path drives this script.
+
+trace: a breakpoint (int3) on every symbol and input section start of the
+binary's .text and .text.hot, read from the link map (lld's -Map, which
+src/build.rs has written), so the binary may be stripped; each breakpoint goes
+at its first hit. It follows forks and clones and lets go of a process at its
+exec (the container's command). OUT gets one line per input section, in the
+order they first ran: ROLE, OUTPUT SECTION, INPUT SECTION, tab-separated; ROLE
+is "main" for the command's own process, "fork" for its children (the
+container's child before its exec, the pool refill).
+"""
+
+import bisect
+import ctypes
+import os
+import re
+import signal
+import sys
+
+TEXT = (".text", ".text.hot")
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.restype = ctypes.c_long
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+PTRACE_TRACEME, PTRACE_PEEKUSER, PTRACE_POKEUSER = 0, 3, 6
+PTRACE_CONT, PTRACE_DETACH, PTRACE_SETOPTIONS = 7, 17, 0x4200
+OPTIONS = 0x2 | 0x4 | 0x8 | 0x10 | 0x100000  # TRACEFORK VFORK CLONE EXEC, EXITKILL
+EVENT_EXEC = 4
+RIP = 16 * 8  # offsetof(struct user_regs_struct, rip), x86_64
+WALL = 0x40000000
+
+
+def ptrace(request, pid, addr=0, data=0):
+    ctypes.set_errno(0)
+    value = libc.ptrace(request, pid, addr, data)
+    err = ctypes.get_errno()
+    if value == -1 and err:
+        raise OSError(err, f"ptrace({request}) of {pid}: {os.strerror(err)}")
+    return value
+
+
+def read_map(path):
+    """The input sections of the text output sections, and their symbols.
+
+    Returns (sections, points): sections as (start, size, output, input)
+    sorted by start, points the addresses to put breakpoints on.
+    """
+    lines = open(path).read().splitlines()
+    if not lines or not lines[0].split()[:3] == ["VMA", "LMA", "Size"]:
+        sys.exit(f"{path}: not an lld link map")
+    col = lines[0].index("Out")
+    sections, points, output = [], set(), None
+    for line in lines[1:]:
+        fields = line.split(None, 4)
+        if len(fields) < 5:
+            continue
+        name = fields[4]
+        at = line.find(name, col)
+        start, size = int(fields[0], 16), int(fields[2], 16)
+        if at == col:
+            output = name if name in TEXT else None
+        elif output is None:
+            continue
+        elif at == col + 8 and size:
+            sections.append((start, size, output, name))
+            points.add(start)
+        elif at == col + 16 and sections:
+            s = sections[-1]
+            if s[0] <= start < s[0] + s[1]:
+                points.add(start)
+    sections.sort()
+    return sections, sorted(points)
+
+
+def load_base(pid, exe):
+    for line in open(f"/proc/{pid}/maps"):
+        f = line.split()
+        if len(f) >= 6 and f[5] == exe and int(f[2], 16) == 0:
+            return int(f[0].split("-")[0], 16)
+    sys.exit(f"no mapping of {exe} in process {pid}")
+
+
+def trace(map_path, out, argv):
+    sections, points = read_map(map_path)
+    starts = [s[0] for s in sections]
+    exe = os.path.realpath(argv[0])
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ptrace(PTRACE_TRACEME, 0)
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
+    _, status = os.waitpid(pid, 0)
+    if not os.WIFSTOPPED(status):
+        sys.exit(f"{argv[0]}: did not stop at its exec")
+    ptrace(PTRACE_SETOPTIONS, pid, 0, OPTIONS)
+    base = load_base(pid, exe)
+    original = {}
+    with open(f"/proc/{pid}/mem", "r+b", buffering=0) as mem:
+        for a in points:
+            mem.seek(base + a)
+            original[a] = mem.read(1)
+            mem.seek(base + a)
+            mem.write(b"\xcc")
+    mems, live, ran, seen, main_status = {}, {pid}, [], set(), None
+    ptrace(PTRACE_CONT, pid)
+    while live:
+        try:
+            p, status = os.waitpid(-1, WALL)
+        except ChildProcessError:
+            break
+        if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+            live.discard(p)
+            if p in mems:
+                mems.pop(p).close()
+            if p == pid:
+                main_status = status
+            continue
+        live.add(p)
+        sig, event = os.WSTOPSIG(status), status >> 16
+        if event == EVENT_EXEC and p != pid:
+            ptrace(PTRACE_DETACH, p)
+            live.discard(p)
+            continue
+        if event:
+            ptrace(PTRACE_CONT, p)
+            continue
+        if sig == signal.SIGTRAP:
+            a = (ptrace(PTRACE_PEEKUSER, p, RIP) & (2**64 - 1)) - 1 - base
+            if a in original:
+                if p not in mems:
+                    mems[p] = open(f"/proc/{p}/mem", "r+b", buffering=0)
+                mem = mems[p]
+                mem.seek(base + a)
+                # Processes that share memory (CLONE_VM) see one removal.
+                if mem.read(1) == b"\xcc":
+                    mem.seek(base + a)
+                    mem.write(original[a])
+                    s = sections[bisect.bisect_right(starts, a) - 1]
+                    key = ("main" if p == pid else "fork", s[3])
+                    if key not in seen:
+                        seen.add(key)
+                        ran.append(f"{key[0]}\t{s[2]}\t{s[3]}")
+                ptrace(PTRACE_POKEUSER, p, RIP, base + a)
+                ptrace(PTRACE_CONT, p)
+                continue
+        ptrace(PTRACE_CONT, p, 0, 0 if sig == signal.SIGSTOP else sig)
+    with open(out, "w") as f:
+        f.write("".join(line + "\n" for line in ran))
+    code = os.waitstatus_to_exitcode(main_status) if main_status is not None else 255
+    if code != 0:
+        sys.exit(f"{' '.join(argv)}: exit status {code} under the trace")
+
+
+def pattern(section):
+    """A linker script input section description that matches SECTION in later builds.
+
+    Rust's symbols carry hashes that change with the crate's metadata (its
+    version, its dependencies): legacy 17h<hash>E, v0 crate disambiguators
+    Cs<hash>_, and LLVM's .N suffixes of local copies become wildcards. C
+    archive members keep their member name; versioned archives (libm-2.36.a)
+    and cargo's hashed rlibs lose the version.
+    """
+    m = re.match(r"(.*):\((.*)\)$", section)
+    path, name = m.group(1), m.group(2)
+    if path.endswith(".rcgu.o"):
+        name = re.sub(r"17h[0-9a-f]{16}E", "17h*E", name)
+        name = re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", name)
+        name = re.sub(r"(\.llvm)?\.[0-9]+$", "*", name)
+        return f"*({name})"
+    member = re.match(r".*/([^/(]+)\(([^)]+)\)$", path)
+    if member:
+        archive = re.sub(r"-[0-9.]+\.a$", "*.a", member.group(1))
+        archive = re.sub(r"-[0-9a-f]{16}\.rlib$", "-*.rlib", archive)
+        return f"*{archive}:{member.group(2)}({name})"
+    return f"*{os.path.basename(path)}({name})"
+
+
+def read_traces(paths):
+    for path in paths:
+        for line in open(path):
+            role, output, section = line.rstrip("\n").split("\t")
+            yield path, role, output, section
+
+
+def order(out, traces):
+    """The main process's sections first (its RSS is the peak), then the forks'."""
+    patterns, seen = [], set()
+    for want in ("main", "fork"):
+        for _, role, _, section in read_traces(traces):
+            p = pattern(section)
+            if role == want and p not in seen:
+                seen.add(p)
+                patterns.append(p)
+    with open(out, "w") as f:
+        f.write("/* The code a start runs, first in tupper's text: generated by\n"
+                "   `tests/bench/start-path order` (docs/performance.md); do not edit.\n"
+                "   src/build.rs links the tupper binary with it. */\n")
+        f.write("SECTIONS\n{\n  .text.hot :\n  {\n")
+        f.writelines(f"    {p}\n" for p in patterns)
+        f.write("  }\n}\nINSERT BEFORE .text;\n")
+    print(f"{out}: {len(patterns)} input section patterns")
+
+
+def cold(traces):
+    found = 0
+    for path, role, output, section in read_traces(traces):
+        if output != ".text.hot":
+            found += 1
+            print(f"{os.path.basename(path)}: {role}: {section}")
+    return found
+
+
+def rss(argv):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(argv)}: exit status {os.waitstatus_to_exitcode(status)}")
+    print(usage.ru_maxrss)
+
+
+def main():
+    args = sys.argv[1:]
+    if args[:1] == ["trace"] and len(args) > 4 and args[3] == "--":
+        trace(args[1], args[2], args[4:])
+    elif args[:1] == ["order"] and len(args) > 2:
+        order(args[1], args[2:])
+    elif args[:1] == ["cold"] and len(args) > 1:
+        sys.exit(1 if cold(args[1:]) else 0)
+    elif args[:1] == ["rss"] and len(args) > 2 and args[1] == "--":
+        rss(args[2:])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
