@@ -82,6 +82,7 @@ Commands:
                                  (default the container's --stop-timeout, else 10)
   kill [-s SIGNAL] NAME|ID...    send a signal (default KILL) to running containers
   logs [-f] NAME|ID              the output of a container started with run -d (-f: follow)
+  top NAME|ID                    the processes of a running container (ps -ef's columns, host PIDs)
   attach FILE                    mount a btrfs image file (mkfs.btrfs FILE) on the store root via a loop device
   detach                         unmount the store root
 
@@ -214,6 +215,11 @@ pub enum Command {
         name: String,
         /// Keep printing while the container runs.
         follow: bool,
+    },
+    /// `top`: the processes of a running container.
+    Top {
+        /// Name or ID.
+        name: String,
     },
     /// `attach`: mount a btrfs image file on the store root.
     Attach {
@@ -498,6 +504,15 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             Command::Logs {
                 name: names.remove(0),
                 follow: flags[0],
+            }
+        }
+        "top" => {
+            let (_, mut names) = flags(&mut p, &[])?;
+            if names.len() != 1 {
+                return Err(bad("top takes one container name or ID"));
+            }
+            Command::Top {
+                name: names.remove(0),
             }
         }
         "attach" => {
@@ -1159,6 +1174,21 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             let (rec, log) = store.open_log(name)?;
             drop(out);
             copy_log(&store, &rec.id, log, *follow)?;
+        }
+        Command::Top { name } => {
+            let store = store()?;
+            let list = store.container_processes(name)?;
+            let names = crate::top::passwd_names(&store, name).unwrap_or_default();
+            let name_of = |uid: u32| {
+                names
+                    .iter()
+                    .find(|(u, _)| *u == uid)
+                    .map(|(_, n)| n.clone())
+            };
+            print(
+                &mut out,
+                crate::top::table(&list, &name_of, timefmt::now(), crate::top::clock_ticks()),
+            );
         }
         Command::Attach { file } => {
             let dev = crate::loopstore::attach(file.as_ref(), cli.root.as_ref())?;

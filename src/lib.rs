@@ -48,6 +48,7 @@ pub mod store;
 pub mod sysctl;
 pub mod terminal;
 pub mod timefmt;
+pub mod top;
 pub mod ulimit;
 pub mod user;
 pub mod volume;
