@@ -83,6 +83,7 @@ Commands:
   kill [-s SIGNAL] NAME|ID...    send a signal (default KILL) to running containers
   logs [-f] NAME|ID              the output of a container started with run -d (-f: follow)
   top NAME|ID                    the processes of a running container (ps -ef's columns, host PIDs)
+  rename NAME|ID NEW_NAME        rename a container (running or not)
   attach FILE                    mount a btrfs image file (mkfs.btrfs FILE) on the store root via a loop device
   detach                         unmount the store root
 
@@ -215,6 +216,13 @@ pub enum Command {
         name: String,
         /// Keep printing while the container runs.
         follow: bool,
+    },
+    /// `rename`: give a container another name.
+    Rename {
+        /// Name or ID.
+        name: String,
+        /// Its new name.
+        new: String,
     },
     /// `top`: the processes of a running container.
     Top {
@@ -504,6 +512,17 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             Command::Logs {
                 name: names.remove(0),
                 follow: flags[0],
+            }
+        }
+        "rename" => {
+            let (_, mut names) = flags(&mut p, &[])?;
+            if names.len() != 2 {
+                return Err(bad("rename takes a container name or ID and its new name"));
+            }
+            let new = names.pop().unwrap_or_default();
+            Command::Rename {
+                name: names.remove(0),
+                new,
             }
         }
         "top" => {
@@ -1175,6 +1194,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             drop(out);
             copy_log(&store, &rec.id, log, *follow)?;
         }
+        Command::Rename { name, new } => store()?.rename_container(name, new)?,
         Command::Top { name } => {
             let store = store()?;
             let list = store.container_processes(name)?;

@@ -341,12 +341,7 @@ impl Store {
                 Err(Errno::EXIST) => {
                     let owner = self.name_owner(name);
                     match owner {
-                        Some(other)
-                            if fsutil::exists(
-                                self.records.as_fd(),
-                                format!("{other}.json").as_str(),
-                            ) =>
-                        {
+                        Some(other) if self.is_named(&other, name) => {
                             return Err(Error::msg(format!(
                                 "container name {name} is already in use by container {other}"
                             ))
@@ -355,7 +350,8 @@ impl Store {
                             ));
                         }
                         _ => {
-                            // A leftover of a crash between naming and recording.
+                            // A leftover of a crash between naming and
+                            // recording, or in the middle of a rename.
                             let _ = rfs::unlinkat(self.names.as_fd(), name, AtFlags::empty());
                         }
                     }
@@ -366,6 +362,92 @@ impl Store {
         Err(Error::msg(format!(
             "container name {name} is already in use"
         )))
+    }
+
+    /// Whether container `id`'s record exists and names it `name` (a name
+    /// link is only trusted when its record agrees). A record that cannot be
+    /// read yet (being written) counts as agreeing.
+    fn is_named(&self, id: &str, name: &str) -> bool {
+        match fsutil::read_file(self.records.as_fd(), format!("{id}.json").as_str()) {
+            Ok(bytes) => serde_json::from_slice::<Record>(&bytes)
+                .map_or(true, |r| r.name.as_deref() == Some(name)),
+
+            Err(Errno::NOENT) => false,
+            Err(_) => true,
+        }
+    }
+
+    /// Renames a container (`tupper rename`, docker's): running or not. The
+    /// new name is claimed first, then the record says it, then the old name
+    /// goes; a crash in between leaves a name link that its record does not
+    /// confirm, which no lookup trusts and the next claim takes over. Under
+    /// the record lock ([`Store::lock_record`]), so that a run that ends
+    /// meanwhile records its end with the new name.
+    pub fn rename_container(&self, name_or_id: &str, new: &str) -> Result<()> {
+        names::validate("container name", new)?;
+        let rec = self.find_container(name_or_id)?;
+        let _lock = self
+            .lock_record(&rec.id)
+            .ok_or_else(|| Error::msg(format!("rename {name_or_id}: no such container")))?;
+        // Again, under the lock: it may have been removed or renamed meanwhile.
+        // As stored (`read_record` would probe the lock file, and closing a
+        // descriptor of it would drop this process's record lock).
+        let mut rec = self
+            .read_stored(&rec.id)
+            .ok_or_else(|| Error::msg(format!("rename {name_or_id}: no such container")))?;
+        if rec.name.as_deref() == Some(new) {
+            return Err(Error::msg(format!(
+                "rename {name_or_id}: it is already named {new}"
+            )));
+        }
+        self.claim_name(new, &rec.id)?;
+        let old = rec.name.replace(new.to_string());
+        if let Err(e) = self.write_record(&rec) {
+            let _ = rfs::unlinkat(self.names.as_fd(), new, AtFlags::empty());
+            return Err(e);
+        }
+        if let Some(old) = old {
+            if self.name_owner(&old).as_deref() == Some(rec.id.as_str()) {
+                let _ = rfs::unlinkat(self.names.as_fd(), old.as_str(), AtFlags::empty());
+            }
+        }
+        Ok(())
+    }
+
+    /// The record lock of container `id`: a POSIX record lock on its run
+    /// lock file (independent of the run's `flock` on it), held by `rename`
+    /// while it rewrites the record and by a run while it records its end.
+    /// `None` when the container is gone.
+    pub(crate) fn lock_record(&self, id: &str) -> Option<OwnedFd> {
+        let fd = rfs::openat(
+            self.records.as_fd(),
+            format!("{id}.lock").as_str(),
+            rfs::OFlags::RDWR | rfs::OFlags::CLOEXEC | rfs::OFlags::NOFOLLOW,
+            rfs::Mode::empty(),
+        )
+        .ok()?;
+        lock_record_fd(fd.as_fd());
+        Some(fd)
+    }
+
+    /// The name in container `id`'s record as stored: only that field is
+    /// decoded (the end of every run reads it, see [`Store::rename_container`]).
+    pub(crate) fn stored_name(&self, id: &str) -> Option<Option<String>> {
+        #[derive(Deserialize)]
+        struct NameOnly {
+            #[serde(default)]
+            name: Option<String>,
+        }
+        let bytes = fsutil::read_file(self.records.as_fd(), format!("{id}.json").as_str()).ok()?;
+        serde_json::from_slice::<NameOnly>(&bytes)
+            .ok()
+            .map(|r| r.name)
+    }
+
+    /// Container `id`'s record as stored (its status not computed).
+    pub(crate) fn read_stored(&self, id: &str) -> Option<Record> {
+        let bytes = fsutil::read_file(self.records.as_fd(), format!("{id}.json").as_str()).ok()?;
+        serde_json::from_slice(&bytes).ok()
     }
 
     /// The ID that `name` points to, if any.
@@ -504,7 +586,9 @@ impl Store {
         if names::validate("container name", name_or_id).is_ok() {
             if let Some(id) = self.name_owner(name_or_id) {
                 if let Some(r) = self.read_record(&id) {
-                    return Ok(r);
+                    if r.name.as_deref() == Some(name_or_id) {
+                        return Ok(r);
+                    }
                 }
             }
         }
@@ -566,7 +650,10 @@ impl Store {
         }
         // Its cgroup, left when its run was killed before it ended.
         crate::cgroup::remove_of(&rec)?;
-        self.destroy_container(&rec.id, rec.name.as_deref(), false)?;
+        // The name as it is now: a rename may have come in between.
+        lock_record_fd(lock.fd());
+        let name = self.read_stored(&rec.id).map_or(rec.name, |r| r.name);
+        self.destroy_container(&rec.id, name.as_deref(), false)?;
         drop(lock);
         Ok(())
     }
@@ -834,6 +921,14 @@ impl Store {
         );
         Ok(())
     }
+}
+
+/// Takes the record lock ([`Store::lock_record`]) on the open lock file
+/// `fd`, waiting for it; released when `fd` is closed. A failure (no POSIX
+/// locks on this file system) leaves it unlocked: a rename racing the end of
+/// a run is the only thing at stake.
+pub(crate) fn lock_record_fd(fd: std::os::fd::BorrowedFd<'_>) {
+    while let Err(Errno::INTR) = rfs::fcntl_lock(fd, rfs::FlockOperation::LockExclusive) {}
 }
 
 /// The container pid written into a run lock file.

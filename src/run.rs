@@ -413,6 +413,12 @@ impl Store {
         let Created {
             mut record, lock, ..
         } = created;
+        // `tupper rename` may have changed the name since the start: under
+        // the record lock, the name on disk is the one to record or remove.
+        crate::container::lock_record_fd(lock.fd());
+        if let Some(name) = self.stored_name(&record.id) {
+            record.name = name;
+        }
         // Its cgroup goes when it ends, as docker's does.
         let mut oom_killed = false;
         if !record.cgroups.is_empty() {
