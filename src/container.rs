@@ -371,7 +371,6 @@ impl Store {
         match fsutil::read_file(self.records.as_fd(), format!("{id}.json").as_str()) {
             Ok(bytes) => serde_json::from_slice::<Record>(&bytes)
                 .map_or(true, |r| r.name.as_deref() == Some(name)),
-
             Err(Errno::NOENT) => false,
             Err(_) => true,
         }
