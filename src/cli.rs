@@ -1524,8 +1524,14 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
         "STATUS",
         "ADDRESS",
     ];
+    columns(head, &rows)
+}
+
+/// A table as docker prints one: a heading and rows, columns left-aligned
+/// three spaces apart, the last one unpadded (`ps`, `top`).
+pub(crate) fn columns<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
     let mut widths = head.map(str::len);
-    for row in &rows {
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -1543,7 +1549,7 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
         s
     };
     let mut out = line(&head);
-    for row in &rows {
+    for row in rows {
         out.push_str(&line(&row.each_ref().map(String::as_str)));
     }
     out

@@ -188,30 +188,10 @@ pub fn table(
             ]
         })
         .collect();
-    let heads = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"];
-    let mut widths = heads.map(str::len);
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}   ", w = widths[i]));
-            }
-        }
-        s.push('\n');
-        s
-    };
-    let mut out = line(heads.to_vec());
-    for r in &rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
-    }
-    out
+    crate::cli::columns(
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+        &rows,
+    )
 }
 
 /// `ps`'s STIME, in UTC.
