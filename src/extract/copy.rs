@@ -33,22 +33,14 @@ pub(super) fn copy_tree(
     )
     .context(|| format!("open source directory {}", source.display()))?;
     let consumed = Cell::new(0u64);
-    let dest = fs::fstat(root).context(|| "stat the image root".to_string())?;
-    let mut copier = Copier {
+    let mut copier = Copier::new(
         source,
         from_container,
-        dest: (dest.st_dev, dest.st_ino),
-        writer: Writer::new(root)?,
-        path: Vec::new(),
-        links: HashMap::new(),
-        buf: Vec::new(),
-        consumed: &consumed,
-        reporter: Reporter {
-            consumed: &consumed,
-            next: 0,
-            progress,
-        },
-    };
+        root,
+        Vec::new(),
+        &consumed,
+        progress,
+    )?;
     let st = fs::fstat(&top).context(|| format!("stat {}", source.display()))?;
     let mut meta = copier.meta(&st);
     if !from_container {
@@ -74,23 +66,9 @@ pub(super) fn copy_one(
     from_container: bool,
 ) -> Result<Stats> {
     let consumed = Cell::new(0u64);
-    let st = fs::fstat(dest).context(|| "stat the destination".to_string())?;
     let mut progress = |_| {};
-    let mut copier = Copier {
-        source: shown,
-        from_container,
-        dest: (st.st_dev, st.st_ino),
-        writer: Writer::new(dest)?,
-        path: dest_name.as_bytes().to_vec(),
-        links: HashMap::new(),
-        buf: Vec::new(),
-        consumed: &consumed,
-        reporter: Reporter {
-            consumed: &consumed,
-            next: 0,
-            progress: &mut progress,
-        },
-    };
+    let path = dest_name.as_bytes().to_vec();
+    let mut copier = Copier::new(shown, from_container, dest, path, &consumed, &mut progress)?;
     copier.entry(dir, name.as_bytes())?;
     copier.writer.finish()
 }
@@ -127,7 +105,34 @@ struct Copier<'a, 'r> {
     reporter: Reporter<'a>,
 }
 
-impl Copier<'_, '_> {
+impl<'a, 'r> Copier<'a, 'r> {
+    /// A copier of `source` into `dest` (the image root, or the directory
+    /// of `tupper cp`'s destination), starting at relative path `path`.
+    fn new(
+        source: &'a Path,
+        from_container: bool,
+        dest: BorrowedFd<'r>,
+        path: Vec<u8>,
+        consumed: &'a Cell<u64>,
+        progress: &'a mut dyn FnMut(Progress),
+    ) -> Result<Copier<'a, 'r>> {
+        let st = fs::fstat(dest).context(|| "stat the copy's destination".to_string())?;
+        Ok(Copier {
+            source,
+            from_container,
+            dest: (st.st_dev, st.st_ino),
+            writer: Writer::new(dest)?,
+            path,
+            links: HashMap::new(),
+            buf: Vec::new(),
+            consumed,
+            reporter: Reporter {
+                consumed,
+                next: 0,
+                progress,
+            },
+        })
+    }
     /// The metadata a copy gets: the source's, or, from a container, no
     /// set-user-ID or set-group-ID bit and the copier's own owner (a
     /// container's file must not become a set-user-ID file of the host's
