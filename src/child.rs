@@ -526,12 +526,11 @@ fn mount_volume(v: &Volume) -> rustix::io::Result<()> {
         Mode::empty(),
     )?;
     let resolve = |path: &std::ffi::CStr, flags: OFlags| {
-        rfs::openat2(
-            &root,
+        crate::fsutil::openat2_in_root(
+            root.as_fd(),
             path,
             flags | OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            ResolveFlags::NO_MAGICLINKS,
         )
     };
     let last = v.prefixes.len() - 1;

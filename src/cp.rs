@@ -80,12 +80,11 @@ fn split(path: &str) -> (String, Option<String>) {
 fn open_in_root(root: BorrowedFd<'_>, path: &str, shown: &str) -> Result<OwnedFd> {
     let rel = path.trim_start_matches('/');
     let rel = if rel.is_empty() { "." } else { rel };
-    rfs::openat2(
+    crate::fsutil::openat2_in_root(
         root,
         rel,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ResolveFlags::NO_MAGICLINKS,
     )
     .context(|| format!("open {shown}"))
 }

@@ -73,6 +73,32 @@ pub fn ensure_mountpoint(root: BorrowedFd<'_>, path: &str) -> Result<()> {
     Ok(())
 }
 
+/// `openat2(dir, path, flags, mode, resolve)` resolved in the container's
+/// root (`RESOLVE_IN_ROOT`), retried while the kernel answers `EAGAIN`: it
+/// does when a mount or rename anywhere on the host raced a `..` of the path,
+/// and asks the caller to try again (openat2(2)). At most 64 tries. Makes no
+/// allocation for a `&CStr` path (the container's child calls it).
+pub fn openat2_in_root<P: rustix::path::Arg + Copy>(
+    dir: BorrowedFd<'_>,
+    path: P,
+    flags: OFlags,
+    resolve: ResolveFlags,
+) -> rustix::io::Result<OwnedFd> {
+    let mut tries = 0;
+    loop {
+        match rfs::openat2(
+            dir,
+            path,
+            flags,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | resolve,
+        ) {
+            Err(Errno::AGAIN) if tries < 63 => tries += 1,
+            result => return result,
+        }
+    }
+}
+
 /// Creates `path` (absolute, inside the container) as a directory beneath `root`,
 /// resolving symlinks and `..` as the container would, like docker does for a
 /// missing working directory: each prefix of the path is resolved from `root`
@@ -81,12 +107,11 @@ pub fn ensure_mountpoint(root: BorrowedFd<'_>, path: &str) -> Result<()> {
 /// `mkdirat` in the directory its parent resolved to.
 pub fn mkdir_in_root(root: BorrowedFd<'_>, path: &str) -> Result<()> {
     let open = |prefix: &Path| {
-        rfs::openat2(
+        openat2_in_root(
             root,
             prefix,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            ResolveFlags::NO_MAGICLINKS,
         )
     };
     if open(Path::new(path)).is_ok() {
