@@ -11,12 +11,13 @@
 //! 1. parent-death signal, umask 0;
 //! 2. `/` recursively private, so nothing below reaches the host;
 //! 3. hostname (new UTS namespace); `lo` up (new network namespace);
-//! 4. bind the snapshot on itself, then proc, sysfs, `/dev` under it, the
-//!    user's mounts (`-v`, `--tmpfs`), the root read-only (`--read-only`),
-//!    and docker's masks over `/proc` and `/sys`;
-//! 5. `open(O_PATH)` the root, `fchdir`, `pivot_root(".", ".")`,
-//!    `umount2(".", MNT_DETACH)`: the old root is stacked under the new one and
-//!    detached, leaving no `oldroot` directory behind;
+//! 4. bind the snapshot on itself, `open(O_PATH)` it and `fchdir` there, then
+//!    proc, sysfs, `/dev` under it, the user's mounts (`-v`, `--tmpfs`), the
+//!    root read-only (`--read-only`), and docker's masks over `/proc` and
+//!    `/sys`, all by paths relative to the root (`./proc`);
+//! 5. `pivot_root(".", ".")`, `umount2(".", MNT_DETACH)`: the old root is
+//!    stacked under the new one and detached, leaving no `oldroot` directory
+//!    behind;
 //! 6. with `-t`, make the terminal and send its master end to the parent;
 //!    load the system-call filter ([`crate::seccomp`]), then wait for the
 //!    parent's go-ahead (it configures the network meanwhile);
@@ -288,6 +289,17 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
             Stage::BindRoot,
             mount::mount_bind_recursive(plan.rootfs.as_c_str(), plan.rootfs.as_c_str()),
         );
+        // The steps' paths are relative to the root (`plan::STEP_ROOT`): each
+        // resolves from here, not again through the store's directories.
+        let root = match rfs::open(
+            plan.rootfs.as_c_str(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(e) => fail(Stage::OpenRoot, 0, e),
+        };
+        check(Stage::OpenRoot, rustix::process::fchdir(&root));
         for (i, step) in plan.steps.iter().enumerate() {
             if let Op::KeepProcSys { path } = &step.op {
                 match rfs::open(
@@ -304,15 +316,6 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
                 fail(Stage::Step, i, e)
             }
         }
-        let root = match rfs::open(
-            plan.rootfs.as_c_str(),
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(e) => fail(Stage::OpenRoot, 0, e),
-        };
-        check(Stage::OpenRoot, rustix::process::fchdir(&root));
         check(Stage::PivotRoot, rustix::process::pivot_root(c".", c"."));
         check(
             Stage::DetachOldRoot,

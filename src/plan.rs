@@ -353,7 +353,7 @@ impl ChildPlan {
             hostname: hostname_bytes(input.hostname)?,
             steps: match input.joins {
                 true => Vec::new(),
-                false => all_steps(root, input)?,
+                false => all_steps(STEP_ROOT, input)?,
             },
             workdir: cstring("working directory", workdir)?,
             workdir_prefixes: match input.joins {
@@ -756,6 +756,11 @@ fn protection_steps(root: &str) -> Result<Vec<Step>> {
     Ok(steps)
 }
 
+/// The container's root as the steps name it: the child runs them from the
+/// root (its working directory since the root was bound on itself), so each
+/// path resolves from there, not from `/` through the store's directories.
+pub const STEP_ROOT: &str = ".";
+
 /// The directories of the image that become mount points; the parent makes sure
 /// they are real directories before the clone.
 pub const MOUNT_POINTS: [&str; 3] = ["/proc", "/sys", "/dev"];
@@ -952,15 +957,10 @@ mod tests {
         assert_eq!(shown[1], "mount proc on /proc");
         assert_eq!(shown[2], "mount sysfs on /sys");
         assert_eq!(shown[3], "mount tmpfs on /dev");
-        assert_eq!(
-            target_of(&p.steps[0].op).to_str().unwrap(),
-            "/store/containers/0123456789ab"
-        );
+        assert_eq!(target_of(&p.steps[0].op).to_str().unwrap(), ".");
+        assert_eq!(p.rootfs.to_str().unwrap(), "/store/containers/0123456789ab");
         for s in &p.steps[1..] {
-            assert!(target_of(&s.op)
-                .to_str()
-                .unwrap()
-                .starts_with("/store/containers/0123456789ab/"));
+            assert!(target_of(&s.op).to_str().unwrap().starts_with("./"));
         }
         // Every device is created, then bound from the host.
         for dev in DEVICES {
@@ -1013,7 +1013,7 @@ mod tests {
     fn every_masked_and_read_only_path_has_a_step() {
         let p = plan(base());
         let ops: Vec<_> = p.steps.iter().map(|s| &s.op).collect();
-        let root = "/store/containers/0123456789ab";
+        let root = STEP_ROOT;
         let has = |want: &dyn Fn(&Op) -> bool| ops.iter().any(|op| want(op));
         for path in MASKED_FILES {
             let t = format!("{root}{path}");
