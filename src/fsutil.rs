@@ -197,6 +197,10 @@ pub fn read_file(dir: BorrowedFd<'_>, name: impl rustix::path::Arg) -> rustix::i
 }
 
 /// The names in directory `dir` (without `.` and `..`).
+///
+/// One `open` of the directory and `getdents64` into an 8 KiB buffer on the
+/// stack (a pool of 128 spares fits in one call): rustix's `Dir` would open
+/// it once more and read it in calls of growing size (four for that pool).
 pub fn list_dir(dir: BorrowedFd<'_>) -> rustix::io::Result<Vec<String>> {
     let fd = rfs::openat(
         dir,
@@ -205,7 +209,9 @@ pub fn list_dir(dir: BorrowedFd<'_>) -> rustix::io::Result<Vec<String>> {
         Mode::empty(),
     )?;
     let mut names = Vec::new();
-    for entry in rfs::Dir::read_from(&fd)? {
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
+    let mut entries = rfs::RawDir::new(&fd, &mut buf);
+    while let Some(entry) = entries.next() {
         let entry = entry?;
         let name: &CStr = entry.file_name();
         let bytes = name.to_bytes();
