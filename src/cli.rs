@@ -1268,7 +1268,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                         // Cheap (~1-3 ms a namespace): first.
                         let _ = store.refill_netns_pool(netns_size, netns_pool.as_ref());
                         if empty_trash {
-                            let _ = store.empty_trash();
+                            store.empty_trash_between_starts();
                         }
                         let commands: Vec<&str> = command.as_deref().into_iter().collect();
                         let _ =

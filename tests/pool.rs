@@ -536,6 +536,72 @@ fn a_refill_waits_for_a_quiet_moment_between_starts() {
     store.assert_no_leftovers();
 }
 
+/// Waits (at most 15 s) until no background process of the store runs.
+fn background_ended(store: &TestStore) {
+    let start = std::time::Instant::now();
+    while !store.refillers().is_empty() && start.elapsed() < std::time::Duration::from_secs(15) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        store.refillers().is_empty(),
+        "background processes still run"
+    );
+}
+
+#[test]
+fn the_trash_is_emptied_between_starts_and_at_most_2_s_late() {
+    let (store, _dir) = store_with_pool_of_4();
+    let trash = store.root().join("trash");
+    let busy = Busy::new(&store);
+    // A --rm run leaves its snapshot in the trash; its background process
+    // destroys it only once no container has started for 20 ms.
+    tupper_pool4(&store, &["run", "--rm", "--net", "host", "bb", "true"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let during = list_dir(&trash);
+    // ... and waits 2 s at most: a sustained run of starts still gets it
+    // emptied, starts going on all along.
+    let waited = std::time::Instant::now();
+    while !list_dir(&trash).is_empty() && waited.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let left = list_dir(&trash);
+    drop(busy);
+    assert_eq!(
+        during.len(),
+        1,
+        "the snapshot was destroyed while starts went on: {during:?}"
+    );
+    assert!(left.is_empty(), "still in the trash 10 s later: {left:?}");
+    store.settle_pool();
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn one_process_empties_the_trash_and_the_next_takes_what_was_left() {
+    let (store, _dir) = store_with_pool_of_4();
+    let trash = store.root().join("trash");
+    // Somebody empties the trash already (holds ROOT/trash.lock): a run's
+    // background process leaves its snapshot there and ends.
+    let held = rustix::fs::open(
+        store.root().join("trash.lock"),
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CREATE | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    tupper_pool4(&store, &["run", "--rm", "--net", "none", "bb", "true"]).ok();
+    background_ended(&store);
+    let waiting = list_dir(&trash);
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    drop(held);
+    // The next run's background process destroys both snapshots.
+    tupper_pool4(&store, &["run", "--rm", "--net", "none", "bb", "true"]).ok();
+    store.settle_pool();
+    let left = list_dir(&trash);
+    assert!(left.is_empty(), "left in the trash: {left:?}");
+    store.assert_no_leftovers();
+}
+
 #[test]
 fn below_a_quarter_a_batch_is_made_then_the_refill_waits_again() {
     let (store, dir) = store_with_pool_of(16);
