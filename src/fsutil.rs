@@ -225,6 +225,26 @@ pub fn list_dir(dir: BorrowedFd<'_>) -> rustix::io::Result<Vec<String>> {
     Ok(names)
 }
 
+/// The container-ID-shaped names in directory `dir` (spares of a pool), as
+/// [`list_dir`] reads them but without a `String` per name.
+pub fn list_ids(dir: BorrowedFd<'_>) -> rustix::io::Result<Vec<crate::names::IdBuf>> {
+    let fd = rfs::openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut ids = Vec::new();
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
+    let mut entries = rfs::RawDir::new(&fd, &mut buf);
+    while let Some(entry) = entries.next() {
+        if let Some(id) = crate::names::IdBuf::new(entry?.file_name().to_bytes()) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
 /// An advisory `flock` on a lock file; released when dropped (or when the process dies).
 #[derive(Debug)]
 pub struct FileLock {

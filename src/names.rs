@@ -47,9 +47,41 @@ pub fn new_id() -> Result<String> {
 
 /// Whether `s` has the shape of a container ID (12 lowercase hex digits).
 pub fn is_id(s: &str) -> bool {
-    s.len() == ID_LEN
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    is_id_bytes(s.as_bytes())
+}
+
+/// [`is_id`] of raw bytes (a directory entry's name).
+pub fn is_id_bytes(b: &[u8]) -> bool {
+    b.len() == ID_LEN
+        && b.iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+}
+
+/// A container-ID-shaped name held inline: a start lists a pool of 128
+/// spares with one allocation for all of them, not one per name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdBuf([u8; ID_LEN]);
+
+impl IdBuf {
+    /// `b` as an ID, when it has the shape of one.
+    pub fn new(b: &[u8]) -> Option<IdBuf> {
+        is_id_bytes(b).then(|| {
+            let mut id = [0u8; ID_LEN];
+            id.copy_from_slice(b);
+            IdBuf(id)
+        })
+    }
+
+    /// The ID as text (ASCII hex digits).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl AsRef<std::path::Path> for IdBuf {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(self.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -90,5 +122,8 @@ mod tests {
         assert_ne!(a, b);
         assert!(!is_id("ABCDEF123456"));
         assert!(!is_id("abc"));
+        assert_eq!(IdBuf::new(a.as_bytes()).unwrap().as_str(), a);
+        assert!(IdBuf::new(b".new").is_none());
+        assert!(IdBuf::new(b"0123456789abc").is_none());
     }
 }

@@ -129,21 +129,18 @@ fn is_namespace(fd: &OwnedFd) -> bool {
 }
 
 /// The spares' names in `dir` (container-id shaped), or none.
-fn spares(dir: &Path) -> Vec<String> {
+fn spares(dir: &Path) -> Vec<names::IdBuf> {
     let Ok(fd) = fsutil::open_dir(rfs::CWD, dir) else {
         return Vec::new();
     };
-    fsutil::list_dir(fd.as_fd())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|n| names::is_id(n))
-        .collect()
+    fsutil::list_ids(fd.as_fd()).unwrap_or_default()
 }
 
 /// Takes a spare from `dir` (see the module doc).
 fn take_from(dir: &Path) -> Option<(OwnedFd, String)> {
     for name in spares(dir) {
-        let path = dir.join(&name);
+        let name = name.as_str();
+        let path = dir.join(name);
         let Ok(fd) = rfs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
             continue;
         };
@@ -153,7 +150,7 @@ fn take_from(dir: &Path) -> Option<(OwnedFd, String)> {
         }
         let _ = rfs::unlink(&path);
         if is_namespace(&fd) {
-            return Some((fd, name));
+            return Some((fd, name.to_string()));
         }
     }
     None
@@ -331,7 +328,7 @@ impl Store {
             }
             let mut ready = 0;
             for name in spares(&dir) {
-                let path = dir.join(&name);
+                let path = dir.join(name);
                 let spare = rfs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
                     .is_ok_and(|fd| is_namespace(&fd));
                 if spare {
@@ -512,7 +509,7 @@ fn prune_gone_hosts(holder: &OwnedFd, netns: BorrowedFd<'_>, own: &str) -> Resul
 /// Unmounts and removes the spares in `dir`.
 fn clean_dir(dir: &Path) {
     for name in spares(dir) {
-        let path = dir.join(&name);
+        let path = dir.join(name);
         let _ = rustix::mount::unmount(&path, UnmountFlags::DETACH);
         let _ = rfs::unlink(&path);
     }

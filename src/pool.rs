@@ -81,10 +81,10 @@ impl Store {
             Err(Errno::NOENT) => return Ok(None),
             Err(e) => return Err(Error::os(format!("open pool/{key}"), e)),
         };
-        let spares = fsutil::list_dir(dir.as_fd()).context(|| format!("list pool/{key}"))?;
-        let ready: Vec<&String> = spares.iter().filter(|s| names::is_id(s)).collect();
+        let ready = fsutil::list_ids(dir.as_fd()).context(|| format!("list pool/{key}"))?;
         for (i, spare) in ready.iter().enumerate() {
-            match rfs::renameat(dir.as_fd(), spare.as_str(), self.containers.as_fd(), id) {
+            let spare = spare.as_str();
+            match rfs::renameat(dir.as_fd(), spare, self.containers.as_fd(), id) {
                 Ok(()) => return Ok(Some(ready.len() - i - 1)),
                 Err(Errno::NOENT) => continue, // taken by a concurrent run
                 Err(e) => {
@@ -453,10 +453,7 @@ const STAGING: &str = ".new";
 
 /// How many ready spares pool directory `dir` holds.
 fn count_spares(dir: BorrowedFd<'_>) -> rustix::io::Result<usize> {
-    Ok(fsutil::list_dir(dir)?
-        .iter()
-        .filter(|s| names::is_id(s))
-        .count())
+    Ok(fsutil::list_ids(dir)?.len())
 }
 
 /// Destroys every subvolume in directory `dir` (shown as `shown`).
