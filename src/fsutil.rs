@@ -196,52 +196,47 @@ pub fn read_file(dir: BorrowedFd<'_>, name: impl rustix::path::Arg) -> rustix::i
     }
 }
 
-/// The names in directory `dir` (without `.` and `..`).
-///
-/// One `open` of the directory and `getdents64` into an 8 KiB buffer on the
-/// stack (a pool of 128 spares fits in one call): rustix's `Dir` would open
-/// it once more and read it in calls of growing size (four for that pool).
-pub fn list_dir(dir: BorrowedFd<'_>) -> rustix::io::Result<Vec<String>> {
+/// Calls `f` with the name of each entry of directory `dir` but `.` and
+/// `..`: one `open` of the directory and `getdents64` into an 8 KiB buffer
+/// on the stack (a pool of 128 spares fits in one call; rustix's `Dir` would
+/// open it once more and read it in calls of growing size, four for that
+/// pool).
+fn for_each_name(dir: BorrowedFd<'_>, mut f: impl FnMut(&[u8])) -> rustix::io::Result<()> {
     let fd = rfs::openat(
         dir,
         ".",
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let mut names = Vec::new();
     let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
     let mut entries = rfs::RawDir::new(&fd, &mut buf);
     while let Some(entry) = entries.next() {
         let entry = entry?;
         let name: &CStr = entry.file_name();
         let bytes = name.to_bytes();
-        if bytes == b"." || bytes == b".." {
-            continue;
+        if bytes != b"." && bytes != b".." {
+            f(bytes);
         }
+    }
+    Ok(())
+}
+
+/// The names in directory `dir` (without `.` and `..`; UTF-8 ones only).
+pub fn list_dir(dir: BorrowedFd<'_>) -> rustix::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for_each_name(dir, |bytes| {
         if let Ok(s) = std::str::from_utf8(bytes) {
             names.push(s.to_string());
         }
-    }
+    })?;
     Ok(names)
 }
 
 /// The container-ID-shaped names in directory `dir` (spares of a pool), as
 /// [`list_dir`] reads them but without a `String` per name.
 pub fn list_ids(dir: BorrowedFd<'_>) -> rustix::io::Result<Vec<crate::names::IdBuf>> {
-    let fd = rfs::openat(
-        dir,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
     let mut ids = Vec::new();
-    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
-    let mut entries = rfs::RawDir::new(&fd, &mut buf);
-    while let Some(entry) = entries.next() {
-        if let Some(id) = crate::names::IdBuf::new(entry?.file_name().to_bytes()) {
-            ids.push(id);
-        }
-    }
+    for_each_name(dir, |bytes| ids.extend(crate::names::IdBuf::new(bytes)))?;
     Ok(ids)
 }
 

@@ -222,8 +222,8 @@ impl Store {
     ///
     /// A destroy costs the kernel ~0.5 ms of CPU (it drops the page cache
     /// the pool warmed in that snapshot) and takes btrfs locks a start needs;
-    /// made while the next container starts, it slowed back-to-back starts
-    /// by ~0.5 ms (docs/performance.md). So each round of destroys waits for
+    /// made while the next container started, it slowed back-to-back starts
+    /// (~4%, docs/performance.md). So each round of destroys waits for
     /// a quiet moment first, as a pool refill does ([`Store::wait_until_idle`]:
     /// no start for 20 ms, at most 2 s, so a sustained run of starts still
     /// gets its trash emptied, every 2 s).
