@@ -201,7 +201,7 @@ pub fn read_file(dir: BorrowedFd<'_>, name: impl rustix::path::Arg) -> rustix::i
 /// on the stack (a pool of 128 spares fits in one call; rustix's `Dir` would
 /// open it once more and read it in calls of growing size, four for that
 /// pool).
-fn for_each_name(dir: BorrowedFd<'_>, mut f: impl FnMut(&[u8])) -> rustix::io::Result<()> {
+pub fn for_each_name(dir: BorrowedFd<'_>, mut f: impl FnMut(&[u8])) -> rustix::io::Result<()> {
     let fd = rfs::openat(
         dir,
         ".",

@@ -18,9 +18,11 @@
 //!   file. The holder's tree is a tmpfs (mode 0700) as its root, with the
 //!   host's `/proc` bound on `/proc` (for `/proc/self/fd/N` and
 //!   `/proc/thread-self/ns/net` inside it); nothing else of the host.
-//! - in the holder, `/ID`: plain spares, with `lo` up and nothing else in
-//!   them. For `--net none`, and for bridge mode when its own pool is empty.
-//!   Refill lock `ROOT/netns.lock`.
+//! - in the holder, `/plain/ID`: plain spares, with `lo` up and nothing
+//!   else in them. For `--net none`, and for bridge mode when its own pool
+//!   is empty. Refill lock `ROOT/netns.lock`. `/plain/ID.taken`: the claim
+//!   of a container that took spare `/plain/ID` (which stays mounted until
+//!   a refill cleans it).
 //! - in the holder, `/br-INODE-BRIDGE/ID`: bridge spares, for one bridge of
 //!   one host network namespace (INODE: its nsfs inode): `lo` up, and a veth
 //!   pair whose host end ([`crate::net::spare_host_veth`]: `ts` + 12
@@ -36,13 +38,20 @@
 //!
 //! - take: the calling thread enters the holder (`setns(CLONE_NEWNS)`; a
 //!   helper thread does it in a process whose threads share their
-//!   filesystem context, which `setns` refuses), `open`s the spare, then
-//!   `umount2(MNT_DETACH)`s it, then unlinks it, and returns to its own
-//!   namespace and working directory. Of several takers of one spare only
-//!   one `umount2` succeeds: the others drop what they opened. A taker that
-//!   opened the file before the refill mounted on it holds a plain file,
-//!   not a namespace, and drops it too (the spare is lost, never shared). So
-//!   a namespace goes to one container only.
+//!   filesystem context, which `setns` refuses), `open`s the spare, claims
+//!   it, and returns to its own namespace and working directory. A bridge
+//!   spare is claimed by `umount2(MNT_DETACH)` and unlinked: of several
+//!   takers only one `umount2` succeeds, and its veth pair dies with the
+//!   container. A plain spare is claimed by creating `ID.taken` with
+//!   `O_EXCL` (only one taker's succeeds), then checking that `ID` is
+//!   still the namespace it opened (else the claim is removed again): an
+//!   unmount waits for an RCU grace period (~60 us here at rest, 0.1-0.3 ms
+//!   under load), which a start no longer pays for `--net none`. The next refill unmounts and unlinks
+//!   the taken spares, then their claims, in a quiet moment; until then a
+//!   namespace with only `lo` may outlive its container. A taker that
+//!   opened a file that is not a namespace (before the refill mounted on
+//!   it, or after a cleaning unmounted it) drops it. So a namespace goes to
+//!   one container only.
 //! - refill: under the pool's refill lock (non-blocking: one refiller at a
 //!   time), a helper thread unshares a network namespace, sets its `lo` up
 //!   and opens it; this thread (in the host's network namespace) adds the
@@ -109,10 +118,16 @@ pub(crate) struct Spare {
 /// `pool`.
 fn pool_dir(pool: Option<&SparePool>) -> PathBuf {
     match pool {
-        None => PathBuf::from("/"),
+        None => PathBuf::from(PLAIN),
         Some(p) => Path::new("/").join(&p.dir),
     }
 }
+
+/// The holder's directory of plain spares. Until claims by mark they were
+/// in `/` itself, where a tupper of then still looks for them and would
+/// take a claimed one: a new directory keeps the two apart (and a refill
+/// removes the spares a tupper of then left in `/`).
+const PLAIN: &str = "/plain";
 
 /// The refill lock of the plain pool (`ROOT/netns.lock`) or of the bridge
 /// pool named `dir` (`ROOT/netns/DIR.lock`).
@@ -128,42 +143,124 @@ fn is_namespace(fd: &OwnedFd) -> bool {
     rfs::fstatfs(fd).is_ok_and(|st| st.f_type == NSFS_MAGIC)
 }
 
-/// The spares' names in `dir` (container-id shaped), or none.
+/// The suffix of a claim: `ID.taken` in the plain pool says that spare `ID`
+/// belongs to a container (see the module doc).
+const TAKEN: &str = ".taken";
+
+/// In `dir`: the spares nobody took (container-id shaped names without a
+/// claim), and the claims (`ID.taken`, whether `ID` is still there or not).
+fn listing(dir: &Path) -> (Vec<names::IdBuf>, Vec<names::IdBuf>) {
+    let (mut free, mut taken) = (Vec::new(), Vec::new());
+    if let Ok(fd) = fsutil::open_dir(rfs::CWD, dir) {
+        let _ = fsutil::for_each_name(fd.as_fd(), |name| {
+            if let Some(id) = names::IdBuf::new(name) {
+                free.push(id);
+            } else if let Some(id) = name
+                .strip_suffix(TAKEN.as_bytes())
+                .and_then(names::IdBuf::new)
+            {
+                taken.push(id);
+            }
+        });
+    }
+    free.retain(|id| !taken.contains(id));
+    (free, taken)
+}
+
+/// The spares' names in `dir` (container-id shaped, not taken), or none.
 fn spares(dir: &Path) -> Vec<names::IdBuf> {
-    let Ok(fd) = fsutil::open_dir(rfs::CWD, dir) else {
-        return Vec::new();
-    };
-    fsutil::list_ids(fd.as_fd()).unwrap_or_default()
+    listing(dir).0
+}
+
+/// How a taker makes a spare its own.
+#[derive(Clone, Copy)]
+enum Claim {
+    /// Unmount it (only one taker's `umount2` succeeds), then unlink it: the
+    /// namespace then lives as long as the container. Bridge spares: their
+    /// veth pair must go with the container.
+    Unmount,
+    /// Create `ID.taken` (`O_EXCL`: only one taker's succeeds); the spare is
+    /// unmounted later, off the start's path, by a refill. An unmount waits
+    /// for an RCU grace period (~60 us at rest here, more under load). Plain spares: a namespace
+    /// with only `lo` may outlive its container until then.
+    Mark,
 }
 
 /// Takes a spare from `dir` (see the module doc).
-fn take_from(dir: &Path) -> Option<(OwnedFd, String)> {
+fn take_from(dir: &Path, claim: Claim) -> Option<(OwnedFd, String)> {
     for name in spares(dir) {
         let name = name.as_str();
         let path = dir.join(name);
         let Ok(fd) = rfs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
             continue;
         };
-        // Only one taker's unmount succeeds: the spare is its alone.
-        if rustix::mount::unmount(&path, UnmountFlags::DETACH).is_err() {
-            continue;
-        }
-        let _ = rfs::unlink(&path);
-        if is_namespace(&fd) {
+        let claimed = match claim {
+            Claim::Unmount => {
+                // Only one taker's unmount succeeds: the spare is its alone.
+                if rustix::mount::unmount(&path, UnmountFlags::DETACH).is_err() {
+                    continue;
+                }
+                let _ = rfs::unlink(&path);
+                is_namespace(&fd)
+            }
+            Claim::Mark => is_namespace(&fd) && mark_taken(dir, name, &fd),
+        };
+        if claimed {
             return Some((fd, name.to_string()));
         }
     }
     None
 }
 
+/// Claims spare `dir/name`, opened as `fd`, with `name.taken` (`O_EXCL`).
+/// The claim holds only if `name` is still the namespace opened: a refill
+/// may have cleaned the spare (unmount, unlink, then its claim) after this
+/// taker opened it; a claim made too late is removed again.
+fn mark_taken(dir: &Path, name: &str, fd: &OwnedFd) -> bool {
+    let marker = dir.join(format!("{name}{TAKEN}"));
+    let made = rfs::open(
+        &marker,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    );
+    if made.is_err() {
+        return false;
+    }
+    let same = match (rfs::lstat(dir.join(name)), rfs::fstat(fd)) {
+        (Ok(now), Ok(ours)) => (now.st_dev, now.st_ino) == (ours.st_dev, ours.st_ino),
+        _ => false,
+    };
+    if !same {
+        let _ = rfs::unlink(&marker);
+    }
+    same
+}
+
+/// Unmounts and removes the spares of `dir` that containers took, then
+/// their claims (in that order: see [`mark_taken`]).
+fn clean_taken(dir: &Path) {
+    for id in listing(dir).1 {
+        let path = dir.join(id);
+        let _ = rustix::mount::unmount(&path, UnmountFlags::DETACH);
+        let _ = rfs::unlink(&path);
+        let _ = rfs::unlink(dir.join(format!("{}{TAKEN}", id.as_str())));
+    }
+}
+
 /// Takes a spare, from the bridge pool `pool` first if given (in the holder).
-fn take_in_holder(pool: Option<&SparePool>) -> Option<Spare> {
+/// `bridge`: the container gets a veth pair (bridge mode), which must die
+/// with it, so its namespace must not outlive it: no claim by mark.
+fn take_in_holder(pool: Option<&SparePool>, bridge: bool) -> Option<Spare> {
     if pool.is_some() {
-        if let Some((fd, id)) = take_from(&pool_dir(pool)) {
+        if let Some((fd, id)) = take_from(&pool_dir(pool), Claim::Unmount) {
             return Some(Spare { fd, id, veth: true });
         }
     }
-    take_from(&pool_dir(None)).map(|(fd, id)| Spare {
+    let claim = match bridge || pool.is_some() {
+        true => Claim::Unmount,
+        false => Claim::Mark,
+    };
+    take_from(&pool_dir(None), claim).map(|(fd, id)| Spare {
         fd,
         id,
         veth: false,
@@ -238,10 +335,11 @@ fn with_holder<T: Send>(holder: &OwnedFd, f: impl Fn() -> T + Send + Sync) -> Op
 impl Store {
     /// Takes a spare network namespace (see the module doc): from the bridge
     /// pool `pool` if given and not empty, else a plain one; `None` when
-    /// both are empty, or the store has no holder yet.
-    pub(crate) fn take_netns(&self, pool: Option<&SparePool>) -> Option<Spare> {
+    /// both are empty, or the store has no holder yet. `bridge`: for a
+    /// container in bridge mode (a plain spare is then claimed by unmount).
+    pub(crate) fn take_netns(&self, pool: Option<&SparePool>, bridge: bool) -> Option<Spare> {
         let holder = open_holder(self.root())?;
-        with_holder(&holder, || take_in_holder(pool)).flatten()
+        with_holder(&holder, || take_in_holder(pool, bridge)).flatten()
     }
 
     /// Takes a spare from the bridge pool `pool` only (for its port: see
@@ -251,7 +349,11 @@ impl Store {
         let pool = pool?;
         let holder = open_holder(self.root())?;
         with_holder(&holder, || {
-            take_from(&pool_dir(Some(pool))).map(|(fd, id)| Spare { fd, id, veth: true })
+            take_from(&pool_dir(Some(pool)), Claim::Unmount).map(|(fd, id)| Spare {
+                fd,
+                id,
+                veth: true,
+            })
         })
         .flatten()
     }
@@ -320,11 +422,20 @@ impl Store {
         }
         let dir = pool_dir(pool);
         let mut ready = on_holder_thread(&holder, || {
-            if pool.is_some() {
-                match rfs::mkdir(&dir, Mode::from_raw_mode(0o700)) {
-                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                    Err(e) => return Err(Error::os(format!("create {}", dir.display()), e)),
-                }
+            // The plain pool's taken spares go first, in a quiet moment (an
+            // unmount waits for an RCU grace period, an expedited one: IPIs
+            // to every CPU).
+            if !listing(&dir).1.is_empty() {
+                self.wait_until_idle(&|| false);
+                clean_taken(&dir);
+            }
+            if pool.is_none() {
+                // Plain spares of the layout before `PLAIN`.
+                clean_dir(Path::new("/"));
+            }
+            match rfs::mkdir(&dir, Mode::from_raw_mode(0o700)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(Error::os(format!("create {}", dir.display()), e)),
             }
             let mut ready = 0;
             for name in spares(&dir) {

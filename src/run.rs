@@ -225,7 +225,10 @@ impl Store {
         // pool's also the veth pair; none left: the clone makes it. Taken
         // before the record, which names the spare's host end.
         let netns = if plan.own_netns && crate::netns_pool::configured_size() > 0 {
-            self.take_netns(network.spare_pool())
+            self.take_netns(
+                network.spare_pool(),
+                network.mode() == crate::net::Mode::Bridge,
+            )
         } else {
             None
         };

@@ -94,18 +94,138 @@ fn import_makes_spares_and_each_is_taken_by_one_container() {
 }
 
 #[test]
+fn a_plain_spare_is_claimed_and_unmounted_by_a_later_refill_in_a_quiet_moment() {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    let before: HashMap<u64, PathBuf> = store
+        .netns_spare_ids_with_taken()
+        .into_iter()
+        .map(|(p, id)| (id, p))
+        .collect();
+    // While starts go on, the run's background process leaves the spare it
+    // took mounted, claimed by `ID.taken`: no unmount on a start's path.
+    let busy = Busy::new(&store);
+    let out = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "bb",
+            "readlink",
+            "/proc/self/ns/net",
+        ])
+        .ok();
+    let ns = ns_id(&out);
+    let spare = before
+        .get(&ns)
+        .unwrap_or_else(|| panic!("net:[{ns}] was not a spare: {before:?}"))
+        .clone();
+    let id = spare.file_name().unwrap().to_string_lossy().into_owned();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let taken = store.netns_taken();
+    let still_mounted = store
+        .netns_spare_ids_with_taken()
+        .iter()
+        .any(|(p, _)| *p == spare);
+    let offered = store.netns_spares().contains(&spare);
+    drop(busy);
+    assert_eq!(taken, vec![id.clone()], "the claims while starts went on");
+    assert!(
+        still_mounted,
+        "{} was unmounted while starts went on",
+        spare.display()
+    );
+    assert!(!offered, "a taken spare is counted as a spare");
+    // Quiet again: a refill unmounts it, removes its claim, and makes a new one.
+    store.settle_pool();
+    assert!(store.netns_taken().is_empty(), "{:?}", store.netns_taken());
+    let now = store.netns_spare_ids_with_taken();
+    assert!(
+        now.iter().all(|(p, _)| *p != spare),
+        "{} is still mounted",
+        spare.display()
+    );
+    assert_eq!(now.len(), tupper::netns_pool::DEFAULT_SIZE);
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_claimed_spare_is_never_handed_out() {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    let spares = store.netns_spare_ids();
+    assert_eq!(spares.len(), tupper::netns_pool::DEFAULT_SIZE);
+    // Claims on all spares but one, and one whose spare is gone (what a
+    // taker that lost the race to a cleaning leaves for an instant).
+    let (free, claimed) = spares.split_first().unwrap();
+    let names: Vec<String> = claimed
+        .iter()
+        .map(|(p, _)| format!("{}.taken", p.display()))
+        .collect();
+    store.holder_sh(&format!(
+        "$B touch {} /plain/0123456789ab.taken",
+        names.join(" ")
+    ));
+    let out = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "bb",
+            "readlink",
+            "/proc/self/ns/net",
+        ])
+        .ok();
+    assert_eq!(ns_id(&out), free.1, "not the one spare nobody claimed");
+    // The refill (the pool ran dry) removes the claimed spares and both
+    // kinds of claims, and fills the pool again.
+    store.settle_pool();
+    assert!(store.netns_taken().is_empty(), "{:?}", store.netns_taken());
+    let left = store.holder_sh("$B ls -a /plain");
+    assert!(!left.contains(".taken"), "claims left: {left}");
+    let now = store.netns_spare_ids_with_taken();
+    assert!(
+        now.iter()
+            .all(|(p, _)| claimed.iter().all(|(c, _)| c != p) && *p != free.0),
+        "a taken spare is still mounted: {now:?}"
+    );
+    assert_eq!(now.len(), tupper::netns_pool::DEFAULT_SIZE);
+    store.assert_no_leftovers();
+}
+
+#[test]
 fn a_crashed_refills_file_is_removed_by_the_next_refill() {
     let store = TestStore::new();
     store.import_busybox("bb");
     // What a refill that died between the file and its mount leaves (in
     // the holder's mount namespace, where the spares are).
-    store.holder_sh("$B touch /0123456789ab");
+    store.holder_sh("$B touch /plain/0123456789ab");
+    store.sh_in("bb", "true");
+    store.settle_pool();
+    let left = store.holder_sh("$B ls /plain");
+    assert!(
+        !left.lines().any(|l| l == "0123456789ab"),
+        "the leftover file is still there: {left}"
+    );
+    assert_eq!(store.netns_spares().len(), tupper::netns_pool::DEFAULT_SIZE);
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_plain_spare_of_the_layout_before_plain_is_removed_by_the_next_refill() {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    // A tupper from before `/plain` kept plain spares in the holder's `/`
+    // (here: a bind mount of a namespace file, as its refill made them).
+    store.holder_sh("$B touch /0123456789ab && $B mount --bind /proc/self/ns/net /0123456789ab");
     store.sh_in("bb", "true");
     store.settle_pool();
     let left = store.holder_sh("$B ls /");
     assert!(
         !left.lines().any(|l| l == "0123456789ab"),
-        "the leftover file is still there: {left}"
+        "the old spare is still there: {left}"
     );
     assert_eq!(store.netns_spares().len(), tupper::netns_pool::DEFAULT_SIZE);
     store.assert_no_leftovers();

@@ -480,44 +480,6 @@ fn a_pool_below_half_is_refilled_while_the_command_runs() {
     refilled_then_clean(&store, &dir, 4);
 }
 
-/// Starts going on all the time: the containers directory changes every 5 ms
-/// (as it does when containers start and end), until dropped.
-struct Busy {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Busy {
-    fn new(store: &TestStore) -> Busy {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let containers = store.root().join("containers");
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let (a, b) = (containers.join("busy-a"), containers.join("busy-b"));
-            fs::create_dir(&a).unwrap();
-            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                fs::rename(&a, &b).unwrap();
-                fs::rename(&b, &a).unwrap();
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            fs::remove_dir(&a).unwrap();
-        });
-        Busy {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-    }
-}
-
 #[test]
 fn a_refill_waits_for_a_quiet_moment_between_starts() {
     let (store, dir) = store_with_pool_of_4();

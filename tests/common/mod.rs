@@ -501,10 +501,42 @@ impl TestStore {
     }
 
     /// The store's spare network namespaces, with their namespace ids (the
-    /// `net:[ID]` of their nsfs file): nsfs mounts in the holder on `/ID`
-    /// (plain spares) and `/br-INODE-BRIDGE/ID` (bridge spares). Paths are
-    /// the holder's. None when the store has no holder.
+    /// `net:[ID]` of their nsfs file): nsfs mounts in the holder on
+    /// `/plain/ID` (plain spares) and `/br-INODE-BRIDGE/ID` (bridge spares),
+    /// but not plain ones that a container took (claimed by `ID.taken`, unmounted
+    /// by a later refill). Paths are the holder's. None when the store has
+    /// no holder.
     pub fn netns_spare_ids(&self) -> Vec<(PathBuf, u64)> {
+        if !mounts_under(&self.mnt).contains(&self.holder()) {
+            return Vec::new();
+        }
+        let taken: Vec<PathBuf> = self
+            .netns_taken()
+            .iter()
+            .map(|id| Path::new("/plain").join(id))
+            .collect();
+        self.netns_spare_ids_with_taken()
+            .into_iter()
+            .filter(|(p, _)| !taken.contains(p))
+            .collect()
+    }
+
+    /// The IDs of the plain spares that containers took and no refill has
+    /// cleaned yet: the claims `/plain/ID.taken` in the holder.
+    pub fn netns_taken(&self) -> Vec<String> {
+        if !mounts_under(&self.mnt).contains(&self.holder()) {
+            return Vec::new();
+        }
+        self.holder_sh("$B ls -a /plain")
+            .lines()
+            .filter_map(|l| l.strip_suffix(".taken"))
+            .filter(|id| is_id(id))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// [`TestStore::netns_spare_ids`], taken plain spares included.
+    pub fn netns_spare_ids_with_taken(&self) -> Vec<(PathBuf, u64)> {
         if !mounts_under(&self.mnt).contains(&self.holder()) {
             return Vec::new();
         }
@@ -521,7 +553,7 @@ impl TestStore {
                     .parse()
                     .ok()?;
                 let parent = mp.parent()?;
-                let in_pool = parent == Path::new("/")
+                let in_pool = parent == Path::new("/plain")
                     || (parent.parent() == Some(Path::new("/"))
                         && parent
                             .file_name()
@@ -543,8 +575,46 @@ impl TestStore {
     pub fn bridge_spares(&self) -> Vec<PathBuf> {
         self.netns_spares()
             .into_iter()
-            .filter(|p| p.parent() != Some(Path::new("/")))
+            .filter(|p| p.parent() != Some(Path::new("/plain")))
             .collect()
+    }
+}
+
+/// Starts going on all the time: the containers directory changes every 5 ms
+/// (as it does when containers start and end), until dropped.
+pub struct Busy {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Busy {
+    pub fn new(store: &TestStore) -> Busy {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let containers = store.root().join("containers");
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (a, b) = (containers.join("busy-a"), containers.join("busy-b"));
+            fs::create_dir(&a).unwrap();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                fs::rename(&a, &b).unwrap();
+                fs::rename(&b, &a).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            fs::remove_dir(&a).unwrap();
+        });
+        Busy {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
     }
 }
 
