@@ -45,9 +45,12 @@
 //!   container. A plain spare is claimed by creating `ID.taken` with
 //!   `O_EXCL` (only one taker's succeeds), then checking that `ID` is
 //!   still the namespace it opened (else the claim is removed again): an
-//!   unmount waits for an RCU grace period (~60 us here at rest, 0.1-0.3 ms
-//!   under load), which a start no longer pays for `--net none`. The next refill unmounts and unlinks
-//!   the taken spares, then their claims, in a quiet moment; until then a
+//!   unmount waits for an RCU grace period (~60 us here at rest, 0.1-0.3
+//!   ms under load), which a start no longer pays for `--net none`. A
+//!   bridge container that takes a plain spare claims it so too, then
+//!   unmounts and unlinks it and removes its claim (the one arbiter of a
+//!   plain spare is its claim). The next refill unmounts and unlinks the
+//!   taken spares, then their claims, in a quiet moment; until then a
 //!   namespace with only `lo` may outlive its container. A taker that
 //!   opened a file that is not a namespace (before the refill mounted on
 //!   it, or after a cleaning unmounted it) drops it. So a namespace goes to
@@ -181,9 +184,13 @@ enum Claim {
     Unmount,
     /// Create `ID.taken` (`O_EXCL`: only one taker's succeeds); the spare is
     /// unmounted later, off the start's path, by a refill. An unmount waits
-    /// for an RCU grace period (~60 us at rest here, more under load). Plain spares: a namespace
-    /// with only `lo` may outlive its container until then.
+    /// for an RCU grace period (~60 us at rest here, more under load).
+    /// Plain spares for `--net none`: a namespace with only `lo` may outlive
+    /// its container until then.
     Mark,
+    /// [`Claim::Mark`], then unmount and unlink the spare and remove the
+    /// claim: a plain spare for a bridge container, which gets a veth pair.
+    MarkThenUnmount,
 }
 
 /// Takes a spare from `dir` (see the module doc).
@@ -204,6 +211,16 @@ fn take_from(dir: &Path, claim: Claim) -> Option<(OwnedFd, String)> {
                 is_namespace(&fd)
             }
             Claim::Mark => is_namespace(&fd) && mark_taken(dir, name, &fd),
+            Claim::MarkThenUnmount => {
+                let mine = is_namespace(&fd) && mark_taken(dir, name, &fd);
+                if mine {
+                    // A refill may unmount it first: the fd holds it anyway.
+                    let _ = rustix::mount::unmount(&path, UnmountFlags::DETACH);
+                    let _ = rfs::unlink(&path);
+                    let _ = rfs::unlink(dir.join(format!("{name}{TAKEN}")));
+                }
+                mine
+            }
         };
         if claimed {
             return Some((fd, name.to_string()));
@@ -257,7 +274,7 @@ fn take_in_holder(pool: Option<&SparePool>, bridge: bool) -> Option<Spare> {
         }
     }
     let claim = match bridge || pool.is_some() {
-        true => Claim::Unmount,
+        true => Claim::MarkThenUnmount,
         false => Claim::Mark,
     };
     take_from(&pool_dir(None), claim).map(|(fd, id)| Spare {

@@ -1387,6 +1387,41 @@ const ADDR_PING_WAIT: &str =
     "ip -f inet addr show dev eth0 | sed -n 's/.*inet \\([0-9./]*\\).*/ADDR \\1/p'; \
     ping -c 1 -W 2 \"$GW\" >/dev/null && echo PING; echo up; read x || true";
 
+/// A bridge start with no bridge spare yet takes a plain spare: claimed by
+/// its mark like any plain one, then unmounted at once (its veth pair must
+/// die with the container, not wait for a refill), and no claim is left.
+#[test]
+fn a_bridge_start_takes_a_plain_spare_and_unmounts_it_at_once() {
+    let w = World::new("brpl", 39);
+    let plain: Vec<u64> = w
+        .store
+        .netns_spare_ids()
+        .iter()
+        .map(|(_, id)| *id)
+        .collect();
+    // No refill may clean or make spares meanwhile.
+    let busy = Busy::new(&w.store);
+    let out = w.run_sh("readlink /proc/self/ns/net").ok();
+    let ns: u64 = out
+        .trim()
+        .strip_prefix("net:[")
+        .and_then(|s| s.strip_suffix(']'))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a netns link: {out:?}"));
+    let taken = w.store.netns_taken();
+    let mounted = w
+        .store
+        .netns_spare_ids_with_taken()
+        .iter()
+        .any(|(_, id)| *id == ns);
+    drop(busy);
+    assert!(plain.contains(&ns), "net:[{ns}] was not a plain spare");
+    assert!(taken.is_empty(), "claims left: {taken:?}");
+    assert!(!mounted, "the spare of net:[{ns}] is still mounted");
+    w.store.settle_pool();
+    w.store.assert_no_leftovers();
+}
+
 /// A bridge run's background process fills the bridge pool: each spare is
 /// a network namespace with `eth0` up (no IPv6 address) whose host end
 /// (`ts` and 12 characters of the spare's name) is up on the bridge with
