@@ -105,17 +105,7 @@ fn a_plain_spare_is_claimed_and_unmounted_by_a_later_refill_in_a_quiet_moment() 
     // While starts go on, the run's background process leaves the spare it
     // took mounted, claimed by `ID.taken`: no unmount on a start's path.
     let busy = Busy::new(&store);
-    let out = store
-        .tupper(&[
-            "run",
-            "--rm",
-            "--net",
-            "none",
-            "bb",
-            "readlink",
-            "/proc/self/ns/net",
-        ])
-        .ok();
+    let out = store.run_rm("bb", &["readlink", "/proc/self/ns/net"]).ok();
     let ns = ns_id(&out);
     let spare = before
         .get(&ns)
@@ -167,17 +157,7 @@ fn a_claimed_spare_is_never_handed_out() {
         "$B touch {} /plain/0123456789ab.taken",
         names.join(" ")
     ));
-    let out = store
-        .tupper(&[
-            "run",
-            "--rm",
-            "--net",
-            "none",
-            "bb",
-            "readlink",
-            "/proc/self/ns/net",
-        ])
-        .ok();
+    let out = store.run_rm("bb", &["readlink", "/proc/self/ns/net"]).ok();
     assert_eq!(ns_id(&out), free.1, "not the one spare nobody claimed");
     // The refill (the pool ran dry) removes the claimed spares and both
     // kinds of claims, and fills the pool again.
@@ -195,40 +175,40 @@ fn a_claimed_spare_is_never_handed_out() {
     store.assert_no_leftovers();
 }
 
-#[test]
-fn a_crashed_refills_file_is_removed_by_the_next_refill() {
+/// Leaves what `script` makes in the holder, runs a container (its
+/// background process refills), and checks that `dir/name` is gone from the
+/// holder and the pool is full again.
+fn the_next_refill_removes(script: &str, dir: &str, name: &str) {
     let store = TestStore::new();
     store.import_busybox("bb");
-    // What a refill that died between the file and its mount leaves (in
-    // the holder's mount namespace, where the spares are).
-    store.holder_sh("$B touch /plain/0123456789ab");
+    store.holder_sh(script);
     store.sh_in("bb", "true");
     store.settle_pool();
-    let left = store.holder_sh("$B ls /plain");
+    let left = store.holder_sh(&format!("$B ls {dir}"));
     assert!(
-        !left.lines().any(|l| l == "0123456789ab"),
-        "the leftover file is still there: {left}"
+        !left.lines().any(|l| l == name),
+        "{dir}/{name} is still there: {left}"
     );
     assert_eq!(store.netns_spares().len(), tupper::netns_pool::DEFAULT_SIZE);
     store.assert_no_leftovers();
 }
 
 #[test]
+fn a_crashed_refills_file_is_removed_by_the_next_refill() {
+    // What a refill that died between the file and its mount leaves (in
+    // the holder's mount namespace, where the spares are).
+    the_next_refill_removes("$B touch /plain/0123456789ab", "/plain", "0123456789ab");
+}
+
+#[test]
 fn a_plain_spare_of_the_layout_before_plain_is_removed_by_the_next_refill() {
-    let store = TestStore::new();
-    store.import_busybox("bb");
     // A tupper from before `/plain` kept plain spares in the holder's `/`
     // (here: a bind mount of a namespace file, as its refill made them).
-    store.holder_sh("$B touch /0123456789ab && $B mount --bind /proc/self/ns/net /0123456789ab");
-    store.sh_in("bb", "true");
-    store.settle_pool();
-    let left = store.holder_sh("$B ls /");
-    assert!(
-        !left.lines().any(|l| l == "0123456789ab"),
-        "the old spare is still there: {left}"
+    the_next_refill_removes(
+        "$B touch /0123456789ab && $B mount --bind /proc/self/ns/net /0123456789ab",
+        "/",
+        "0123456789ab",
     );
-    assert_eq!(store.netns_spares().len(), tupper::netns_pool::DEFAULT_SIZE);
-    store.assert_no_leftovers();
 }
 
 #[test]
