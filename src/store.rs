@@ -250,12 +250,11 @@ impl Store {
             else {
                 return;
             };
-            loop {
+            // Waits only when there is something to destroy: after the last
+            // round, an empty trash ends the loop at once.
+            while !waiting(&failed).is_empty() {
                 self.wait_until_idle(&|| false);
                 let entries = waiting(&failed);
-                if entries.is_empty() {
-                    break;
-                }
                 for e in entries {
                     if destroy_subvolume(self.trash.as_fd(), &e, &format!("trash/{e}")).is_err() {
                         failed.push(e);
