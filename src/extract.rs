@@ -13,18 +13,20 @@
 
 use std::cell::Cell;
 use std::io::{self, BufReader, Read};
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 use crate::error::{Error, Result};
 
 mod copy;
+mod fill;
 mod read;
 mod write;
 
 #[cfg(test)]
 mod tests;
 
+use fill::{Filler, CHUNK};
 use write::{normalize, quote, Meta, Special, Writer};
 
 /// What an import did.
@@ -70,7 +72,7 @@ pub fn detect(prefix: &[u8]) -> Compression {
 
 /// How many input bytes pass between two progress calls.
 const PROGRESS_STEP: u64 = 1 << 20;
-/// The buffer regular-file data is copied through.
+/// The buffer of `copy_tree`'s read/write fallback for file data.
 const DATA_BUFFER: usize = 1 << 20;
 /// The read buffer between the input and the tar parser or the decompressor.
 const READ_BUFFER: usize = 256 << 10;
@@ -257,14 +259,37 @@ fn one_line(e: io::Error) -> io::Error {
     }
 }
 
-/// Reads the tar stream and writes every entry.
+/// Reads the tar stream and writes every entry; regular files' data goes
+/// through the data thread (`src/extract/fill.rs`).
 fn unpack<R: Read>(input: R, root: BorrowedFd<'_>, reporter: &mut Reporter<'_>) -> Result<Stats> {
+    std::thread::scope(|scope| {
+        let mut filler = Filler::start(scope)?;
+        let mut writer = Writer::new(root)?;
+        let read = unpack_entries(input, &mut writer, &mut filler, reporter);
+        // The data thread's error is about an earlier entry than the calling
+        // thread's (which may only say that the data thread stopped).
+        filler.finish()?;
+        read?;
+        let stats = writer.finish()?;
+        if stats.entries == 0 {
+            return Err(Error::msg("import: empty archive (no entries)"));
+        }
+        Ok(stats)
+    })
+}
+
+/// Reads the tar stream and creates every entry, handing regular files to
+/// `filler` to fill.
+fn unpack_entries<R: Read>(
+    input: R,
+    writer: &mut Writer<'_>,
+    filler: &mut Filler<'_>,
+    reporter: &mut Reporter<'_>,
+) -> Result<()> {
     let mut reader = read::Reader::new(input);
-    let mut writer = Writer::new(root)?;
     let mut path = Vec::new();
     let mut target = Vec::new();
     let mut last: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; DATA_BUFFER];
 
     loop {
         match reader.next() {
@@ -304,10 +329,9 @@ fn unpack<R: Read>(input: R, root: BorrowedFd<'_>, reporter: &mut Reporter<'_>) 
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let size = entry.size;
                 let entries = writer.stats().entries;
-                let name = &last;
-                writer.file(&path, &meta, |fd| {
-                    copy_entry(input, fd, name, size, &mut buf, reporter, entries)
-                })?;
+                filler.open(writer.create_file(&path)?, &path);
+                copy_entry(input, filler, &last, size, meta, reporter, entries)?;
+                writer.count_file(size);
             }
             tar::EntryType::Directory => writer.dir(&path, &meta)?,
             tar::EntryType::Symlink => {
@@ -355,11 +379,7 @@ fn unpack<R: Read>(input: R, root: BorrowedFd<'_>, reporter: &mut Reporter<'_>) 
         }
         reporter.tick(writer.stats().entries);
     }
-    let stats = writer.finish()?;
-    if stats.entries == 0 {
-        return Err(Error::msg("import: empty archive (no entries)"));
-    }
-    Ok(stats)
+    Ok(())
 }
 
 /// Mode, owner, mtime and xattrs of a tar entry (PAX records override the header).
@@ -468,41 +488,50 @@ fn device_numbers(header: &tar::Header, name: &[u8]) -> Result<(u32, u32)> {
     }
 }
 
-/// Copies the data of a regular-file entry into `fd`; returns the bytes written.
+/// Reads the data of a regular-file entry and sends it to the data thread in
+/// parts of at most [`CHUNK`] bytes, `meta` with the last one.
 fn copy_entry<R: Read>(
     data: &mut read::Input<R>,
-    fd: &OwnedFd,
+    filler: &mut Filler<'_>,
     name: &[u8],
     size: u64,
-    buf: &mut [u8],
+    meta: Meta,
     reporter: &mut Reporter<'_>,
     entries: u64,
-) -> Result<u64> {
+) -> Result<()> {
+    // Never shown: `Filler::finish` returns the data thread's own error first.
+    let stopped = || Error::msg("import: the data thread stopped");
+    let eof = |done: u64| {
+        Error::msg(format!(
+            "read archive: entry {}: unexpected end of archive ({done} of {size} bytes)",
+            quote(name)
+        ))
+    };
+    let mut meta = Some(meta);
     let mut left = size;
-    while left > 0 {
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = match data.read_data(&mut buf[..want]) {
-            Ok(0) => {
-                return Err(Error::msg(format!(
-                    "read archive: entry {}: unexpected end of archive ({} of {size} bytes)",
-                    quote(name),
-                    size - left
-                )))
+    loop {
+        let mut buf = filler.buffer().ok_or_else(stopped)?;
+        let want = CHUNK.min(usize::try_from(left).unwrap_or(usize::MAX));
+        let mut got = 0;
+        while got < want {
+            match data.read_data(&mut buf[got..want]) {
+                Ok(0) => return Err(eof(size - left + got as u64)),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(eof(size - left + got as u64))
+                }
+                Err(e) => return Err(Error::os(format!("read archive: entry {}", quote(name)), e)),
             }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Err(Error::msg(format!(
-                    "read archive: entry {}: unexpected end of archive ({} of {size} bytes)",
-                    quote(name),
-                    size - left
-                )))
-            }
-            Err(e) => return Err(Error::os(format!("read archive: entry {}", quote(name)), e)),
-        };
-        write::write_all(fd, &buf[..n], name)?;
-        left -= n as u64;
+        }
+        left -= want as u64;
+        let last = if left == 0 { meta.take() } else { None };
+        if !filler.send(buf, want, last) {
+            return Err(stopped());
+        }
         reporter.tick(entries);
+        if left == 0 {
+            return Ok(());
+        }
     }
-    Ok(size)
 }

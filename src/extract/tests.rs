@@ -775,6 +775,73 @@ fn enospc_names_the_entry() {
     s.assert_canary();
 }
 
+/// A file bigger than a data-thread buffer goes in several parts: it arrives
+/// whole and in order, with its owner, mode and mtime (applied after its last
+/// part), and so does the small file after it.
+#[test]
+fn a_file_of_several_parts_is_written_whole_and_in_order() {
+    let big: Vec<u8> = (0..fill::CHUNK * 2 + 1000)
+        .map(|i| (i % 251) as u8 ^ (i / fill::CHUNK) as u8)
+        .collect();
+    let mut a = Archive::new();
+    a.raw(EntryType::Regular, "big", "", 0o4751, 7, 8, 1_234_567, &big)
+        .file("small", b"after");
+    let s = Scratch::new();
+    let stats = s.extract(&a.bytes()).unwrap();
+    assert_eq!(stats.entries, 2);
+    assert_eq!(stats.bytes, big.len() as u64 + 5);
+    assert!(fs::read(s.path("big")).unwrap() == big, "big differs");
+    let m = fs::symlink_metadata(s.path("big")).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o4751, "mode {:o}", m.mode());
+    assert_eq!((m.uid(), m.gid(), m.mtime()), (7, 8, 1_234_567));
+    assert_eq!(fs::read(s.path("small")).unwrap(), b"after");
+    s.assert_canary();
+}
+
+/// An archive that ends in a later part of a big file counts what was read
+/// of that file across its parts.
+#[test]
+fn a_truncated_big_file_counts_the_bytes_of_all_its_parts() {
+    let size = fill::CHUNK * 2 + 1000;
+    let mut a = Archive::new();
+    a.file("big", &vec![3u8; size]);
+    let good = a.bytes();
+    let s = Scratch::new();
+    let e = s.extract(&good[..512 + fill::CHUNK + 5000]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            r#"read archive: entry "big": unexpected end of archive ({} of {size} bytes)"#,
+            fill::CHUNK + 5000
+        )
+    );
+    s.assert_canary();
+}
+
+/// When the data thread fails (no space left for the first file), the error
+/// names that file, not a later entry, and the import stops soon after: the
+/// calling thread is at most a few buffers ahead of it.
+#[test]
+fn a_failed_write_stops_the_import_and_names_its_file() {
+    let mut s = Scratch::new();
+    s.mount_small_tmpfs();
+    let mut a = Archive::new();
+    a.dir("bin/", 0o755, 0)
+        .file("bin/busybox", &vec![0x55u8; 4 << 20]);
+    for i in 0..500 {
+        a.file(&format!("bin/f{i}"), b"x");
+    }
+    let e = s.extract(&a.bytes()).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("write bin/busybox: No space left on device (os error 28)"),
+        "{e}"
+    );
+    let made = fs::read_dir(s.path("bin")).unwrap().count();
+    assert!(made < 100, "{made} entries in bin/: the import went on");
+    s.assert_canary();
+}
+
 /// Builds a small tree on disk with everything `copy_tree` must keep.
 fn make_tree(src: &Path) {
     fs::create_dir_all(src.join("bin")).unwrap();

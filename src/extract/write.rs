@@ -367,6 +367,17 @@ impl<'r> Writer<'r> {
         meta: &Meta,
         fill: impl FnOnce(&OwnedFd) -> Result<u64>,
     ) -> Result<()> {
+        let fd = self.create_file(path)?;
+        let bytes = fill(&fd)?;
+        finish_file(&fd, meta, path)?;
+        self.count_file(bytes);
+        Ok(())
+    }
+
+    /// Creates the regular file `path` empty (mode 0600) and returns it open
+    /// for writing; once it is filled, [`finish_file`] gives it its metadata
+    /// and [`Writer::count_file`] counts it.
+    pub fn create_file(&mut self, path: &[u8]) -> Result<OwnedFd> {
         let (parent, name) = split(path);
         self.forget(path);
         let pfd = self.take_parent(path, parent)?;
@@ -384,21 +395,14 @@ impl<'r> Writer<'r> {
                 Mode::from_raw_mode(0o600),
             )
         })?;
-        self.stats.bytes += fill(&fd)?;
-        // chown clears setuid/setgid and file capabilities, so it comes first.
-        fs::fchown(
-            &fd,
-            Some(fs::Uid::from_raw(meta.uid)),
-            Some(fs::Gid::from_raw(meta.gid)),
-        )
-        .context(|| format!("chown {}", show(path)))?;
-        fs::fchmod(&fd, Mode::from_raw_mode(meta.mode))
-            .context(|| format!("chmod {}", show(path)))?;
-        set_xattrs(&fd, meta, path)?;
-        fs::futimens(&fd, &meta.times()).context(|| format!("set mtime of {}", show(path)))?;
         self.put_parent(parent, pfd);
+        Ok(fd)
+    }
+
+    /// Counts a regular file of `bytes` bytes made by [`Writer::create_file`].
+    pub fn count_file(&mut self, bytes: u64) {
         self.stats.entries += 1;
-        Ok(())
+        self.stats.bytes += bytes;
     }
 
     /// A directory: created (or kept, when one exists), then owner, mode and
@@ -628,6 +632,20 @@ impl<'r> Writer<'r> {
         self.stats.entries += 1;
         Ok(())
     }
+}
+
+/// Gives a filled regular file its owner, mode, xattrs and mtime, in that
+/// order: chown clears setuid/setgid and file capabilities, so it comes first.
+pub(super) fn finish_file(fd: &OwnedFd, meta: &Meta, path: &[u8]) -> Result<()> {
+    fs::fchown(
+        fd,
+        Some(fs::Uid::from_raw(meta.uid)),
+        Some(fs::Gid::from_raw(meta.gid)),
+    )
+    .context(|| format!("chown {}", show(path)))?;
+    fs::fchmod(fd, Mode::from_raw_mode(meta.mode)).context(|| format!("chmod {}", show(path)))?;
+    set_xattrs(fd, meta, path)?;
+    fs::futimens(fd, &meta.times()).context(|| format!("set mtime of {}", show(path)))
 }
 
 /// Runs `make` in `dir`; when the name exists, removes it (tar's "last one
