@@ -91,6 +91,17 @@ pub fn extract_archive(
     root: BorrowedFd<'_>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Stats> {
+    extract_with(input, root, progress, true)
+}
+
+/// [`extract_archive`], with the data thread or without it (the tests run
+/// both ways: without is what happens when the thread cannot be started).
+fn extract_with(
+    input: impl Read,
+    root: BorrowedFd<'_>,
+    progress: &mut dyn FnMut(Progress),
+    data_thread: bool,
+) -> Result<Stats> {
     let consumed = Cell::new(0u64);
     let mut counting = Counting {
         inner: input,
@@ -114,11 +125,11 @@ pub fn extract_archive(
         progress,
     };
     let stats = match detect(prefix) {
-        Compression::None => unpack(input, root, &mut reporter)?,
+        Compression::None => unpack(input, root, &mut reporter, data_thread)?,
         Compression::Gzip => {
             let gz = flate2::bufread::MultiGzDecoder::new(input);
             let mut r = BufReader::with_capacity(READ_BUFFER, gz);
-            let stats = unpack(&mut r, root, &mut reporter)?;
+            let stats = unpack(&mut r, root, &mut reporter, data_thread)?;
             drain(&mut r)?;
             stats
         }
@@ -129,7 +140,7 @@ pub fn extract_archive(
             zst.window_log_max(31)
                 .map_err(|e| Error::os("read archive: set zstd window", e))?;
             let mut r = BufReader::with_capacity(READ_BUFFER, zst);
-            let stats = unpack(&mut r, root, &mut reporter)?;
+            let stats = unpack(&mut r, root, &mut reporter, data_thread)?;
             drain(&mut r)?;
             stats
         }
@@ -260,10 +271,19 @@ fn one_line(e: io::Error) -> io::Error {
 }
 
 /// Reads the tar stream and writes every entry; regular files' data goes
-/// through the data thread (`src/extract/fill.rs`).
-fn unpack<R: Read>(input: R, root: BorrowedFd<'_>, reporter: &mut Reporter<'_>) -> Result<Stats> {
+/// through the data thread (`src/extract/fill.rs`) when `data_thread`.
+fn unpack<R: Read>(
+    input: R,
+    root: BorrowedFd<'_>,
+    reporter: &mut Reporter<'_>,
+    data_thread: bool,
+) -> Result<Stats> {
     std::thread::scope(|scope| {
-        let mut filler = Filler::start(scope)?;
+        let mut filler = if data_thread {
+            Filler::start(scope)
+        } else {
+            Filler::inline()
+        };
         let mut writer = Writer::new(root)?;
         let read = unpack_entries(input, &mut writer, &mut filler, reporter);
         // The data thread's error is about an earlier entry than the calling

@@ -83,6 +83,11 @@ impl Scratch {
         extract_archive(archive, self.root_fd().as_fd(), &mut |_| {})
     }
 
+    /// Extracts with the data thread, or without (as when it cannot start).
+    fn extract_with(&self, archive: &[u8], data_thread: bool) -> Result<Stats> {
+        extract_with(archive, self.root_fd().as_fd(), &mut |_| {}, data_thread)
+    }
+
     /// The canary sibling is exactly as created.
     fn assert_canary(&self) {
         let names: Vec<_> = fs::read_dir(&self.canary)
@@ -786,16 +791,19 @@ fn a_file_of_several_parts_is_written_whole_and_in_order() {
     let mut a = Archive::new();
     a.raw(EntryType::Regular, "big", "", 0o4751, 7, 8, 1_234_567, &big)
         .file("small", b"after");
-    let s = Scratch::new();
-    let stats = s.extract(&a.bytes()).unwrap();
-    assert_eq!(stats.entries, 2);
-    assert_eq!(stats.bytes, big.len() as u64 + 5);
-    assert!(fs::read(s.path("big")).unwrap() == big, "big differs");
-    let m = fs::symlink_metadata(s.path("big")).unwrap();
-    assert_eq!(m.mode() & 0o7777, 0o4751, "mode {:o}", m.mode());
-    assert_eq!((m.uid(), m.gid(), m.mtime()), (7, 8, 1_234_567));
-    assert_eq!(fs::read(s.path("small")).unwrap(), b"after");
-    s.assert_canary();
+    let archive = a.bytes();
+    for data_thread in [true, false] {
+        let s = Scratch::new();
+        let stats = s.extract_with(&archive, data_thread).unwrap();
+        assert_eq!(stats.entries, 2);
+        assert_eq!(stats.bytes, big.len() as u64 + 5);
+        assert!(fs::read(s.path("big")).unwrap() == big, "big differs");
+        let m = fs::symlink_metadata(s.path("big")).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o4751, "mode {:o}", m.mode());
+        assert_eq!((m.uid(), m.gid(), m.mtime()), (7, 8, 1_234_567));
+        assert_eq!(fs::read(s.path("small")).unwrap(), b"after");
+        s.assert_canary();
+    }
 }
 
 /// An archive that ends in a later part of a big file counts what was read
@@ -806,16 +814,20 @@ fn a_truncated_big_file_counts_the_bytes_of_all_its_parts() {
     let mut a = Archive::new();
     a.file("big", &vec![3u8; size]);
     let good = a.bytes();
-    let s = Scratch::new();
-    let e = s.extract(&good[..512 + fill::CHUNK + 5000]).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        format!(
-            r#"read archive: entry "big": unexpected end of archive ({} of {size} bytes)"#,
-            fill::CHUNK + 5000
-        )
-    );
-    s.assert_canary();
+    for data_thread in [true, false] {
+        let s = Scratch::new();
+        let e = s
+            .extract_with(&good[..512 + fill::CHUNK + 5000], data_thread)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                r#"read archive: entry "big": unexpected end of archive ({} of {size} bytes)"#,
+                fill::CHUNK + 5000
+            )
+        );
+        s.assert_canary();
+    }
 }
 
 /// When the data thread fails (no space left for the first file), the error
@@ -823,22 +835,35 @@ fn a_truncated_big_file_counts_the_bytes_of_all_its_parts() {
 /// calling thread is at most a few buffers ahead of it.
 #[test]
 fn a_failed_write_stops_the_import_and_names_its_file() {
-    let mut s = Scratch::new();
-    s.mount_small_tmpfs();
     let mut a = Archive::new();
     a.dir("bin/", 0o755, 0)
         .file("bin/busybox", &vec![0x55u8; 4 << 20]);
     for i in 0..500 {
         a.file(&format!("bin/f{i}"), b"x");
     }
-    let e = s.extract(&a.bytes()).unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("write bin/busybox: No space left on device (os error 28)"),
-        "{e}"
-    );
-    let made = fs::read_dir(s.path("bin")).unwrap().count();
-    assert!(made < 100, "{made} entries in bin/: the import went on");
+    let archive = a.bytes();
+    for data_thread in [true, false] {
+        let mut s = Scratch::new();
+        s.mount_small_tmpfs();
+        let e = s.extract_with(&archive, data_thread).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("write bin/busybox: No space left on device (os error 28)"),
+            "{e}"
+        );
+        let made = fs::read_dir(s.path("bin")).unwrap().count();
+        assert!(made < 100, "{made} entries in bin/: the import went on");
+        s.assert_canary();
+    }
+}
+
+/// Without the data thread (it could not be started), an archive with one
+/// of everything is kept whole as with it.
+#[test]
+fn without_the_data_thread_everything_is_kept_too() {
+    let s = Scratch::new();
+    let stats = s.extract_with(&rich_archive(), false).unwrap();
+    assert_rich(&s, &stats);
     s.assert_canary();
 }
 
