@@ -1004,14 +1004,16 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 eprintln!();
             }
             let stats = result?;
-            // The image's spare snapshots are made in the background.
+            // The image's spare snapshots are made in the background; when
+            // no process can be forked (a limit on tasks), the first runs
+            // make theirs (see `background_is_optional`).
             let (root, image) = (cli.root.clone(), name.clone());
-            crate::launch::in_background(move || {
+            background_is_optional(crate::launch::in_background(move || {
                 if let Ok(store) = Store::open(&root) {
                     let _ = store.refill_netns_pool(crate::netns_pool::configured_size(), None);
                     let _ = store.refill_pool_now(&image, crate::pool::configured_size());
                 }
-            })?;
+            }));
             print(
                 &mut out,
                 format!("{name}: {} entries, {} bytes\n", stats.entries, stats.bytes),
@@ -1048,11 +1050,11 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             store.commit(container, image, *force)?;
             // Its spare snapshots are made in the background, as an import's.
             let (root, image) = (cli.root.clone(), image.clone());
-            crate::launch::in_background(move || {
+            background_is_optional(crate::launch::in_background(move || {
                 if let Ok(store) = Store::open(&root) {
                     let _ = store.refill_pool_now(&image, crate::pool::configured_size());
                 }
-            })?;
+            }));
         }
         Command::Rmi { names } => {
             let store = store()?;
@@ -1277,7 +1279,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 })
             };
             let refiller = if container.pool_low() || netns_low {
-                Some(background(false, None)?)
+                background_is_optional(background(false, None))
             } else {
                 None
             };
@@ -1297,12 +1299,21 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 crate::launch::reap(pid);
             }
             if spec.remove {
-                background(true, mount_ns)?;
+                background_is_optional(background(true, mount_ns));
             }
             return Ok(code);
         }
     }
     Ok(0)
+}
+
+/// The pid of a background process (pools, trash), or `None` when it could
+/// not be forked: its work is never needed for the command at hand (the
+/// pools refill at a later run, the trash is emptied by the next emptier or
+/// `rm`), so a limit on tasks (`TasksMax=`, `pids.max`) makes tupper slower,
+/// not fail a command that did its job.
+fn background_is_optional(forked: Result<i32>) -> Option<i32> {
+    forked.ok()
 }
 
 /// The process that holds a detached container (`run -d`) or command

@@ -575,3 +575,94 @@ fn bad_ulimits_are_one_line_errors_that_change_nothing() {
     }
     store.assert_no_leftovers();
 }
+
+/// A pids cgroup of the test's own (`tupper-test-tasks-*`, next to tupper's
+/// subtree, as the `--cgroup-parent` tests name theirs) that allows `max`
+/// tasks; removed on drop, once its last task has ended.
+struct TaskLimit {
+    dir: PathBuf,
+}
+
+impl TaskLimit {
+    fn new(max: u32) -> TaskLimit {
+        let dir = v1_mount("pids").join(format!("tupper-test-tasks-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let limit = TaskLimit { dir };
+        limit.set(max);
+        limit
+    }
+
+    fn set(&self, max: u32) {
+        fs::write(self.dir.join("pids.max"), max.to_string()).unwrap();
+    }
+
+    /// How many forks and thread creations the limit refused (`pids.events`).
+    fn refused(&self) -> u64 {
+        let text = read(&self.dir, "pids.events");
+        text.strip_prefix("max ")
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("pids.events: {text:?}"))
+    }
+
+    /// `tupper --root ROOT ARGS...`, started inside the cgroup (by a shell
+    /// that moves itself in, then becomes tupper).
+    fn tupper(&self, store: &TestStore, args: &[&str]) -> Out {
+        let mut inner = store.cmd();
+        inner.args(args);
+        let mut c = std::process::Command::new("sh");
+        c.arg("-c")
+            .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$@""#)
+            .arg(&self.dir)
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        c.env_remove("TUPPER_ROOT");
+        run_cmd(c, None, DEFAULT_TIMEOUT)
+    }
+}
+
+impl Drop for TaskLimit {
+    fn drop(&mut self) {
+        // A background process of tupper's may still be at work in it.
+        for _ in 0..300 {
+            if fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Under a limit on tasks that leaves no room for a thread or a background
+/// process, `import` does without its data thread and its background refill,
+/// and `run --rm` without the refiller it forks while the command runs: they
+/// do their job and exit 0, slower (the pools fill at a later run), rather
+/// than fail after the work is done. The cgroup's `max` events show that
+/// the limit was hit each time.
+#[test]
+fn a_limit_on_tasks_makes_import_and_run_slower_not_failed() {
+    let store = TestStore::new();
+    let limit = TaskLimit::new(1);
+    let tar = busybox_tar().to_str().unwrap();
+    let out = limit.tupper(&store, &["import", "bb", tar]);
+    let refused = limit.refused();
+    let printed = out.ok();
+    assert!(printed.starts_with("bb: "), "{printed:?}");
+    // The data thread and the background process were both refused.
+    assert!(refused >= 2, "the limit refused {refused} tasks");
+    let image = store.image_path("bb");
+    assert!(image.join("bin/busybox").is_file());
+    assert!(subvol_info(&image).0, "the image is not read-only");
+    store.settle_pool();
+    assert!(store.pool_spares().is_empty(), "a refill ran");
+
+    // tupper and the container's command fit; the refiller does not.
+    limit.set(2);
+    let out = limit.tupper(
+        &store,
+        &["run", "--rm", "--net", "none", "bb", "sleep", "1"],
+    );
+    out.ok();
+    assert!(limit.refused() > refused, "the refiller was not refused");
+    store.settle_pool();
+    assert!(store.container_ids().is_empty(), "--rm left a container");
+}
