@@ -326,21 +326,28 @@ fn in_holder<T>(holder: &OwnedFd, f: impl FnOnce() -> T) -> Option<T> {
     Some(out)
 }
 
+/// Runs `f` on a fresh helper thread (which may change its own namespaces)
+/// and returns its result. An error, not a panic, when no thread can be
+/// started (a limit on tasks): the callers do without.
+fn on_new_thread<T: Send>(what: &str, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        let thread = std::thread::Builder::new()
+            .spawn_scoped(s, f)
+            .map_err(|e| Error::os(format!("{what}: start a thread"), e))?;
+        thread
+            .join()
+            .unwrap_or_else(|_| Err(Error::msg(format!("{what}: thread panicked"))))
+    })
+}
+
 /// Runs `f` on a helper thread that has entered the holder's mount namespace.
 fn on_holder_thread<T: Send>(holder: &OwnedFd, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            crate::launch::unshare_fs(false)
-                .context(|| "unshare the filesystem context of a thread".to_string())?;
-            rustix::thread::move_into_link_name_space(
-                holder.as_fd(),
-                Some(LinkNameSpaceType::Mount),
-            )
+    on_new_thread("spare network namespaces", || {
+        crate::launch::unshare_fs(false)
+            .context(|| "unshare the filesystem context of a thread".to_string())?;
+        rustix::thread::move_into_link_name_space(holder.as_fd(), Some(LinkNameSpaceType::Mount))
             .context(|| "enter the mount namespace of the spare network namespaces".to_string())?;
-            f()
-        })
-        .join()
-        .unwrap_or_else(|_| Err(Error::msg("spare network namespaces: thread panicked")))
+        f()
     })
 }
 
@@ -495,40 +502,36 @@ fn ensure_holder(root: &Path, netns: BorrowedFd<'_>) -> Result<OwnedFd> {
             target.display()
         )
     };
-    let ns = std::thread::scope(|s| {
-        s.spawn(|| -> Result<OwnedFd> {
-            crate::launch::unshare_fs(true).context(what)?;
-            let ns = rfs::open(
-                "/proc/thread-self/ns/mnt",
-                OFlags::RDONLY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .context(what)?;
-            // Nothing done here may reach the host's namespace.
-            rustix::mount::mount_change(
-                "/",
-                MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
-            )
-            .context(what)?;
-            rustix::mount::mount(
-                "tupper-netns",
-                &target,
-                "tmpfs",
-                MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
-                c"mode=0700",
-            )
-            .context(what)?;
-            let proc = target.join("proc");
-            rfs::mkdir(&proc, Mode::from_raw_mode(0o555)).context(what)?;
-            rustix::mount::mount_bind("/proc", &proc).context(what)?;
-            rustix::process::chdir(&target).context(what)?;
-            rustix::process::pivot_root(".", ".").context(what)?;
-            rustix::mount::unmount(".", UnmountFlags::DETACH).context(what)?;
-            rustix::process::chdir("/").context(what)?;
-            Ok(ns)
-        })
-        .join()
-        .unwrap_or_else(|_| Err(Error::msg(format!("{}: thread panicked", what()))))
+    let ns = on_new_thread(&what(), || -> Result<OwnedFd> {
+        crate::launch::unshare_fs(true).context(what)?;
+        let ns = rfs::open(
+            "/proc/thread-self/ns/mnt",
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .context(what)?;
+        // Nothing done here may reach the host's namespace.
+        rustix::mount::mount_change(
+            "/",
+            MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+        )
+        .context(what)?;
+        rustix::mount::mount(
+            "tupper-netns",
+            &target,
+            "tmpfs",
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+            c"mode=0700",
+        )
+        .context(what)?;
+        let proc = target.join("proc");
+        rfs::mkdir(&proc, Mode::from_raw_mode(0o555)).context(what)?;
+        rustix::mount::mount_bind("/proc", &proc).context(what)?;
+        rustix::process::chdir(&target).context(what)?;
+        rustix::process::pivot_root(".", ".").context(what)?;
+        rustix::mount::unmount(".", UnmountFlags::DETACH).context(what)?;
+        rustix::process::chdir("/").context(what)?;
+        Ok(ns)
     })?;
     let path = target.join(HOLDER);
     drop(
@@ -552,24 +555,16 @@ fn ensure_holder(root: &Path, netns: BorrowedFd<'_>) -> Result<OwnedFd> {
 /// bind-mounts the namespace.
 fn make_spare(holder: &OwnedFd, dir: &Path, pool: Option<&SparePool>) -> Result<usize> {
     let id = names::new_id()?;
-    let ns = std::thread::scope(|s| {
-        s.spawn(|| {
-            crate::launch::unshare_netns().context(|| "unshare a network namespace".to_string())?;
-            crate::child::loopback_up(&crate::run::LOOPBACK_UP)
-                .context(|| "bring lo up in a spare network namespace".to_string())?;
-            rfs::open(
-                "/proc/thread-self/ns/net",
-                OFlags::RDONLY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .context(|| "open a spare network namespace".to_string())
-        })
-        .join()
-        .unwrap_or_else(|_| {
-            Err(Error::msg(
-                "make a spare network namespace: thread panicked",
-            ))
-        })
+    let ns = on_new_thread("make a spare network namespace", || {
+        crate::launch::unshare_netns().context(|| "unshare a network namespace".to_string())?;
+        crate::child::loopback_up(&crate::run::LOOPBACK_UP)
+            .context(|| "bring lo up in a spare network namespace".to_string())?;
+        rfs::open(
+            "/proc/thread-self/ns/net",
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .context(|| "open a spare network namespace".to_string())
     })?;
     if let Some(p) = pool {
         net::equip_spare(p, ns.as_fd(), &net::spare_host_veth(&id))?;
@@ -665,8 +660,64 @@ pub fn clean(root: &Path) {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     #[test]
     fn nsfs_magic_is_the_kernels() {
         assert_eq!(super::NSFS_MAGIC, linux_raw_sys::general::NSFS_MAGIC as i64);
+    }
+
+    /// Where the cgroup v1 `pids` hierarchy is mounted.
+    fn pids_mount() -> PathBuf {
+        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        for line in text.lines() {
+            let (left, right) = line.split_once(" - ").unwrap();
+            let right: Vec<&str> = right.split(' ').collect();
+            if right[0] == "cgroup" && right[2].split(',').any(|o| o == "pids") {
+                return PathBuf::from(left.split(' ').nth(4).unwrap());
+            }
+        }
+        panic!("no cgroup v1 pids hierarchy is mounted");
+    }
+
+    /// A `pids` cgroup of the test's own, removed on drop (also when the
+    /// test fails), once its last task has ended.
+    struct TestCgroup(PathBuf);
+
+    impl Drop for TestCgroup {
+        fn drop(&mut self) {
+            for _ in 0..100 {
+                if std::fs::remove_dir(&self.0).is_ok() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// A thread of the test, alone in a `pids` cgroup of one task, asks for a
+    /// helper thread: it gets an error that names the work, not a panic
+    /// (which, with `panic = "abort"`, would end a background process
+    /// half-way).
+    #[test]
+    fn a_refused_helper_thread_is_an_error() {
+        let cgroup =
+            TestCgroup(pids_mount().join(format!("tupper-test-thread-{}", std::process::id())));
+        std::fs::create_dir(&cgroup.0).unwrap();
+        std::fs::write(cgroup.0.join("pids.max"), "1").unwrap();
+        let tasks = cgroup.0.join("tasks");
+        let result = std::thread::spawn(move || {
+            // This thread only: it ends in the cgroup, which then goes.
+            let tid = rustix::thread::gettid().as_raw_nonzero().get();
+            std::fs::write(&tasks, tid.to_string()).unwrap();
+            super::on_new_thread("make a spare", || Ok(1))
+        })
+        .join();
+        let e = result.unwrap().unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("make a spare: start a thread: Resource temporarily unavailable"),
+            "{e}"
+        );
     }
 }

@@ -663,6 +663,16 @@ fn a_limit_on_tasks_makes_import_and_run_slower_not_failed() {
     );
     out.ok();
     assert!(limit.refused() > refused, "the refiller was not refused");
+    // The background process forked after the command (it fits once tupper
+    // has exited) gets fewer refill workers than it asks for (1 of 8), and
+    // still empties the trash and refills the pool.
     store.settle_pool();
+    let now = limit.refused();
+    assert!(now >= refused + 2, "refused {refused}, then {now}");
     assert!(store.container_ids().is_empty(), "--rm left a container");
+    assert!(
+        list_dir(&store.root().join("trash")).is_empty(),
+        "the trash was not emptied"
+    );
+    assert!(!store.pool_spares().is_empty(), "the pool was not refilled");
 }
