@@ -1298,8 +1298,11 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             if let Some(pid) = refiller {
                 crate::launch::reap(pid);
             }
-            if spec.remove {
-                background_is_optional(background(true, mount_ns));
+            if spec.remove && background_is_optional(background(true, mount_ns)).is_none() {
+                // No background process: the run destroys its snapshot
+                // itself (~0.1 ms), so that runs under a limit on tasks do
+                // not fill the trash.
+                let _ = store.empty_trash();
             }
             return Ok(code);
         }
@@ -1309,9 +1312,9 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
 
 /// The pid of a background process (pools, trash), or `None` when it could
 /// not be forked: its work is never needed for the command at hand (the
-/// pools refill at a later run, the trash is emptied by the next emptier or
-/// `rm`), so a limit on tasks (`TasksMax=`, `pids.max`) makes tupper slower,
-/// not fail a command that did its job.
+/// pools refill at a later run; a `--rm` run then empties the trash
+/// itself), so a limit on tasks (`TasksMax=`, `pids.max`) makes tupper
+/// slower, not fail a command that did its job.
 fn background_is_optional(forked: Result<i32>) -> Option<i32> {
     forked.ok()
 }

@@ -585,7 +585,10 @@ struct TaskLimit {
 
 impl TaskLimit {
     fn new(max: u32) -> TaskLimit {
-        let dir = v1_mount("pids").join(format!("tupper-test-tasks-{}", std::process::id()));
+        // One per test: the tests of this file run side by side.
+        static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = v1_mount("pids").join(format!("tupper-test-tasks-{}-{n}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let limit = TaskLimit { dir };
         limit.set(max);
@@ -675,4 +678,50 @@ fn a_limit_on_tasks_makes_import_and_run_slower_not_failed() {
         "the trash was not emptied"
     );
     assert!(!store.pool_spares().is_empty(), "the pool was not refilled");
+}
+
+/// When even the background process of a `run --rm` is refused (a process
+/// that joined the cgroup meanwhile took the last slot), the run destroys
+/// its snapshot itself: the trash is empty when tupper returns.
+#[test]
+fn a_run_rm_without_its_background_process_empties_the_trash_itself() {
+    let store = store_with_busybox();
+    let limit = TaskLimit::new(2);
+    // Outside the cgroup until the container runs (tupper and it fill it),
+    // then moved in: moving in is not limited, forking is.
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let dir = limit.dir.clone();
+    let pid = sleeper.id();
+    let mover = std::thread::spawn(move || {
+        // Once the container's command runs (tupper's helpers are gone).
+        let runs = || {
+            read(&dir, "cgroup.procs").lines().any(|p| {
+                fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep")
+            })
+        };
+        let start = std::time::Instant::now();
+        while !(runs() && read(&dir, "pids.current") == "2")
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        fs::write(dir.join("cgroup.procs"), pid.to_string()).unwrap();
+    });
+    let refused = limit.refused();
+    let out = limit.tupper(
+        &store,
+        &["run", "--rm", "--net", "none", "bb", "sleep", "2"],
+    );
+    mover.join().unwrap();
+    let trash = list_dir(&store.root().join("trash"));
+    let now = limit.refused();
+    kill(pid as i32, libc::SIGKILL);
+    let _ = sleeper.wait();
+    out.ok();
+    assert!(now > refused, "no fork was refused ({refused}, then {now})");
+    assert!(trash.is_empty(), "the trash holds {trash:?}");
+    assert!(store.container_ids().is_empty(), "--rm left a container");
 }
