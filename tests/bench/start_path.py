@@ -5,6 +5,7 @@
     start_path.py order OUT.ld TRACE...         write the linker script from traces
     start_path.py cold TRACE...                 list what ran outside .text.hot
     start_path.py rss -- COMMAND...             peak RSS of COMMAND, in KiB
+    start_path.py matches MAP BINARY            exit 1 unless MAP is BINARY's link map
 
 Why: a start runs code from all over the binary, and the kernel maps the page
 cache's pages in the 64 KiB around each fault (fault-around), so nearly all of
@@ -82,6 +83,43 @@ def read_map(path):
                 points.add(start)
     sections.sort()
     return sections, sorted(points)
+
+
+def map_outputs(path):
+    """The text output sections of an lld link map: {name: (address, size)}."""
+    lines = open(path).read().splitlines()
+    col = lines[0].index("Out")
+    out = {}
+    for line in lines[1:]:
+        fields = line.split(None, 4)
+        if len(fields) == 5 and line.find(fields[4], col) == col and fields[4] in TEXT:
+            out[fields[4]] = (int(fields[0], 16), int(fields[2], 16))
+    return out
+
+
+def elf_outputs(path):
+    """The text sections of an ELF64 binary's section headers: {name: (address, size)}."""
+    data = open(path, "rb").read()
+    num = lambda at, n: int.from_bytes(data[at : at + n], "little")
+    shoff, shentsize, shnum, shstrndx = num(0x28, 8), num(0x3A, 2), num(0x3C, 2), num(0x3E, 2)
+    header = lambda i: shoff + i * shentsize
+    names = num(header(shstrndx) + 0x18, 8)
+    out = {}
+    for i in range(shnum):
+        h = header(i)
+        start = names + num(h, 4)
+        name = data[start : data.index(b"\0", start)].decode()
+        if name in TEXT:
+            out[name] = (num(h + 0x10, 8), num(h + 0x20, 8))
+    return out
+
+
+def matches(map_path, exe):
+    """Whether the map is the binary's: the same text sections, at the same
+    addresses, of the same sizes. Cargo links the binary's unit-test harness
+    with the binary's link arguments, so a `cargo test` rewrites the map
+    without relinking the binary."""
+    return map_outputs(map_path) == elf_outputs(exe) != {}
 
 
 def load_base(pid, exe):
@@ -247,6 +285,8 @@ def main():
         sys.exit(1 if cold(args[1:]) else 0)
     elif args[:1] == ["rss"] and len(args) > 2 and args[1] == "--":
         rss(args[2:])
+    elif args[:1] == ["matches"] and len(args) == 3:
+        sys.exit(0 if matches(args[1], args[2]) else 1)
     else:
         sys.exit(__doc__)
 
