@@ -481,7 +481,7 @@ fn no_swap_accounting() -> Error {
 
 /// The mounted cgroup v1 hierarchies: their controllers and mount points
 /// (the first mount of each, from `/proc/self/mountinfo`).
-fn v1_mounts() -> Result<Vec<(Vec<String>, PathBuf)>> {
+pub(crate) fn v1_mounts() -> Result<Vec<(Vec<String>, PathBuf)>> {
     let text = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
     Ok(parse_v1_mounts(&text))

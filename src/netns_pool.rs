@@ -669,15 +669,12 @@ mod tests {
 
     /// Where the cgroup v1 `pids` hierarchy is mounted.
     fn pids_mount() -> PathBuf {
-        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        for line in text.lines() {
-            let (left, right) = line.split_once(" - ").unwrap();
-            let right: Vec<&str> = right.split(' ').collect();
-            if right[0] == "cgroup" && right[2].split(',').any(|o| o == "pids") {
-                return PathBuf::from(left.split(' ').nth(4).unwrap());
-            }
-        }
-        panic!("no cgroup v1 pids hierarchy is mounted");
+        crate::cgroup::v1_mounts()
+            .unwrap()
+            .into_iter()
+            .find(|(controllers, _)| controllers.iter().any(|c| c == "pids"))
+            .expect("no cgroup v1 pids hierarchy is mounted")
+            .1
     }
 
     /// A `pids` cgroup of the test's own, removed on drop (also when the
