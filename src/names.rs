@@ -35,14 +35,20 @@ pub const ID_LEN: usize = 12;
 
 /// A fresh random container ID: 12 lowercase hex digits.
 pub fn new_id() -> Result<String> {
-    let mut raw = [0u8; ID_LEN / 2];
+    let raw: [u8; ID_LEN / 2] = random_bytes("a container id")?;
+    Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `N` bytes from `getrandom(2)`, for `what` (named in the error).
+pub(crate) fn random_bytes<const N: usize>(what: &str) -> Result<[u8; N]> {
+    let mut raw = [0u8; N];
     let mut filled = 0;
-    while filled < raw.len() {
+    while filled < N {
         filled +=
             rustix::rand::getrandom(&mut raw[filled..], rustix::rand::GetRandomFlags::empty())
-                .map_err(|e| Error::os("getrandom for a container id", e))?;
+                .map_err(|e| Error::os(format!("getrandom for {what}"), e))?;
     }
-    Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(raw)
 }
 
 /// Whether `s` has the shape of a container ID (12 lowercase hex digits).

@@ -486,6 +486,64 @@ fn bridge_container_sees_its_network() {
     w.store.assert_no_leftovers();
 }
 
+/// The bridge tupper makes has a MAC address of its own (docs/network.md):
+/// it does not take a port's lower address when that port joins, nor change
+/// when that port goes, so the gateway address a container learnt by ARP
+/// stays right while other containers come and go. Here the test host adds
+/// a port with the lowest unicast address, a container learns the gateway's
+/// address, and the port goes: a bridge that had borrowed the port's address
+/// would leave the container's gateway entry pointing at nothing.
+#[test]
+fn the_bridges_mac_address_is_its_own() {
+    let w = World::new("mac", 40);
+    let gw = w.addr(1);
+    w.run_sh("true").ok();
+    let mac = || {
+        let l = w.host.sh(&format!("ip -o link show dev {}", w.bridge));
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let i = f.iter().position(|x| *x == "link/ether").expect(&l);
+        f[i + 1].to_string()
+    };
+    let first = mac();
+    let b = u8::from_str_radix(&first[..2], 16).unwrap();
+    assert_eq!(
+        b & 3,
+        2,
+        "{first}: not a locally administered unicast address"
+    );
+    let low = "tpt-maclo";
+    w.host.sh(&format!(
+        "ip link add {low} address 00:00:00:00:00:01 type veth peer name tpt-macpe && \
+         ip link set {low} master {} up && ip link set tpt-macpe up",
+        w.bridge
+    ));
+    assert_eq!(mac(), first, "the bridge took its new port's address");
+    let mut a = w.spawn(&[
+        "run",
+        "--rm",
+        "bb",
+        "sh",
+        "-c",
+        &format!(
+            "ping -c1 -W3 {gw} >/dev/null && echo FIRST-OK; read x; \
+             ping -c1 -W3 {gw} >/dev/null && echo SECOND-OK; ip neigh"
+        ),
+    ]);
+    a.line_with("FIRST-OK");
+    w.host.sh(&format!("ip link del {low}"));
+    assert_eq!(
+        mac(),
+        first,
+        "the bridge's address changed with a port that went"
+    );
+    let out = a.finish();
+    assert!(
+        out.stdout.contains("SECOND-OK"),
+        "the gateway stopped answering once the port went: {out:?}"
+    );
+    w.store.assert_no_leftovers();
+}
+
 /// `--ip` puts that address on eth0 (and in /etc/hosts).
 #[test]
 fn fixed_ip_is_on_eth0() {

@@ -1135,9 +1135,11 @@ fn ensure_bridge(b: &BridgeNet) -> Result<(u32, bool)> {
             Ok((index, false))
         }
         BridgeState::Missing => {
-            let r = b.route.request(&mut msg::new_bridge(name), &|| {
-                format!("create bridge {name}")
-            });
+            let r = b
+                .route
+                .request(&mut msg::new_bridge(name, bridge_mac()?), &|| {
+                    format!("create bridge {name}")
+                });
             let created = match r {
                 Ok(()) => true,
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => false,
@@ -1159,6 +1161,14 @@ fn ensure_bridge(b: &BridgeNet) -> Result<(u32, bool)> {
             }
         }
     }
+}
+
+/// A MAC address for a new bridge: random, unicast and locally administered
+/// (what the kernel's `eth_random_addr` makes, and docker gives its bridges).
+fn bridge_mac() -> Result<[u8; 6]> {
+    let mut mac: [u8; 6] = crate::names::random_bytes("a bridge's MAC address")?;
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    Ok(mac)
 }
 
 /// Makes sure the bridge's subnet is masqueraded (nftables chain

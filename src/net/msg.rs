@@ -80,15 +80,27 @@ pub(crate) fn get_addresses(index: u32) -> Vec<u8> {
     )
 }
 
-/// `ip link add NAME up type bridge mcast_snooping 0`: `RTM_NEWLINK` kind
-/// `bridge`, created up, without multicast snooping. With snooping on, every
-/// port that comes up or goes away re-arms the multicast timers of every
-/// other port (`br_port_state_selection` -> `br_multicast_enable_port`): a
-/// cost per start that grows with the containers on the bridge. Without it
-/// the bridge floods multicast, as it does anyway for groups nobody joined.
-pub(crate) fn new_bridge(name: &str) -> Vec<u8> {
+/// `ip link add NAME address MAC up type bridge mcast_snooping 0`:
+/// `RTM_NEWLINK` kind `bridge`, created up, with its own MAC address and
+/// without multicast snooping.
+///
+/// A bridge without an address of its own (`IFLA_ADDRESS`) borrows the
+/// lowest of its ports' addresses, and changes it whenever a lower port
+/// comes or that port goes: the containers' ARP caches then hold a gateway
+/// address that no port has any more, and their traffic to the gateway is
+/// lost until each cache entry expires. With an address set, the kernel
+/// also skips its walk of every port for the lowest one at each port change
+/// (`br_stp_recalculate_bridge_id`).
+///
+/// With snooping on, every port that comes up or goes away re-arms the
+/// multicast timers of every other port (`br_port_state_selection` ->
+/// `br_multicast_enable_port`): a cost per start that grows with the
+/// containers on the bridge. Without it the bridge floods multicast, as it
+/// does anyway for groups nobody joined.
+pub(crate) fn new_bridge(name: &str, mac: [u8; 6]) -> Vec<u8> {
     let mut m = link_up(0);
     m.attributes.push(LinkAttribute::IfName(name.to_string()));
+    m.attributes.push(LinkAttribute::Address(mac.to_vec()));
     m.attributes.push(LinkAttribute::LinkInfo(vec![
         LinkInfo::Kind(InfoKind::Bridge),
         LinkInfo::Data(InfoData::Bridge(vec![InfoBridge::MulticastSnooping(false)])),
@@ -381,16 +393,20 @@ mod tests {
         );
     }
 
+    const MAC: [u8; 6] = [0x02, 0x5e, 0, 0, 0, 1];
+
     #[test]
     fn golden_new_bridge() {
         #[rustfmt::skip]
         let want: &[u8] = &[
-            // nlmsghdr: len 72, RTM_NEWLINK, REQUEST|ACK|EXCL|CREATE (0x605)
-            72, 0, 0, 0,  16, 0,  0x05, 0x06,  0, 0, 0, 0,  0, 0, 0, 0,
+            // nlmsghdr: len 84, RTM_NEWLINK, REQUEST|ACK|EXCL|CREATE (0x605)
+            84, 0, 0, 0,  16, 0,  0x05, 0x06,  0, 0, 0, 0,  0, 0, 0, 0,
             // ifinfomsg: family 0, type 0, index 0, flags IFF_UP, change IFF_UP
             0, 0, 0, 0,  0, 0, 0, 0,  1, 0, 0, 0,  1, 0, 0, 0,
             // IFLA_IFNAME "tpt-br0\0"
             12, 0, 3, 0,  b't', b'p', b't', b'-', b'b', b'r', b'0', 0,
+            // IFLA_ADDRESS (1) 02:5e:00:00:00:01 (4 + 6 = 10, padded to 12)
+            10, 0, 1, 0,  0x02, 0x5e, 0, 0, 0, 1,  0, 0,
             // IFLA_LINKINFO (4 + 12 + 12 = 28)
             28, 0, 18, 0,
             //   IFLA_INFO_KIND "bridge\0" (4 + 7 = 11, padded to 12)
@@ -402,10 +418,11 @@ mod tests {
         ];
         assert_eq!(linux_raw_sys::netlink::IFLA_INFO_DATA as u16, 2);
         assert_eq!(linux_raw_sys::netlink::IFLA_BR_MCAST_SNOOPING as u16, 23);
-        let got = new_bridge("tpt-br0");
+        let got = new_bridge("tpt-br0", MAC);
         assert_eq!(got, want);
         match parse_back(&got) {
             RouteNetlinkMessage::NewLink(m) => {
+                assert!(m.attributes.contains(&LinkAttribute::Address(MAC.to_vec())));
                 assert!(m.attributes.contains(&LinkAttribute::LinkInfo(vec![
                     LinkInfo::Kind(InfoKind::Bridge),
                     LinkInfo::Data(InfoData::Bridge(vec![InfoBridge::MulticastSnooping(false)])),
@@ -555,7 +572,7 @@ mod tests {
     #[test]
     fn parses_a_link_reply() {
         // A bridge creation request has the shape of a RTM_NEWLINK reply.
-        let bytes = new_bridge("tpt-br0");
+        let bytes = new_bridge("tpt-br0", MAC);
         assert_eq!(
             parse_link(&bytes[16..]),
             Some(LinkFacts {
