@@ -544,6 +544,54 @@ fn the_bridges_mac_address_is_its_own() {
     w.store.assert_no_leftovers();
 }
 
+/// A container's MAC address is `02:42` and its IPv4 address, as docker's
+/// (docs/network.md): when an address is given again, what the host learnt
+/// of it by ARP still holds. Here the host pings a container, which then
+/// ends and is gone, and the next container gets its address: the host's
+/// ping reaches it at once, without waiting for its ARP entry to expire. A
+/// first container keeps the bridge's carrier up throughout (a bridge that
+/// loses it flushes the host's ARP entries, which would hide the difference).
+#[test]
+fn an_address_given_again_keeps_its_mac_address() {
+    let w = World::new("remac", 41);
+    w.tupper(&["run", "-d", "--name", "keep", "bb", "sleep", "60"])
+        .ok();
+    let ip = w.addr(3);
+    w.tupper(&["run", "-d", "--name", "a", "bb", "sleep", "60"])
+        .ok();
+    let veth = inspected_veth(&w, "a");
+    w.host.sh(&format!("busybox ping -c1 -W3 {ip} >/dev/null"));
+    w.tupper(&["rm", "-f", "a"]).ok();
+    // The veth pair dies with the container's namespace, a moment later.
+    assert!(
+        wait_for(Duration::from_secs(10), || w
+            .host
+            .try_sh(&format!("ip link show dev {veth}"))
+            .code
+            != 0),
+        "{veth} is still there"
+    );
+    w.tupper(&["run", "-d", "--name", "b", "bb", "sleep", "60"])
+        .ok();
+    let inside = w
+        .tupper(&["exec", "b", "ip", "-o", "link", "show", "eth0"])
+        .ok();
+    let want = "link/ether 02:42:0a:c8:29:03 ";
+    assert!(
+        inside.contains(want),
+        "eth0 of {ip} is not {want}: {inside}"
+    );
+    let again = w.host.sh(&format!(
+        "busybox ping -c1 -W2 {ip} >/dev/null && echo PING-OK; ip neigh show {ip}"
+    ));
+    assert!(
+        again.contains("PING-OK") && again.contains("02:42:0a:c8:29:03"),
+        "the host did not reach the new container at {ip} at once: {again:?}"
+    );
+    w.tupper(&["rm", "-f", "b", "keep"]).ok();
+    w.store.assert_no_leftovers();
+}
+
 /// `--ip` puts that address on eth0 (and in /etc/hosts).
 #[test]
 fn fixed_ip_is_on_eth0() {

@@ -1163,6 +1163,17 @@ fn ensure_bridge(b: &BridgeNet) -> Result<(u32, bool)> {
     }
 }
 
+/// The MAC address of a container's `eth0`: `02:42` and its IPv4 address,
+/// as docker gives its containers. An address given again after its
+/// container ended comes with the same MAC address, so what the host and the
+/// other containers learnt of it by ARP stays right; with a random one they
+/// would send the new container's traffic to the old address, which no port
+/// has, until their ARP entries expire.
+pub(crate) fn container_mac(addr: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = addr.octets();
+    [0x02, 0x42, a, b, c, d]
+}
+
 /// A MAC address for a new bridge: random, unicast and locally administered
 /// (what the kernel's `eth_random_addr` makes, and docker gives its bridges).
 fn bridge_mac() -> Result<[u8; 6]> {
@@ -1352,17 +1363,15 @@ pub fn attach_freeing_ports(
                 }
                 eth0
             };
-            // eth0 up (unless a spare's), its address and the default route:
-            // one batch, one send.
+            // eth0's MAC address (from its IPv4 address) and up, its IPv4
+            // address and the default route: one batch, one send.
             let prefix = b.subnet.prefix;
             let gw = b.subnet.gateway();
             let mut batch = Vec::new();
-            if !ready {
-                if ipv6 {
-                    batch.extend(msg::set_no_ipv6_link_local(eth0));
-                }
-                batch.extend(msg::set_link_up(eth0));
+            if !ready && ipv6 {
+                batch.extend(msg::set_no_ipv6_link_local(eth0));
             }
+            batch.extend(msg::set_link_address_up(eth0, container_mac(b.address)));
             batch.extend(msg::new_address(
                 eth0,
                 b.address,
@@ -1372,7 +1381,7 @@ pub fn attach_freeing_ports(
             batch.extend(msg::new_default_route(gw));
             inner.request(&mut batch, &|| {
                 format!(
-                    "configure {CONTAINER_IFNAME} in container {} (up, address {}/{prefix}, default route via {gw})",
+                    "configure {CONTAINER_IFNAME} in container {} (MAC address, up, address {}/{prefix}, default route via {gw})",
                     prepared.id, b.address
                 )
             })?;

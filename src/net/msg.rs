@@ -113,6 +113,15 @@ pub(crate) fn set_link_up(index: u32) -> Vec<u8> {
     finish(RouteNetlinkMessage::SetLink(link_up(index)), CHANGE)
 }
 
+/// `ip link set dev INDEX address MAC up`: `RTM_SETLINK` with `IFLA_ADDRESS`
+/// and `IFF_UP` in flags and change mask. The kernel sets the address before
+/// it changes the flags (`do_setlink`); a veth takes a new address while up.
+pub(crate) fn set_link_address_up(index: u32, mac: [u8; 6]) -> Vec<u8> {
+    let mut m = link_up(index);
+    m.attributes.push(LinkAttribute::Address(mac.to_vec()));
+    finish(RouteNetlinkMessage::SetLink(m), CHANGE)
+}
+
 /// `ip link set dev INDEX addrgenmode none`: `RTM_SETLINK` with
 /// `IFLA_AF_SPEC` / `AF_INET6` / `IFLA_INET6_ADDR_GEN_MODE` =
 /// `IN6_ADDR_GEN_MODE_NONE`. Sent before the link gets its carrier, it keeps
@@ -444,6 +453,29 @@ mod tests {
         let got = set_link_up(1);
         assert_eq!(got, want);
         assert!(matches!(parse_back(&got), RouteNetlinkMessage::SetLink(m) if m.header.index == 1));
+    }
+
+    #[test]
+    fn golden_set_link_address_up() {
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            // nlmsghdr: len 44, RTM_SETLINK, REQUEST|ACK
+            44, 0, 0, 0,  19, 0,  5, 0,  0, 0, 0, 0,  0, 0, 0, 0,
+            // ifinfomsg: index 2, flags IFF_UP, change IFF_UP
+            0, 0, 0, 0,  2, 0, 0, 0,  1, 0, 0, 0,  1, 0, 0, 0,
+            // IFLA_ADDRESS (1) 02:42:0a:59:00:02 (4 + 6 = 10, padded to 12)
+            10, 0, 1, 0,  0x02, 0x42, 10, 89, 0, 2,  0, 0,
+        ];
+        let mac = [0x02, 0x42, 10, 89, 0, 2];
+        let got = set_link_address_up(2, mac);
+        assert_eq!(got, want);
+        match parse_back(&got) {
+            RouteNetlinkMessage::SetLink(m) => {
+                assert_eq!(m.header.index, 2);
+                assert_eq!(m.attributes, vec![LinkAttribute::Address(mac.to_vec())]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

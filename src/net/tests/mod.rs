@@ -166,6 +166,23 @@ fn port_mappings_parse_and_bad_ones_are_refused() {
 }
 
 #[test]
+fn mac_addresses_are_unicast_and_locally_administered() {
+    let ip = Ipv4Addr::new(10, 89, 0, 2);
+    assert_eq!(container_mac(ip), [0x02, 0x42, 10, 89, 0, 2]);
+    assert_ne!(
+        container_mac(ip),
+        container_mac(Ipv4Addr::new(10, 89, 0, 3))
+    );
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..64 {
+        let mac = bridge_mac().unwrap();
+        assert_eq!(mac[0] & 3, 2, "{mac:02x?}: multicast or universal");
+        seen.insert(mac);
+    }
+    assert!(seen.len() > 60, "bridge MACs are not random: {seen:02x?}");
+}
+
+#[test]
 fn modes_and_names() {
     assert_eq!(Mode::parse("bridge").unwrap(), Mode::Bridge);
     assert_eq!(Mode::parse("none").unwrap(), Mode::None);
