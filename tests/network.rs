@@ -984,6 +984,29 @@ fn outside(host: &NetNs, tag: &str) -> NetNs {
     out
 }
 
+/// What a TCP server at `to` sends before it closes, from the calling
+/// thread's network namespace; tried again for 10 s while nothing answers
+/// (a container's `nc -l` may not listen yet).
+fn answer_of(to: &str) -> String {
+    let to: SocketAddr = to.parse().unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect_timeout(&to, Duration::from_secs(2)) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut got = String::new();
+                let _ = s.read_to_string(&mut got);
+                if !got.is_empty() || Instant::now() > end {
+                    return got;
+                }
+            }
+            Err(e) if Instant::now() > end => panic!("connect {to}: {e}"),
+            Err(_) => {}
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A client in the outside namespace reaches a server in the container
 /// through `-p 8080:80` on the host's outside address; the DNAT rule goes
 /// with the container.
@@ -1009,34 +1032,109 @@ fn published_port_reaches_the_container() {
         table.contains(&rule),
         "no `{rule}` while the container runs:\n{table}"
     );
-    let answer = out.within(|| {
-        let to: SocketAddr = "192.0.2.1:8080".parse().unwrap();
-        let end = Instant::now() + Duration::from_secs(10);
-        loop {
-            // Refused until nc listens.
-            match TcpStream::connect_timeout(&to, Duration::from_secs(2)) {
-                Ok(mut s) => {
-                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                    let mut got = String::new();
-                    let _ = s.read_to_string(&mut got);
-                    if !got.is_empty() || Instant::now() > end {
-                        return got;
-                    }
-                }
-                Err(e) if Instant::now() > end => panic!("connect {to}: {e}"),
-                Err(_) => {}
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
+    let answer = out.within(|| answer_of("192.0.2.1:8080"));
     assert_eq!(answer.trim(), "hi");
     srv.finish().ok();
     let table = w.host.sh("nft list table ip tupper");
     assert!(
-        !table.contains("dnat"),
-        "the DNAT chain outlived the container:\n{table}"
+        !table.contains("dnat-"),
+        "a DNAT chain outlived the container:\n{table}"
     );
     assert!(w.leases().is_empty(), "{:?}", w.leases());
+    w.store.assert_no_leftovers();
+}
+
+/// A published port is reached from the host itself, through a loopback
+/// address and through its own address on the bridge (nftables `output`
+/// hook, `route_localnet`), from another container and from the container
+/// itself through the gateway's address (hairpin), as with docker; both
+/// chains go with the container.
+#[test]
+fn a_published_port_is_reached_from_the_host_and_from_containers() {
+    require_nft();
+    let w = World::new("lop", 42);
+    let gw = w.addr(1);
+    w.tupper(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "-p",
+        "8080:80",
+        "bb",
+        "sh",
+        "-c",
+        "while true; do nc -l -p 80 -e echo hi; done",
+    ])
+    .ok();
+    let route_localnet = format!("/proc/sys/net/ipv4/conf/{}/route_localnet", w.bridge);
+    assert_eq!(w.host.sh(&format!("cat {route_localnet}")).trim(), "1");
+    for to in ["127.0.0.1:8080".to_string(), format!("{gw}:8080")] {
+        let answer = w.host.within(|| answer_of(&to));
+        assert_eq!(answer.trim(), "hi", "from the host to {to}");
+    }
+    let nc = format!("timeout 5 nc {gw} 8080 </dev/null");
+    let other = w.tupper(&["run", "--rm", "bb", "sh", "-c", &nc]).ok();
+    assert_eq!(other.trim(), "hi", "from another container to {gw}:8080");
+    let itself = w.tupper(&["exec", "srv", "sh", "-c", &nc]).ok();
+    assert_eq!(
+        itself.trim(),
+        "hi",
+        "from the container itself to {gw}:8080"
+    );
+    let table = w.host.sh("nft list table ip tupper");
+    assert_eq!(table.matches("dnat to ").count(), 2, "{table}");
+    w.tupper(&["rm", "-f", "srv"]).ok();
+    let table = w.host.sh("nft list table ip tupper");
+    assert!(
+        !table.contains("dnat-"),
+        "a DNAT chain outlived the container:\n{table}"
+    );
+    w.store.assert_no_leftovers();
+}
+
+/// The bridge lets loopback addresses through for the host's connections to
+/// published ports (`route_localnet`), which would also let a container
+/// reach the host's loopback services by sending to 127.0.0.1 through its
+/// gateway (CVE-2020-8558 of kube-proxy; a container with `CAP_NET_RAW` can
+/// craft such packets). The bridge's guard chain drops them. Here the test
+/// plays the container: in its network namespace, 127.0.0.0/8 is routed to
+/// the gateway. Then, as a control, the guard chain is deleted and the same
+/// connection goes through.
+#[test]
+fn containers_do_not_reach_the_hosts_loopback_services() {
+    require_nft();
+    let w = World::new("grd", 43);
+    let gw = w.addr(1);
+    w.tupper(&[
+        "run", "-d", "--name", "c", "-p", "8081:80", "bb", "sleep", "60",
+    ])
+    .ok();
+    let listener = w
+        .host
+        .within(|| TcpListener::bind("127.0.0.1:9998").expect("listen on 127.0.0.1:9998"));
+    listener.set_nonblocking(true).unwrap();
+    let pid = w.store.ps_json(false)[0]["pid"].as_i64().expect("pid");
+    w.host.sh(&format!(
+        "nsenter -t {pid} -n sh -c 'ip addr flush dev lo && ip link set lo down && \
+         ip route add 127.0.0.0/8 via {gw} dev eth0 && \
+         echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet && \
+         echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet'"
+    ));
+    let attempt = || {
+        w.host.try_sh(&format!(
+            "nsenter -t {pid} -n busybox timeout 2 busybox nc 127.0.0.1 9998 </dev/null"
+        ));
+        listener.accept().is_ok()
+    };
+    assert!(!attempt(), "a container reached the host's 127.0.0.1:9998");
+    w.host
+        .sh(&format!("nft delete chain ip tupper guard-{}", w.bridge));
+    assert!(
+        attempt(),
+        "without the guard chain the connection should go through (the test's control)"
+    );
+    w.tupper(&["rm", "-f", "c"]).ok();
     w.store.assert_no_leftovers();
 }
 

@@ -1001,16 +1001,17 @@ fn remove_dnat_of<'a>(ids: impl Iterator<Item = &'a str>) -> Result<()> {
             Some(nf) => &*nf,
             slot @ None => &*slot.insert(Netlink::netfilter()?),
         };
-        let chain = nft::dnat_chain(id);
-        let r = nf.request(&mut nft::delete_chain(&chain), &|| {
-            format!(
-                "remove the published ports of container {id} (nftables chain ip {} {chain})",
-                nft::TABLE
-            )
-        });
-        match r {
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-            r => r?,
+        for chain in nft::dnat_chains(id) {
+            let r = nf.request(&mut nft::delete_chain(&chain), &|| {
+                format!(
+                    "remove the published ports of container {id} (nftables chain ip {} {chain})",
+                    nft::TABLE
+                )
+            });
+            match r {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                r => r?,
+            }
         }
     }
     Ok(())
@@ -1182,16 +1183,18 @@ fn bridge_mac() -> Result<[u8; 6]> {
     Ok(mac)
 }
 
-/// Makes sure the bridge's subnet is masqueraded (nftables chain
-/// `ip tupper masq-BRIDGE`). With `rewrite` (the bridge has just been given
-/// its gateway address, so the chain may still name an earlier subnet of a
-/// bridge of that name) the batch is sent at once; otherwise a read-only
-/// check first, and the batch only when the chain is missing.
+/// Makes sure the bridge's chains are in place (nftables chains
+/// `ip tupper masq-BRIDGE` and `guard-BRIDGE`, see [`nft`]). With `rewrite`
+/// (the bridge has just been given its gateway address, so the chain may
+/// still name an earlier subnet of a bridge of that name) the batch is sent
+/// at once; otherwise a read-only check first, and the batch only when the
+/// guard chain is missing.
 fn ensure_nat(nf: &Netlink, b: &BridgeNet, rewrite: bool) -> Result<()> {
-    let chain = nft::masq_chain(&b.bridge);
+    // The batch makes the guard chain last: when it is there, so is the rest.
+    let guard = nft::guard_chain(&b.bridge);
     if !rewrite {
-        let r = nf.request(&mut nft::get_chain(&chain), &|| {
-            format!("look up nftables chain ip {} {chain}", nft::TABLE)
+        let r = nf.request(&mut nft::get_chain(&guard), &|| {
+            format!("look up nftables chain ip {} {guard}", nft::TABLE)
         });
         match r {
             Ok(()) => return Ok(()),
@@ -1199,14 +1202,49 @@ fn ensure_nat(nf: &Netlink, b: &BridgeNet, rewrite: bool) -> Result<()> {
             Err(e) => return Err(e),
         }
     }
-    nf.request(&mut nft::ensure_masquerade(&b.bridge, b.subnet), &|| {
+    nf.request(&mut nft::ensure_bridge_chains(&b.bridge, b.subnet), &|| {
         format!(
-            "masquerade subnet {} of bridge {} (nftables chain ip {} {chain})",
+            "masquerade subnet {} of bridge {} (nftables chains ip {} {} and {guard})",
             b.subnet,
             b.bridge,
-            nft::TABLE
+            nft::TABLE,
+            nft::masq_chain(&b.bridge)
         )
     })
+}
+
+/// Turns hairpin mode on for the bridge port `host_veth` (a container that
+/// publishes ports): its connections to its own published port, through a
+/// host address, come back to it through the port they left by.
+fn set_hairpin(route: &Netlink, host_veth: &str) -> Result<()> {
+    let what = || format!("turn hairpin mode on for bridge port {host_veth}");
+    let index = route
+        .index_of(host_veth)?
+        .ok_or_else(|| Error::msg(format!("{}: no such interface", what())))?;
+    route.request(&mut msg::set_port_hairpin(index), &what)
+}
+
+/// Turns `route_localnet` on for `bridge` if it is off: the host's own
+/// connections to a published port through a loopback address leave through
+/// the bridge with a loopback source address (masqueraded on the way), and
+/// their replies come back to one; the kernel drops both as martians
+/// otherwise. The bridge's guard chain keeps its containers from sending to
+/// the host's loopback addresses, which this would let through.
+fn allow_loopback_through(bridge: &str) -> Result<()> {
+    let path = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
+    let fd = rustix::fs::open(
+        path.as_str(),
+        OFlags::RDWR | OFlags::CLOEXEC,
+        FileMode::empty(),
+    )
+    .context(|| format!("open {path}"))?;
+    let mut v = [0u8; 1];
+    rustix::io::read(&fd, &mut v).context(|| format!("read {path}"))?;
+    if v[0] != b'1' {
+        rustix::io::pwrite(&fd, b"1\n", 0)
+            .context(|| format!("let loopback addresses through {bridge}: write {path}"))?;
+    }
+    Ok(())
 }
 
 /// Turns IPv4 forwarding on (`/proc/sys/net/ipv4/ip_forward`, of the calling
@@ -1386,12 +1424,14 @@ pub fn attach_freeing_ports(
                 )
             })?;
             if !b.publish.is_empty() {
-                let chain = nft::dnat_chain(&prepared.id);
+                allow_loopback_through(&b.bridge)?;
+                set_hairpin(&b.route, &b.host_veth)?;
+                let [chain, local] = nft::dnat_chains(&prepared.id);
                 nf.request(
-                    &mut nft::add_dnat(&prepared.id, &b.bridge, b.address, &b.publish),
+                    &mut nft::add_dnat(&prepared.id, b.address, &b.publish),
                     &|| {
                         format!(
-                            "publish ports {} of container {} (nftables chain ip {} {chain})",
+                            "publish ports {} of container {} (nftables chains ip {} {chain} and {local})",
                             b.publish
                                 .iter()
                                 .map(|p| p.to_string())
@@ -1514,8 +1554,10 @@ pub fn reclaim(state_dir: &Path, opts: &Options, is_alive: &dyn Fn(&str) -> bool
             if nft::is_chain_reply(kind) {
                 if let Some((table, chain)) = nft::parse_chain(payload) {
                     if table == nft::TABLE {
-                        if let Some(id) = chain.strip_prefix("dnat-") {
-                            orphans.push(id.to_string());
+                        if let Some(id) = nft::dnat_chain_owner(&chain) {
+                            if !orphans.iter().any(|o| o == id) {
+                                orphans.push(id.to_string());
+                            }
                         }
                     }
                 }

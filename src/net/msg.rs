@@ -11,13 +11,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::RawFd;
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REQUEST,
+    DefaultNla, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoBridge, InfoData, InfoKind, InfoVeth,
-    LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+    LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, LinkProtoInfoBridge,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -119,6 +119,25 @@ pub(crate) fn set_link_up(index: u32) -> Vec<u8> {
 pub(crate) fn set_link_address_up(index: u32, mac: [u8; 6]) -> Vec<u8> {
     let mut m = link_up(index);
     m.attributes.push(LinkAttribute::Address(mac.to_vec()));
+    finish(RouteNetlinkMessage::SetLink(m), CHANGE)
+}
+
+/// `IFLA_BRPORT_MODE` (`linux/if_link.h`): the port's hairpin mode.
+const IFLA_BRPORT_MODE: u16 = 4;
+
+/// `bridge link set dev INDEX hairpin on`: `RTM_SETLINK` of family
+/// `AF_BRIDGE` with `IFLA_PROTINFO` (nested) / `IFLA_BRPORT_MODE` 1. The
+/// bridge then sends a frame back out of the port it came in by: what a
+/// container's connection to its own published port needs when the kernel
+/// filters bridged traffic (`br_netfilter`: the DNAT turns the frame around
+/// inside the bridge).
+pub(crate) fn set_port_hairpin(index: u32) -> Vec<u8> {
+    let mut m = LinkMessage::default();
+    m.header.interface_family = AddressFamily::Bridge;
+    m.header.index = index;
+    m.attributes.push(LinkAttribute::ProtoInfoBridge(vec![
+        LinkProtoInfoBridge::Other(DefaultNla::new(IFLA_BRPORT_MODE, vec![1])),
+    ]));
     finish(RouteNetlinkMessage::SetLink(m), CHANGE)
 }
 
@@ -476,6 +495,27 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn golden_set_port_hairpin() {
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            // nlmsghdr: len 44, RTM_SETLINK, REQUEST|ACK
+            44, 0, 0, 0,  19, 0,  5, 0,  0, 0, 0, 0,  0, 0, 0, 0,
+            // ifinfomsg: family AF_BRIDGE (7), index 9, no flags
+            7, 0, 0, 0,  9, 0, 0, 0,  0, 0, 0, 0,  0, 0, 0, 0,
+            // IFLA_PROTINFO (12 | NLA_F_NESTED), 4 + 8
+            12, 0, 12, 0x80,
+            //   IFLA_BRPORT_MODE (4), u8 1 (4 + 1, padded to 8)
+            5, 0, 4, 0,  1, 0, 0, 0,
+        ];
+        assert_eq!(linux_raw_sys::netlink::IFLA_PROTINFO as u16, 12);
+        assert_eq!(
+            linux_raw_sys::netlink::IFLA_BRPORT_MODE as u16,
+            IFLA_BRPORT_MODE
+        );
+        assert_eq!(set_port_hairpin(9), want);
     }
 
     #[test]

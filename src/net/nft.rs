@@ -1,16 +1,26 @@
 //! nftables over netfilter netlink: the table `ip tupper`, tupper's alone.
 //!
 //! - `masq-<bridge>`: a base chain (type nat, hook postrouting, priority 100,
-//!   srcnat) per bridge with one rule,
-//!   `ip saddr <subnet> oifname != "<bridge>" masquerade`.
-//!   It is (re)installed by one atomic batch that creates the table and chain
-//!   if missing, flushes the chain and adds the rule, so installing it twice
-//!   leaves one rule.
-//! - `dnat-<container-id>`: a base chain (type nat, hook prerouting, priority
-//!   -100, dstnat) per container that publishes ports, one rule per port:
-//!   `fib daddr type local iifname != "<bridge>" meta l4proto <p>
-//!   <p> dport <host-port> dnat to <addr>:<port>`. Deleting the chain (one
-//!   `NFT_MSG_DELCHAIN`, which takes its rules along) removes the ports.
+//!   srcnat) per bridge with three rules:
+//!   `ip saddr <subnet> oifname != "<bridge>" masquerade` (the containers'
+//!   outbound traffic), `ip saddr 127.0.0.0/8 oifname "<bridge>" masquerade`
+//!   (the host's own connections to a published port through a loopback
+//!   address) and `ip saddr <subnet> oifname "<bridge>" masquerade` (a
+//!   container's connection to a published port through a host address, sent
+//!   back into the bridge).
+//! - `guard-<bridge>`: a base chain (type filter, hook prerouting, priority
+//!   -300, raw) per bridge with one rule, `iifname "<bridge>" ip daddr
+//!   127.0.0.0/8 drop`: the bridge has `route_localnet` on for the rules
+//!   above, and this keeps its containers from the host's loopback services.
+//!   Both chains are (re)installed by one atomic batch that creates the table
+//!   and chains if missing, flushes them and adds the rules, so installing it
+//!   twice leaves each rule once.
+//! - `dnat-<container-id>` and `dnat-<container-id>-local`: base chains (type
+//!   nat, priority -100, dstnat; hook prerouting for traffic that comes in,
+//!   output for the host's own) per container that publishes ports, one rule
+//!   per port: `fib daddr type local meta l4proto <p> <p> dport <host-port>
+//!   dnat to <addr>:<port>`. Deleting the chains (`NFT_MSG_DELCHAIN`, which
+//!   takes the rules along) removes the ports.
 //!
 //! No other table is read or written. Messages are built by hand on
 //! netlink-packet-core: changes go in one `NFNL_MSG_BATCH_BEGIN` ...
@@ -58,6 +68,9 @@ pub(crate) mod k {
     pub const NFTA_EXPR_DATA: u16 = 2;
     // enum nft_data_attributes
     pub const NFTA_DATA_VALUE: u16 = 1;
+    pub const NFTA_DATA_VERDICT: u16 = 2;
+    // enum nft_verdict_attributes
+    pub const NFTA_VERDICT_CODE: u16 = 1;
     // enum nft_payload_attributes
     pub const NFTA_PAYLOAD_DREG: u16 = 1;
     pub const NFTA_PAYLOAD_BASE: u16 = 2;
@@ -90,6 +103,9 @@ pub(crate) mod k {
     pub const NFTA_FIB_FLAGS: u16 = 3;
     pub const NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
     pub const NFTA_FIB_F_DADDR: u32 = 1 << 1;
+    // enum nft_ct_attributes
+    pub const NFTA_CT_DREG: u16 = 1;
+    pub const NFTA_CT_KEY: u16 = 2;
     // enum nft_payload_bases
     pub const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
     pub const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
@@ -116,10 +132,20 @@ const NFT_META_OIFNAME: u32 = libc::NFT_META_OIFNAME as u32;
 const NFT_META_L4PROTO: u32 = libc::NFT_META_L4PROTO as u32;
 const NFT_NAT_DNAT: u32 = libc::NFT_NAT_DNAT as u32;
 const NF_INET_PRE_ROUTING: u32 = libc::NF_INET_PRE_ROUTING as u32;
+const NF_INET_LOCAL_OUT: u32 = libc::NF_INET_LOCAL_OUT as u32;
 const NF_INET_POST_ROUTING: u32 = libc::NF_INET_POST_ROUTING as u32;
+const NFT_REG_VERDICT: u32 = libc::NFT_REG_VERDICT as u32;
+const NF_DROP: u32 = libc::NF_DROP as u32;
+const NFT_CT_STATUS: u32 = libc::NFT_CT_STATUS as u32;
+/// `IPS_DST_NAT` (`1 << IPS_DST_NAT_BIT`, `linux/netfilter/nf_conntrack_common.h`):
+/// the connection's destination was rewritten (DNAT).
+const IPS_DST_NAT: u32 = 1 << 5;
 const NF_ACCEPT: u32 = libc::NF_ACCEPT as u32;
 const RTN_LOCAL: u32 = libc::RTN_LOCAL as u32;
-/// `NF_IP_PRI_NAT_DST` (`linux/netfilter_ipv4.h`), nft's `dstnat`.
+/// `NF_IP_PRI_RAW` (`linux/netfilter_ipv4.h`), nft's `raw`: before
+/// connection tracking and NAT.
+const PRIO_RAW: i32 = -300;
+/// `NF_IP_PRI_NAT_DST`, nft's `dstnat`.
 const PRIO_DSTNAT: i32 = -100;
 /// `NF_IP_PRI_NAT_SRC`, nft's `srcnat`.
 const PRIO_SRCNAT: i32 = 100;
@@ -133,10 +159,28 @@ pub(crate) fn masq_chain(bridge: &str) -> String {
     format!("masq-{bridge}")
 }
 
-/// The chain of container `id`'s published ports.
-pub(crate) fn dnat_chain(id: &str) -> String {
-    format!("dnat-{id}")
+/// The chain that keeps `bridge`'s containers from the host's loopback
+/// addresses.
+pub(crate) fn guard_chain(bridge: &str) -> String {
+    format!("guard-{bridge}")
 }
+
+/// The chains of container `id`'s published ports: for traffic that comes
+/// in (hook prerouting), and for the host's own (hook output).
+pub(crate) fn dnat_chains(id: &str) -> [String; 2] {
+    [format!("dnat-{id}"), format!("dnat-{id}-local")]
+}
+
+/// The container whose published ports chain `name` holds (one of
+/// [`dnat_chains`]), if it is one.
+pub(crate) fn dnat_chain_owner(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("dnat-")?;
+    let id = rest.strip_suffix("-local").unwrap_or(rest);
+    crate::names::is_id(id).then_some(id)
+}
+
+/// The loopback network, 127.0.0.0/8: network and mask.
+const LOOPBACK: ([u8; 4], [u8; 4]) = ([127, 0, 0, 0], [255, 0, 0, 0]);
 
 /// Writes netlink messages and their attributes into one buffer.
 struct Writer {
@@ -251,8 +295,8 @@ impl Writer {
         self.end(s);
     }
 
-    /// `add chain ip tupper NAME { type nat hook HOOK priority PRIO; policy accept; }`.
-    fn new_nat_chain(&mut self, name: &str, hook: u32, priority: i32) {
+    /// `add chain ip tupper NAME { type KIND hook HOOK priority PRIO; policy accept; }`.
+    fn new_base_chain(&mut self, name: &str, kind: &str, hook: u32, priority: i32) {
         let s = self.nft(NFT_MSG_NEWCHAIN, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE);
         self.put_str(k::NFTA_CHAIN_TABLE, TABLE);
         self.put_str(k::NFTA_CHAIN_NAME, name);
@@ -261,7 +305,7 @@ impl Writer {
         self.put_u32(k::NFTA_HOOK_PRIORITY, priority as u32);
         self.end_nest(h);
         self.put_u32(k::NFTA_CHAIN_POLICY, NF_ACCEPT);
-        self.put_str(k::NFTA_CHAIN_TYPE, "nat");
+        self.put_str(k::NFTA_CHAIN_TYPE, kind);
         self.end(s);
     }
 
@@ -343,10 +387,47 @@ impl Writer {
         });
     }
 
+    /// `[ immediate reg 0 VERDICT ]`: the rule's verdict (`drop`, ...).
+    fn verdict(&mut self, code: u32) {
+        self.expr("immediate", |w| {
+            w.put_u32(k::NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+            let d = w.nest(k::NFTA_IMMEDIATE_DATA);
+            let v = w.nest(k::NFTA_DATA_VERDICT);
+            w.put_u32(k::NFTA_VERDICT_CODE, code);
+            w.end_nest(v);
+            w.end_nest(d);
+        });
+    }
+
+    /// `ct status dnat`: `[ ct load status => reg 1 ]`, `[ bitwise reg 1 = (
+    /// reg 1 & IPS_DST_NAT ) ^ 0 ]`, `[ cmp neq reg 1 0 ]` (the status is a
+    /// host-order u32).
+    fn ct_status_dnat(&mut self) {
+        self.expr("ct", |w| {
+            w.put_u32(k::NFTA_CT_DREG, NFT_REG_1);
+            w.put_u32(k::NFTA_CT_KEY, NFT_CT_STATUS);
+        });
+        self.mask(&IPS_DST_NAT.to_ne_bytes());
+        self.cmp(NFT_CMP_NEQ, &0u32.to_ne_bytes());
+    }
+
+    /// `ip saddr|daddr NETWORK/MASK`: the IPv4 header's source (offset 12)
+    /// or destination (16) address, masked, compared.
+    fn ip_addr_in(&mut self, offset: u32, network: &[u8; 4], mask: &[u8; 4]) {
+        self.payload(k::NFT_PAYLOAD_NETWORK_HEADER, offset, 4);
+        self.mask(mask);
+        self.cmp(NFT_CMP_EQ, network);
+    }
+
     fn finish(self) -> Vec<u8> {
         self.buf
     }
 }
+
+/// The IPv4 header's source address offset.
+const SADDR: u32 = 12;
+/// The IPv4 header's destination address offset.
+const DADDR: u32 = 16;
 
 /// An interface name as `meta iifname/oifname` loads it: IFNAMSIZ bytes,
 /// NUL-padded.
@@ -357,23 +438,43 @@ fn ifname_bytes(name: &str) -> [u8; IFNAMSIZ] {
     b
 }
 
-/// Appends `ip saddr SUBNET oifname != "BRIDGE" masquerade` to chain `chain`.
-fn masquerade_rule(w: &mut Writer, chain: &str, bridge: &str, subnet: Subnet) {
+/// Appends `[ct status dnat] ip saddr NETWORK/MASK oifname OP "BRIDGE"
+/// masquerade` to chain `chain` (`op`: `NFT_CMP_EQ` or `NFT_CMP_NEQ`;
+/// `dnat_only`: only connections to a published port).
+fn masquerade_rule(
+    w: &mut Writer,
+    chain: &str,
+    dnat_only: bool,
+    (network, mask): ([u8; 4], [u8; 4]),
+    op: u32,
+    bridge: &str,
+) {
     w.rule(chain, |w| {
-        // ip saddr (IPv4 header offset 12, 4 bytes) & mask == network
-        w.payload(k::NFT_PAYLOAD_NETWORK_HEADER, 12, 4);
-        w.mask(&subnet.mask().octets());
-        w.cmp(NFT_CMP_EQ, &subnet.network().octets());
+        if dnat_only {
+            w.ct_status_dnat();
+        }
+        w.ip_addr_in(SADDR, &network, &mask);
         w.meta(NFT_META_OIFNAME);
-        w.cmp(NFT_CMP_NEQ, &ifname_bytes(bridge));
+        w.cmp(op, &ifname_bytes(bridge));
         w.expr("masq", |_| {});
     });
 }
 
-/// Appends the DNAT rule of one published port to chain `chain`.
-fn dnat_rule(w: &mut Writer, chain: &str, bridge: &str, addr: Ipv4Addr, p: &PortMapping) {
+/// Appends `iifname "BRIDGE" ip daddr 127.0.0.0/8 drop` to chain `chain`.
+fn guard_rule(w: &mut Writer, chain: &str, bridge: &str) {
     w.rule(chain, |w| {
-        // fib daddr type local: only traffic for one of the host's addresses.
+        w.meta(NFT_META_IIFNAME);
+        w.cmp(NFT_CMP_EQ, &ifname_bytes(bridge));
+        w.ip_addr_in(DADDR, &LOOPBACK.0, &LOOPBACK.1);
+        w.verdict(NF_DROP);
+    });
+}
+
+/// Appends the DNAT rule of one published port to chain `chain`.
+fn dnat_rule(w: &mut Writer, chain: &str, addr: Ipv4Addr, p: &PortMapping) {
+    w.rule(chain, |w| {
+        // fib daddr type local: only traffic for one of the host's addresses
+        // (from outside, from the host itself, or from a container).
         w.expr("fib", |w| {
             w.put_u32(k::NFTA_FIB_DREG, NFT_REG_1);
             w.put_u32(k::NFTA_FIB_RESULT, k::NFT_FIB_RESULT_ADDRTYPE);
@@ -381,9 +482,6 @@ fn dnat_rule(w: &mut Writer, chain: &str, bridge: &str, addr: Ipv4Addr, p: &Port
         });
         // The address type is a host-order u32 in the register.
         w.cmp(NFT_CMP_EQ, &RTN_LOCAL.to_ne_bytes());
-        // iifname != "BRIDGE": not from a container of this bridge.
-        w.meta(NFT_META_IIFNAME);
-        w.cmp(NFT_CMP_NEQ, &ifname_bytes(bridge));
         // meta l4proto tcp|udp
         w.meta(NFT_META_L4PROTO);
         w.cmp(NFT_CMP_EQ, &[p.protocol.number()]);
@@ -402,31 +500,47 @@ fn dnat_rule(w: &mut Writer, chain: &str, bridge: &str, addr: Ipv4Addr, p: &Port
     });
 }
 
-/// One batch that makes sure the table, the bridge's `masq-BRIDGE` chain and
-/// its single masquerade rule exist (flush, then add: idempotent).
-pub(crate) fn ensure_masquerade(bridge: &str, subnet: Subnet) -> Vec<u8> {
-    let chain = masq_chain(bridge);
+/// One batch that makes sure the table and the bridge's chains exist with
+/// their rules: `masq-BRIDGE` (three masquerade rules) and `guard-BRIDGE`
+/// (flush, then add: idempotent). The guard chain is made last: when it is
+/// there, so is the rest.
+pub(crate) fn ensure_bridge_chains(bridge: &str, subnet: Subnet) -> Vec<u8> {
+    let masq = masq_chain(bridge);
+    let guard = guard_chain(bridge);
+    let containers = (subnet.network().octets(), subnet.mask().octets());
     let mut w = Writer::new();
     w.batch_begin();
     w.new_table();
-    w.new_nat_chain(&chain, NF_INET_POST_ROUTING, PRIO_SRCNAT);
-    w.flush_chain(&chain);
-    masquerade_rule(&mut w, &chain, bridge, subnet);
+    w.new_base_chain(&masq, "nat", NF_INET_POST_ROUTING, PRIO_SRCNAT);
+    w.flush_chain(&masq);
+    masquerade_rule(&mut w, &masq, false, containers, NFT_CMP_NEQ, bridge);
+    masquerade_rule(&mut w, &masq, false, LOOPBACK, NFT_CMP_EQ, bridge);
+    // Only published ports: the containers' traffic to each other goes
+    // through these hooks too when the kernel filters bridged traffic
+    // (`br_netfilter`), and must keep its addresses.
+    masquerade_rule(&mut w, &masq, true, containers, NFT_CMP_EQ, bridge);
+    w.new_base_chain(&guard, "filter", NF_INET_PRE_ROUTING, PRIO_RAW);
+    w.flush_chain(&guard);
+    guard_rule(&mut w, &guard, bridge);
     w.batch_end();
     w.finish()
 }
 
-/// One batch that creates container `id`'s `dnat-ID` chain with one rule per
-/// published port.
-pub(crate) fn add_dnat(id: &str, bridge: &str, addr: Ipv4Addr, ports: &[PortMapping]) -> Vec<u8> {
-    let chain = dnat_chain(id);
+/// One batch that creates container `id`'s [`dnat_chains`], each with one
+/// rule per published port.
+pub(crate) fn add_dnat(id: &str, addr: Ipv4Addr, ports: &[PortMapping]) -> Vec<u8> {
     let mut w = Writer::new();
     w.batch_begin();
     w.new_table();
-    w.new_nat_chain(&chain, NF_INET_PRE_ROUTING, PRIO_DSTNAT);
-    w.flush_chain(&chain);
-    for p in ports {
-        dnat_rule(&mut w, &chain, bridge, addr, p);
+    for (chain, hook) in dnat_chains(id)
+        .iter()
+        .zip([NF_INET_PRE_ROUTING, NF_INET_LOCAL_OUT])
+    {
+        w.new_base_chain(chain, "nat", hook, PRIO_DSTNAT);
+        w.flush_chain(chain);
+        for p in ports {
+            dnat_rule(&mut w, chain, addr, p);
+        }
     }
     w.batch_end();
     w.finish()
@@ -558,9 +672,10 @@ mod tests {
             (6, 7, 16)
         );
         assert_eq!(
-            (NF_INET_PRE_ROUTING, NF_INET_POST_ROUTING, RTN_LOCAL),
-            (0, 4, 2)
+            (NF_INET_PRE_ROUTING, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING),
+            (0, 3, 4)
         );
+        assert_eq!((RTN_LOCAL, NFT_REG_VERDICT, NF_DROP), (2, 0, 0));
     }
 
     /// Reads the values of a C enum from a header: implicit values count up
@@ -707,6 +822,16 @@ mod tests {
                 k::NFTA_DATA_VALUE as i64,
             ),
             (
+                "nft_data_attributes",
+                "NFTA_DATA_VERDICT",
+                k::NFTA_DATA_VERDICT as i64,
+            ),
+            (
+                "nft_verdict_attributes",
+                "NFTA_VERDICT_CODE",
+                k::NFTA_VERDICT_CODE as i64,
+            ),
+            (
                 "nft_payload_attributes",
                 "NFTA_PAYLOAD_DREG",
                 k::NFTA_PAYLOAD_DREG as i64,
@@ -841,6 +966,20 @@ mod tests {
         for (e, id, ours) in checks {
             assert_eq!(get(e, id), *ours, "{id}");
         }
+        assert_eq!(
+            get("nft_ct_attributes", "NFTA_CT_DREG"),
+            k::NFTA_CT_DREG as i64
+        );
+        assert_eq!(
+            get("nft_ct_attributes", "NFTA_CT_KEY"),
+            k::NFTA_CT_KEY as i64
+        );
+        assert_eq!(get("nft_ct_keys", "NFT_CT_STATUS"), NFT_CT_STATUS as i64);
+        if let Ok(c) = std::fs::read_to_string("/usr/include/linux/netfilter/nf_conntrack_common.h")
+        {
+            assert!(c.contains("IPS_DST_NAT_BIT = 5,"), "IPS_DST_NAT moved");
+            assert_eq!(IPS_DST_NAT, 1 << 5);
+        }
     }
 
     #[test]
@@ -927,15 +1066,90 @@ mod tests {
             20, 0, 0, 0,  0x11, 0,  1, 0,  0, 0, 0, 0,  0, 0, 0, 0,
             0, 0, 0, 10,
         ];
-        let got = ensure_masquerade("tpt-br0", parse_subnet("10.89.0.0/16").unwrap());
-        assert_eq!(got, want);
+        // The bytes above are the batch up to its first rule, and its end.
+        let got = ensure_bridge_chains("tpt-br0", parse_subnet("10.89.0.0/16").unwrap());
+        let (head, tail) = want.split_at(want.len() - 20);
+        assert_eq!(&got[..head.len()], head);
+        assert_eq!(&got[got.len() - 20..], tail);
         let msgs = messages(&got);
         let kinds: Vec<u16> = msgs.iter().map(|m| m.0).collect();
-        assert_eq!(kinds, [0x10, 0x0a00, 0x0a03, 0x0a08, 0x0a06, 0x11]);
         assert_eq!(
-            expr_names(&msgs[4].2),
-            ["payload", "bitwise", "cmp", "meta", "cmp", "masq"]
+            kinds,
+            [0x10, 0x0a00, 0x0a03, 0x0a08, 0x0a06, 0x0a06, 0x0a06, 0x0a03, 0x0a08, 0x0a06, 0x11]
         );
+        let masq = ["payload", "bitwise", "cmp", "meta", "cmp", "masq"];
+        for rule in &msgs[4..6] {
+            assert_eq!(expr_names(&rule.2), masq);
+        }
+        let mut ct_masq = vec!["ct", "bitwise", "cmp"];
+        ct_masq.extend(masq);
+        assert_eq!(expr_names(&msgs[6].2), ct_masq);
+        // ct status & IPS_DST_NAT (0x20, host order) != 0
+        #[rustfmt::skip]
+        let ct: &[u8] = &[
+            7, 0, 1, 0,  b'c', b't', 0, 0,  20, 0, 2, 0x80,
+            8, 0, 1, 0,  0, 0, 0, 1,  8, 0, 2, 0,  0, 0, 0, 2,
+        ];
+        assert!(msgs[6].2.windows(ct.len()).any(|w| w == ct));
+        let dnat_bit = 0x20u32.to_ne_bytes();
+        assert!(msgs[6].2.windows(4).any(|w| w == dnat_bit));
+        // The second rule: from 127.0.0.0/8, into the bridge (oifname ==).
+        let loopback: &[u8] = &[12, 0, 4, 0x80, 8, 0, 1, 0, 255, 0, 0, 0];
+        assert!(msgs[5].2.windows(12).any(|w| w == loopback));
+        let eq_bridge: &[u8] = &[8, 0, 2, 0, 0, 0, 0, 0, 24, 0, 3, 0x80, 20, 0, 1, 0, b't'];
+        assert!(msgs[5].2.windows(17).any(|w| w == eq_bridge));
+        assert!(msgs[6].2.windows(17).any(|w| w == eq_bridge));
+        // The guard chain: filter, prerouting (0) at priority -300 (raw).
+        #[rustfmt::skip]
+        let hook: &[u8] = &[20, 0, 4, 0x80,  8, 0, 1, 0,  0, 0, 0, 0,  8, 0, 2, 0,  0xff, 0xff, 0xfe, 0xd4];
+        assert!(msgs[7].2.windows(hook.len()).any(|w| w == hook));
+        assert_eq!(
+            parse_chain(&msgs[7].2),
+            Some((TABLE.into(), "guard-tpt-br0".into()))
+        );
+        assert!(msgs[7]
+            .2
+            .ends_with(&[11, 0, 7, 0, b'f', b'i', b'l', b't', b'e', b'r', 0, 0]));
+        assert_eq!(
+            expr_names(&msgs[9].2),
+            ["meta", "cmp", "payload", "bitwise", "cmp", "immediate"]
+        );
+    }
+
+    #[test]
+    fn golden_drop_verdict() {
+        let mut w = Writer::new();
+        w.verdict(NF_DROP);
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            // [ immediate reg 0 drop ]
+            48, 0, 1, 0x80,                               // NFTA_LIST_ELEM
+            14, 0, 1, 0,  b'i', b'm', b'm', b'e', b'd', b'i', b'a', b't', b'e', 0, 0, 0,
+            28, 0, 2, 0x80,                               // NFTA_EXPR_DATA
+            8, 0, 1, 0,  0, 0, 0, 0,                      //   DREG 0 (NFT_REG_VERDICT)
+            16, 0, 2, 0x80,                               //   NFTA_IMMEDIATE_DATA
+            12, 0, 2, 0x80,                               //     NFTA_DATA_VERDICT
+            8, 0, 1, 0,  0, 0, 0, 0,                      //       CODE NF_DROP
+        ];
+        assert_eq!(w.finish(), want);
+    }
+
+    #[test]
+    fn dnat_chains_name_their_container() {
+        let id = "0123456789ab";
+        let [incoming, local] = dnat_chains(id);
+        assert_eq!(dnat_chain_owner(&incoming), Some(id));
+        assert_eq!(dnat_chain_owner(&local), Some(id));
+        for other in [
+            "masq-tupper0",
+            "guard-tupper0",
+            "dnat-",
+            "dnat-0123456789a",
+            "dnat-0123456789ab-out",
+            "dnat-0123456789AB",
+        ] {
+            assert_eq!(dnat_chain_owner(other), None, "{other}");
+        }
     }
 
     #[test]
@@ -944,20 +1158,19 @@ mod tests {
         dnat_rule(
             &mut w,
             "dnat-0123456789ab",
-            "tpt-br0",
             Ipv4Addr::new(10, 89, 0, 2),
             &parse_publish("8080:80/tcp").unwrap(),
         );
         #[rustfmt::skip]
         let want: &[u8] = &[
-            // NEWRULE: len 548 (0x224), type 0x0a06, flags 0xc05
-            0x24, 0x02, 0, 0,  0x06, 0x0a,  0x05, 0x0c,  0, 0, 0, 0,  0, 0, 0, 0,
+            // NEWRULE: len 456 (0x1c8), type 0x0a06, flags 0xc05
+            0xc8, 0x01, 0, 0,  0x06, 0x0a,  0x05, 0x0c,  0, 0, 0, 0,  0, 0, 0, 0,
             2, 0, 0, 0,
             11, 0, 1, 0,  b't', b'u', b'p', b'p', b'e', b'r', 0, 0,
             // NFTA_RULE_CHAIN "dnat-0123456789ab\0" (4 + 18 = 22, padded to 24)
             22, 0, 2, 0,  b'd', b'n', b'a', b't', b'-', b'0', b'1', b'2', b'3', b'4',
             b'5', b'6', b'7', b'8', b'9', b'a', b'b', 0,  0, 0,
-            0xec, 0x01, 4, 0x80,                          // NFTA_RULE_EXPRESSIONS (492)
+            0x90, 0x01, 4, 0x80,                          // NFTA_RULE_EXPRESSIONS (400)
             // [ fib daddr type => reg 1 ]
             40, 0, 1, 0x80,
             8, 0, 1, 0,  b'f', b'i', b'b', 0,
@@ -972,20 +1185,6 @@ mod tests {
             8, 0, 1, 0,  0, 0, 0, 1,
             8, 0, 2, 0,  0, 0, 0, 0,
             12, 0, 3, 0x80,  8, 0, 1, 0,  2, 0, 0, 0,
-            // [ meta load iifname => reg 1 ]
-            36, 0, 1, 0x80,
-            9, 0, 1, 0,  b'm', b'e', b't', b'a', 0, 0, 0, 0,
-            20, 0, 2, 0x80,
-            8, 0, 1, 0,  0, 0, 0, 1,
-            8, 0, 2, 0,  0, 0, 0, 6,                      //   KEY iifname
-            // [ cmp neq reg 1 "tpt-br0" ]
-            56, 0, 1, 0x80,
-            8, 0, 1, 0,  b'c', b'm', b'p', 0,
-            44, 0, 2, 0x80,
-            8, 0, 1, 0,  0, 0, 0, 1,
-            8, 0, 2, 0,  0, 0, 0, 1,
-            24, 0, 3, 0x80,  20, 0, 1, 0,
-            b't', b'p', b't', b'-', b'b', b'r', b'0', 0,  0, 0, 0, 0,  0, 0, 0, 0,
             // [ meta load l4proto => reg 1 ]
             36, 0, 1, 0x80,
             9, 0, 1, 0,  b'm', b'e', b't', b'a', 0, 0, 0, 0,
@@ -1045,8 +1244,6 @@ mod tests {
                 "cmp",
                 "meta",
                 "cmp",
-                "meta",
-                "cmp",
                 "payload",
                 "cmp",
                 "immediate",
@@ -1062,23 +1259,28 @@ mod tests {
             parse_publish("8080:80/tcp").unwrap(),
             parse_publish("5353:53/udp").unwrap(),
         ];
-        let got = add_dnat(
-            "0123456789ab",
-            "tpt-br0",
-            Ipv4Addr::new(10, 89, 0, 2),
-            &ports,
-        );
+        let got = add_dnat("0123456789ab", Ipv4Addr::new(10, 89, 0, 2), &ports);
         let msgs = messages(&got);
         let kinds: Vec<u16> = msgs.iter().map(|m| m.0).collect();
-        assert_eq!(kinds, [0x10, 0x0a00, 0x0a03, 0x0a08, 0x0a06, 0x0a06, 0x11]);
-        // The chain message: prerouting (0) at priority -100 (dstnat).
-        #[rustfmt::skip]
-        let hook: &[u8] = &[20, 0, 4, 0x80,  8, 0, 1, 0,  0, 0, 0, 0,  8, 0, 2, 0,  0xff, 0xff, 0xff, 0x9c];
-        assert!(msgs[2].2.windows(hook.len()).any(|w| w == hook));
         assert_eq!(
-            parse_chain(&msgs[2].2),
-            Some((TABLE.into(), "dnat-0123456789ab".into()))
+            kinds,
+            [0x10, 0x0a00, 0x0a03, 0x0a08, 0x0a06, 0x0a06, 0x0a03, 0x0a08, 0x0a06, 0x0a06, 0x11]
         );
+        // The chain messages: prerouting (0), then output (3), at priority
+        // -100 (dstnat).
+        for (i, hooknum, name) in [
+            (2, 0, "dnat-0123456789ab"),
+            (6, 3, "dnat-0123456789ab-local"),
+        ] {
+            #[rustfmt::skip]
+            let hook: &[u8] = &[20, 0, 4, 0x80,  8, 0, 1, 0,  0, 0, 0, hooknum,  8, 0, 2, 0,  0xff, 0xff, 0xff, 0x9c];
+            assert!(msgs[i].2.windows(hook.len()).any(|w| w == hook), "{name}");
+            assert_eq!(parse_chain(&msgs[i].2), Some((TABLE.into(), name.into())));
+        }
+        // Each chain has the same rules: the same expressions after the
+        // table's name (4 + 12) and the chain's (24, 28 with "-local").
+        assert_eq!(msgs[4].2[40..], msgs[8].2[44..]);
+        assert_eq!(msgs[5].2[40..], msgs[9].2[44..]);
     }
 
     #[test]

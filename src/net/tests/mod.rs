@@ -774,15 +774,18 @@ fn nat_and_published_ports_with_an_outside_namespace() {
 
         // Ending the container removes the rule.
         let nf = Netlink::netfilter().unwrap();
-        let chain = nft::dnat_chain(id);
-        nf.request(&mut nft::get_chain(&chain), &|| "get".into())
-            .unwrap();
+        for chain in nft::dnat_chains(id) {
+            nf.request(&mut nft::get_chain(&chain), &|| "get".into())
+                .unwrap();
+        }
         drop(c);
         release(p).unwrap();
-        let e = nf
-            .request(&mut nft::get_chain(&chain), &|| "get".into())
-            .unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+        for chain in nft::dnat_chains(id) {
+            let e = nf
+                .request(&mut nft::get_chain(&chain), &|| "get".into())
+                .unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{chain}");
+        }
         let refused = outside.run(|| connect("192.0.2.1:8080"));
         assert!(refused.is_err(), "port 8080 still forwarded");
         // The masquerade stays for the next container of the bridge.
@@ -799,9 +802,14 @@ fn leftovers_of_dead_containers_are_reclaimed() {
         let mut opts = bridge_opts("tpt-recl", "10.208.0.0/30");
         opts.publish = vec![parse_publish("8081:80").unwrap()];
         let nf = Netlink::netfilter().unwrap();
+        // Both chains of a container, or neither.
         let chain_exists = |id: &str| {
-            nf.request(&mut nft::get_chain(&nft::dnat_chain(id)), &|| "get".into())
-                .is_ok()
+            let [a, b] = nft::dnat_chains(id).map(|c| {
+                nf.request(&mut nft::get_chain(&c), &|| "get".into())
+                    .is_ok()
+            });
+            assert_eq!(a, b, "one of the two chains of {id}");
+            a
         };
 
         // A crashes: never released. The next allocation takes its address
@@ -836,19 +844,14 @@ fn leftovers_of_dead_containers_are_reclaimed() {
         // A live container's chain must survive.
         let keep = Netlink::netfilter().unwrap();
         keep.request(
-            &mut nft::add_dnat(
-                "live01",
-                "tpt-recl",
-                Ipv4Addr::new(10, 208, 0, 2),
-                &opts.publish,
-            ),
+            &mut nft::add_dnat("0000000000aa", Ipv4Addr::new(10, 208, 0, 2), &opts.publish),
             &|| "add".into(),
         )
         .unwrap();
-        reclaim(&dir.0, &opts, &|id| id == "live01").unwrap();
+        reclaim(&dir.0, &opts, &|id| id == "0000000000aa").unwrap();
         assert!(lease::list(&dir.0).unwrap().is_empty());
         assert!(!chain_exists("ffffffffff02"));
-        assert!(chain_exists("live01"));
+        assert!(chain_exists("0000000000aa"));
         wait_link_gone("tp0123456789ab");
         assert!(link_names().contains(&"tpt-recl".to_string()));
     });
