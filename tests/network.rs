@@ -97,18 +97,9 @@ impl NetNs {
     /// Runs `f` on a new thread that has moved into this namespace: whatever
     /// it spawns lives there.
     fn within<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                rustix::thread::move_into_link_name_space(
-                    self.ns.as_fd(),
-                    Some(rustix::thread::LinkNameSpaceType::Network),
-                )
-                .expect("setns into the test namespace");
-                assert_eq!(thread_netns(), self.link, "not in the test namespace");
-                f()
-            })
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        within_netns(self.ns.as_fd(), || {
+            assert_eq!(thread_netns(), self.link, "not in the test namespace");
+            f()
         })
     }
 
@@ -137,6 +128,35 @@ impl NetNs {
     fn spawn(&self, c: Command) -> Bg {
         self.within(move || Bg::spawn(c))
     }
+}
+
+/// Runs `f` on a new thread that has moved into the network namespace `ns`.
+fn within_netns<T: Send>(ns: std::os::fd::BorrowedFd<'_>, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            rustix::thread::move_into_link_name_space(
+                ns,
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .expect("setns into a network namespace");
+            f()
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// Runs `f` on a new thread in the network namespace of process `pid` (a
+/// container's).
+fn within_netns_of<T: Send>(pid: i64, f: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/proc/{pid}/ns/net");
+    let ns = rustix::fs::open(
+        path.as_str(),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap_or_else(|e| panic!("open {path}: {e}"));
+    within_netns(ns.as_fd(), f)
 }
 
 impl Drop for NetNs {
@@ -1090,6 +1110,62 @@ fn a_published_port_is_reached_from_the_host_and_from_containers() {
         !table.contains("dnat-"),
         "a DNAT chain outlived the container:\n{table}"
     );
+    w.store.assert_no_leftovers();
+}
+
+/// A UDP flow to a host port that began before a container published the
+/// port reaches the container once it has (docker's moby#8795). The flow's
+/// conntrack entry, made while nothing listened (the host answered "port
+/// unreachable"), would keep it from the DNAT rule while its packets keep
+/// coming; publishing the port deletes it.
+#[test]
+fn a_udp_flow_that_began_before_its_port_was_published_reaches_the_container() {
+    require_nft();
+    let w = World::new("udp", 44);
+    let out = outside(&w.host, "ud");
+    // The bridge and its nftables chains: the test host tracks flows from now.
+    w.run_sh("true").ok();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let got = std::thread::scope(|s| {
+        s.spawn(|| {
+            out.within(|| {
+                let sock = std::net::UdpSocket::bind("192.0.2.2:40000").expect("bind");
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = sock.send_to(b"ping\n", "192.0.2.1:5353");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let run = w.tupper(&[
+            "run",
+            "-d",
+            "--name",
+            "u",
+            "-p",
+            "5353:53/udp",
+            "bb",
+            "sleep",
+            "60",
+        ]);
+        let got = (run.code == 0).then(|| {
+            let pid = w.store.ps_json(false)[0]["pid"].as_i64().expect("pid");
+            within_netns_of(pid, || {
+                let sock = std::net::UdpSocket::bind("0.0.0.0:53").expect("bind :53");
+                sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+                let mut buf = [0u8; 64];
+                sock.recv(&mut buf).map(|n| buf[..n].to_vec())
+            })
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        run.ok();
+        got
+    });
+    match got {
+        Some(Ok(d)) => assert_eq!(d, b"ping\n"),
+        other => panic!("the flow that began before did not reach the container: {other:?}"),
+    }
+    w.tupper(&["rm", "-f", "u"]).ok();
     w.store.assert_no_leftovers();
 }
 

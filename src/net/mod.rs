@@ -19,6 +19,7 @@
 //! The design (namespaces of each request, the lease file, the nftables
 //! table, names, measured costs) is in `docs/network.md`.
 
+mod conntrack;
 mod etc;
 mod lease;
 mod msg;
@@ -1442,6 +1443,15 @@ pub fn attach_freeing_ports(
                         )
                     },
                 )?;
+                // UDP flows to these ports that began before: from now on,
+                // to the container.
+                let udp: Vec<u16> = b
+                    .publish
+                    .iter()
+                    .filter(|p| p.protocol == Protocol::Udp)
+                    .map(|p| p.host_port)
+                    .collect();
+                conntrack::forget_udp_flows_to(&udp)?;
             }
             out.host_veth = Some(b.host_veth.clone());
             out.address = Some(b.address);
