@@ -81,7 +81,8 @@ Commands:
   stop [-t SECONDS] NAME|ID...   stop running containers: SIGTERM (or --stop-signal), SIGKILL after -t
                                  (default the container's --stop-timeout, else 10)
   kill [-s SIGNAL] NAME|ID...    send a signal (default KILL) to running containers
-  logs [-f] NAME|ID              the output of a container started with run -d (-f: follow)
+  logs [-f] [-n N] NAME|ID       the output of a container started with run -d (-f: follow; -n, --tail: the last N lines)
+  port NAME|ID [PORT[/PROTO]]    the published ports of a container (docker's format)
   top NAME|ID                    the processes of a running container (ps -ef's columns, host PIDs)
   rename NAME|ID NEW_NAME        rename a container (running or not)
   attach FILE                    mount a btrfs image file (mkfs.btrfs FILE) on the store root via a loop device
@@ -216,6 +217,15 @@ pub enum Command {
         name: String,
         /// Keep printing while the container runs.
         follow: bool,
+        /// Only the last this many lines (`--tail N`); all without.
+        tail: Option<u64>,
+    },
+    /// `port`: the published ports of a container.
+    Port {
+        /// Name or ID.
+        name: String,
+        /// Only this port of the container (`PORT[/PROTO]`, `tcp` by default).
+        private: Option<(u16, net::Protocol)>,
     },
     /// `rename`: give a container another name.
     Rename {
@@ -505,13 +515,37 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             Command::Kill { names, signal }
         }
         "logs" => {
-            let (flags, mut names) = flags(&mut p, &["follow"])?;
+            let (mut follow, mut tail, mut names) = (false, None, Vec::new());
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Short('f') | Arg::Long("follow") => follow = true,
+                    Arg::Short('n') | Arg::Long("tail") => {
+                        tail = parse_tail(&string(p.value().map_err(lex)?)?)?
+                    }
+                    Arg::Value(v) => names.push(string(v)?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
             if names.len() != 1 {
                 return Err(bad("logs takes one container name or ID"));
             }
             Command::Logs {
                 name: names.remove(0),
-                follow: flags[0],
+                follow,
+                tail,
+            }
+        }
+        "port" => {
+            let (_, mut args) = flags(&mut p, &[])?;
+            if args.is_empty() || args.len() > 2 {
+                return Err(bad(
+                    "port takes a container name or ID, and optionally one of its ports (PORT[/PROTO])",
+                ));
+            }
+            let private = args.get(1).map(|a| parse_private_port(a)).transpose()?;
+            Command::Port {
+                name: args.remove(0),
+                private,
             }
         }
         "rename" => {
@@ -584,6 +618,36 @@ fn names_and_option(
         )));
     }
     Ok((names, value))
+}
+
+/// `logs --tail`'s value: a number of lines, or `all` (docker's default).
+fn parse_tail(v: &str) -> Result<Option<u64>> {
+    if v == "all" {
+        return Ok(None);
+    }
+    v.parse()
+        .map(Some)
+        .map_err(|_| bad(format!("invalid --tail {v:?}: a number of lines, or all")))
+}
+
+/// `port`'s second argument: `PORT` or `PORT/tcp|udp`.
+fn parse_private_port(v: &str) -> Result<(u16, net::Protocol)> {
+    let (port, proto) = match v.split_once('/') {
+        None => (v, net::Protocol::Tcp),
+        Some((p, "tcp")) => (p, net::Protocol::Tcp),
+        Some((p, "udp")) => (p, net::Protocol::Udp),
+        Some(_) => {
+            return Err(bad(format!(
+                "invalid port {v:?}: the protocol must be tcp or udp"
+            )))
+        }
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok((p, proto)),
+        _ => Err(bad(format!(
+            "invalid port {v:?}: expected PORT[/PROTO], PORT from 1 to 65535"
+        ))),
+    }
 }
 
 /// Parses boolean flags (long names; `-` + first letter as the short form) and
@@ -1190,11 +1254,48 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 print(&mut out, format!("{n}\n"));
             }
         }
-        Command::Logs { name, follow } => {
+        Command::Logs { name, follow, tail } => {
             let store = store()?;
             let (rec, log) = store.open_log(name)?;
+            if let Some(n) = tail {
+                let from = crate::fsutil::start_of_last_lines(&log, *n).map_err(|e| {
+                    Error::os(
+                        format!("find the last {n} lines of the log of {}", rec.id),
+                        e,
+                    )
+                })?;
+                rustix::fs::seek(&log, rustix::fs::SeekFrom::Start(from))
+                    .map_err(|e| Error::os(format!("seek in the log of {}", rec.id), e))?;
+            }
             drop(out);
             copy_log(&store, &rec.id, log, *follow)?;
+        }
+        Command::Port { name, private } => {
+            let rec = store()?.find_container(name)?;
+            let ports = rec.network.map(|n| n.ports).unwrap_or_default();
+            let mut found = false;
+            for p in &ports {
+                let m = net::parse_publish(p)?;
+                match private {
+                    None => print(
+                        &mut out,
+                        format!(
+                            "{}/{} -> 0.0.0.0:{}\n",
+                            m.container_port, m.protocol, m.host_port
+                        ),
+                    ),
+                    Some((port, proto)) if m.container_port == *port && m.protocol == *proto => {
+                        found = true;
+                        print(&mut out, format!("0.0.0.0:{}\n", m.host_port));
+                    }
+                    Some(_) => {}
+                }
+            }
+            if let (Some((port, proto)), false) = (private, found) {
+                return Err(Error::msg(format!(
+                    "port {name}: no public port {port}/{proto} published for it"
+                )));
+            }
         }
         Command::Rename { name, new } => store()?.rename_container(name, new)?,
         Command::Top { name } => {
@@ -1779,10 +1880,65 @@ mod tests {
             cli.command,
             Command::Logs {
                 name: "web".into(),
-                follow: true
+                follow: true,
+                tail: None,
             }
         );
         assert!(parse_str(&["logs", "a", "b"]).is_err());
+        for (args, tail) in [
+            (&["logs", "--tail", "3", "web"][..], Some(3)),
+            (&["logs", "-n", "0", "web"][..], Some(0)),
+            (&["logs", "--tail=all", "web"][..], None),
+            (&["logs", "web", "-n2"][..], Some(2)),
+        ] {
+            let cli = parse_str(args).unwrap();
+            assert_eq!(
+                cli.command,
+                Command::Logs {
+                    name: "web".into(),
+                    follow: false,
+                    tail
+                },
+                "{args:?}"
+            );
+        }
+        for bad in [
+            &["logs", "--tail", "-1", "web"][..],
+            &["logs", "--tail", "x", "web"][..],
+            &["logs", "--tail"][..],
+        ] {
+            assert!(parse_str(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            parse_str(&["port", "web"]).unwrap().command,
+            Command::Port {
+                name: "web".into(),
+                private: None
+            }
+        );
+        assert_eq!(
+            parse_str(&["port", "web", "53/udp"]).unwrap().command,
+            Command::Port {
+                name: "web".into(),
+                private: Some((53, net::Protocol::Udp))
+            }
+        );
+        assert_eq!(
+            parse_str(&["port", "web", "80"]).unwrap().command,
+            Command::Port {
+                name: "web".into(),
+                private: Some((80, net::Protocol::Tcp))
+            }
+        );
+        for bad in [
+            &["port"][..],
+            &["port", "web", "0"][..],
+            &["port", "web", "80/sctp"][..],
+            &["port", "web", "x"][..],
+            &["port", "a", "80", "81"][..],
+        ] {
+            assert!(parse_str(bad).is_err(), "{bad:?}");
+        }
         let Command::Run(a) = parse_str(&["run", "-d", "bb"]).unwrap().command else {
             panic!("not run")
         };

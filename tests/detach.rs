@@ -141,6 +141,44 @@ fn logs_follow_until_the_container_ends() {
     store.assert_no_leftovers();
 }
 
+/// `logs --tail N` (`-n N`) prints the last N lines, as docker's; with `-f`
+/// it goes on from there.
+#[test]
+fn logs_tail_prints_the_last_lines() {
+    let store = store_with_busybox();
+    detached(
+        &store,
+        &["--name", "t"],
+        &["sh", "-c", "seq 1 5; printf six"],
+    );
+    assert_eq!(store.tupper(&["wait", "t"]).ok(), "0\n");
+    assert_eq!(store.tupper(&["logs", "t"]).ok(), "1\n2\n3\n4\n5\nsix");
+    assert_eq!(store.tupper(&["logs", "--tail", "2", "t"]).ok(), "5\nsix");
+    assert_eq!(store.tupper(&["logs", "-n", "0", "t"]).ok(), "");
+    assert_eq!(
+        store.tupper(&["logs", "-n", "99", "t"]).ok(),
+        "1\n2\n3\n4\n5\nsix"
+    );
+    assert_eq!(
+        store.tupper(&["logs", "--tail", "all", "t"]).ok(),
+        "1\n2\n3\n4\n5\nsix"
+    );
+    let line = store.tupper(&["logs", "--tail", "-3", "t"]).fails(125);
+    assert!(line.contains("invalid --tail"), "{line}");
+    detached(
+        &store,
+        &["--name", "f"],
+        &["sh", "-c", "seq 1 3; sleep 2; echo 4"],
+    );
+    assert!(wait_for(Duration::from_secs(10), || store
+        .tupper(&["logs", "f"])
+        .stdout
+        .ends_with("3\n")));
+    assert_eq!(store.tupper(&["logs", "-f", "-n", "1", "f"]).ok(), "3\n4\n");
+    store.tupper(&["rm", "t", "f"]).ok();
+    store.assert_no_leftovers();
+}
+
 #[test]
 fn a_detached_run_that_cannot_start_fails_in_the_foreground_and_leaves_nothing() {
     let store = store_with_busybox();

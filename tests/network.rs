@@ -1214,6 +1214,43 @@ fn containers_do_not_reach_the_hosts_loopback_services() {
     w.store.assert_no_leftovers();
 }
 
+/// `port` lists a container's published ports in docker's format, or the
+/// host side of one of them; a port it did not publish is an error.
+#[test]
+fn port_lists_the_published_ports() {
+    require_nft();
+    let w = World::new("prt", 45);
+    w.tupper(&[
+        "run",
+        "-d",
+        "--name",
+        "p",
+        "-p",
+        "8080:80",
+        "-p",
+        "5353:53/udp",
+        "bb",
+        "sleep",
+        "60",
+    ])
+    .ok();
+    assert_eq!(
+        w.tupper(&["port", "p"]).ok(),
+        "80/tcp -> 0.0.0.0:8080\n53/udp -> 0.0.0.0:5353\n"
+    );
+    assert_eq!(w.tupper(&["port", "p", "53/udp"]).ok(), "0.0.0.0:5353\n");
+    assert_eq!(w.tupper(&["port", "p", "80"]).ok(), "0.0.0.0:8080\n");
+    let line = w.tupper(&["port", "p", "53"]).fails(125);
+    assert!(line.contains("no public port 53/tcp"), "{line}");
+    w.tupper(&[
+        "run", "-d", "--name", "q", "--net", "none", "bb", "sleep", "60",
+    ])
+    .ok();
+    assert_eq!(w.tupper(&["port", "q"]).ok(), "");
+    w.tupper(&["rm", "-f", "p", "q"]).ok();
+    w.store.assert_no_leftovers();
+}
+
 /// The container's outbound connection reaches the outside namespace from
 /// the host's address on the outside link (masquerade), not from its own.
 #[test]

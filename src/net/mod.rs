@@ -1232,18 +1232,22 @@ fn set_hairpin(route: &Netlink, host_veth: &str) -> Result<()> {
 /// otherwise. The bridge's guard chain keeps its containers from sending to
 /// the host's loopback addresses, which this would let through.
 fn allow_loopback_through(bridge: &str) -> Result<()> {
-    let path = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
-    let fd = rustix::fs::open(
-        path.as_str(),
-        OFlags::RDWR | OFlags::CLOEXEC,
-        FileMode::empty(),
+    switch_on(
+        &format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"),
+        &format!("let loopback addresses through {bridge}"),
     )
-    .context(|| format!("open {path}"))?;
+}
+
+/// Writes `1` to the boolean kernel parameter `path` (of the calling
+/// thread's network namespace) unless it reads `1` already; `what` names the
+/// change in the error.
+fn switch_on(path: &str, what: &str) -> Result<()> {
+    let fd = rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, FileMode::empty())
+        .context(|| format!("open {path}"))?;
     let mut v = [0u8; 1];
     rustix::io::read(&fd, &mut v).context(|| format!("read {path}"))?;
     if v[0] != b'1' {
-        rustix::io::pwrite(&fd, b"1\n", 0)
-            .context(|| format!("let loopback addresses through {bridge}: write {path}"))?;
+        rustix::io::pwrite(&fd, b"1\n", 0).context(|| format!("{what}: write {path}"))?;
     }
     Ok(())
 }
@@ -1251,16 +1255,7 @@ fn allow_loopback_through(bridge: &str) -> Result<()> {
 /// Turns IPv4 forwarding on (`/proc/sys/net/ipv4/ip_forward`, of the calling
 /// thread's network namespace) if it is off.
 fn enable_forwarding() -> Result<()> {
-    const PATH: &str = "/proc/sys/net/ipv4/ip_forward";
-    let fd = rustix::fs::open(PATH, OFlags::RDWR | OFlags::CLOEXEC, FileMode::empty())
-        .context(|| format!("open {PATH}"))?;
-    let mut b = [0u8; 1];
-    rustix::io::read(&fd, &mut b).context(|| format!("read {PATH}"))?;
-    if b[0] != b'1' {
-        rustix::io::pwrite(&fd, b"1\n", 0)
-            .context(|| format!("enable IPv4 forwarding: write {PATH}"))?;
-    }
-    Ok(())
+    switch_on("/proc/sys/net/ipv4/ip_forward", "enable IPv4 forwarding")
 }
 
 /// After `clone3`, before the child execs, in the parent: sets up the child's
@@ -1272,8 +1267,11 @@ fn enable_forwarding() -> Result<()> {
 /// - `bridge`: the bridge (created with the gateway address if missing), NAT
 ///   (once per bridge), one `RTM_NEWLINK` that creates the veth pair with the
 ///   host end up on the bridge and the peer named `eth0` directly in the
-///   child's namespace; then, over a socket in that namespace, `eth0` up, the
-///   address and the default route; last the DNAT rules of published ports.
+///   child's namespace; then, over a socket in that namespace, `eth0`'s MAC
+///   address (from its IPv4 address) and up, the address and the default
+///   route; last, for published ports: `route_localnet` on the bridge,
+///   hairpin mode on the port, the DNAT chains, and the deletion of the
+///   conntrack entries of earlier UDP flows to them.
 ///   `lo` is the child's own business in this mode: tupper's child sets it up
 ///   itself (see `crate::child`), in parallel with this.
 pub fn attach(prepared: &Prepared, ns: BorrowedFd<'_>) -> Result<Attached> {
