@@ -1279,14 +1279,11 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 match private {
                     None => print(
                         &mut out,
-                        format!(
-                            "{}/{} -> 0.0.0.0:{}\n",
-                            m.container_port, m.protocol, m.host_port
-                        ),
+                        format!("{}/{} -> {}\n", m.container_port, m.protocol, m.host_side()),
                     ),
                     Some((port, proto)) if m.container_port == *port && m.protocol == *proto => {
                         found = true;
-                        print(&mut out, format!("0.0.0.0:{}\n", m.host_port));
+                        print(&mut out, format!("{}\n", m.host_side()));
                     }
                     Some(_) => {}
                 }

@@ -1093,7 +1093,11 @@ fn a_published_port_is_reached_from_the_host_and_from_containers() {
         let answer = w.host.within(|| answer_of(&to));
         assert_eq!(answer.trim(), "hi", "from the host to {to}");
     }
-    let nc = format!("timeout 5 nc {gw} 8080 </dev/null");
+    // Tried again while refused: the server's `nc` is restarted by a loop
+    // after each connection, and nothing listens in between.
+    let nc = format!(
+        "for i in 1 2 3 4 5 6 7 8 9 10; do timeout 5 nc {gw} 8080 </dev/null 2>/dev/null && break; sleep 0.2; done"
+    );
     let other = w.tupper(&["run", "--rm", "bb", "sh", "-c", &nc]).ok();
     assert_eq!(other.trim(), "hi", "from another container to {gw}:8080");
     let itself = w.tupper(&["exec", "srv", "sh", "-c", &nc]).ok();
@@ -1248,6 +1252,75 @@ fn port_lists_the_published_ports() {
     .ok();
     assert_eq!(w.tupper(&["port", "q"]).ok(), "");
     w.tupper(&["rm", "-f", "p", "q"]).ok();
+    w.store.assert_no_leftovers();
+}
+
+/// `-p ADDRESS:HOSTPORT:CONTAINERPORT` publishes on that host address only,
+/// as docker's `-p 127.0.0.1:8080:80`: reached there, not through the
+/// host's other addresses; `port` shows the address; an address the host
+/// does not have is refused, leaving nothing.
+#[test]
+fn a_port_published_on_one_address_is_reached_there_only() {
+    require_nft();
+    let w = World::new("pip", 46);
+    let out = outside(&w.host, "pi");
+    let gw = w.addr(1);
+    w.tupper(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "-p",
+        "127.0.0.1:8080:80",
+        "-p",
+        "192.0.2.1:8081:80",
+        "bb",
+        "sh",
+        "-c",
+        "while true; do nc -l -p 80 -e echo hi; done",
+    ])
+    .ok();
+    assert_eq!(
+        w.tupper(&["port", "srv"]).ok(),
+        "80/tcp -> 127.0.0.1:8080\n80/tcp -> 192.0.2.1:8081\n"
+    );
+    assert_eq!(w.host.within(|| answer_of("127.0.0.1:8080")).trim(), "hi");
+    assert_eq!(out.within(|| answer_of("192.0.2.1:8081")).trim(), "hi");
+    // Not through the other addresses: nothing listens there, so every try
+    // is refused (a DNAT'd one would reach the container's `nc`, which is
+    // refused only between two of its connections).
+    let connect = |to: String| {
+        let to: SocketAddr = to.parse().unwrap();
+        let end = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < end {
+            if TcpStream::connect_timeout(&to, Duration::from_secs(1)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    assert!(
+        !w.host.within(|| connect(format!("{gw}:8080"))),
+        "{gw}:8080"
+    );
+    assert!(
+        !w.host.within(|| connect("127.0.0.1:8081".into())),
+        "127.0.0.1:8081"
+    );
+    assert!(
+        !out.within(|| connect("192.0.2.1:8080".into())),
+        "192.0.2.1:8080 from outside"
+    );
+    w.tupper(&["rm", "-f", "srv"]).ok();
+    // (Checked with no detached container running: `refused` waits for the
+    // store's background processes, which a `run -d`'s tupper looks like.)
+    refused(
+        &w,
+        &["--bridge", &w.bridge, "--subnet", &w.subnet],
+        &["-p", "10.9.9.9:8082:80"],
+        "publish port 10.9.9.9:8082:80/tcp: 10.9.9.9 is not an address of this host",
+    );
     w.store.assert_no_leftovers();
 }
 

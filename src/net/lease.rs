@@ -2,7 +2,7 @@
 //! holds an address, guarded by an exclusive `flock` on the file itself.
 //!
 //! A line is `ADDRESS CONTAINER-ID PORTS HOLDER`, where PORTS is `-` or the
-//! published ports joined by commas (`8080:80/tcp,53:53/udp`) and HOLDER the
+//! published ports joined by commas (`8080:80/tcp,127.0.0.1:53:53/udp`) and HOLDER the
 //! pid of the process that took the lease (`0`: unknown); the line
 //! `# boot BOOT-ID` names the boot the pids belong to; other lines starting with
 //! `#` are comments, and the line `# end` ends the file. Every change happens under
@@ -721,6 +721,23 @@ pub(crate) mod tests {
         // The same number over UDP is another port.
         let u = [parse_publish("8080:80/udp").unwrap()];
         allocate(&dir.0, &req("10.9.0.0/24", "c", &u), &|_| true).unwrap();
+        // On one address it is still that port; the address is kept.
+        let l = [parse_publish("127.0.0.1:8080:80/tcp").unwrap()];
+        let e = allocate(&dir.0, &req("10.9.0.0/24", "d", &l), &|_| true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("host port 8080/tcp is already published by container a"),
+            "{e}"
+        );
+        let l = [parse_publish("127.0.0.1:9090:90/tcp").unwrap()];
+        allocate(&dir.0, &req("10.9.0.0/24", "e", &l), &|_| true).unwrap();
+        let e_lease = list(&dir.0)
+            .unwrap()
+            .into_iter()
+            .find(|x| x.id == "e")
+            .unwrap();
+        assert_eq!(e_lease.ports, l);
     }
 
     #[test]

@@ -264,9 +264,12 @@ impl fmt::Display for Protocol {
     }
 }
 
-/// A published port: `-p HOSTPORT:CONTAINERPORT[/tcp|/udp]`.
+/// A published port: `-p [ADDRESS:]HOSTPORT:CONTAINERPORT[/tcp|/udp]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortMapping {
+    /// The one host address it is published on (`-p 127.0.0.1:8080:80`);
+    /// `None`: every address of the host.
+    pub host_ip: Option<Ipv4Addr>,
     /// The port on the host's addresses.
     pub host_port: u16,
     /// The port in the container.
@@ -277,6 +280,9 @@ pub struct PortMapping {
 
 impl fmt::Display for PortMapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(ip) = self.host_ip {
+            write!(f, "{ip}:")?;
+        }
         write!(
             f,
             "{}:{}/{}",
@@ -285,7 +291,21 @@ impl fmt::Display for PortMapping {
     }
 }
 
-/// Parses `-p HOSTPORT:CONTAINERPORT[/tcp|/udp]` (`8080:80/tcp`).
+impl PortMapping {
+    /// The host side as docker's `port` prints it: `0.0.0.0:8080`, or
+    /// `127.0.0.1:8080` when published on that address only.
+    pub fn host_side(&self) -> String {
+        format!(
+            "{}:{}",
+            self.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            self.host_port
+        )
+    }
+}
+
+/// Parses `-p [ADDRESS:]HOSTPORT:CONTAINERPORT[/tcp|/udp]` (`8080:80/tcp`,
+/// `127.0.0.1:8080:80`). `ADDRESS` is an IPv4 address of the host; `0.0.0.0`
+/// is the same as none: every address.
 pub fn parse_publish(s: &str) -> Result<PortMapping> {
     let bad = |why: &str| Error::msg(format!("invalid port mapping {s:?}: {why}"));
     let (ports, protocol) = match s.split_once('/') {
@@ -294,20 +314,29 @@ pub fn parse_publish(s: &str) -> Result<PortMapping> {
         Some((p, "udp")) => (p, Protocol::Udp),
         Some(_) => return Err(bad("the protocol must be tcp or udp")),
     };
-    let (host, container) = ports
-        .split_once(':')
-        .ok_or_else(|| bad("expected HOSTPORT:CONTAINERPORT[/tcp|/udp], such as 8080:80"))?;
-    if container.contains(':') {
+    if ports.starts_with('[') || ports.matches(':').count() > 2 {
         return Err(bad(
-            "publishing on one host address (ADDRESS:HOSTPORT:CONTAINERPORT) is not supported: \
-             HOSTPORT:CONTAINERPORT publishes on all of the host's addresses",
+            "IPv6 host addresses are not supported (the bridge network is IPv4 only)",
         ));
     }
+    let (host, container) = ports.rsplit_once(':').ok_or_else(|| {
+        bad("expected [ADDRESS:]HOSTPORT:CONTAINERPORT[/tcp|/udp], such as 8080:80")
+    })?;
+    let (host_ip, host) = match host.split_once(':') {
+        None => (None, host),
+        Some((ip, port)) => {
+            let ip: Ipv4Addr = ip
+                .parse()
+                .map_err(|_| bad(&format!("{ip:?} is not an IPv4 address")))?;
+            (Some(ip).filter(|ip| !ip.is_unspecified()), port)
+        }
+    };
     let port = |p: &str| match p.parse::<u16>() {
         Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
         _ => Err(bad(&format!("port {p:?} is not in 1..=65535"))),
     };
     Ok(PortMapping {
+        host_ip,
         host_port: port(host)?,
         container_port: port(container)?,
         protocol,
@@ -632,7 +661,7 @@ pub struct Settings {
     /// The host end of the veth pair.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_veth: Option<String>,
-    /// Published ports, `HOSTPORT:CONTAINERPORT/PROTO`.
+    /// Published ports, `[ADDRESS:]HOSTPORT:CONTAINERPORT/PROTO`.
     pub ports: Vec<String>,
 }
 
@@ -808,15 +837,16 @@ fn refuse_port_in_use(p: &PortMapping) -> Result<()> {
         return Ok(());
     };
     let _ = rustix::net::sockopt::set_socket_reuseaddr(&sock, true);
-    match rustix::net::bind(
-        &sock,
-        &SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, p.host_port),
-    ) {
+    let ip = p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    match rustix::net::bind(&sock, &SocketAddrV4::new(ip, p.host_port)) {
         Err(rustix::io::Errno::ADDRINUSE) => Err(Error::msg(format!(
             "publish port {p}: host port {}/{} is in use by a process of the host",
             p.host_port, p.protocol
         ))
         .with_advice("choose another host port")),
+        Err(rustix::io::Errno::ADDRNOTAVAIL) => Err(Error::msg(format!(
+            "publish port {p}: {ip} is not an address of this host"
+        ))),
         _ => Ok(()),
     }
 }

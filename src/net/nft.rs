@@ -473,15 +473,24 @@ fn guard_rule(w: &mut Writer, chain: &str, bridge: &str) {
 /// Appends the DNAT rule of one published port to chain `chain`.
 fn dnat_rule(w: &mut Writer, chain: &str, addr: Ipv4Addr, p: &PortMapping) {
     w.rule(chain, |w| {
-        // fib daddr type local: only traffic for one of the host's addresses
-        // (from outside, from the host itself, or from a container).
-        w.expr("fib", |w| {
-            w.put_u32(k::NFTA_FIB_DREG, NFT_REG_1);
-            w.put_u32(k::NFTA_FIB_RESULT, k::NFT_FIB_RESULT_ADDRTYPE);
-            w.put_u32(k::NFTA_FIB_FLAGS, k::NFTA_FIB_F_DADDR);
-        });
-        // The address type is a host-order u32 in the register.
-        w.cmp(NFT_CMP_EQ, &RTN_LOCAL.to_ne_bytes());
+        match p.host_ip {
+            // ip daddr ADDRESS: the one host address it is published on.
+            Some(ip) => {
+                w.payload(k::NFT_PAYLOAD_NETWORK_HEADER, DADDR, 4);
+                w.cmp(NFT_CMP_EQ, &ip.octets());
+            }
+            // fib daddr type local: traffic for any of the host's addresses
+            // (from outside, from the host itself, or from a container).
+            None => {
+                w.expr("fib", |w| {
+                    w.put_u32(k::NFTA_FIB_DREG, NFT_REG_1);
+                    w.put_u32(k::NFTA_FIB_RESULT, k::NFT_FIB_RESULT_ADDRTYPE);
+                    w.put_u32(k::NFTA_FIB_FLAGS, k::NFTA_FIB_F_DADDR);
+                });
+                // The address type is a host-order u32 in the register.
+                w.cmp(NFT_CMP_EQ, &RTN_LOCAL.to_ne_bytes());
+            }
+        }
         // meta l4proto tcp|udp
         w.meta(NFT_META_L4PROTO);
         w.cmp(NFT_CMP_EQ, &[p.protocol.number()]);

@@ -128,11 +128,24 @@ fn port_mappings_parse_and_bad_ones_are_refused() {
     assert_eq!(
         parse_publish("8080:80").unwrap(),
         PortMapping {
+            host_ip: None,
             host_port: 8080,
             container_port: 80,
             protocol: Protocol::Tcp
         }
     );
+    let local = parse_publish("127.0.0.1:8080:80/udp").unwrap();
+    assert_eq!(local.host_ip, Some(Ipv4Addr::LOCALHOST));
+    assert_eq!(local.to_string(), "127.0.0.1:8080:80/udp");
+    assert_eq!(local.host_side(), "127.0.0.1:8080");
+    assert_eq!(parse_publish(&local.to_string()).unwrap(), local);
+    let all = parse_publish("0.0.0.0:8080:80").unwrap();
+    assert_eq!(
+        all,
+        parse_publish("8080:80").unwrap(),
+        "0.0.0.0 is every address"
+    );
+    assert_eq!(all.host_side(), "0.0.0.0:8080");
     assert_eq!(
         parse_publish("53:5353/udp").unwrap().to_string(),
         "53:5353/udp"
@@ -142,7 +155,7 @@ fn port_mappings_parse_and_bad_ones_are_refused() {
         "1:65535/tcp"
     );
     for (bad, why) in [
-        ("8080", "expected HOSTPORT:CONTAINERPORT"),
+        ("8080", "expected [ADDRESS:]HOSTPORT:CONTAINERPORT"),
         ("0:80", "port \"0\" is not in 1..=65535"),
         ("65536:80", "port \"65536\" is not in 1..=65535"),
         ("+80:80", "port \"+80\" is not in 1..=65535"),
@@ -150,11 +163,11 @@ fn port_mappings_parse_and_bad_ones_are_refused() {
         ("80:", "port \"\" is not in 1..=65535"),
         ("80:80/sctp", "the protocol must be tcp or udp"),
         ("80:80/", "the protocol must be tcp or udp"),
-        (
-            "1.2.3.4:80:80",
-            "publishing on one host address (ADDRESS:HOSTPORT:CONTAINERPORT) is not supported",
-        ),
-        ("[::1]:80:80", "is not supported"),
+        ("1.2.3:80:80", "\"1.2.3\" is not an IPv4 address"),
+        ("localhost:80:80", "\"localhost\" is not an IPv4 address"),
+        ("1.2.3.4::80", "port \"\" is not in 1..=65535"),
+        ("[::1]:80:80", "IPv6 host addresses are not supported"),
+        ("::1:80:80", "IPv6 host addresses are not supported"),
     ] {
         let e = parse_publish(bad).unwrap_err().to_string();
         assert!(
