@@ -869,6 +869,7 @@ fn ps_and_inspect_show_the_address() {
     assert_eq!(n["bridge"], w.bridge.as_str(), "{text}");
     assert_eq!(n["address"], w.addr(2).as_str(), "{text}");
     assert_eq!(n["gateway"], w.addr(1).as_str(), "{text}");
+    assert_eq!(n["mac_address"], "02:42:0a:c8:07:02", "{text}");
     assert_eq!(n["host_veth"], host_veth(&id).as_str(), "{text}");
     let text = w.host.run(env(&["ps", "--json"])).ok();
     let json: serde_json::Value = serde_json::from_str(&text).expect("ps --json prints JSON");

@@ -655,6 +655,9 @@ pub struct Settings {
     /// The prefix length of the address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix_len: Option<u8>,
+    /// The MAC address of `eth0` (bridge mode): `02:42` and its IPv4 address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
     /// The default gateway (the bridge's address).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
@@ -716,6 +719,13 @@ impl Prepared {
             bridge: b.map(|b| b.bridge.clone()),
             address: b.map(|b| b.address.to_string()),
             prefix_len: b.map(|b| b.subnet.prefix),
+            mac_address: b.map(|b| {
+                container_mac(b.address)
+                    .iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+            }),
             gateway: b.map(|b| b.subnet.gateway().to_string()),
             host_veth: b.map(|b| b.host_veth.clone()),
             ports: b
