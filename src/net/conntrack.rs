@@ -20,7 +20,8 @@ use netlink_packet_core::{
     NlaBuffer, NlasIterator, NLA_F_NESTED, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
 
-use super::nl::{align, Netlink, NLMSG_HDRLEN};
+use super::nft::Writer;
+use super::nl::Netlink;
 use crate::error::Result;
 
 /// `NFNL_SUBSYS_CTNETLINK` (`linux/netfilter/nfnetlink.h`).
@@ -42,33 +43,24 @@ const UDP: u8 = libc::IPPROTO_UDP as u8;
 /// Attribute type bits (without `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER`).
 const NLA_TYPE_MASK: u16 = 0x3fff;
 
-/// A conntrack message: `nlmsghdr` and `nfgenmsg` (family `AF_INET`,
-/// version 0, resource id 0), then `attrs`.
-fn message(kind: u16, flags: u16, attrs: &[u8]) -> Vec<u8> {
-    let len = NLMSG_HDRLEN + 4 + attrs.len();
-    let mut m = Vec::with_capacity(len);
-    m.extend_from_slice(&(len as u32).to_ne_bytes());
-    m.extend_from_slice(&((NFNL_SUBSYS_CTNETLINK << 8) | kind).to_ne_bytes());
-    m.extend_from_slice(&flags.to_ne_bytes());
-    m.extend_from_slice(&[0; 8]); // sequence (set by Netlink), port id
-    m.extend_from_slice(&[libc::AF_INET as u8, 0, 0, 0]);
-    m.extend_from_slice(attrs);
-    m
+/// A conntrack message of family `AF_INET` (version 0, resource id 0), its
+/// attributes written by `attrs`.
+fn message(kind: u16, flags: u16, attrs: impl FnOnce(&mut Writer)) -> Vec<u8> {
+    let mut w = Writer::new();
+    let start = w.begin(
+        (NFNL_SUBSYS_CTNETLINK << 8) | kind,
+        flags,
+        libc::AF_INET as u8,
+        0,
+    );
+    attrs(&mut w);
+    w.end(start);
+    w.finish()
 }
 
 /// `conntrack -L -f ipv4`: a dump of every IPv4 entry.
 fn dump_request() -> Vec<u8> {
-    message(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, &[])
-}
-
-/// One attribute, header and value, padded to 4 bytes.
-fn attribute(kind: u16, value: &[u8]) -> Vec<u8> {
-    let mut a = Vec::with_capacity(align(4 + value.len()));
-    a.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
-    a.extend_from_slice(&kind.to_ne_bytes());
-    a.extend_from_slice(value);
-    a.resize(align(a.len()), 0);
-    a
+    message(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, |_| {})
 }
 
 /// An entry to delete: its original tuple (the nested attribute's value, as
@@ -82,11 +74,12 @@ struct Entry {
 /// `conntrack -D` of `entry`: `IPCTNL_MSG_CT_DELETE` with `CTA_TUPLE_ORIG`
 /// (and `CTA_ZONE`).
 fn delete_request(entry: &Entry) -> Vec<u8> {
-    let mut attrs = attribute(CTA_TUPLE_ORIG | NLA_F_NESTED, &entry.tuple);
-    if let Some(zone) = &entry.zone {
-        attrs.extend(attribute(CTA_ZONE, zone));
-    }
-    message(IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, &attrs)
+    message(IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, |w| {
+        w.put(CTA_TUPLE_ORIG | NLA_F_NESTED, &entry.tuple);
+        if let Some(zone) = &entry.zone {
+            w.put(CTA_ZONE, zone);
+        }
+    })
 }
 
 /// The attributes of a nested attribute value (or of a message body),
@@ -180,6 +173,13 @@ pub(crate) fn forget_udp_flows_to(ports: &[u16]) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One attribute, header and value, padded to 4 bytes.
+    fn attribute(kind: u16, value: &[u8]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.put(kind, value);
+        w.finish()
+    }
 
     /// A dump reply's payload: nfgenmsg, an original tuple (IP, then proto
     /// with `proto`, ports 40000 -> `dport`), a reply tuple, a zone.

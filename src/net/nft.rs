@@ -182,13 +182,14 @@ pub(crate) fn dnat_chain_owner(name: &str) -> Option<&str> {
 /// The loopback network, 127.0.0.0/8: network and mask.
 const LOOPBACK: ([u8; 4], [u8; 4]) = ([127, 0, 0, 0], [255, 0, 0, 0]);
 
-/// Writes netlink messages and their attributes into one buffer.
-struct Writer {
+/// Writes netfilter netlink messages (`nlmsghdr`, `nfgenmsg`, attributes)
+/// into one buffer; also used by [`super::conntrack`].
+pub(super) struct Writer {
     buf: Vec<u8>,
 }
 
 impl Writer {
-    fn new() -> Writer {
+    pub(super) fn new() -> Writer {
         Writer {
             buf: Vec::with_capacity(512),
         }
@@ -196,7 +197,7 @@ impl Writer {
 
     /// Starts a message: `nlmsghdr` (length patched by [`Writer::end`]) and
     /// `nfgenmsg`.
-    fn begin(&mut self, kind: u16, flags: u16, family: u8, res_id: u16) -> usize {
+    pub(super) fn begin(&mut self, kind: u16, flags: u16, family: u8, res_id: u16) -> usize {
         let start = self.buf.len();
         let mut h = NetlinkHeader::default();
         h.message_type = kind;
@@ -210,13 +211,13 @@ impl Writer {
     }
 
     /// Ends the message started at `start`: patches `nlmsg_len`.
-    fn end(&mut self, start: usize) {
+    pub(super) fn end(&mut self, start: usize) {
         let len = (self.buf.len() - start) as u32;
         self.buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
     }
 
     /// One attribute, padded to 4 bytes.
-    fn put(&mut self, kind: u16, value: &[u8]) {
+    pub(super) fn put(&mut self, kind: u16, value: &[u8]) {
         let len = (NLA_HEADER_SIZE + value.len()) as u16;
         self.buf.extend_from_slice(&len.to_ne_bytes());
         self.buf.extend_from_slice(&kind.to_ne_bytes());
@@ -419,7 +420,7 @@ impl Writer {
         self.cmp(NFT_CMP_EQ, network);
     }
 
-    fn finish(self) -> Vec<u8> {
+    pub(super) fn finish(self) -> Vec<u8> {
         self.buf
     }
 }
