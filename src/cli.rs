@@ -1584,7 +1584,7 @@ fn copy_log(store: &Store, id: &str, log: std::os::fd::OwnedFd, follow: bool) ->
 /// `ps`'s table, in docker's columns.
 pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
     use crate::container::Status;
-    let rows: Vec<[String; 7]> = list
+    let rows: Vec<[String; 8]> = list
         .iter()
         .map(|r| {
             let status = match r.status {
@@ -1624,6 +1624,21 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
                     .and_then(|n| n.address.clone())
                     .filter(|_| r.status == Status::Running)
                     .unwrap_or_else(|| "-".to_string()),
+                // docker's PORTS, for a running container only.
+                r.network
+                    .as_ref()
+                    .filter(|_| r.status == Status::Running)
+                    .map(|n| {
+                        n.ports
+                            .iter()
+                            .filter_map(|p| net::parse_publish(p).ok())
+                            .map(|m| {
+                                format!("{}->{}/{}", m.host_side(), m.container_port, m.protocol)
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default(),
             ]
         })
         .collect();
@@ -1635,6 +1650,7 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
         "CREATED",
         "STATUS",
         "ADDRESS",
+        "PORTS",
     ];
     columns(head, &rows)
 }
@@ -1657,6 +1673,8 @@ pub(crate) fn columns<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> 
                 s.push_str(&format!("{c:w$}   ", w = widths[i]));
             }
         }
+        // An empty last cell (a container without ports) leaves no padding.
+        s.truncate(s.trim_end().len());
         s.push('\n');
         s
     };
@@ -2003,12 +2021,36 @@ mod tests {
             sysctls: Vec::new(),
             devices: Vec::new(),
         };
-        let t = ps_table(&[rec], 160);
+        let t = ps_table(std::slice::from_ref(&rec), 160);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2);
-        assert!(lines[0].ends_with("ADDRESS"), "{t}");
+        assert!(lines[0].ends_with("ADDRESS   PORTS"), "{t}");
         assert!(lines[1].ends_with(" -"), "{t}");
         assert!(lines[1].contains("Up 1 minute"), "{t}");
+        // docker's PORTS, for a running container.
+        let mut published = rec.clone();
+        published.network = Some(net::Settings {
+            mode: "bridge".into(),
+            bridge: Some("tupper0".into()),
+            address: Some("10.89.0.2".into()),
+            prefix_len: Some(16),
+            mac_address: None,
+            gateway: Some("10.89.0.1".into()),
+            host_veth: None,
+            ports: vec!["8080:80/tcp".into(), "127.0.0.1:5353:53/udp".into()],
+        });
+        let t = ps_table(&[published.clone()], 160);
+        let row = t.lines().nth(1).unwrap();
+        assert!(
+            row.ends_with("10.89.0.2   0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp"),
+            "{t}"
+        );
+        published.status = crate::container::Status::Exited;
+        let t = ps_table(&[published], 160);
+        assert!(
+            t.lines().nth(1).unwrap().ends_with(" -"),
+            "an exited one has none: {t}"
+        );
     }
 
     #[test]

@@ -1245,6 +1245,12 @@ fn port_lists_the_published_ports() {
     );
     assert_eq!(w.tupper(&["port", "p", "53/udp"]).ok(), "0.0.0.0:5353\n");
     assert_eq!(w.tupper(&["port", "p", "80"]).ok(), "0.0.0.0:8080\n");
+    let ps = w.tupper(&["ps"]).ok();
+    assert!(
+        ps.lines()
+            .any(|l| l.ends_with("0.0.0.0:8080->80/tcp, 0.0.0.0:5353->53/udp")),
+        "ps has no PORTS: {ps}"
+    );
     let line = w.tupper(&["port", "p", "53"]).fails(125);
     assert!(line.contains("no public port 53/tcp"), "{line}");
     w.tupper(&[
