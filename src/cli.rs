@@ -80,6 +80,10 @@ Commands:
   wait NAME|ID...                wait for containers to end; print their exit codes
   stop [-t SECONDS] NAME|ID...   stop running containers: SIGTERM (or --stop-signal), SIGKILL after -t
                                  (default the container's --stop-timeout, else 10)
+  start [-a] NAME|ID...          run stopped containers' commands again, in the background
+                                 (-a: one, in the foreground, exiting as it does)
+  restart [-t SECONDS] NAME|ID...
+                                 stop (as stop -t) and start containers
   kill [-s SIGNAL] NAME|ID...    send a signal (default KILL) to running containers
   logs [-f] [-n N] NAME|ID       the output of a container started with run -d (-f: follow; -n, --tail: the last N lines)
   port NAME|ID [PORT[/PROTO]]    the published ports of a container (docker's format)
@@ -202,6 +206,21 @@ pub enum Command {
         names: Vec<String>,
         /// Seconds between the stop signal and SIGKILL (`None`: the
         /// container's `--stop-timeout`, else 10).
+        timeout: Option<u64>,
+    },
+    /// `start`: run a container's command again.
+    Start {
+        /// Names or IDs.
+        names: Vec<String>,
+        /// In the foreground, passing its output and exit code on (`-a`;
+        /// one container only).
+        attach: bool,
+    },
+    /// `restart`: stop (if running) and start containers.
+    Restart {
+        /// Names or IDs.
+        names: Vec<String>,
+        /// Seconds between the stop signal and SIGKILL, as `stop`'s.
         timeout: Option<u64>,
     },
     /// `kill`.
@@ -496,15 +515,35 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         }
         "stop" => {
             let (names, value) = names_and_option(&mut p, "stop", 't', &["time", "timeout"])?;
-            // docker: -1 waits forever.
-            let timeout = match value.as_deref() {
-                None => None,
-                Some("-1") => Some(u64::MAX),
-                Some(v) => Some(v.parse().map_err(|_| {
-                    bad(format!("stop -t {v:?}: give whole seconds (-1: forever)"))
-                })?),
-            };
-            Command::Stop { names, timeout }
+            Command::Stop {
+                names,
+                timeout: parse_stop_timeout("stop", value.as_deref())?,
+            }
+        }
+        "restart" => {
+            let (names, value) = names_and_option(&mut p, "restart", 't', &["time", "timeout"])?;
+            Command::Restart {
+                names,
+                timeout: parse_stop_timeout("restart", value.as_deref())?,
+            }
+        }
+        "start" => {
+            let (mut attach, mut names) = (false, Vec::new());
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Short('a') | Arg::Long("attach") => attach = true,
+                    Arg::Short('i') | Arg::Long("interactive") => {}
+                    Arg::Value(v) => names.push(string(v)?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            if names.is_empty() {
+                return Err(bad("start needs at least one container name or ID"));
+            }
+            if attach && names.len() > 1 {
+                return Err(bad("start -a takes one container name or ID"));
+            }
+            Command::Start { names, attach }
         }
         "kill" => {
             let (names, value) = names_and_option(&mut p, "kill", 's', &["signal"])?;
@@ -618,6 +657,19 @@ fn names_and_option(
         )));
     }
     Ok((names, value))
+}
+
+/// `stop -t`'s and `restart -t`'s value: whole seconds, -1 forever (docker's).
+fn parse_stop_timeout(command: &str, value: Option<&str>) -> Result<Option<u64>> {
+    match value {
+        None => Ok(None),
+        Some("-1") => Ok(Some(u64::MAX)),
+        Some(v) => v.parse().map(Some).map_err(|_| {
+            bad(format!(
+                "{command} -t {v:?}: give whole seconds (-1: forever)"
+            ))
+        }),
+    }
 }
 
 /// `logs --tail`'s value: a number of lines, or `all` (docker's default).
@@ -1191,7 +1243,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             drop(out);
             let (store, detached) = match detach {
                 false => (store()?, None),
-                true => match Detached::fork(&cli.root, false)? {
+                true => match Detached::fork(&cli.root, DetachedOutput::Null, None)? {
                     Ok((holder, store)) => (store, Some(holder)),
                     Err(foreground) => return foreground,
                 },
@@ -1238,6 +1290,54 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             for n in names {
                 let code = store.wait_container(n)?;
                 print(&mut out, format!("{code}\n"));
+            }
+        }
+        Command::Start {
+            names,
+            attach: true,
+        } => {
+            drop(out);
+            let store = store()?;
+            let tty = store.find_container(&names[0])?.tty;
+            let forwarder = match tty {
+                true => Forwarder::with_window_changes()?,
+                false => Forwarder::new()?,
+            };
+            let size = match tty {
+                true => crate::terminal::user_terminal_size(),
+                false => None,
+            };
+            let container = store.start_again(&names[0], size)?;
+            let raw = match tty {
+                true => Some(crate::terminal::RawMode::enter()?),
+                false => None,
+            };
+            let code = container.wait_forwarding(&forwarder);
+            drop(raw);
+            return code;
+        }
+        Command::Start {
+            names,
+            attach: false,
+        } => {
+            drop(out);
+            for n in names {
+                if let Some(code) = start_detached(&cli.root, n)? {
+                    return Ok(code);
+                }
+            }
+        }
+        Command::Restart { names, timeout } => {
+            drop(out);
+            for n in names {
+                let store = store()?;
+                let rec = store.find_container(n)?;
+                if store.is_running(&rec.id) {
+                    store.stop_container(n, timeout.map(std::time::Duration::from_secs))?;
+                }
+                if let Some(code) = start_detached(&cli.root, n)? {
+                    return Ok(code);
+                }
             }
         }
         Command::Stop { names, timeout } => {
@@ -1326,7 +1426,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             drop(out);
             let (store, mut detached) = match args.detach {
                 false => (store()?, None),
-                true => match Detached::fork(&cli.root, true)? {
+                true => match Detached::fork(&cli.root, DetachedOutput::NewLog, None)? {
                     Ok((monitor, store)) => (store, Some(monitor)),
                     Err(foreground) => return foreground,
                 },
@@ -1408,6 +1508,42 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
     Ok(0)
 }
 
+/// `start` of container `name` without `-a`: a detached process runs its
+/// command (as `run -d`'s does), its output appended to the container's
+/// log; `name` is printed once the command runs, or at once when it runs
+/// already (docker's). `Some(code)` in the detached process, once the
+/// command ended: the caller exits with it.
+fn start_detached(root: &std::ffi::OsStr, name: &str) -> Result<Option<i32>> {
+    let store = Store::open(root)?;
+    let rec = store.find_container(name)?;
+    if store.is_running(&rec.id) {
+        let _ = std::io::stdout().write_all(format!("{name}\n").as_bytes());
+        return Ok(None);
+    }
+    if rec.tty {
+        return Err(Error::msg(format!(
+            "start {name}: it has a terminal (-t), which a detached container cannot have"
+        ))
+        .with_advice(format!("use `tupper start -a {name}`")));
+    }
+    drop(store);
+    let (detached, store) = match Detached::fork(root, DetachedOutput::LogOf(&rec.id), Some(name))?
+    {
+        Ok(holder) => holder,
+        Err(foreground) => return foreground.map(|_| None),
+    };
+    let forwarder = Forwarder::new()?;
+    let container = match store.start_again(&rec.id, None) {
+        Ok(c) => c,
+        Err(e) => {
+            detached.failed(&e);
+            return Err(e);
+        }
+    };
+    detached.started(&store, container.id())?;
+    container.wait_forwarding(&forwarder).map(Some)
+}
+
 /// The pid of a background process (pools, trash), or `None` when it could
 /// not be forked: its work is never needed for the command at hand (the
 /// pools refill at a later run; a `--rm` run then empties the trash
@@ -1426,6 +1562,20 @@ struct Detached {
     /// The container's log (stdout and stderr), nameless until it starts;
     /// `None` for an exec, whose output goes to `/dev/null` (docker's).
     log: Option<std::os::fd::OwnedFd>,
+    /// Whether the log is a new one, to be named once the container runs.
+    new_log: bool,
+}
+
+/// Where the output of a detached process goes.
+#[derive(Clone, Copy)]
+enum DetachedOutput<'a> {
+    /// `/dev/null` (`exec -d`).
+    Null,
+    /// A new log, named once the container runs (`run -d`).
+    NewLog,
+    /// The log of container `id`, appended to; a new one if it has none
+    /// (`start`).
+    LogOf(&'a str),
 }
 
 /// What a detached exec's holder says once the command runs.
@@ -1437,10 +1587,13 @@ impl Detached {
     /// `/dev/null`, stdout and stderr the log, working directory `/`); in
     /// the caller, `Err(result)`, with which its `run -d` ends: the ID
     /// printed once the command runs, or the error of the start.
+    /// `shown` is what the caller prints once the command runs: the ID
+    /// when `None`.
     #[allow(clippy::type_complexity)]
     fn fork(
         root: &std::ffi::OsStr,
-        with_log: bool,
+        output: DetachedOutput<'_>,
+        shown: Option<&str>,
     ) -> Result<std::result::Result<(Detached, Store), Result<i32>>> {
         use rustix::pipe::{pipe_with, PipeFlags};
         let (read, write) = pipe_with(PipeFlags::CLOEXEC)
@@ -1456,9 +1609,14 @@ impl Detached {
                 std::process::exit(e.exit_code())
             };
             let store = Store::open(root).unwrap_or_else(|e| fail(e));
-            let log = match with_log {
-                true => Some(store.new_log().unwrap_or_else(|e| fail(e))),
-                false => None,
+            let (log, new_log) = match output {
+                DetachedOutput::Null => (None, false),
+                DetachedOutput::NewLog => (Some(store.new_log().unwrap_or_else(|e| fail(e))), true),
+                DetachedOutput::LogOf(id) => match store.append_log(id).unwrap_or_else(|e| fail(e))
+                {
+                    Some(log) => (Some(log), false),
+                    None => (Some(store.new_log().unwrap_or_else(|e| fail(e))), true),
+                },
             };
             let _ = rustix::process::setsid();
             let _ = rustix::process::chdir(c"/");
@@ -1476,7 +1634,14 @@ impl Detached {
             if let Err(e) = redirect() {
                 fail(Error::os("redirect the standard fds of a detached run", e));
             }
-            return Ok(Ok((Detached { status, log }, store)));
+            return Ok(Ok((
+                Detached {
+                    status,
+                    log,
+                    new_log,
+                },
+                store,
+            )));
         };
         drop(write);
         let mut got = Vec::new();
@@ -1493,7 +1658,8 @@ impl Detached {
         let text = text.trim_end();
         Ok(Err(match text.split_once(' ') {
             None if crate::names::is_id(text) => {
-                let _ = std::io::stdout().write_all(format!("{text}\n").as_bytes());
+                let shown = shown.unwrap_or(text);
+                let _ = std::io::stdout().write_all(format!("{shown}\n").as_bytes());
                 Ok(0)
             }
             None if text == EXEC_STARTED => Ok(0),
@@ -1515,7 +1681,7 @@ impl Detached {
     /// (if it is still there: a `run -d` killed meanwhile leaves the
     /// container running, as docker's client does).
     fn started(self, store: &Store, id: &str) -> Result<()> {
-        if let Some(log) = &self.log {
+        if let Some(log) = self.log.as_ref().filter(|_| self.new_log) {
             store.keep_log(log.as_fd(), id)?;
         }
         let _ = crate::fsutil::write_all(self.status.as_fd(), format!("{id}\n").as_bytes());
@@ -1588,7 +1754,10 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
         .iter()
         .map(|r| {
             let status = match r.status {
-                Status::Running => format!("Up {}", timefmt::human_duration(now - r.created_unix)),
+                Status::Running => format!(
+                    "Up {}",
+                    timefmt::human_duration(now - r.started_unix.unwrap_or(r.created_unix))
+                ),
                 Status::Exited => format!(
                     "Exited ({}) {} ago",
                     r.exit_code.unwrap_or(-1),
@@ -1868,6 +2037,38 @@ mod tests {
         assert!(matches!(cli.command, Command::Stop { timeout: None, .. }));
         assert!(parse_str(&["stop", "-t", "x", "a"]).is_err());
         assert!(parse_str(&["stop"]).is_err());
+        assert_eq!(
+            parse_str(&["start", "-a", "-i", "a"]).unwrap().command,
+            Command::Start {
+                names: vec!["a".into()],
+                attach: true
+            }
+        );
+        assert_eq!(
+            parse_str(&["start", "a", "b"]).unwrap().command,
+            Command::Start {
+                names: vec!["a".into(), "b".into()],
+                attach: false
+            }
+        );
+        assert_eq!(
+            parse_str(&["restart", "--time", "-1", "a"])
+                .unwrap()
+                .command,
+            Command::Restart {
+                names: vec!["a".into()],
+                timeout: Some(u64::MAX)
+            }
+        );
+        for bad in [
+            &["start"][..],
+            &["start", "-a", "a", "b"],
+            &["start", "-t", "a"],
+            &["restart"],
+            &["restart", "-t", "soon", "a"],
+        ] {
+            assert!(parse_str(bad).is_err(), "{bad:?}");
+        }
         let cli = parse_str(&["kill", "a"]).unwrap();
         assert!(
             matches!(cli.command, Command::Kill { signal, .. } if signal == rustix::process::Signal::KILL)
@@ -2020,6 +2221,9 @@ mod tests {
             stop_timeout: None,
             sysctls: Vec::new(),
             devices: Vec::new(),
+            tty: false,
+            init: false,
+            started_unix: None,
         };
         let t = ps_table(std::slice::from_ref(&rec), 160);
         let lines: Vec<&str> = t.lines().collect();
@@ -2038,6 +2242,7 @@ mod tests {
             gateway: Some("10.89.0.1".into()),
             host_veth: None,
             ports: vec!["8080:80/tcp".into(), "127.0.0.1:5353:53/udp".into()],
+            ..Default::default()
         });
         let t = ps_table(&[published.clone()], 160);
         let row = t.lines().nth(1).unwrap();

@@ -110,6 +110,16 @@ pub struct Record {
     /// Its `--device`s, `HOST:CONTAINER`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
+    /// Whether its command has a terminal of its own (`-t`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
+    /// Whether it runs tupper's init as PID 1 (`--init`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub init: bool,
+    /// When its command last started (`tupper start` starts it again),
+    /// seconds since the epoch; `None`: at its creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix: Option<i64>,
 }
 
 /// What a run was given besides its image, network and security settings:
@@ -138,6 +148,10 @@ pub struct RunConfig {
     pub sysctls: Vec<String>,
     /// The `--device`s, `HOST:CONTAINER`.
     pub devices: Vec<String>,
+    /// `-t`.
+    pub tty: bool,
+    /// `--init`.
+    pub init: bool,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -211,7 +225,115 @@ pub(crate) struct Created {
     pub pool_low: bool,
 }
 
+/// A container made before, locked for another start of its command
+/// (`tupper start`).
+#[derive(Debug)]
+pub(crate) struct Again {
+    /// Its run lock, emptied of the last run's pid.
+    pub lock: FileLock,
+    /// Its record as it was, which a start that fails writes back.
+    pub before: Record,
+    /// Its root.
+    pub rootfs: OwnedFd,
+}
+
 impl Store {
+    /// Takes container `name_or_id`, which is not running, for another
+    /// start: its run lock, its record, its root. What a killed run left
+    /// (its address lease, its DNAT chains, its cgroup) goes first.
+    pub(crate) fn lock_for_start(&self, name_or_id: &str) -> Result<Again> {
+        let rec = self.find_container(name_or_id)?;
+        let running = || {
+            Error::msg(format!("start {name_or_id}: it is running"))
+                .with_advice("`tupper stop` it first, or `tupper restart` it")
+        };
+        let orphan = || {
+            Error::msg(format!(
+                "start {name_or_id}: its tupper was killed, but its command still runs"
+            ))
+            .with_advice("use `tupper rm -f` to end it")
+        };
+        match rec.status {
+            Status::Running => return Err(running()),
+            Status::Dead if rec.pid.is_some() => return Err(orphan()),
+            _ => {}
+        }
+        let lock_name = format!("{}.lock", rec.id);
+        let lock = FileLock::acquire(self.records.as_fd(), &lock_name, true, false)
+            .context(|| format!("lock state/containers/{lock_name}"))?
+            .ok_or_else(running)?;
+        // Again, under the lock: it may have been removed (the lock file is
+        // then a new one, which goes), or run and ended, meanwhile.
+        let Some(before) = self.read_stored(&rec.id) else {
+            self.drop_new_lock(&rec.id, lock);
+            return Err(Error::msg(format!("no such container: {name_or_id}")));
+        };
+        if before.status == Status::Running {
+            // Recorded as running, and its lock was free: a killed run.
+            if orphan_pid(self, &lock_name).is_some() {
+                return Err(orphan());
+            }
+            if before.network.as_ref().is_some_and(|n| n.mode == "bridge") {
+                net::release_dead(&self.state_path(), &before.id)?;
+            }
+            crate::cgroup::remove_of(&before)?;
+        }
+        // The last run's `PID NSINO started` goes: until this run writes its
+        // own, `exec` and `stop` must not take that pid for its PID 1.
+        rfs::ftruncate(lock.fd(), 0).context(|| format!("empty state/containers/{lock_name}"))?;
+        let rootfs = fsutil::open_dir(self.containers.as_fd(), before.id.as_str())
+            .context(|| format!("open containers/{}", before.id))?;
+        Ok(Again {
+            lock,
+            before,
+            rootfs,
+        })
+    }
+
+    /// Records that container `again` starts again, with these network
+    /// settings and cgroups: running, no exit code, started now.
+    pub(crate) fn record_start_again(
+        &self,
+        again: Again,
+        network: net::Settings,
+        cgroups: Vec<String>,
+    ) -> Result<Created> {
+        let Again {
+            lock,
+            before,
+            rootfs,
+        } = again;
+        // Under the record lock: a `rename` meanwhile keeps its name.
+        let _guard = self.lock_record(&before.id);
+        let mut record = self.read_stored(&before.id).unwrap_or(before);
+        record.status = Status::Running;
+        record.exit_code = None;
+        record.finished_unix = None;
+        record.pid = None;
+        record.oom_killed = false;
+        record.started_unix = Some(timefmt::now());
+        record.network = Some(network);
+        record.cgroups = cgroups;
+        self.write_record(&record)?;
+        Ok(Created {
+            record,
+            lock,
+            rootfs,
+            pool_low: false,
+        })
+    }
+
+    /// Writes back the record of a container whose start failed, as it was
+    /// before ([`Again::before`]), with its name as it is now.
+    pub(crate) fn put_back_record(&self, before: &Record) -> Result<()> {
+        let _guard = self.lock_record(&before.id);
+        let mut record = before.clone();
+        if let Some(name) = self.stored_name(&before.id) {
+            record.name = name;
+        }
+        self.write_record(&record)
+    }
+
     /// Takes the run lock of a new container `id` (held until it ends).
     pub(crate) fn lock_new_container(&self, id: &str) -> Result<FileLock> {
         let lock_name = format!("{id}.lock");
@@ -296,6 +418,9 @@ impl Store {
             stop_timeout: config.stop_timeout,
             sysctls: config.sysctls,
             devices: config.devices,
+            tty: config.tty,
+            init: config.init,
+            started_unix: None,
         };
         self.write_new_record(&record)?;
         undo.record = true;
@@ -848,6 +973,25 @@ impl Store {
             AtFlags::EMPTY_PATH,
         )
         .context(|| format!("link state/containers/{id}.log"))
+    }
+
+    /// Container `id`'s log, open for appending (`tupper start`); `None`
+    /// when it has none (it ran in the foreground).
+    pub fn append_log(&self, id: &str) -> Result<Option<OwnedFd>> {
+        let name = format!("{id}.log");
+        match rfs::openat(
+            self.records.as_fd(),
+            name.as_str(),
+            rfs::OFlags::WRONLY
+                | rfs::OFlags::APPEND
+                | rfs::OFlags::CLOEXEC
+                | rfs::OFlags::NOFOLLOW,
+            rfs::Mode::empty(),
+        ) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(Error::os(format!("open state/containers/{name}"), e)),
+        }
     }
 
     /// The log of a container started with `run -d` (`tupper logs`), open

@@ -120,6 +120,75 @@ impl Default for Spec {
     }
 }
 
+impl Spec {
+    /// The spec that made container `record`, for another start of it
+    /// (`tupper start`), and its user as resolved then. The terminal's size
+    /// is the caller's.
+    fn of_record(record: &Record) -> Result<(Spec, Option<crate::user::Resolved>)> {
+        let network = match &record.network {
+            Some(n) => n.options()?,
+            None => Spec::default().network,
+        };
+        let host_network = network.mode == net::Mode::Host;
+        let security = record.security.clone();
+        let capabilities = match &security {
+            None => crate::capabilities::DEFAULT,
+            Some(s) => s.capabilities.iter().try_fold(0, |set, name| {
+                crate::capabilities::bit(name)
+                    .map(|b| set | b)
+                    .ok_or_else(|| Error::msg(format!("unknown capability {name}")))
+            })?,
+        };
+        let user = security.as_ref().and_then(|s| s.user.clone());
+        let resolved = user.as_ref().map(|u| crate::user::Resolved {
+            uid: u.uid,
+            gid: u.gid,
+            groups: u.groups.clone(),
+            // `HOME` is in the recorded environment.
+            home: "/".to_string(),
+        });
+        let spec = Spec {
+            image: record.image.clone(),
+            command: record.command.clone(),
+            name: record.name.clone(),
+            hostname: Some(record.hostname.clone()),
+            env: record.env.clone(),
+            workdir: record.workdir.clone(),
+            remove: record.remove,
+            network,
+            seccomp_unconfined: security.as_ref().is_some_and(|s| s.seccomp == "unconfined"),
+            no_new_privileges: security.as_ref().is_some_and(|s| s.no_new_privileges),
+            capabilities,
+            tty: record.tty,
+            tty_size: None,
+            mounts: record.mounts.clone(),
+            read_only: record.read_only,
+            init: record.init,
+            user: user.as_ref().and_then(|u| u.user.clone()),
+            group_add: user.map(|u| u.group_add).unwrap_or_default(),
+            resources: record.resources.clone().unwrap_or_default(),
+            ulimits: record
+                .ulimits
+                .iter()
+                .map(|u| crate::ulimit::parse(u))
+                .collect::<Result<_>>()?,
+            stop_signal: record.stop_signal,
+            stop_timeout: record.stop_timeout,
+            sysctls: record
+                .sysctls
+                .iter()
+                .map(|s| crate::sysctl::parse(s, host_network))
+                .collect::<Result<_>>()?,
+            devices: record
+                .devices
+                .iter()
+                .map(|d| crate::device::parse(d))
+                .collect::<Result<_>>()?,
+        };
+        Ok((spec, resolved))
+    }
+}
+
 /// A container whose command is running.
 #[derive(Debug)]
 pub struct Container<'s> {
@@ -141,17 +210,7 @@ impl Store {
     /// Starts a container: returns once its command runs (or fails to start; the
     /// container is then recorded as exited, or removed with `remove`).
     pub fn start(&self, spec: &Spec) -> Result<Container<'_>> {
-        // Everything the user gave is checked (by building the plan) before the
-        // store changes: bad input leaves nothing behind.
         let id = names::new_id()?;
-        let hostname = default_hostname(spec, &id);
-        // With a terminal of its own and none named, docker's xterm.
-        let term = std::env::var("TERM")
-            .ok()
-            .or_else(|| spec.tty.then(|| "xterm".to_string()));
-        let volumes = crate::volume::resolve(&spec.mounts)?;
-        let root_flags = crate::fsutil::mount_flags(self.containers.as_fd())
-            .map_err(|e| Error::os(format!("statvfs {}", self.root().display()), e))?;
         // `-u` and `--group-add` are found in the image's /etc files, which
         // the snapshot has too: an unknown name changes nothing.
         let user = match spec.user.is_some() || !spec.group_add.is_empty() {
@@ -163,6 +222,61 @@ impl Store {
             )?),
             false => None,
         };
+        self.start_container(spec, &id, user, None)
+    }
+
+    /// Starts the command of container `name_or_id` again (docker's
+    /// `start`), which is not running: in its own root as its last run left
+    /// it, with the settings it was made with (its user as resolved then),
+    /// a fresh network (the `--ip` address if it asked for one, else the
+    /// lowest free one) and cgroup. `tty_size` sizes its terminal, if it
+    /// has one. A start that fails leaves the container as it was.
+    pub fn start_again(
+        &self,
+        name_or_id: &str,
+        tty_size: Option<(u16, u16)>,
+    ) -> Result<Container<'_>> {
+        let again = self.lock_for_start(name_or_id)?;
+        let (spec, user) = match Spec::of_record(&again.before) {
+            Ok(s) => s,
+            Err(e) => {
+                return Err(Error::msg(format!(
+                    "start {name_or_id}: its record: {}",
+                    e.what()
+                )))
+            }
+        };
+        let spec = Spec { tty_size, ..spec };
+        let id = again.before.id.clone();
+        if spec.network.mode == net::Mode::Bridge {
+            net::remove_last_veth(&id)?;
+        }
+        self.start_container(&spec, &id, user, Some(again))
+    }
+
+    /// [`Store::start`] of container `id`: a new one, or `again` one made before.
+    fn start_container(
+        &self,
+        spec: &Spec,
+        id: &str,
+        user: Option<crate::user::Resolved>,
+        again: Option<crate::container::Again>,
+    ) -> Result<Container<'_>> {
+        // Everything the user gave is checked (by building the plan) before the
+        // store changes: bad input leaves nothing behind.
+        let id = id.to_string();
+        let hostname = default_hostname(spec, &id);
+        // With a terminal of its own and none named, docker's xterm. A
+        // container started again has its environment already.
+        let term = match again {
+            Some(_) => None,
+            None => std::env::var("TERM")
+                .ok()
+                .or_else(|| spec.tty.then(|| "xterm".to_string())),
+        };
+        let volumes = crate::volume::resolve(&spec.mounts)?;
+        let root_flags = crate::fsutil::mount_flags(self.containers.as_fd())
+            .map_err(|e| Error::os(format!("statvfs {}", self.root().display()), e))?;
         // Each only when given: every function a start calls is code it
         // pages in (issue 4's peak RSS).
         if !spec.sysctls.is_empty() {
@@ -210,14 +324,20 @@ impl Store {
         plan.late_cgroup_ns = cgroup.as_ref().is_some_and(|c| !c.v2);
         spec.network.validate()?;
         // The run lock first: from here on this container counts as alive, so
-        // nobody reclaims the address it is about to lease.
-        let lock = self.lock_new_container(&id)?;
+        // nobody reclaims the address it is about to lease. A container
+        // started again holds it already.
+        let (again, lock) = match again {
+            Some(a) => (Some(a), None),
+            None => (None, Some(self.lock_new_container(&id)?)),
+        };
         let mut network = match net::prepare(&self.state_path(), &id, &spec.network, &|other| {
             self.is_running(other)
         }) {
             Ok(n) => n,
             Err(e) => {
-                self.drop_new_lock(&id, lock);
+                if let Some(lock) = lock {
+                    self.drop_new_lock(&id, lock);
+                }
                 return Err(e);
             }
         };
@@ -235,49 +355,49 @@ impl Store {
         if let Some(spare) = netns.as_ref().filter(|s| s.veth) {
             network.use_spare_veth(&spare.id);
         }
-        let created = match self.create_container(
-            lock,
-            &id,
-            &spec.image,
-            spec.name.as_deref(),
-            &hostname,
-            &spec.command,
-            spec.remove,
-            network.settings(),
-            crate::container::Security {
-                user: crate::container::User::of(spec, user.as_ref()),
-                ..crate::container::Security::of(spec)
-            },
-            crate::container::RunConfig {
-                env: plan
-                    .env
-                    .iter()
-                    .map(|e| e.to_string_lossy().into_owned())
-                    .collect(),
-                workdir: spec.workdir.clone(),
-                read_only: spec.read_only,
-                mounts: volumes.into_iter().map(|v| v.mount).collect(),
-                resources: spec.resources.wanted().then(|| spec.resources.clone()),
-                cgroups: cgroup.as_ref().map(|c| c.dirs()).unwrap_or_default(),
-                ulimits: spec.ulimits.iter().map(|u| u.to_string()).collect(),
-                stop_signal: spec.stop_signal,
-                stop_timeout: spec.stop_timeout,
-                sysctls: spec.sysctls.iter().map(|s| s.to_string()).collect(),
-                devices: spec.devices.iter().map(|d| d.to_string()).collect(),
-            },
-        ) {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = net::release(network);
-                return Err(e);
+        let cgroup_dirs = cgroup.as_ref().map(|c| c.dirs()).unwrap_or_default();
+        let (created, before) = match (again, lock) {
+            (Some(again), _) => {
+                let before = again.before.clone();
+                match self.record_start_again(again, network.settings(), cgroup_dirs) {
+                    Ok(c) => (c, Some(before)),
+                    Err(e) => {
+                        let _ = net::release(network);
+                        return Err(e);
+                    }
+                }
             }
+            (None, Some(lock)) => match self.create_new(
+                spec,
+                lock,
+                &id,
+                &hostname,
+                user.as_ref(),
+                &network,
+                &plan,
+                volumes,
+                cgroup_dirs,
+            ) {
+                Ok(c) => (c, None),
+                Err(e) => {
+                    let _ = net::release(network);
+                    return Err(e);
+                }
+            },
+            (None, None) => unreachable!("a new container has its run lock"),
+        };
+        // What undoes the record when the command does not start: a new
+        // container goes, as if it never was; one started again is as it was.
+        let undo = |created: &Created| match &before {
+            None => self.destroy_container(&id, created.record.name.as_deref(), false),
+            Some(before) => self.put_back_record(before),
         };
         let netns = netns.map(|s| s.fd);
         let cgroup = match cgroup.map(|c| c.make(&spec.resources)).transpose() {
             Ok(c) => c,
             Err(e) => {
                 let _ = net::release(network);
-                self.destroy_container(&id, spec.name.as_deref(), false)?;
+                undo(&created)?;
                 return Err(e);
             }
         };
@@ -299,18 +419,68 @@ impl Store {
                 own_process_group: plan.own_process_group,
             }),
             Err(err) => {
-                // The command never ran: the container goes, as if it never was.
+                // The command never ran.
                 let _ = net::release(network);
                 // A cgroup that will not go keeps the record (dead once the
                 // lock is dropped), for `rm` to try again; the error is the
                 // start's.
                 if crate::cgroup::remove_of(&created.record).is_ok() {
-                    self.destroy_container(&id, spec.name.as_deref(), false)?;
+                    undo(&created)?;
                 }
                 drop(created);
                 Err(err)
             }
         }
+    }
+
+    /// Makes new container `id` for `spec` under its run `lock`: record,
+    /// name, snapshot ([`Store::create_container`]).
+    #[allow(clippy::too_many_arguments)]
+    fn create_new(
+        &self,
+        spec: &Spec,
+        lock: crate::fsutil::FileLock,
+        id: &str,
+        hostname: &str,
+        user: Option<&crate::user::Resolved>,
+        network: &net::Prepared,
+        plan: &ChildPlan,
+        volumes: Vec<crate::volume::Resolved>,
+        cgroups: Vec<String>,
+    ) -> Result<Created> {
+        self.create_container(
+            lock,
+            id,
+            &spec.image,
+            spec.name.as_deref(),
+            hostname,
+            &spec.command,
+            spec.remove,
+            network.settings(),
+            crate::container::Security {
+                user: crate::container::User::of(spec, user),
+                ..crate::container::Security::of(spec)
+            },
+            crate::container::RunConfig {
+                env: plan
+                    .env
+                    .iter()
+                    .map(|e| e.to_string_lossy().into_owned())
+                    .collect(),
+                workdir: spec.workdir.clone(),
+                read_only: spec.read_only,
+                mounts: volumes.into_iter().map(|v| v.mount).collect(),
+                resources: spec.resources.wanted().then(|| spec.resources.clone()),
+                cgroups,
+                ulimits: spec.ulimits.iter().map(|u| u.to_string()).collect(),
+                stop_signal: spec.stop_signal,
+                stop_timeout: spec.stop_timeout,
+                sysctls: spec.sysctls.iter().map(|s| s.to_string()).collect(),
+                devices: spec.devices.iter().map(|d| d.to_string()).collect(),
+                tty: spec.tty,
+                init: spec.init,
+            },
+        )
     }
 
     /// Runs a container to its end and returns its exit code (docker's convention).

@@ -271,3 +271,52 @@ fn exec_from_the_library_leaves_the_threads_pid_namespace_alone() {
     drop(container);
     store.assert_no_leftovers();
 }
+
+/// `Store::start_again` from several threads at once: the container runs
+/// once; the other starts are refused, as a start of a running container is.
+#[test]
+fn a_container_started_again_from_several_threads_runs_once() {
+    let store = TestStore::new();
+    let lib = open_with_busybox(&store);
+    let made = Spec {
+        name: Some("once".into()),
+        remove: false,
+        ..spec("bb", &["sh", "-c", "echo x >> /runs; sleep 0.5; exit 7"])
+    };
+    assert_eq!(lib.run(&made).unwrap(), 7);
+    let threads = 4;
+    let barrier = Barrier::new(threads);
+    let results: Vec<Result<i32, String>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|_| {
+                let (lib, barrier) = (&lib, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    match lib.start_again("once", None) {
+                        Ok(c) => c.wait().map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ran: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
+    assert_eq!(ran, vec![&Ok(7)], "{results:?}");
+    for r in results.iter().filter(|r| r.is_err()) {
+        assert!(
+            r.as_ref()
+                .unwrap_err()
+                .contains("start once: it is running"),
+            "{results:?}"
+        );
+    }
+    let all = lib.containers(true).unwrap();
+    assert_eq!(all.len(), 1);
+    let once = &all[0];
+    assert_eq!(once.exit_code, Some(7));
+    let files = std::fs::read_to_string(store.container_path(&once.id).join("runs")).unwrap();
+    assert_eq!(files, "x\nx\n", "the first run and one more");
+    lib.remove_container("once", false).unwrap();
+    store.assert_no_leftovers();
+}

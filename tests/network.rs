@@ -1262,6 +1262,58 @@ fn port_lists_the_published_ports() {
     w.store.assert_no_leftovers();
 }
 
+/// A container started again (`start`, `restart`) gets its network back:
+/// the address it asked for with `--ip`, its published ports, its
+/// `/etc/hosts` entries; at once after a `stop`, while the kernel may
+/// still be taking down the last run's network namespace and its veth.
+#[test]
+fn a_container_started_again_gets_its_network_back() {
+    require_nft();
+    let w = World::new("again", 47);
+    let ip = w.addr(5);
+    w.tupper(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--ip",
+        &ip,
+        "-p",
+        "8080:80",
+        "--add-host",
+        "db:192.0.2.9",
+        "bb",
+        "sh",
+        "-c",
+        "while true; do nc -l -p 80 -e echo hi; done",
+    ])
+    .ok();
+    let answer = w.host.within(|| answer_of("127.0.0.1:8080"));
+    assert_eq!(answer.trim(), "hi");
+    for round in 0..3 {
+        w.tupper(&["stop", "-t", "0", "srv"]).ok();
+        let start = match round {
+            0 => "start",
+            _ => "restart",
+        };
+        assert_eq!(w.tupper(&[start, "srv"]).ok(), "srv\n", "{start}");
+        let r = w.tupper(&["inspect", "srv"]).ok();
+        let r: serde_json::Value = serde_json::from_str(&r).unwrap();
+        assert_eq!(r[0]["status"], "running", "{r}");
+        assert_eq!(r[0]["network"]["address"], ip.as_str(), "{r}");
+        assert_eq!(r[0]["network"]["ports"][0], "8080:80/tcp", "{r}");
+        let hosts = w.tupper(&["exec", "srv", "cat", "/etc/hosts"]).ok();
+        assert!(hosts.contains("192.0.2.9\tdb\n"), "{hosts}");
+        assert!(hosts.ends_with(&format!("{ip}\tsrv\n")), "{hosts}");
+        let answer = w.host.within(|| answer_of("127.0.0.1:8080"));
+        assert_eq!(answer.trim(), "hi", "after {start} (round {round})");
+    }
+    w.tupper(&["rm", "-f", "srv"]).ok();
+    let table = w.host.sh("nft list table ip tupper");
+    assert!(!table.contains("dnat-"), "{table}");
+    w.store.assert_no_leftovers();
+}
+
 /// `-p ADDRESS:HOSTPORT:CONTAINERPORT` publishes on that host address only,
 /// as docker's `-p 127.0.0.1:8080:80`: reached there, not through the
 /// host's other addresses; `port` shows the address; an address the host

@@ -628,6 +628,8 @@ pub struct Prepared {
     spare_pool: Option<SparePool>,
     /// What `/etc/resolv.conf` and `/etc/hosts` get besides tupper's.
     etc: EtcOptions,
+    /// The address asked for (`--ip`), kept for the next start.
+    requested: Option<Ipv4Addr>,
 }
 
 impl fmt::Debug for Prepared {
@@ -642,7 +644,7 @@ impl fmt::Debug for Prepared {
 }
 
 /// The network settings of a container, for `tupper ps` and `tupper inspect`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Settings {
     /// `none`, `host` or `bridge`.
     pub mode: String,
@@ -666,6 +668,69 @@ pub struct Settings {
     pub host_veth: Option<String>,
     /// Published ports, `[ADDRESS:]HOSTPORT:CONTAINERPORT/PROTO`.
     pub ports: Vec<String>,
+    /// The bridge's subnet (bridge mode), `10.89.0.0/16`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<String>,
+    /// The address asked for with `--ip`, which every start of the
+    /// container asks for again (`None`: the lowest free one each time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_address: Option<String>,
+    /// `--dns`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    /// `--dns-search`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    /// `--dns-option`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_options: Vec<String>,
+    /// `--add-host`, `NAME:ADDRESS` (or `NAME:host-gateway`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+}
+
+impl Settings {
+    /// The options that made these settings, for another start of the
+    /// same container (`tupper start`): its mode, bridge, subnet,
+    /// `--ip`, ports and `/etc` options. A record of an older tupper,
+    /// without the subnet, gets the default one.
+    pub fn options(&self) -> Result<Options> {
+        let mode = Mode::parse(&self.mode)?;
+        let mut o = Options {
+            mode,
+            ..Options::default()
+        };
+        if let Some(b) = &self.bridge {
+            o.bridge = b.clone();
+        }
+        if let Some(s) = &self.subnet {
+            o.subnet = parse_subnet(s)?;
+        }
+        if let Some(ip) = &self.requested_address {
+            o.ip = Some(parse_ip(ip, &o.subnet)?);
+        }
+        o.publish = self
+            .ports
+            .iter()
+            .map(|p| parse_publish(p))
+            .collect::<Result<_>>()?;
+        let ip = |s: &String| {
+            s.parse()
+                .map_err(|_| Error::msg(format!("invalid --dns {s:?}: not an IP address")))
+        };
+        o.etc = EtcOptions {
+            dns: self.dns.iter().map(ip).collect::<Result<_>>()?,
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_options.clone(),
+            add_hosts: self
+                .extra_hosts
+                .iter()
+                .map(|h| EtcOptions::parse_add_host(h))
+                .collect::<Result<_>>()?,
+        };
+        o.validate()?;
+        Ok(o)
+    }
 }
 
 impl Prepared {
@@ -731,6 +796,20 @@ impl Prepared {
             ports: b
                 .map(|b| b.publish.iter().map(|p| p.to_string()).collect())
                 .unwrap_or_default(),
+            subnet: b.map(|b| b.subnet.to_string()),
+            requested_address: self.requested.map(|a| a.to_string()),
+            dns: self.etc.dns.iter().map(|a| a.to_string()).collect(),
+            dns_search: self.etc.dns_search.clone(),
+            dns_options: self.etc.dns_options.clone(),
+            extra_hosts: self
+                .etc
+                .add_hosts
+                .iter()
+                .map(|(name, addr)| match addr {
+                    Some(a) => format!("{name}:{a}"),
+                    None => format!("{name}:host-gateway"),
+                })
+                .collect(),
         }
     }
 }
@@ -880,6 +959,7 @@ pub fn prepare(
         bridge: None,
         spare_pool: spare_pool(opts),
         etc: opts.etc.clone(),
+        requested: opts.ip,
     };
     if opts.mode != Mode::Bridge {
         return Ok(p);
@@ -1566,6 +1646,16 @@ pub fn release_dead(state_dir: &Path, container_id: &str) -> Result<()> {
     }
     file.leases = others;
     file.save()
+}
+
+/// Before container `container_id` starts again (`tupper start`): deletes
+/// the host end of its last run's veth pair if it is still there. The
+/// kernel takes a network namespace down after its last process ended, off
+/// that process's exit, so a start right after a `stop` can find it; it has
+/// the name this start's would have.
+pub fn remove_last_veth(container_id: &str) -> Result<()> {
+    check_container_id(container_id)?;
+    delete_link(&Netlink::route()?, &host_veth_name(container_id))
 }
 
 /// Crash recovery: for every lease whose container `is_alive` says is gone,
