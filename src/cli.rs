@@ -30,6 +30,8 @@ Commands:
   rmi NAME...                    remove images
   run [OPTIONS] IMAGE [COMMAND [ARG]...]
                                  run a command in a new container
+  create [OPTIONS] IMAGE [COMMAND [ARG]...]
+                                 make a container with run's options (but -d), without running it; print its ID
       --rm                       remove the container when it exits
       -d, --detach               run in the background: print the ID once the command runs (see logs, stop)
       --name NAME                name the container (unique)
@@ -148,6 +150,8 @@ pub enum Command {
     },
     /// `run`.
     Run(Box<RunArgs>),
+    /// `create`: a container made, its command not run (`start` runs it).
+    Create(Box<RunArgs>),
     /// `ps`.
     Ps {
         /// Include exited and dead containers.
@@ -468,6 +472,15 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             Command::Prune
         }
         "run" => Command::Run(Box::new(parse_run(&mut p)?)),
+        "create" => {
+            let a = parse_run(&mut p)?;
+            if a.detach {
+                return Err(bad(
+                    "create has no -d: the container is made, not run (`tupper start` runs it in the background)",
+                ));
+            }
+            Command::Create(Box::new(a))
+        }
         "exec" => {
             let (mut tty, mut env, mut workdir, mut user) = (false, Vec::new(), None, None);
             let mut detach = false;
@@ -1292,6 +1305,11 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 print(&mut out, format!("{code}\n"));
             }
         }
+        Command::Create(args) => {
+            let spec = spec(args, cli.bridge.as_deref(), cli.subnet.as_deref())?;
+            let record = store()?.create(&spec)?;
+            print(&mut out, format!("{}\n", record.id));
+        }
         Command::Start {
             names,
             attach: true,
@@ -1768,6 +1786,7 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
                         .to_string()
                 }
                 Status::Dead => "Dead (tupper was killed; `tupper rm` it)".to_string(),
+                Status::Created => "Created".to_string(),
             };
             let mut cmd = r.command.join(" ");
             if cmd.is_empty() {

@@ -33,6 +33,8 @@ pub enum Status {
     Exited,
     /// Its `tupper` process died without recording an exit (a crash): `rm` it.
     Dead,
+    /// Made by `create`: its command has not run yet (`start` runs it).
+    Created,
 }
 
 /// A container's record, as stored in `state/containers/ID.json` and shown by `ps`.
@@ -941,6 +943,10 @@ impl Store {
             Some(r) if r.status == Status::Dead => Err(Error::msg(format!(
                 "wait for container {name_or_id}: its tupper was killed; no exit code"
             ))),
+            Some(r) if r.status == Status::Created => Err(Error::msg(format!(
+                "wait for container {name_or_id}: it was created and has not run"
+            ))
+            .with_advice(format!("`tupper start {name_or_id}` runs it"))),
             Some(_) => Err(Error::msg(format!(
                 "wait for container {name_or_id}: still running"
             ))),

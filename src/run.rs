@@ -189,6 +189,16 @@ impl Spec {
     }
 }
 
+/// What [`Store::start_container`] made.
+// Returned once a start; a box would be an allocation on the start path.
+#[allow(clippy::large_enum_variant)]
+enum Outcome<'s> {
+    /// A container whose command runs.
+    Running(Container<'s>),
+    /// A container made only (`create`).
+    Created(Record),
+}
+
 /// A container whose command is running.
 #[derive(Debug)]
 pub struct Container<'s> {
@@ -210,6 +220,25 @@ impl Store {
     /// Starts a container: returns once its command runs (or fails to start; the
     /// container is then recorded as exited, or removed with `remove`).
     pub fn start(&self, spec: &Spec) -> Result<Container<'_>> {
+        match self.make_container(spec, false)? {
+            Outcome::Running(c) => Ok(c),
+            Outcome::Created(_) => unreachable!("a start runs the command"),
+        }
+    }
+
+    /// Makes a container without running its command (docker's `create`):
+    /// its snapshot and record, `created`, for [`Store::start_again`] to
+    /// run. Everything is checked as for a start; its network and cgroup
+    /// are made when it starts.
+    pub fn create(&self, spec: &Spec) -> Result<Record> {
+        match self.make_container(spec, true)? {
+            Outcome::Created(r) => Ok(r),
+            Outcome::Running(_) => unreachable!("a create runs nothing"),
+        }
+    }
+
+    /// A new container for `spec`: started, or only made (`create_only`).
+    fn make_container(&self, spec: &Spec, create_only: bool) -> Result<Outcome<'_>> {
         let id = names::new_id()?;
         // `-u` and `--group-add` are found in the image's /etc files, which
         // the snapshot has too: an unknown name changes nothing.
@@ -222,7 +251,7 @@ impl Store {
             )?),
             false => None,
         };
-        self.start_container(spec, &id, user, None)
+        self.start_container(spec, &id, user, None, create_only)
     }
 
     /// Starts the command of container `name_or_id` again (docker's
@@ -251,17 +280,22 @@ impl Store {
         if spec.network.mode == net::Mode::Bridge {
             net::remove_last_veth(&id)?;
         }
-        self.start_container(&spec, &id, user, Some(again))
+        match self.start_container(&spec, &id, user, Some(again), false)? {
+            Outcome::Running(c) => Ok(c),
+            Outcome::Created(_) => unreachable!("a start runs the command"),
+        }
     }
 
-    /// [`Store::start`] of container `id`: a new one, or `again` one made before.
+    /// [`Store::start`] of container `id`: a new one, or `again` one made
+    /// before; a new one only made with `create_only`.
     fn start_container(
         &self,
         spec: &Spec,
         id: &str,
         user: Option<crate::user::Resolved>,
         again: Option<crate::container::Again>,
-    ) -> Result<Container<'_>> {
+        create_only: bool,
+    ) -> Result<Outcome<'_>> {
         // Everything the user gave is checked (by building the plan) before the
         // store changes: bad input leaves nothing behind.
         let id = id.to_string();
@@ -326,10 +360,35 @@ impl Store {
         // The run lock first: from here on this container counts as alive, so
         // nobody reclaims the address it is about to lease. A container
         // started again holds it already.
-        let (again, lock) = match again {
+        let (again, mut lock) = match again {
             Some(a) => (Some(a), None),
             None => (None, Some(self.lock_new_container(&id)?)),
         };
+        if let Some(lock) = lock.take_if(|_| create_only) {
+            let created = self.create_new(
+                spec,
+                lock,
+                &id,
+                &hostname,
+                user.as_ref(),
+                spec.network.settings(),
+                &plan,
+                volumes,
+                Vec::new(),
+            )?;
+            // `created` once the snapshot is there: a crash before leaves a
+            // dead record (running, its lock free), which `rm` removes.
+            let Created {
+                mut record, lock, ..
+            } = created;
+            record.status = Status::Created;
+            if let Err(e) = self.write_record(&record) {
+                self.destroy_container(&id, record.name.as_deref(), false)?;
+                return Err(e);
+            }
+            drop(lock);
+            return Ok(Outcome::Created(record));
+        }
         let mut network = match net::prepare(&self.state_path(), &id, &spec.network, &|other| {
             self.is_running(other)
         }) {
@@ -373,7 +432,7 @@ impl Store {
                 &id,
                 &hostname,
                 user.as_ref(),
-                &network,
+                network.settings(),
                 &plan,
                 volumes,
                 cgroup_dirs,
@@ -409,7 +468,7 @@ impl Store {
             netns.as_ref().map(|f| f.as_fd()),
             cgroup.as_ref(),
         ) {
-            Ok(launched) => Ok(Container {
+            Ok(launched) => Ok(Outcome::Running(Container {
                 store: self,
                 record: created.record.clone(),
                 created: Some(created),
@@ -417,7 +476,7 @@ impl Store {
                 network: Some(network),
                 launched,
                 own_process_group: plan.own_process_group,
-            }),
+            })),
             Err(err) => {
                 // The command never ran.
                 let _ = net::release(network);
@@ -443,7 +502,7 @@ impl Store {
         id: &str,
         hostname: &str,
         user: Option<&crate::user::Resolved>,
-        network: &net::Prepared,
+        network: net::Settings,
         plan: &ChildPlan,
         volumes: Vec<crate::volume::Resolved>,
         cgroups: Vec<String>,
@@ -456,7 +515,7 @@ impl Store {
             hostname,
             &spec.command,
             spec.remove,
-            network.settings(),
+            network,
             crate::container::Security {
                 user: crate::container::User::of(spec, user),
                 ..crate::container::Security::of(spec)

@@ -281,3 +281,88 @@ fn a_container_whose_tupper_was_killed_starts_again() {
     store.tupper(&["rm", "-f", "dead"]).ok();
     store.assert_no_leftovers();
 }
+
+#[test]
+fn a_created_container_gets_its_files_then_runs() {
+    let store = store_with_busybox();
+    let out = store
+        .tupper(&[
+            "create",
+            "--net",
+            "none",
+            "--name",
+            "c",
+            "-e",
+            "A=1",
+            "bb",
+            "sh",
+            "-c",
+            "cat /in; echo A=$A; exit 4",
+        ])
+        .ok();
+    let id = out.trim();
+    assert!(is_id(id), "create printed {out:?}");
+    // Made, not running: not in `ps`; `created` in `ps -a`, without a pid.
+    assert!(store.ps_json(false).is_empty());
+    let r = status(&store, "c");
+    assert_eq!(r["status"], "created", "{r}");
+    assert!(r["pid"].is_null() && r["exit_code"].is_null(), "{r}");
+    let table = store.tupper(&["ps", "-a"]).ok();
+    assert!(
+        table.lines().nth(1).unwrap().contains(" Created "),
+        "{table}"
+    );
+    let e = store.tupper(&["wait", "c"]).fails(125);
+    assert!(e.contains("has not run"), "{e}");
+    // docker's way to give a container its input: files in, then start.
+    let input = store.scratch().join("in");
+    std::fs::write(&input, "from the host\n").unwrap();
+    store.tupper(&["cp", input.to_str().unwrap(), "c:/in"]).ok();
+    assert_eq!(
+        store.tupper(&["start", "-a", "c"]).code(4),
+        "from the host\nA=1\n"
+    );
+    let r = status(&store, "c");
+    assert_eq!(
+        (&r["status"], &r["exit_code"]),
+        (&"exited".into(), &4.into())
+    );
+    assert_eq!(r["id"], id);
+    store.tupper(&["rm", "c"]).ok();
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn create_checks_what_run_checks_and_leaves_nothing() {
+    let store = store_with_busybox();
+    store
+        .tupper(&["create", "--net", "none", "--name", "taken", "bb"])
+        .ok();
+    let before = store.state();
+    let missing = store.scratch().join("missing");
+    let volume = format!("{}:/data", missing.display());
+    for (args, want) in [
+        (&["create", "nosuchimage"][..], "nosuchimage"),
+        (&["create", "--name", "taken", "bb"], "taken"),
+        (&["create", "-v", &volume, "bb"], "missing"),
+        (&["create", "--ulimit", "nofile=2:1", "bb"], "soft limit"),
+        (&["create", "-u", "nosuchuser", "bb"], "nosuchuser"),
+        (&["create", "-d", "bb"], "no -d"),
+    ] {
+        let e = store.tupper(args).fails(125);
+        assert!(e.contains(want), "{args:?}: {e}");
+        before.assert_same(&store.state(), &format!("{args:?}"));
+    }
+    // --rm: removed once its command has run.
+    store
+        .tupper(&[
+            "create", "--net", "none", "--rm", "--name", "once", "bb", "true",
+        ])
+        .ok();
+    store.tupper(&["start", "-a", "once"]).ok();
+    assert!(!store.ps_json(true).iter().any(|r| r["name"] == "once"));
+    // prune removes what never ran, as docker's `container prune`.
+    let out = store.tupper(&["prune"]).ok();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    store.assert_no_leftovers();
+}

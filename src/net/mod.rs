@@ -515,6 +515,32 @@ impl Options {
         Ok(o)
     }
 
+    /// The settings of a container with these options that has no lease
+    /// yet (`create`): no address, gateway or veth.
+    pub fn settings(&self) -> Settings {
+        let bridge = self.mode == Mode::Bridge;
+        Settings {
+            mode: self.mode.as_str().to_string(),
+            bridge: bridge.then(|| self.bridge.clone()),
+            ports: self.publish.iter().map(|p| p.to_string()).collect(),
+            subnet: bridge.then(|| self.subnet.to_string()),
+            requested_address: self.ip.map(|a| a.to_string()),
+            dns: self.etc.dns.iter().map(|a| a.to_string()).collect(),
+            dns_search: self.etc.dns_search.clone(),
+            dns_options: self.etc.dns_options.clone(),
+            extra_hosts: self
+                .etc
+                .add_hosts
+                .iter()
+                .map(|(name, addr)| match addr {
+                    Some(a) => format!("{name}:{a}"),
+                    None => format!("{name}:host-gateway"),
+                })
+                .collect(),
+            ..Settings::default()
+        }
+    }
+
     /// Checks everything that can be checked without the kernel or the lease
     /// file.
     pub fn validate(&self) -> Result<()> {
@@ -628,8 +654,8 @@ pub struct Prepared {
     spare_pool: Option<SparePool>,
     /// What `/etc/resolv.conf` and `/etc/hosts` get besides tupper's.
     etc: EtcOptions,
-    /// The address asked for (`--ip`), kept for the next start.
-    requested: Option<Ipv4Addr>,
+    /// What the options alone say of the settings ([`Options::settings`]).
+    unleased: Settings,
 }
 
 impl fmt::Debug for Prepared {
@@ -780,8 +806,6 @@ impl Prepared {
     pub fn settings(&self) -> Settings {
         let b = self.bridge.as_ref();
         Settings {
-            mode: self.mode.as_str().to_string(),
-            bridge: b.map(|b| b.bridge.clone()),
             address: b.map(|b| b.address.to_string()),
             prefix_len: b.map(|b| b.subnet.prefix),
             mac_address: b.map(|b| {
@@ -793,23 +817,7 @@ impl Prepared {
             }),
             gateway: b.map(|b| b.subnet.gateway().to_string()),
             host_veth: b.map(|b| b.host_veth.clone()),
-            ports: b
-                .map(|b| b.publish.iter().map(|p| p.to_string()).collect())
-                .unwrap_or_default(),
-            subnet: b.map(|b| b.subnet.to_string()),
-            requested_address: self.requested.map(|a| a.to_string()),
-            dns: self.etc.dns.iter().map(|a| a.to_string()).collect(),
-            dns_search: self.etc.dns_search.clone(),
-            dns_options: self.etc.dns_options.clone(),
-            extra_hosts: self
-                .etc
-                .add_hosts
-                .iter()
-                .map(|(name, addr)| match addr {
-                    Some(a) => format!("{name}:{a}"),
-                    None => format!("{name}:host-gateway"),
-                })
-                .collect(),
+            ..self.unleased.clone()
         }
     }
 }
@@ -959,7 +967,7 @@ pub fn prepare(
         bridge: None,
         spare_pool: spare_pool(opts),
         etc: opts.etc.clone(),
-        requested: opts.ip,
+        unleased: opts.settings(),
     };
     if opts.mode != Mode::Bridge {
         return Ok(p);
