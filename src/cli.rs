@@ -49,8 +49,10 @@ Commands:
                                  the container's resolv.conf nameservers, search domains, options
       --add-host NAME:ADDR       add NAME to the container's /etc/hosts (ADDR host-gateway: the bridge)
       -v, --volume HOST:CTR[:ro] bind a host file or directory into the container (read-only with :ro)
+      -v, --volume NAME:CTR[:ro] mount named volume NAME (made on first use, filled from the image at CTR)
       --tmpfs CTR[:OPTIONS]      mount a new tmpfs (default nosuid,nodev,noexec; size=, mode=, exec, ro, ...)
-      --mount type=bind,source=HOST,target=CTR[,readonly] | type=tmpfs,target=CTR[,tmpfs-size=N,tmpfs-mode=M]
+      --mount type=bind,source=HOST,target=CTR[,readonly] | type=volume,source=NAME,target=CTR[,readonly]
+              | type=tmpfs,target=CTR[,tmpfs-size=N,tmpfs-mode=M]
                                  the same mounts, in docker's other spelling
       --read-only                make the container's root read-only
       --init                     PID 1 is a minimal init: it reaps orphans and passes signals on to the command
@@ -76,6 +78,8 @@ Commands:
   inspect NAME|ID...             a container's record and network settings, as JSON
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
   prune                          remove every container that is not running (exited, dead)
+  volume create|ls [-q] [--json]|inspect|rm|prune [NAME...]
+                                 named volumes (run -v NAME:PATH makes one on first use, filled from the image)
   cp SRC DEST                    copy files between the host and a container (CONTAINER:PATH)
   exec [-d] [-t] [-e KEY[=VALUE]] [-w DIR] [-u USER[:GROUP]] NAME|ID COMMAND [ARG]...
                                  run a command in a running container (-d: in the background)
@@ -152,6 +156,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// `create`: a container made, its command not run (`start` runs it).
     Create(Box<RunArgs>),
+    /// `volume create|ls|inspect|rm|prune`: named volumes.
+    Volume(VolumeCommand),
     /// `ps`.
     Ps {
         /// Include exited and dead containers.
@@ -273,6 +279,26 @@ pub enum Command {
     Help,
     /// `--version`.
     Version,
+}
+
+/// What `volume` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeCommand {
+    /// `volume create NAME...`.
+    Create(Vec<String>),
+    /// `volume ls [-q] [--json]`.
+    List {
+        /// Only the names.
+        quiet: bool,
+        /// JSON output.
+        json: bool,
+    },
+    /// `volume inspect NAME...`.
+    Inspect(Vec<String>),
+    /// `volume rm NAME...`.
+    Remove(Vec<String>),
+    /// `volume prune`.
+    Prune,
 }
 
 /// The arguments of `run`.
@@ -472,6 +498,7 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             Command::Prune
         }
         "run" => Command::Run(Box::new(parse_run(&mut p)?)),
+        "volume" => Command::Volume(parse_volume_command(&mut p)?),
         "create" => {
             let a = parse_run(&mut p)?;
             if a.detach {
@@ -670,6 +697,53 @@ fn names_and_option(
         )));
     }
     Ok((names, value))
+}
+
+/// `volume`'s subcommand and its arguments.
+fn parse_volume_command(p: &mut Parser) -> Result<VolumeCommand> {
+    let sub = match p.next().map_err(lex)? {
+        Some(Arg::Value(v)) => string(v)?,
+        _ => {
+            return Err(bad(
+                "volume needs a command: create, ls, inspect, rm or prune",
+            ))
+        }
+    };
+    let names = |p: &mut Parser, what: &str| -> Result<Vec<String>> {
+        let (_, names) = flags(p, &[])?;
+        if names.is_empty() {
+            return Err(bad(format!("volume {what} needs at least one volume name")));
+        }
+        Ok(names)
+    };
+    Ok(match sub.as_str() {
+        "create" => VolumeCommand::Create(names(p, "create")?),
+        "inspect" => VolumeCommand::Inspect(names(p, "inspect")?),
+        "rm" | "remove" => VolumeCommand::Remove(names(p, "rm")?),
+        "ls" | "list" => {
+            let (set, rest) = flags(p, &["quiet", "json"])?;
+            if !rest.is_empty() {
+                return Err(bad("volume ls takes no arguments"));
+            }
+            VolumeCommand::List {
+                quiet: set[0],
+                json: set[1],
+            }
+        }
+        "prune" => {
+            let (set, rest) = flags(p, &["force"])?;
+            let _ = set;
+            if !rest.is_empty() {
+                return Err(bad("volume prune takes no arguments"));
+            }
+            VolumeCommand::Prune
+        }
+        other => {
+            return Err(bad(format!(
+                "unknown volume command {other:?}: create, ls, inspect, rm or prune"
+            )))
+        }
+    })
 }
 
 /// `stop -t`'s and `restart -t`'s value: whole seconds, -1 forever (docker's).
@@ -1223,6 +1297,68 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 &crate::cp::Location::parse(from),
                 &crate::cp::Location::parse(to),
             )?;
+        }
+        Command::Volume(v) => {
+            let store = store()?;
+            match v {
+                VolumeCommand::Create(names) => {
+                    for n in names {
+                        store.create_volume(n)?;
+                        print(&mut out, format!("{n}\n"));
+                    }
+                }
+                VolumeCommand::List { quiet, json } => {
+                    let list = store.volumes()?;
+                    if *json {
+                        print(
+                            &mut out,
+                            serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
+                        );
+                    } else if *quiet {
+                        for v in list {
+                            print(&mut out, format!("{}\n", v.name));
+                        }
+                    } else {
+                        let rows: Vec<[String; 3]> = list
+                            .iter()
+                            .map(|v| {
+                                [
+                                    v.name.clone(),
+                                    v.containers.len().to_string(),
+                                    v.mountpoint.clone(),
+                                ]
+                            })
+                            .collect();
+                        print(
+                            &mut out,
+                            columns(["VOLUME NAME", "CONTAINERS", "MOUNTPOINT"], &rows),
+                        );
+                    }
+                }
+                VolumeCommand::Inspect(names) => {
+                    let list = names
+                        .iter()
+                        .map(|n| store.volume(n))
+                        .collect::<Result<Vec<_>>>()?;
+                    print(
+                        &mut out,
+                        serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
+                    );
+                }
+                VolumeCommand::Remove(names) => {
+                    for n in names {
+                        store.remove_volume(n)?;
+                        print(&mut out, format!("{n}\n"));
+                    }
+                }
+                VolumeCommand::Prune => {
+                    let (removed, result) = store.prune_volumes();
+                    for n in removed {
+                        print(&mut out, format!("{n}\n"));
+                    }
+                    result?;
+                }
+            }
         }
         Command::Prune => {
             let store = store()?;
@@ -2207,8 +2343,8 @@ mod tests {
         let dest: Vec<&str> = a.mounts.iter().map(|m| m.destination.as_str()).collect();
         assert_eq!(dest, ["/b", "/d", "/t"]);
         assert!(a.mounts[0].read_only && !a.mounts[1].read_only);
-        let e = parse_str(&["run", "-v", "vol:/b", "bb"]).unwrap_err();
-        assert!(e.to_string().contains("named volumes"), "{e}");
+        let e = parse_str(&["run", "-v", "Vol:/b", "bb"]).unwrap_err();
+        assert!(e.to_string().contains("invalid volume name"), "{e}");
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub mod fsutil;
 pub mod image;
 pub mod launch;
 pub mod loopstore;
+pub mod named_volume;
 pub mod names;
 pub mod net;
 pub mod netns_pool;

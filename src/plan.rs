@@ -559,13 +559,17 @@ fn volume_step(root: &str, v: &crate::volume::Resolved) -> Result<Step> {
         names.push(cstring("mount path", name)?);
     }
     let (source, attrs, shown) = match m.kind {
-        Kind::Bind => {
+        Kind::Bind | Kind::Volume => {
             let source = m.source.as_deref().unwrap_or_default();
             let ro = if m.read_only { attr::RDONLY } else { 0 };
+            let shown = match &m.name {
+                Some(name) => format!("mount volume {name} on {}", m.destination),
+                None => format!("bind {source} on {}", m.destination),
+            };
             (
                 VolumeSource::Bind(cstring("volume source", source)?),
                 attr::NODEV | ro,
-                format!("bind {source} on {}", m.destination),
+                shown,
             )
         }
         Kind::Tmpfs => {

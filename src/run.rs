@@ -308,7 +308,21 @@ impl Store {
                 .ok()
                 .or_else(|| spec.tty.then(|| "xterm".to_string())),
         };
-        let volumes = crate::volume::resolve(&spec.mounts)?;
+        // Named volumes: their paths in the store now, made with the
+        // container (`Store::make_volumes`).
+        let named = spec
+            .mounts
+            .iter()
+            .any(|m| m.kind == crate::volume::Kind::Volume);
+        let with_paths;
+        let mounts = match named {
+            true => {
+                with_paths = self.with_volume_paths(&spec.mounts)?;
+                &with_paths[..]
+            }
+            false => &spec.mounts[..],
+        };
+        let volumes = crate::volume::resolve(mounts)?;
         let root_flags = crate::fsutil::mount_flags(self.containers.as_fd())
             .map_err(|e| Error::os(format!("statvfs {}", self.root().display()), e))?;
         // Each only when given: every function a start calls is code it
@@ -376,14 +390,23 @@ impl Store {
                 volumes,
                 Vec::new(),
             )?;
+            let made = match named {
+                true => self.make_volumes(&created.record.mounts, created.rootfs.as_fd()),
+                false => Ok(Vec::new()),
+            };
             // `created` once the snapshot is there: a crash before leaves a
             // dead record (running, its lock free), which `rm` removes.
             let Created {
                 mut record, lock, ..
             } = created;
             record.status = Status::Created;
-            if let Err(e) = self.write_record(&record) {
-                self.destroy_container(&id, record.name.as_deref(), false)?;
+            if let Err(e) = made.and_then(|made| {
+                self.write_record(&record).inspect_err(|_| {
+                    let _ = self.destroy_container(&id, record.name.as_deref(), false);
+                    self.remove_volumes_made(&made);
+                })
+            }) {
+                let _ = self.destroy_container(&id, record.name.as_deref(), false);
                 return Err(e);
             }
             drop(lock);
@@ -447,9 +470,26 @@ impl Store {
         };
         // What undoes the record when the command does not start: a new
         // container goes, as if it never was; one started again is as it was.
-        let undo = |created: &Created| match &before {
+        let undo_record = |created: &Created| match &before {
             None => self.destroy_container(&id, created.record.name.as_deref(), false),
             Some(before) => self.put_back_record(before),
+        };
+        let made = match named {
+            true => match self.make_volumes(&created.record.mounts, created.rootfs.as_fd()) {
+                Ok(made) => made,
+                Err(e) => {
+                    let _ = net::release(network);
+                    undo_record(&created)?;
+                    return Err(e);
+                }
+            },
+            false => Vec::new(),
+        };
+        // And the volumes it made, which no container names then.
+        let undo = |created: &Created| {
+            undo_record(created)?;
+            self.remove_volumes_made(&made);
+            Ok::<(), Error>(())
         };
         let netns = netns.map(|s| s.fd);
         let cgroup = match cgroup.map(|c| c.make(&spec.resources)).transpose() {

@@ -1,6 +1,7 @@
 //! Mounts the user asks for: host directories and files bound into the
-//! container (`-v HOST:CTR[:ro]`, docker's bind mounts) and `tmpfs` mounts
-//! (`--tmpfs CTR[:OPTIONS]`).
+//! container (`-v HOST:CTR[:ro]`, docker's bind mounts), named volumes of
+//! the store (`-v NAME:CTR[:ro]`, see [`crate::named_volume`]) and `tmpfs`
+//! mounts (`--tmpfs CTR[:OPTIONS]`).
 //!
 //! Parsing is pure ([`parse_volume`], [`parse_tmpfs`], [`check`]);
 //! [`resolve`] looks at the host (the source must exist) before the store
@@ -21,15 +22,22 @@ pub enum Kind {
     Bind,
     /// A new, empty `tmpfs` (`--tmpfs`).
     Tmpfs,
+    /// A named volume of the store (`-v NAME:CTR`), bound as a host
+    /// directory is.
+    Volume,
 }
 
 /// One mount the user asked for, as `inspect` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {
-    /// `bind` or `tmpfs`.
+    /// `bind`, `volume` or `tmpfs`.
     #[serde(rename = "type")]
     pub kind: Kind,
-    /// The host path of a bind mount (absolute once [`resolve`]d).
+    /// The name of a named volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The host path of a bind mount (absolute once [`resolve`]d), or of a
+    /// named volume (its directory in the store, once known).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// The path inside the container (absolute, cleaned).
@@ -91,7 +99,11 @@ pub fn parse_volume(spec: &str) -> Result<Mount> {
     let bad = |why: &str| Error::msg(format!("invalid volume {spec:?}: {why}"));
     let parts: Vec<&str> = spec.split(':').collect();
     let (source, destination, options) = match parts.as_slice() {
-        [_] => return Err(bad("give HOST:CONTAINER (tupper has no anonymous volumes)")),
+        [_] => {
+            return Err(bad(
+                "give HOST:CONTAINER or NAME:CONTAINER (tupper has no anonymous volumes)",
+            ))
+        }
         [s, d] => (*s, *d, ""),
         [s, d, o] => (*s, *d, *o),
         _ => return Err(bad("too many ':'")),
@@ -99,11 +111,14 @@ pub fn parse_volume(spec: &str) -> Result<Mount> {
     if source.is_empty() {
         return Err(bad("the host path is empty"));
     }
-    if !source.starts_with('/') && !source.starts_with('.') {
-        return Err(bad(
-            "the host path must be absolute or start with '.' (tupper has no named volumes)",
-        ));
-    }
+    // docker's rule: a source that is not a path is a volume's name.
+    let name = match source.starts_with('/') || source.starts_with('.') {
+        true => None,
+        false => {
+            crate::names::validate("volume name", source).map_err(|e| bad(e.what()))?;
+            Some(source.to_string())
+        }
+    };
     let mut read_only = false;
     for option in options.split(',').filter(|o| !o.is_empty()) {
         match option {
@@ -125,8 +140,12 @@ pub fn parse_volume(spec: &str) -> Result<Mount> {
         }
     }
     Ok(Mount {
-        kind: Kind::Bind,
-        source: Some(source.to_string()),
+        kind: match name {
+            Some(_) => Kind::Volume,
+            None => Kind::Bind,
+        },
+        source: name.is_none().then(|| source.to_string()),
+        name,
         destination: destination_path(destination).map_err(|why| bad(&why))?,
         read_only,
         options: Vec::new(),
@@ -146,6 +165,7 @@ pub fn parse_tmpfs(spec: &str) -> Result<Mount> {
         .collect();
     let mount = Mount {
         kind: Kind::Tmpfs,
+        name: None,
         source: None,
         destination: destination_path(destination).map_err(|why| bad(&why))?,
         read_only: false,
@@ -227,11 +247,11 @@ pub fn parse_mount(spec: &str) -> Result<Mount> {
         match (key.as_str(), value) {
             ("type", _) if lower.as_deref() == Some("bind") => kind = Some(Kind::Bind),
             ("type", _) if lower.as_deref() == Some("tmpfs") => kind = Some(Kind::Tmpfs),
-            ("type", _) if lower.as_deref() == Some("volume") => {
-                return Err(bad("tupper has no named volumes"))
-            }
+            ("type", _) if lower.as_deref() == Some("volume") => kind = Some(Kind::Volume),
             ("type", Some(other)) => {
-                return Err(bad(&format!("unknown type {other:?} (bind or tmpfs)")))
+                return Err(bad(&format!(
+                    "unknown type {other:?} (bind, volume or tmpfs)"
+                )))
             }
             ("source" | "src", Some(v)) => source = Some(v.to_string()),
             ("target" | "destination" | "dst", Some(v)) => target = Some(v.to_string()),
@@ -263,13 +283,23 @@ pub fn parse_mount(spec: &str) -> Result<Mount> {
     if target.contains(':') || source.as_deref().unwrap_or_default().contains(':') {
         return Err(bad("a path with ':' is not supported"));
     }
+    if let (Some(source), Some(Kind::Volume)) = (&source, kind) {
+        if source.starts_with('/') || source.starts_with('.') {
+            return Err(bad(
+                "a volume's source is its name (type=bind takes a path)",
+            ));
+        }
+    }
     match kind {
-        None => Err(bad("no type (bind or tmpfs)")),
-        Some(Kind::Bind) => {
+        None => Err(bad("no type (bind, volume or tmpfs)")),
+        Some(Kind::Bind | Kind::Volume) => {
             if !options.is_empty() {
                 return Err(bad("tmpfs-* fields are for type=tmpfs"));
             }
-            let source = source.ok_or_else(|| bad("no source"))?;
+            let source = source.ok_or_else(|| match kind {
+                Some(Kind::Volume) => bad("no source (tupper has no anonymous volumes)"),
+                _ => bad("no source"),
+            })?;
             let ro = if read_only { ":ro" } else { "" };
             parse_volume(&format!("{source}:{target}{ro}")).map_err(|e| bad(e.what()))
         }
@@ -385,6 +415,16 @@ pub fn resolve(mounts: &[Mount]) -> Result<Vec<Resolved>> {
                     m.destination
                 )))
             }
+            // Made in the store when the container is (its path given by
+            // the store beforehand): always a directory.
+            (Kind::Volume, Some(_)) => true,
+            (Kind::Volume, None) => {
+                return Err(Error::msg(format!(
+                    "volume {} -> {}: no path in the store",
+                    m.name.as_deref().unwrap_or_default(),
+                    m.destination
+                )))
+            }
             (Kind::Tmpfs, _) => {
                 tmpfs_settings(&m.options).map_err(|why| {
                     Error::msg(format!("invalid --tmpfs {}: {why}", m.destination))
@@ -445,7 +485,8 @@ mod tests {
     fn volumes_refuse_what_tupper_does_not_do() {
         for bad in [
             "/data",
-            "name:/data",
+            "Name:/data",
+            "-x:/data",
             ":/data",
             "/a:data",
             "/a:/",
@@ -459,8 +500,33 @@ mod tests {
         ] {
             assert!(parse_volume(bad).is_err(), "{bad} was taken");
         }
-        let e = parse_volume("name:/data").unwrap_err().to_string();
-        assert!(e.contains("named volumes"), "{e}");
+        let e = parse_volume("data").unwrap_err().to_string();
+        assert!(e.contains("no anonymous volumes"), "{e}");
+    }
+
+    #[test]
+    fn a_source_that_is_not_a_path_is_a_named_volume() {
+        let m = parse_volume("data:/var/lib/db:ro").unwrap();
+        assert_eq!(m.kind, Kind::Volume);
+        assert_eq!(m.name.as_deref(), Some("data"));
+        assert_eq!(m.source, None);
+        assert_eq!(m.destination, "/var/lib/db");
+        assert!(m.read_only);
+        let m = parse_mount("type=volume,source=data,target=/var/lib/db,readonly").unwrap();
+        assert_eq!(m, parse_volume("data:/var/lib/db:ro").unwrap());
+        for bad in [
+            "type=volume,target=/d",
+            "type=volume,source=/abs,target=/d",
+            "type=volume,source=Up,target=/d",
+        ] {
+            assert!(parse_mount(bad).is_err(), "{bad} was taken");
+        }
+        // Resolved with the store's path: a directory, never looked up on
+        // the host before the store makes it.
+        let mut m = parse_volume("data:/d").unwrap();
+        assert!(resolve(std::slice::from_ref(&m)).is_err());
+        m.source = Some("/nonexistent/volumes/data".into());
+        assert!(resolve(&[m]).unwrap()[0].dir);
     }
 
     #[test]
@@ -479,7 +545,6 @@ mod tests {
         assert_eq!(m, parse_tmpfs("/run:size=64m,mode=1770").unwrap());
         assert!(parse_mount("type=tmpfs,target=/t,ro").unwrap().read_only);
         for bad in [
-            "type=volume,source=v,target=/d",
             "source=/a,target=/b",
             "type=bind,target=/b",
             "type=bind,source=/a",

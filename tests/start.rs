@@ -294,10 +294,12 @@ fn a_created_container_gets_its_files_then_runs() {
             "c",
             "-e",
             "A=1",
+            "-v",
+            "cvol:/cv",
             "bb",
             "sh",
             "-c",
-            "cat /in; echo A=$A; exit 4",
+            "cat /in; echo A=$A; echo ran > /cv/out; exit 4",
         ])
         .ok();
     let id = out.trim();
@@ -328,7 +330,11 @@ fn a_created_container_gets_its_files_then_runs() {
         (&"exited".into(), &4.into())
     );
     assert_eq!(r["id"], id);
+    // Its named volume was made with it, and keeps what it wrote.
+    let out = store.root().join("volumes/cvol/out");
+    assert_eq!(std::fs::read_to_string(out).unwrap(), "ran\n");
     store.tupper(&["rm", "c"]).ok();
+    store.tupper(&["volume", "rm", "cvol"]).ok();
     store.assert_no_leftovers();
 }
 

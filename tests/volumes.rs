@@ -246,6 +246,9 @@ fn bad_mounts_fail_cleanly_and_change_nothing() {
     store.run_rm("bb", &["true"]).ok();
     let dir = host_dir(&store, "bad");
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    // The store's directory of named volumes, made with the first one.
+    store.tupper(&["volume", "create", "first"]).ok();
+    store.tupper(&["volume", "rm", "first"]).ok();
     let before = store.state();
     let missing = store.scratch().join("no-such-dir");
     let cases: Vec<(Vec<String>, &str)> = vec![
@@ -253,7 +256,17 @@ fn bad_mounts_fail_cleanly_and_change_nothing() {
             vec!["-v".into(), volume(&missing, "/x")],
             "No such file or directory",
         ),
-        (vec!["-v".into(), "data:/x".into()], "named volumes"),
+        (vec!["-v".into(), "Data:/x".into()], "invalid volume name"),
+        // A named volume made for a run that then fails goes with it.
+        (
+            vec![
+                "-v".into(),
+                "made:/x".into(),
+                "-v".into(),
+                volume(&dir, "/bin/sh"),
+            ],
+            "bind ",
+        ),
         (vec!["-v".into(), "/tmp".into()], "anonymous volumes"),
         (vec!["-v".into(), volume(&dir, "/")], "'/'"),
         (vec!["-v".into(), volume(&dir, "/proc/x")], "/proc"),
@@ -424,11 +437,121 @@ fn mount_is_dockers_other_spelling() {
             "--net",
             "none",
             "--mount",
-            "type=volume,source=v,target=/v",
+            "type=volume,target=/v",
             "bb",
             "true",
         ])
         .fails(125);
-    assert!(line.contains("named volumes"), "{line}");
+    assert!(line.contains("no anonymous volumes"), "{line}");
+    store.assert_no_leftovers();
+}
+
+/// `-v NAME:CTR`: a named volume of the store, made on first use and filled
+/// with what the image has there (owners and modes kept), kept when its
+/// containers go, shared by the containers that name it, removed only when
+/// none does (`volume rm`, `volume prune`).
+#[test]
+fn a_named_volume_is_filled_from_the_image_and_outlives_its_containers() {
+    let store = store_with_busybox();
+    let make_site = "mkdir -p /srv/www && echo page > /srv/www/index.html \
+                     && chown -R 1000:1000 /srv/www && chmod 750 /srv/www";
+    store
+        .tupper(&[
+            "run", "--net", "none", "--name", "maker", "bb", "sh", "-c", make_site,
+        ])
+        .ok();
+    store.tupper(&["commit", "maker", "site"]).ok();
+    store.tupper(&["rm", "maker"]).ok();
+    let first = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "-v",
+            "web:/srv/www",
+            "site",
+            "sh",
+            "-c",
+            "stat -c '%u:%g %a' /srv/www; cat /srv/www/index.html; echo more > /srv/www/more",
+        ])
+        .ok();
+    assert_eq!(first, "1000:1000 750\npage\n");
+    // A btrfs subvolume of the store (btrfs's own listing says so).
+    assert!(
+        store.all_subvolumes().contains(&"volumes/web".to_string()),
+        "{:?}",
+        store.all_subvolumes()
+    );
+    // What a container wrote stays for the next, on any image and path;
+    // read-only there with :ro.
+    let next = run_with(
+        &store,
+        &["-v", "web:/w:ro"],
+        "cat /w/more; touch /w/x 2>/dev/null && echo rw || echo ro",
+    )
+    .ok();
+    assert_eq!(next, "more\nro\n");
+    assert_eq!(store.tupper(&["volume", "ls", "-q"]).ok(), "web\n");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&store.tupper(&["volume", "inspect", "web"]).ok()).unwrap();
+    let mountpoint = store.root().join("volumes/web");
+    assert_eq!(inspect[0]["mountpoint"], mountpoint.to_str().unwrap());
+    assert_eq!(
+        fs::read_to_string(mountpoint.join("more")).unwrap(),
+        "more\n"
+    );
+    // Named by a container, running or not: kept.
+    store
+        .tupper(&[
+            "run",
+            "--net",
+            "none",
+            "--name",
+            "user",
+            "--mount",
+            "type=volume,src=web,dst=/w",
+            "bb",
+            "true",
+        ])
+        .ok();
+    let id = store.ps_json(true)[0]["id"].as_str().unwrap().to_string();
+    let e = store.tupper(&["volume", "rm", "web"]).fails(125);
+    assert!(e.contains(&format!("in use by container {id}")), "{e}");
+    assert_eq!(store.tupper(&["volume", "prune"]).ok(), "");
+    let table = store.tupper(&["volume", "ls"]).ok();
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("web           1 "),
+        "{table}"
+    );
+    store.tupper(&["rm", "user"]).ok();
+    assert_eq!(store.tupper(&["volume", "prune"]).ok(), "web\n");
+    assert_eq!(store.tupper(&["volume", "ls", "-q"]).ok(), "");
+    let e = store.tupper(&["volume", "rm", "web"]).fails(125);
+    assert!(e.contains("no such volume: web"), "{e}");
+    store.tupper(&["rmi", "site"]).ok();
+    store.assert_no_leftovers();
+}
+
+/// A volume half made when tupper was killed (`volumes/.new-NAME`, a
+/// subvolume made here with `btrfs` as that tupper would have left it) is
+/// never listed, and goes when a volume is next made or removed.
+#[test]
+fn a_half_made_volume_goes_with_the_next_volume_made() {
+    let store = store_with_busybox();
+    store.tupper(&["volume", "create", "a"]).ok();
+    let half = store.root().join("volumes/.new-b");
+    sh("btrfs", &["subvolume", "create", half.to_str().unwrap()]);
+    assert_eq!(store.tupper(&["volume", "ls", "-q"]).ok(), "a\n");
+    let e = store.tupper(&["volume", "rm", "b"]).fails(125);
+    assert!(e.contains("no such volume: b"), "{e}");
+    assert!(!half.exists(), "the half-made volume is still there");
+    // `volume create` of one that exists is fine, as docker's.
+    assert_eq!(store.tupper(&["volume", "create", "a"]).ok(), "a\n");
+    store.tupper(&["volume", "rm", "a"]).ok();
     store.assert_no_leftovers();
 }
