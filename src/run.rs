@@ -400,13 +400,13 @@ impl Store {
                 mut record, lock, ..
             } = created;
             record.status = Status::Created;
-            if let Err(e) = made.and_then(|made| {
-                self.write_record(&record).inspect_err(|_| {
-                    let _ = self.destroy_container(&id, record.name.as_deref(), false);
-                    self.remove_volumes_made(&made);
-                })
-            }) {
-                let _ = self.destroy_container(&id, record.name.as_deref(), false);
+            let written = match made {
+                Err(e) => Err((e, Vec::new())),
+                Ok(made) => self.write_record(&record).map_err(|e| (e, made)),
+            };
+            if let Err((e, made)) = written {
+                self.destroy_container(&id, record.name.as_deref(), false)?;
+                self.remove_volumes_made(&made);
                 return Err(e);
             }
             drop(lock);
