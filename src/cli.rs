@@ -72,6 +72,7 @@ Commands:
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
+      --privileged               every capability, no filter, the host's devices, no /proc and /sys masks
       --security-opt seccomp=unconfined|builtin, --security-opt no-new-privileges[=BOOL]
                                  run without the system-call filter; set no_new_privs
   ps [-a] [-q] [--json]          list running (-a: all) containers (-q: only their IDs)
@@ -356,6 +357,8 @@ pub struct RunArgs {
     pub sysctls: Vec<String>,
     /// `--device`s.
     pub devices: Vec<crate::device::Device>,
+    /// `--privileged`.
+    pub privileged: bool,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -837,6 +840,7 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                 a.publish.push(string(p.value().map_err(lex)?)?)
             }
             Some(Arg::Short('t')) | Some(Arg::Long("tty")) => a.tty = true,
+            Some(Arg::Long("privileged")) => a.privileged = true,
             Some(Arg::Short('v')) | Some(Arg::Long("volume")) => a.mounts.push(
                 crate::volume::parse_volume(&string(p.value().map_err(lex)?)?).map_err(advise)?,
             ),
@@ -1032,6 +1036,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
             false => crate::sysctl::parse_all(&a.sysctls, mode == net::Mode::Host)?,
         },
         devices: a.devices.clone(),
+        privileged: a.privileged,
     })
 }
 
@@ -2378,6 +2383,7 @@ mod tests {
             devices: Vec::new(),
             tty: false,
             init: false,
+            privileged: false,
             started_unix: None,
         };
         let t = ps_table(std::slice::from_ref(&rec), 160);

@@ -118,6 +118,9 @@ pub struct Record {
     /// Whether it runs tupper's init as PID 1 (`--init`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub init: bool,
+    /// Whether it is privileged (`--privileged`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
     /// When its command last started (`tupper start` starts it again),
     /// seconds since the epoch; `None`: at its creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,6 +157,8 @@ pub struct RunConfig {
     pub tty: bool,
     /// `--init`.
     pub init: bool,
+    /// `--privileged`.
+    pub privileged: bool,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -422,6 +427,7 @@ impl Store {
             devices: config.devices,
             tty: config.tty,
             init: config.init,
+            privileged: config.privileged,
             started_unix: None,
         };
         self.write_new_record(&record)?;

@@ -84,9 +84,74 @@ pub fn check(devices: &[Device]) -> Result<()> {
     Ok(())
 }
 
+/// The host's device nodes below `/dev`, for `--privileged` (docker's
+/// `HostDevices`): every character and block device, found recursively,
+/// but those a container has its own of (`/dev/pts`, `/dev/ptmx`, `/dev/shm`,
+/// `/dev/mqueue`), the host's `/dev/console`, and the ones every container
+/// gets bound anyway (`except`, names below `/dev`). Sorted.
+pub fn host_devices(except: &[&str]) -> Result<Vec<Device>> {
+    const SKIPPED: [&str; 5] = ["pts", "ptmx", "shm", "mqueue", "console"];
+    let mut found = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from("/dev")];
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Error::os(format!("--privileged: list {}", dir.display()), e))?;
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| Error::os(format!("--privileged: list {}", dir.display()), e))?;
+            let path = entry.path();
+            let Some(name) = path.to_str().and_then(|p| p.strip_prefix("/dev/")) else {
+                continue;
+            };
+            if SKIPPED.contains(&name) || except.contains(&name) {
+                continue;
+            }
+            // Not followed: a symlink is not a device of its own.
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            use std::os::unix::fs::FileTypeExt;
+            if kind.is_dir() {
+                dirs.push(path);
+            } else if kind.is_char_device() || kind.is_block_device() {
+                found.push(Device {
+                    host: format!("/dev/{name}"),
+                    container: format!("/dev/{name}"),
+                });
+            }
+        }
+    }
+    found.sort_by(|a, b| a.container.cmp(&b.container));
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_devices_are_the_hosts_nodes_but_the_containers_own() {
+        let all = host_devices(&["null"]).unwrap();
+        let names: Vec<&str> = all.iter().map(|d| d.container.as_str()).collect();
+        assert!(names.contains(&"/dev/zero"), "{names:?}");
+        assert!(!names.contains(&"/dev/null"), "excepted: {names:?}");
+        for own in [
+            "/dev/pts/",
+            "/dev/ptmx",
+            "/dev/shm/",
+            "/dev/mqueue/",
+            "/dev/console",
+        ] {
+            assert!(
+                !names.iter().any(|n| n.starts_with(own)),
+                "{own}: {names:?}"
+            );
+        }
+        assert!(all.iter().all(|d| d.host == d.container));
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
 
     #[test]
     fn devices_parse_as_docker_writes_them() {

@@ -291,8 +291,12 @@ pub struct PlanInput<'a> {
     pub ulimits: &'a [crate::ulimit::Ulimit],
     /// The `--sysctl`s.
     pub sysctls: &'a [crate::sysctl::Sysctl],
-    /// The `--device`s.
+    /// The `--device`s (with `privileged`, the host's devices too).
     pub devices: &'a [crate::device::Device],
+    /// `--privileged`: no `nodev` on the root, `/dev` and the volumes, a
+    /// writable `/sys`, no masks or read-only paths over `/proc` and `/sys`
+    /// (the capabilities and the filter are the caller's).
+    pub privileged: bool,
 }
 
 impl Default for PlanInput<'_> {
@@ -312,6 +316,7 @@ impl Default for PlanInput<'_> {
             tty: false,
             sysctls: &[],
             devices: &[],
+            privileged: false,
             ulimits: &[],
             volumes: &[],
             read_only: false,
@@ -517,15 +522,19 @@ fn mount_step(
 /// (`--read-only`, after the user's mount points were made in it), and the
 /// protections of `/proc` and `/sys` last, over anything the user mounted.
 fn all_steps(root: &str, input: &PlanInput<'_>) -> Result<Vec<Step>> {
-    let mut steps = mount_steps(root, input.root_flags, input.devices)?;
+    let mut steps = mount_steps(root, input.root_flags, input.devices, input.privileged)?;
     for v in input.volumes {
-        steps.push(volume_step(root, v)?);
+        steps.push(volume_step(root, v, input.privileged)?);
     }
+    let nodev = match input.privileged {
+        true => MountFlags::empty(),
+        false => MountFlags::NODEV,
+    };
     if input.read_only {
         steps.push(Step {
             op: Op::Remount {
                 target: cstring("container root", root)?,
-                flags: input.root_flags | MountFlags::BIND | MountFlags::NODEV | MountFlags::RDONLY,
+                flags: input.root_flags | MountFlags::BIND | nodev | MountFlags::RDONLY,
             },
             shown: "make the container's root read-only".to_string(),
         });
@@ -538,13 +547,15 @@ fn all_steps(root: &str, input: &PlanInput<'_>) -> Result<Vec<Step>> {
             shown: "open /proc/sys for --sysctl".to_string(),
         });
     }
-    steps.extend(protection_steps(root)?);
+    if !input.privileged {
+        steps.extend(protection_steps(root)?);
+    }
     Ok(steps)
 }
 
 /// The step of one user mount: a bind mount gets `nodev` (and `rdonly` with
 /// `ro`) on everything it brings; a `tmpfs` its options' flags.
-fn volume_step(root: &str, v: &crate::volume::Resolved) -> Result<Step> {
+fn volume_step(root: &str, v: &crate::volume::Resolved, privileged: bool) -> Result<Step> {
     use crate::volume::{attr, Kind};
     let m = &v.mount;
     let mut prefixes = Vec::new();
@@ -562,13 +573,14 @@ fn volume_step(root: &str, v: &crate::volume::Resolved) -> Result<Step> {
         Kind::Bind | Kind::Volume => {
             let source = m.source.as_deref().unwrap_or_default();
             let ro = if m.read_only { attr::RDONLY } else { 0 };
+            let nodev = if privileged { 0 } else { attr::NODEV };
             let shown = match &m.name {
                 Some(name) => format!("mount volume {name} on {}", m.destination),
                 None => format!("bind {source} on {}", m.destination),
             };
             (
                 VolumeSource::Bind(cstring("volume source", source)?),
-                attr::NODEV | ro,
+                nodev | ro,
                 shown,
             )
         }
@@ -605,9 +617,24 @@ fn mount_steps(
     root: &str,
     root_flags: MountFlags,
     devices: &[crate::device::Device],
+    privileged: bool,
 ) -> Result<Vec<Step>> {
     let at = |p: &str| cstring("mount path", format!("{root}{p}"));
     let hardened = PROC_FLAGS;
+    // `--privileged` opens device nodes anywhere, as docker's (whose device
+    // cgroup then allows every device), and writes to `/sys`.
+    let (nodev, sys_ro, shown) = match privileged {
+        true => (
+            MountFlags::empty(),
+            MountFlags::empty(),
+            "bind the container's root on itself (--privileged: device nodes open)",
+        ),
+        false => (
+            MountFlags::NODEV,
+            MountFlags::RDONLY,
+            "make the container's root nodev",
+        ),
+    };
     let mut steps = vec![
         // No device node of the snapshot can be opened: CAP_MKNOD is kept (as
         // in docker, where the device cgroup does this job), so without it the
@@ -615,26 +642,19 @@ fn mount_steps(
         Step {
             op: Op::Remount {
                 target: cstring("container root", root)?,
-                flags: root_flags | MountFlags::BIND | MountFlags::NODEV,
+                flags: root_flags | MountFlags::BIND | nodev,
             },
-            shown: "make the container's root nodev".to_string(),
+            shown: shown.to_string(),
         },
         mount_step(root, "proc", "/proc", "proc", hardened, None)?,
-        mount_step(
-            root,
-            "sysfs",
-            "/sys",
-            "sysfs",
-            hardened | MountFlags::RDONLY,
-            None,
-        )?,
+        mount_step(root, "sysfs", "/sys", "sysfs", hardened | sys_ro, None)?,
         mount_step(
             root,
             "tmpfs",
             "/dev",
             "tmpfs",
             // The devices below are mounts of their own, with the host's flags.
-            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::STRICTATIME,
+            MountFlags::NOSUID | nodev | MountFlags::STRICTATIME,
             Some("mode=755,size=65536k"),
         )?,
     ];
@@ -1011,6 +1031,38 @@ mod tests {
             .find(|s| s.shown == "mount tmpfs on /dev")
             .unwrap();
         assert!(matches!(&dev.op, Op::Mount { flags, .. } if flags.contains(MountFlags::NODEV)));
+    }
+
+    #[test]
+    fn privileged_drops_nodev_read_only_sys_and_the_masks() {
+        let devices = [crate::device::Device {
+            host: "/dev/loop-control".into(),
+            container: "/dev/loop-control".into(),
+        }];
+        let p = plan(PlanInput {
+            root_flags: MountFlags::NOATIME,
+            privileged: true,
+            devices: &devices,
+            ..base()
+        });
+        let Op::Remount { flags, .. } = &p.steps[0].op else {
+            panic!("{:?}", p.steps[0]);
+        };
+        assert_eq!(*flags, MountFlags::BIND | MountFlags::NOATIME);
+        let flags_of = |shown: &str| match &p.steps.iter().find(|s| s.shown == shown).unwrap().op {
+            Op::Mount { flags, .. } => *flags,
+            other => panic!("{other:?}"),
+        };
+        assert!(!flags_of("mount tmpfs on /dev").contains(MountFlags::NODEV));
+        assert!(!flags_of("mount sysfs on /sys").contains(MountFlags::RDONLY));
+        assert!(p
+            .steps
+            .iter()
+            .any(|s| s.shown == "bind the host's /dev/loop-control on /dev/loop-control"));
+        assert!(!p.steps.iter().any(|s| matches!(
+            s.op,
+            Op::MaskFile { .. } | Op::MaskDir { .. } | Op::ReadOnly { .. }
+        )));
     }
 
     #[test]

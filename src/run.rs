@@ -84,6 +84,11 @@ pub struct Spec {
     pub sysctls: Vec<crate::sysctl::Sysctl>,
     /// Host device nodes bound into its `/dev` (`--device`).
     pub devices: Vec<crate::device::Device>,
+    /// docker's `--privileged`: every capability tupper has, no system-call
+    /// filter, every host device in `/dev`, device nodes that open
+    /// anywhere, a writable `/sys`, no masks over `/proc` and `/sys`. The
+    /// container can then do what root on the host can.
+    pub privileged: bool,
 }
 
 impl Default for Spec {
@@ -116,6 +121,7 @@ impl Default for Spec {
             stop_timeout: None,
             sysctls: Vec::new(),
             devices: Vec::new(),
+            privileged: false,
         }
     }
 }
@@ -184,6 +190,7 @@ impl Spec {
                 .iter()
                 .map(|d| crate::device::parse(d))
                 .collect::<Result<_>>()?,
+            privileged: record.privileged,
         };
         Ok((spec, resolved))
     }
@@ -299,6 +306,32 @@ impl Store {
         // Everything the user gave is checked (by building the plan) before the
         // store changes: bad input leaves nothing behind.
         let id = id.to_string();
+        // `--privileged`: every capability tupper has and no filter (docker
+        // ignores --cap-add and --cap-drop then too), and the host's devices.
+        let lifted;
+        let spec = match spec.privileged {
+            true => {
+                lifted = Spec {
+                    capabilities: crate::capabilities::available()?,
+                    seccomp_unconfined: true,
+                    ..spec.clone()
+                };
+                &lifted
+            }
+            false => spec,
+        };
+        let host_devices;
+        let devices = match spec.privileged {
+            true => {
+                host_devices = crate::device::host_devices(&plan::DEVICES)?
+                    .into_iter()
+                    .filter(|d| !spec.devices.iter().any(|u| u.container == d.container))
+                    .chain(spec.devices.iter().cloned())
+                    .collect::<Vec<_>>();
+                &host_devices[..]
+            }
+            false => &spec.devices[..],
+        };
         let hostname = default_hostname(spec, &id);
         // With a terminal of its own and none named, docker's xterm. A
         // container started again has its environment already.
@@ -364,7 +397,8 @@ impl Store {
                 user: user.as_ref(),
                 ulimits: &spec.ulimits,
                 sysctls: &spec.sysctls,
-                devices: &spec.devices,
+                devices,
+                privileged: spec.privileged,
             },
         )?;
         // cgroup v1: the child is moved into its cgroup after the clone, and
@@ -578,6 +612,7 @@ impl Store {
                 devices: spec.devices.iter().map(|d| d.to_string()).collect(),
                 tty: spec.tty,
                 init: spec.init,
+                privileged: spec.privileged,
             },
         )
     }

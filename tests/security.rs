@@ -337,3 +337,87 @@ fn the_callers_supplementary_groups_stay_out() {
     );
     assert_eq!(out.trim_end(), "Groups:");
 }
+
+/// `--privileged`, docker's: every capability tupper has, no filter, the
+/// host's device nodes in `/dev`, device nodes that open anywhere, a
+/// writable `/sys`, no masks over `/proc`; `exec` and `start` keep it. The
+/// same script in a default container is the control: none of it.
+#[test]
+fn privileged_lifts_the_protections_that_a_default_run_keeps() {
+    let store = store_with_busybox();
+    let script = "grep -E '^(CapEff|Seccomp):' /proc/self/status; \
+                  test -c /dev/loop-control && echo host-devices || echo own-devices; \
+                  readlink /dev/ptmx; \
+                  mknod /n c 1 3 && (echo x > /n) 2>/dev/null && echo nodes-open || echo nodes-closed; \
+                  grep -q ' /sys sysfs rw' /proc/mounts && echo sys-rw || echo sys-ro; \
+                  test -n \"$(head -c 1 /proc/interrupts)\" && echo proc-shown || echo proc-masked; \
+                  mkdir /m && mount -t tmpfs none /m 2>/dev/null && echo mounts || echo no-mount";
+    let own_caps = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("CapEff:"))
+        .unwrap()
+        .to_string();
+    let privileged = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--privileged",
+            "bb",
+            "sh",
+            "-c",
+            script,
+        ])
+        .ok();
+    assert_eq!(
+        privileged,
+        format!(
+            "{own_caps}\nSeccomp:\t0\nhost-devices\npts/ptmx\nnodes-open\nsys-rw\nproc-shown\nmounts\n"
+        )
+    );
+    let default = store
+        .tupper(&["run", "--rm", "--net", "none", "bb", "sh", "-c", script])
+        .ok();
+    assert_eq!(
+        default,
+        "CapEff:\t00000000a80425fb\nSeccomp:\t2\nown-devices\npts/ptmx\nnodes-closed\nsys-ro\nproc-masked\nno-mount\n"
+    );
+    // Kept by the record: `exec` gets it, `start` makes it again.
+    store
+        .tupper(&[
+            "run",
+            "-d",
+            "--net",
+            "none",
+            "--privileged",
+            "--name",
+            "p",
+            "bb",
+            "sleep",
+            "100",
+        ])
+        .ok();
+    let exec = store
+        .tupper(&["exec", "p", "grep", "^CapEff:", "/proc/self/status"])
+        .ok();
+    assert_eq!(exec, format!("{own_caps}\n"));
+    let r: serde_json::Value = serde_json::from_str(&store.tupper(&["inspect", "p"]).ok()).unwrap();
+    assert_eq!(r[0]["privileged"], true, "{r}");
+    assert_eq!(r[0]["security"]["seccomp"], "unconfined", "{r}");
+    store.tupper(&["stop", "-t", "0", "p"]).ok();
+    store.tupper(&["start", "p"]).ok();
+    let again = store
+        .tupper(&[
+            "exec",
+            "p",
+            "sh",
+            "-c",
+            "grep ^CapEff: /proc/self/status; test -c /dev/loop-control && echo host-devices",
+        ])
+        .ok();
+    assert_eq!(again, format!("{own_caps}\nhost-devices\n"));
+    store.tupper(&["rm", "-f", "p"]).ok();
+    store.assert_no_leftovers();
+}
