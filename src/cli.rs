@@ -95,6 +95,9 @@ Commands:
   logs [-f] [-n N] NAME|ID       the output of a container started with run -d (-f: follow; -n, --tail: the last N lines)
   port NAME|ID [PORT[/PROTO]]    the published ports of a container (docker's format)
   top NAME|ID                    the processes of a running container (ps -ef's columns, host PIDs)
+  stats [--no-stream] [--json] [NAME|ID...]
+                                 CPU, memory, network and block I/O, PIDs of running containers (all
+                                 without names), every second (--no-stream: once, after a second)
   rename NAME|ID NEW_NAME        rename a container (running or not)
   attach FILE                    mount a btrfs image file (mkfs.btrfs FILE) on the store root via a loop device
   detach                         unmount the store root
@@ -263,6 +266,15 @@ pub enum Command {
         name: String,
         /// Its new name.
         new: String,
+    },
+    /// `stats`: what running containers use.
+    Stats {
+        /// Names or IDs (none: every running container).
+        names: Vec<String>,
+        /// Print again every second until they end (without `--no-stream`).
+        stream: bool,
+        /// JSON output.
+        json: bool,
     },
     /// `top`: the processes of a running container.
     Top {
@@ -502,6 +514,14 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         }
         "run" => Command::Run(Box::new(parse_run(&mut p)?)),
         "volume" => Command::Volume(parse_volume_command(&mut p)?),
+        "stats" => {
+            let (set, names) = flags(&mut p, &["no-stream", "json"])?;
+            Command::Stats {
+                names,
+                stream: !set[0],
+                json: set[1],
+            }
+        }
         "create" => {
             let a = parse_run(&mut p)?;
             if a.detach {
@@ -1302,6 +1322,63 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 &crate::cp::Location::parse(from),
                 &crate::cp::Location::parse(to),
             )?;
+        }
+        Command::Stats {
+            names,
+            stream,
+            json,
+        } => {
+            let store = store()?;
+            // Without names, the containers running now; a named one that
+            // is not running is an error, as in docker.
+            let (names, named) = match names.is_empty() {
+                true => (
+                    store
+                        .containers(false)?
+                        .into_iter()
+                        .map(|r| r.id)
+                        .collect::<Vec<_>>(),
+                    false,
+                ),
+                false => (names.clone(), true),
+            };
+            let sample_all = || -> Result<Vec<crate::stats::Sample>> {
+                let mut list = Vec::new();
+                for n in &names {
+                    match store.sample(n) {
+                        Ok(s) => list.push(s),
+                        Err(e) if named => return Err(e),
+                        Err(_) => {}
+                    }
+                }
+                Ok(list)
+            };
+            let clear = *stream && !*json && rustix::termios::isatty(rustix::stdio::stdout());
+            let mut before = sample_all()?;
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                // Those that ended meanwhile are left out.
+                let after: Vec<_> = names.iter().filter_map(|n| store.sample(n).ok()).collect();
+                let list: Vec<crate::stats::Stats> = after
+                    .into_iter()
+                    .map(|a| {
+                        let b = before.iter().find(|b| b.id == a.id);
+                        crate::stats::stats(b, a)
+                    })
+                    .collect();
+                let text = match json {
+                    true if *stream => serde_json::to_string(&list).unwrap_or_default() + "\n",
+                    true => serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
+                    false if clear => format!("\x1b[2J\x1b[H{}", crate::stats::table(&list)),
+                    false => crate::stats::table(&list),
+                };
+                print(&mut out, text);
+                let _ = out.flush();
+                if !*stream || list.is_empty() {
+                    break;
+                }
+                before = list.into_iter().map(|s| s.sample).collect();
+            }
         }
         Command::Volume(v) => {
             let store = store()?;

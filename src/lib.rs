@@ -45,6 +45,7 @@ pub mod plan;
 pub mod pool;
 pub mod run;
 pub mod seccomp;
+pub mod stats;
 pub mod store;
 pub mod sysctl;
 pub mod terminal;

@@ -1314,6 +1314,32 @@ fn a_container_started_again_gets_its_network_back() {
     w.store.assert_no_leftovers();
 }
 
+/// `stats` counts a bridge container's traffic: what its `eth0` received
+/// and sent (`lo` left out).
+#[test]
+fn stats_counts_a_bridge_containers_traffic() {
+    let w = World::new("stat", 48);
+    let gw = w.addr(1);
+    let script = format!("ping -c 3 -W 2 {gw} >/dev/null; echo done; sleep 60");
+    w.tupper(&["run", "-d", "--name", "n", "bb", "sh", "-c", &script])
+        .ok();
+    assert!(
+        wait_for(Duration::from_secs(20), || w.tupper(&["logs", "n"]).ok()
+            == "done\n"),
+        "the pings did not end"
+    );
+    let out = w.tupper(&["stats", "--no-stream", "--json", "n"]).ok();
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // Three echo requests out and three replies in, 98 bytes each and more.
+    let (rx, tx) = (
+        list[0]["net_rx_bytes"].as_u64().unwrap(),
+        list[0]["net_tx_bytes"].as_u64().unwrap(),
+    );
+    assert!(rx >= 3 * 98 && tx >= 3 * 98, "{out}");
+    w.tupper(&["rm", "-f", "n"]).ok();
+    w.store.assert_no_leftovers();
+}
+
 /// `-p ADDRESS:HOSTPORT:CONTAINERPORT` publishes on that host address only,
 /// as docker's `-p 127.0.0.1:8080:80`: reached there, not through the
 /// host's other addresses; `port` shows the address; an address the host
