@@ -335,11 +335,8 @@ fn scaled(bytes: u64, base: f64, units: &[&str], digits: i32) -> String {
         value /= base;
         unit += 1;
     }
-    let whole = if value >= 1.0 {
-        value.log10().floor() as i32 + 1
-    } else {
-        1
-    };
+    // Digits before the point (no libm on the binary's account).
+    let whole = (value as u64).max(1).to_string().len() as i32;
     let decimals = (digits - whole).max(0) as usize;
     let text = format!("{value:.decimals$}");
     let text = match text.contains('.') {
