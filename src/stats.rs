@@ -71,7 +71,8 @@ impl Store {
         }
         // The pidfd keeps PID 1's number from being reused while we look.
         let (pid1, _pidfd) = self.pin_pid1(&rec.id).ok_or_else(not_running)?;
-        sample_of(&rec, pid1).ok_or_else(not_running)
+        let pids = crate::top::processes_of(pid1)?.ok_or_else(not_running)?;
+        Ok(sample_of(&rec, pid1, &pids))
     }
 }
 
@@ -95,29 +96,11 @@ pub fn stats(before: Option<&Sample>, after: Sample) -> Stats {
     }
 }
 
-/// Reads container `rec`, whose PID 1 is `pid1`; `None` once it ended.
-fn sample_of(rec: &Record, pid1: i32) -> Option<Sample> {
-    let ns = std::fs::metadata(format!("/proc/{pid1}/ns/pid")).ok()?;
-    let ns = {
-        use std::os::unix::fs::MetadataExt;
-        (ns.dev(), ns.ino())
-    };
+/// Reads container `rec`, whose PID 1 is `pid1` and processes `pids`.
+fn sample_of(rec: &Record, pid1: i32, pids: &[i32]) -> Sample {
     let mut procs = ProcSums::default();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(st) = std::fs::metadata(format!("/proc/{pid}/ns/pid")) else {
-            continue;
-        };
-        use std::os::unix::fs::MetadataExt;
-        if (st.dev(), st.ino()) == ns {
-            procs.add(pid);
-        }
+    for &pid in pids {
+        procs.add(pid);
     }
     let host_memory = host_memory_bytes();
     let cgroup = CgroupSums::read(&rec.cgroups);
@@ -125,7 +108,7 @@ fn sample_of(rec: &Record, pid1: i32) -> Option<Sample> {
         Some("host") => (0, 0),
         _ => net_bytes(pid1),
     };
-    Some(Sample {
+    Sample {
         id: rec.id.clone(),
         name: rec.name.clone(),
         cpu_ns: cgroup.cpu_ns.unwrap_or(procs.cpu_ticks * TICK_NS),
@@ -139,7 +122,7 @@ fn sample_of(rec: &Record, pid1: i32) -> Option<Sample> {
         block_write_bytes: procs.write_bytes,
         pids: cgroup.pids.unwrap_or(procs.threads),
         at: Some(Instant::now()),
-    })
+    }
 }
 
 /// Nanoseconds in a clock tick of /proc's times ([`crate::top::clock_ticks`]).

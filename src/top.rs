@@ -39,30 +39,34 @@ impl Store {
         }
         // The pidfd keeps PID 1's number from being reused while we look.
         let (pid1, _pidfd) = self.pin_pid1(&rec.id).ok_or_else(not_running)?;
-        let ns = namespace(pid1).ok_or_else(not_running)?;
+        let pids = processes_of(pid1)?.ok_or_else(not_running)?;
         let boot = boot_time()?;
         let ticks = clock_ticks();
-        let proc_dir = std::fs::read_dir("/proc").map_err(|e| Error::os("read /proc", e))?;
-        let mut list = Vec::new();
-        for entry in proc_dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            // A process that ends meanwhile is simply not listed.
-            if namespace(pid) != Some(ns) {
-                continue;
-            }
-            if let Some(p) = read_process(pid, boot, ticks) {
-                list.push(p);
-            }
-        }
+        let mut list: Vec<Process> = pids
+            .into_iter()
+            .filter_map(|pid| read_process(pid, boot, ticks))
+            .collect();
         list.sort_by_key(|p| p.pid);
         Ok(list)
     }
+}
+
+/// The host pids of the processes in the PID namespace of `pid1` (a
+/// container's: its command, what it started, `exec`'s commands), in
+/// `/proc`'s order; `None` once `pid1` has ended. A process that ends
+/// meanwhile may or may not be listed.
+pub(crate) fn processes_of(pid1: i32) -> Result<Option<Vec<i32>>> {
+    let Some(ns) = namespace(pid1) else {
+        return Ok(None);
+    };
+    let proc_dir = std::fs::read_dir("/proc").map_err(|e| Error::os("read /proc", e))?;
+    Ok(Some(
+        proc_dir
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| namespace(pid) == Some(ns))
+            .collect(),
+    ))
 }
 
 /// The clock ticks per second of /proc's times: the kernel's `USER_HZ`,
