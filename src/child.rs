@@ -744,6 +744,11 @@ fn become_init() -> rustix::io::Result<()> {
         }
         all
     };
+    // tupper's arguments and environment go before the command's process
+    // exists: once it runs, it could read /proc/1/environ (with
+    // CAP_SYS_PTRACE) before PID 1 got to it. Neither process reads them
+    // again (the command's `execve` takes the plan's prepared strings).
+    hide_arguments();
     // SAFETY: a raw clone(SIGCHLD), i.e. fork without glibc's atfork
     // handlers (which take locks another thread of tupper may have held at
     // the clone3 that made this process); no pointers are passed.
@@ -764,11 +769,11 @@ fn become_init() -> rustix::io::Result<()> {
     // uses an fd above 2 again (PID 1 never returns from the loop below).
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
     // PID 1 never execs, so it still has every capability the child had for
-    // the mounts, and tupper's memory and arguments: it needs none of them
-    // (waiting, and killing a child of its own uid, take no capability). A
-    // process of the container must not reach them: no capability left, not
-    // dumpable (no ptrace, no /proc/1/mem or environ), and its arguments
-    // (tupper's command line: host paths) overwritten for /proc/1/cmdline.
+    // the mounts, and tupper's memory: it needs none of them (waiting, and
+    // killing a child of its own uid, take no capability). A process of the
+    // container must not reach them: no capability left, not dumpable (no
+    // ptrace, no /proc/1/mem); its arguments (tupper's command line: host
+    // paths) and environment were overwritten before the fork.
     let empty = rustix::thread::CapabilitySet::empty();
     let dropped = rustix::thread::set_capabilities(
         None,
@@ -786,7 +791,6 @@ fn become_init() -> rustix::io::Result<()> {
         unsafe { libc::kill(pid, libc::SIGKILL) };
         exit(125);
     }
-    hide_arguments();
     loop {
         // SAFETY: `all` is initialized; `info` is written by the kernel.
         let (sig, info) = unsafe {
