@@ -11,15 +11,6 @@ fn detached(store: &TestStore, options: &[&str], args: &[&str]) -> String {
     store.detached(options, args)
 }
 
-/// The status of container `name` in `ps -a --json`.
-fn status(store: &TestStore, name: &str) -> serde_json::Value {
-    store
-        .ps_json(true)
-        .into_iter()
-        .find(|r| r["name"] == name)
-        .unwrap_or_else(|| panic!("no container {name}"))
-}
-
 #[test]
 fn a_detached_container_runs_logs_and_stops() {
     let store = store_with_busybox();
@@ -30,7 +21,7 @@ fn a_detached_container_runs_logs_and_stops() {
     // run -d came back while the command runs: its holder has none of the
     // caller's pipes (else the harness would still be reading).
     assert!(start.elapsed() < Duration::from_secs(20));
-    let s = status(&store, "web");
+    let s = store.ps_entry("web");
     assert_eq!(s["id"], id.as_str());
     assert_eq!(s["status"], "running", "{s}");
     let mut logs = String::new();
@@ -43,7 +34,7 @@ fn a_detached_container_runs_logs_and_stops() {
     }
     assert_eq!(logs, "out\nerr\n");
     assert_eq!(store.tupper(&["stop", "web"]).ok(), "web\n");
-    let s = status(&store, "web");
+    let s = store.ps_entry("web");
     assert_eq!(s["status"], "exited", "{s}");
     assert_eq!(s["exit_code"], 3, "{s}");
     assert_eq!(
@@ -67,7 +58,7 @@ fn stop_kills_what_ignores_sigterm_after_the_timeout() {
     let took = start.elapsed();
     assert!(took >= Duration::from_millis(900), "{took:?}");
     assert!(took < Duration::from_secs(20), "{took:?}");
-    assert_eq!(status(&store, "sleeper")["exit_code"], 137);
+    assert_eq!(store.ps_entry("sleeper")["exit_code"], 137);
     // A --rm container is gone once stop returns.
     detached(&store, &["--rm", "--name", "gone"], &["sleep", "100"]);
     store.tupper(&["stop", "-t", "0", "gone"]).ok();
@@ -100,13 +91,13 @@ fn kill_sends_the_signal_asked_for() {
     assert_eq!(logs, "usr1\n");
     assert_eq!(store.tupper(&["kill", "k"]).ok(), "k\n");
     // kill returns once the signal is sent; the exit is recorded soon after.
-    let mut s = status(&store, "k");
+    let mut s = store.ps_entry("k");
     for _ in 0..500 {
         if s["status"] == "exited" {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
-        s = status(&store, "k");
+        s = store.ps_entry("k");
     }
     assert_eq!(s["exit_code"], 137, "{s}");
     let line = store.tupper(&["kill", "k"]).fails(125);
@@ -130,7 +121,7 @@ fn logs_follow_until_the_container_ends() {
         ],
     );
     assert_eq!(store.tupper(&["logs", "-f", "f"]).ok(), "1\n2\n3\n");
-    assert_eq!(status(&store, "f")["exit_code"], 5);
+    assert_eq!(store.ps_entry("f")["exit_code"], 5);
     // A container run in the foreground has no log.
     store
         .tupper(&["run", "--net", "none", "--name", "fg", "bb", "true"])
@@ -285,8 +276,8 @@ fn init_reaps_passes_signals_on_and_exits_as_the_command() {
     // PID 1 passes SIGTERM on: sleep dies of it (143); without --init,
     // PID 1 ignores it and stop has to kill (137).
     store.tupper(&["stop", "-t", "1", "i", "n"]).ok();
-    assert_eq!(status(&store, "i")["exit_code"], 143);
-    assert_eq!(status(&store, "n")["exit_code"], 137);
+    assert_eq!(store.ps_entry("i")["exit_code"], 143);
+    assert_eq!(store.ps_entry("n")["exit_code"], 137);
     // The command's own code, and 128+N for its signal.
     let out = store.tupper(&[
         "run", "--rm", "--net", "none", "--init", "bb", "sh", "-c", "exit 7",
@@ -316,7 +307,7 @@ fn init_reaps_passes_signals_on_and_exits_as_the_command() {
     store
         .tupper(&["stop", "-t", "18446744073709551615", "t"])
         .ok();
-    assert_eq!(status(&store, "t")["exit_code"], 143);
+    assert_eq!(store.ps_entry("t")["exit_code"], 143);
     store.tupper(&["rm", "i", "n", "t"]).ok();
     store.assert_no_leftovers();
 }
@@ -424,7 +415,7 @@ fn stop_signal_and_stop_timeout_are_the_containers() {
         .stdout
         .contains("up")));
     store.tupper(&["stop", "u"]).ok();
-    assert_eq!(status(&store, "u")["exit_code"], 5);
+    assert_eq!(store.ps_entry("u")["exit_code"], 5);
     assert_eq!(store.tupper(&["logs", "u"]).ok(), "up\nusr1\n");
     // PID 1 ignores SIGTERM: --stop-timeout 1 kills it after a second...
     detached(
@@ -439,7 +430,7 @@ fn stop_signal_and_stop_timeout_are_the_containers() {
         took >= Duration::from_millis(900) && took < Duration::from_secs(8),
         "{took:?}"
     );
-    assert_eq!(status(&store, "t")["exit_code"], 137);
+    assert_eq!(store.ps_entry("t")["exit_code"], 137);
     // ...and stop -t says otherwise.
     detached(
         &store,
@@ -461,7 +452,7 @@ fn stop_signal_and_stop_timeout_are_the_containers() {
         .stdout
         .contains("up")));
     store.tupper(&["stop", "rt"]).ok();
-    assert_eq!(status(&store, "rt")["exit_code"], 6);
+    assert_eq!(store.ps_entry("rt")["exit_code"], 6);
     for n in ["u", "t", "t0", "rt"] {
         store.tupper(&["rm", n]).ok();
     }
@@ -484,11 +475,11 @@ fn prune_removes_every_container_that_is_not_running() {
     store
         .tupper(&["run", "--net", "none", "--name", "done", "bb", "true"])
         .ok();
-    let done = status(&store, "done")["id"].as_str().unwrap().to_string();
+    let done = store.ps_entry("done")["id"].as_str().unwrap().to_string();
     // Dead: its tupper killed (by pid: this test started it), its command
     // gone with it.
     let dead = detached(&store, &["--name", "dead"], &["sleep", "100"]);
-    let pid = status(&store, "dead")["pid"].as_i64().unwrap();
+    let pid = store.ps_entry("dead")["pid"].as_i64().unwrap();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let ppid = stat
         .rsplit(") ")
@@ -499,10 +490,10 @@ fn prune_removes_every_container_that_is_not_running() {
         .unwrap()
         .to_string();
     sh("kill", &["-9", &ppid]);
-    assert!(wait_for(Duration::from_secs(20), || status(&store, "dead")
+    assert!(wait_for(Duration::from_secs(20), || store.ps_entry("dead")
         ["status"]
         == "dead"
-        && status(&store, "dead")["pid"].is_null()));
+        && store.ps_entry("dead")["pid"].is_null()));
     let running = detached(&store, &["--name", "up"], &["sleep", "100"]);
     let out = store.tupper(&["prune"]).ok();
     let mut removed: Vec<&str> = out.lines().collect();

@@ -15,16 +15,6 @@ fn detached(store: &TestStore, options: &[&str], args: &[&str]) -> String {
     store.detached(options, args)
 }
 
-/// The record of container `name_or_id` (`inspect`).
-fn inspect(store: &TestStore, name_or_id: &str) -> serde_json::Value {
-    let out = store.tupper(&["inspect", name_or_id]).ok();
-    let v: serde_json::Value = serde_json::from_str(&out).expect("inspect prints JSON");
-    match v {
-        serde_json::Value::Array(mut a) => a.remove(0),
-        v => v,
-    }
-}
-
 /// `tupper run --rm --net none OPTIONS... bb ARGS...`.
 fn run_rm(store: &TestStore, options: &[&str], args: &[&str]) -> Out {
     let mut v = vec!["run", "--rm", "--net", "none"];
@@ -44,20 +34,6 @@ fn cgroups(record: &serde_json::Value) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// The cgroup v1 hierarchy mount points by controller, from the host's
-/// mountinfo (the test's own reading, not tupper's).
-fn v1_mount(controller: &str) -> PathBuf {
-    let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    for line in text.lines() {
-        let (left, right) = line.split_once(" - ").unwrap();
-        let right: Vec<&str> = right.split(' ').collect();
-        if right[0] == "cgroup" && right[2].split(',').any(|o| o == controller) {
-            return PathBuf::from(left.split(' ').nth(4).unwrap());
-        }
-    }
-    panic!("no cgroup v1 hierarchy of {controller}: this test needs this host's v1 layout");
 }
 
 /// The path of process `pid`'s cgroup in the v1 hierarchy of `controller`,
@@ -111,13 +87,13 @@ fn limits_are_the_kernels_and_the_cgroup_goes_with_the_container() {
         ],
         &["sleep", "100"],
     );
-    let rec = inspect(&store, &id);
+    let rec = store.inspect(&id);
     let pid = rec["pid"].as_i64().expect("a running container has a pid");
     // The kernel puts its PID 1 in PARENT/ID of each hierarchy.
     for c in ["cpu", "cpuacct", "cpuset", "memory", "pids"] {
         assert_eq!(cgroup_of(pid, c), format!("/tupper/{id}"), "{c}");
     }
-    let dir = |c: &str| v1_mount(c).join("tupper").join(&id);
+    let dir = |c: &str| cgroup_v1_mount(c).join("tupper").join(&id);
     let mut listed = cgroups(&rec);
     listed.sort();
     let mut want: Vec<PathBuf> = ["cpu", "cpuacct", "cpuset", "memory", "pids"]
@@ -154,7 +130,10 @@ fn cpu_shares_out_of_range_are_clamped_as_the_kernel_clamps_them() {
     let store = store_with_busybox();
     let id = detached(&store, &["--cpu-shares", "1"], &["sleep", "100"]);
     assert_eq!(
-        read(&v1_mount("cpu").join("tupper").join(&id), "cpu.shares"),
+        read(
+            &cgroup_v1_mount("cpu").join("tupper").join(&id),
+            "cpu.shares"
+        ),
         "2"
     );
     store.tupper(&["rm", "-f", &id]).ok();
@@ -254,7 +233,7 @@ fn a_command_out_of_memory_is_killed_and_the_record_says_so() {
         "count=1",
     ]);
     out.code(137);
-    let rec = inspect(&store, "hog");
+    let rec = store.inspect("hog");
     assert_eq!(rec["oom_killed"], true, "{rec}");
     assert_eq!(rec["exit_code"], 137);
     // Its cgroup went when it ended (as docker's), before `rm`.
@@ -285,7 +264,7 @@ fn a_command_out_of_memory_is_killed_and_the_record_says_so() {
         ])
         .ok();
     // Not killed: the record says nothing of it (docker's false).
-    let rec = inspect(&store, "fits");
+    let rec = store.inspect("fits");
     assert!(rec["oom_killed"].is_null(), "{rec}");
     assert_eq!(rec["exit_code"], 0);
     store.tupper(&["rm", "fits"]).ok();
@@ -302,13 +281,13 @@ fn bad_limits_are_one_line_errors_that_change_nothing() {
     let _cleanup = Parents(
         ["cpu", "cpuacct", "cpuset", "memory", "pids"]
             .iter()
-            .map(|c| v1_mount(c).join(&parent))
+            .map(|c| cgroup_v1_mount(c).join(&parent))
             .collect(),
     );
     let children = || -> Vec<String> {
         ["cpu", "cpuacct", "cpuset", "memory", "pids"]
             .iter()
-            .flat_map(|c| list_dir(&v1_mount(c).join(&parent)))
+            .flat_map(|c| list_dir(&cgroup_v1_mount(c).join(&parent)))
             .filter(|e| is_id(e))
             .collect()
     };
@@ -339,7 +318,7 @@ fn bad_limits_are_one_line_errors_that_change_nothing() {
     }
     // The kernel's refusal did happen in a cgroup made for it (else the
     // check above would prove nothing about the undo).
-    assert!(v1_mount("cpuset").join(&parent).exists());
+    assert!(cgroup_v1_mount("cpuset").join(&parent).exists());
     store.assert_no_leftovers();
 }
 
@@ -347,7 +326,7 @@ fn bad_limits_are_one_line_errors_that_change_nothing() {
 fn a_killed_run_leaves_its_cgroup_for_rm() {
     let store = store_with_busybox();
     let id = detached(&store, &["-m", "64m"], &["sleep", "100"]);
-    let rec = inspect(&store, &id);
+    let rec = store.inspect(&id);
     let pid = rec["pid"].as_i64().unwrap();
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let ppid: i64 = stat
@@ -416,7 +395,7 @@ fn cgroups_the_container_made_below_its_own_go_with_it() {
         ])
         .ok();
     assert_eq!(out, "made\n");
-    let rec = inspect(&store, "nest");
+    let rec = store.inspect("nest");
     assert_eq!(rec["status"], "exited", "{rec}");
     for d in cgroups(&rec) {
         assert!(!d.exists(), "{} is left", d.display());
@@ -443,26 +422,29 @@ fn cgroup_parent_places_the_cgroup_and_only_the_leaf_is_removed() {
     let parent = format!("{top}/nested");
     let mut made = Vec::new();
     for c in ["cpu", "cpuacct", "cpuset", "memory", "pids"] {
-        made.push(v1_mount(c).join(&parent));
-        made.push(v1_mount(c).join(&top));
+        made.push(cgroup_v1_mount(c).join(&parent));
+        made.push(cgroup_v1_mount(c).join(&top));
     }
     let _cleanup = Parents(made);
     // A parent made before (here by the test, as a tupper killed after its
     // mkdir would leave it) has no CPUs in cgroup v1's cpuset: filled in.
-    fs::create_dir_all(v1_mount("cpuset").join(&parent)).unwrap();
-    assert_eq!(read(&v1_mount("cpuset").join(&parent), "cpuset.cpus"), "");
+    fs::create_dir_all(cgroup_v1_mount("cpuset").join(&parent)).unwrap();
+    assert_eq!(
+        read(&cgroup_v1_mount("cpuset").join(&parent), "cpuset.cpus"),
+        ""
+    );
     // Given alone, it makes a cgroup without limits.
     let id = detached(&store, &["--cgroup-parent", &parent], &["sleep", "100"]);
-    let pid = inspect(&store, &id)["pid"].as_i64().unwrap();
+    let pid = store.inspect(&id)["pid"].as_i64().unwrap();
     assert_eq!(cgroup_of(pid, "memory"), format!("/{parent}/{id}"));
     assert_eq!(
-        read(&v1_mount("pids").join(&parent).join(&id), "pids.max"),
+        read(&cgroup_v1_mount("pids").join(&parent).join(&id), "pids.max"),
         "max"
     );
     store.tupper(&["rm", "-f", &id]).ok();
-    assert!(!v1_mount("memory").join(&parent).join(&id).exists());
+    assert!(!cgroup_v1_mount("memory").join(&parent).join(&id).exists());
     assert!(
-        v1_mount("memory").join(&parent).exists(),
+        cgroup_v1_mount("memory").join(&parent).exists(),
         "the parent is the user's"
     );
     store.assert_no_leftovers();
@@ -547,7 +529,7 @@ fn ulimits_are_the_commands_and_execs() {
             .ok(),
         "123\n123\n"
     );
-    assert_eq!(inspect(&store, &id)["ulimits"][0], "nofile=123:123");
+    assert_eq!(store.inspect(&id)["ulimits"][0], "nofile=123:123");
     store.tupper(&["rm", "-f", &id]).ok();
     store.assert_no_leftovers();
 }
@@ -588,7 +570,8 @@ impl TaskLimit {
         // One per test: the tests of this file run side by side.
         static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = v1_mount("pids").join(format!("tupper-test-tasks-{}-{n}", std::process::id()));
+        let dir =
+            cgroup_v1_mount("pids").join(format!("tupper-test-tasks-{}-{n}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let limit = TaskLimit { dir };
         limit.set(max);

@@ -7,22 +7,6 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-/// Container `name`'s entry in `ps -a --json`.
-fn status(store: &TestStore, name: &str) -> serde_json::Value {
-    store
-        .ps_json(true)
-        .into_iter()
-        .find(|r| r["name"] == name)
-        .unwrap_or_else(|| panic!("no container {name}"))
-}
-
-/// `inspect NAME`'s one record.
-fn inspect(store: &TestStore, name: &str) -> serde_json::Value {
-    let out = store.tupper(&["inspect", name]).ok();
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    v[0].clone()
-}
-
 /// The log of `name` once it has `lines` lines (at most 20 s).
 fn log_with_lines(store: &TestStore, name: &str, lines: usize) -> String {
     let mut log = String::new();
@@ -43,7 +27,7 @@ fn a_stopped_container_runs_again_in_its_own_files() {
         ])
         .code(3);
     assert_eq!(first, "1\n");
-    let id = status(&store, "again")["id"].as_str().unwrap().to_string();
+    let id = store.ps_entry("again")["id"].as_str().unwrap().to_string();
     // -a: in the foreground, with its output and its exit code.
     assert_eq!(store.tupper(&["start", "-a", "again"]).code(3), "2\n");
     // Without: in the background; the name is printed once it runs, its
@@ -55,7 +39,7 @@ fn a_stopped_container_runs_again_in_its_own_files() {
     assert_eq!(store.tupper(&["start", &id]).ok(), format!("{id}\n"));
     assert_eq!(store.tupper(&["wait", &id]).ok(), "3\n");
     assert_eq!(store.tupper(&["logs", "again"]).ok(), "3\n4\n");
-    let r = status(&store, "again");
+    let r = store.ps_entry("again");
     assert_eq!(r["id"], id.as_str());
     assert_eq!(r["status"], "exited", "{r}");
     assert_eq!(r["exit_code"], 3, "{r}");
@@ -130,10 +114,10 @@ fn a_container_starts_again_with_the_settings_it_was_made_with() {
         !first.ends_with("\nsh\n"),
         "--init: PID 1 is not sh: {first:?}"
     );
-    let before = inspect(&store, "same");
+    let before = store.inspect("same");
     // The same command, in the same settings, says the same.
     assert_eq!(store.tupper(&["start", "-a", "same"]).ok(), first);
-    let after = inspect(&store, "same");
+    let after = store.inspect("same");
     for key in [
         "security",
         "env",
@@ -155,13 +139,13 @@ fn a_container_starts_again_with_the_settings_it_was_made_with() {
 fn start_leaves_a_running_container_alone() {
     let store = store_with_busybox();
     let id = store.detached(&["--name", "up"], &["sleep", "100"]);
-    let pid = status(&store, "up")["pid"].clone();
+    let pid = store.ps_entry("up")["pid"].clone();
     assert!(pid.is_i64(), "{pid}");
     let e = store.tupper(&["start", "-a", "up"]).fails(125);
     assert!(e.contains("start up: it is running"), "{e}");
     // Without -a, as docker: nothing to do, the name printed.
     assert_eq!(store.tupper(&["start", "up"]).ok(), "up\n");
-    let r = status(&store, "up");
+    let r = store.ps_entry("up");
     assert_eq!((&r["status"], &r["pid"]), (&"running".into(), &pid));
     store.tupper(&["rm", "-f", &id]).ok();
     store.assert_no_leftovers();
@@ -178,20 +162,20 @@ fn a_start_that_fails_leaves_the_container_as_it_was() {
             "run", "--net", "none", "--name", "vol", "-v", &volume, "bb", "true",
         ])
         .ok();
-    let id = status(&store, "vol")["id"].as_str().unwrap().to_string();
+    let id = store.ps_entry("vol")["id"].as_str().unwrap().to_string();
     std::fs::remove_dir(&data).unwrap();
-    let before = inspect(&store, "vol");
+    let before = store.inspect("vol");
     let entries = store.state_entries();
     for args in [&["start", "-a", "vol"][..], &["start", "vol"]] {
         let e = store.tupper(args).fails(125);
         assert!(e.contains(&format!("volume {}", data.display())), "{e}");
-        assert_eq!(inspect(&store, "vol"), before, "{args:?}");
+        assert_eq!(store.inspect("vol"), before, "{args:?}");
         assert_eq!(store.state_entries(), entries, "{args:?}");
     }
     // Once its volume is back, it starts.
     std::fs::create_dir_all(&data).unwrap();
     store.tupper(&["start", "-a", "vol"]).ok();
-    assert_eq!(status(&store, "vol")["status"], "exited");
+    assert_eq!(store.ps_entry("vol")["status"], "exited");
 
     // Its command gone from its files: docker's 127, and the record is
     // as it was (exited with its last run's code).
@@ -208,10 +192,10 @@ fn a_start_that_fails_leaves_the_container_as_it_was() {
             "rm /bin/sh; exit 5",
         ])
         .code(5);
-    let before = inspect(&store, "nosh");
+    let before = store.inspect("nosh");
     let e = store.tupper(&["start", "-a", "nosh"]).fails(127);
     assert!(e.contains("sh"), "{e}");
-    assert_eq!(inspect(&store, "nosh"), before);
+    assert_eq!(store.inspect("nosh"), before);
     store.tupper(&["rm", &id, "nosh"]).ok();
     store.assert_no_leftovers();
 }
@@ -222,17 +206,17 @@ fn restart_stops_a_running_container_and_starts_it_again() {
     let script = "echo up; trap 'echo term; exit 3' TERM; while :; do sleep 0.05; done";
     store.detached(&["--name", "r"], &["sh", "-c", script]);
     assert_eq!(log_with_lines(&store, "r", 1), "up\n");
-    let pid = status(&store, "r")["pid"].as_i64().unwrap();
+    let pid = store.ps_entry("r")["pid"].as_i64().unwrap();
     assert_eq!(store.tupper(&["restart", "-t", "10", "r"]).ok(), "r\n");
-    let r = status(&store, "r");
+    let r = store.ps_entry("r");
     assert_eq!(r["status"], "running", "{r}");
     assert_ne!(r["pid"].as_i64().unwrap(), pid, "a new PID 1");
     assert_eq!(log_with_lines(&store, "r", 3), "up\nterm\nup\n");
     // A stopped one is only started.
     store.tupper(&["stop", "r"]).ok();
-    assert_eq!(status(&store, "r")["exit_code"], 3);
+    assert_eq!(store.ps_entry("r")["exit_code"], 3);
     assert_eq!(store.tupper(&["restart", "r"]).ok(), "r\n");
-    assert_eq!(status(&store, "r")["status"], "running");
+    assert_eq!(store.ps_entry("r")["status"], "running");
     store.tupper(&["rm", "-f", "r"]).ok();
     store.assert_no_leftovers();
 }
@@ -241,7 +225,7 @@ fn restart_stops_a_running_container_and_starts_it_again() {
 fn a_container_whose_tupper_was_killed_starts_again() {
     let store = store_with_busybox();
     store.detached(&["--name", "dead", "--pids-limit", "50"], &["sleep", "100"]);
-    let pid = status(&store, "dead")["pid"].as_i64().unwrap();
+    let pid = store.ps_entry("dead")["pid"].as_i64().unwrap();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let holder: i32 = stat
         .rsplit(") ")
@@ -255,17 +239,17 @@ fn a_container_whose_tupper_was_killed_starts_again() {
     // Killed by pid: this test started it (its container's PID 1 dies with it).
     kill(holder, 9);
     assert!(wait_for(Duration::from_secs(20), || {
-        let r = status(&store, "dead");
+        let r = store.ps_entry("dead");
         r["status"] == "dead" && r["pid"].is_null()
     }));
-    let cgroups = inspect(&store, "dead")["cgroups"].clone();
+    let cgroups = store.inspect("dead")["cgroups"].clone();
     assert!(
         cgroups.as_array().is_some_and(|c| !c.is_empty()),
         "{cgroups}"
     );
     // The killed run's cgroup goes, and the new run gets one of its own.
     assert_eq!(store.tupper(&["start", "dead"]).ok(), "dead\n");
-    let r = inspect(&store, "dead");
+    let r = store.inspect("dead");
     assert_eq!(r["status"], "running", "{r}");
     let pid = r["pid"].as_i64().unwrap();
     let pids = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
@@ -306,7 +290,7 @@ fn a_created_container_gets_its_files_then_runs() {
     assert!(is_id(id), "create printed {out:?}");
     // Made, not running: not in `ps`; `created` in `ps -a`, without a pid.
     assert!(store.ps_json(false).is_empty());
-    let r = status(&store, "c");
+    let r = store.ps_entry("c");
     assert_eq!(r["status"], "created", "{r}");
     assert!(r["pid"].is_null() && r["exit_code"].is_null(), "{r}");
     let table = store.tupper(&["ps", "-a"]).ok();
@@ -324,7 +308,7 @@ fn a_created_container_gets_its_files_then_runs() {
         store.tupper(&["start", "-a", "c"]).code(4),
         "from the host\nA=1\n"
     );
-    let r = status(&store, "c");
+    let r = store.ps_entry("c");
     assert_eq!(
         (&r["status"], &r["exit_code"]),
         (&"exited".into(), &4.into())

@@ -253,6 +253,26 @@ impl TestStore {
         v
     }
 
+    /// Container `name`'s entry in `ps -a --json`; panics when it has none.
+    #[track_caller]
+    pub fn ps_entry(&self, name: &str) -> serde_json::Value {
+        self.ps_json(true)
+            .into_iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no container {name}"))
+    }
+
+    /// `tupper inspect NAME_OR_ID`'s one record; asserts it succeeds.
+    #[track_caller]
+    pub fn inspect(&self, name_or_id: &str) -> serde_json::Value {
+        let out = self.tupper(&["inspect", name_or_id]).ok();
+        let v: serde_json::Value = serde_json::from_str(&out).expect("inspect prints JSON");
+        match v {
+            serde_json::Value::Array(mut a) => a.remove(0),
+            v => v,
+        }
+    }
+
     /// `tupper ps [-a] --json`, parsed; asserts it succeeds.
     pub fn ps_json(&self, all: bool) -> Vec<serde_json::Value> {
         let args: &[&str] = if all {
@@ -800,6 +820,21 @@ pub fn unescape_mount(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The mount point of the cgroup v1 hierarchy of `controller`, from the
+/// host's mountinfo (the test's own reading, not tupper's).
+#[track_caller]
+pub fn cgroup_v1_mount(controller: &str) -> PathBuf {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for line in text.lines() {
+        let (left, right) = line.split_once(" - ").unwrap();
+        let right: Vec<&str> = right.split(' ').collect();
+        if right[0] == "cgroup" && right[2].split(',').any(|o| o == controller) {
+            return PathBuf::from(left.split(' ').nth(4).unwrap());
+        }
+    }
+    panic!("no cgroup v1 hierarchy of {controller}: this test needs this host's v1 layout");
 }
 
 /// A new test store with the busybox image `bb`.
