@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 
 /// The type of the file system `path` is on (`statfs`'s magic number).
-fn fs_magic(path: impl rustix::path::Arg) -> rustix::io::Result<u32> {
+pub(crate) fn fs_magic(path: impl rustix::path::Arg) -> rustix::io::Result<u32> {
     rfs::statfs(path).map(|s| s.f_type as u32)
 }
 
@@ -338,7 +338,7 @@ fn online_cpus() -> Option<Vec<u32>> {
 
 /// The components of a `--cgroup-parent` (a leading `/` is the root, as in
 /// docker; `..`, `.` and empty components are refused).
-fn parent_components(parent: &str) -> Result<Vec<&str>> {
+pub(crate) fn parent_components(parent: &str) -> Result<Vec<&str>> {
     let bad = |why: &str| Err(Error::msg(format!("--cgroup-parent {parent}: {why}")));
     let parts: Vec<&str> = parent.trim_start_matches('/').split('/').collect();
     if parts.iter().any(|p| p.is_empty()) {
@@ -484,11 +484,23 @@ fn no_swap_accounting() -> Error {
 pub(crate) fn v1_mounts() -> Result<Vec<(Vec<String>, PathBuf)>> {
     let text = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
-    Ok(parse_v1_mounts(&text))
+    Ok(parse_v1_mounts(&text, &V1_CONTROLLERS))
 }
 
-/// [`v1_mounts`] of a `mountinfo` text.
-fn parse_v1_mounts(text: &str) -> Vec<(Vec<String>, PathBuf)> {
+/// The mount point of the cgroup v1 hierarchy of `controller` (`freezer`),
+/// if one is mounted.
+pub(crate) fn v1_mount_of(controller: &str) -> Result<Option<PathBuf>> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
+    Ok(parse_v1_mounts(&text, &[controller])
+        .into_iter()
+        .next()
+        .map(|(_, m)| m))
+}
+
+/// The hierarchies of `wanted` controllers in a `mountinfo` text (see
+/// [`v1_mounts`]).
+fn parse_v1_mounts(text: &str, wanted: &[&str]) -> Vec<(Vec<String>, PathBuf)> {
     let mut out: Vec<(Vec<String>, PathBuf)> = Vec::new();
     for line in text.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
@@ -504,7 +516,7 @@ fn parse_v1_mounts(text: &str) -> Vec<(Vec<String>, PathBuf)> {
         };
         let controllers: Vec<String> = options
             .split(',')
-            .filter(|o| V1_CONTROLLERS.contains(o))
+            .filter(|o| wanted.contains(o))
             .map(str::to_string)
             .collect();
         if controllers.is_empty()
@@ -907,13 +919,25 @@ pub fn remove(dirs: &[String], id: &str, default_parent: bool) -> Result<()> {
     first_error.map_or(Ok(()), Err)
 }
 
-/// [`remove`] of the cgroup of a container's record.
+/// [`remove`] of the cgroups of a container's record, its freezer too.
 pub fn remove_of(record: &crate::container::Record) -> Result<()> {
     let default_parent = record
         .resources
         .as_ref()
         .map_or(true, |r| r.cgroup_parent.is_none());
-    remove(&record.cgroups, &record.id, default_parent)
+    // A frozen task cannot leave: the processes of a paused container
+    // whose run was killed die of their pending SIGKILL once thawed.
+    if let Some(f) = &record.freezer {
+        let _ = crate::freezer::thaw(f, "thaw");
+    }
+    match &record.freezer {
+        Some(f) if !record.cgroups.contains(f) => {
+            let mut dirs = record.cgroups.clone();
+            dirs.push(f.clone());
+            remove(&dirs, &record.id, default_parent)
+        }
+        _ => remove(&record.cgroups, &record.id, default_parent),
+    }
 }
 
 /// Whether `d` is the cgroup directory of container `id` (named after it,
@@ -1141,8 +1165,16 @@ mod tests {
 35 30 0:31 / /sys/fs/cgroup/name\\040x rw - cgroup cgroup rw,pids
 36 30 0:30 / /mnt/again rw - cgroup cgroup rw,memory
 37 30 0:32 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+38 30 0:33 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer
 ";
-        let m = parse_v1_mounts(text);
+        assert_eq!(
+            parse_v1_mounts(text, &["freezer"]),
+            vec![(
+                vec!["freezer".to_string()],
+                PathBuf::from("/sys/fs/cgroup/freezer")
+            )]
+        );
+        let m = parse_v1_mounts(text, &V1_CONTROLLERS);
         assert_eq!(
             m,
             vec![

@@ -95,6 +95,8 @@ Commands:
   logs [-f] [-n N] NAME|ID       the output of a container started with run -d (-f: follow; -n, --tail: the last N lines)
   port NAME|ID [PORT[/PROTO]]    the published ports of a container (docker's format)
   top NAME|ID                    the processes of a running container (ps -ef's columns, host PIDs)
+  pause NAME|ID...               freeze every process of running containers (cgroup freezer)
+  unpause NAME|ID...             let the processes of paused containers go on
   stats [--no-stream] [--json] [NAME|ID...]
                                  CPU, memory, network and block I/O, PIDs of running containers (all
                                  without names), every second (--no-stream: once, after a second)
@@ -275,6 +277,16 @@ pub enum Command {
         stream: bool,
         /// JSON output.
         json: bool,
+    },
+    /// `pause`: freeze running containers.
+    Pause {
+        /// Names or IDs.
+        names: Vec<String>,
+    },
+    /// `unpause`: thaw paused containers.
+    Unpause {
+        /// Names or IDs.
+        names: Vec<String>,
     },
     /// `top`: the processes of a running container.
     Top {
@@ -659,6 +671,18 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             Command::Rename {
                 name: names.remove(0),
                 new,
+            }
+        }
+        "pause" | "unpause" => {
+            let (_, names) = flags(&mut p, &[])?;
+            if names.is_empty() {
+                return Err(bad(format!(
+                    "{sub} needs at least one container name or ID"
+                )));
+            }
+            match sub.as_str() {
+                "pause" => Command::Pause { names },
+                _ => Command::Unpause { names },
             }
         }
         "top" => {
@@ -1590,6 +1614,20 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 print(&mut out, format!("{n}\n"));
             }
         }
+        Command::Pause { names } => {
+            let store = store()?;
+            for n in names {
+                store.pause_container(n)?;
+                print(&mut out, format!("{n}\n"));
+            }
+        }
+        Command::Unpause { names } => {
+            let store = store()?;
+            for n in names {
+                store.unpause_container(n)?;
+                print(&mut out, format!("{n}\n"));
+            }
+        }
         Command::Logs { name, follow, tail } => {
             let store = store()?;
             let (rec, log) = store.open_log(name)?;
@@ -1991,8 +2029,9 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
         .map(|r| {
             let status = match r.status {
                 Status::Running => format!(
-                    "Up {}",
-                    timefmt::human_duration(now - r.started_unix.unwrap_or(r.created_unix))
+                    "Up {}{}",
+                    timefmt::human_duration(now - r.started_unix.unwrap_or(r.created_unix)),
+                    if r.paused { " (Paused)" } else { "" }
                 ),
                 Status::Exited => format!(
                     "Exited ({}) {} ago",
@@ -2462,13 +2501,21 @@ mod tests {
             init: false,
             privileged: false,
             started_unix: None,
+            freezer: None,
+            paused: false,
         };
         let t = ps_table(std::slice::from_ref(&rec), 160);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(lines[0].ends_with("ADDRESS   PORTS"), "{t}");
         assert!(lines[1].ends_with(" -"), "{t}");
-        assert!(lines[1].contains("Up 1 minute"), "{t}");
+        assert!(lines[1].contains("Up 1 minute   "), "{t}");
+        let paused = crate::container::Record {
+            paused: true,
+            ..rec.clone()
+        };
+        let t = ps_table(std::slice::from_ref(&paused), 160);
+        assert!(t.contains("Up 1 minute (Paused)"), "{t}");
         // docker's PORTS, for a running container.
         let mut published = rec.clone();
         published.network = Some(net::Settings {

@@ -125,6 +125,13 @@ pub struct Record {
     /// seconds since the epoch; `None`: at its creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_unix: Option<i64>,
+    /// The cgroup that `pause` freezes (made by the first `pause`, see
+    /// [`crate::freezer`]), removed with the container's other cgroups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freezer: Option<String>,
+    /// Whether it is paused (computed from its freezer when read).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 /// What a run was given besides its image, network and security settings:
@@ -321,6 +328,8 @@ impl Store {
         record.started_unix = Some(timefmt::now());
         record.network = Some(network);
         record.cgroups = cgroups;
+        record.freezer = None;
+        record.paused = false;
         self.write_record(&record)?;
         Ok(Created {
             record,
@@ -335,7 +344,7 @@ impl Store {
     pub(crate) fn put_back_record(&self, before: &Record) -> Result<()> {
         let _guard = self.lock_record(&before.id);
         let mut record = before.clone();
-        if let Some(name) = self.stored_name(&before.id) {
+        if let Some((name, _)) = self.stored_name_and_freezer(&before.id) {
             record.name = name;
         }
         self.write_record(&record)
@@ -429,6 +438,8 @@ impl Store {
             init: config.init,
             privileged: config.privileged,
             started_unix: None,
+            freezer: None,
+            paused: false,
         };
         self.write_new_record(&record)?;
         undo.record = true;
@@ -562,18 +573,24 @@ impl Store {
         Some(fd)
     }
 
-    /// The name in container `id`'s record as stored: only that field is
-    /// decoded (the end of every run reads it, see [`Store::rename_container`]).
-    pub(crate) fn stored_name(&self, id: &str) -> Option<Option<String>> {
+    /// The name and the freezer in container `id`'s record as stored: only
+    /// those fields are decoded (the end of every run reads them, see
+    /// [`Store::rename_container`] and [`crate::freezer`]).
+    pub(crate) fn stored_name_and_freezer(
+        &self,
+        id: &str,
+    ) -> Option<(Option<String>, Option<String>)> {
         #[derive(Deserialize)]
-        struct NameOnly {
+        struct NameAndFreezer {
             #[serde(default)]
             name: Option<String>,
+            #[serde(default)]
+            freezer: Option<String>,
         }
         let bytes = fsutil::read_file(self.records.as_fd(), format!("{id}.json").as_str()).ok()?;
-        serde_json::from_slice::<NameOnly>(&bytes)
+        serde_json::from_slice::<NameAndFreezer>(&bytes)
             .ok()
-            .map(|r| r.name)
+            .map(|r| (r.name, r.freezer))
     }
 
     /// Container `id`'s record as stored (its status not computed).
@@ -618,10 +635,15 @@ impl Store {
     fn read_record(&self, id: &str) -> Option<Record> {
         let bytes = fsutil::read_file(self.records.as_fd(), format!("{id}.json").as_str()).ok()?;
         let mut rec: Record = serde_json::from_slice(&bytes).ok()?;
+        rec.paused = false;
         if rec.status == Status::Running {
             let lock_name = format!("{id}.lock");
             if fsutil::is_locked(self.records.as_fd(), &lock_name) {
                 rec.pid = read_pid(self, &lock_name);
+                rec.paused = rec
+                    .freezer
+                    .as_deref()
+                    .is_some_and(crate::freezer::is_paused);
             } else {
                 rec.status = Status::Dead;
                 rec.pid = orphan_pid(self, &lock_name);
@@ -749,6 +771,8 @@ impl Store {
             }
             if let Some(pid) = pid {
                 kill_pid(pid);
+                // A paused container acts on the SIGKILL once thawed.
+                self.thaw_after_signal(&rec.id, &format!("remove container {name_or_id}"))?;
             }
         }
         // Wait for the lock: its `tupper` process ends (after a kill), or a process
@@ -773,7 +797,7 @@ impl Store {
                 ))
                 .with_advice("use `tupper rm -f` to end it"));
             }
-            kill_orphan(self, &lock_name)?;
+            kill_orphan(self, &rec, &lock_name)?;
         }
         // A run that was killed (SIGKILL) left its address lease and the
         // DNAT chain of its published ports: they go with the container.
@@ -858,6 +882,14 @@ impl Store {
         let (_, fd) = self.pin_pid1(&rec.id).ok_or_else(not_running)?;
         rustix::process::pidfd_send_signal(&fd, signal)
             .map_err(|e| Error::os(format!("kill container {name_or_id}"), e))?;
+        // As docker: a paused container is let go after SIGKILL or its stop
+        // signal (which it then acts on); other signals wait for `unpause`.
+        let stop_signal = rec
+            .stop_signal
+            .unwrap_or(rustix::process::Signal::TERM.as_raw());
+        if signal == rustix::process::Signal::KILL || signal.as_raw() == stop_signal {
+            self.thaw_after_signal(&rec.id, &format!("kill container {name_or_id}"))?;
+        }
         Ok(rec)
     }
 
@@ -902,6 +934,8 @@ impl Store {
         };
         let what = || format!("stop container {name_or_id}");
         let _ = pidfd_send_signal(&fd, signal);
+        // A paused container acts on it once thawed (docker's stop too).
+        self.thaw_after_signal(&rec.id, &what())?;
         if !wait_pidfd(&fd, timeout).map_err(|e| Error::os(what(), e))? {
             let _ = pidfd_send_signal(&fd, Signal::KILL);
             if !wait_pidfd(&fd, std::time::Duration::from_secs(10))
@@ -1155,7 +1189,7 @@ fn orphan_pid(store: &Store, lock_name: &str) -> Option<i32> {
 
 /// Kills an orphaned PID 1 (see [`orphan_pid`]), and with it its PID
 /// namespace, and waits (at most 10 s) until it is gone.
-fn kill_orphan(store: &Store, lock_name: &str) -> Result<()> {
+fn kill_orphan(store: &Store, rec: &Record, lock_name: &str) -> Result<()> {
     let Some((pid, ns)) = read_run(store, lock_name) else {
         return Ok(());
     };
@@ -1171,6 +1205,7 @@ fn kill_orphan(store: &Store, lock_name: &str) -> Result<()> {
     }
     rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL)
         .map_err(|e| Error::os(format!("kill the container's PID 1 (pid {pid})"), e))?;
+    store.thaw_after_signal(&rec.id, &format!("kill the container's PID 1 (pid {pid})"))?;
     let mut fds = [rustix::event::PollFd::new(
         &fd,
         rustix::event::PollFlags::IN,

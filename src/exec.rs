@@ -59,6 +59,12 @@ impl Store {
         if rec.status != Status::Running {
             return Err(not_running());
         }
+        if rec.paused {
+            return Err(
+                Error::msg(format!("exec in container {name_or_id}: it is paused"))
+                    .with_advice("`tupper unpause` it first"),
+            );
+        }
         let (pid, pid1) = self.pin_pid1(&rec.id).ok_or_else(not_running)?;
         // The container's environment (docker: its configured one), then
         // the user's. A record of an older tupper has none: then the one

@@ -33,6 +33,7 @@ pub mod device;
 pub mod error;
 pub mod exec;
 pub mod extract;
+pub mod freezer;
 pub mod fsutil;
 pub mod image;
 pub mod launch;

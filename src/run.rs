@@ -722,15 +722,18 @@ impl Store {
         } = created;
         // `tupper rename` may have changed the name since the start: under
         // the record lock, the name on disk is the one to record or remove.
+        // So may `pause` have made a freezer.
         crate::container::lock_record_fd(lock.fd());
-        if let Some(name) = self.stored_name(&record.id) {
+        if let Some((name, freezer)) = self.stored_name_and_freezer(&record.id) {
             record.name = name;
+            record.freezer = freezer;
         }
         // Its cgroup goes when it ends, as docker's does.
         let mut oom_killed = false;
-        if !record.cgroups.is_empty() {
+        if !record.cgroups.is_empty() || record.freezer.is_some() {
             oom_killed = crate::cgroup::oom_killed(&record.cgroups);
             crate::cgroup::remove_of(&record)?;
+            record.freezer = None;
         }
         if record.remove {
             self.destroy_container(&record.id, record.name.as_deref(), defer)?;
