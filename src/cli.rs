@@ -96,6 +96,7 @@ Commands:
   port NAME|ID [PORT[/PROTO]]    the published ports of a container (docker's format)
   top NAME|ID                    the processes of a running container (ps -ef's columns, host PIDs)
   pause NAME|ID...               freeze every process of running containers (cgroup freezer)
+  diff NAME|ID                   what changed in a container's files since its image: A, C, D paths
   unpause NAME|ID...             let the processes of paused containers go on
   stats [--no-stream] [--json] [NAME|ID...]
                                  CPU, memory, network and block I/O, PIDs of running containers (all
@@ -277,6 +278,11 @@ pub enum Command {
         stream: bool,
         /// JSON output.
         json: bool,
+    },
+    /// `diff`: what changed in a container's files.
+    Diff {
+        /// Name or ID.
+        name: String,
     },
     /// `pause`: freeze running containers.
     Pause {
@@ -671,6 +677,15 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             Command::Rename {
                 name: names.remove(0),
                 new,
+            }
+        }
+        "diff" => {
+            let (_, mut names) = flags(&mut p, &[])?;
+            if names.len() != 1 {
+                return Err(bad("diff takes one container name or ID"));
+            }
+            Command::Diff {
+                name: names.remove(0),
             }
         }
         "pause" | "unpause" => {
@@ -1613,6 +1628,17 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 store.signal_container(n, *signal)?;
                 print(&mut out, format!("{n}\n"));
             }
+        }
+        Command::Diff { name } => {
+            let changes = store()?.diff_container(name)?;
+            let mut text = Vec::new();
+            for c in changes {
+                text.push(c.kind.letter() as u8);
+                text.push(b' ');
+                text.extend_from_slice(&c.path);
+                text.push(b'\n');
+            }
+            let _ = out.write_all(&text);
         }
         Command::Pause { names } => {
             let store = store()?;

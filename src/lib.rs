@@ -30,6 +30,7 @@ pub mod cli;
 pub mod container;
 pub mod cp;
 pub mod device;
+pub mod diff;
 pub mod error;
 pub mod exec;
 pub mod extract;
