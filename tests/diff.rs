@@ -103,7 +103,9 @@ fn diff_lists_what_the_command_changed_as_docker_does() {
 
     // What the start itself writes (/etc/hosts, /dev, ...) is not listed:
     // a command that changes nothing has nothing to show.
-    store.tupper(&["run", "--name", "same", "bb", "true"]).ok();
+    store
+        .tupper(&["run", "--net", "none", "--name", "same", "bb", "true"])
+        .ok();
     assert_eq!(diff_text(&store, "same"), Vec::<String>::new());
 
     // A running container, as it is now.

@@ -646,10 +646,15 @@ impl Default for TestStore {
 
 impl Drop for TestStore {
     fn drop(&mut self) {
-        // Containers a failed test left running (`run -d`) end first.
-        let running = self.tupper(&["ps", "--json"]).stdout;
-        if let Ok(serde_json::Value::Array(list)) = serde_json::from_str(&running) {
+        // Containers a failed test left running (`run -d`), or dead with
+        // their command still there (a paused one's waits in its freezer),
+        // end first.
+        let all = self.tupper(&["ps", "-a", "--json"]).stdout;
+        if let Ok(serde_json::Value::Array(list)) = serde_json::from_str(&all) {
             for r in list {
+                if r["status"] != "running" && r["status"] != "dead" {
+                    continue;
+                }
                 if let Some(id) = r["id"].as_str() {
                     let _ = self.tupper(&["rm", "-f", id]);
                 }
