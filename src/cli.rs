@@ -97,6 +97,7 @@ Commands:
   top NAME|ID                    the processes of a running container (ps -ef's columns, host PIDs)
   pause NAME|ID...               freeze every process of running containers (cgroup freezer)
   diff NAME|ID                   what changed in a container's files since its image: A, C, D paths
+  export [-o FILE] NAME|ID       a container's files as a tar archive, to stdout or FILE
   unpause NAME|ID...             let the processes of paused containers go on
   stats [--no-stream] [--json] [NAME|ID...]
                                  CPU, memory, network and block I/O, PIDs of running containers (all
@@ -278,6 +279,13 @@ pub enum Command {
         stream: bool,
         /// JSON output.
         json: bool,
+    },
+    /// `export`: a container's files as a tar archive.
+    Export {
+        /// Name or ID.
+        name: String,
+        /// The file to write (`-o`); stdout without.
+        output: Option<String>,
     },
     /// `diff`: what changed in a container's files.
     Diff {
@@ -677,6 +685,16 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             Command::Rename {
                 name: names.remove(0),
                 new,
+            }
+        }
+        "export" => {
+            let (mut names, output) = names_and_option(&mut p, "export", 'o', &["output"])?;
+            if names.len() != 1 {
+                return Err(bad("export takes one container name or ID"));
+            }
+            Command::Export {
+                name: names.remove(0),
+                output,
             }
         }
         "diff" => {
@@ -1629,6 +1647,25 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 print(&mut out, format!("{n}\n"));
             }
         }
+        Command::Export { name, output } => {
+            let store = store()?;
+            match output {
+                Some(file) => export_to_file(&store, name, file)?,
+                None => {
+                    if rustix::termios::isatty(rustix::stdio::stdout()) {
+                        return Err(Error::msg(format!(
+                            "export {name}: not writing an archive to a terminal"
+                        ))
+                        .with_advice("use -o FILE, or redirect stdout"));
+                    }
+                    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut out);
+                    store.export_container(name, &mut buffered)?;
+                    buffered
+                        .flush()
+                        .map_err(|e| Error::os("write the archive to stdout", e))?;
+                }
+            }
+        }
         Command::Diff { name } => {
             let changes = store()?.diff_container(name)?;
             let mut text = Vec::new();
@@ -2045,6 +2082,45 @@ fn copy_log(store: &Store, id: &str, log: std::os::fd::OwnedFd, follow: bool) ->
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// `export -o FILE`: the archive is written next to `file` under a
+/// temporary name and renamed onto it once complete, so that a failed
+/// export leaves no partial archive (nor a changed `file`).
+fn export_to_file(store: &Store, name: &str, file: &str) -> Result<()> {
+    let path = std::path::Path::new(file);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let base = path
+        .file_name()
+        .ok_or_else(|| Error::msg(format!("export {name} -o {file}: not a file name")))?;
+    let temp = dir.join(format!(
+        ".{}.tupper-{}",
+        base.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(|e| Error::os(format!("create {}", temp.display()), e))?;
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 16, f);
+        store.export_container(name, &mut buffered)?;
+        let f = buffered
+            .into_inner()
+            .map_err(|e| Error::os(format!("write {}", temp.display()), e.into_error()))?;
+        f.sync_all()
+            .map_err(|e| Error::os(format!("write {}", temp.display()), e))?;
+        std::fs::rename(&temp, path)
+            .map_err(|e| Error::os(format!("rename {} -> {file}", temp.display()), e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
 }
 
 /// `ps`'s table, in docker's columns.

@@ -139,6 +139,18 @@ impl Store {
         }
     }
 
+    /// Writes container `name_or_id`'s files (its snapshot, running or not;
+    /// not its volumes) to `out` as a tar archive (`tupper export`,
+    /// docker's), by [`crate::extract::export_tree`].
+    pub fn export_container(
+        &self,
+        name_or_id: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<crate::extract::Stats> {
+        let rec = self.find_container(name_or_id)?;
+        crate::extract::export_tree(&self.container_path(&rec.id), out)
+    }
+
     /// The root of container `name_or_id` (its snapshot).
     fn container_root(&self, name_or_id: &str) -> Result<OwnedFd> {
         let rec = self.find_container(name_or_id)?;

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 mod copy;
 mod fill;
 mod read;
+mod tar_out;
 mod write;
 
 #[cfg(test)]
@@ -178,6 +179,14 @@ pub fn copy_tree(
 /// behind.
 pub fn copy_tree_from_container(source: &Path, root: BorrowedFd<'_>) -> Result<Stats> {
     copy::copy_tree(source, root, true, &mut |_| {})
+}
+
+/// Writes the tree at `source` (a container's root) to `out` as a tar
+/// stream (`tupper export`): every entry but the root itself, with its
+/// owner, mode, time and extended attributes, hard links as links; sockets
+/// are left out. Walked as [`copy_tree`] walks, nothing followed.
+pub fn export_tree(source: &Path, out: &mut dyn std::io::Write) -> Result<Stats> {
+    copy::export_tree(source, out)
 }
 
 /// Copies one entry that is not a directory, `name` in `dir`, to

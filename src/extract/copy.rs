@@ -14,6 +14,7 @@ use std::path::Path;
 use rustix::fs::{self, AtFlags, Dir, FileType, Mode, OFlags, Stat, CWD};
 use rustix::io::Errno;
 
+use super::tar_out::TarOut;
 use super::write::{show, Meta, Special, Writer};
 use super::{Progress, Reporter, Stats, DATA_BUFFER};
 use crate::error::{Context, Error, Result};
@@ -33,24 +34,91 @@ pub(super) fn copy_tree(
     )
     .context(|| format!("open source directory {}", source.display()))?;
     let consumed = Cell::new(0u64);
-    let mut copier = Copier::new(
+    let (out, dest) = to_dir(root)?;
+    let copier = Copier::new(
         source,
         from_container,
-        root,
+        out,
+        dest,
         Vec::new(),
         &consumed,
         progress,
-    )?;
-    let st = fs::fstat(&top).context(|| format!("stat {}", source.display()))?;
-    let mut meta = copier.meta(&st);
-    if !from_container {
-        meta.xattrs = read_xattrs(Xattrs::Fd(top.as_fd()), &copier.source_name())?;
+    );
+    copier.copy_top(top)
+}
+
+/// Writes the tree at `source` (a container's root) to `out` as a tar
+/// stream (see [`super::export_tree`]).
+pub(super) fn export_tree(source: &Path, out: &mut dyn std::io::Write) -> Result<Stats> {
+    let top = fs::openat(
+        CWD,
+        source,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .context(|| format!("open {}", source.display()))?;
+    let consumed = Cell::new(0u64);
+    let mut progress = |_| {};
+    let copier = Copier::new(
+        source,
+        false,
+        Out::Tar(TarOut::new(out)),
+        (u64::MAX, u64::MAX),
+        Vec::new(),
+        &consumed,
+        &mut progress,
+    );
+    copier.copy_top(top)
+}
+
+/// The writer of directory `dest`, and its (device, inode).
+fn to_dir(dest: BorrowedFd<'_>) -> Result<(Out<'_>, (u64, u64))> {
+    let st = fs::fstat(dest).context(|| "stat the copy's destination".to_string())?;
+    Ok((Out::Dir(Writer::new(dest)?), (st.st_dev, st.st_ino)))
+}
+
+/// Where the walk writes: a directory (`import`, `cp`) or a tar stream
+/// (`export`).
+enum Out<'r> {
+    Dir(Writer<'r>),
+    Tar(TarOut<'r>),
+}
+
+impl Out<'_> {
+    fn dir(&mut self, path: &[u8], meta: &Meta) -> Result<()> {
+        match self {
+            Out::Dir(w) => w.dir(path, meta),
+            Out::Tar(t) => t.dir(path, meta),
+        }
     }
-    copier.writer.dir(b"", &meta)?;
-    copier.walk(top)?;
-    let stats = copier.writer.finish()?;
-    copier.reporter.report(stats.entries);
-    Ok(stats)
+
+    fn symlink(&mut self, path: &[u8], target: &[u8], meta: &Meta) -> Result<()> {
+        match self {
+            Out::Dir(w) => w.symlink(path, target, meta),
+            Out::Tar(t) => t.symlink(path, target, meta),
+        }
+    }
+
+    fn special(&mut self, path: &[u8], kind: Special, meta: &Meta) -> Result<()> {
+        match self {
+            Out::Dir(w) => w.special(path, kind, meta),
+            Out::Tar(t) => t.special(path, kind, meta),
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        match self {
+            Out::Dir(w) => w.stats(),
+            Out::Tar(t) => t.stats(),
+        }
+    }
+
+    fn finish(self) -> Result<Stats> {
+        match self {
+            Out::Dir(w) => w.finish(),
+            Out::Tar(t) => t.finish(),
+        }
+    }
 }
 
 /// Copies one entry that is not a directory, `name` in `dir` (shown as
@@ -68,9 +136,18 @@ pub(super) fn copy_one(
     let consumed = Cell::new(0u64);
     let mut progress = |_| {};
     let path = dest_name.as_bytes().to_vec();
-    let mut copier = Copier::new(shown, from_container, dest, path, &consumed, &mut progress)?;
+    let (out, dest) = to_dir(dest)?;
+    let mut copier = Copier::new(
+        shown,
+        from_container,
+        out,
+        dest,
+        path,
+        &consumed,
+        &mut progress,
+    );
     copier.entry(dir, name.as_bytes())?;
-    copier.writer.finish()
+    copier.out.finish()
 }
 
 /// Owner, mode and mtime from an `lstat`.
@@ -94,7 +171,7 @@ struct Copier<'a, 'r> {
     /// (device, inode) of the image root: a source that contains the store
     /// (`/`, the store's root) contains the image being filled, which is skipped.
     dest: (u64, u64),
-    writer: Writer<'r>,
+    out: Out<'r>,
     /// The current entry's path relative to the source (and the image root).
     path: Vec<u8>,
     /// (device, inode) of files with several links -> the path they were copied to.
@@ -106,22 +183,23 @@ struct Copier<'a, 'r> {
 }
 
 impl<'a, 'r> Copier<'a, 'r> {
-    /// A copier of `source` into `dest` (the image root, or the directory
-    /// of `tupper cp`'s destination), starting at relative path `path`.
+    /// A copier of `source` into `out` (the image root, the directory of
+    /// `tupper cp`'s destination, whose (device, inode) is `dest`, or a tar
+    /// stream), starting at relative path `path`.
     fn new(
         source: &'a Path,
         from_container: bool,
-        dest: BorrowedFd<'r>,
+        out: Out<'r>,
+        dest: (u64, u64),
         path: Vec<u8>,
         consumed: &'a Cell<u64>,
         progress: &'a mut dyn FnMut(Progress),
-    ) -> Result<Copier<'a, 'r>> {
-        let st = fs::fstat(dest).context(|| "stat the copy's destination".to_string())?;
-        Ok(Copier {
+    ) -> Copier<'a, 'r> {
+        Copier {
             source,
             from_container,
-            dest: (st.st_dev, st.st_ino),
-            writer: Writer::new(dest)?,
+            dest,
+            out,
             path,
             links: HashMap::new(),
             buf: Vec::new(),
@@ -131,7 +209,21 @@ impl<'a, 'r> Copier<'a, 'r> {
                 next: 0,
                 progress,
             },
-        })
+        }
+    }
+
+    /// Copies the directory `top` (the source), its metadata and its tree.
+    fn copy_top(mut self, top: OwnedFd) -> Result<Stats> {
+        let st = fs::fstat(&top).context(|| format!("stat {}", self.source.display()))?;
+        let mut meta = self.meta(&st);
+        if !self.from_container {
+            meta.xattrs = read_xattrs(Xattrs::Fd(top.as_fd()), &self.source_name())?;
+        }
+        self.out.dir(b"", &meta)?;
+        self.walk(top)?;
+        let stats = self.out.finish()?;
+        self.reporter.report(stats.entries);
+        Ok(stats)
     }
     /// The metadata a copy gets: the source's, or, from a container, no
     /// set-user-ID or set-group-ID bit and the copier's own owner (a
@@ -200,7 +292,10 @@ impl<'a, 'r> Copier<'a, 'r> {
         if file_type != FileType::Directory && st.st_nlink > 1 {
             let key = (st.st_dev, st.st_ino);
             if let Some(first) = self.links.get(&key) {
-                return self.writer.hard_link(&self.path, first, first);
+                return match &mut self.out {
+                    Out::Dir(w) => w.hard_link(&self.path, first, first),
+                    Out::Tar(t) => t.hard_link(&self.path, first, &meta),
+                };
             }
             if !matches!(file_type, FileType::Socket | FileType::Unknown) {
                 self.links.insert(key, self.path.clone());
@@ -220,7 +315,7 @@ impl<'a, 'r> Copier<'a, 'r> {
                 )
                 .context(|| format!("open directory {}", self.source_name()))?;
                 meta.xattrs = self.xattrs(Xattrs::Fd(sub.as_fd()))?;
-                self.writer.dir(&self.path, &meta)?;
+                self.out.dir(&self.path, &meta)?;
                 self.walk(sub)
             }
             FileType::RegularFile => {
@@ -237,10 +332,14 @@ impl<'a, 'r> Copier<'a, 'r> {
                 .context(|| format!("open {}", self.source_name()))?;
                 meta.xattrs = self.xattrs(Xattrs::Fd(src.as_fd()))?;
                 let source_name = self.source_name();
-                let entries = self.writer.stats().entries;
+                let entries = self.out.stats().entries;
                 let (path, buf, consumed, reporter) =
                     (&self.path, &mut self.buf, self.consumed, &mut self.reporter);
-                self.writer.file(path, &meta, |dst| {
+                let writer = match &mut self.out {
+                    Out::Dir(w) => w,
+                    Out::Tar(t) => return t.file(path, &meta, &src),
+                };
+                writer.file(path, &meta, |dst| {
                     copy_data(
                         &src,
                         dst,
@@ -252,13 +351,13 @@ impl<'a, 'r> Copier<'a, 'r> {
                         entries,
                     )
                 })?;
-                self.reporter.tick(self.writer.stats().entries);
+                self.reporter.tick(self.out.stats().entries);
                 Ok(())
             }
             FileType::Symlink => {
                 let target = fs::readlinkat(dir, name, Vec::new())
                     .context(|| format!("read symlink {}", self.source_name()))?;
-                self.writer.symlink(&self.path, target.as_bytes(), &meta)
+                self.out.symlink(&self.path, target.as_bytes(), &meta)
             }
             // A container's device node is not made on the host.
             FileType::CharacterDevice | FileType::BlockDevice if self.from_container => Ok(()),
@@ -278,7 +377,7 @@ impl<'a, 'r> Copier<'a, 'r> {
                     FileType::BlockDevice => Special::Block(fs::major(rdev), fs::minor(rdev)),
                     _ => Special::Fifo,
                 };
-                self.writer.special(&self.path, special, &meta)
+                self.out.special(&self.path, special, &meta)
             }
             // Sockets belong to a running program; they are not copied.
             FileType::Socket | FileType::Unknown => Ok(()),
