@@ -16,8 +16,9 @@
 //! (both cgroup versions freeze a task that joins a frozen cgroup), and the
 //! namespace is walked again until no process of it is left outside: a
 //! process forks only until it is moved, and its children are found by the
-//! next walk. `pause` returns once the kernel says the whole cgroup is
-//! frozen.
+//! next walk (zombies, which have nothing to freeze and cannot move, are
+//! left where they are). `pause` returns once the kernel says the whole
+//! cgroup is frozen.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -198,6 +199,7 @@ fn freeze(dir: &Path, pid1: i32, what: &str) -> Result<()> {
 /// Moves the processes of `pid1`'s PID namespace into cgroup `fd` until
 /// none is left outside.
 fn move_in(fd: &OwnedFd, shown: &str, pid1: i32, what: &str) -> Result<()> {
+    let mut last = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let Some(pids) = crate::top::processes_of(pid1)? else {
             return Err(Error::msg(format!("{what}: it is not running")));
@@ -207,10 +209,15 @@ fn move_in(fd: &OwnedFd, shown: &str, pid1: i32, what: &str) -> Result<()> {
             .lines()
             .filter_map(|l| l.trim().parse().ok())
             .collect();
-        let outside: Vec<i32> = pids.into_iter().filter(|p| !members.contains(p)).collect();
+        // A zombie has nothing left to freeze, and cannot move.
+        let outside: Vec<i32> = pids
+            .into_iter()
+            .filter(|p| !members.contains(p) && !ended(*p))
+            .collect();
         if outside.is_empty() {
             return Ok(());
         }
+        last.clone_from(&outside);
         for pid in outside {
             match write(fd, "cgroup.procs", &pid.to_string()) {
                 // Ended meanwhile.
@@ -224,9 +231,24 @@ fn move_in(fd: &OwnedFd, shown: &str, pid1: i32, what: &str) -> Result<()> {
             }
         }
     }
+    let last: Vec<String> = last.iter().map(i32::to_string).collect();
     Err(Error::msg(format!(
-        "{what}: its processes kept forking faster than they could be frozen"
+        "{what}: its processes kept forking faster than they could be frozen (left outside: {})",
+        last.join(" ")
     )))
+}
+
+/// Whether process `pid` has ended: a zombie waiting for its parent to reap
+/// it (state `Z` or `X` in `/proc/PID/stat`), or gone.
+fn ended(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name's closing parenthesis.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| matches!(state, 'Z' | 'X' | 'x')),
+        Err(_) => true,
+    }
 }
 
 /// Thaws freezer `dir` (nothing when it is gone).

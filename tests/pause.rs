@@ -16,13 +16,24 @@ fn freezer_of(id: &str) -> PathBuf {
     cgroup_v1_mount("freezer").join("tupper").join(id)
 }
 
-/// The host pids of the processes in the PID namespace of `pid1`.
+/// The host pids of the processes in the PID namespace of `pid1`, but
+/// zombies (a `sleep` that ended while its frozen parent cannot reap it).
 fn processes_of(pid1: i64) -> Vec<i64> {
     let ns = fs::read_link(format!("/proc/{pid1}/ns/pid")).expect("PID 1's namespace");
+    let zombie = |p: &i64| {
+        fs::read_to_string(format!("/proc/{p}/stat")).map_or(true, |s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
     let mut pids: Vec<i64> = list_dir(Path::new("/proc"))
         .iter()
         .filter_map(|e| e.parse().ok())
         .filter(|p| fs::read_link(format!("/proc/{p}/ns/pid")).ok().as_ref() == Some(&ns))
+        .filter(|p| !zombie(p))
         .collect();
     pids.sort();
     pids
