@@ -73,12 +73,17 @@ Commands:
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
       --privileged               every capability, no filter, the host's devices, no /proc and /sys masks
+      -l, --label KEY[=VALUE], --label-file FILE
+                                 a label of the container (ps --filter label=KEY=VALUE finds it)
       --security-opt seccomp=unconfined|builtin, --security-opt no-new-privileges[=BOOL]
                                  run without the system-call filter; set no_new_privs
-  ps [-a] [-q] [--json]          list running (-a: all) containers (-q: only their IDs)
+  ps [-a] [-q] [--json] [-n N] [-l] [-f KEY=VALUE]...
+                                 list running (-a: all) containers (-q: only their IDs; -n: the last N
+                                 made, -l: the last; -f: id, name, label, status, exited, ancestor, volume)
   inspect NAME|ID...             a container's record and network settings, as JSON
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
-  prune                          remove every container that is not running (exited, dead)
+  prune [--filter label=KEY[=VALUE]]...
+                                 remove every container that is not running (exited, dead)
   volume create|ls [-q] [--json]|inspect|rm|prune [NAME...]
                                  named volumes (run -v NAME:PATH makes one on first use, filled from the image)
   cp SRC DEST                    copy files between the host and a container (CONTAINER:PATH)
@@ -174,6 +179,10 @@ pub enum Command {
         json: bool,
         /// Only the IDs.
         quiet: bool,
+        /// Only the last this many made (`-n`; `-l`: 1), in any state.
+        last: Option<usize>,
+        /// `--filter`s.
+        filters: crate::filter::Filters,
     },
     /// `wait`.
     Wait {
@@ -186,7 +195,10 @@ pub enum Command {
         names: Vec<String>,
     },
     /// `prune`.
-    Prune,
+    Prune {
+        /// `--filter`s (labels).
+        filters: crate::filter::Filters,
+    },
     /// `cp`.
     Cp {
         /// The source (`CONTAINER:PATH` or a host path).
@@ -397,6 +409,10 @@ pub struct RunArgs {
     pub devices: Vec<crate::device::Device>,
     /// `--privileged`.
     pub privileged: bool,
+    /// `-l`, `--label`, as given.
+    pub labels: Vec<String>,
+    /// `--label-file`, in order.
+    pub label_files: Vec<String>,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -490,14 +506,36 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             Command::Rmi { names }
         }
         "ps" => {
-            let (flags, rest) = flags(&mut p, &["all", "json", "quiet"])?;
-            if !rest.is_empty() {
-                return Err(bad("ps takes no arguments"));
+            let (mut all, mut json, mut quiet, mut last) = (false, false, false, None);
+            let mut filters = Vec::new();
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Short('a') | Arg::Long("all") => all = true,
+                    Arg::Short('j') | Arg::Long("json") => json = true,
+                    Arg::Short('q') | Arg::Long("quiet") => quiet = true,
+                    Arg::Short('l') | Arg::Long("latest") => last = Some(1),
+                    Arg::Short('n') | Arg::Long("last") => {
+                        let n = string(p.value().map_err(lex)?)?;
+                        // docker's -1: no limit.
+                        last = match n.parse::<i64>() {
+                            Ok(-1) => None,
+                            Ok(n) if n >= 0 => Some(n as usize),
+                            _ => return Err(bad(format!("ps -n {n:?}: not a count"))),
+                        };
+                    }
+                    Arg::Short('f') | Arg::Long("filter") => {
+                        filters.push(string(p.value().map_err(lex)?)?)
+                    }
+                    Arg::Value(_) => return Err(bad("ps takes no arguments")),
+                    other => return Err(lex(other.unexpected())),
+                }
             }
             Command::Ps {
-                all: flags[0],
-                json: flags[1],
-                quiet: flags[2],
+                all,
+                json,
+                quiet,
+                last,
+                filters: crate::filter::Filters::parse("ps", &filters, crate::filter::PS_KEYS)?,
             }
         }
         "wait" => {
@@ -532,11 +570,23 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             Command::Cp { from, to }
         }
         "prune" => {
-            let (_, rest) = flags(&mut p, &[])?;
-            if !rest.is_empty() {
-                return Err(bad("prune takes no arguments"));
+            let mut filters = Vec::new();
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    // docker's `container prune` asks first; tupper never does.
+                    Arg::Short('f') | Arg::Long("force") => {}
+                    Arg::Long("filter") => filters.push(string(p.value().map_err(lex)?)?),
+                    Arg::Value(_) => return Err(bad("prune takes no arguments")),
+                    other => return Err(lex(other.unexpected())),
+                }
             }
-            Command::Prune
+            Command::Prune {
+                filters: crate::filter::Filters::parse(
+                    "prune",
+                    &filters,
+                    crate::filter::PRUNE_KEYS,
+                )?,
+            }
         }
         "run" => Command::Run(Box::new(parse_run(&mut p)?)),
         "volume" => Command::Volume(parse_volume_command(&mut p)?),
@@ -909,6 +959,10 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             }
             Some(Arg::Long("group-add")) => a.group_add.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("env-file")) => a.env_files.push(string(p.value().map_err(lex)?)?),
+            Some(Arg::Short('l')) | Some(Arg::Long("label")) => {
+                a.labels.push(string(p.value().map_err(lex)?)?)
+            }
+            Some(Arg::Long("label-file")) => a.label_files.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("net")) | Some(Arg::Long("network")) => {
                 a.net = Some(string(p.value().map_err(lex)?)?)
             }
@@ -1114,6 +1168,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         },
         devices: a.devices.clone(),
         privileged: a.privileged,
+        labels: crate::filter::labels(&a.labels, &a.label_files)?,
     })
 }
 
@@ -1348,8 +1403,18 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 print(&mut out, format!("{n}\n"));
             }
         }
-        Command::Ps { all, json, quiet } => {
-            let list = store()?.containers(*all)?;
+        Command::Ps {
+            all,
+            json,
+            quiet,
+            last,
+            filters,
+        } => {
+            let mut list = store()?.containers(*all || last.is_some() || filters.want_all())?;
+            list.retain(|r| filters.matches(r));
+            if let Some(n) = last {
+                list.truncate(*n);
+            }
             if *quiet {
                 let ids: String = list.iter().map(|r| format!("{}\n", r.id)).collect();
                 print(&mut out, ids);
@@ -1499,9 +1564,9 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 }
             }
         }
-        Command::Prune => {
+        Command::Prune { filters } => {
             let store = store()?;
-            let (removed, result) = store.prune_containers();
+            let (removed, result) = store.prune_containers_matching(filters);
             for id in removed {
                 print(&mut out, format!("{id}\n"));
             }
@@ -2580,6 +2645,7 @@ mod tests {
             hostname: "web".into(),
             created: String::new(),
             created_unix: 100,
+            created_nsec: 0,
             status: crate::container::Status::Running,
             exit_code: None,
             finished_unix: None,
@@ -2605,6 +2671,7 @@ mod tests {
             started_unix: None,
             freezer: None,
             paused: false,
+            labels: Default::default(),
         };
         let t = ps_table(std::slice::from_ref(&rec), 160);
         let lines: Vec<&str> = t.lines().collect();
@@ -2656,7 +2723,9 @@ mod tests {
             Command::Ps {
                 all: true,
                 json: false,
-                quiet: false
+                quiet: false,
+                last: None,
+                filters: Default::default(),
             }
         );
         let cli = parse(vec!["ps".into(), "-aq".into()], None).unwrap();
@@ -2665,9 +2734,19 @@ mod tests {
             Command::Ps {
                 all: true,
                 quiet: true,
-                json: false
+                json: false,
+                last: None,
+                ..
             }
         ));
+        assert!(matches!(
+            parse_str(&["ps", "-l", "--filter", "label=a=b"])
+                .unwrap()
+                .command,
+            Command::Ps { last: Some(1), .. }
+        ));
+        assert!(parse_str(&["ps", "-f", "nope=1"]).is_err());
+        assert!(parse_str(&["ps", "-n", "x"]).is_err());
         let cli = parse(vec!["wait".into(), "a".into(), "b".into()], None).unwrap();
         assert_eq!(
             cli.command,

@@ -54,6 +54,10 @@ pub struct Record {
     pub created: String,
     /// Creation time, seconds since the epoch.
     pub created_unix: i64,
+    /// The nanoseconds of `created_unix`: the order of containers made in
+    /// one second (`ps -n`, `ps -l`).
+    #[serde(default)]
+    pub created_nsec: u32,
     /// Running, exited or dead (computed from the run lock when read).
     pub status: Status,
     /// The exit code (docker's convention) once it exited.
@@ -132,6 +136,9 @@ pub struct Record {
     /// Whether it is paused (computed from its freezer when read).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// Its labels (`--label`, `--label-file`), which `ps --filter` matches.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// What a run was given besides its image, network and security settings:
@@ -166,6 +173,8 @@ pub struct RunConfig {
     pub init: bool,
     /// `--privileged`.
     pub privileged: bool,
+    /// `--label`s.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -406,7 +415,8 @@ impl Store {
         }
         let image_fd = self.open_image(image)?;
         let id = id.to_string();
-        let now = timefmt::now();
+        let clock = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+        let now = clock.tv_sec;
         let record = Record {
             id: id.clone(),
             name: name.map(str::to_string),
@@ -415,6 +425,7 @@ impl Store {
             hostname: hostname.to_string(),
             created: timefmt::rfc3339(now),
             created_unix: now,
+            created_nsec: clock.tv_nsec as u32,
             status: Status::Running,
             exit_code: None,
             finished_unix: None,
@@ -440,6 +451,7 @@ impl Store {
             started_unix: None,
             freezer: None,
             paused: false,
+            labels: config.labels,
         };
         self.write_new_record(&record)?;
         undo.record = true;
@@ -674,8 +686,8 @@ impl Store {
             self.sweep_half_written(&unreadable);
         }
         out.sort_by(|a, b| {
-            b.created_unix
-                .cmp(&a.created_unix)
+            (b.created_unix, b.created_nsec)
+                .cmp(&(a.created_unix, a.created_nsec))
                 .then_with(|| a.id.cmp(&b.id))
         });
         Ok(out)
@@ -819,12 +831,24 @@ impl Store {
     /// still runs is left (`rm -f` ends it). Returns the IDs removed, and the
     /// first error, once every container was tried.
     pub fn prune_containers(&self) -> (Vec<String>, Result<()>) {
+        self.prune_containers_matching(&crate::filter::Filters::default())
+    }
+
+    /// [`Store::prune_containers`] of the containers that pass `filters`
+    /// (`prune --filter label=...`).
+    pub fn prune_containers_matching(
+        &self,
+        filters: &crate::filter::Filters,
+    ) -> (Vec<String>, Result<()>) {
         let list = match self.containers(true) {
             Ok(l) => l,
             Err(e) => return (Vec::new(), Err(e)),
         };
         let (mut removed, mut first_error) = (Vec::new(), None);
-        for rec in list.iter().filter(|r| r.status != Status::Running) {
+        for rec in list
+            .iter()
+            .filter(|r| r.status != Status::Running && filters.matches(r))
+        {
             if rec.status == Status::Dead && rec.pid.is_some() {
                 continue;
             }

@@ -34,6 +34,7 @@ pub mod diff;
 pub mod error;
 pub mod exec;
 pub mod extract;
+pub mod filter;
 pub mod freezer;
 pub mod fsutil;
 pub mod image;

@@ -89,6 +89,8 @@ pub struct Spec {
     /// anywhere, a writable `/sys`, no masks over `/proc` and `/sys`. The
     /// container can then do what root on the host can.
     pub privileged: bool,
+    /// Its labels (`--label`), kept in the record for `ps --filter`.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Spec {
@@ -122,6 +124,7 @@ impl Default for Spec {
             sysctls: Vec::new(),
             devices: Vec::new(),
             privileged: false,
+            labels: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -191,6 +194,7 @@ impl Spec {
                 .map(|d| crate::device::parse(d))
                 .collect::<Result<_>>()?,
             privileged: record.privileged,
+            labels: record.labels.clone(),
         };
         Ok((spec, resolved))
     }
@@ -613,6 +617,7 @@ impl Store {
                 tty: spec.tty,
                 init: spec.init,
                 privileged: spec.privileged,
+                labels: spec.labels.clone(),
             },
         )
     }

@@ -1,0 +1,257 @@
+//! `ps --filter` and `prune --filter` (docker's `-f KEY=VALUE`), and the
+//! labels they match (`run --label`, `--label-file`).
+//!
+//! As docker: filters with different keys must all match; several values of
+//! one key match when any does, except `label`, where every one must.
+
+use std::collections::BTreeMap;
+
+use crate::container::{Record, Status};
+use crate::error::{Error, Result};
+
+/// The keys `ps --filter` takes.
+pub const PS_KEYS: &[&str] = &[
+    "id", "name", "label", "status", "exited", "ancestor", "volume",
+];
+
+/// The keys `prune --filter` takes (docker's `container prune`: `label`, and
+/// `label!`).
+pub const PRUNE_KEYS: &[&str] = &["label", "label!"];
+
+/// The statuses `status=` takes (docker's list; tupper never shows
+/// `restarting` or `removing`).
+const STATUSES: &[&str] = &[
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
+];
+
+/// A set of parsed filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    ids: Vec<String>,
+    names: Vec<String>,
+    labels: Vec<(String, Option<String>)>,
+    not_labels: Vec<(String, Option<String>)>,
+    statuses: Vec<String>,
+    exited: Vec<i32>,
+    ancestors: Vec<String>,
+    volumes: Vec<String>,
+}
+
+impl Filters {
+    /// Parses `KEY=VALUE` filters of `command` (`ps`, `prune`), whose keys
+    /// are `keys`.
+    pub fn parse(command: &str, given: &[String], keys: &[&str]) -> Result<Filters> {
+        let mut f = Filters::default();
+        for g in given {
+            let bad = |why: &str| {
+                Error::msg(format!("{command} --filter {g:?}: {why}"))
+                    .with_advice("see `tupper --help`")
+            };
+            let (key, value) = g.split_once('=').ok_or_else(|| bad("not KEY=VALUE"))?;
+            if !keys.contains(&key) {
+                return Err(bad(&format!(
+                    "{key} is not a filter of {command} (it takes {})",
+                    keys.join(", ")
+                )));
+            }
+            let label = || match value.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (value.to_string(), None),
+            };
+            match key {
+                "id" => f.ids.push(value.to_string()),
+                "name" => f.names.push(value.to_string()),
+                "label" => f.labels.push(label()),
+                "label!" => f.not_labels.push(label()),
+                "status" if STATUSES.contains(&value) => f.statuses.push(value.to_string()),
+                "status" => {
+                    return Err(bad(&format!(
+                        "not a status (it is one of {})",
+                        STATUSES.join(", ")
+                    )))
+                }
+                "exited" => f.exited.push(
+                    value
+                        .parse()
+                        .map_err(|_| bad("not an exit code (a number)"))?,
+                ),
+                "ancestor" => f.ancestors.push(value.to_string()),
+                _ => f.volumes.push(value.to_string()),
+            }
+        }
+        Ok(f)
+    }
+
+    /// Whether they look at containers that are not running (`status`,
+    /// `exited`): `ps` then lists every container, as docker's does.
+    pub fn want_all(&self) -> bool {
+        !self.statuses.is_empty() || !self.exited.is_empty()
+    }
+
+    /// Whether container `r` passes.
+    pub fn matches(&self, r: &Record) -> bool {
+        let any = |values: &[String], f: &dyn Fn(&str) -> bool| {
+            values.is_empty() || values.iter().any(|v| f(v))
+        };
+        let status = match r.status {
+            Status::Running if r.paused => "paused",
+            Status::Running => "running",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+            Status::Created => "created",
+        };
+        any(&self.ids, &|v| r.id.contains(v))
+            && any(&self.names, &|v| {
+                r.name.as_deref().is_some_and(|n| n.contains(v))
+            })
+            && self.labels.iter().all(|l| has_label(&r.labels, l))
+            && !self.not_labels.iter().any(|l| has_label(&r.labels, l))
+            && any(&self.statuses, &|v| v == status)
+            && (self.exited.is_empty()
+                || (r.status == Status::Exited
+                    && r.exit_code.is_some_and(|c| self.exited.contains(&c))))
+            && any(&self.ancestors, &|v| r.image == v)
+            && any(&self.volumes, &|v| {
+                r.mounts
+                    .iter()
+                    .any(|m| m.name.as_deref() == Some(v) || m.destination == v)
+            })
+    }
+}
+
+/// Whether `labels` has `key` (with `value`, when given).
+fn has_label(labels: &BTreeMap<String, String>, (key, value): &(String, Option<String>)) -> bool {
+    match (labels.get(key), value) {
+        (Some(have), Some(want)) => have == want,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// The labels of `--label KEY[=VALUE]` (a missing value is empty) and
+/// `--label-file FILE` (one such line each; `#` lines and blank lines
+/// skipped), files first, a later `KEY` winning.
+pub fn labels(given: &[String], files: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let mut add = |entry: &str, from: &str| -> Result<()> {
+        let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
+        if key.is_empty() {
+            return Err(Error::msg(format!("{from} {entry:?}: a label needs a key"))
+                .with_advice("see `tupper --help`"));
+        }
+        out.insert(key.to_string(), value.to_string());
+        Ok(())
+    };
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Error::os(format!("read --label-file {file}"), e))?;
+        for line in text.lines() {
+            let line = line.trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            add(line, &format!("--label-file {file}:"))?;
+        }
+    }
+    for g in given {
+        add(g, "--label")?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, name: &str, labels: &[(&str, &str)], status: Status) -> Record {
+        let mut r: Record = serde_json::from_value(serde_json::json!({
+            "id": id, "name": name, "image": "bb", "command": [], "hostname": "h",
+            "created": "", "created_unix": 0, "status": "running", "exit_code": null,
+            "finished_unix": null, "remove": false,
+        }))
+        .unwrap();
+        r.status = status;
+        r.labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        r
+    }
+
+    fn filters(given: &[&str]) -> Filters {
+        let given: Vec<String> = given.iter().map(|s| s.to_string()).collect();
+        Filters::parse("ps", &given, PS_KEYS).unwrap()
+    }
+
+    #[test]
+    fn keys_and_values_combine_as_dockers() {
+        let a = record(
+            "aaaa11112222",
+            "web-1",
+            &[("suite", "x"), ("n", "1")],
+            Status::Running,
+        );
+        let mut b = record("bbbb11112222", "db", &[("suite", "y")], Status::Exited);
+        b.exit_code = Some(3);
+        let pass = |f: &[&str]| -> Vec<String> {
+            let f = filters(f);
+            [&a, &b]
+                .iter()
+                .filter(|r| f.matches(r))
+                .map(|r| r.id[..4].to_string())
+                .collect()
+        };
+        assert_eq!(pass(&[]), ["aaaa", "bbbb"]);
+        assert_eq!(pass(&["name=web"]), ["aaaa"]);
+        assert_eq!(
+            pass(&["name=web", "name=db"]),
+            ["aaaa", "bbbb"],
+            "one key: any"
+        );
+        assert_eq!(pass(&["label=suite"]), ["aaaa", "bbbb"]);
+        assert_eq!(pass(&["label=suite=y"]), ["bbbb"]);
+        assert_eq!(pass(&["label=suite", "label=n=1"]), ["aaaa"], "labels: all");
+        assert_eq!(
+            pass(&["label=suite", "status=exited"]),
+            ["bbbb"],
+            "keys: all"
+        );
+        assert_eq!(pass(&["exited=3"]), ["bbbb"]);
+        assert_eq!(pass(&["exited=0"]), Vec::<String>::new());
+        assert_eq!(pass(&["id=1111"]), ["aaaa", "bbbb"]);
+        assert_eq!(pass(&["ancestor=bb", "status=running"]), ["aaaa"]);
+        assert_eq!(pass(&["status=paused"]), Vec::<String>::new());
+        assert!(filters(&["status=exited"]).want_all());
+        assert!(!filters(&["name=x"]).want_all());
+    }
+
+    #[test]
+    fn bad_filters_and_labels_are_errors() {
+        for bad in ["nokey", "color=red", "status=sleeping", "exited=x"] {
+            let given = vec![bad.to_string()];
+            assert!(Filters::parse("ps", &given, PS_KEYS).is_err(), "{bad}");
+        }
+        let given = vec!["name=x".to_string()];
+        assert!(Filters::parse("prune", &given, PRUNE_KEYS).is_err());
+        assert!(labels(&["=v".into()], &[]).is_err());
+        let l = labels(
+            &["a=1".into(), "b".into(), "a=2".into(), "c=x=y".into()],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            l.into_iter().collect::<Vec<_>>(),
+            [
+                ("a".to_string(), "2".to_string()),
+                ("b".into(), "".into()),
+                ("c".into(), "x=y".into())
+            ]
+        );
+    }
+}
