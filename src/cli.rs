@@ -86,7 +86,8 @@ Commands:
                                  remove every container that is not running (exited, dead)
   volume create|ls [-q] [--json]|inspect|rm|prune [NAME...]
                                  named volumes (run -v NAME:PATH makes one on first use, filled from the image)
-  cp SRC DEST                    copy files between the host and a container (CONTAINER:PATH)
+  cp SRC DEST                    copy files between the host and a container (CONTAINER:PATH; -: a tar
+                                 archive on stdout or stdin)
   exec [-d] [-t] [-e KEY[=VALUE]] [-w DIR] [-u USER[:GROUP]] NAME|ID COMMAND [ARG]...
                                  run a command in a running container (-d: in the background)
   wait NAME|ID...                wait for containers to end; print their exit codes
@@ -1439,11 +1440,29 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             );
         }
         Command::Cp { from, to } => {
+            use crate::cp::Location;
             let store = store()?;
-            store.copy(
-                &crate::cp::Location::parse(from),
-                &crate::cp::Location::parse(to),
-            )?;
+            match (Location::parse(from), Location::parse(to)) {
+                (Location::Container { container, path }, Location::Host(h)) if h == "-" => {
+                    if rustix::termios::isatty(rustix::stdio::stdout()) {
+                        return Err(Error::msg(format!(
+                            "cp {from} -: not writing an archive to a terminal"
+                        ))
+                        .with_advice("redirect stdout"));
+                    }
+                    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut out);
+                    store.copy_out_as_tar(&container, &path, &mut buffered)?;
+                    buffered
+                        .flush()
+                        .map_err(|e| Error::os("write the archive to stdout", e))?;
+                }
+                (Location::Host(h), Location::Container { container, path }) if h == "-" => {
+                    store.copy_in_from_tar(std::io::stdin().lock(), &container, &path)?;
+                }
+                (from, to) => {
+                    store.copy(&from, &to)?;
+                }
+            }
         }
         Command::Stats {
             names,

@@ -151,6 +151,55 @@ impl Store {
         crate::extract::export_tree(&self.container_path(&rec.id), out)
     }
 
+    /// `tupper cp CONTAINER:PATH -` (docker's): `path` in the container as
+    /// a tar archive written to `out`, under its own name (a directory's
+    /// contents with a trailing `/.`), everything kept as [`Store::export_container`]
+    /// keeps it: it is not written to the host's files.
+    pub fn copy_out_as_tar(
+        &self,
+        container: &str,
+        path: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<crate::extract::Stats> {
+        let root = self.container_root(container)?;
+        let source = container_source(root.as_fd(), container, path)?;
+        match &source.name {
+            Some(n) => {
+                crate::extract::export_entry(source.dir.as_fd(), n, Path::new(&source.shown), out)
+            }
+            None => {
+                let by_fd = format!(
+                    "/proc/self/fd/{}",
+                    std::os::fd::AsRawFd::as_raw_fd(&source.dir)
+                );
+                crate::extract::export_tree(Path::new(&by_fd), out)
+            }
+        }
+    }
+
+    /// `tupper cp - CONTAINER:DIR` (docker's): a tar archive (plain, gzip
+    /// or zstd) read from `input` extracted into the existing directory
+    /// `dir` of the container, by the import's writer and rules (owners,
+    /// modes, extended attributes kept; nothing written outside `dir`). A
+    /// broken archive leaves what was extracted before the error.
+    pub fn copy_in_from_tar(
+        &self,
+        input: impl std::io::Read,
+        container: &str,
+        dir: &str,
+    ) -> Result<crate::extract::Stats> {
+        let root = self.container_root(container)?;
+        let shown = format!("{container}:{dir}");
+        let dest = open_in_root(root.as_fd(), dir, &shown)?;
+        // The import's messages name the import; this is `cp`.
+        crate::extract::extract_archive(input, dest.as_fd(), &mut |_| {}).map_err(|e| {
+            match e.to_string().strip_prefix("import: ") {
+                Some(rest) => Error::msg(format!("cp - {shown}: {rest}")),
+                None => e,
+            }
+        })
+    }
+
     /// The root of container `name_or_id` (its snapshot).
     fn container_root(&self, name_or_id: &str) -> Result<OwnedFd> {
         let rec = self.find_container(name_or_id)?;

@@ -189,6 +189,18 @@ pub fn export_tree(source: &Path, out: &mut dyn std::io::Write) -> Result<Stats>
     copy::export_tree(source, out)
 }
 
+/// [`export_tree`] of one entry, `name` in `dir` (shown as `shown`), under
+/// its own name: a directory and its tree, or a file, symlink or node
+/// (`tupper cp CONTAINER:PATH -`).
+pub fn export_entry(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    shown: &Path,
+    out: &mut dyn std::io::Write,
+) -> Result<Stats> {
+    copy::export_entry(dir, name, shown, out)
+}
+
 /// Copies one entry that is not a directory, `name` in `dir`, to
 /// `dest_name` in `dest`, by [`copy_tree`]'s rules (`tupper cp` of a file;
 /// `from_container`: by [`copy_tree_from_container`]'s).

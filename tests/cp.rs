@@ -157,3 +157,92 @@ fn bad_copies_are_one_line_errors_that_change_nothing() {
     store.tupper(&["rm", "c"]).ok();
     store.assert_no_leftovers();
 }
+
+/// The sorted entry names of a tar archive, as GNU tar lists them.
+fn tar_names(store: &TestStore, archive: &[u8]) -> Vec<String> {
+    let file = store.scratch().join("listed.tar");
+    fs::write(&file, archive).unwrap();
+    let mut names: Vec<String> = sh("tar", &["-tf", file.to_str().unwrap()])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn tar_streams_out_of_and_into_a_container_as_dockers() {
+    let store = store_with_busybox();
+    let id = container_with_data(&store, "src");
+    let out = |path: &str| {
+        let o = store
+            .cmd()
+            .args(["cp", &format!("src:{path}"), "-"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        o.stdout
+    };
+    // Under its own name; a directory's contents with /.; everything kept
+    // (the archive is not written to the host's files).
+    let data = out("/data/sub");
+    assert_eq!(tar_names(&store, &data), ["sub/", "sub/b"]);
+    assert_eq!(tar_names(&store, &out("/data/sub/.")), ["b"]);
+    let names = tar_names(&store, &out("/data"));
+    for want in ["data/", "data/link", "data/null", "data/suid", "data/sub/b"] {
+        assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
+    }
+    let listing = {
+        let file = store.scratch().join("data.tar");
+        fs::write(&file, out("/data")).unwrap();
+        sh("tar", &["-tvf", file.to_str().unwrap()])
+    };
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("-rwsr-xr-x 1000/1000") && l.ends_with("data/suid")),
+        "{listing}"
+    );
+
+    // In: a tar from GNU tar (gzip too) into an existing directory.
+    let src = store.scratch().join("in");
+    fs::create_dir_all(src.join("dir")).unwrap();
+    fs::write(src.join("dir/file"), b"payload").unwrap();
+    sh("chown", &["5:6", src.join("dir/file").to_str().unwrap()]);
+    sh("chmod", &["0640", src.join("dir/file").to_str().unwrap()]);
+    let archive = sh_bytes("tar", &["-C", src.to_str().unwrap(), "-cf", "-", "dir"]);
+    store
+        .tupper_stdin(&["cp", "-", "src:/data/sub"], &archive)
+        .ok();
+    let landed = store.container_path(&id).join("data/sub/dir/file");
+    assert_eq!(fs::read(&landed).unwrap(), b"payload");
+    let md = fs::metadata(&landed).unwrap();
+    assert_eq!((md.uid(), md.gid(), md.mode() & 0o7777), (5, 6, 0o640));
+    let gz = sh_bytes("tar", &["-C", src.to_str().unwrap(), "-czf", "-", "dir"]);
+    store.tupper_stdin(&["cp", "-", "src:/tmp"], &gz).ok();
+    assert!(store.container_path(&id).join("tmp/dir/file").is_file());
+
+    for (args, input, want) in [
+        (["cp", "-", "src:/data/a"], &archive, "Not a directory"),
+        (
+            ["cp", "-", "src:/nowhere"],
+            &archive,
+            "No such file or directory",
+        ),
+        (
+            ["cp", "src:/nowhere", "-"],
+            &archive,
+            "cp src:/nowhere: no such file or directory",
+        ),
+        (
+            ["cp", "-", "src:/tmp"],
+            &Vec::new(),
+            "cp - src:/tmp: empty archive",
+        ),
+    ] {
+        let err = store.tupper_stdin(&args, input).fails(125);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    store.tupper(&["rm", "src"]).ok();
+    store.assert_no_leftovers();
+}

@@ -71,6 +71,30 @@ pub(super) fn export_tree(source: &Path, out: &mut dyn std::io::Write) -> Result
     copier.copy_top(top)
 }
 
+/// Writes entry `name` of directory `dir` (shown as `shown`), and all below
+/// it, to `out` as a tar stream under its own name (see
+/// [`super::export_entry`]).
+pub(super) fn export_entry(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    shown: &Path,
+    out: &mut dyn std::io::Write,
+) -> Result<Stats> {
+    let consumed = Cell::new(0u64);
+    let mut progress = |_| {};
+    let mut copier = Copier::new(
+        shown,
+        false,
+        Out::Tar(TarOut::new(out)),
+        (u64::MAX, u64::MAX),
+        name.as_bytes().to_vec(),
+        &consumed,
+        &mut progress,
+    );
+    copier.entry(dir, name.as_bytes())?;
+    copier.out.finish()
+}
+
 /// The writer of directory `dest`, and its (device, inode).
 fn to_dir(dest: BorrowedFd<'_>) -> Result<(Out<'_>, (u64, u64))> {
     let st = fs::fstat(dest).context(|| "stat the copy's destination".to_string())?;

@@ -44,6 +44,11 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs a host tool that must succeed and returns its stdout.
 pub fn sh(program: &str, args: &[&str]) -> String {
+    String::from_utf8_lossy(&sh_bytes(program, args)).into_owned()
+}
+
+/// [`sh`], its stdout as bytes.
+pub fn sh_bytes(program: &str, args: &[&str]) -> Vec<u8> {
     let out = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -55,7 +60,7 @@ pub fn sh(program: &str, args: &[&str]) -> String {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    out.stdout
 }
 
 /// A loop-mounted btrfs made for one test; everything goes away on drop.
