@@ -841,6 +841,68 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Writes limits `r` into the cgroup (`tupper update`): in each v1
+    /// hierarchy those of its controllers (a file the directory does not
+    /// have belongs to another), all of them with v2. Memory plus swap is
+    /// written before memory when memory grows past the old total.
+    pub fn set_limits(&self, r: &Resources) -> Result<()> {
+        let files = limit_files(r, self.v2);
+        for (path, fd) in &self.dirs {
+            let has = |file: &str| {
+                rfs::accessat(fd, file, rfs::Access::EXISTS, rfs::AtFlags::empty()).is_ok()
+            };
+            let mut done = Vec::new();
+            for (i, (file, value)) in files.iter().enumerate() {
+                if done.contains(&i) {
+                    continue;
+                }
+                if !has(file) {
+                    let swap = matches!(*file, "memory.memsw.limit_in_bytes" | "memory.swap.max");
+                    if self.v2 && !swap {
+                        return Err(Error::msg(format!(
+                            "cgroup {path}: no {file} (its controller is not enabled for it)"
+                        )));
+                    }
+                    if swap && explicit_swap(r) {
+                        return Err(no_swap_accounting());
+                    }
+                    continue;
+                }
+                match write_raw(fd.as_fd(), file, value) {
+                    Ok(()) => {}
+                    // v1: a memory limit above the old memory plus swap.
+                    Err(Errno::INVAL) if *file == "memory.limit_in_bytes" => {
+                        let total = files
+                            .iter()
+                            .position(|(f, _)| *f == "memory.memsw.limit_in_bytes")
+                            .filter(|_| has("memory.memsw.limit_in_bytes"));
+                        let Some(t) = total else {
+                            return Err(Error::os(
+                                format!("write {value} to {path}/{file}"),
+                                Errno::INVAL,
+                            ));
+                        };
+                        write_value(fd.as_fd(), files[t].0, &files[t].1, path)?;
+                        write_value(fd.as_fd(), file, value, path)?;
+                        done.push(t);
+                    }
+                    Err(e) => return Err(Error::os(format!("write {value} to {path}/{file}"), e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves every process of the PID namespace of `pid1` (a running
+    /// container's) into the cgroup, each hierarchy's directory (`update`
+    /// of a container that had none); `what` names the operation.
+    pub fn adopt(&self, pid1: i32, what: &str) -> Result<()> {
+        for (path, fd) in &self.dirs {
+            move_in(fd, path, pid1, what)?;
+        }
+        Ok(())
+    }
+
     /// Opens the cgroup of a running container, from its record's list,
     /// for `exec` to put its command in.
     pub fn open(dirs: &[String], id: &str) -> Result<Option<Cgroup>> {
@@ -859,6 +921,74 @@ impl Cgroup {
         }
         Ok(Some(Cgroup { v2, dirs: out }))
     }
+}
+
+/// How many times [`move_in`] walks the container's processes before it
+/// gives up (each walk moves all it finds; into a frozen cgroup, frozen at
+/// once, so that a second walk finds only what forked during the first).
+const MAX_ROUNDS: usize = 100;
+
+/// Moves the processes of `pid1`'s PID namespace (a container's) into
+/// cgroup `fd` (shown as `shown`; `pause`'s freezer, `update`'s new
+/// cgroup) until none is left outside; `what` names the operation in
+/// errors. Zombies stay where they are.
+pub(crate) fn move_in(fd: &OwnedFd, shown: &str, pid1: i32, what: &str) -> Result<()> {
+    let mut last = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        let Some(pids) = crate::top::processes_of(pid1)? else {
+            return Err(Error::msg(format!("{what}: it is not running")));
+        };
+        let members: Vec<i32> = read_value(fd.as_fd(), "cgroup.procs")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        // A zombie has nothing left to freeze, and cannot move.
+        let outside: Vec<i32> = pids
+            .into_iter()
+            .filter(|p| !members.contains(p) && !ended(*p))
+            .collect();
+        if outside.is_empty() {
+            return Ok(());
+        }
+        last.clone_from(&outside);
+        for pid in outside {
+            match write_raw(fd.as_fd(), "cgroup.procs", &pid.to_string()) {
+                // Ended meanwhile.
+                Ok(()) | Err(Errno::SRCH) => {}
+                Err(e) => {
+                    return Err(Error::os(
+                        format!("{what}: move process {pid} into {shown}"),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+    let last: Vec<String> = last.iter().map(i32::to_string).collect();
+    Err(Error::msg(format!(
+        "{what}: its processes kept forking faster than they could be frozen (left outside: {})",
+        last.join(" ")
+    )))
+}
+
+/// Whether process `pid` has ended: a zombie waiting for its parent to reap
+/// it (state `Z` or `X` in `/proc/PID/stat`), or gone.
+fn ended(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name's closing parenthesis.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| matches!(state, 'Z' | 'X' | 'x')),
+        Err(_) => true,
+    }
+}
+
+/// Writes `value` to `file` of cgroup `dir`, the error as the kernel gave it.
+fn write_raw(dir: BorrowedFd<'_>, file: &str, value: &str) -> rustix::io::Result<()> {
+    let fd = rfs::openat(dir, file, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    rustix::io::write(&fd, value.as_bytes()).map(|_| ())
 }
 
 /// Whether the kernel killed a task of the cgroup for want of memory (its

@@ -101,6 +101,9 @@ Commands:
   logs [-f] [-n N] NAME|ID       the output of a container started with run -d (-f: follow; -n, --tail: the last N lines)
   port NAME|ID [PORT[/PROTO]]    the published ports of a container (docker's format)
   top NAME|ID                    the processes of a running container (ps -ef's columns, host PIDs)
+  update [-m BYTES] [--memory-swap BYTES] [--pids-limit N] [--cpus N] [-c N] [--cpuset-cpus LIST]
+         [--cpuset-mems LIST] NAME|ID...
+                                 change containers' limits (a running one's at once)
   pause NAME|ID...               freeze every process of running containers (cgroup freezer)
   diff NAME|ID                   what changed in a container's files since its image: A, C, D paths
   export [-o FILE] NAME|ID       a container's files as a tar archive, to stdout or FILE
@@ -292,6 +295,13 @@ pub enum Command {
         stream: bool,
         /// JSON output.
         json: bool,
+    },
+    /// `update`: change containers' limits.
+    Update {
+        /// Names or IDs.
+        names: Vec<String>,
+        /// The limits given (the others stay).
+        resources: crate::cgroup::Resources,
     },
     /// `export`: a container's files as a tar archive.
     Export {
@@ -738,6 +748,33 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 new,
             }
         }
+        "update" => {
+            let mut resources = crate::cgroup::Resources::default();
+            let mut names = Vec::new();
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Value(v) => names.push(string(v)?),
+                    Arg::Short(c) if resource_flag(Arg::Short(c)).is_some() => {
+                        let flag = resource_flag(Arg::Short(c)).expect("just matched");
+                        set_resource(&mut resources, flag, &string(p.value().map_err(lex)?)?)?
+                    }
+                    Arg::Long(l) if resource_flag(Arg::Long(l)).is_some() => {
+                        let flag = resource_flag(Arg::Long(l)).expect("just matched");
+                        set_resource(&mut resources, flag, &string(p.value().map_err(lex)?)?)?
+                    }
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            if names.is_empty() {
+                return Err(bad("update needs at least one container name or ID"));
+            }
+            if !resources.wanted() {
+                return Err(bad(
+                    "update needs a limit to change (--memory, --memory-swap, --pids-limit, --cpus, --cpu-shares, --cpuset-cpus, --cpuset-mems)",
+                ));
+            }
+            Command::Update { names, resources }
+        }
         "export" => {
             let (mut names, output) = names_and_option(&mut p, "export", 'o', &["output"])?;
             if names.len() != 1 {
@@ -940,6 +977,47 @@ fn flags(p: &mut Parser, names: &[&str]) -> Result<(Vec<bool>, Vec<String>)> {
     Ok((set, values))
 }
 
+/// The resource limit an option of `run` and `update` sets: its long name.
+fn resource_flag(arg: Arg<'_>) -> Option<&'static str> {
+    Some(match arg {
+        Arg::Short('m') | Arg::Long("memory") => "memory",
+        Arg::Long("memory-swap") => "memory-swap",
+        Arg::Long("pids-limit") => "pids-limit",
+        Arg::Long("cpus") => "cpus",
+        Arg::Short('c') | Arg::Long("cpu-shares") => "cpu-shares",
+        Arg::Long("cpuset-cpus") => "cpuset-cpus",
+        Arg::Long("cpuset-mems") => "cpuset-mems",
+        _ => return None,
+    })
+}
+
+/// Sets resource limit `--flag` (see [`resource_flag`]) to `v`.
+fn set_resource(r: &mut crate::cgroup::Resources, flag: &str, v: &str) -> Result<()> {
+    match flag {
+        // docker: 0 is no limit, as if not given.
+        "memory" => r.memory = Some(crate::cgroup::parse_bytes("--memory", v)?).filter(|m| *m != 0),
+        "memory-swap" => r.memory_swap = Some(crate::cgroup::parse_swap(v)?).filter(|s| *s != 0),
+        "pids-limit" => {
+            r.pids_limit = Some(v.parse().map_err(|_| {
+                bad(format!(
+                    "--pids-limit {v}: not a number of tasks (-1: no limit)"
+                ))
+            })?)
+        }
+        "cpus" => r.nano_cpus = Some(crate::cgroup::parse_cpus(v)?),
+        "cpu-shares" => {
+            let shares: u64 = v
+                .parse()
+                .map_err(|_| bad(format!("--cpu-shares {v}: not a number")))?;
+            // docker: 0 is the default weight.
+            r.cpu_shares = (shares != 0).then_some(shares);
+        }
+        "cpuset-cpus" => r.cpuset_cpus = Some(v.to_string()),
+        _ => r.cpuset_mems = Some(v.to_string()),
+    }
+    Ok(())
+}
+
 /// Parses `run`'s options up to the image; everything after it is the command.
 fn parse_run(p: &mut Parser) -> Result<RunArgs> {
     let mut a = RunArgs::default();
@@ -984,42 +1062,13 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             ),
             Some(Arg::Long("read-only")) => a.read_only = true,
             Some(Arg::Long("init")) => a.init = true,
-            // docker: 0 is no limit, as if not given.
-            Some(Arg::Short('m')) | Some(Arg::Long("memory")) => {
-                let v = string(p.value().map_err(lex)?)?;
-                a.resources.memory =
-                    Some(crate::cgroup::parse_bytes("--memory", &v)?).filter(|m| *m != 0)
+            Some(Arg::Short(c)) if resource_flag(Arg::Short(c)).is_some() => {
+                let flag = resource_flag(Arg::Short(c)).expect("just matched");
+                set_resource(&mut a.resources, flag, &string(p.value().map_err(lex)?)?)?
             }
-            Some(Arg::Long("memory-swap")) => {
-                let v = string(p.value().map_err(lex)?)?;
-                a.resources.memory_swap = Some(crate::cgroup::parse_swap(&v)?).filter(|s| *s != 0)
-            }
-            Some(Arg::Long("pids-limit")) => {
-                let v = string(p.value().map_err(lex)?)?;
-                a.resources.pids_limit = Some(v.parse().map_err(|_| {
-                    bad(format!(
-                        "--pids-limit {v}: not a number of tasks (-1: no limit)"
-                    ))
-                })?)
-            }
-            Some(Arg::Long("cpus")) => {
-                a.resources.nano_cpus = Some(crate::cgroup::parse_cpus(&string(
-                    p.value().map_err(lex)?,
-                )?)?)
-            }
-            Some(Arg::Short('c')) | Some(Arg::Long("cpu-shares")) => {
-                let v = string(p.value().map_err(lex)?)?;
-                let shares: u64 = v
-                    .parse()
-                    .map_err(|_| bad(format!("--cpu-shares {v}: not a number")))?;
-                // docker: 0 is the default weight.
-                a.resources.cpu_shares = (shares != 0).then_some(shares);
-            }
-            Some(Arg::Long("cpuset-cpus")) => {
-                a.resources.cpuset_cpus = Some(string(p.value().map_err(lex)?)?)
-            }
-            Some(Arg::Long("cpuset-mems")) => {
-                a.resources.cpuset_mems = Some(string(p.value().map_err(lex)?)?)
+            Some(Arg::Long(l)) if resource_flag(Arg::Long(l)).is_some() => {
+                let flag = resource_flag(Arg::Long(l)).expect("just matched");
+                set_resource(&mut a.resources, flag, &string(p.value().map_err(lex)?)?)?
             }
             Some(Arg::Long("ulimit")) => a.ulimits.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("sysctl")) => a.sysctls.push(string(p.value().map_err(lex)?)?),
@@ -1728,6 +1777,13 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             let store = store()?;
             for n in names {
                 store.signal_container(n, *signal)?;
+                print(&mut out, format!("{n}\n"));
+            }
+        }
+        Command::Update { names, resources } => {
+            let store = store()?;
+            for n in names {
+                store.update_container(n, resources)?;
                 print(&mut out, format!("{n}\n"));
             }
         }

@@ -141,6 +141,23 @@ pub struct Record {
     pub labels: std::collections::BTreeMap<String, String>,
 }
 
+/// See [`Store::stored_changes`].
+#[derive(Deserialize)]
+pub(crate) struct StoredChanges {
+    /// The name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The freezer.
+    #[serde(default)]
+    pub freezer: Option<String>,
+    /// The cgroups.
+    #[serde(default)]
+    pub cgroups: Vec<String>,
+    /// The limits.
+    #[serde(default)]
+    pub resources: Option<crate::cgroup::Resources>,
+}
+
 /// What a run was given besides its image, network and security settings:
 /// its environment, working directory, `--read-only` and the user's mounts.
 #[derive(Debug, Clone, Default)]
@@ -353,8 +370,8 @@ impl Store {
     pub(crate) fn put_back_record(&self, before: &Record) -> Result<()> {
         let _guard = self.lock_record(&before.id);
         let mut record = before.clone();
-        if let Some((name, _)) = self.stored_name_and_freezer(&before.id) {
-            record.name = name;
+        if let Some(stored) = self.stored_changes(&before.id) {
+            record.name = stored.name;
         }
         self.write_record(&record)
     }
@@ -585,24 +602,13 @@ impl Store {
         Some(fd)
     }
 
-    /// The name and the freezer in container `id`'s record as stored: only
-    /// those fields are decoded (the end of every run reads them, see
-    /// [`Store::rename_container`] and [`crate::freezer`]).
-    pub(crate) fn stored_name_and_freezer(
-        &self,
-        id: &str,
-    ) -> Option<(Option<String>, Option<String>)> {
-        #[derive(Deserialize)]
-        struct NameAndFreezer {
-            #[serde(default)]
-            name: Option<String>,
-            #[serde(default)]
-            freezer: Option<String>,
-        }
+    /// What others may change in container `id`'s record while it runs, as
+    /// stored: only those fields are decoded (the end of every run reads
+    /// them under the record lock): its name ([`Store::rename_container`]),
+    /// its freezer ([`crate::freezer`]), its limits and cgroups (`update`).
+    pub(crate) fn stored_changes(&self, id: &str) -> Option<StoredChanges> {
         let bytes = fsutil::read_file(self.records.as_fd(), format!("{id}.json").as_str()).ok()?;
-        serde_json::from_slice::<NameAndFreezer>(&bytes)
-            .ok()
-            .map(|r| (r.name, r.freezer))
+        serde_json::from_slice::<StoredChanges>(&bytes).ok()
     }
 
     /// Container `id`'s record as stored (its status not computed).

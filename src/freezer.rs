@@ -36,11 +36,6 @@ use crate::store::Store;
 /// uninterruptible sleep holds it up) before it gives up and thaws them.
 const FREEZE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How many times the container's processes are walked and moved before
-/// `pause` gives up (each walk moves all it finds, frozen at once: a second
-/// walk finds only what forked during the first).
-const MAX_ROUNDS: usize = 100;
-
 /// The cgroup version of a freezer directory: its state file and the values
 /// that freeze and thaw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +172,7 @@ fn freeze(dir: &Path, pid1: i32, what: &str) -> Result<()> {
             e,
         )
     })?;
-    let result = move_in(&fd, &shown, pid1, what).and_then(|()| {
+    let result = crate::cgroup::move_in(&fd, &shown, pid1, what).and_then(|()| {
         let deadline = Instant::now() + FREEZE_TIMEOUT;
         while !frozen(&fd, version) {
             if Instant::now() > deadline {
@@ -194,61 +189,6 @@ fn freeze(dir: &Path, pid1: i32, what: &str) -> Result<()> {
         let _ = write(&fd, state, version.value(false));
     }
     result
-}
-
-/// Moves the processes of `pid1`'s PID namespace into cgroup `fd` until
-/// none is left outside.
-fn move_in(fd: &OwnedFd, shown: &str, pid1: i32, what: &str) -> Result<()> {
-    let mut last = Vec::new();
-    for _ in 0..MAX_ROUNDS {
-        let Some(pids) = crate::top::processes_of(pid1)? else {
-            return Err(Error::msg(format!("{what}: it is not running")));
-        };
-        let members: Vec<i32> = read(fd, "cgroup.procs")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
-        // A zombie has nothing left to freeze, and cannot move.
-        let outside: Vec<i32> = pids
-            .into_iter()
-            .filter(|p| !members.contains(p) && !ended(*p))
-            .collect();
-        if outside.is_empty() {
-            return Ok(());
-        }
-        last.clone_from(&outside);
-        for pid in outside {
-            match write(fd, "cgroup.procs", &pid.to_string()) {
-                // Ended meanwhile.
-                Ok(()) | Err(Errno::SRCH) => {}
-                Err(e) => {
-                    return Err(Error::os(
-                        format!("{what}: move process {pid} into {shown}"),
-                        e,
-                    ))
-                }
-            }
-        }
-    }
-    let last: Vec<String> = last.iter().map(i32::to_string).collect();
-    Err(Error::msg(format!(
-        "{what}: its processes kept forking faster than they could be frozen (left outside: {})",
-        last.join(" ")
-    )))
-}
-
-/// Whether process `pid` has ended: a zombie waiting for its parent to reap
-/// it (state `Z` or `X` in `/proc/PID/stat`), or gone.
-fn ended(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command name's closing parenthesis.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| matches!(state, 'Z' | 'X' | 'x')),
-        Err(_) => true,
-    }
 }
 
 /// Thaws freezer `dir` (nothing when it is gone).

@@ -55,6 +55,7 @@ pub mod terminal;
 pub mod timefmt;
 pub mod top;
 pub mod ulimit;
+pub mod update;
 pub mod user;
 pub mod volume;
 

@@ -727,11 +727,13 @@ impl Store {
         } = created;
         // `tupper rename` may have changed the name since the start: under
         // the record lock, the name on disk is the one to record or remove.
-        // So may `pause` have made a freezer.
+        // So may `pause` have made a freezer, and `update` a cgroup.
         crate::container::lock_record_fd(lock.fd());
-        if let Some((name, freezer)) = self.stored_name_and_freezer(&record.id) {
-            record.name = name;
-            record.freezer = freezer;
+        if let Some(stored) = self.stored_changes(&record.id) {
+            record.name = stored.name;
+            record.freezer = stored.freezer;
+            record.cgroups = stored.cgroups;
+            record.resources = stored.resources;
         }
         // Its cgroup goes when it ends, as docker's does.
         let mut oom_killed = false;

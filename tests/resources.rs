@@ -708,3 +708,104 @@ fn a_run_rm_without_its_background_process_empties_the_trash_itself() {
     assert!(trash.is_empty(), "the trash holds {trash:?}");
     assert!(store.container_ids().is_empty(), "--rm left a container");
 }
+
+#[test]
+fn update_changes_the_limits_of_a_running_container_at_once() {
+    let store = store_with_busybox();
+    // Started without limits: no cgroup of its own.
+    let id = detached(&store, &["--name", "u"], &["sleep", "1000"]);
+    let pid = store.inspect("u")["pid"].as_i64().unwrap();
+    assert_ne!(cgroup_of(pid, "memory"), format!("/tupper/{id}"));
+    store.tupper(&["exec", "-d", "u", "sleep", "999"]).ok();
+    assert_eq!(
+        store
+            .tupper(&["update", "-m", "64m", "--pids-limit", "10", "u"])
+            .ok(),
+        "u\n"
+    );
+    let dir = |c: &str| cgroup_v1_mount(c).join("tupper").join(&id);
+    // Every process of the container is in it now, exec's too.
+    let procs = read(&dir("memory"), "cgroup.procs");
+    assert_eq!(procs.lines().count(), 2, "{procs}");
+    assert!(procs.lines().any(|p| p == pid.to_string()), "{procs}");
+    for c in ["memory", "pids", "cpu"] {
+        assert_eq!(cgroup_of(pid, c), format!("/tupper/{id}"), "{c}");
+    }
+    assert_eq!(
+        read(&dir("memory"), "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(read(&dir("pids"), "pids.max"), "10");
+    // The pids limit holds: 10 tasks at most.
+    let out = store.tupper(&[
+        "exec",
+        "u",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 5 & done 2>&1; wait",
+    ]);
+    assert!(
+        out.stdout.contains("can't fork") || out.stderr.contains("can't fork"),
+        "{out:?}"
+    );
+    // Again: memory past the old memory plus swap (written in the other
+    // order), pids kept.
+    store.tupper(&["update", "--memory", "200m", "u"]).ok();
+    assert_eq!(
+        read(&dir("memory"), "memory.limit_in_bytes"),
+        (200u64 << 20).to_string()
+    );
+    assert_eq!(read(&dir("pids"), "pids.max"), "10");
+    let rec = store.inspect("u");
+    assert_eq!(rec["resources"]["memory"], 200u64 << 20);
+    assert_eq!(rec["resources"]["pids_limit"], 10);
+    // Its end removes the cgroup update made; the next start has the limits.
+    store.tupper(&["stop", "-t", "1", "u"]).ok();
+    for c in ["memory", "pids", "cpu"] {
+        assert!(!dir(c).exists(), "{c} cgroup left after the end");
+    }
+    store.tupper(&["start", "u"]).ok();
+    let pid = store.inspect("u")["pid"].as_i64().unwrap();
+    assert_eq!(cgroup_of(pid, "memory"), format!("/tupper/{id}"));
+    assert_eq!(read(&dir("pids"), "pids.max"), "10");
+    store.tupper(&["rm", "-f", "u"]).ok();
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn update_of_a_stopped_container_and_bad_updates() {
+    let store = store_with_busybox();
+    let id = store
+        .tupper(&[
+            "create", "--net", "none", "--name", "c", "bb", "sleep", "1000",
+        ])
+        .ok()
+        .trim()
+        .to_string();
+    store.tupper(&["update", "--cpus", "0.5", "c"]).ok();
+    assert!(!cgroup_v1_mount("cpu").join("tupper").join(&id).exists());
+    assert_eq!(store.inspect("c")["resources"]["nano_cpus"], 500_000_000u64);
+    let before = store.state();
+    for (args, want) in [
+        (&["update", "-m", "1k", "c"][..], "minimum memory limit"),
+        (&["update", "c"], "update needs a limit to change"),
+        (
+            &["update", "-m", "64m"],
+            "update needs at least one container name or ID",
+        ),
+        (&["update", "-m", "64m", "nope"], "no such container: nope"),
+        (
+            &["update", "--memory-swap", "10m", "-m", "64m", "c"],
+            "memory-swap",
+        ),
+    ] {
+        let err = store.tupper(args).fails(125);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    store.state().assert_same(&before, "bad updates");
+    store.tupper(&["start", "c"]).ok();
+    let dir = cgroup_v1_mount("cpu").join("tupper").join(&id);
+    assert_eq!(read(&dir, "cpu.cfs_quota_us"), "50000");
+    store.tupper(&["rm", "-f", "c"]).ok();
+    store.assert_no_leftovers();
+}
