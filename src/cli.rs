@@ -23,10 +23,14 @@ Usage: tupper [--root DIR] COMMAND [ARG]...
 A container runtime on btrfs snapshots: one static binary, direct syscalls only.
 
 Commands:
-  import [--force] NAME SOURCE   import a root filesystem (tar, tar.gz, tar.zst, - for stdin, or a directory)
-  images [--json]                list images
-  commit [--force] CONTAINER IMAGE
-                                 make an image of a container's files (a read-only snapshot)
+  import [--force] [-c INSTRUCTION]... NAME SOURCE
+                                 import a root filesystem (tar, tar.gz, tar.zst, - for stdin, or a directory);
+                                 -c, --change: a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER,
+                                 LABEL, STOPSIGNAL, EXPOSE) of its configuration
+  images [--json]                list images (--json: with their configuration)
+  commit [--force] [-c INSTRUCTION]... CONTAINER IMAGE
+                                 make an image of a container's files (a read-only snapshot) and its image's
+                                 configuration (-c: changed)
   rmi NAME...                    remove images
   run [OPTIONS] IMAGE [COMMAND [ARG]...]
                                  run a command in a new container
@@ -73,6 +77,7 @@ Commands:
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
       --privileged               every capability, no filter, the host's devices, no /proc and /sys masks
+      --entrypoint CMD           run CMD (with the command as its arguments) in place of the image's ENTRYPOINT
       -l, --label KEY[=VALUE], --label-file FILE
                                  a label of the container (ps --filter label=KEY=VALUE finds it)
       --security-opt seccomp=unconfined|builtin, --security-opt no-new-privileges[=BOOL]
@@ -149,6 +154,8 @@ pub enum Command {
         source: String,
         /// Replace an existing image.
         force: bool,
+        /// `--change` instructions (`CMD ...`).
+        changes: Vec<String>,
     },
     /// `commit`.
     Commit {
@@ -158,6 +165,8 @@ pub enum Command {
         image: String,
         /// Replace an existing image.
         force: bool,
+        /// `--change` instructions (`CMD ...`).
+        changes: Vec<String>,
     },
     /// `images`.
     Images {
@@ -422,6 +431,8 @@ pub struct RunArgs {
     pub privileged: bool,
     /// `-l`, `--label`, as given.
     pub labels: Vec<String>,
+    /// `--entrypoint` (`""`: none).
+    pub entrypoint: Option<String>,
     /// `--label-file`, in order.
     pub label_files: Vec<String>,
     /// The image.
@@ -473,15 +484,7 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
     };
     let command = match sub.as_str() {
         "import" => {
-            let mut force = false;
-            let mut pos = Vec::new();
-            while let Some(arg) = p.next().map_err(lex)? {
-                match arg {
-                    Arg::Long("force") | Arg::Short('f') => force = true,
-                    Arg::Value(v) => pos.push(string(v)?),
-                    other => return Err(lex(other.unexpected())),
-                }
-            }
+            let (force, changes, pos) = force_and_changes(&mut p)?;
             let [name, source]: [String; 2] = pos
                 .try_into()
                 .map_err(|_| bad("import takes two arguments: NAME SOURCE"))?;
@@ -489,17 +492,19 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 name,
                 source,
                 force,
+                changes,
             }
         }
         "commit" => {
-            let (flags, pos) = flags(&mut p, &["force"])?;
+            let (force, changes, pos) = force_and_changes(&mut p)?;
             let [container, image]: [String; 2] = pos
                 .try_into()
                 .map_err(|_| bad("commit takes two arguments: CONTAINER IMAGE"))?;
             Command::Commit {
                 container,
                 image,
-                force: flags[0],
+                force,
+                changes,
             }
         }
         "images" => {
@@ -977,6 +982,21 @@ fn flags(p: &mut Parser, names: &[&str]) -> Result<(Vec<bool>, Vec<String>)> {
     Ok((set, values))
 }
 
+/// `import`'s and `commit`'s `-f`/`--force` and `-c`/`--change`s, and their
+/// arguments.
+fn force_and_changes(p: &mut Parser) -> Result<(bool, Vec<String>, Vec<String>)> {
+    let (mut force, mut changes, mut pos) = (false, Vec::new(), Vec::new());
+    while let Some(arg) = p.next().map_err(lex)? {
+        match arg {
+            Arg::Long("force") | Arg::Short('f') => force = true,
+            Arg::Long("change") | Arg::Short('c') => changes.push(string(p.value().map_err(lex)?)?),
+            Arg::Value(v) => pos.push(string(v)?),
+            other => return Err(lex(other.unexpected())),
+        }
+    }
+    Ok((force, changes, pos))
+}
+
 /// The resource limit an option of `run` and `update` sets: its long name.
 fn resource_flag(arg: Arg<'_>) -> Option<&'static str> {
     Some(match arg {
@@ -1042,6 +1062,7 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                 a.labels.push(string(p.value().map_err(lex)?)?)
             }
             Some(Arg::Long("label-file")) => a.label_files.push(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("entrypoint")) => a.entrypoint = Some(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("net")) | Some(Arg::Long("network")) => {
                 a.net = Some(string(p.value().map_err(lex)?)?)
             }
@@ -1219,6 +1240,10 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         devices: a.devices.clone(),
         privileged: a.privileged,
         labels: crate::filter::labels(&a.labels, &a.label_files)?,
+        entrypoint: a.entrypoint.as_ref().map(|e| match e.is_empty() {
+            true => Vec::new(),
+            false => vec![e.clone()],
+        }),
     })
 }
 
@@ -1326,7 +1351,7 @@ const SIGNALS: [(&str, i32); 31] = [
 /// Parses a signal as docker does: `TERM`, `SIGTERM`, `term`, `15`, or a
 /// real-time one, `RTMIN+3`, `SIGRTMAX-1`, `RTMIN` (34 + n, 64 - n).
 /// `flag` names the option in the error.
-fn parse_signal(flag: &str, s: &str) -> Result<rustix::process::Signal> {
+pub(crate) fn parse_signal(flag: &str, s: &str) -> Result<rustix::process::Signal> {
     use crate::launch::{SIGRTMAX, SIGRTMIN};
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -1385,11 +1410,13 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             name,
             source,
             force,
+            changes,
         } => {
             let store = store()?;
             let shown = std::cell::Cell::new(false);
             let mut show = progress_printer(name, &shown);
-            let result = store.import(name, &Source::from_arg(source), *force, &mut show);
+            let result =
+                store.import_with(name, &Source::from_arg(source), *force, changes, &mut show);
             if shown.get() {
                 eprintln!();
             }
@@ -1435,9 +1462,10 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             container,
             image,
             force,
+            changes,
         } => {
             let store = store()?;
-            store.commit(container, image, *force)?;
+            store.commit_with(container, image, *force, changes)?;
             // Its spare snapshots are made in the background, as an import's.
             let (root, image) = (cli.root.clone(), image.clone());
             background_is_optional(crate::launch::in_background(move || {

@@ -59,6 +59,9 @@ pub struct ImageInfo {
     pub uuid: String,
     /// Whether the subvolume is read-only (it always should be).
     pub read_only: bool,
+    /// Its configuration (`--change`), when it has one.
+    #[serde(skip_serializing_if = "crate::image_config::ImageConfig::is_empty")]
+    pub config: crate::image_config::ImageConfig,
 }
 
 impl Store {
@@ -70,7 +73,23 @@ impl Store {
         force: bool,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Stats> {
+        self.import_with(name, source, force, &[], progress)
+    }
+
+    /// [`Store::import`], the image configured by docker's `changes`
+    /// (`CMD ...`, see [`crate::image_config`]; none: no configuration,
+    /// whatever the archive's root carries).
+    pub fn import_with(
+        &self,
+        name: &str,
+        source: &Source,
+        force: bool,
+        changes: &[String],
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Stats> {
         names::validate("image name", name)?;
+        let mut config = crate::image_config::ImageConfig::default();
+        config.apply_changes(changes)?;
         if !force && fsutil::exists(self.images.as_fd(), name) {
             return Err(Error::msg(format!(
                 "import {name}: image {name} already exists (use --force to replace it)"
@@ -107,6 +126,8 @@ impl Store {
                     (None, Source::Directory(p)) => extract::copy_tree(p, dir.as_fd(), progress)?,
                     (None, _) => unreachable!("archive sources have an input"),
                 };
+                crate::image_config::write(dir.as_fd(), &config)
+                    .map_err(|e| Error::msg(format!("import {name}: {e}")))?;
                 tupper_ioctl::set_subvol_readonly(dir.as_fd(), true)
                     .context(|| format!("make {shown_tmp} read-only"))?;
                 Ok(stats)
@@ -120,10 +141,24 @@ impl Store {
     /// it is at that instant (what a crash would leave: docker's `commit
     /// --pause=false`). Replaces an existing image only when `force`.
     pub fn commit(&self, name_or_id: &str, name: &str, force: bool) -> Result<()> {
+        self.commit_with(name_or_id, name, force, &[])
+    }
+
+    /// [`Store::commit`], docker's `changes` applied to the configuration
+    /// the container's image had (which the new image keeps without them).
+    pub fn commit_with(
+        &self,
+        name_or_id: &str,
+        name: &str,
+        force: bool,
+        changes: &[String],
+    ) -> Result<()> {
         names::validate("image name", name)?;
         let rec = self.find_container(name_or_id)?;
         let rootfs = fsutil::open_dir(self.containers.as_fd(), rec.id.as_str())
             .context(|| format!("open containers/{}", rec.id))?;
+        let mut config = crate::image_config::read(rootfs.as_fd())?;
+        config.apply_changes(changes)?;
         if !force && fsutil::exists(self.images.as_fd(), name) {
             return Err(Error::msg(format!(
                 "commit {name_or_id} -> {name}: image {name} already exists (use --force to replace it)"
@@ -135,8 +170,19 @@ impl Store {
             force,
             |tmp_name, shown_tmp| {
                 let ctmp = fsutil::cstring("name", tmp_name)?;
-                tupper_ioctl::snapshot(rootfs.as_fd(), self.images.as_fd(), &ctmp, true)
-                    .context(|| format!("snapshot containers/{} -> {shown_tmp}", rec.id))
+                // The snapshot has the container's root's configuration (its
+                // image's); changed, it is written before it is read-only.
+                let read_only = changes.is_empty();
+                tupper_ioctl::snapshot(rootfs.as_fd(), self.images.as_fd(), &ctmp, read_only)
+                    .context(|| format!("snapshot containers/{} -> {shown_tmp}", rec.id))?;
+                if !read_only {
+                    let dir = fsutil::open_dir(self.images.as_fd(), tmp_name)
+                        .context(|| format!("open {shown_tmp}"))?;
+                    crate::image_config::write(dir.as_fd(), &config)?;
+                    tupper_ioctl::set_subvol_readonly(dir.as_fd(), true)
+                        .context(|| format!("make {shown_tmp} read-only"))?;
+                }
+                Ok(())
             },
         )
     }
@@ -271,6 +317,7 @@ impl Store {
                 created_unix: info.otime_sec,
                 uuid: tupper_ioctl::format_uuid(&info.uuid),
                 read_only: info.readonly,
+                config: crate::image_config::read(fd.as_fd()).unwrap_or_default(),
                 name,
             });
         }

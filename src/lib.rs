@@ -38,6 +38,7 @@ pub mod filter;
 pub mod freezer;
 pub mod fsutil;
 pub mod image;
+pub mod image_config;
 pub mod launch;
 pub mod loopstore;
 pub mod named_volume;

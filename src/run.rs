@@ -91,6 +91,9 @@ pub struct Spec {
     pub privileged: bool,
     /// Its labels (`--label`), kept in the record for `ps --filter`.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `--entrypoint`: in place of the image's `ENTRYPOINT`, and then
+    /// without its `CMD` (docker's rule); `Some(vec![])` clears it.
+    pub entrypoint: Option<Vec<String>>,
 }
 
 impl Default for Spec {
@@ -125,6 +128,7 @@ impl Default for Spec {
             devices: Vec::new(),
             privileged: false,
             labels: std::collections::BTreeMap::new(),
+            entrypoint: None,
         }
     }
 }
@@ -195,8 +199,40 @@ impl Spec {
                 .collect::<Result<_>>()?,
             privileged: record.privileged,
             labels: record.labels.clone(),
+            // The command as recorded is the whole of it.
+            entrypoint: None,
         };
         Ok((spec, resolved))
+    }
+}
+
+/// `spec` with image configuration `config` under it, by docker's rules: the
+/// entrypoint (`--entrypoint`'s, else the image's) followed by the run's
+/// command, else by the image's `CMD` (not after `--entrypoint`); the
+/// image's environment before `-e`; its working directory, user and stop
+/// signal unless the run gives them; its labels under the run's.
+fn with_image_config(spec: &Spec, config: &crate::image_config::ImageConfig) -> Spec {
+    let entrypoint = spec
+        .entrypoint
+        .clone()
+        .or_else(|| config.entrypoint.clone())
+        .unwrap_or_default();
+    let args = match (spec.command.is_empty(), &spec.entrypoint) {
+        (false, _) => spec.command.clone(),
+        (true, Some(_)) => Vec::new(),
+        (true, None) => config.cmd.clone().unwrap_or_default(),
+    };
+    let mut labels = config.labels.clone();
+    labels.extend(spec.labels.clone());
+    Spec {
+        command: entrypoint.into_iter().chain(args).collect(),
+        env: config.env.iter().chain(&spec.env).cloned().collect(),
+        workdir: spec.workdir.clone().or_else(|| config.workdir.clone()),
+        user: spec.user.clone().or_else(|| config.user.clone()),
+        stop_signal: spec.stop_signal.or(config.stop_signal),
+        labels,
+        entrypoint: None,
+        ..spec.clone()
     }
 }
 
@@ -251,17 +287,31 @@ impl Store {
     /// A new container for `spec`: started, or only made (`create_only`).
     fn make_container(&self, spec: &Spec, create_only: bool) -> Result<Outcome<'_>> {
         let id = names::new_id()?;
+        let image = self.open_image(&spec.image)?;
+        // The image's configuration (`CMD`, `ENV`, ...) under what the run
+        // gives; the record keeps the result.
+        let config = crate::image_config::read(image.as_fd())
+            .map_err(|e| Error::msg(format!("image {}: {e}", spec.image)))?;
+        let configured;
+        let spec = match config.is_empty() && spec.entrypoint.is_none() {
+            true => spec,
+            false => {
+                configured = with_image_config(spec, &config);
+                &configured
+            }
+        };
         // `-u` and `--group-add` are found in the image's /etc files, which
         // the snapshot has too: an unknown name changes nothing.
         let user = match spec.user.is_some() || !spec.group_add.is_empty() {
             true => Some(crate::user::resolve_in_image(
-                self.open_image(&spec.image)?.as_fd(),
+                image.as_fd(),
                 &spec.image,
                 spec.user.as_deref(),
                 &spec.group_add,
             )?),
             false => None,
         };
+        drop(image);
         self.start_container(spec, &id, user, None, create_only)
     }
 
