@@ -26,13 +26,7 @@ pub(super) fn copy_tree(
     from_container: bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Stats> {
-    let top = fs::openat(
-        CWD,
-        source,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .context(|| format!("open source directory {}", source.display()))?;
+    let top = open_top(source, "open source directory")?;
     let consumed = Cell::new(0u64);
     let (out, dest) = to_dir(root)?;
     let copier = Copier::new(
@@ -50,13 +44,7 @@ pub(super) fn copy_tree(
 /// Writes the tree at `source` (a container's root) to `out` as a tar
 /// stream (see [`super::export_tree`]).
 pub(super) fn export_tree(source: &Path, out: &mut dyn std::io::Write) -> Result<Stats> {
-    let top = fs::openat(
-        CWD,
-        source,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .context(|| format!("open {}", source.display()))?;
+    let top = open_top(source, "open")?;
     let consumed = Cell::new(0u64);
     let mut progress = |_| {};
     let copier = Copier::new(
@@ -93,6 +81,17 @@ pub(super) fn export_entry(
     );
     copier.entry(dir, name.as_bytes())?;
     copier.out.finish()
+}
+
+/// Opens the directory a walk starts from; `what` names the operation.
+fn open_top(source: &Path, what: &str) -> Result<OwnedFd> {
+    fs::openat(
+        CWD,
+        source,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .context(|| format!("{what} {}", source.display()))
 }
 
 /// The writer of directory `dest`, and its (device, inode).
