@@ -110,9 +110,9 @@ Commands:
          [--cpuset-mems LIST] NAME|ID...
                                  change containers' limits (a running one's at once)
   pause NAME|ID...               freeze every process of running containers (cgroup freezer)
+  unpause NAME|ID...             let the processes of paused containers go on
   diff NAME|ID                   what changed in a container's files since its image: A, C, D paths
   export [-o FILE] NAME|ID       a container's files as a tar archive, to stdout or FILE
-  unpause NAME|ID...             let the processes of paused containers go on
   stats [--no-stream] [--json] [NAME|ID...]
                                  CPU, memory, network and block I/O, PIDs of running containers (all
                                  without names), every second (--no-stream: once, after a second)
