@@ -157,7 +157,8 @@ impl Store {
         let rec = self.find_container(name_or_id)?;
         let rootfs = fsutil::open_dir(self.containers.as_fd(), rec.id.as_str())
             .context(|| format!("open containers/{}", rec.id))?;
-        let mut config = crate::image_config::read(rootfs.as_fd())?;
+        let mut config = crate::image_config::read(rootfs.as_fd())
+            .map_err(|e| Error::msg(format!("commit {name_or_id} -> {name}: {e}")))?;
         config.apply_changes(changes)?;
         if !force && fsutil::exists(self.images.as_fd(), name) {
             return Err(Error::msg(format!(
@@ -178,7 +179,8 @@ impl Store {
                 if !read_only {
                     let dir = fsutil::open_dir(self.images.as_fd(), tmp_name)
                         .context(|| format!("open {shown_tmp}"))?;
-                    crate::image_config::write(dir.as_fd(), &config)?;
+                    crate::image_config::write(dir.as_fd(), &config)
+                        .map_err(|e| Error::msg(format!("commit {name_or_id} -> {name}: {e}")))?;
                     tupper_ioctl::set_subvol_readonly(dir.as_fd(), true)
                         .context(|| format!("make {shown_tmp} read-only"))?;
                 }
