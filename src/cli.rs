@@ -757,16 +757,12 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             let mut resources = crate::cgroup::Resources::default();
             let mut names = Vec::new();
             while let Some(arg) = p.next().map_err(lex)? {
+                if let Some(flag) = resource_flag(&arg) {
+                    set_resource(&mut resources, flag, &string(p.value().map_err(lex)?)?)?;
+                    continue;
+                }
                 match arg {
                     Arg::Value(v) => names.push(string(v)?),
-                    Arg::Short(c) if resource_flag(Arg::Short(c)).is_some() => {
-                        let flag = resource_flag(Arg::Short(c)).expect("just matched");
-                        set_resource(&mut resources, flag, &string(p.value().map_err(lex)?)?)?
-                    }
-                    Arg::Long(l) if resource_flag(Arg::Long(l)).is_some() => {
-                        let flag = resource_flag(Arg::Long(l)).expect("just matched");
-                        set_resource(&mut resources, flag, &string(p.value().map_err(lex)?)?)?
-                    }
                     other => return Err(lex(other.unexpected())),
                 }
             }
@@ -998,7 +994,7 @@ fn force_and_changes(p: &mut Parser) -> Result<(bool, Vec<String>, Vec<String>)>
 }
 
 /// The resource limit an option of `run` and `update` sets: its long name.
-fn resource_flag(arg: Arg<'_>) -> Option<&'static str> {
+fn resource_flag(arg: &Arg<'_>) -> Option<&'static str> {
     Some(match arg {
         Arg::Short('m') | Arg::Long("memory") => "memory",
         Arg::Long("memory-swap") => "memory-swap",
@@ -1042,7 +1038,12 @@ fn set_resource(r: &mut crate::cgroup::Resources, flag: &str, v: &str) -> Result
 fn parse_run(p: &mut Parser) -> Result<RunArgs> {
     let mut a = RunArgs::default();
     loop {
-        match p.next().map_err(lex)? {
+        let arg = p.next().map_err(lex)?;
+        if let Some(flag) = arg.as_ref().and_then(resource_flag) {
+            set_resource(&mut a.resources, flag, &string(p.value().map_err(lex)?)?)?;
+            continue;
+        }
+        match arg {
             Some(Arg::Long("rm")) => a.remove = true,
             Some(Arg::Short('d')) | Some(Arg::Long("detach")) => a.detach = true,
             Some(Arg::Long("name")) => a.name = Some(string(p.value().map_err(lex)?)?),
@@ -1083,14 +1084,6 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             ),
             Some(Arg::Long("read-only")) => a.read_only = true,
             Some(Arg::Long("init")) => a.init = true,
-            Some(Arg::Short(c)) if resource_flag(Arg::Short(c)).is_some() => {
-                let flag = resource_flag(Arg::Short(c)).expect("just matched");
-                set_resource(&mut a.resources, flag, &string(p.value().map_err(lex)?)?)?
-            }
-            Some(Arg::Long(l)) if resource_flag(Arg::Long(l)).is_some() => {
-                let flag = resource_flag(Arg::Long(l)).expect("just matched");
-                set_resource(&mut a.resources, flag, &string(p.value().map_err(lex)?)?)?
-            }
             Some(Arg::Long("ulimit")) => a.ulimits.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("sysctl")) => a.sysctls.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("device")) => a
