@@ -96,6 +96,9 @@ pub enum Stage {
     Ulimit = 22,
     /// Writing a `--sysctl` (`index` says which).
     Sysctl = 23,
+    /// `--userns auto`: waiting for the maps, then `setresgid` and
+    /// `setresuid` to the namespace's root.
+    UserNamespace = 24,
 }
 
 impl Stage {
@@ -127,6 +130,7 @@ impl Stage {
             CgroupNamespace,
             Ulimit,
             Sysctl,
+            UserNamespace,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -209,6 +213,12 @@ pub struct ChildFds<'a> {
     /// `tupper exec`: a pidfd of the running container's PID 1, whose
     /// namespaces the child joins instead of making its root.
     pub join: Option<BorrowedFd<'a>>,
+    /// The detached trees of the plan's bind mounts, in its order (see
+    /// [`crate::launch::Trees`]).
+    pub volumes: &'a [(OwnedFd, bool)],
+    /// With a user namespace: the root's detached tree (mapped), moved
+    /// onto the snapshot's directory in place of the bind.
+    pub root: Option<BorrowedFd<'a>>,
 }
 
 /// The `RTM_NEWLINK` request that sets `lo` (always ifindex 1 in a new network
@@ -247,6 +257,35 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         check(Stage::ProcessGroup, rustix::process::setpgid(None, None));
     }
     rustix::process::umask(Mode::empty());
+    // A run's user namespace: the parent writes its maps (and maps the
+    // root's mount), then sends a first byte; until then no id is mapped
+    // and nothing can be made in the snapshot. The store's directories are
+    // not searched from here on: the parent opened what is needed.
+    let mut snapshot_dir = None;
+    if plan.userns && fds.join.is_none() {
+        // Opened while this process is still the host's uid 0, the owner
+        // of the store's directories (no capability needed to search
+        // them), and in its own mount namespace (a `move_mount` target must
+        // be there: the parent's fd would name the host's).
+        match rfs::open(
+            plan.rootfs.as_c_str(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => snapshot_dir = Some(fd),
+            Err(e) => fail(Stage::OpenRoot, 0, e),
+        }
+        let mut byte = [0u8; 1];
+        loop {
+            match rustix::io::read(fds.go, &mut byte) {
+                Ok(1) => break,
+                Ok(_) => exit(125),
+                Err(Errno::INTR) => continue,
+                Err(e) => fail(Stage::UserNamespace, 0, e),
+            }
+        }
+        check(Stage::UserNamespace, become_namespace_root());
+    }
     // The container's /proc/sys, for --sysctl after the go-ahead.
     let mut proc_sys: Option<OwnedFd> = None;
     if let Some(container) = fds.join {
@@ -254,17 +293,26 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         // the parent's, for its children, before the clone); joining its
         // mount namespace makes its root this process's root and cwd.
         use rustix::thread::ThreadNameSpaceType as T;
+        // The user namespace, if it has one, is entered first (the kernel
+        // orders it so), and its root is who the command starts as.
+        let user = match plan.userns {
+            true => T::USER,
+            false => T::empty(),
+        };
         check(
             Stage::JoinContainer,
             rustix::thread::move_into_thread_name_spaces(
                 container,
-                T::MOUNT
+                user | T::MOUNT
                     | T::HOST_NAME_AND_NIS_DOMAIN_NAME
                     | T::INTER_PROCESS_COMMUNICATION
                     | T::NETWORK
                     | T::CONTROL_GROUP,
             ),
         );
+        if plan.userns {
+            check(Stage::UserNamespace, become_namespace_root());
+        }
     } else {
         check(
             Stage::PrivateRoot,
@@ -285,21 +333,47 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
             None if plan.own_netns => check(Stage::Loopback, loopback_up(lo_up)),
             None => {}
         }
-        check(
-            Stage::BindRoot,
-            mount::mount_bind_recursive(plan.rootfs.as_c_str(), plan.rootfs.as_c_str()),
-        );
+        let mut opened = None;
+        let root = match (fds.root, &snapshot_dir) {
+            // A user namespace: the parent's mapped tree of the snapshot,
+            // moved onto the snapshot's directory; its fd is then the root.
+            (Some(tree), Some(dir)) => {
+                check(
+                    Stage::BindRoot,
+                    mount::move_mount(
+                        tree,
+                        c"",
+                        dir,
+                        c"",
+                        mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+                            | mount::MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+                    ),
+                );
+                tree
+            }
+            _ => {
+                check(
+                    Stage::BindRoot,
+                    mount::mount_bind_recursive(plan.rootfs.as_c_str(), plan.rootfs.as_c_str()),
+                );
+                match rfs::open(
+                    plan.rootfs.as_c_str(),
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                ) {
+                    Ok(fd) => opened = Some(fd),
+                    Err(e) => fail(Stage::OpenRoot, 0, e),
+                }
+                match &opened {
+                    Some(fd) => fd.as_fd(),
+                    None => fail(Stage::OpenRoot, 0, Errno::BADF),
+                }
+            }
+        };
         // The steps' paths are relative to the root (`plan::STEP_ROOT`): each
         // resolves from here, not again through the store's directories.
-        let root = match rfs::open(
-            plan.rootfs.as_c_str(),
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(e) => fail(Stage::OpenRoot, 0, e),
-        };
-        check(Stage::OpenRoot, rustix::process::fchdir(&root));
+        check(Stage::OpenRoot, rustix::process::fchdir(root));
+        let mut binds = fds.volumes.iter();
         for (i, step) in plan.steps.iter().enumerate() {
             if let Op::KeepProcSys { path } = &step.op {
                 match rfs::open(
@@ -312,7 +386,17 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
                 }
                 continue;
             }
-            if let Err(e) = apply(&step.op) {
+            let tree = match &step.op {
+                Op::Volume(Volume {
+                    source: VolumeSource::Bind(_),
+                    ..
+                }) => match binds.next() {
+                    Some((tree, _)) => Some(tree.as_fd()),
+                    None => fail(Stage::Step, i, Errno::BADF),
+                },
+                _ => None,
+            };
+            if let Err(e) = apply(&step.op, tree) {
                 fail(Stage::Step, i, e)
             }
         }
@@ -322,7 +406,8 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
             mount::unmount(c".", UnmountFlags::DETACH),
         );
         check(Stage::DetachOldRoot, rustix::process::chdir(c"/"));
-        drop(root);
+        drop(opened);
+        drop(snapshot_dir.take());
     }
     if let Some(console) = fds.console {
         check(
@@ -385,8 +470,9 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
             }
         }
     }
-    // Before the capabilities go: raising a hard limit needs CAP_SYS_RESOURCE.
-    for (i, u) in plan.ulimits.iter().enumerate() {
+    // Before the capabilities go: raising a hard limit needs CAP_SYS_RESOURCE
+    // (of the host's namespace: with a user namespace, the parent set them).
+    for (i, u) in plan.ulimits.iter().enumerate().filter(|_| !plan.userns) {
         if let Err(e) = rustix::process::setrlimit(u.resource, u.rlimit()) {
             fail(Stage::Ulimit, i, e)
         }
@@ -440,8 +526,9 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     )
 }
 
-/// Carries out one step of the plan.
-fn apply(op: &Op) -> rustix::io::Result<()> {
+/// Carries out one step of the plan; `tree` is a bind mount's (see
+/// [`ChildFds::volumes`]).
+fn apply(op: &Op, tree: Option<BorrowedFd<'_>>) -> rustix::io::Result<()> {
     match op {
         Op::Mount {
             source,
@@ -490,7 +577,7 @@ fn apply(op: &Op) -> rustix::io::Result<()> {
         )
         .map(drop),
         Op::Symlink { target, link } => rfs::symlink(target.as_c_str(), link.as_c_str()),
-        Op::Volume(v) => mount_volume(v),
+        Op::Volume(v) => mount_volume(v, tree),
         // Handled by the step loop, which keeps the fd.
         Op::KeepProcSys { .. } => Ok(()),
     }
@@ -519,12 +606,14 @@ fn change_to_workdir(plan: &ChildPlan) -> rustix::io::Result<()> {
 /// container's root, as the container will see it (`RESOLVE_IN_ROOT`: `..`
 /// and absolute symlinks of the image stay in the root), making what is
 /// missing (directories 0755; the last part an empty file when the source is
-/// one), then moves the source's mount there.
-fn mount_volume(v: &Volume) -> rustix::io::Result<()> {
+/// one), then moves the source's mount there: `tree`, the parent's, for a
+/// bind mount.
+fn mount_volume(v: &Volume, tree: Option<BorrowedFd<'_>>) -> rustix::io::Result<()> {
     use rustix::fs::ResolveFlags;
-    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags};
+    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags};
+    // The working directory is the container's root (the steps run there).
     let root = rfs::open(
-        v.root.as_c_str(),
+        c".",
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
@@ -583,18 +672,9 @@ fn mount_volume(v: &Volume) -> rustix::io::Result<()> {
         _ => {}
     }
     let attrs = MountAttrFlags::from_bits_retain(v.attrs as u32);
+    let made;
     let tree = match &v.source {
-        VolumeSource::Bind(source) => {
-            let tree = mount::open_tree(
-                rfs::CWD,
-                source.as_c_str(),
-                OpenTreeFlags::OPEN_TREE_CLONE
-                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
-                    | OpenTreeFlags::AT_RECURSIVE,
-            )?;
-            set_mount_attrs(tree.as_fd(), v.attrs)?;
-            tree
-        }
+        VolumeSource::Bind(_) => tree.ok_or(Errno::BADF)?,
         VolumeSource::Tmpfs(options) => {
             let fs = mount::fsopen(c"tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)?;
             mount::fsconfig_set_string(&fs, c"source", c"tmpfs")?;
@@ -602,11 +682,12 @@ fn mount_volume(v: &Volume) -> rustix::io::Result<()> {
                 mount::fsconfig_set_string(&fs, key.as_c_str(), value.as_c_str())?;
             }
             mount::fsconfig_create(&fs)?;
-            mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)?
+            made = mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)?;
+            made.as_fd()
         }
     };
     mount::move_mount(
-        &tree,
+        tree,
         c"",
         &target,
         c"",
@@ -615,18 +696,25 @@ fn mount_volume(v: &Volume) -> rustix::io::Result<()> {
 }
 
 /// Sets `attrs` (`MOUNT_ATTR_*`) on the detached mount tree `tree` and every
-/// mount in it (`mount_setattr` with `AT_RECURSIVE`; rustix has no wrapper).
-fn set_mount_attrs(tree: BorrowedFd<'_>, attrs: u64) -> rustix::io::Result<()> {
+/// mount in it, and makes them private (`mount_setattr` with `AT_RECURSIVE`;
+/// rustix has no wrapper); `MOUNT_ATTR_IDMAP` takes `userns`, the user
+/// namespace whose maps it copies. Called by the parent, before the clone
+/// and (for the maps) after it.
+pub(crate) fn set_mount_attrs(
+    tree: BorrowedFd<'_>,
+    attrs: u64,
+    userns: Option<BorrowedFd<'_>>,
+) -> rustix::io::Result<()> {
     let attr = linux_raw_sys::general::mount_attr {
         attr_set: attrs,
         attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
+        propagation: linux_raw_sys::general::MS_PRIVATE.into(),
+        userns_fd: userns.map_or(0, |fd| fd.as_raw_fd() as u64),
     };
     // SAFETY: `attr` is a valid `struct mount_attr` on this stack frame and its
     // size is passed with it; the path is a NUL-terminated empty string
-    // (`AT_EMPTY_PATH`: the call acts on `tree`, an fd this process owns). The
-    // kernel only reads both during the call.
+    // (`AT_EMPTY_PATH`: the call acts on `tree`, an fd this process owns; so
+    // is `userns`, when given). The kernel only reads both during the call.
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
@@ -939,6 +1027,16 @@ fn set_user(user: &crate::user::Ids) -> rustix::io::Result<()> {
     t::set_thread_groups(&user.groups)?;
     t::set_thread_res_gid(user.gid, user.gid, user.gid)?;
     t::set_thread_res_uid(user.uid, user.uid, user.uid)
+}
+
+/// Becomes root of the user namespace this process is in (its maps are
+/// written): every uid and gid 0, which keeps the capabilities the namespace
+/// gave (the host's root is not mapped in it, so `setresuid` to 0 is a
+/// change to its root, not away from it).
+fn become_namespace_root() -> rustix::io::Result<()> {
+    use rustix::thread as t;
+    t::set_thread_res_gid(t::Gid::ROOT, t::Gid::ROOT, t::Gid::ROOT)?;
+    t::set_thread_res_uid(t::Uid::ROOT, t::Uid::ROOT, t::Uid::ROOT)
 }
 
 /// Loads a system-call filter for this process and what it starts. The child

@@ -77,6 +77,7 @@ Commands:
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
       --privileged               every capability, no filter, the host's devices, no /proc and /sys masks
+      --userns auto|host         auto: a user namespace of its own, its root an unprivileged host uid
       --entrypoint CMD           run CMD (with the command as its arguments) in place of the image's ENTRYPOINT
       -l, --label KEY[=VALUE], --label-file FILE
                                  a label of the container (ps --filter label=KEY=VALUE finds it)
@@ -435,6 +436,8 @@ pub struct RunArgs {
     pub entrypoint: Option<String>,
     /// `--label-file`, in order.
     pub label_files: Vec<String>,
+    /// `--userns` (`auto` or `host`), as given.
+    pub userns: Option<String>,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -1073,6 +1076,7 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             }
             Some(Arg::Short('t')) | Some(Arg::Long("tty")) => a.tty = true,
             Some(Arg::Long("privileged")) => a.privileged = true,
+            Some(Arg::Long("userns")) => a.userns = Some(string(p.value().map_err(lex)?)?),
             Some(Arg::Short('v')) | Some(Arg::Long("volume")) => a.mounts.push(
                 crate::volume::parse_volume(&string(p.value().map_err(lex)?)?).map_err(advise)?,
             ),
@@ -1237,6 +1241,15 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
             true => Vec::new(),
             false => vec![e.clone()],
         }),
+        userns: match a.userns.as_deref() {
+            None | Some("host") | Some("") => false,
+            Some("auto") => true,
+            Some(other) => {
+                return Err(bad(format!(
+                    "--userns {other}: it is auto (a user namespace of its own) or host"
+                )))
+            }
+        },
     })
 }
 

@@ -207,6 +207,10 @@ pub struct Security {
     /// and in a record written before tupper had them).
     #[serde(default)]
     pub user: Option<User>,
+    /// Its user namespace: `auto` (`--userns auto`, see [`crate::userns`]);
+    /// `None`: the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<String>,
 }
 
 /// The user of a run with `-u` or `--group-add`, as given and as resolved in
@@ -251,6 +255,7 @@ impl Security {
             .to_string(),
             no_new_privileges: spec.no_new_privileges,
             user: None,
+            userns: spec.userns.then(|| "auto".to_string()),
         }
     }
 }

@@ -132,6 +132,7 @@ impl Store {
                 joins: true,
                 user: user.as_ref(),
                 ulimits: &ulimits,
+                userns: security.as_ref().is_some_and(|s| s.userns.is_some()),
                 ..PlanInput::default()
             },
         )?;
@@ -144,6 +145,7 @@ impl Store {
             None,
             Some(pid1.as_fd()),
             cgroup.as_ref().and_then(|c| c.clone_into()),
+            &launch::Trees::default(),
         )?;
         if let Some(c) = &cgroup {
             if let Err(e) = c.attach(launched.pid.as_raw_nonzero().get()) {

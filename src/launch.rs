@@ -28,7 +28,7 @@ use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 
 use crate::child::{self, ChildFds, ExecPointers, LoopbackRequest, Report, Stage};
 use crate::error::{Error, Kind, Result};
-use crate::plan::ChildPlan;
+use crate::plan::{ChildPlan, Op, VolumeSource};
 
 /// The signals `tupper run` passes on to the container's PID 1.
 pub const FORWARDED: [i32; 6] = [
@@ -78,18 +78,143 @@ pub(crate) fn unshare_fs(mount_ns: bool) -> rustix::io::Result<()> {
     unsafe { rustix::thread::unshare_unsafe(flags) }
 }
 
+/// The mount trees the parent opens before the clone, which the child
+/// moves into its root (`move_mount`): the user's bind mounts, and with a
+/// user namespace the root itself. The child then resolves no host path of
+/// the store (whose directories are root's, mode 0700: a child in a user
+/// namespace cannot search them), and a named volume and the root can be
+/// mapped to the namespace (`MOUNT_ATTR_IDMAP`, after the clone: the
+/// namespace is the child's).
+#[derive(Debug, Default)]
+pub struct Trees {
+    /// One per bind mount of the plan ([`VolumeSource::Bind`]), in its
+    /// order: its detached tree (`nodev`, `ro` as asked, private), and
+    /// whether it is mapped with a user namespace (a named volume).
+    pub volumes: Vec<(OwnedFd, bool)>,
+    /// A run with a user namespace: the snapshot's detached tree, which
+    /// the child moves onto the snapshot's directory (its `BindRoot`).
+    pub root: Option<OwnedFd>,
+    /// A run with a user namespace: the host id of its root (see
+    /// [`crate::userns`]), whose maps the parent writes after the clone.
+    pub map: Option<u32>,
+}
+
+impl Trees {
+    /// Opens the trees of `plan`'s bind mounts, and with `map` (a user
+    /// namespace's root on the host) the tree of the root `rootfs`.
+    pub fn open(plan: &ChildPlan, rootfs: BorrowedFd<'_>, map: Option<u32>) -> Result<Trees> {
+        use rustix::mount::OpenTreeFlags as F;
+        let mut volumes = Vec::new();
+        for step in &plan.steps {
+            let Op::Volume(v) = &step.op else { continue };
+            let VolumeSource::Bind(source) = &v.source else {
+                continue;
+            };
+            let tree = rustix::mount::open_tree(
+                rustix::fs::CWD,
+                source.as_c_str(),
+                F::OPEN_TREE_CLONE | F::OPEN_TREE_CLOEXEC | F::AT_RECURSIVE,
+            )
+            .and_then(|tree| child::set_mount_attrs(tree.as_fd(), v.attrs, None).map(|()| tree))
+            .map_err(|e| Error::os(&step.shown, e))?;
+            volumes.push((tree, v.mapped));
+        }
+        let root = match map {
+            None => None,
+            Some(_) => Some(
+                rustix::mount::open_tree(
+                    rootfs,
+                    c"",
+                    F::OPEN_TREE_CLONE | F::OPEN_TREE_CLOEXEC | F::AT_EMPTY_PATH,
+                )
+                .map_err(|e| {
+                    Error::os(
+                        format!("open the mount of {}", plan.rootfs.to_string_lossy()),
+                        e,
+                    )
+                })?,
+            ),
+        };
+        Ok(Trees { volumes, root, map })
+    }
+
+    /// With a user namespace, after the clone: writes child `pid`'s maps
+    /// and maps the root's and the named volumes' trees to its namespace.
+    fn map_user_namespace(&self, pid: Pid) -> Result<()> {
+        let Some(host) = self.map else {
+            return Ok(());
+        };
+        let line = crate::userns::map_line(host);
+        for file in ["uid_map", "gid_map"] {
+            let path = format!("/proc/{}/{file}", pid.as_raw_nonzero());
+            rustix::fs::open(
+                &path,
+                rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .and_then(|fd| rustix::io::write(&fd, line.as_bytes()))
+            .map_err(|e| Error::os(format!("write {:?} to {path}", line.trim_end()), e))?;
+        }
+        let path = format!("/proc/{}/ns/user", pid.as_raw_nonzero());
+        let ns = rustix::fs::open(
+            &path,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| Error::os(format!("open {path}"), e))?;
+        let trees = self.root.iter().chain(
+            self.volumes
+                .iter()
+                .filter(|(_, mapped)| *mapped)
+                .map(|(tree, _)| tree),
+        );
+        for tree in trees {
+            child::set_mount_attrs(
+                tree.as_fd(),
+                linux_raw_sys::general::MOUNT_ATTR_IDMAP.into(),
+                Some(ns.as_fd()),
+            )
+            .map_err(|e| {
+                Error::os(
+                    "map a mount of the container to its user namespace (MOUNT_ATTR_IDMAP)",
+                    e,
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// With a user namespace: sets `plan`'s `--ulimit`s on child `pid` (a hard
+/// limit above tupper's needs `CAP_SYS_RESOURCE` in the host's namespace,
+/// which the child no longer has).
+fn set_ulimits(plan: &ChildPlan, pid: Pid) -> Result<()> {
+    for (i, u) in plan.ulimits.iter().enumerate() {
+        rustix::process::prlimit(Some(pid), u.resource, u.rlimit()).map_err(|e| {
+            let err = Error::os(ulimit_step(plan, i as u32), e);
+            match e {
+                Errno::PERM => err.with_advice(ULIMIT_ADVICE),
+                _ => err,
+            }
+        })?;
+    }
+    Ok(())
+}
+
 /// Clones the container's first process, which carries out `plan` (see
 /// [`crate::child`]). With `netns` (a spare network namespace, for a plan
 /// with its own), the child joins it instead of making a new one. With
 /// `join` (a pidfd of a container's PID 1), the child is `tupper exec`'s
 /// command in that container. With `cgroup` (a cgroup v2 directory), the
-/// child is cloned into that cgroup (`CLONE_INTO_CGROUP`).
+/// child is cloned into that cgroup (`CLONE_INTO_CGROUP`). `trees` are the
+/// mounts the child moves in (see [`Trees`]).
 pub fn spawn(
     plan: &ChildPlan,
     lo_up: &LoopbackRequest,
     netns: Option<BorrowedFd<'_>>,
     join: Option<BorrowedFd<'_>>,
     cgroup: Option<BorrowedFd<'_>>,
+    trees: &Trees,
 ) -> Result<Launched> {
     let pipe = || pipe_with(PipeFlags::CLOEXEC).map_err(|e| Error::os("create the launch pipe", e));
     let (report_r, report_w) = pipe()?;
@@ -117,6 +242,10 @@ pub fn spawn(
     }
     if plan.own_netns && netns.is_none() {
         flags |= k::CLONE_NEWNET;
+    }
+    // Made first by the kernel, so that it owns the other new namespaces.
+    if plan.userns {
+        flags |= k::CLONE_NEWUSER;
     }
     // `tupper exec`: the child is made in the container's PID namespace
     // (which a thread can only give its children), and joins the rest
@@ -193,6 +322,8 @@ pub fn spawn(
                 netns: netns.filter(|_| plan.own_netns),
                 console: console.as_ref().map(|(_, child)| child.as_fd()),
                 join,
+                volumes: &trees.volumes,
+                root: trees.root.as_ref().map(|tree| tree.as_fd()),
             },
         );
     }
@@ -232,7 +363,7 @@ pub fn spawn(
     let console = console.map(|(parent, _child)| parent);
     // Taken now: the child waits for the go-ahead, so it is surely alive.
     let mount_ns = mount_namespace_of(pidfd.as_fd());
-    Ok(Launched {
+    let launched = Launched {
         pid,
         pidfd,
         report: report_r,
@@ -240,7 +371,25 @@ pub fn spawn(
         mount_ns,
         console,
         terminal: None,
-    })
+    };
+    if plan.userns {
+        // The maps (a run's), then a first byte: the child waits for it
+        // before it becomes the namespace's root.
+        let mapped = trees
+            .map_user_namespace(pid)
+            .and_then(|()| set_ulimits(plan, pid))
+            .and_then(|()| match (trees.map, &launched.go) {
+                (Some(_), Some(go)) => rustix::io::write(go, &[1])
+                    .map(drop)
+                    .map_err(|e| Error::os("signal the container that its maps are written", e)),
+                _ => Ok(()),
+            });
+        if let Err(e) = mapped {
+            launched.kill();
+            return Err(e);
+        }
+    }
+    Ok(launched)
 }
 
 impl Launched {
@@ -381,6 +530,10 @@ pub(crate) fn send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> Result<()> {
     }
 }
 
+/// Why a `--ulimit` may be refused.
+const ULIMIT_ADVICE: &str =
+    "a hard limit above tupper's own needs CAP_SYS_RESOURCE, and nofile at most /proc/sys/fs/nr_open";
+
 /// The step of setting the plan's `index`th `--ulimit`.
 fn ulimit_step(plan: &ChildPlan, index: u32) -> String {
     plan.ulimits.get(index as usize).map_or_else(
@@ -398,9 +551,7 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
             .with_advice("--security-opt seccomp=unconfined runs without it");
     }
     if stage == Some(Stage::Ulimit) && report.errno == libc::EPERM {
-        return Error::os(ulimit_step(plan, report.index), errno).with_advice(
-            "a hard limit above tupper's own needs CAP_SYS_RESOURCE, and nofile at most /proc/sys/fs/nr_open",
-        );
+        return Error::os(ulimit_step(plan, report.index), errno).with_advice(ULIMIT_ADVICE);
     }
     let what = match stage {
         Some(Stage::DeathSignal) => "set the parent-death signal".to_string(),
@@ -426,6 +577,7 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
         Some(Stage::JoinContainer) => "join the container's namespaces".to_string(),
         Some(Stage::Init) => "fork the command's process (--init)".to_string(),
         Some(Stage::Ulimit) => ulimit_step(plan, report.index),
+        Some(Stage::UserNamespace) => "become root of the container's user namespace".to_string(),
         Some(Stage::Sysctl) => plan.sysctls.get(report.index as usize).map_or_else(
             || "write a --sysctl".to_string(),
             |(path, value)| {

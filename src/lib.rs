@@ -58,6 +58,7 @@ pub mod top;
 pub mod ulimit;
 pub mod update;
 pub mod user;
+pub mod userns;
 pub mod volume;
 
 pub use container::{Record, Status};

@@ -153,8 +153,6 @@ pub enum Op {
 /// moved onto it (`move_mount`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Volume {
-    /// The container's root, an absolute host path.
-    pub root: CString,
     /// The destination's prefixes, relative to the root: `a`, `a/b`, `a/b/c`.
     pub prefixes: Vec<CString>,
     /// The last component of each prefix: `a`, `b`, `c`.
@@ -165,13 +163,17 @@ pub struct Volume {
     pub source: VolumeSource,
     /// The mount's `MOUNT_ATTR_*` flags (always `NODEV`).
     pub attrs: u64,
+    /// A named volume: in a user namespace, its owners are mapped as the
+    /// root's are (a host path keeps the host's).
+    pub mapped: bool,
 }
 
 /// What a user mount mounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VolumeSource {
-    /// A host path, with what is mounted beneath it (`open_tree` with
-    /// `OPEN_TREE_CLONE | AT_RECURSIVE`).
+    /// A host path, with what is mounted beneath it: the parent opens its
+    /// tree (`open_tree` with `OPEN_TREE_CLONE | AT_RECURSIVE`, see
+    /// [`crate::launch::Trees`]) before the clone; the child moves it.
     Bind(CString),
     /// A new `tmpfs`, with these `fsconfig` options (`size`, `64m`).
     Tmpfs(Vec<(CString, CString)>),
@@ -236,11 +238,18 @@ pub struct ChildPlan {
     /// rooted there), and loads its system-call filter after that (the
     /// filter forbids `unshare`).
     pub late_cgroup_ns: bool,
-    /// The `--ulimit`s, set after the go-ahead, before the capabilities go.
+    /// The `--ulimit`s, set after the go-ahead, before the capabilities go
+    /// (with a user namespace, by the parent: see [`ChildPlan::userns`]).
     pub ulimits: Vec<crate::ulimit::Ulimit>,
     /// The `--sysctl`s: a path below `/proc/sys` and the value, written
     /// after the go-ahead through the fd of [`Op::KeepProcSys`].
     pub sysctls: Vec<(CString, Vec<u8>)>,
+    /// A user namespace of its own (`--userns auto`, see
+    /// [`crate::userns`]): the clone makes it, the parent writes its maps
+    /// and maps the root's mount, then the child becomes its root; `exec`
+    /// joins it. A hard limit above tupper's needs `CAP_SYS_RESOURCE` of the
+    /// host's namespace, so the parent sets the `--ulimit`s (`prlimit`).
+    pub userns: bool,
 }
 
 /// The inputs of a plan, as the user gave them.
@@ -297,6 +306,8 @@ pub struct PlanInput<'a> {
     /// writable `/sys`, no masks or read-only paths over `/proc` and `/sys`
     /// (the capabilities and the filter are the caller's).
     pub privileged: bool,
+    /// A user namespace of its own (`--userns auto`).
+    pub userns: bool,
 }
 
 impl Default for PlanInput<'_> {
@@ -323,6 +334,7 @@ impl Default for PlanInput<'_> {
             joins: false,
             init: false,
             user: None,
+            userns: false,
         }
     }
 }
@@ -402,6 +414,7 @@ impl ChildPlan {
                     .collect::<Result<_>>()?,
             },
             user: input.user.map(crate::user::Resolved::ids),
+            userns: input.userns,
         })
     }
 
@@ -524,7 +537,7 @@ fn mount_step(
 fn all_steps(root: &str, input: &PlanInput<'_>) -> Result<Vec<Step>> {
     let mut steps = mount_steps(root, input.root_flags, input.devices, input.privileged)?;
     for v in input.volumes {
-        steps.push(volume_step(root, v, input.privileged)?);
+        steps.push(volume_step(v, input.privileged)?);
     }
     let nodev = match input.privileged {
         true => MountFlags::empty(),
@@ -555,7 +568,7 @@ fn all_steps(root: &str, input: &PlanInput<'_>) -> Result<Vec<Step>> {
 
 /// The step of one user mount: a bind mount gets `nodev` (and `rdonly` with
 /// `ro`) on everything it brings; a `tmpfs` its options' flags.
-fn volume_step(root: &str, v: &crate::volume::Resolved, privileged: bool) -> Result<Step> {
+fn volume_step(v: &crate::volume::Resolved, privileged: bool) -> Result<Step> {
     use crate::volume::{attr, Kind};
     let m = &v.mount;
     let mut prefixes = Vec::new();
@@ -569,6 +582,7 @@ fn volume_step(root: &str, v: &crate::volume::Resolved, privileged: bool) -> Res
         prefixes.push(cstring("mount path", prefix.as_str())?);
         names.push(cstring("mount path", name)?);
     }
+    let mapped = m.kind == Kind::Volume;
     let (source, attrs, shown) = match m.kind {
         Kind::Bind | Kind::Volume => {
             let source = m.source.as_deref().unwrap_or_default();
@@ -600,12 +614,12 @@ fn volume_step(root: &str, v: &crate::volume::Resolved, privileged: bool) -> Res
     };
     Ok(Step {
         op: Op::Volume(Volume {
-            root: cstring("container root", root)?,
             prefixes,
             names,
             dir: v.dir,
             source,
             attrs,
+            mapped,
         }),
         shown,
     })
@@ -800,7 +814,8 @@ pub fn target_of(op: &Op) -> &CStr {
         | Op::ReadOnly { target } => target,
         Op::Mkdir { path, .. } | Op::Touch { path } | Op::KeepProcSys { path } => path,
         Op::Symlink { link, .. } => link,
-        Op::Volume(v) => &v.root,
+        // Resolved in the root (the child's working directory).
+        Op::Volume(_) => c".",
     }
 }
 

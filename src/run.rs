@@ -94,6 +94,10 @@ pub struct Spec {
     /// `--entrypoint`: in place of the image's `ENTRYPOINT`, and then
     /// without its `CMD` (docker's rule); `Some(vec![])` clears it.
     pub entrypoint: Option<Vec<String>>,
+    /// A user namespace of its own (`--userns auto`, see
+    /// [`crate::userns`]): its root is an unprivileged host uid, its files
+    /// are kept as without one. `false`: the host's (`--userns host`).
+    pub userns: bool,
 }
 
 impl Default for Spec {
@@ -129,6 +133,7 @@ impl Default for Spec {
             privileged: false,
             labels: std::collections::BTreeMap::new(),
             entrypoint: None,
+            userns: false,
         }
     }
 }
@@ -201,6 +206,7 @@ impl Spec {
             labels: record.labels.clone(),
             // The command as recorded is the whole of it.
             entrypoint: None,
+            userns: record.security.as_ref().is_some_and(|s| s.userns.is_some()),
         };
         Ok((spec, resolved))
     }
@@ -261,6 +267,8 @@ pub struct Container<'s> {
     launched: Launched,
     /// Whether its PID 1 left tupper's process group ([`ChildPlan::own_process_group`]).
     own_process_group: bool,
+    /// Its block of host ids (`--userns auto`), held until it ends.
+    _userns: Option<crate::userns::Range>,
 }
 
 impl Store {
@@ -453,12 +461,16 @@ impl Store {
                 sysctls: &spec.sysctls,
                 devices,
                 privileged: spec.privileged,
+                userns: spec.userns,
             },
         )?;
         // cgroup v1: the child is moved into its cgroup after the clone, and
         // makes its cgroup namespace once there.
         plan.late_cgroup_ns = cgroup.as_ref().is_some_and(|c| !c.v2);
         spec.network.validate()?;
+        if spec.userns {
+            crate::userns::check(spec.network.mode == net::Mode::Host, user.as_ref())?;
+        }
         // The run lock first: from here on this container counts as alive, so
         // nobody reclaims the address it is about to lease. A container
         // started again holds it already.
@@ -514,7 +526,8 @@ impl Store {
         // A spare network namespace saves making one (~1 ms), and a bridge
         // pool's also the veth pair; none left: the clone makes it. Taken
         // before the record, which names the spare's host end.
-        let netns = if plan.own_netns && crate::netns_pool::configured_size() > 0 {
+        // A spare is the host's user namespace's: not one to join from another.
+        let netns = if plan.own_netns && !spec.userns && crate::netns_pool::configured_size() > 0 {
             self.take_netns(
                 network.spare_pool(),
                 network.mode() == crate::net::Mode::Bridge,
@@ -580,6 +593,14 @@ impl Store {
             Ok::<(), Error>(())
         };
         let netns = netns.map(|s| s.fd);
+        let userns = match spec.userns.then(crate::userns::allocate).transpose() {
+            Ok(range) => range,
+            Err(e) => {
+                let _ = net::release(network);
+                undo(&created)?;
+                return Err(e);
+            }
+        };
         let cgroup = match cgroup.map(|c| c.make(&spec.resources)).transpose() {
             Ok(c) => c,
             Err(e) => {
@@ -595,6 +616,7 @@ impl Store {
             &network,
             netns.as_ref().map(|f| f.as_fd()),
             cgroup.as_ref(),
+            userns.as_ref().map(|r| r.host),
         ) {
             Ok(launched) => Ok(Outcome::Running(Container {
                 store: self,
@@ -604,6 +626,7 @@ impl Store {
                 network: Some(network),
                 launched,
                 own_process_group: plan.own_process_group,
+                _userns: userns,
             })),
             Err(err) => {
                 // The command never ran.
@@ -677,7 +700,9 @@ impl Store {
         self.start(spec)?.wait()
     }
 
-    /// Prepares the snapshot, clones, and waits for the `execve`.
+    /// Prepares the snapshot, clones, and waits for the `execve`; `userns`
+    /// is the host id of a user namespace's root.
+    #[allow(clippy::too_many_arguments)]
     fn launch(
         &self,
         spec: &Spec,
@@ -686,6 +711,7 @@ impl Store {
         network: &net::Prepared,
         netns: Option<BorrowedFd<'_>>,
         cgroup: Option<&crate::cgroup::Cgroup>,
+        userns: Option<u32>,
     ) -> Result<Launched> {
         let rootfs = created.rootfs.as_fd();
         for mp in plan::MOUNT_POINTS {
@@ -703,13 +729,16 @@ impl Store {
         if !etc_after_clone {
             net::write_etc_files(rootfs, &created.record.hostname, network)?;
         }
+        let trees = launch::Trees::open(plan, rootfs, userns)?;
         let mut launched = launch::spawn(
             plan,
             &LOOPBACK_UP,
             netns,
             None,
             cgroup.and_then(|c| c.clone_into()),
+            &trees,
         )?;
+        drop(trees);
         // The run lock file carries the container's host pid, for `ps` and `rm -f`,
         // and the inode of its PID namespace: should its PID 1 outlive this
         // process (it may replace the parent-death signal), a later `rm -f`

@@ -506,6 +506,43 @@ fn bridge_container_sees_its_network() {
     w.store.assert_no_leftovers();
 }
 
+/// `--userns auto` on the bridge: the network namespace the clone makes is
+/// the user namespace's, so its `/sys` shows its own links, and the parent
+/// sets up the veth, address and route in it as in any other.
+#[test]
+fn a_container_with_a_user_namespace_is_on_the_bridge() {
+    let w = World::new("usr", 49);
+    let gw = w.addr(1);
+    let out = w.tupper(&[
+        "run",
+        "--rm",
+        "--userns",
+        "auto",
+        "bb",
+        "sh",
+        "-c",
+        &format!(
+            "cat /proc/self/uid_map; ip -o -4 addr show dev eth0; ls /sys/class/net; \
+             ping -c1 -W3 {gw} >/dev/null && echo PING-OK"
+        ),
+    ]);
+    let text = out.ok();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(
+        !lines[0].split_whitespace().eq(["0", "0", "4294967295"]),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains(&format!(" inet {}/24 ", w.addr(2))),
+        "{text}"
+    );
+    assert_eq!(lines[2..4], ["eth0", "lo"], "{text}");
+    assert_eq!(lines[4], "PING-OK", "{text}");
+    assert!(w.leases().is_empty(), "{:?}", w.leases());
+    w.store.assert_no_leftovers();
+}
+
 /// The bridge tupper makes has a MAC address of its own (docs/network.md):
 /// it does not take a port's lower address when that port joins, nor change
 /// when that port goes, so the gateway address a container learnt by ARP

@@ -76,6 +76,32 @@ fn only_two_successful_execves() {
     let text = fs::read_to_string(&log).unwrap();
     let n = successful_execves(&text).len();
     assert_eq!(n, 2, "strace log:\n{text}");
+
+    // And with a user namespace, whose maps the parent writes itself.
+    let mut c = Command::new("strace");
+    c.args(["-f", "-e", "trace=execve,execveat", "-o"])
+        .arg(&log);
+    c.args([
+        TUPPER,
+        "--root",
+        store.root_str(),
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--userns",
+        "auto",
+        "bb",
+        "/bin/true",
+    ]);
+    assert_eq!(run_cmd(c, None, DEFAULT_TIMEOUT).code, 0);
+    let text = fs::read_to_string(&log).unwrap();
+    let paths: Vec<String> = successful_execves(&text)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(paths, [TUPPER, "/bin/true"], "strace log:\n{text}");
+    store.assert_no_leftovers();
 }
 
 /// Whether the ELF file has a PT_INTERP program header (is dynamically linked).
