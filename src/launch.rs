@@ -562,6 +562,10 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
         Some(Stage::Loopback) => "bring lo up in the container".to_string(),
         Some(Stage::JoinNetns) => "join a spare network namespace".to_string(),
         Some(Stage::ProcessGroup) => "make a process group for the container".to_string(),
+        Some(Stage::BindRoot) if plan.userns => format!(
+            "move the container's mapped root onto {}",
+            plan.rootfs.to_string_lossy()
+        ),
         Some(Stage::BindRoot) => format!("bind {} on itself", plan.rootfs.to_string_lossy()),
         Some(Stage::Step) => plan.steps.get(report.index as usize).map_or_else(
             || format!("setup step {}", report.index),

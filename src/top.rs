@@ -12,7 +12,8 @@ use std::os::fd::AsFd;
 /// One process of a container, as `ps -ef` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
-    /// Its effective uid.
+    /// Its effective uid (as its user namespace sees it, with
+    /// `--userns auto`).
     pub uid: u32,
     /// Its host pid.
     pub pid: i32,
@@ -46,9 +47,35 @@ impl Store {
             .into_iter()
             .filter_map(|pid| read_process(pid, boot, ticks))
             .collect();
+        // With a user namespace of its own, its uids as it sees them.
+        if rec.security.as_ref().is_some_and(|s| s.userns.is_some()) {
+            let map = std::fs::read_to_string(format!("/proc/{pid1}/uid_map")).unwrap_or_default();
+            for p in &mut list {
+                p.uid = inside(p.uid, &map);
+            }
+        }
         list.sort_by_key(|p| p.pid);
         Ok(list)
     }
+}
+
+/// Host uid `host` as a user namespace whose `uid_map` is `map` sees it:
+/// the kernel's overflow uid (65534) when the map has none for it.
+fn inside(host: u32, map: &str) -> u32 {
+    map.lines()
+        .find_map(|line| {
+            let f: Vec<u64> = line
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            match f[..] {
+                [inner, outer, count] if (outer..outer + count).contains(&u64::from(host)) => {
+                    u32::try_from(inner + (u64::from(host) - outer)).ok()
+                }
+                _ => None,
+            }
+        })
+        .unwrap_or(65_534)
 }
 
 /// The host pids of the processes in the PID namespace of `pid1` (a
@@ -248,6 +275,15 @@ pub fn passwd_names(store: &Store, name_or_id: &str) -> Result<Vec<(u32, String)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_uid_is_shown_as_the_user_namespace_sees_it() {
+        let map = "         0     524288      65536\n";
+        assert_eq!(inside(524_288, map), 0);
+        assert_eq!(inside(525_288, map), 1000);
+        assert_eq!(inside(0, map), 65_534);
+        assert_eq!(inside(524_288 + 65_536, map), 65_534);
+    }
 
     #[test]
     fn parses_a_process_with_a_paren_in_its_name() {

@@ -82,6 +82,19 @@ fn the_root_is_an_unprivileged_host_uid_of_its_own_block() {
         "{out}"
     );
     assert_eq!(store.inspect("a")["security"]["userns"], "auto");
+    // top names its users as the container sees them (root, not 524288).
+    let top = store.tupper(&["top", "a"]).ok();
+    let row: Vec<&str> = top
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        (row.first(), row.last()),
+        (Some(&"root"), Some(&"1000")),
+        "{top}"
+    );
     // The host's user namespace otherwise (the default, and --userns host).
     let out = store.run_rm("bb", &["cat", "/proc/self/uid_map"]).ok();
     assert_eq!(
