@@ -1123,9 +1123,9 @@ mod tests {
 
     #[test]
     fn stages_round_trip() {
-        for n in 0..=23 {
+        for n in 0..=24 {
             assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
         }
-        assert_eq!(Stage::from_u32(24), None);
+        assert_eq!(Stage::from_u32(25), None);
     }
 }
