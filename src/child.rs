@@ -215,7 +215,7 @@ pub struct ChildFds<'a> {
     pub join: Option<BorrowedFd<'a>>,
     /// The detached trees of the plan's bind mounts, in its order (see
     /// [`crate::launch::Trees`]).
-    pub volumes: &'a [(OwnedFd, bool)],
+    pub volumes: &'a [crate::launch::VolumeTree],
     /// With a user namespace: the root's detached tree (mapped), moved
     /// onto the snapshot's directory in place of the bind.
     pub root: Option<BorrowedFd<'a>>,
@@ -391,7 +391,7 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
                     source: VolumeSource::Bind(_),
                     ..
                 }) => match binds.next() {
-                    Some((tree, _)) => Some(tree.as_fd()),
+                    Some(v) => Some(v.tree.as_fd()),
                     None => fail(Stage::Step, i, Errno::BADF),
                 },
                 _ => None,

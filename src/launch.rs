@@ -88,15 +88,25 @@ pub(crate) fn unshare_fs(mount_ns: bool) -> rustix::io::Result<()> {
 #[derive(Debug, Default)]
 pub struct Trees {
     /// One per bind mount of the plan ([`VolumeSource::Bind`]), in its
-    /// order: its detached tree (`nodev`, `ro` as asked, private), and
-    /// whether it is mapped with a user namespace (a named volume).
-    pub volumes: Vec<(OwnedFd, bool)>,
+    /// order.
+    pub volumes: Vec<VolumeTree>,
     /// A run with a user namespace: the snapshot's detached tree, which
     /// the child moves onto the snapshot's directory (its `BindRoot`).
     pub root: Option<OwnedFd>,
     /// A run with a user namespace: the host id of its root (see
     /// [`crate::userns`]), whose maps the parent writes after the clone.
     pub map: Option<u32>,
+}
+
+/// The tree of one bind mount.
+#[derive(Debug)]
+pub struct VolumeTree {
+    /// The detached tree (`nodev`, `ro` as asked, private).
+    pub tree: OwnedFd,
+    /// Whether it is mapped with a user namespace (a named volume, `idmap`).
+    pub mapped: bool,
+    /// Its step's words (`mount volume data on /data`).
+    pub shown: String,
 }
 
 impl Trees {
@@ -117,7 +127,11 @@ impl Trees {
             )
             .and_then(|tree| child::set_mount_attrs(tree.as_fd(), v.attrs, None).map(|()| tree))
             .map_err(|e| Error::os(&step.shown, e))?;
-            volumes.push((tree, v.mapped));
+            volumes.push(VolumeTree {
+                tree,
+                mapped: v.mapped,
+                shown: step.shown.clone(),
+            });
         }
         let root = match map {
             None => None,
@@ -162,23 +176,32 @@ impl Trees {
             rustix::fs::Mode::empty(),
         )
         .map_err(|e| Error::os(format!("open {path}"), e))?;
-        let trees = self.root.iter().chain(
-            self.volumes
-                .iter()
-                .filter(|(_, mapped)| *mapped)
-                .map(|(tree, _)| tree),
-        );
-        for tree in trees {
+        let root = self
+            .root
+            .iter()
+            .map(|tree| (tree, "the container's root".to_string()));
+        let volumes = self
+            .volumes
+            .iter()
+            .filter(|v| v.mapped)
+            .map(|v| (&v.tree, v.shown.clone()));
+        for (tree, shown) in root.chain(volumes) {
             child::set_mount_attrs(
                 tree.as_fd(),
                 linux_raw_sys::general::MOUNT_ATTR_IDMAP.into(),
                 Some(ns.as_fd()),
             )
             .map_err(|e| {
-                Error::os(
-                    "map a mount of the container to its user namespace (MOUNT_ATTR_IDMAP)",
+                let err = Error::os(
+                    format!("map {shown} to the container's user namespace (MOUNT_ATTR_IDMAP)"),
                     e,
-                )
+                );
+                match e {
+                    Errno::INVAL => {
+                        err.with_advice("its filesystem may not support idmapped mounts")
+                    }
+                    _ => err,
+                }
             })?;
         }
         Ok(())

@@ -163,8 +163,9 @@ pub struct Volume {
     pub source: VolumeSource,
     /// The mount's `MOUNT_ATTR_*` flags (always `NODEV`).
     pub attrs: u64,
-    /// A named volume: in a user namespace, its owners are mapped as the
-    /// root's are (a host path keeps the host's).
+    /// A named volume, or a bind mount with `idmap`: in a user namespace,
+    /// its owners are mapped as the root's are (else a host path keeps the
+    /// host's).
     pub mapped: bool,
 }
 
@@ -582,7 +583,7 @@ fn volume_step(v: &crate::volume::Resolved, privileged: bool) -> Result<Step> {
         prefixes.push(cstring("mount path", prefix.as_str())?);
         names.push(cstring("mount path", name)?);
     }
-    let mapped = m.kind == Kind::Volume;
+    let mapped = m.kind == Kind::Volume || m.idmap;
     let (source, attrs, shown) = match m.kind {
         Kind::Bind | Kind::Volume => {
             let source = m.source.as_deref().unwrap_or_default();

@@ -470,6 +470,12 @@ impl Store {
         spec.network.validate()?;
         if spec.userns {
             crate::userns::check(spec.network.mode == net::Mode::Host, user.as_ref())?;
+        } else if let Some(m) = spec.mounts.iter().find(|m| m.idmap) {
+            return Err(Error::msg(format!(
+                "volume {} -> {}: idmap maps its owners to the container's user namespace, which it has with --userns auto only",
+                m.source.as_deref().unwrap_or_default(),
+                m.destination
+            )));
         }
         // The run lock first: from here on this container counts as alive, so
         // nobody reclaims the address it is about to lease. A container

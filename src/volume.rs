@@ -48,6 +48,10 @@ pub struct Mount {
     /// ...) and the mount flags asked for (`exec`, `suid`, ...), as given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
+    /// `idmap` (podman's): a bind mount whose owners are mapped to the
+    /// container's user namespace as its root's are (`--userns auto`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idmap: bool,
 }
 
 /// A mount checked against the host: what the plan needs.
@@ -94,7 +98,7 @@ pub const TMPFS_KEYS: [&str; 7] = [
 
 /// Parses `-v HOST:CTR[:OPTIONS]`: `HOST` an absolute path or one starting
 /// with `.` (relative to the working directory), `OPTIONS` a comma list of
-/// `ro`, `rw`, `private`, `rprivate`.
+/// `ro`, `rw`, `private`, `rprivate`, `idmap`.
 pub fn parse_volume(spec: &str) -> Result<Mount> {
     let bad = |why: &str| Error::msg(format!("invalid volume {spec:?}: {why}"));
     let parts: Vec<&str> = spec.split(':').collect();
@@ -119,10 +123,12 @@ pub fn parse_volume(spec: &str) -> Result<Mount> {
             Some(source.to_string())
         }
     };
-    let mut read_only = false;
+    let (mut read_only, mut idmap) = (false, false);
     for option in options.split(',').filter(|o| !o.is_empty()) {
         match option {
             "ro" | "readonly" => read_only = true,
+            // A named volume is mapped anyway.
+            "idmap" => idmap = name.is_none(),
             "rw" => read_only = false,
             // The container's mounts are private already.
             "private" | "rprivate" => {}
@@ -134,7 +140,7 @@ pub fn parse_volume(spec: &str) -> Result<Mount> {
             "z" | "Z" => return Err(bad("SELinux relabelling (z, Z) is not supported")),
             other => {
                 return Err(bad(&format!(
-                    "unknown option {other:?} (tupper takes ro, rw, private, rprivate)"
+                    "unknown option {other:?} (tupper takes ro, rw, private, rprivate, idmap)"
                 )))
             }
         }
@@ -149,6 +155,7 @@ pub fn parse_volume(spec: &str) -> Result<Mount> {
         destination: destination_path(destination).map_err(|why| bad(&why))?,
         read_only,
         options: Vec::new(),
+        idmap,
     })
 }
 
@@ -170,6 +177,7 @@ pub fn parse_tmpfs(spec: &str) -> Result<Mount> {
         destination: destination_path(destination).map_err(|why| bad(&why))?,
         read_only: false,
         options,
+        idmap: false,
     };
     let (attrs, _) = tmpfs_settings(&mount.options).map_err(|why| bad(&why))?;
     Ok(Mount {
@@ -236,6 +244,7 @@ pub fn tmpfs_settings(
 pub fn parse_mount(spec: &str) -> Result<Mount> {
     let bad = |why: &str| Error::msg(format!("invalid --mount {spec:?}: {why}"));
     let (mut kind, mut source, mut target, mut read_only) = (None, None, None, false);
+    let mut idmap = false;
     let mut options = Vec::new();
     for field in spec.split(',').filter(|f| !f.is_empty()) {
         // docker lowercases the keys and the type.
@@ -263,6 +272,7 @@ pub fn parse_mount(spec: &str) -> Result<Mount> {
                 read_only = false
             }
             ("bind-propagation", Some("private" | "rprivate")) => {}
+            ("idmap", None) => idmap = true,
             ("bind-propagation", Some(other)) => {
                 return Err(bad(&format!(
                     "mount propagation {other:?} is not supported (mounts are private)"
@@ -300,12 +310,20 @@ pub fn parse_mount(spec: &str) -> Result<Mount> {
                 Some(Kind::Volume) => bad("no source (tupper has no anonymous volumes)"),
                 _ => bad("no source"),
             })?;
-            let ro = if read_only { ":ro" } else { "" };
-            parse_volume(&format!("{source}:{target}{ro}")).map_err(|e| bad(e.what()))
+            let options = [(read_only, "ro"), (idmap, "idmap")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, o)| *o)
+                .collect::<Vec<_>>()
+                .join(",");
+            parse_volume(&format!("{source}:{target}:{options}")).map_err(|e| bad(e.what()))
         }
         Some(Kind::Tmpfs) => {
             if source.is_some() {
                 return Err(bad("a tmpfs has no source"));
+            }
+            if idmap {
+                return Err(bad("idmap is for type=bind"));
             }
             if read_only {
                 options.push("ro".to_string());
@@ -464,6 +482,18 @@ fn path_string(path: &Path, given: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idmap_is_a_bind_mounts_option() {
+        let m = parse_volume("/srv:/data:idmap,ro").unwrap();
+        assert!(m.idmap && m.read_only);
+        assert!(!parse_volume("/srv:/data").unwrap().idmap);
+        // A named volume is mapped anyway: the option changes nothing.
+        assert!(!parse_volume("data:/data:idmap").unwrap().idmap);
+        let m = parse_mount("type=bind,source=/srv,target=/data,idmap").unwrap();
+        assert!(m.idmap && !m.read_only);
+        assert!(parse_mount("type=tmpfs,target=/t,idmap").is_err());
+    }
 
     #[test]
     fn volumes_parse_as_docker_writes_them() {

@@ -304,6 +304,28 @@ fn a_named_volume_is_mapped_a_host_path_keeps_the_hosts_owners() {
         .ok();
     assert_eq!(out, "0\n");
     store.tupper(&["volume", "rm", "uvol"]).ok();
+    // With idmap, a host path is mapped as the root is: the host's root's
+    // files are the container's root's, and what it makes is the host's
+    // root's.
+    let out = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--userns",
+            "auto",
+            "--mount",
+            &format!("type=bind,source={},target=/h,idmap", host.display()),
+            "bb",
+            "sh",
+            "-c",
+            "stat -c %u /h/file; touch /h/made && echo MADE",
+        ])
+        .ok();
+    assert_eq!(out, "0\nMADE\n");
+    let md = fs::metadata(host.join("made")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (0, 0));
     store.assert_no_leftovers();
 }
 
@@ -359,6 +381,7 @@ fn what_a_user_namespace_cannot_have_is_refused_and_changes_nothing() {
             "--userns auto with --net host",
         ),
         (&["--userns", "private"][..], "--userns private: it is auto"),
+        (&["-v", "/tmp:/t:idmap"][..], "idmap maps its owners"),
     ] {
         let mut v = vec!["run", "--rm", "--name", "bad"];
         if !args.contains(&"host") {
