@@ -81,8 +81,9 @@ Commands:
       --entrypoint CMD           run CMD (with the command as its arguments) in place of the image's ENTRYPOINT
       -l, --label KEY[=VALUE], --label-file FILE
                                  a label of the container (ps --filter label=KEY=VALUE finds it)
-      --security-opt seccomp=unconfined|builtin, --security-opt no-new-privileges[=BOOL]
-                                 run without the system-call filter; set no_new_privs
+      --security-opt seccomp=unconfined|builtin|FILE, --security-opt no-new-privileges[=BOOL]
+                                 run without the system-call filter, or with docker's JSON profile FILE;
+                                 set no_new_privs
   ps [-a] [-q] [--json] [-n N] [-l] [-f KEY=VALUE]...
                                  list running (-a: all) containers (-q: only their IDs; -n: the last N
                                  made, -l: the last; -f: id, name, label, status, exited, ancestor, volume)
@@ -1183,9 +1184,17 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         ));
     }
     let (mut seccomp_unconfined, mut no_new_privileges) = (false, false);
+    let mut seccomp_profile = None;
     for opt in &a.security_opt {
         match security_opt(opt)? {
-            SecurityOpt::Seccomp(unconfined) => seccomp_unconfined = unconfined,
+            SecurityOpt::Seccomp(unconfined) => {
+                seccomp_unconfined = unconfined;
+                seccomp_profile = None;
+            }
+            SecurityOpt::SeccompProfile(text) => {
+                seccomp_unconfined = false;
+                seccomp_profile = Some(text);
+            }
             SecurityOpt::NoNewPrivileges(on) => no_new_privileges = on,
         }
     }
@@ -1202,6 +1211,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         remove: a.remove,
         network,
         seccomp_unconfined,
+        seccomp_profile,
         no_new_privileges,
         tty: a.tty,
         tty_size: match a.tty {
@@ -1286,6 +1296,8 @@ fn env_files(files: &[String]) -> Result<Vec<String>> {
 enum SecurityOpt {
     /// `seccomp=unconfined` (true) or `seccomp=builtin` (false).
     Seccomp(bool),
+    /// `seccomp=FILE`: the profile's text.
+    SeccompProfile(String),
     /// `no-new-privileges[=true|false]`.
     NoNewPrivileges(bool),
 }
@@ -1300,10 +1312,19 @@ fn security_opt(opt: &str) -> Result<SecurityOpt> {
     match (key, value) {
         ("seccomp", Some("unconfined")) => Ok(SecurityOpt::Seccomp(true)),
         ("seccomp", Some("builtin")) => Ok(SecurityOpt::Seccomp(false)),
-        ("seccomp", Some(_)) => Err(bad(format!(
-            "--security-opt {opt:?}: seccomp profile files are not supported; \
-             use seccomp=unconfined or seccomp=builtin"
-        ))),
+        ("seccomp", Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::os(format!("read seccomp profile {path}"), e))?;
+            // Checked now, to name the file (the start compiles it again,
+            // for the container's capabilities).
+            crate::seccomp_profile::compile(
+                &text,
+                crate::capabilities::DEFAULT,
+                crate::seccomp_profile::running_kernel(),
+            )
+            .map_err(|why| Error::msg(format!("--security-opt seccomp={path}: {why}")))?;
+            Ok(SecurityOpt::SeccompProfile(text))
+        }
         // Go's strconv.ParseBool, which docker uses.
         ("no-new-privileges", None) => Ok(SecurityOpt::NoNewPrivileges(true)),
         ("no-new-privileges", Some("1" | "t" | "T" | "true" | "TRUE" | "True")) => {
@@ -1313,7 +1334,7 @@ fn security_opt(opt: &str) -> Result<SecurityOpt> {
             Ok(SecurityOpt::NoNewPrivileges(false))
         }
         _ => Err(bad(format!(
-            "--security-opt {opt:?}: unsupported (tupper has seccomp=unconfined|builtin \
+            "--security-opt {opt:?}: unsupported (tupper has seccomp=unconfined|builtin|FILE \
              and no-new-privileges[=true|false])"
         ))),
     }

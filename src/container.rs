@@ -199,8 +199,13 @@ pub struct RunConfig {
 pub struct Security {
     /// The capabilities its command keeps, `CAP_` names in number order.
     pub capabilities: Vec<String>,
-    /// The system-call filter: `builtin` (docker's default) or `unconfined`.
+    /// The system-call filter: `builtin` (docker's default), `profile`
+    /// (`--security-opt seccomp=FILE`) or `unconfined`.
     pub seccomp: String,
+    /// With `profile`: the profile's text (docker's JSON), which `exec` and
+    /// a later `start` compile again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<String>,
     /// Whether its command runs with `no_new_privs`.
     pub no_new_privileges: bool,
     /// Who its command runs as, with `-u` or `--group-add` (`None`: root,
@@ -247,12 +252,16 @@ impl Security {
     pub fn of(spec: &crate::run::Spec) -> Security {
         Security {
             capabilities: crate::capabilities::names(spec.capabilities),
-            seccomp: if spec.seccomp_unconfined {
-                "unconfined"
-            } else {
-                "builtin"
+            seccomp: match (spec.seccomp_unconfined, &spec.seccomp_profile) {
+                (true, _) => "unconfined",
+                (false, None) => "builtin",
+                (false, Some(_)) => "profile",
             }
             .to_string(),
+            seccomp_profile: spec
+                .seccomp_profile
+                .clone()
+                .filter(|_| !spec.seccomp_unconfined),
             no_new_privileges: spec.no_new_privileges,
             user: None,
             userns: spec.userns.then(|| "auto".to_string()),

@@ -126,6 +126,7 @@ impl Store {
                 term: term.as_deref(),
                 own_process_group: !spec.tty && !rustix::termios::isatty(rustix::stdio::stdin()),
                 seccomp_unconfined: security.as_ref().is_some_and(|s| s.seccomp == "unconfined"),
+                seccomp_profile: security.as_ref().and_then(|s| s.seccomp_profile.as_deref()),
                 no_new_privileges: security.as_ref().is_some_and(|s| s.no_new_privileges),
                 capabilities,
                 tty: spec.tty,

@@ -278,6 +278,8 @@ pub struct PlanInput<'a> {
     /// Whether the command runs without the default system-call filter
     /// (`--security-opt seccomp=unconfined`).
     pub seccomp_unconfined: bool,
+    /// A seccomp profile (docker's JSON) in place of the default filter.
+    pub seccomp_profile: Option<&'a str>,
     /// Whether the command runs with `no_new_privs`.
     pub no_new_privileges: bool,
     /// The capabilities the command keeps (see [`crate::capabilities`]).
@@ -323,6 +325,7 @@ impl Default for PlanInput<'_> {
             own_netns: false,
             own_process_group: false,
             seccomp_unconfined: false,
+            seccomp_profile: None,
             no_new_privileges: false,
             capabilities: DEFAULT_CAPABILITIES,
             tty: false,
@@ -394,8 +397,18 @@ impl ChildPlan {
             own_process_group: input.own_process_group,
             capabilities: input.capabilities,
             no_new_privileges: input.no_new_privileges,
-            seccomp: (!input.seccomp_unconfined)
-                .then(|| crate::seccomp::default_filter(input.capabilities)),
+            seccomp: match (input.seccomp_unconfined, input.seccomp_profile) {
+                (true, _) => None,
+                (false, None) => Some(crate::seccomp::default_filter(input.capabilities)),
+                (false, Some(json)) => Some(
+                    crate::seccomp_profile::compile(
+                        json,
+                        input.capabilities,
+                        crate::seccomp_profile::running_kernel(),
+                    )
+                    .map_err(|why| Error::msg(format!("the container's seccomp profile: {why}")))?,
+                ),
+            },
             tty: input.tty,
             joins: input.joins,
             init: input.init && !input.joins,

@@ -41,6 +41,10 @@ pub struct Spec {
     /// Run without the default system-call filter ([`crate::seccomp`];
     /// `--security-opt seccomp=unconfined`).
     pub seccomp_unconfined: bool,
+    /// A seccomp profile in docker's JSON format, its text
+    /// (`--security-opt seccomp=FILE`, see [`crate::seccomp_profile`]), in
+    /// place of the default filter; not with `seccomp_unconfined`.
+    pub seccomp_profile: Option<String>,
     /// Run with `no_new_privs` (`--security-opt no-new-privileges`).
     pub no_new_privileges: bool,
     /// The capabilities the command keeps (`--cap-add`, `--cap-drop`: see
@@ -115,6 +119,7 @@ impl Default for Spec {
                 ..net::Options::default()
             },
             seccomp_unconfined: false,
+            seccomp_profile: None,
             no_new_privileges: false,
             capabilities: crate::capabilities::DEFAULT,
             tty: false,
@@ -175,6 +180,7 @@ impl Spec {
             remove: record.remove,
             network,
             seccomp_unconfined: security.as_ref().is_some_and(|s| s.seccomp == "unconfined"),
+            seccomp_profile: security.as_ref().and_then(|s| s.seccomp_profile.clone()),
             no_new_privileges: security.as_ref().is_some_and(|s| s.no_new_privileges),
             capabilities,
             tty: record.tty,
@@ -449,6 +455,7 @@ impl Store {
                 own_process_group: !spec.tty && !rustix::termios::isatty(rustix::stdio::stdin()),
                 root_flags,
                 seccomp_unconfined: spec.seccomp_unconfined,
+                seccomp_profile: spec.seccomp_profile.as_deref(),
                 no_new_privileges: spec.no_new_privileges,
                 capabilities: spec.capabilities,
                 tty: spec.tty,

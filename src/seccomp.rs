@@ -36,8 +36,8 @@ use linux_raw_sys::general as nr;
 
 use crate::capabilities::has;
 use linux_raw_sys::ptrace::{
-    sock_filter, AUDIT_ARCH_X86_64, BPF_ABS, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_JSET, BPF_K, BPF_LD,
-    BPF_RET, BPF_W, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA, SECCOMP_RET_ERRNO,
+    sock_filter, AUDIT_ARCH_X86_64, BPF_ABS, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_JSET, BPF_K,
+    BPF_LD, BPF_RET, BPF_W, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA, SECCOMP_RET_ERRNO,
     SECCOMP_RET_KILL_PROCESS,
 };
 
@@ -47,7 +47,7 @@ compile_error!("tupper's seccomp filter is written for x86-64 system-call number
 /// A BPF program for `seccomp(SECCOMP_SET_MODE_FILTER)`, made before the clone.
 #[derive(Debug, Clone)]
 pub struct Filter {
-    program: Vec<sock_filter>,
+    pub(crate) program: Vec<sock_filter>,
 }
 
 impl Filter {
@@ -59,16 +59,21 @@ impl Filter {
 
 /// What the filter answers for one system call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
+pub(crate) enum Action {
     Allow,
     Errno(u32),
     /// Decided by an argument: see [`check_block`].
     Check(Check),
+    /// This `SECCOMP_RET_*` value (a profile's kill, trap, log, trace).
+    Ret(u32),
+    /// Decided by a profile's rules: the code block of this index (see
+    /// [`search`]).
+    Rules(usize),
 }
 
 /// The calls the filter lets through for some arguments only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Check {
+pub(crate) enum Check {
     /// `clone(flags, ...)`: not with a namespace flag.
     Clone,
     /// `socket(domain, ...)`: not `AF_VSOCK`.
@@ -484,24 +489,24 @@ pub const BY_CAPABILITY: &[(&str, &[u32])] = &[
 
 /// The highest system-call number this table knows: a higher one gets
 /// `ENOSYS`, as from a kernel that does not have it.
-const LAST_KNOWN: u32 = nr::__NR_file_setattr;
+pub(crate) const LAST_KNOWN: u32 = nr::__NR_file_setattr;
 
 /// x86-64 has no system calls between `uretprobe` (335) and
 /// `pidfd_send_signal` (424): the numbers were left for the calls that every
 /// architecture got at once from 424 on.
-const UNUSED: std::ops::RangeInclusive<u32> =
+pub(crate) const UNUSED: std::ops::RangeInclusive<u32> =
     nr::__NR_uretprobe + 1..=nr::__NR_pidfd_send_signal - 1;
 
 /// Offsets in `struct seccomp_data`: `nr`, `arch`, and the low 32 bits of
 /// argument `i` (little-endian) at `ARGS + 8 * i`.
-const NR: u32 = 0;
-const ARCH: u32 = 4;
-const ARGS: u32 = 16;
+pub(crate) const NR: u32 = 0;
+pub(crate) const ARCH: u32 = 4;
+pub(crate) const ARGS: u32 = 16;
 
 /// The errno of a call the kernel has and the filter refuses.
-const EPERM: u32 = linux_raw_sys::errno::EPERM;
+pub(crate) const EPERM: u32 = linux_raw_sys::errno::EPERM;
 /// The errno of a call the kernel does not have.
-const ENOSYS: u32 = linux_raw_sys::errno::ENOSYS;
+pub(crate) const ENOSYS: u32 = linux_raw_sys::errno::ENOSYS;
 
 /// The answer for each system-call number up to [`LAST_KNOWN`], for a
 /// command with `capabilities`.
@@ -534,14 +539,14 @@ fn actions(capabilities: u64) -> Vec<Action> {
 
 /// Numbers `start..` (up to the next run's start) that get the same action.
 #[derive(Debug, Clone, Copy)]
-struct Run {
+pub(crate) struct Run {
     start: u32,
     action: Action,
 }
 
 /// The table as runs of equal actions, ending with `ENOSYS` for everything
 /// above [`LAST_KNOWN`] (x32's numbers, with bit 30 set, among them).
-fn runs(table: &[Action]) -> Vec<Run> {
+pub(crate) fn runs(table: &[Action]) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::new();
     for (n, &action) in table.iter().enumerate() {
         let joins = matches!(runs.last(), Some(r) if r.action == action && !matches!(action, Action::Check(_)));
@@ -559,7 +564,7 @@ fn runs(table: &[Action]) -> Vec<Run> {
     runs
 }
 
-fn stmt(code: u32, k: u32) -> sock_filter {
+pub(crate) fn stmt(code: u32, k: u32) -> sock_filter {
     sock_filter {
         code: code as u16,
         jt: 0,
@@ -568,7 +573,7 @@ fn stmt(code: u32, k: u32) -> sock_filter {
     }
 }
 
-fn jump(op: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
+pub(crate) fn jump(op: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
     sock_filter {
         code: (BPF_JMP | op | BPF_K) as u16,
         jt,
@@ -577,15 +582,15 @@ fn jump(op: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
     }
 }
 
-fn load(offset: u32) -> sock_filter {
+pub(crate) fn load(offset: u32) -> sock_filter {
     stmt(BPF_LD | BPF_W | BPF_ABS, offset)
 }
 
-fn ret(action: u32) -> sock_filter {
+pub(crate) fn ret(action: u32) -> sock_filter {
     stmt(BPF_RET | BPF_K, action)
 }
 
-fn errno(e: u32) -> u32 {
+pub(crate) fn errno(e: u32) -> u32 {
     SECCOMP_RET_ERRNO | (e & SECCOMP_RET_DATA)
 }
 
@@ -656,19 +661,27 @@ impl Search {
     }
 }
 
-/// The code of a leaf.
+/// The code of a leaf: a [`Action::Rules`] leaf is a long jump to its block
+/// (its offset is set by [`search`]).
 fn leaf_code(action: Action) -> Vec<sock_filter> {
     match action {
         Action::Allow => vec![ret(SECCOMP_RET_ALLOW)],
         Action::Errno(e) => vec![ret(errno(e))],
+        Action::Ret(value) => vec![ret(value)],
         Action::Check(check) => check_block(check),
+        Action::Rules(_) => vec![stmt(BPF_JMP | BPF_JA, 0)],
     }
 }
 
 /// The search as instructions: the comparisons, then each distinct leaf
-/// once. Panics if a jump is longer than 255 instructions (unit tests build
-/// the filters of the default and of every capability).
-fn search(runs: &[Run]) -> Vec<sock_filter> {
+/// once, then the `blocks` of the [`Action::Rules`] leaves (whose jumps
+/// take 32-bit offsets). Fails if a comparison's jump would be longer than
+/// 255 instructions (the default filter's never is: unit tests build those
+/// of every capability).
+pub(crate) fn search(
+    runs: &[Run],
+    blocks: &[Vec<sock_filter>],
+) -> Result<Vec<sock_filter>, String> {
     let (search, root) = Search::new(runs);
     let mut leaves: Vec<Action> = Vec::new();
     for run in runs {
@@ -688,83 +701,113 @@ fn search(runs: &[Run]) -> Vec<sock_filter> {
     };
     let mut code = Vec::with_capacity(at);
     if let Target::Leaf(action) = root {
-        return leaf_code(action);
+        leaves = vec![action];
+    } else {
+        for (i, &(k, above, below)) in search.nodes.iter().enumerate() {
+            let offset = |t: Target| {
+                u8::try_from(index_of(t) - i - 1)
+                    .map_err(|_| "a jump of the filter over 255 instructions".to_string())
+            };
+            code.push(jump(BPF_JGE, k, offset(above)?, offset(below)?));
+        }
     }
-    for (i, &(k, above, below)) in search.nodes.iter().enumerate() {
-        let offset = |t: Target| {
-            u8::try_from(index_of(t) - i - 1).expect("a jump of the filter over 255 instructions")
-        };
-        code.push(jump(BPF_JGE, k, offset(above), offset(below)));
-    }
+    let mut long_jumps = Vec::new();
     for &action in &leaves {
+        if let Action::Rules(block) = action {
+            long_jumps.push((code.len(), block));
+        }
         code.extend(leaf_code(action));
     }
-    code
+    let mut block_at = vec![0; blocks.len()];
+    for (i, block) in blocks.iter().enumerate() {
+        block_at[i] = code.len();
+        code.extend_from_slice(block);
+    }
+    for (at, block) in long_jumps {
+        let target = *block_at
+            .get(block)
+            .ok_or_else(|| format!("no code for rule block {block}"))?;
+        code[at].k = (target - at - 1) as u32;
+    }
+    Ok(code)
 }
 
 /// docker's default filter for a command with `capabilities` (a bit mask,
 /// see [`crate::capabilities`]), for x86-64 (see the module's documentation).
 pub fn default_filter(capabilities: u64) -> Filter {
-    let mut program = vec![
+    let mut program = header();
+    program.extend(
+        search(&runs(&actions(capabilities)), &[])
+            .expect("the default filter's jumps are short (unit-tested)"),
+    );
+    Filter { program }
+}
+
+/// The filter's header: a call of another ABI than x86-64's kills the
+/// process; the number is loaded for what follows.
+pub(crate) fn header() -> Vec<sock_filter> {
+    vec![
         load(ARCH),
         jump(BPF_JEQ, AUDIT_ARCH_X86_64, 1, 0),
         ret(SECCOMP_RET_KILL_PROCESS),
         load(NR),
-    ];
-    program.extend(search(&runs(&actions(capabilities))));
-    Filter { program }
+    ]
+}
+
+/// Runs a filter on one call, as the kernel does; panics on anything
+/// the kernel's checker would refuse (a jump out of the program, an
+/// instruction these filters do not use, falling off the end).
+#[cfg(test)]
+pub(crate) fn eval(filter: &Filter, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+    use linux_raw_sys::ptrace::{BPF_ALU, BPF_AND, BPF_JGT};
+    let p = filter.instructions();
+    assert!(p.len() <= linux_raw_sys::ptrace::BPF_MAXINSNS as usize);
+    let word = |offset: u32| -> u32 {
+        match offset {
+            NR => nr,
+            ARCH => arch,
+            o if (ARGS..ARGS + 48).contains(&o) && o % 4 == 0 => {
+                let a = args[((o - ARGS) / 8) as usize];
+                if (o - ARGS) % 8 == 0 {
+                    a as u32
+                } else {
+                    (a >> 32) as u32
+                }
+            }
+            o => panic!("load of offset {o}"),
+        }
+    };
+    let (mut pc, mut acc) = (0usize, 0u32);
+    loop {
+        let i = p.get(pc).unwrap_or_else(|| panic!("fell off at {pc}"));
+        let code = i.code as u32;
+        pc += 1;
+        if code == BPF_LD | BPF_W | BPF_ABS {
+            acc = word(i.k);
+        } else if code == BPF_ALU | BPF_AND | BPF_K {
+            acc &= i.k;
+        } else if code == BPF_RET | BPF_K {
+            return i.k;
+        } else if code == BPF_JMP | BPF_JA {
+            pc += i.k as usize;
+        } else {
+            let taken = match code {
+                c if c == BPF_JMP | BPF_JEQ | BPF_K => acc == i.k,
+                c if c == BPF_JMP | BPF_JGE | BPF_K => acc >= i.k,
+                c if c == BPF_JMP | BPF_JGT | BPF_K => acc > i.k,
+                c if c == BPF_JMP | BPF_JSET | BPF_K => acc & i.k != 0,
+                c => panic!("instruction {c:#x}"),
+            };
+            pc += if taken { i.jt } else { i.jf } as usize;
+        }
+        assert!(pc < p.len(), "jump out of the program");
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::capabilities;
-    use linux_raw_sys::ptrace::BPF_JA;
-
-    /// Runs a filter on one call, as the kernel does; panics on anything
-    /// the kernel's checker would refuse (a jump out of the program, an
-    /// instruction this filter does not use, falling off the end).
-    fn eval(filter: &Filter, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
-        let p = filter.instructions();
-        assert!(p.len() <= linux_raw_sys::ptrace::BPF_MAXINSNS as usize);
-        let word = |offset: u32| -> u32 {
-            match offset {
-                NR => nr,
-                ARCH => arch,
-                o if (ARGS..ARGS + 48).contains(&o) && o % 4 == 0 => {
-                    let a = args[((o - ARGS) / 8) as usize];
-                    if (o - ARGS) % 8 == 0 {
-                        a as u32
-                    } else {
-                        (a >> 32) as u32
-                    }
-                }
-                o => panic!("load of offset {o}"),
-            }
-        };
-        let (mut pc, mut acc) = (0usize, 0u32);
-        loop {
-            let i = p.get(pc).unwrap_or_else(|| panic!("fell off at {pc}"));
-            let code = i.code as u32;
-            pc += 1;
-            if code == BPF_LD | BPF_W | BPF_ABS {
-                acc = word(i.k);
-            } else if code == BPF_RET | BPF_K {
-                return i.k;
-            } else if code == BPF_JMP | BPF_JA {
-                pc += i.k as usize;
-            } else {
-                let taken = match code {
-                    c if c == BPF_JMP | BPF_JEQ | BPF_K => acc == i.k,
-                    c if c == BPF_JMP | BPF_JGE | BPF_K => acc >= i.k,
-                    c if c == BPF_JMP | BPF_JSET | BPF_K => acc & i.k != 0,
-                    c => panic!("instruction {c:#x}"),
-                };
-                pc += if taken { i.jt } else { i.jf } as usize;
-            }
-            assert!(pc < p.len(), "jump out of the program");
-        }
-    }
 
     fn call(nr: u32, args: [u64; 6]) -> u32 {
         eval(
@@ -941,8 +984,9 @@ mod tests {
                     None => errno(ENOSYS),
                     Some(Action::Allow) => SECCOMP_RET_ALLOW,
                     Some(Action::Errno(e)) => errno(e),
+                    Some(Action::Ret(r)) => r,
                     // Decided by an argument: tested on their own.
-                    Some(Action::Check(_)) => continue,
+                    Some(Action::Check(_) | Action::Rules(_)) => continue,
                 };
                 assert_eq!(eval(&f, AUDIT_ARCH_X86_64, n, [0; 6]), want, "{n}");
             }

@@ -12,7 +12,9 @@ const PROBE: &str = include_str!("seccomp-probe.c");
 /// A store with image `probe`: busybox and `/probe`.
 fn store_with_probe() -> TestStore {
     let store = TestStore::new();
-    let mut t = TarBuilder::with_busybox(&["sh", "grep", "ip", "mount", "chown", "touch"]);
+    let mut t = TarBuilder::with_busybox(&[
+        "sh", "grep", "ip", "mount", "chown", "touch", "mkdir", "sleep",
+    ]);
     t.dir("tmp", 0o1777);
     t.file("probe", 0o755, &store.static_program("probe", PROBE));
     store
@@ -150,8 +152,12 @@ fn no_new_privileges_is_off_unless_asked() {
 fn an_unsupported_security_option_changes_nothing() {
     let store = store_with_probe();
     let before = store.state();
+    let bad_profile = store.scratch().join("bad.json");
+    std::fs::write(&bad_profile, r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#).unwrap();
+    let bad = format!("seccomp={}", bad_profile.display());
     for opt in [
-        "seccomp=/etc/profile.json",
+        "seccomp=/nonexistent/profile.json",
+        &bad,
         "apparmor=unconfined",
         "label=disable",
     ] {
@@ -165,7 +171,7 @@ fn an_unsupported_security_option_changes_nothing() {
             "true",
         ]);
         let line = out.fails(125);
-        assert!(line.contains(opt), "{line}");
+        assert!(line.contains(opt.split_once('=').unwrap().1), "{line}");
         before.assert_same(&store.state(), opt);
     }
 }
@@ -419,5 +425,84 @@ fn privileged_lifts_the_protections_that_a_default_run_keeps() {
         .ok();
     assert_eq!(again, format!("{own_caps}\nhost-devices\n"));
     store.tupper(&["rm", "-f", "p"]).ok();
+    store.assert_no_leftovers();
+}
+
+/// `--security-opt seccomp=FILE`: docker's JSON profile in place of the
+/// default filter, for the container's command, `exec`'s and a later start's.
+#[test]
+fn a_seccomp_profile_file_is_the_containers_filter() {
+    let store = store_with_probe();
+    let profile = store.scratch().join("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{
+          "defaultAction": "SCMP_ACT_ALLOW",
+          "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+            {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
+             "args": [{"index": 0, "value": 4194304, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["socketcall"], "action": "SCMP_ACT_KILL"}
+          ]
+        }"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let calls = probe(&store, &["--security-opt", &opt]);
+    // The profile's answers, not the default filter's: its argument rule,
+    // and what it allows that the default refuses.
+    assert_eq!(calls["personality-read-implies-exec"], EINVAL, "{calls:?}");
+    assert_eq!(calls["personality-query"], 0, "{calls:?}");
+    assert_eq!(
+        calls["clone3"], EINVAL,
+        "clone3(NULL, 0) reaches the kernel: {calls:?}"
+    );
+    assert_ne!(calls["vsock"], EPERM, "{calls:?}");
+    let default = probe(&store, &[]);
+    assert_eq!(default["clone3"], ENOSYS, "{default:?}");
+    // Its errno for mkdir, in the command, exec's and a second start's.
+    let out = store
+        .tupper(&[
+            "run",
+            "--net",
+            "none",
+            "--name",
+            "p",
+            "--security-opt",
+            &opt,
+            "probe",
+            "sh",
+            "-c",
+            "mkdir /made 2>&1; touch /file && echo TOUCHED",
+        ])
+        .code(0);
+    assert!(
+        out.contains("Permission denied") && out.contains("TOUCHED"),
+        "{out}"
+    );
+    let out = store.tupper(&["start", "-a", "p"]).code(0);
+    assert!(out.contains("Permission denied"), "{out}");
+    let rec = store.inspect("p");
+    assert_eq!(rec["security"]["seccomp"], "profile", "{rec}");
+    store.tupper(&["rm", "p"]).ok();
+    store
+        .tupper(&[
+            "run",
+            "-d",
+            "--net",
+            "none",
+            "--name",
+            "q",
+            "--security-opt",
+            &opt,
+            "probe",
+            "sleep",
+            "1000",
+        ])
+        .ok();
+    let out = store.tupper(&["exec", "q", "mkdir", "/x"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("Permission denied"), "{out:?}");
+    store.tupper(&["rm", "-f", "q"]).ok();
     store.assert_no_leftovers();
 }
