@@ -662,6 +662,63 @@ mod tests {
     }
 
     #[test]
+    fn a_profile_in_dockers_shape_reads_as_docker_means_it() {
+        // The shape of moby's default.json: an archMap with a null list, a
+        // comment, rules for other architectures, capability rules that
+        // exclude each other, a masked clone.
+        let json = r#"{
+          "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+          "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]},
+                      {"architecture": "SCMP_ARCH_RISCV64", "subArchitectures": null}],
+          "syscalls": [
+            {"names": ["read", "exit_group", "arch_prctl_nonexistent"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "4.8"}},
+            {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["amd64", "x32"]}},
+            {"names": ["bpf", "clone", "clone3", "mount"], "action": "SCMP_ACT_ALLOW",
+             "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+            {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 2114060288, "op": "SCMP_CMP_MASKED_EQ"}],
+             "excludes": {"caps": ["CAP_SYS_ADMIN"], "arches": ["s390", "s390x"]}},
+            {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 1, "value": 2114060288, "op": "SCMP_CMP_MASKED_EQ"}],
+             "comment": "s390 parameter ordering for clone is different",
+             "includes": {"arches": ["s390", "s390x"]}, "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38,
+             "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+            {"names": ["bpf"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_BPF"]}}
+          ]}"#;
+        let f = filter(json);
+        let allow = SECCOMP_RET_ALLOW;
+        let fork = 0x0120_0011;
+        assert_eq!(call(&f, nr::__NR_clone, [fork, 0, 0, 0, 0, 0]), allow);
+        assert_eq!(
+            call(&f, nr::__NR_clone, [fork | 0x1000_0000, 0, 0, 0, 0, 0]),
+            errno(1)
+        );
+        // The s390 rule (flags in the second argument) is not this machine's.
+        assert_eq!(
+            call(&f, nr::__NR_clone, [0x1000_0000, fork, 0, 0, 0, 0]),
+            errno(1)
+        );
+        assert_eq!(call(&f, nr::__NR_clone3, [0; 6]), errno(38));
+        assert_eq!(call(&f, nr::__NR_arch_prctl, [0; 6]), allow);
+        assert_eq!(call(&f, nr::__NR_ptrace, [0; 6]), allow);
+        assert_eq!(call(&f, nr::__NR_bpf, [0; 6]), errno(1));
+        assert_eq!(call(&f, nr::__NR_mount, [0; 6]), errno(1));
+        let admin = capabilities::DEFAULT | capabilities::bit("SYS_ADMIN").unwrap();
+        let f = compile(json, admin, KERNEL).unwrap();
+        assert_eq!(
+            call(&f, nr::__NR_clone, [fork | 0x1000_0000, 0, 0, 0, 0, 0]),
+            allow
+        );
+        assert_eq!(call(&f, nr::__NR_clone3, [0; 6]), allow);
+        assert_eq!(call(&f, nr::__NR_mount, [0; 6]), allow);
+        let bpf = capabilities::DEFAULT | capabilities::bit("BPF").unwrap();
+        let f = compile(json, bpf, KERNEL).unwrap();
+        assert_eq!(call(&f, nr::__NR_bpf, [0; 6]), allow);
+    }
+
+    #[test]
     fn kernel_versions_read_as_numbers() {
         assert_eq!(version("6.18.44-fc-v782"), Some((6, 18)));
         assert_eq!(version("4.8"), Some((4, 8)));
