@@ -1314,7 +1314,7 @@ fn security_opt(opt: &str) -> Result<SecurityOpt> {
         ("seccomp", Some("builtin")) => Ok(SecurityOpt::Seccomp(false)),
         ("seccomp", Some(path)) => {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::os(format!("read seccomp profile {path}"), e))?;
+                .map_err(|e| Error::os(format!("--security-opt seccomp={path}: read {path}"), e))?;
             // Checked now, to name the file (the start compiles it again,
             // for the container's capabilities).
             crate::seccomp_profile::compile(
