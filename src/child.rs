@@ -8,10 +8,14 @@
 //! `execve` closes that pipe, which the parent reads as "started".
 //!
 //! The order, which is the demo's (see `docs/syscalls.md`):
-//! 1. parent-death signal, umask 0;
+//! 1. parent-death signal, umask 0; with a user namespace (`--userns
+//!    auto`): open the snapshot's directory (still the host's uid 0), wait
+//!    for the parent's first byte (the maps are written, the root's mount
+//!    mapped), become the namespace's root;
 //! 2. `/` recursively private, so nothing below reaches the host;
 //! 3. hostname (new UTS namespace); `lo` up (new network namespace);
-//! 4. bind the snapshot on itself, `open(O_PATH)` it and `fchdir` there, then
+//! 4. bind the snapshot on itself (with a user namespace: move the parent's
+//!    mapped tree of it there), `open(O_PATH)` it and `fchdir` there, then
 //!    proc, sysfs, `/dev` under it, the user's mounts (`-v`, `--tmpfs`), the
 //!    root read-only (`--read-only`), and docker's masks over `/proc` and
 //!    `/sys`, all by paths relative to the root (`./proc`);

@@ -66,7 +66,8 @@ def verdict(ok):
 
 
 I = info()
-CASES = ["tupper-none", "tupper-none-nopool", "tupper-none-spaced", "tupper-none-nopool-spaced",
+CASES = ["tupper-none", "tupper-none-nopool", "tupper-none-userns", "tupper-none-spaced",
+         "tupper-none-nopool-spaced",
          "tupper-bridge", "crun", "runc", "bwrap", "demo-steps", "busybox-true"]
 stats = {}
 for n in CASES:
