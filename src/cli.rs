@@ -2802,6 +2802,7 @@ mod tests {
             freezer: None,
             paused: false,
             labels: Default::default(),
+            config: None,
         };
         let t = ps_table(std::slice::from_ref(&rec), 160);
         let lines: Vec<&str> = t.lines().collect();

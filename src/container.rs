@@ -139,6 +139,12 @@ pub struct Record {
     /// Its labels (`--label`, `--label-file`), which `ps --filter` matches.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Its configuration, as docker's container has one: its image's with
+    /// the run's command, entrypoint, `-e`, `-w`, `-u`, labels, stop signal
+    /// and published ports over it ([`crate::run::container_config`]); what
+    /// `commit` gives the new image. `None` in a record written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<crate::image_config::ImageConfig>,
 }
 
 /// See [`Store::stored_changes`].
@@ -192,6 +198,8 @@ pub struct RunConfig {
     pub privileged: bool,
     /// `--label`s.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The container's configuration (see [`Record::config`]).
+    pub config: Option<crate::image_config::ImageConfig>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -483,6 +491,7 @@ impl Store {
             freezer: None,
             paused: false,
             labels: config.labels,
+            config: config.config,
         };
         self.write_new_record(&record)?;
         undo.record = true;

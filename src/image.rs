@@ -144,8 +144,10 @@ impl Store {
         self.commit_with(name_or_id, name, force, &[])
     }
 
-    /// [`Store::commit`], docker's `changes` applied to the configuration
-    /// the container's image had (which the new image keeps without them).
+    /// [`Store::commit`], docker's `changes` applied to the container's
+    /// configuration ([`crate::container::Record::config`]: its image's with
+    /// the run's command, environment, ... over it, as docker's commit
+    /// takes it; a record from before has its image's only).
     pub fn commit_with(
         &self,
         name_or_id: &str,
@@ -157,8 +159,9 @@ impl Store {
         let rec = self.find_container(name_or_id)?;
         let rootfs = fsutil::open_dir(self.containers.as_fd(), rec.id.as_str())
             .context(|| format!("open containers/{}", rec.id))?;
-        let mut config = crate::image_config::read(rootfs.as_fd())
+        let carried = crate::image_config::read(rootfs.as_fd())
             .map_err(|e| Error::msg(format!("commit {name_or_id} -> {name}: {e}")))?;
+        let mut config = rec.config.clone().unwrap_or_else(|| carried.clone());
         config.apply_changes(changes)?;
         if !force && fsutil::exists(self.images.as_fd(), name) {
             return Err(Error::msg(format!(
@@ -172,8 +175,8 @@ impl Store {
             |tmp_name, shown_tmp| {
                 let ctmp = fsutil::cstring("name", tmp_name)?;
                 // The snapshot has the container's root's configuration (its
-                // image's); changed, it is written before it is read-only.
-                let read_only = changes.is_empty();
+                // image's); another is written before it is read-only.
+                let read_only = config == carried;
                 tupper_ioctl::snapshot(rootfs.as_fd(), self.images.as_fd(), &ctmp, read_only)
                     .context(|| format!("snapshot containers/{} -> {shown_tmp}", rec.id))?;
                 if !read_only {

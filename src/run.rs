@@ -248,6 +248,56 @@ fn with_image_config(spec: &Spec, config: &crate::image_config::ImageConfig) -> 
     }
 }
 
+/// A new container's configuration, as docker's container has one (what
+/// `commit` gives its image): image configuration `image` with `spec`'s
+/// command (or, after `--entrypoint`, none), entrypoint, environment (a
+/// bare `-e KEY` taken from tupper's, as the start takes it), working
+/// directory, user, labels and stop signal over it, and its published
+/// ports among the exposed ones.
+pub(crate) fn container_config(
+    spec: &Spec,
+    image: &crate::image_config::ImageConfig,
+) -> crate::image_config::ImageConfig {
+    let cmd = match (spec.command.is_empty(), &spec.entrypoint) {
+        (false, _) => Some(spec.command.clone()),
+        (true, Some(_)) => None,
+        (true, None) => image.cmd.clone(),
+    };
+    let entrypoint = spec
+        .entrypoint
+        .clone()
+        .or_else(|| image.entrypoint.clone())
+        .filter(|e| !e.is_empty());
+    let env = image
+        .env
+        .iter()
+        .cloned()
+        .chain(spec.env.iter().filter_map(|e| match e.contains('=') {
+            true => Some(e.clone()),
+            false => std::env::var(e).ok().map(|v| format!("{e}={v}")),
+        }))
+        .collect();
+    let mut labels = image.labels.clone();
+    labels.extend(spec.labels.clone());
+    let mut exposed_ports = image.exposed_ports.clone();
+    for p in &spec.network.publish {
+        let port = format!("{}/{}", p.container_port, p.protocol);
+        if !exposed_ports.contains(&port) {
+            exposed_ports.push(port);
+        }
+    }
+    crate::image_config::ImageConfig {
+        cmd,
+        entrypoint,
+        env,
+        workdir: spec.workdir.clone().or_else(|| image.workdir.clone()),
+        user: spec.user.clone().or_else(|| image.user.clone()),
+        labels,
+        stop_signal: spec.stop_signal.or(image.stop_signal),
+        exposed_ports,
+    }
+}
+
 /// What [`Store::start_container`] made.
 // Returned once a start; a box would be an allocation on the start path.
 #[allow(clippy::large_enum_variant)]
@@ -306,6 +356,7 @@ impl Store {
         // gives; the record keeps the result.
         let config = crate::image_config::read(image.as_fd())
             .map_err(|e| Error::msg(format!("image {}: {e}", spec.image)))?;
+        let own_config = container_config(spec, &config);
         let configured;
         let spec = match config.is_empty() && spec.entrypoint.is_none() {
             true => spec,
@@ -326,7 +377,7 @@ impl Store {
             false => None,
         };
         drop(image);
-        self.start_container(spec, &id, user, None, create_only)
+        self.start_container(spec, &id, user, None, create_only, Some(own_config))
     }
 
     /// Starts the command of container `name_or_id` again (docker's
@@ -355,14 +406,15 @@ impl Store {
         if spec.network.mode == net::Mode::Bridge {
             net::remove_last_veth(&id)?;
         }
-        match self.start_container(&spec, &id, user, Some(again), false)? {
+        match self.start_container(&spec, &id, user, Some(again), false, None)? {
             Outcome::Running(c) => Ok(c),
             Outcome::Created(_) => unreachable!("a start runs the command"),
         }
     }
 
-    /// [`Store::start`] of container `id`: a new one, or `again` one made
-    /// before; a new one only made with `create_only`.
+    /// [`Store::start`] of container `id`: a new one (whose configuration
+    /// is `config`), or `again` one made before; a new one only made with
+    /// `create_only`.
     fn start_container(
         &self,
         spec: &Spec,
@@ -370,6 +422,7 @@ impl Store {
         user: Option<crate::user::Resolved>,
         again: Option<crate::container::Again>,
         create_only: bool,
+        config: Option<crate::image_config::ImageConfig>,
     ) -> Result<Outcome<'_>> {
         // Everything the user gave is checked (by building the plan) before the
         // store changes: bad input leaves nothing behind.
@@ -502,6 +555,7 @@ impl Store {
                 &plan,
                 volumes,
                 Vec::new(),
+                config,
             )?;
             let made = match named {
                 true => self.make_volumes(&created.record.mounts, created.rootfs.as_fd()),
@@ -573,6 +627,7 @@ impl Store {
                 &plan,
                 volumes,
                 cgroup_dirs,
+                config,
             ) {
                 Ok(c) => (c, None),
                 Err(e) => {
@@ -670,6 +725,7 @@ impl Store {
         plan: &ChildPlan,
         volumes: Vec<crate::volume::Resolved>,
         cgroups: Vec<String>,
+        config: Option<crate::image_config::ImageConfig>,
     ) -> Result<Created> {
         self.create_container(
             lock,
@@ -704,6 +760,7 @@ impl Store {
                 init: spec.init,
                 privileged: spec.privileged,
                 labels: spec.labels.clone(),
+                config,
             },
         )
     }

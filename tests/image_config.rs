@@ -117,14 +117,21 @@ fn import_and_commit_changes_configure_the_runs_as_dockers() {
         "0\n"
     );
 
-    // commit keeps the image's configuration; --change changes it.
+    // commit takes the container's configuration, as docker's: the run's
+    // command is the new image's CMD, the image's ENV and the rest stay;
+    // --change changes it.
     store
         .tupper(&[
             "run", "--net", "none", "--name", "m", "cfg", "touch", "/made",
         ])
         .ok();
     store.tupper(&["commit", "m", "kept"]).ok();
-    assert_eq!(run(&store, &["kept"]), "from cmd\n");
+    let kept = &image(&store, "kept")["config"];
+    assert_eq!(kept["cmd"], serde_json::json!(["touch", "/made"]), "{kept}");
+    assert_eq!(kept["env"], serde_json::json!(["GREETING=hi"]), "{kept}");
+    assert_eq!(kept["workdir"], "/srv", "{kept}");
+    assert_eq!(run(&store, &["kept"]), "");
+    assert_eq!(run(&store, &["kept", "ls", "/made"]), "/made\n");
     store
         .tupper(&["commit", "-c", "CMD ls /made", "m", "changed"])
         .ok();
@@ -213,5 +220,89 @@ fn the_configuration_comes_from_change_only() {
     }
     store.state().assert_same(&mid, "bad --change");
     store.tupper(&["rm", "c"]).ok();
+    store.assert_no_leftovers();
+}
+
+/// `commit` gives the new image the container's configuration, as docker's
+/// does: the run's command, entrypoint, `-e`, `-w`, `-u` and labels over
+/// its image's; a bare `-e KEY` as the start took it.
+#[test]
+fn commit_takes_the_runs_configuration() {
+    let store = store_with_busybox();
+    let mut c = store.cmd();
+    c.env("TUPPER_TEST_FROM_HOST", "host-value").args([
+        "run",
+        "--net",
+        "none",
+        "--name",
+        "r",
+        "-e",
+        "A=1",
+        "-e",
+        "TUPPER_TEST_FROM_HOST",
+        "-e",
+        "TUPPER_TEST_UNSET",
+        "-w",
+        "/work",
+        "-u",
+        "1000",
+        "--label",
+        "k=v",
+        "--entrypoint",
+        "/bin/echo",
+        "bb",
+        "made",
+    ]);
+    let out = run_cmd(c, None, DEFAULT_TIMEOUT);
+    assert_eq!(out.ok(), "made\n");
+    store.tupper(&["commit", "r", "rimg"]).ok();
+    let config = &image(&store, "rimg")["config"];
+    assert_eq!(
+        *config,
+        serde_json::json!({
+            "cmd": ["made"],
+            "entrypoint": ["/bin/echo"],
+            "env": ["A=1", "TUPPER_TEST_FROM_HOST=host-value"],
+            "workdir": "/work",
+            "user": "1000",
+            "labels": {"k": "v"},
+        }),
+        "{config}"
+    );
+    // And runs so.
+    let out = run(&store, &["rimg"]);
+    assert_eq!(out, "made\n");
+    let out = run(
+        &store,
+        &[
+            "--entrypoint",
+            "",
+            "rimg",
+            "sh",
+            "-c",
+            "echo $A $(id -u) $(pwd)",
+        ],
+    );
+    assert_eq!(out, "1 1000 /work\n");
+    // --change goes over it.
+    store
+        .tupper(&[
+            "commit",
+            "-c",
+            "CMD [\"other\"]",
+            "-c",
+            "ENV B=2",
+            "r",
+            "rimg2",
+        ])
+        .ok();
+    let config = &image(&store, "rimg2")["config"];
+    assert_eq!(config["cmd"], serde_json::json!(["other"]), "{config}");
+    assert_eq!(
+        config["env"],
+        serde_json::json!(["A=1", "TUPPER_TEST_FROM_HOST=host-value", "B=2"])
+    );
+    store.tupper(&["rm", "r"]).ok();
+    store.tupper(&["rmi", "rimg", "rimg2"]).ok();
     store.assert_no_leftovers();
 }
