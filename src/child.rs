@@ -271,22 +271,14 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         // of the store's directories (no capability needed to search
         // them), and in its own mount namespace (a `move_mount` target must
         // be there: the parent's fd would name the host's).
-        match rfs::open(
-            plan.rootfs.as_c_str(),
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
+        match open_rootfs(plan) {
             Ok(fd) => snapshot_dir = Some(fd),
             Err(e) => fail(Stage::OpenRoot, 0, e),
         }
-        let mut byte = [0u8; 1];
-        loop {
-            match rustix::io::read(fds.go, &mut byte) {
-                Ok(1) => break,
-                Ok(_) => exit(125),
-                Err(Errno::INTR) => continue,
-                Err(e) => fail(Stage::UserNamespace, 0, e),
-            }
+        match read_parent_byte(fds.go) {
+            Ok(true) => {}
+            Ok(false) => exit(125),
+            Err(e) => fail(Stage::UserNamespace, 0, e),
         }
         check(Stage::UserNamespace, become_namespace_root());
     }
@@ -360,11 +352,7 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
                     Stage::BindRoot,
                     mount::mount_bind_recursive(plan.rootfs.as_c_str(), plan.rootfs.as_c_str()),
                 );
-                match rfs::open(
-                    plan.rootfs.as_c_str(),
-                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                ) {
+                match open_rootfs(plan) {
                     Ok(fd) => opened = Some(fd),
                     Err(e) => fail(Stage::OpenRoot, 0, e),
                 }
@@ -426,15 +414,11 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         check(Stage::Seccomp, load_filter(filter.instructions()));
     }
 
-    let mut byte = [0u8; 1];
-    loop {
-        match rustix::io::read(fds.go, &mut byte) {
-            Ok(1) => break,
-            // The parent died or gave up: do not run the command.
-            Ok(_) => exit(125),
-            Err(Errno::INTR) => continue,
-            Err(e) => fail(Stage::WaitParent, 0, e),
-        }
+    match read_parent_byte(fds.go) {
+        Ok(true) => {}
+        // The parent died or gave up: do not run the command.
+        Ok(false) => exit(125),
+        Err(e) => fail(Stage::WaitParent, 0, e),
     }
     if plan.late_cgroup_ns {
         // SAFETY: only CLONE_NEWCGROUP, in this single-threaded child: its
@@ -528,6 +512,29 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
             last
         },
     )
+}
+
+/// Opens the snapshot's directory (`O_PATH`), by its host path.
+fn open_rootfs(plan: &ChildPlan) -> rustix::io::Result<OwnedFd> {
+    rfs::open(
+        plan.rootfs.as_c_str(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Reads the parent's next byte on the go pipe: `Ok(false)` at EOF (the
+/// parent died or gave up).
+fn read_parent_byte(go: BorrowedFd<'_>) -> rustix::io::Result<bool> {
+    let mut byte = [0u8; 1];
+    loop {
+        match rustix::io::read(go, &mut byte) {
+            Ok(1) => return Ok(true),
+            Ok(_) => return Ok(false),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Carries out one step of the plan; `tree` is a bind mount's (see

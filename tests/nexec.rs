@@ -29,10 +29,14 @@ fn strace_parser() {
     );
 }
 
-#[test]
-fn only_two_successful_execves() {
-    let store = TestStore::new();
-    store.import_busybox("bb");
+/// `strace -f` of `tupper --root ROOT run --rm --net none OPTIONS... bb
+/// COMMAND`, which must succeed: its successful `execve`s (pid, path) and
+/// the log.
+fn traced_run(
+    store: &TestStore,
+    options: &[&str],
+    command: &str,
+) -> (Vec<(String, String)>, String) {
     let log = store.scratch().join("strace.log");
     let mut c = Command::new("strace");
     c.args(["-f", "-e", "trace=execve,execveat", "-o"])
@@ -45,61 +49,31 @@ fn only_two_successful_execves() {
         "--rm",
         "--net",
         "none",
-        "bb",
-        "/bin/true",
     ]);
+    c.args(options).args(["bb", command]);
     let out = run_cmd(c, None, DEFAULT_TIMEOUT);
     assert_eq!(out.code, 0, "{out:?}");
     let text = fs::read_to_string(&log).unwrap();
-    let execs = successful_execves(&text);
+    (successful_execves(&text), text)
+}
+
+#[test]
+fn only_two_successful_execves() {
+    let store = TestStore::new();
+    store.import_busybox("bb");
+    let (execs, text) = traced_run(&store, &[], "/bin/true");
     let paths: Vec<&str> = execs.iter().map(|(_, p)| p.as_str()).collect();
     assert_eq!(paths, vec![TUPPER, "/bin/true"], "strace log:\n{text}");
     assert_ne!(execs[0].0, execs[1].0, "the command must run in the child");
     store.assert_no_leftovers();
 
     // The same with a PATH search: failed attempts are fine, one success.
-    let mut c = Command::new("strace");
-    c.args(["-f", "-e", "trace=execve,execveat", "-o"])
-        .arg(&log);
-    c.args([
-        TUPPER,
-        "--root",
-        store.root_str(),
-        "run",
-        "--rm",
-        "--net",
-        "none",
-        "bb",
-        "true",
-    ]);
-    assert_eq!(run_cmd(c, None, DEFAULT_TIMEOUT).code, 0);
-    let text = fs::read_to_string(&log).unwrap();
-    let n = successful_execves(&text).len();
-    assert_eq!(n, 2, "strace log:\n{text}");
+    let (execs, text) = traced_run(&store, &[], "true");
+    assert_eq!(execs.len(), 2, "strace log:\n{text}");
 
     // And with a user namespace, whose maps the parent writes itself.
-    let mut c = Command::new("strace");
-    c.args(["-f", "-e", "trace=execve,execveat", "-o"])
-        .arg(&log);
-    c.args([
-        TUPPER,
-        "--root",
-        store.root_str(),
-        "run",
-        "--rm",
-        "--net",
-        "none",
-        "--userns",
-        "auto",
-        "bb",
-        "/bin/true",
-    ]);
-    assert_eq!(run_cmd(c, None, DEFAULT_TIMEOUT).code, 0);
-    let text = fs::read_to_string(&log).unwrap();
-    let paths: Vec<String> = successful_execves(&text)
-        .into_iter()
-        .map(|(_, p)| p)
-        .collect();
+    let (execs, text) = traced_run(&store, &["--userns", "auto"], "/bin/true");
+    let paths: Vec<&str> = execs.iter().map(|(_, p)| p.as_str()).collect();
     assert_eq!(paths, [TUPPER, "/bin/true"], "strace log:\n{text}");
     store.assert_no_leftovers();
 }
