@@ -1251,13 +1251,24 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
             true => Vec::new(),
             false => vec![e.clone()],
         }),
-        userns: match a.userns.as_deref() {
-            None | Some("host") | Some("") => false,
-            Some("auto") => true,
-            Some(other) => {
-                return Err(bad(format!(
-                    "--userns {other}: it is auto (a user namespace of its own) or host"
-                )))
+        // --userns, else TUPPER_USERNS (a host's default, as docker's
+        // daemon-wide userns-remap or podman's containers.conf), else host.
+        userns: {
+            let from_env = std::env::var("TUPPER_USERNS").ok();
+            let (given, what) = match (a.userns.as_deref(), from_env.as_deref()) {
+                (Some(v), _) => (v, "--userns"),
+                (None, Some(v)) => (v, "TUPPER_USERNS="),
+                (None, None) => ("host", "--userns"),
+            };
+            match given {
+                "host" | "" => false,
+                "auto" => true,
+                other => {
+                    let sep = if what.ends_with('=') { "" } else { " " };
+                    return Err(bad(format!(
+                        "{what}{sep}{other}: it is auto (a user namespace of its own) or host"
+                    )));
+                }
             }
         },
     })

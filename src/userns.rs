@@ -107,7 +107,8 @@ pub fn check(host_network: bool, user: Option<&crate::user::Resolved>) -> Result
     if host_network {
         return Err(Error::msg(
             "--userns auto with --net host: the host's network namespace is not the container's user namespace's (its /sys could not be mounted)",
-        ));
+        )
+        .with_advice("--userns host runs it in the host's user namespace"));
     }
     if let Some(u) = user {
         let ids = [("uid", u.uid), ("gid", u.gid)]

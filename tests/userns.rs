@@ -395,3 +395,45 @@ fn what_a_user_namespace_cannot_have_is_refused_and_changes_nothing() {
     store.state().assert_same(&before, "refused --userns runs");
     store.assert_no_leftovers();
 }
+
+/// `TUPPER_USERNS=auto`: every run's default (a host's setting, as
+/// docker's `userns-remap`); `--userns host` still runs one in the host's.
+#[test]
+fn tupper_userns_sets_the_default() {
+    let store = store_with_busybox();
+    let run = |env: &str, options: &[&str]| {
+        let mut c = store.cmd();
+        c.env("TUPPER_USERNS", env)
+            .args(["run", "--rm", "--net", "none"])
+            .args(options)
+            .args(["bb", "cat", "/proc/self/uid_map"]);
+        run_cmd(c, None, DEFAULT_TIMEOUT)
+    };
+    let words = |out: &Out| {
+        out.ok()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let auto = words(&run("auto", &[]));
+    assert_eq!(
+        (auto[0].as_str(), auto[2].as_str()),
+        ("0", "65536"),
+        "{auto:?}"
+    );
+    assert!(auto[1].parse::<u32>().unwrap() >= FIRST, "{auto:?}");
+    assert_eq!(
+        words(&run("auto", &["--userns", "host"])),
+        ["0", "0", "4294967295"]
+    );
+    assert_eq!(words(&run("host", &[])), ["0", "0", "4294967295"]);
+    let before = store.state();
+    let line = run("bogus", &[]).fails(125);
+    assert!(line.contains("TUPPER_USERNS=bogus"), "{line}");
+    let line = run("auto", &["--net", "host"]).fails(125);
+    assert!(line.contains("--userns host"), "{line}");
+    store
+        .state()
+        .assert_same(&before, "refused TUPPER_USERNS runs");
+    store.assert_no_leftovers();
+}
