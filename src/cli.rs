@@ -46,6 +46,7 @@ Commands:
       -u, --user USER[:GROUP]    run as USER (a name of the image's /etc/passwd, or a uid), in GROUP
       --group-add GROUP          add a supplementary group (a name of the image's /etc/group, or a gid)
       --net bridge|none|host     network (default: bridge)
+      --net container:NAME       join running container NAME's network (its addresses, ports, /etc files)
       --ip ADDR                  the container's address on the bridge (default: the lowest free one)
       -p, --publish HOST:CTR[/tcp|/udp]
                                  publish a container port on the host
@@ -1153,11 +1154,12 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
 /// Turns `run`'s arguments into a [`Spec`]; `bridge` and `subnet` are the global
 /// options, over `TUPPER_BRIDGE` and `TUPPER_SUBNET`.
 pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<Spec> {
-    let mode = match a.net.as_deref() {
-        None => net::Mode::Bridge,
-        Some(m) => net::Mode::parse(m)?,
+    let (mode, container) = match a.net.as_deref() {
+        None => (net::Mode::Bridge, None),
+        Some(m) => net::Mode::parse_with_container(m)?,
     };
     let mut network = net::Options::from_env_and_flags(mode, bridge, subnet)?;
+    network.container = container;
     if let Some(ip) = &a.ip {
         network.ip = Some(net::parse_ip(ip, &network.subnet)?);
     }
@@ -1242,7 +1244,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         stop_timeout: a.stop_timeout,
         sysctls: match a.sysctls.is_empty() {
             true => Vec::new(),
-            false => crate::sysctl::parse_all(&a.sysctls, mode == net::Mode::Host)?,
+            false => crate::sysctl::parse_all(&a.sysctls, !mode.new_netns())?,
         },
         devices: a.devices.clone(),
         privileged: a.privileged,

@@ -1279,6 +1279,11 @@ fn kill_orphan(store: &Store, rec: &Record, lock_name: &str) -> Result<()> {
     }
 }
 
+/// Whether the process of `pidfd` has ended (its pidfd is readable).
+pub(crate) fn has_ended(pidfd: &OwnedFd) -> bool {
+    wait_pidfd(pidfd, std::time::Duration::ZERO).unwrap_or(true)
+}
+
 /// Waits at most `timeout` for the process of `pidfd` to end; whether it did.
 fn wait_pidfd(pidfd: &OwnedFd, timeout: std::time::Duration) -> rustix::io::Result<bool> {
     // Too far to count: no deadline.

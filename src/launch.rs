@@ -583,7 +583,10 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
             format!("set hostname {}", String::from_utf8_lossy(&plan.hostname))
         }
         Some(Stage::Loopback) => "bring lo up in the container".to_string(),
-        Some(Stage::JoinNetns) => "join a spare network namespace".to_string(),
+        Some(Stage::JoinNetns) => match &plan.joined_network {
+            Some(name) => format!("join the network namespace of container {name}"),
+            None => "join a spare network namespace".to_string(),
+        },
         Some(Stage::ProcessGroup) => "make a process group for the container".to_string(),
         Some(Stage::BindRoot) if plan.userns => format!(
             "move the container's mapped root onto {}",

@@ -211,6 +211,9 @@ pub struct ChildPlan {
     pub env: Vec<CString>,
     /// Whether the child has its own network namespace (then it brings `lo` up).
     pub own_netns: bool,
+    /// `--net container:NAME`: NAME, whose network namespace the child
+    /// joins (for the error of a failed join; set by the caller).
+    pub joined_network: Option<String>,
     /// Whether the child leaves tupper's process group for one of its own
     /// (`setpgid(0, 0)`), so that a signal sent to tupper's group reaches the
     /// container once, forwarded (see [`PlanInput::own_process_group`]).
@@ -413,6 +416,7 @@ impl ChildPlan {
             joins: input.joins,
             init: input.init && !input.joins,
             late_cgroup_ns: false,
+            joined_network: None,
             ulimits: input.ulimits.to_vec(),
             sysctls: match input.joins {
                 true => Vec::new(),

@@ -152,7 +152,7 @@ impl Spec {
             Some(n) => n.options()?,
             None => Spec::default().network,
         };
-        let host_network = network.mode == net::Mode::Host;
+        let shared_network = !network.mode.new_netns();
         let security = record.security.clone();
         let capabilities = match &security {
             None => crate::capabilities::DEFAULT,
@@ -201,7 +201,7 @@ impl Spec {
             sysctls: record
                 .sysctls
                 .iter()
-                .map(|s| crate::sysctl::parse(s, host_network))
+                .map(|s| crate::sysctl::parse(s, shared_network))
                 .collect::<Result<_>>()?,
             devices: record
                 .devices
@@ -412,6 +412,85 @@ impl Store {
         }
     }
 
+    /// The container whose network namespace a start of `spec` (container
+    /// `id`; `again`, one made before) joins (`--net container:NAME`).
+    /// Refuses what docker refuses with it: `--hostname` (the hostname is
+    /// the other container's), and the container itself.
+    fn network_provider(&self, spec: &Spec, id: &str, again: bool) -> Result<Record> {
+        let name = spec.network.container.as_deref().unwrap_or_default();
+        if spec.hostname.is_some() && !again {
+            return Err(Error::msg(format!(
+                "--hostname with --net container:{name}: the hostname is container {name}'s"
+            )));
+        }
+        let provider = self
+            .find_container(name)
+            .map_err(|e| Error::msg(format!("--net container:{name}: {}", e.what())))?;
+        if provider.id == id {
+            return Err(Error::msg(format!(
+                "--net container:{name}: a container cannot join its own network"
+            )));
+        }
+        Ok(provider)
+    }
+
+    /// The network namespace of running container `provider` (an fd of it,
+    /// which keeps it whatever becomes of the container), and its root (an
+    /// `O_PATH` fd), for a container that joins it. Its PID 1 is pinned by a
+    /// pidfd, its namespace opened through `/proc`, and the pidfd asked
+    /// afterwards whether the process still runs: if so, the namespace was
+    /// its (a pid is only reused after its process ended).
+    fn join_network_of(&self, provider: &Record) -> Result<(OwnedFd, OwnedFd)> {
+        let shown = shown(provider);
+        // A bridge container's veth pair must go with it: see net::mark_joined.
+        let veth = provider
+            .network
+            .as_ref()
+            .filter(|n| n.mode == "bridge")
+            .and_then(|n| n.host_veth.as_deref());
+        // A mark made for a provider that then ended stays: it may be an
+        // earlier joiner's, and costs its next end one deletion of a veth
+        // that is gone.
+        let not_running = || {
+            Error::msg(format!(
+                "join the network of container {shown}: it is not running"
+            ))
+            .with_advice(format!("start it first: tupper start {shown}"))
+        };
+        // One that is not running is refused before anything is made.
+        if !self.is_running(&provider.id) {
+            return Err(not_running());
+        }
+        if let Some(veth) = veth {
+            net::mark_joined(&self.state_path(), &provider.id, veth)?;
+        }
+        let Some((pid, pidfd)) = self.pin_pid1(&provider.id) else {
+            return Err(not_running());
+        };
+        let path = format!("/proc/{pid}/ns/net");
+        let ns = rustix::fs::open(
+            path.as_str(),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| {
+            Error::os(
+                format!("open the network namespace of container {shown} ({path})"),
+                e,
+            )
+        })?;
+        if crate::container::has_ended(&pidfd) {
+            return Err(not_running());
+        }
+        let root = rustix::fs::open(
+            self.container_path(&provider.id),
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| Error::os(format!("open the root of container {shown}"), e))?;
+        Ok((ns, root))
+    }
+
     /// [`Store::start`] of container `id`: a new one (whose configuration
     /// is `config`), or `again` one made before; a new one only made with
     /// `create_only`.
@@ -427,6 +506,24 @@ impl Store {
         // Everything the user gave is checked (by building the plan) before the
         // store changes: bad input leaves nothing behind.
         let id = id.to_string();
+        // `--net container:NAME`: that container, whose ID the record keeps,
+        // and its hostname, as docker's joiner has.
+        let joining;
+        let (spec, provider) = match spec.network.mode {
+            net::Mode::Container => {
+                let provider = self.network_provider(spec, &id, again.is_some())?;
+                joining = Spec {
+                    network: net::Options {
+                        container: Some(provider.id.clone()),
+                        ..spec.network.clone()
+                    },
+                    hostname: Some(provider.hostname.clone()),
+                    ..spec.clone()
+                };
+                (&joining, Some(provider))
+            }
+            _ => (spec, None),
+        };
         // `--privileged`: every capability tupper has and no filter (docker
         // ignores --cap-add and --cap-drop then too), and the host's devices.
         let lifted;
@@ -482,7 +579,7 @@ impl Store {
         // Each only when given: every function a start calls is code it
         // pages in (issue 4's peak RSS).
         if !spec.sysctls.is_empty() {
-            crate::sysctl::check(&spec.sysctls, spec.network.mode == net::Mode::Host)?;
+            crate::sysctl::check(&spec.sysctls, !spec.network.mode.new_netns())?;
         }
         if !spec.devices.is_empty() {
             crate::device::check(&spec.devices)?;
@@ -503,7 +600,7 @@ impl Store {
                 env: &spec.env,
                 workdir: spec.workdir.as_deref(),
                 term: term.as_deref(),
-                own_netns: spec.network.mode.new_netns(),
+                own_netns: spec.network.mode.not_the_hosts(),
                 // With a terminal of its own, the command has a session of its own.
                 own_process_group: !spec.tty && !rustix::termios::isatty(rustix::stdio::stdin()),
                 root_flags,
@@ -527,9 +624,10 @@ impl Store {
         // cgroup v1: the child is moved into its cgroup after the clone, and
         // makes its cgroup namespace once there.
         plan.late_cgroup_ns = cgroup.as_ref().is_some_and(|c| !c.v2);
+        plan.joined_network = provider.as_ref().map(|p| shown(p).to_string());
         spec.network.validate()?;
         if spec.userns {
-            crate::userns::check(spec.network.mode == net::Mode::Host, user.as_ref())?;
+            crate::userns::check(spec.network.mode, user.as_ref())?;
         } else if let Some(m) = spec.mounts.iter().find(|m| m.idmap) {
             return Err(Error::msg(format!(
                 "volume {} -> {}: idmap maps its owners to the container's user namespace, which it has with --userns auto only",
@@ -579,9 +677,20 @@ impl Store {
             drop(lock);
             return Ok(Outcome::Created(record));
         }
-        let mut network = match net::prepare(&self.state_path(), &id, &spec.network, &|other| {
+        // `--net container:NAME`: that container's network namespace (an
+        // fd kept until the child joined it) and /etc files.
+        let prepared = net::prepare(&self.state_path(), &id, &spec.network, &|other| {
             self.is_running(other)
-        }) {
+        })
+        .and_then(|mut n| match &provider {
+            Some(p) => {
+                let (ns, root) = self.join_network_of(p)?;
+                n.share_etc_of(root.as_fd(), shown(p))?;
+                Ok((n, Some(ns)))
+            }
+            None => Ok((n, None)),
+        });
+        let (mut network, joined_netns) = match prepared {
             Ok(n) => n,
             Err(e) => {
                 if let Some(lock) = lock {
@@ -594,7 +703,10 @@ impl Store {
         // pool's also the veth pair; none left: the clone makes it. Taken
         // before the record, which names the spare's host end.
         // A spare is the host's user namespace's: not one to join from another.
-        let netns = if plan.own_netns && !spec.userns && crate::netns_pool::configured_size() > 0 {
+        let netns = if spec.network.mode.new_netns()
+            && !spec.userns
+            && crate::netns_pool::configured_size() > 0
+        {
             self.take_netns(
                 network.spare_pool(),
                 network.mode() == crate::net::Mode::Bridge,
@@ -660,7 +772,7 @@ impl Store {
             self.remove_volumes_made(&made);
             Ok::<(), Error>(())
         };
-        let netns = netns.map(|s| s.fd);
+        let netns = netns.map(|s| s.fd).or(joined_netns);
         let userns = match spec.userns.then(crate::userns::allocate).transpose() {
             Ok(range) => range,
             Err(e) => {
@@ -1036,6 +1148,11 @@ impl Drop for Container<'_> {
 
 /// The hostname: `--hostname`, else the name when it is a valid hostname, else
 /// the ID.
+/// How errors name container `r`: by its name, else its ID.
+fn shown(r: &Record) -> &str {
+    r.name.as_deref().unwrap_or(&r.id)
+}
+
 fn default_hostname(spec: &Spec, id: &str) -> String {
     match (&spec.hostname, &spec.name) {
         (Some(h), _) => h.clone(),

@@ -49,9 +49,10 @@ impl std::fmt::Display for Sysctl {
 
 /// Parses `NAME=VALUE` (`NAME` dotted, `net.ipv4.ip_forward`, or as a path,
 /// `net/ipv4/ip_forward`, which keeps dots in interface names) and checks
-/// that the parameter is the container's own (`host_network`: `--net host`,
-/// where `net.*` is the host's).
-pub fn parse(s: &str, host_network: bool) -> Result<Sysctl> {
+/// that the parameter is the container's own (`shared_network`: `--net
+/// host` or `--net container:`, where `net.*` is the host's or the other
+/// container's).
+pub fn parse(s: &str, shared_network: bool) -> Result<Sysctl> {
     let bad = |why: &str| Error::msg(format!("invalid --sysctl {s}: {why}"));
     let (name, value) = s
         .split_once('=')
@@ -76,9 +77,9 @@ pub fn parse(s: &str, host_network: bool) -> Result<Sysctl> {
     let dotted = path.replace('/', ".");
     let ipc = ALLOWED.contains(&dotted.as_str()) || path.starts_with("fs/mqueue/");
     let net = path.starts_with("net/");
-    if net && host_network {
+    if net && shared_network {
         return Err(bad(
-            "net.* is the host's with --net host, not the container's",
+            "net.* is the host's with --net host, the other container's with --net container:, not the container's",
         ));
     }
     if !ipc && !net {
@@ -95,10 +96,10 @@ pub fn parse(s: &str, host_network: bool) -> Result<Sysctl> {
 
 /// Checks parameters made elsewhere (a library's [`crate::Spec`]) against
 /// the network mode, as [`parse`] does.
-pub fn check(sysctls: &[Sysctl], host_network: bool) -> Result<()> {
+pub fn check(sysctls: &[Sysctl], shared_network: bool) -> Result<()> {
     for s in sysctls {
         // The path is what the child writes: it is what is checked.
-        let parsed = parse(&format!("/{}={}", s.path, s.value), host_network)?;
+        let parsed = parse(&format!("/{}={}", s.path, s.value), shared_network)?;
         if parsed.path != s.path || parsed.value != s.value {
             return Err(Error::msg(format!(
                 "invalid --sysctl {s}: not as parse makes it"
@@ -109,10 +110,10 @@ pub fn check(sysctls: &[Sysctl], host_network: bool) -> Result<()> {
 }
 
 /// Parses every `--sysctl`; a later one of the same name wins.
-pub fn parse_all(args: &[String], host_network: bool) -> Result<Vec<Sysctl>> {
+pub fn parse_all(args: &[String], shared_network: bool) -> Result<Vec<Sysctl>> {
     let mut out: Vec<Sysctl> = Vec::new();
     for a in args {
-        let s = parse(a, host_network)?;
+        let s = parse(a, shared_network)?;
         out.retain(|o| o.path != s.path);
         out.push(s);
     }

@@ -103,12 +103,20 @@ pub fn maps(id: u32) -> bool {
 /// Refuses what a container with a user namespace cannot have: the host's
 /// network namespace (which the namespace's root could not mount a `/sys`
 /// for), and a user or group its namespace does not map.
-pub fn check(host_network: bool, user: Option<&crate::user::Resolved>) -> Result<()> {
-    if host_network {
-        return Err(Error::msg(
+pub fn check(network: crate::net::Mode, user: Option<&crate::user::Resolved>) -> Result<()> {
+    let why = match network {
+        crate::net::Mode::Host => Some(
             "--userns auto with --net host: the host's network namespace is not the container's user namespace's (its /sys could not be mounted)",
-        )
-        .with_advice("--userns host runs it in the host's user namespace"));
+        ),
+        crate::net::Mode::Container => Some(
+            "--userns auto with --net container: the other container's network namespace is not the container's user namespace's (it could not join it)",
+        ),
+        _ => None,
+    };
+    if let Some(why) = why {
+        return Err(
+            Error::msg(why).with_advice("--userns host runs it in the host's user namespace")
+        );
     }
     if let Some(u) = user {
         let ids = [("uid", u.uid), ("gid", u.gid)]

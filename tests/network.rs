@@ -1351,6 +1351,215 @@ fn a_container_started_again_gets_its_network_back() {
     w.store.assert_no_leftovers();
 }
 
+/// `--net container:NAME` (docker's): the container joins NAME's network
+/// namespace: its address, its loopback services, its hostname and its
+/// `/etc/hosts` and `/etc/resolv.conf`; the record names NAME by its ID,
+/// and a container made with it (`create`) joins when it starts. What is
+/// NAME's is refused (`--hostname`, `-p`, `--ip`, `--dns`, `--add-host`,
+/// `--sysctl net.*`), as is a container that is not running, and nothing
+/// changes. When NAME ends, its veth pair goes with it, as docker's: the
+/// joiner keeps `lo` only, and the address is nowhere in use.
+#[test]
+fn a_container_joins_another_containers_network() {
+    let w = World::new("join", 50);
+    let mut web = w.spawn(&[
+        "run",
+        "--rm",
+        "--name",
+        "web",
+        "--hostname",
+        "webhost",
+        "bb",
+        "sh",
+        "-c",
+        &format!("echo hello > /tmp/i; httpd -p 127.0.0.1:8080 -h /tmp; {PRINT_ADDR_AND_WAIT}"),
+    ]);
+    let addr = addr_of(&web.line_with("ADDR"));
+    web.line_with("up");
+    assert_eq!(addr, format!("{}/24", w.addr(2)));
+    let r = w.tupper(&["inspect", "web"]).ok();
+    let r: serde_json::Value = serde_json::from_str(&r).unwrap();
+    let web_id = r[0]["id"].as_str().unwrap().to_string();
+
+    let out = w
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "container:web",
+            "bb",
+            "sh",
+            "-c",
+            "hostname; ip -f inet addr show dev eth0; wget -qO- http://127.0.0.1:8080/i; echo ---; cat /etc/hosts /etc/resolv.conf",
+        ])
+        .ok();
+    let (net, etc) = out.split_once("---\n").unwrap();
+    assert!(net.starts_with("webhost\n"), "{out}");
+    assert_eq!(inet(net), vec![addr.clone()], "{out}");
+    assert!(net.ends_with("hello\n"), "web's loopback service: {out}");
+    let web_etc = w
+        .tupper(&["exec", "web", "cat", "/etc/hosts", "/etc/resolv.conf"])
+        .ok();
+    assert!(
+        web_etc.contains(&format!("{}\twebhost\n", w.addr(2))),
+        "{web_etc}"
+    );
+    assert_eq!(etc, web_etc);
+
+    // Made, then started: it joins then; the record names web by its ID.
+    w.tupper(&[
+        "create",
+        "--name",
+        "made",
+        "--net",
+        "container:web",
+        "bb",
+        "ip",
+        "-f",
+        "inet",
+        "addr",
+        "show",
+        "dev",
+        "eth0",
+    ])
+    .ok();
+    let r = w.tupper(&["inspect", "made"]).ok();
+    let r: serde_json::Value = serde_json::from_str(&r).unwrap();
+    assert_eq!(
+        r[0]["network"]["mode"],
+        format!("container:{web_id}"),
+        "{r}"
+    );
+    assert_eq!(r[0]["hostname"], "webhost", "{r}");
+    let out = w.tupper(&["start", "-a", "made"]).ok();
+    assert_eq!(inet(&out), vec![addr.clone()], "{out}");
+
+    // What is web's is refused, as is a container that is not running.
+    let g = ["--bridge", &w.bridge, "--subnet", &w.subnet];
+    for (flags, want) in [
+        (
+            &["--hostname", "x"][..],
+            "--hostname with --net container:web: the hostname is container web's",
+        ),
+        (&["-p", "8081:80"], "-p with --net container:web"),
+        (&["--ip", "10.200.50.9"], "--ip with --net container:web"),
+        (&["--dns", "192.0.2.1"], "--dns with --net container:web"),
+        (
+            &["--add-host", "db:192.0.2.9"],
+            "--add-host with --net container:web",
+        ),
+        (
+            &["--sysctl", "net.ipv4.ip_forward=1"],
+            "the other container's with --net container:",
+        ),
+        (&["--userns", "auto"], "--userns auto with --net container:"),
+    ] {
+        let mut run = vec!["--net", "container:web"];
+        run.extend(flags);
+        refused(&w, &g, &run, want);
+    }
+    refused(
+        &w,
+        &g,
+        &["--net", "container:nope"],
+        "--net container:nope: no such container: nope",
+    );
+    refused(
+        &w,
+        &g,
+        &["--net", "container:made"],
+        "join the network of container made: it is not running",
+    );
+
+    // web ends while a joiner runs: its veth pair goes with it.
+    let mut side = w.spawn(&[
+        "run",
+        "--rm",
+        "--net",
+        "container:web",
+        "bb",
+        "sh",
+        "-c",
+        "ip -o link | grep -q eth0 && echo up; read x; ip -o link",
+    ]);
+    side.line_with("up");
+    assert!(w.links().contains(&host_veth(&web_id)), "{}", w.links());
+    assert_eq!(web.finish().code, 0);
+    assert!(!w.links().contains(&host_veth(&web_id)), "{}", w.links());
+    assert!(w.leases().is_empty(), "{:?}", w.leases());
+    let out = side.finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    let names: Vec<String> = links(&out.stdout).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, vec!["lo".to_string()], "{out:?}");
+    // ... and it cannot start again without web.
+    let line = w.tupper(&["start", "made"]).fails(125);
+    assert!(
+        line.contains(&format!("--net container:{web_id}: no such container")),
+        "{line}"
+    );
+    w.tupper(&["rm", "made"]).ok();
+    w.store.assert_no_leftovers();
+}
+
+/// A container whose network another joined, killed with its tupper
+/// (SIGKILL): the joiner keeps its namespace, and in it the veth pair on
+/// the dead container's address; when that address is asked for again,
+/// the pair goes before the address is given out.
+#[test]
+fn a_killed_containers_joined_veth_goes_before_its_address_is_reused() {
+    let w = World::new("jkill", 51);
+    let mut web = w.spawn(&[
+        "run",
+        "--rm",
+        "bb",
+        "sh",
+        "-c",
+        "hostname; echo up; sleep 60",
+    ]);
+    web.line_with("up");
+    let id = web.seen[0].clone();
+    let mut side = w.spawn(&[
+        "run",
+        "--rm",
+        "--net",
+        &format!("container:{id}"),
+        "bb",
+        "sh",
+        "-c",
+        "ip -o link | grep -q eth0 && echo up; read x; ip -o link",
+    ]);
+    side.line_with("up");
+    kill(web.pid(), 9);
+    web.finish();
+    assert!(w.links().contains(&host_veth(&id)), "{}", w.links());
+    assert_eq!(w.leases().len(), 1, "{:?}", w.leases());
+    let out = w
+        .tupper(&[
+            "run",
+            "--rm",
+            "--ip",
+            &w.addr(2),
+            "bb",
+            "ip",
+            "-f",
+            "inet",
+            "addr",
+        ])
+        .ok();
+    assert!(inet(&out).contains(&format!("{}/24", w.addr(2))), "{out}");
+    assert!(!w.links().contains(&host_veth(&id)), "{}", w.links());
+    let out = side.finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    let names: Vec<String> = links(&out.stdout).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, vec!["lo".to_string()], "{out:?}");
+    w.tupper(&["rm", &id]).ok();
+    let marks = std::fs::read_dir(w.store.root().join("state/joined"))
+        .unwrap()
+        .count();
+    assert_eq!(marks, 0);
+    w.store.assert_no_leftovers();
+}
+
 /// `stats` counts a bridge container's traffic: what its `eth0` received
 /// and sent (`lo` left out).
 #[test]

@@ -12,7 +12,7 @@
 use std::net::Ipv4Addr;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
-use rustix::fs::{Mode as FileMode, OFlags, ResolveFlags};
+use rustix::fs::{FileType, Mode as FileMode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 use super::Mode;
@@ -241,6 +241,66 @@ fn replace(etc: &OwnedFd, name: &str, contents: &[u8]) -> Result<()> {
     result.context(what)
 }
 
+/// The largest `/etc` file [`read_shared`] copies.
+const MAX_SHARED: u64 = 64 * 1024;
+
+/// Reads `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` beneath
+/// `root`, the root of container `shown` (whose network another joins), to
+/// copy them into the joiner's root: only regular files of at most 64 KiB,
+/// never through a symlink (the container may have made one; the read must
+/// not follow it out of its root, nor block on a FIFO). A file it does not
+/// have is left out.
+pub(crate) fn read_shared(
+    root: BorrowedFd<'_>,
+    shown: &str,
+) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let dir = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let etc = match rustix::fs::openat2(root, "etc", dir, FileMode::empty(), how) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(Vec::new()),
+        Err(e) => return Err(Error::os(format!("open /etc of container {shown}"), e)),
+    };
+    let mut out = Vec::new();
+    for name in ["hostname", "hosts", "resolv.conf"] {
+        let what = || format!("read /etc/{name} of container {shown}");
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = match rustix::fs::openat(&etc, name, flags, FileMode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => continue,
+            Err(Errno::LOOP) => {
+                return Err(Error::msg(format!(
+                    "{}: it is a symlink; tupper will not follow it",
+                    what()
+                )))
+            }
+            Err(e) => return Err(Error::os(what(), e)),
+        };
+        let st = rustix::fs::fstat(&fd).context(what)?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
+            || st.st_size as u64 > MAX_SHARED
+        {
+            return Err(Error::msg(format!(
+                "{}: not a regular file of at most {MAX_SHARED} bytes",
+                what()
+            )));
+        }
+        let mut data = vec![0u8; st.st_size as usize];
+        let mut got = 0;
+        while got < data.len() {
+            match rustix::io::read(&fd, &mut data[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(Error::os(what(), e)),
+            }
+        }
+        data.truncate(got);
+        out.push((name, data));
+    }
+    Ok(out)
+}
+
 /// Writes `files` (name in `/etc`, contents) beneath `root`.
 pub(crate) fn write(root: BorrowedFd<'_>, files: &[(&str, &[u8])]) -> Result<()> {
     let etc = open_etc(root)?;
@@ -449,6 +509,53 @@ mod tests {
         }
         // No temporary file is left behind.
         assert_eq!(std::fs::read_dir(root.0.join("etc")).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn shared_files_are_copied_only_when_regular_small_and_not_symlinks() {
+        let root = TempDir::new("etc-shared");
+        let fd = open_root(&root.0);
+        // No /etc: nothing to copy, and nothing made.
+        assert!(read_shared(fd.as_fd(), "web").unwrap().is_empty());
+        assert!(!root.0.join("etc").exists());
+        std::fs::create_dir(root.0.join("etc")).unwrap();
+        std::fs::write(root.0.join("etc/hosts"), "10.89.0.2\tweb\n").unwrap();
+        std::fs::write(root.0.join("etc/hostname"), "web\n").unwrap();
+        let got = read_shared(fd.as_fd(), "web").unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ("hostname", b"web\n".to_vec()),
+                ("hosts", b"10.89.0.2\tweb\n".to_vec())
+            ]
+        );
+        // A symlink (out of the root), a FIFO, a file too large: refused,
+        // naming the file and the container.
+        let outside = TempDir::new("etc-shared-outside");
+        std::fs::write(outside.0.join("secret"), "host\n").unwrap();
+        symlink(outside.0.join("secret"), root.0.join("etc/resolv.conf")).unwrap();
+        let e = read_shared(fd.as_fd(), "web").unwrap_err().to_string();
+        assert!(e.contains("read /etc/resolv.conf of container web"), "{e}");
+        assert!(e.contains("symlink"), "{e}");
+        std::fs::remove_file(root.0.join("etc/resolv.conf")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            root.0.join("etc/resolv.conf").as_path(),
+            rustix::fs::FileType::Fifo,
+            FileMode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let e = read_shared(fd.as_fd(), "web").unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::fs::remove_file(root.0.join("etc/resolv.conf")).unwrap();
+        std::fs::write(root.0.join("etc/resolv.conf"), vec![b'#'; 64 * 1024 + 1]).unwrap();
+        let e = read_shared(fd.as_fd(), "web").unwrap_err().to_string();
+        assert!(e.contains("at most 65536 bytes"), "{e}");
+        // An /etc that is a symlink is not followed either.
+        std::fs::remove_dir_all(root.0.join("etc")).unwrap();
+        symlink(&outside.0, root.0.join("etc")).unwrap();
+        assert!(read_shared(fd.as_fd(), "web").is_err());
     }
 
     #[test]

@@ -61,6 +61,10 @@ pub enum Mode {
     /// Its own namespace with `eth0` on the bridge, an address and NAT (`--net bridge`).
     #[default]
     Bridge,
+    /// The network namespace of another container, which must be running
+    /// (`--net container:NAME`, [`Options::container`]): its interfaces,
+    /// addresses and ports, its `/etc/hosts` and `/etc/resolv.conf`.
+    Container,
 }
 
 impl Mode {
@@ -71,8 +75,20 @@ impl Mode {
             "host" => Ok(Mode::Host),
             "bridge" => Ok(Mode::Bridge),
             _ => Err(Error::msg(format!(
-                "invalid --net {s:?}: expected none, host or bridge"
+                "invalid --net {s:?}: expected none, host, bridge or container:NAME"
             ))),
+        }
+    }
+
+    /// Parses a `--net` value: [`Mode::parse`]'s, or `container:NAME`
+    /// (a container's name or ID, returned with the mode).
+    pub fn parse_with_container(s: &str) -> Result<(Mode, Option<String>)> {
+        match s.strip_prefix("container:") {
+            Some(c) if !c.is_empty() => Ok((Mode::Container, Some(c.to_string()))),
+            Some(_) => Err(Error::msg(format!(
+                "invalid --net {s:?}: container: names the container whose network it joins"
+            ))),
+            None => Mode::parse(s).map(|m| (m, None)),
         }
     }
 
@@ -82,11 +98,19 @@ impl Mode {
             Mode::None => "none",
             Mode::Host => "host",
             Mode::Bridge => "bridge",
+            Mode::Container => "container",
         }
     }
 
-    /// Whether the container needs its own network namespace (`CLONE_NEWNET`).
+    /// Whether the container needs a network namespace of its own
+    /// (`CLONE_NEWNET`, or a spare one).
     pub fn new_netns(self) -> bool {
+        matches!(self, Mode::None | Mode::Bridge)
+    }
+
+    /// Whether the container's network namespace is not the host's (its
+    /// own, or another container's).
+    pub fn not_the_hosts(self) -> bool {
         self != Mode::Host
     }
 }
@@ -380,6 +404,9 @@ pub struct Options {
     /// `--dns`, `--dns-search`, `--dns-option`, `--add-host`: what the
     /// container's `/etc/resolv.conf` and `/etc/hosts` get besides tupper's.
     pub etc: EtcOptions,
+    /// [`Mode::Container`]: the container whose network namespace it
+    /// joins, by name or ID (the record keeps its ID).
+    pub container: Option<String>,
 }
 
 /// What `--dns`, `--dns-search`, `--dns-option` and `--add-host` put in the
@@ -459,6 +486,7 @@ impl Default for Options {
             ip: None,
             publish: Vec::new(),
             etc: EtcOptions::default(),
+            container: None,
         }
     }
 }
@@ -520,7 +548,10 @@ impl Options {
     pub fn settings(&self) -> Settings {
         let bridge = self.mode == Mode::Bridge;
         Settings {
-            mode: self.mode.as_str().to_string(),
+            mode: match (self.mode, &self.container) {
+                (Mode::Container, Some(c)) => format!("container:{c}"),
+                (m, _) => m.as_str().to_string(),
+            },
             bridge: bridge.then(|| self.bridge.clone()),
             ports: self.publish.iter().map(|p| p.to_string()).collect(),
             subnet: bridge.then(|| self.subnet.to_string()),
@@ -545,6 +576,33 @@ impl Options {
     /// file.
     pub fn validate(&self) -> Result<()> {
         self.etc.validate()?;
+        if self.mode == Mode::Container {
+            let Some(c) = self.container.as_deref().filter(|c| !c.is_empty()) else {
+                return Err(Error::msg(
+                    "--net container: names the container whose network it joins",
+                ));
+            };
+            // docker's "conflicting options": these are the other container's.
+            let given = [
+                (!self.etc.dns.is_empty(), "--dns"),
+                (!self.etc.dns_search.is_empty(), "--dns-search"),
+                (!self.etc.dns_options.is_empty(), "--dns-option"),
+                (!self.etc.add_hosts.is_empty(), "--add-host"),
+                (self.ip.is_some(), "--ip"),
+                (!self.publish.is_empty(), "-p"),
+            ];
+            if let Some((_, flag)) = given.iter().find(|(g, _)| *g) {
+                return Err(Error::msg(format!(
+                    "{flag} with --net container:{c}: the network, its addresses, ports, /etc/hosts and /etc/resolv.conf are container {c}'s"
+                )));
+            }
+            return Ok(());
+        } else if self.container.is_some() {
+            return Err(Error::msg(format!(
+                "--net {}: only --net container: names a container",
+                self.mode
+            )));
+        }
         if self.mode != Mode::Bridge {
             if let Some((name, _)) = self.etc.add_hosts.iter().find(|(_, a)| a.is_none()) {
                 return Err(Error::msg(format!(
@@ -656,6 +714,9 @@ pub struct Prepared {
     etc: EtcOptions,
     /// What the options alone say of the settings ([`Options::settings`]).
     unleased: Settings,
+    /// [`Mode::Container`]: the other container's `/etc` files, which
+    /// [`write_etc_files`] copies ([`Prepared::share_etc_of`]).
+    shared_etc: Vec<(&'static str, Vec<u8>)>,
 }
 
 impl fmt::Debug for Prepared {
@@ -721,9 +782,10 @@ impl Settings {
     /// `--ip`, ports and `/etc` options. A record of an older tupper,
     /// without the subnet, gets the default one.
     pub fn options(&self) -> Result<Options> {
-        let mode = Mode::parse(&self.mode)?;
+        let (mode, container) = Mode::parse_with_container(&self.mode)?;
         let mut o = Options {
             mode,
+            container,
             ..Options::default()
         };
         if let Some(b) = &self.bridge {
@@ -789,6 +851,15 @@ impl Prepared {
             b.host_veth = spare_host_veth(spare_id);
             b.spare_veth = true;
         }
+    }
+
+    /// [`Mode::Container`]: reads the `/etc/hostname`, `/etc/hosts` and
+    /// `/etc/resolv.conf` of the container `shown` whose root is `root`
+    /// (whose network this one joins), for [`write_etc_files`] to copy, as
+    /// docker's joiner shares them.
+    pub fn share_etc_of(&mut self, root: BorrowedFd<'_>, shown: &str) -> Result<()> {
+        self.shared_etc = etc::read_shared(root, shown)?;
+        Ok(())
     }
 
     /// The bridge pool of spare network namespaces a start with these
@@ -968,6 +1039,7 @@ pub fn prepare(
         spare_pool: spare_pool(opts),
         etc: opts.etc.clone(),
         unleased: opts.settings(),
+        shared_etc: Vec::new(),
     };
     if opts.mode != Mode::Bridge {
         return Ok(p);
@@ -995,8 +1067,13 @@ pub fn prepare(
     };
     let (address, dead) = lease::allocate(state_dir, &req, is_alive)?;
     // Rules of reclaimed leases could forward ports to the address just
-    // taken: they go before the lease is used.
-    let stale = remove_dnat_of(dead.iter().filter(|l| !l.ports.is_empty()).map(|l| &*l.id));
+    // taken, and a namespace another container joined could hold it: they
+    // go before the lease is used.
+    let stale = remove_dnat_of(dead.iter().filter(|l| !l.ports.is_empty()).map(|l| &*l.id))
+        .and_then(|()| {
+            dead.iter()
+                .try_for_each(|l| delete_joined_veth(&route, state_dir, &l.id))
+        });
     if let Err(e) = stale {
         let _ = lease::free(state_dir, address, container_id);
         return Err(e);
@@ -1150,7 +1227,17 @@ fn remove_dnat_of<'a>(ids: impl Iterator<Item = &'a str>) -> Result<()> {
 /// `/etc/resolv.conf` beneath `root` (a directory or `O_PATH` fd of the
 /// container's root), never following a symlink of the image. Works for every
 /// mode; `/etc/hosts` names the container on its address in bridge mode.
+/// With [`Mode::Container`], they are the other container's
+/// ([`Prepared::share_etc_of`]).
 pub fn write_etc_files(root: BorrowedFd<'_>, hostname: &str, prepared: &Prepared) -> Result<()> {
+    if prepared.mode == Mode::Container {
+        let files: Vec<(&str, &[u8])> = prepared
+            .shared_etc
+            .iter()
+            .map(|(name, data)| (*name, &data[..]))
+            .collect();
+        return etc::write(root, &files);
+    }
     if hostname.is_empty()
         || hostname.len() > 64
         || hostname
@@ -1425,7 +1512,8 @@ pub fn attach_freeing_ports(
         elapsed: Duration::ZERO,
     };
     match prepared.mode {
-        Mode::Host => {}
+        // The other container's network is as it made it.
+        Mode::Host | Mode::Container => {}
         Mode::None => {
             let (_, inner) = open_in_netns(ns)?;
             loopback_up(&inner)?;
@@ -1621,14 +1709,19 @@ fn kernel_has_ipv6() -> bool {
 }
 
 /// After the container ended: removes its DNAT rules and frees its lease,
-/// exactly once (it consumes `prepared`). The veth pair is not touched: it died
-/// with the container's network namespace. If the rules cannot be removed the
-/// lease is kept (so that the address is not reused under a stale rule) and
-/// [`reclaim`] finishes the job later.
+/// exactly once (it consumes `prepared`). The veth pair dies with the
+/// container's network namespace; unless another container joined it
+/// ([`mark_joined`]): then it is deleted here, as docker's goes with its
+/// container, so that its address, free again, is nowhere in use. If the
+/// rules or pair cannot be removed the lease is kept (so that the address
+/// is not reused under a stale rule) and [`reclaim`] finishes the job later.
 pub fn release(prepared: Prepared) -> Result<()> {
     let Some(b) = &prepared.bridge else {
         return Ok(());
     };
+    if take_joined_mark(&prepared.state_dir, &prepared.id).is_some() {
+        delete_link(&b.route, &b.host_veth)?;
+    }
     if !b.publish.is_empty() {
         remove_dnat_of(std::iter::once(prepared.id.as_str()))?;
     }
@@ -1640,9 +1733,13 @@ pub fn release(prepared: Prepared) -> Result<()> {
 /// cannot be running): removes its DNAT chain, if its lease publishes ports,
 /// and frees its lease, as [`release`] would have. Nothing when it holds no
 /// lease (a run that ended normally freed it). If the chain cannot be
-/// removed the lease is kept, as by [`release`].
+/// removed the lease is kept, as by [`release`]. Its veth pair goes too if
+/// another container joined its network namespace ([`mark_joined`]).
 pub fn release_dead(state_dir: &Path, container_id: &str) -> Result<()> {
     check_container_id(container_id)?;
+    if let Some(veth) = take_joined_mark(state_dir, container_id) {
+        delete_link(&Netlink::route()?, &veth)?;
+    }
     let mut file = lease::Locked::open(state_dir)?;
     let (mine, others): (Vec<_>, Vec<_>) =
         file.leases.drain(..).partition(|l| l.id == container_id);
@@ -1654,6 +1751,55 @@ pub fn release_dead(state_dir: &Path, container_id: &str) -> Result<()> {
     }
     file.leases = others;
     file.save()
+}
+
+/// Where the marks of [`mark_joined`] are, in the state directory.
+const JOINED_DIR: &str = "joined";
+
+/// Marks the network namespace of bridge container `provider_id`, whose
+/// veth pair's host end is `host_veth`, as joined by another (`--net
+/// container:`), before the joiner opens it: when the provider's lease
+/// goes ([`release`], [`release_dead`], or a dead lease reclaimed), its
+/// veth pair is deleted, which would otherwise live on in the namespace the
+/// joiner keeps, on an address free for another container. (Made before the
+/// joiner checks that the provider runs, the mark cannot miss a provider
+/// that ends meanwhile.) The mark is `STATE_DIR/joined/ID`, holding the
+/// name of the host end.
+pub fn mark_joined(state_dir: &Path, provider_id: &str, host_veth: &str) -> Result<()> {
+    check_container_id(provider_id)?;
+    check_ifname(host_veth, "veth name")?;
+    let dir = state_dir.join(JOINED_DIR);
+    let what = || format!("mark the network of container {provider_id} as joined");
+    match std::fs::create_dir(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::msg(format!(
+                "{}: create {}: {e}",
+                what(),
+                dir.display()
+            )))
+        }
+        _ => {}
+    }
+    std::fs::write(dir.join(provider_id), host_veth)
+        .map_err(|e| Error::msg(format!("{}: {e}", what())))
+}
+
+/// Removes the mark of [`mark_joined`] of container `id`: the host end of
+/// its veth pair it names, if there was one (one failed `open` when not).
+pub fn take_joined_mark(state_dir: &Path, id: &str) -> Option<String> {
+    let path = state_dir.join(JOINED_DIR).join(id);
+    let veth = std::fs::read_to_string(&path).ok()?;
+    let _ = std::fs::remove_file(&path);
+    Some(veth).filter(|v| check_ifname(v, "veth name").is_ok())
+}
+
+/// Deletes the veth pair that the mark of [`mark_joined`] of dead
+/// container `id` names, if it has one.
+fn delete_joined_veth(route: &Netlink, state_dir: &Path, id: &str) -> Result<()> {
+    match take_joined_mark(state_dir, id) {
+        Some(veth) => delete_link(route, &veth),
+        None => Ok(()),
+    }
 }
 
 /// Before container `container_id` starts again (`tupper start`): deletes
@@ -1678,6 +1824,7 @@ pub fn reclaim(state_dir: &Path, opts: &Options, is_alive: &dyn Fn(&str) -> bool
     let mut first_error = None;
     for l in dead {
         let r = delete_link(&route, &host_veth_name(&l.id))
+            .and_then(|_| delete_joined_veth(&route, state_dir, &l.id))
             .and_then(|_| remove_dnat_of(std::iter::once(l.id.as_str())));
         if let Err(e) = r {
             // Keep the lease: the next reclaim tries again.

@@ -202,6 +202,19 @@ fn modes_and_names() {
     assert_eq!(Mode::parse("host").unwrap(), Mode::Host);
     assert!(Mode::parse("container:x").is_err());
     assert!(!Mode::Host.new_netns() && Mode::None.new_netns());
+    assert_eq!(
+        Mode::parse_with_container("container:web").unwrap(),
+        (Mode::Container, Some("web".to_string()))
+    );
+    assert_eq!(
+        Mode::parse_with_container("none").unwrap(),
+        (Mode::None, None)
+    );
+    for bad in ["container:", "container", "bogus"] {
+        assert!(Mode::parse_with_container(bad).is_err(), "{bad}");
+    }
+    assert!(!Mode::Container.new_netns() && Mode::Container.not_the_hosts());
+    assert!(!Mode::Host.not_the_hosts());
     assert_eq!(Options::default().bridge, "tupper0");
     assert_eq!(Options::default().subnet.to_string(), DEFAULT_SUBNET);
 
@@ -265,6 +278,109 @@ fn options_are_validated_before_anything_happens() {
         .to_string();
     assert!(e.starts_with("invalid container ID"), "{e}");
     assert!(!dir.0.join("leases").exists());
+}
+
+#[test]
+fn a_joined_network_refuses_what_is_the_other_containers() {
+    let joined = Options {
+        mode: Mode::Container,
+        container: Some("web".into()),
+        ..Options::default()
+    };
+    joined.validate().unwrap();
+    // The record keeps it, and gives it back for another start.
+    let settings = joined.settings();
+    assert_eq!(settings.mode, "container:web");
+    assert_eq!(settings.options().unwrap(), joined);
+    let refused = |o: Options, flag: &str| {
+        let e = o.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("{flag} with --net container:web")),
+            "{e}"
+        );
+    };
+    refused(
+        Options {
+            ip: Some(Ipv4Addr::new(10, 89, 0, 5)),
+            ..joined.clone()
+        },
+        "--ip",
+    );
+    refused(
+        Options {
+            publish: vec![parse_publish("80:80").unwrap()],
+            ..joined.clone()
+        },
+        "-p",
+    );
+    for (etc, flag) in [
+        (
+            EtcOptions {
+                dns: vec!["192.0.2.1".parse().unwrap()],
+                ..EtcOptions::default()
+            },
+            "--dns",
+        ),
+        (
+            EtcOptions {
+                dns_search: vec!["example.org".into()],
+                ..EtcOptions::default()
+            },
+            "--dns-search",
+        ),
+        (
+            EtcOptions {
+                dns_options: vec!["ndots:2".into()],
+                ..EtcOptions::default()
+            },
+            "--dns-option",
+        ),
+        (
+            EtcOptions {
+                add_hosts: vec![("db".into(), Some("192.0.2.5".parse().unwrap()))],
+                ..EtcOptions::default()
+            },
+            "--add-host",
+        ),
+    ] {
+        refused(
+            Options {
+                etc,
+                ..joined.clone()
+            },
+            flag,
+        );
+    }
+    // A container without the mode, and the mode without a container.
+    let e = Options {
+        container: None,
+        ..joined.clone()
+    }
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("names the container"), "{e}");
+    let e = Options {
+        mode: Mode::None,
+        ..joined.clone()
+    }
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("only --net container: names a container"), "{e}");
+}
+
+#[test]
+fn a_joined_mark_names_the_veth_and_goes_once() {
+    let dir = TempDir::new("joined");
+    assert_eq!(take_joined_mark(&dir.0, "c1"), None);
+    mark_joined(&dir.0, "c1", "tpc1").unwrap();
+    mark_joined(&dir.0, "c1", "tpc1").unwrap();
+    assert_eq!(take_joined_mark(&dir.0, "c1"), Some("tpc1".to_string()));
+    assert_eq!(take_joined_mark(&dir.0, "c1"), None);
+    assert!(mark_joined(&dir.0, "c1", "a/b").is_err());
+    assert!(mark_joined(&dir.0, "bad id", "tpc1").is_err());
+    assert_eq!(std::fs::read_dir(dir.0.join("joined")).unwrap().count(), 0);
 }
 
 #[test]
@@ -385,6 +501,7 @@ fn bridge_opts(bridge: &str, subnet: &str) -> Options {
         ip: None,
         publish: Vec::new(),
         etc: EtcOptions::default(),
+        container: None,
     }
 }
 
