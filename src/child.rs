@@ -848,6 +848,11 @@ fn become_init() -> rustix::io::Result<()> {
     // CAP_SYS_PTRACE) before PID 1 got to it. Neither process reads them
     // again (the command's `execve` takes the plan's prepared strings).
     hide_arguments();
+    // The command's process waits until PID 1 has let go of its
+    // capabilities (below): it reads this pipe to its end, which comes when
+    // PID 1 closes its write end, after the drop. Else the command could
+    // act on PID 1 (ptrace it, with CAP_SYS_PTRACE) while it still has them.
+    let (dropped_r, dropped_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     // SAFETY: a raw clone(SIGCHLD), i.e. fork without glibc's atfork
     // handlers (which take locks another thread of tupper may have held at
     // the clone3 that made this process); no pointers are passed.
@@ -857,16 +862,17 @@ fn become_init() -> rustix::io::Result<()> {
     }
     if pid == 0 {
         restore_signals();
-        return Ok(());
+        drop(dropped_w);
+        loop {
+            match rustix::io::read(&dropped_r, &mut [0u8; 1]) {
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(()),
+            }
+        }
     }
-    // PID 1 never execs, so close-on-exec closes nothing for it: it lets
-    // go of every fd but 0-2 itself. The report pipe (the command's process
-    // holds it until its execve: the parent then reads EOF, or its report),
-    // tupper's run lock, pipes, directories and sockets, and whatever the
-    // caller of `run -d` waits to see closed.
-    // SAFETY: close_range closes this process's own copies; nothing here
-    // uses an fd above 2 again (PID 1 never returns from the loop below).
-    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    // Closed by close_range below, after the drop.
+    std::mem::forget((dropped_r, dropped_w));
     // PID 1 never execs, so it still has every capability the child had for
     // the mounts, and tupper's memory: it needs none of them (waiting, and
     // killing a child of its own uid, take no capability). A process of the
@@ -890,6 +896,15 @@ fn become_init() -> rustix::io::Result<()> {
         unsafe { libc::kill(pid, libc::SIGKILL) };
         exit(125);
     }
+    // PID 1 never execs, so close-on-exec closes nothing for it: it lets
+    // go of every fd but 0-2 itself. The report pipe (the command's process
+    // holds it until its execve: the parent then reads EOF, or its report),
+    // tupper's run lock, pipes, directories and sockets, whatever the caller
+    // of `run -d` waits to see closed, and the write end the command's
+    // process waits to see closed.
+    // SAFETY: close_range closes this process's own copies; nothing here
+    // uses an fd above 2 again (PID 1 never returns from the loop below).
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
     loop {
         // SAFETY: `all` is initialized; `info` is written by the kernel.
         let (sig, info) = unsafe {
