@@ -74,6 +74,7 @@ Commands:
       --sysctl NAME=VALUE        a kernel parameter of the container's own namespaces (net.*, kernel.shm*, ...)
       --device HOST[:CTR][:rwm]  bind a host device node into the container's /dev
       --stop-timeout SECONDS     how long stop waits before SIGKILL (default 10; -1: forever)
+      --restart POLICY           no, always, unless-stopped, on-failure[:MAX]: start it again when it ends (with -d)
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
@@ -440,6 +441,8 @@ pub struct RunArgs {
     pub label_files: Vec<String>,
     /// `--userns` (`auto` or `host`), as given.
     pub userns: Option<String>,
+    /// `--restart`.
+    pub restart: crate::restart::Policy,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -1079,6 +1082,9 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Short('t')) | Some(Arg::Long("tty")) => a.tty = true,
             Some(Arg::Long("privileged")) => a.privileged = true,
             Some(Arg::Long("userns")) => a.userns = Some(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("restart")) => {
+                a.restart = crate::restart::Policy::parse(&string(p.value().map_err(lex)?)?)?
+            }
             Some(Arg::Short('v')) | Some(Arg::Long("volume")) => a.mounts.push(
                 crate::volume::parse_volume(&string(p.value().map_err(lex)?)?).map_err(advise)?,
             ),
@@ -1273,6 +1279,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
                 }
             }
         },
+        restart: a.restart,
     })
 }
 
@@ -1825,10 +1832,9 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             drop(out);
             for n in names {
                 let store = store()?;
-                let rec = store.find_container(n)?;
-                if store.is_running(&rec.id) {
-                    store.stop_container(n, timeout.map(std::time::Duration::from_secs))?;
-                }
+                // Stopped even when not running: its policy may be about
+                // to restart it (the stop cancels that).
+                store.stop_container(n, timeout.map(std::time::Duration::from_secs))?;
                 if let Some(code) = start_detached(&cli.root, n)? {
                     return Ok(code);
                 }
@@ -1968,6 +1974,15 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
         Command::Detach => crate::loopstore::detach(cli.root.as_ref())?,
         Command::Run(args) => {
             let spec = spec(args, cli.bridge.as_deref(), cli.subnet.as_deref())?;
+            // No daemon: the process that holds a detached container
+            // restarts it (docker's client leaves that to its daemon).
+            if spec.restart.restarts() && !args.detach && !spec.remove {
+                return Err(bad(format!(
+                    "--restart {} without -d: a container is restarted by the process that holds it in the background",
+                    spec.restart
+                ))
+                .with_advice("add -d, or `tupper create` it and `tupper start` it"));
+            }
             drop(out);
             let (store, mut detached) = match args.detach {
                 false => (store()?, None),
@@ -2035,7 +2050,8 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 true => Some(crate::terminal::RawMode::enter()?),
                 false => None,
             };
-            let code = container.wait_forwarding(&forwarder);
+            // Detached, its restart policy's restarts too.
+            let code = container.wait_restarting(&forwarder);
             drop(raw);
             let code = code?;
             if let Some(pid) = refiller {
@@ -2086,7 +2102,7 @@ fn start_detached(root: &std::ffi::OsStr, name: &str) -> Result<Option<i32>> {
         }
     };
     detached.started(&store, container.id())?;
-    container.wait_forwarding(&forwarder).map(Some)
+    container.wait_restarting(&forwarder).map(Some)
 }
 
 /// The pid of a background process (pools, trash), or `None` when it could
@@ -2816,6 +2832,9 @@ mod tests {
             paused: false,
             labels: Default::default(),
             config: None,
+            restart: None,
+            restart_count: 0,
+            stopped: Default::default(),
         };
         let t = ps_table(std::slice::from_ref(&rec), 160);
         let lines: Vec<&str> = t.lines().collect();

@@ -145,6 +145,26 @@ pub struct Record {
     /// `commit` gives the new image. `None` in a record written before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<crate::image_config::ImageConfig>,
+    /// Its restart policy (`--restart`, [`crate::restart::Policy`]);
+    /// `None`: `no`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<String>,
+    /// How many times its policy restarted it since it was last started
+    /// by hand (docker's `RestartCount`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restart_count: u32,
+    /// Whether a user stopped it since it was last started by hand, which
+    /// its restart policy respects.
+    #[serde(default, skip_serializing_if = "is_not_stopped")]
+    pub stopped: crate::restart::Stopped,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_not_stopped(s: &crate::restart::Stopped) -> bool {
+    *s == crate::restart::Stopped::No
 }
 
 /// See [`Store::stored_changes`].
@@ -162,6 +182,9 @@ pub(crate) struct StoredChanges {
     /// The limits.
     #[serde(default)]
     pub resources: Option<crate::cgroup::Resources>,
+    /// What a user did to stop it.
+    #[serde(default)]
+    pub stopped: crate::restart::Stopped,
 }
 
 /// What a run was given besides its image, network and security settings:
@@ -200,6 +223,8 @@ pub struct RunConfig {
     pub labels: std::collections::BTreeMap<String, String>,
     /// The container's configuration (see [`Record::config`]).
     pub config: Option<crate::image_config::ImageConfig>,
+    /// `--restart`, unless `no`.
+    pub restart: Option<String>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -297,6 +322,8 @@ pub(crate) struct Again {
     pub before: Record,
     /// Its root.
     pub rootfs: OwnedFd,
+    /// Whether its restart policy starts it (not a user).
+    pub restarted: bool,
 }
 
 impl Store {
@@ -349,11 +376,15 @@ impl Store {
             lock,
             before,
             rootfs,
+            restarted: false,
         })
     }
 
     /// Records that container `again` starts again, with these network
     /// settings and cgroups: running, no exit code, started now.
+    /// A start by its restart policy (`restarted`) counts one more
+    /// restart and keeps what a user did meanwhile; a start by hand counts
+    /// from 0 and forgets it.
     pub(crate) fn record_start_again(
         &self,
         again: Again,
@@ -364,6 +395,7 @@ impl Store {
             lock,
             before,
             rootfs,
+            restarted,
         } = again;
         // Under the record lock: a `rename` meanwhile keeps its name.
         let _guard = self.lock_record(&before.id);
@@ -378,6 +410,13 @@ impl Store {
         record.cgroups = cgroups;
         record.freezer = None;
         record.paused = false;
+        match restarted {
+            true => record.restart_count += 1,
+            false => {
+                record.restart_count = 0;
+                record.stopped = crate::restart::Stopped::No;
+            }
+        }
         self.write_record(&record)?;
         Ok(Created {
             record,
@@ -492,6 +531,9 @@ impl Store {
             paused: false,
             labels: config.labels,
             config: config.config,
+            restart: config.restart,
+            restart_count: 0,
+            stopped: crate::restart::Stopped::No,
         };
         self.write_new_record(&record)?;
         undo.record = true;
@@ -628,7 +670,8 @@ impl Store {
     /// What others may change in container `id`'s record while it runs, as
     /// stored: only those fields are decoded (the end of every run reads
     /// them under the record lock): its name ([`Store::rename_container`]),
-    /// its freezer ([`crate::freezer`]), its limits and cgroups (`update`).
+    /// its freezer ([`crate::freezer`]), its limits and cgroups (`update`),
+    /// what a user did to stop it (`stop`, `kill`).
     pub(crate) fn stored_changes(&self, id: &str) -> Option<StoredChanges> {
         let bytes = fsutil::read_file(self.records.as_fd(), format!("{id}.json").as_str()).ok()?;
         serde_json::from_slice::<StoredChanges>(&bytes).ok()
@@ -795,13 +838,15 @@ impl Store {
     pub fn remove_container(&self, name_or_id: &str, force: bool) -> Result<()> {
         let rec = self.find_container(name_or_id)?;
         let lock_name = format!("{}.lock", rec.id);
+        if rec.status == Status::Running && !force {
+            return Err(
+                Error::msg(format!("remove container {name_or_id}: it is running"))
+                    .with_advice("wait for its command to end, or use `tupper rm -f`"),
+            );
+        }
+        // Its restart policy must not start it again meanwhile.
+        self.mark_stopped(&rec, crate::restart::Stopped::Canceled)?;
         if rec.status == Status::Running {
-            if !force {
-                return Err(
-                    Error::msg(format!("remove container {name_or_id}: it is running"))
-                        .with_advice("wait for its command to end, or use `tupper rm -f`"),
-                );
-            }
             // The pid goes into the lock file right after the clone: a container
             // still starting has none yet. Wait for it (or for the run to end,
             // which frees the lock), instead of waiting for the command to end.
@@ -933,6 +978,17 @@ impl Store {
             return Err(not_running());
         }
         let (_, fd) = self.pin_pid1(&rec.id).ok_or_else(not_running)?;
+        // docker's: SIGKILL, its stop signal, or any signal when it has
+        // none of its own, cancels its restarts; any other, `unless-stopped`'s.
+        let ends = signal == rustix::process::Signal::KILL
+            || rec.stop_signal.map_or(true, |s| s == signal.as_raw());
+        self.mark_stopped(
+            &rec,
+            match ends {
+                true => crate::restart::Stopped::Canceled,
+                false => crate::restart::Stopped::Manually,
+            },
+        )?;
         rustix::process::pidfd_send_signal(&fd, signal)
             .map_err(|e| Error::os(format!("kill container {name_or_id}"), e))?;
         // As docker: a paused container is let go after SIGKILL or its stop
@@ -944,6 +1000,33 @@ impl Store {
             self.thaw_after_signal(&rec.id, &format!("kill container {name_or_id}"))?;
         }
         Ok(rec)
+    }
+
+    /// Records that a user stopped container `rec` (`how`), which its
+    /// restart policy respects; nothing for one without a policy.
+    pub(crate) fn mark_stopped(&self, rec: &Record, how: crate::restart::Stopped) -> Result<()> {
+        if rec.restart.is_none() {
+            return Ok(());
+        }
+        let Some(_guard) = self.lock_record(&rec.id) else {
+            return Ok(());
+        };
+        let Some(mut stored) = self.read_stored(&rec.id) else {
+            return Ok(());
+        };
+        if stored.stopped < how {
+            stored.stopped = how;
+            self.write_record(&stored)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a user stopped container `id` since its last start by hand
+    /// (see [`Store::mark_stopped`]).
+    pub(crate) fn stopped_by_user(&self, id: &str) -> crate::restart::Stopped {
+        self.stored_changes(id)
+            .map(|c| c.stopped)
+            .unwrap_or_default()
     }
 
     /// Stops a running container (`tupper stop`), as docker does: its stop
@@ -979,6 +1062,8 @@ impl Store {
             ))
             .with_advice("`tupper rm -f` ends it"));
         }
+        // Even when it is not running: its policy may be about to restart it.
+        self.mark_stopped(&rec, crate::restart::Stopped::Canceled)?;
         if rec.status != Status::Running {
             return Ok(());
         }

@@ -684,6 +684,9 @@ pub fn wait(pidfd: BorrowedFd<'_>) -> Result<i32> {
 pub struct Forwarder {
     fd: OwnedFd,
     old_mask: libc::sigset_t,
+    /// Whether [`Forwarder::wait`] passed on a signal that asks to end
+    /// (SIGTERM, SIGINT, SIGHUP, SIGQUIT).
+    passed_an_end: std::cell::Cell<bool>,
 }
 
 impl Forwarder {
@@ -723,6 +726,7 @@ impl Forwarder {
             Ok(Forwarder {
                 fd: OwnedFd::from_raw_fd(fd),
                 old_mask,
+                passed_an_end: std::cell::Cell::new(false),
             })
         }
     }
@@ -748,11 +752,36 @@ impl Forwarder {
                 if forwarded && (own_group || info.ssi_code != libc::SI_KERNEL) {
                     send_signal(pidfd, info.ssi_signo as i32)?;
                 }
+                if [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT]
+                    .contains(&(info.ssi_signo as i32))
+                {
+                    self.passed_an_end.set(true);
+                }
             }
             if exited {
                 return wait(pidfd);
             }
         }
+    }
+
+    /// Whether a wait received a signal that asks to end (SIGTERM, SIGINT,
+    /// SIGHUP, SIGQUIT): whoever sent it wants tupper, and the container,
+    /// to end, not to restart ([`crate::restart`]).
+    pub fn received_an_end(&self) -> bool {
+        self.passed_an_end.get()
+    }
+
+    /// Takes the signals received meanwhile (none is passed on: there is
+    /// no container to pass them to); whether one asks to end.
+    pub(crate) fn take_an_end(&self) -> bool {
+        let ends = self.drain().iter().any(|info| {
+            [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT]
+                .contains(&(info.ssi_signo as i32))
+        });
+        if ends {
+            self.passed_an_end.set(true);
+        }
+        self.passed_an_end.get()
     }
 
     /// The signalfd, readable when a signal is pending.

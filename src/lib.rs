@@ -47,6 +47,7 @@ pub mod net;
 pub mod netns_pool;
 pub mod plan;
 pub mod pool;
+pub mod restart;
 pub mod run;
 pub mod seccomp;
 pub mod seccomp_profile;

@@ -102,6 +102,9 @@ pub struct Spec {
     /// [`crate::userns`]): its root is an unprivileged host uid, its files
     /// are kept as without one. `false`: the host's (`--userns host`).
     pub userns: bool,
+    /// Its restart policy (`--restart`): applied by
+    /// [`Container::wait_restarting`]. Not with `remove`.
+    pub restart: crate::restart::Policy,
 }
 
 impl Default for Spec {
@@ -139,6 +142,7 @@ impl Default for Spec {
             labels: std::collections::BTreeMap::new(),
             entrypoint: None,
             userns: false,
+            restart: crate::restart::Policy::No,
         }
     }
 }
@@ -213,6 +217,10 @@ impl Spec {
             // The command as recorded is the whole of it.
             entrypoint: None,
             userns: record.security.as_ref().is_some_and(|s| s.userns.is_some()),
+            restart: match &record.restart {
+                Some(p) => crate::restart::Policy::parse(p)?,
+                None => crate::restart::Policy::No,
+            },
         };
         Ok((spec, resolved))
     }
@@ -391,7 +399,19 @@ impl Store {
         name_or_id: &str,
         tty_size: Option<(u16, u16)>,
     ) -> Result<Container<'_>> {
-        let again = self.lock_for_start(name_or_id)?;
+        self.start_again_as(name_or_id, tty_size, false)
+    }
+
+    /// [`Store::start_again`], by a user or (`restarted`) by the
+    /// container's restart policy.
+    fn start_again_as(
+        &self,
+        name_or_id: &str,
+        tty_size: Option<(u16, u16)>,
+        restarted: bool,
+    ) -> Result<Container<'_>> {
+        let mut again = self.lock_for_start(name_or_id)?;
+        again.restarted = restarted;
         let (spec, user) = match Spec::of_record(&again.before) {
             Ok(s) => s,
             Err(e) => {
@@ -506,6 +526,12 @@ impl Store {
         // Everything the user gave is checked (by building the plan) before the
         // store changes: bad input leaves nothing behind.
         let id = id.to_string();
+        if spec.remove && spec.restart.restarts() {
+            return Err(Error::msg(format!(
+                "--restart {} with --rm: a container removed when it ends cannot restart",
+                spec.restart
+            )));
+        }
         // `--net container:NAME`: that container, whose ID the record keeps,
         // and its hostname, as docker's joiner has.
         let joining;
@@ -873,6 +899,7 @@ impl Store {
                 privileged: spec.privileged,
                 labels: spec.labels.clone(),
                 config,
+                restart: spec.restart.restarts().then(|| spec.restart.to_string()),
             },
         )
     }
@@ -995,6 +1022,7 @@ impl Store {
             record.freezer = stored.freezer;
             record.cgroups = stored.cgroups;
             record.resources = stored.resources;
+            record.stopped = stored.stopped;
         }
         // Its cgroup goes when it ends, as docker's does.
         let mut oom_killed = false;
@@ -1106,6 +1134,65 @@ impl Container<'_> {
     /// tupper's stdin and stdout meanwhile ([`crate::terminal::relay`]).
     pub fn wait_forwarding(self, forwarder: &Forwarder) -> Result<i32> {
         self.wait_with(Some(forwarder))
+    }
+
+    /// [`Container::wait_forwarding`], then, while its restart policy
+    /// ([`Spec::restart`], [`crate::restart`]) says so, starts it again
+    /// after docker's wait ([`crate::restart::Backoff`]) and waits for that
+    /// run; returns the exit code of its last run. A `stop`, `rm -f` or
+    /// ending `kill` ends the restarts (one that comes while it starts
+    /// again kills it at once), as does an ending signal that `forwarder`
+    /// receives (whoever sent it wants tupper to end); a restart that
+    /// fails ends them too, with its error on stderr.
+    pub fn wait_restarting(self, forwarder: &Forwarder) -> Result<i32> {
+        use crate::restart::{Backoff, Policy, Stopped};
+        let (store, id) = (self.store, self.record.id.clone());
+        let policy = match &self.record.restart {
+            Some(p) => Policy::parse(p)?,
+            None => return self.wait_forwarding(forwarder),
+        };
+        let mut backoff = Backoff::default();
+        let mut container = self;
+        loop {
+            let started = std::time::Instant::now();
+            let code = container.wait_forwarding(forwarder)?;
+            let stopped = |store: &Store| match forwarder.take_an_end() {
+                true => Stopped::Canceled,
+                false => store.stopped_by_user(&id),
+            };
+            let Some(rec) = store.read_stored(&id) else {
+                return Ok(code);
+            };
+            if !policy.restarts_after(code, rec.restart_count, stopped(store)) {
+                return Ok(code);
+            }
+            let end = std::time::Instant::now() + backoff.next(started.elapsed());
+            loop {
+                let left = end.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                if stopped(store) == Stopped::Canceled {
+                    return Ok(code);
+                }
+                std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+            }
+            // Started by a user meanwhile (`start`, `restart`): theirs now.
+            if store.is_running(&id) {
+                return Ok(code);
+            }
+            container = match store.start_again_as(&id, None, true) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("tupper: restart container {id}: {}", e.what());
+                    return Ok(code);
+                }
+            };
+            // A stop that found it between two runs.
+            if stopped(store) == Stopped::Canceled {
+                let _ = container.launched.signal(libc::SIGKILL);
+            }
+        }
     }
 
     fn wait_with(mut self, forwarder: Option<&Forwarder>) -> Result<i32> {

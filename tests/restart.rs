@@ -1,0 +1,260 @@
+//! `--restart` (docker's restart policies): the process that holds a
+//! detached container starts it again when it ends, as its policy says,
+//! until a user stops it.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// Container `name`'s record, as `inspect` shows it.
+fn inspect(store: &TestStore, name: &str) -> serde_json::Value {
+    let out = store.tupper(&["inspect", name]).ok();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v[0].clone()
+}
+
+/// The lines of container `name`'s log.
+fn log_lines(store: &TestStore, name: &str) -> usize {
+    store.tupper(&["logs", name]).ok().lines().count()
+}
+
+/// Waits (at most 20 s) until container `name` has been restarted `n`
+/// times and is not running; asserts it.
+#[track_caller]
+fn wait_restarted_then_ended(store: &TestStore, name: &str, n: u64) {
+    let mut last = serde_json::Value::Null;
+    let done = wait_for(Duration::from_secs(20), || {
+        last = inspect(store, name);
+        last["restart_count"].as_u64().unwrap_or(0) == n && last["status"] == "exited"
+    });
+    assert!(done, "not restarted {n} times, then ended: {last}");
+}
+
+/// Asserts that container `name` neither runs nor runs again for a while
+/// (longer than any wait of its policy so far): its log stays as it is.
+#[track_caller]
+fn assert_stays_ended(store: &TestStore, name: &str) {
+    let lines = log_lines(store, name);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(log_lines(store, name), lines, "it ran again");
+    assert_eq!(inspect(store, name)["status"], "exited");
+}
+
+/// `on-failure:2`: a failing command runs three times (two restarts,
+/// counted), then stays exited with its last code; `on-failure` does not
+/// restart a command that succeeded.
+#[test]
+fn on_failure_restarts_a_failure_at_most_max_times() {
+    let store = store_with_busybox();
+    store.detached(
+        &["--name", "flaky", "--restart", "on-failure:2"],
+        &["sh", "-c", "echo run; exit 3"],
+    );
+    wait_restarted_then_ended(&store, "flaky", 2);
+    assert_stays_ended(&store, "flaky");
+    let r = inspect(&store, "flaky");
+    assert_eq!(r["exit_code"], 3, "{r}");
+    assert_eq!(r["restart"], "on-failure:2", "{r}");
+    assert_eq!(log_lines(&store, "flaky"), 3);
+
+    store.detached(
+        &["--name", "fine", "--restart", "on-failure"],
+        &["sh", "-c", "echo run"],
+    );
+    wait_restarted_then_ended(&store, "fine", 0);
+    assert_stays_ended(&store, "fine");
+    assert_eq!(log_lines(&store, "fine"), 1);
+    store.tupper(&["rm", "flaky", "fine"]).ok();
+    store.assert_no_leftovers();
+}
+
+/// `always`: restarted whatever its exit, until `stop` (even one that
+/// finds it between two runs); a `start` by hand starts the count over and
+/// the policy again; `rm -f` ends it for good.
+#[test]
+fn always_restarts_until_stopped_and_a_start_starts_over() {
+    let store = store_with_busybox();
+    store.detached(
+        &["--name", "loop", "--restart", "always"],
+        &["sh", "-c", "echo run; sleep 0.2"],
+    );
+    let mut last = serde_json::Value::Null;
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            last = inspect(&store, "loop");
+            last["restart_count"].as_u64().unwrap_or(0) >= 2
+        }),
+        "not restarted: {last}"
+    );
+    assert_eq!(store.tupper(&["stop", "-t", "1", "loop"]).ok(), "loop\n");
+    assert_stays_ended(&store, "loop");
+    assert_eq!(inspect(&store, "loop")["stopped"], "canceled");
+
+    assert_eq!(store.tupper(&["start", "loop"]).ok(), "loop\n");
+    let r = inspect(&store, "loop");
+    assert!(r.get("stopped").is_none(), "a start forgets the stop: {r}");
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            last = inspect(&store, "loop");
+            last["restart_count"].as_u64().unwrap_or(0) >= 1
+        }),
+        "not restarted after a start: {last}"
+    );
+    store.tupper(&["rm", "-f", "loop"]).ok();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(store.ps_json(true).is_empty(), "{:?}", store.ps_json(true));
+    store.assert_no_leftovers();
+}
+
+/// `kill` as docker's: SIGKILL (or any signal, for a container without a
+/// stop signal of its own) ends every policy's restarts; another signal
+/// than its stop signal ends `unless-stopped`'s, not `always`'s.
+#[test]
+fn kill_ends_restarts_as_dockers_does() {
+    let store = store_with_busybox();
+    let wait_then_fail = "echo run; trap 'exit 1' USR1; while :; do sleep 0.05; done";
+    let running = |name: &str| {
+        let mut last = serde_json::Value::Null;
+        assert!(
+            wait_for(Duration::from_secs(20), || {
+                last = inspect(&store, name);
+                last["status"] == "running" && log_lines(&store, name) >= 1
+            }),
+            "{name} does not run: {last}"
+        );
+    };
+    store.detached(
+        &["--name", "k", "--restart", "always"],
+        &["sh", "-c", wait_then_fail],
+    );
+    running("k");
+    store.tupper(&["kill", "k"]).ok();
+    wait_restarted_then_ended(&store, "k", 0);
+    assert_stays_ended(&store, "k");
+
+    for (policy, restarts) in [("unless-stopped", false), ("always", true)] {
+        let name = format!("u-{policy}");
+        store.detached(
+            &[
+                "--name",
+                &name,
+                "--restart",
+                policy,
+                "--stop-signal",
+                "QUIT",
+            ],
+            &["sh", "-c", wait_then_fail],
+        );
+        running(&name);
+        store.tupper(&["kill", "-s", "USR1", &name]).ok();
+        match restarts {
+            false => {
+                wait_restarted_then_ended(&store, &name, 0);
+                assert_stays_ended(&store, &name);
+                assert_eq!(inspect(&store, &name)["stopped"], "manually");
+            }
+            true => {
+                let mut last = serde_json::Value::Null;
+                assert!(
+                    wait_for(Duration::from_secs(20), || {
+                        last = inspect(&store, &name);
+                        last["restart_count"] == 1 && last["status"] == "running"
+                    }),
+                    "{policy}: not restarted: {last}"
+                );
+                store.tupper(&["stop", "-t", "1", &name]).ok();
+            }
+        }
+    }
+    store
+        .tupper(&["rm", "k", "u-unless-stopped", "u-always"])
+        .ok();
+    store.assert_no_leftovers();
+}
+
+/// A container made with a policy (`create`) gets it when `start` runs
+/// it in the background; the record keeps it.
+#[test]
+fn a_created_container_restarts_once_started() {
+    let store = store_with_busybox();
+    store
+        .tupper(&[
+            "create",
+            "--net",
+            "none",
+            "--name",
+            "made",
+            "--restart",
+            "on-failure:1",
+            "bb",
+            "sh",
+            "-c",
+            "echo run; exit 2",
+        ])
+        .ok();
+    assert_eq!(inspect(&store, "made")["restart"], "on-failure:1");
+    store.tupper(&["start", "made"]).ok();
+    wait_restarted_then_ended(&store, "made", 1);
+    assert_eq!(log_lines(&store, "made"), 2);
+    store.tupper(&["rm", "made"]).ok();
+    store.assert_no_leftovers();
+}
+
+/// What cannot restart is refused, with one line, and nothing is made: a
+/// run in the foreground (nothing would hold it), `--rm`, a bad policy.
+#[test]
+fn what_cannot_restart_is_refused() {
+    let store = store_with_busybox();
+    let before = store.state();
+    for (args, want) in [
+        (
+            &["run", "--net", "none", "--restart", "always", "bb", "true"][..],
+            "--restart always without -d",
+        ),
+        (
+            &[
+                "run",
+                "-d",
+                "--rm",
+                "--net",
+                "none",
+                "--restart",
+                "always",
+                "bb",
+                "true",
+            ],
+            "--restart always with --rm",
+        ),
+        (
+            &[
+                "run",
+                "-d",
+                "--net",
+                "none",
+                "--restart",
+                "on-failure:0",
+                "bb",
+                "true",
+            ],
+            "invalid --restart \"on-failure:0\"",
+        ),
+        (
+            &[
+                "create",
+                "--net",
+                "none",
+                "--restart",
+                "sometimes",
+                "bb",
+                "true",
+            ],
+            "invalid --restart \"sometimes\"",
+        ),
+    ] {
+        let line = store.tupper(args).fails(125);
+        assert!(line.contains(want), "{args:?}: {line}");
+        before.assert_same(&store.state(), &format!("{args:?}"));
+    }
+    store.assert_no_leftovers();
+}
