@@ -258,3 +258,44 @@ fn what_cannot_restart_is_refused() {
     }
     store.assert_no_leftovers();
 }
+
+/// A signal that asks the holder of a detached container to end (SIGTERM:
+/// a shutdown, a service manager) is passed on to the container, and no
+/// policy starts it again: whoever sent it wants both to end.
+#[test]
+fn an_ending_signal_to_its_holder_ends_the_restarts() {
+    let store = store_with_busybox();
+    store.detached(
+        &["--name", "held", "--restart", "always"],
+        &[
+            "sh",
+            "-c",
+            "echo run; trap 'exit 0' TERM; while :; do sleep 0.05; done",
+        ],
+    );
+    let mut pid1 = 0;
+    assert!(wait_for(Duration::from_secs(20), || {
+        pid1 = inspect(&store, "held")["pid"].as_i64().unwrap_or(0);
+        pid1 > 0 && log_lines(&store, "held") >= 1
+    }));
+    let stat = std::fs::read_to_string(format!("/proc/{pid1}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let holder: i32 = after.split(' ').nth(1).unwrap().parse().unwrap();
+    kill(holder, 15);
+    assert!(
+        wait_for(Duration::from_secs(20), || !std::path::Path::new(&format!(
+            "/proc/{holder}"
+        ))
+        .exists()
+            || std::fs::read_to_string(format!("/proc/{holder}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))),
+        "its holder did not end"
+    );
+    let r = inspect(&store, "held");
+    assert_eq!(r["status"], "exited", "{r}");
+    assert_eq!(r["exit_code"], 0, "{r}");
+    assert!(r.get("restart_count").is_none(), "{r}");
+    assert_stays_ended(&store, "held");
+    store.tupper(&["rm", "held"]).ok();
+    store.assert_no_leftovers();
+}
