@@ -1351,6 +1351,32 @@ fn a_container_started_again_gets_its_network_back() {
     w.store.assert_no_leftovers();
 }
 
+/// `run --rm --net container:NAME` of a command that waits, with `eth0`
+/// there, for EOF on stdin, then lists its links.
+fn spawn_joiner(w: &World, name: &str) -> Bg {
+    let mut joiner = w.spawn(&[
+        "run",
+        "--rm",
+        "--net",
+        &format!("container:{name}"),
+        "bb",
+        "sh",
+        "-c",
+        "ip -o link | grep -q eth0 && echo up; read x; ip -o link",
+    ]);
+    joiner.line_with("up");
+    joiner
+}
+
+/// Ends a joiner of [`spawn_joiner`]; asserts that it has `lo` only.
+#[track_caller]
+fn assert_only_lo_left(mut joiner: Bg) {
+    let out = joiner.finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    let names: Vec<String> = links(&out.stdout).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, vec!["lo".to_string()], "{out:?}");
+}
+
 /// `--net container:NAME` (docker's): the container joins NAME's network
 /// namespace: its address, its loopback services, its hostname and its
 /// `/etc/hosts` and `/etc/resolv.conf`; the record names NAME by its ID,
@@ -1472,25 +1498,12 @@ fn a_container_joins_another_containers_network() {
     );
 
     // web ends while a joiner runs: its veth pair goes with it.
-    let mut side = w.spawn(&[
-        "run",
-        "--rm",
-        "--net",
-        "container:web",
-        "bb",
-        "sh",
-        "-c",
-        "ip -o link | grep -q eth0 && echo up; read x; ip -o link",
-    ]);
-    side.line_with("up");
+    let side = spawn_joiner(&w, "web");
     assert!(w.links().contains(&host_veth(&web_id)), "{}", w.links());
     assert_eq!(web.finish().code, 0);
     assert!(!w.links().contains(&host_veth(&web_id)), "{}", w.links());
     assert!(w.leases().is_empty(), "{:?}", w.leases());
-    let out = side.finish();
-    assert_eq!(out.code, 0, "{out:?}");
-    let names: Vec<String> = links(&out.stdout).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, vec!["lo".to_string()], "{out:?}");
+    assert_only_lo_left(side);
     // ... and it cannot start again without web.
     let line = w.tupper(&["start", "made"]).fails(125);
     assert!(
@@ -1518,17 +1531,7 @@ fn a_killed_containers_joined_veth_goes_before_its_address_is_reused() {
     ]);
     web.line_with("up");
     let id = web.seen[0].clone();
-    let mut side = w.spawn(&[
-        "run",
-        "--rm",
-        "--net",
-        &format!("container:{id}"),
-        "bb",
-        "sh",
-        "-c",
-        "ip -o link | grep -q eth0 && echo up; read x; ip -o link",
-    ]);
-    side.line_with("up");
+    let side = spawn_joiner(&w, &id);
     kill(web.pid(), 9);
     web.finish();
     assert!(w.links().contains(&host_veth(&id)), "{}", w.links());
@@ -1548,10 +1551,7 @@ fn a_killed_containers_joined_veth_goes_before_its_address_is_reused() {
         .ok();
     assert!(inet(&out).contains(&format!("{}/24", w.addr(2))), "{out}");
     assert!(!w.links().contains(&host_veth(&id)), "{}", w.links());
-    let out = side.finish();
-    assert_eq!(out.code, 0, "{out:?}");
-    let names: Vec<String> = links(&out.stdout).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, vec!["lo".to_string()], "{out:?}");
+    assert_only_lo_left(side);
     w.tupper(&["rm", &id]).ok();
     let marks = std::fs::read_dir(w.store.root().join("state/joined"))
         .unwrap()

@@ -19,16 +19,39 @@ fn log_lines(store: &TestStore, name: &str) -> usize {
     store.tupper(&["logs", name]).ok().lines().count()
 }
 
-/// Waits (at most 20 s) until container `name` has been restarted `n`
-/// times and is not running; asserts it.
+/// Waits (at most 20 s) until `cond` holds of container `name`'s record
+/// (and its log's lines); asserts that it did, saying `what` did not.
 #[track_caller]
-fn wait_restarted_then_ended(store: &TestStore, name: &str, n: u64) {
+fn wait_until(
+    store: &TestStore,
+    name: &str,
+    what: &str,
+    cond: impl Fn(&serde_json::Value, usize) -> bool,
+) -> serde_json::Value {
     let mut last = serde_json::Value::Null;
     let done = wait_for(Duration::from_secs(20), || {
         last = inspect(store, name);
-        last["restart_count"].as_u64().unwrap_or(0) == n && last["status"] == "exited"
+        cond(&last, log_lines(store, name))
     });
-    assert!(done, "not restarted {n} times, then ended: {last}");
+    assert!(done, "{name}: {what}: {last}");
+    last
+}
+
+/// Its restarts so far.
+fn restarts(r: &serde_json::Value) -> u64 {
+    r["restart_count"].as_u64().unwrap_or(0)
+}
+
+/// Waits until container `name` has been restarted `n` times and is not
+/// running.
+#[track_caller]
+fn wait_restarted_then_ended(store: &TestStore, name: &str, n: u64) {
+    wait_until(
+        store,
+        name,
+        &format!("not restarted {n} times, then ended"),
+        |r, _| restarts(r) == n && r["status"] == "exited",
+    );
 }
 
 /// Asserts that container `name` neither runs nor runs again for a while
@@ -79,14 +102,7 @@ fn always_restarts_until_stopped_and_a_start_starts_over() {
         &["--name", "loop", "--restart", "always"],
         &["sh", "-c", "echo run; sleep 0.2"],
     );
-    let mut last = serde_json::Value::Null;
-    assert!(
-        wait_for(Duration::from_secs(20), || {
-            last = inspect(&store, "loop");
-            last["restart_count"].as_u64().unwrap_or(0) >= 2
-        }),
-        "not restarted: {last}"
-    );
+    wait_until(&store, "loop", "not restarted", |r, _| restarts(r) >= 2);
     assert_eq!(store.tupper(&["stop", "-t", "1", "loop"]).ok(), "loop\n");
     assert_stays_ended(&store, "loop");
     assert_eq!(inspect(&store, "loop")["stopped"], "canceled");
@@ -94,13 +110,9 @@ fn always_restarts_until_stopped_and_a_start_starts_over() {
     assert_eq!(store.tupper(&["start", "loop"]).ok(), "loop\n");
     let r = inspect(&store, "loop");
     assert!(r.get("stopped").is_none(), "a start forgets the stop: {r}");
-    assert!(
-        wait_for(Duration::from_secs(20), || {
-            last = inspect(&store, "loop");
-            last["restart_count"].as_u64().unwrap_or(0) >= 1
-        }),
-        "not restarted after a start: {last}"
-    );
+    wait_until(&store, "loop", "not restarted after a start", |r, _| {
+        restarts(r) >= 1
+    });
     store.tupper(&["rm", "-f", "loop"]).ok();
     std::thread::sleep(Duration::from_millis(1500));
     assert!(store.ps_json(true).is_empty(), "{:?}", store.ps_json(true));
@@ -115,14 +127,9 @@ fn kill_ends_restarts_as_dockers_does() {
     let store = store_with_busybox();
     let wait_then_fail = "echo run; trap 'exit 1' USR1; while :; do sleep 0.05; done";
     let running = |name: &str| {
-        let mut last = serde_json::Value::Null;
-        assert!(
-            wait_for(Duration::from_secs(20), || {
-                last = inspect(&store, name);
-                last["status"] == "running" && log_lines(&store, name) >= 1
-            }),
-            "{name} does not run: {last}"
-        );
+        wait_until(&store, name, "does not run", |r, lines| {
+            r["status"] == "running" && lines >= 1
+        });
     };
     store.detached(
         &["--name", "k", "--restart", "always"],
@@ -133,7 +140,7 @@ fn kill_ends_restarts_as_dockers_does() {
     wait_restarted_then_ended(&store, "k", 0);
     assert_stays_ended(&store, "k");
 
-    for (policy, restarts) in [("unless-stopped", false), ("always", true)] {
+    for (policy, restarted) in [("unless-stopped", false), ("always", true)] {
         let name = format!("u-{policy}");
         store.detached(
             &[
@@ -148,21 +155,16 @@ fn kill_ends_restarts_as_dockers_does() {
         );
         running(&name);
         store.tupper(&["kill", "-s", "USR1", &name]).ok();
-        match restarts {
+        match restarted {
             false => {
                 wait_restarted_then_ended(&store, &name, 0);
                 assert_stays_ended(&store, &name);
                 assert_eq!(inspect(&store, &name)["stopped"], "manually");
             }
             true => {
-                let mut last = serde_json::Value::Null;
-                assert!(
-                    wait_for(Duration::from_secs(20), || {
-                        last = inspect(&store, &name);
-                        last["restart_count"] == 1 && last["status"] == "running"
-                    }),
-                    "{policy}: not restarted: {last}"
-                );
+                wait_until(&store, &name, "not restarted", |r, _| {
+                    restarts(r) == 1 && r["status"] == "running"
+                });
                 store.tupper(&["stop", "-t", "1", &name]).ok();
             }
         }
@@ -273,11 +275,10 @@ fn an_ending_signal_to_its_holder_ends_the_restarts() {
             "echo run; trap 'exit 0' TERM; while :; do sleep 0.05; done",
         ],
     );
-    let mut pid1 = 0;
-    assert!(wait_for(Duration::from_secs(20), || {
-        pid1 = inspect(&store, "held")["pid"].as_i64().unwrap_or(0);
-        pid1 > 0 && log_lines(&store, "held") >= 1
-    }));
+    let r = wait_until(&store, "held", "does not run", |r, lines| {
+        r["pid"].as_i64().is_some() && lines >= 1
+    });
+    let pid1 = r["pid"].as_i64().unwrap();
     let stat = std::fs::read_to_string(format!("/proc/{pid1}/stat")).unwrap();
     let after = &stat[stat.rfind(')').unwrap() + 2..];
     let holder: i32 = after.split(' ').nth(1).unwrap().parse().unwrap();
