@@ -111,8 +111,8 @@ Commands:
   port NAME|ID [PORT[/PROTO]]    the published ports of a container (docker's format)
   top NAME|ID                    the processes of a running container (ps -ef's columns, host PIDs)
   update [-m BYTES] [--memory-swap BYTES] [--pids-limit N] [--cpus N] [-c N] [--cpuset-cpus LIST]
-         [--cpuset-mems LIST] NAME|ID...
-                                 change containers' limits (a running one's at once)
+         [--cpuset-mems LIST] [--restart POLICY] NAME|ID...
+                                 change containers' limits (a running one's at once), restart policy
   pause NAME|ID...               freeze every process of running containers (cgroup freezer)
   unpause NAME|ID...             let the processes of paused containers go on
   diff NAME|ID                   what changed in a container's files since its image: A, C, D paths
@@ -315,6 +315,8 @@ pub enum Command {
         names: Vec<String>,
         /// The limits given (the others stay).
         resources: crate::cgroup::Resources,
+        /// `--restart`: a new restart policy.
+        restart: Option<crate::restart::Policy>,
     },
     /// `export`: a container's files as a tar archive.
     Export {
@@ -764,12 +766,18 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         "update" => {
             let mut resources = crate::cgroup::Resources::default();
             let mut names = Vec::new();
+            let mut restart = None;
             while let Some(arg) = p.next().map_err(lex)? {
                 if let Some(flag) = resource_flag(&arg) {
                     set_resource(&mut resources, flag, &string(p.value().map_err(lex)?)?)?;
                     continue;
                 }
                 match arg {
+                    Arg::Long("restart") => {
+                        restart = Some(crate::restart::Policy::parse(&string(
+                            p.value().map_err(lex)?,
+                        )?)?)
+                    }
                     Arg::Value(v) => names.push(string(v)?),
                     other => return Err(lex(other.unexpected())),
                 }
@@ -777,12 +785,16 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             if names.is_empty() {
                 return Err(bad("update needs at least one container name or ID"));
             }
-            if !resources.wanted() {
+            if !resources.wanted() && restart.is_none() {
                 return Err(bad(
-                    "update needs a limit to change (--memory, --memory-swap, --pids-limit, --cpus, --cpu-shares, --cpuset-cpus, --cpuset-mems)",
+                    "update needs a limit or policy to change (--memory, --memory-swap, --pids-limit, --cpus, --cpu-shares, --cpuset-cpus, --cpuset-mems, --restart)",
                 ));
             }
-            Command::Update { names, resources }
+            Command::Update {
+                names,
+                resources,
+                restart,
+            }
         }
         "export" => {
             let (mut names, output) = names_and_option(&mut p, "export", 'o', &["output"])?;
@@ -1854,10 +1866,19 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 print(&mut out, format!("{n}\n"));
             }
         }
-        Command::Update { names, resources } => {
+        Command::Update {
+            names,
+            resources,
+            restart,
+        } => {
             let store = store()?;
             for n in names {
-                store.update_container(n, resources)?;
+                if resources.wanted() {
+                    store.update_container(n, resources)?;
+                }
+                if let Some(policy) = restart {
+                    store.update_restart_policy(n, *policy)?;
+                }
                 print(&mut out, format!("{n}\n"));
             }
         }
@@ -2051,7 +2072,10 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 false => None,
             };
             // Detached, its restart policy's restarts too.
-            let code = container.wait_restarting(&forwarder);
+            let code = match args.detach {
+                true => container.wait_restarting(&forwarder),
+                false => container.wait_forwarding(&forwarder),
+            };
             drop(raw);
             let code = code?;
             if let Some(pid) = refiller {

@@ -1147,10 +1147,6 @@ impl Container<'_> {
     pub fn wait_restarting(self, forwarder: &Forwarder) -> Result<i32> {
         use crate::restart::{Backoff, Policy, Stopped};
         let (store, id) = (self.store, self.record.id.clone());
-        let policy = match &self.record.restart {
-            Some(p) => Policy::parse(p)?,
-            None => return self.wait_forwarding(forwarder),
-        };
         let mut backoff = Backoff::default();
         let mut container = self;
         loop {
@@ -1160,8 +1156,13 @@ impl Container<'_> {
                 true => Stopped::Canceled,
                 false => store.stopped_by_user(&id),
             };
+            // As the record says now: `update --restart` may have changed it.
             let Some(rec) = store.read_stored(&id) else {
                 return Ok(code);
+            };
+            let policy = match &rec.restart {
+                Some(p) => Policy::parse(p)?,
+                None => return Ok(code),
             };
             if !policy.restarts_after(code, rec.restart_count, stopped(store)) {
                 return Ok(code);

@@ -81,4 +81,25 @@ impl Store {
         stored.resources = Some(merged).filter(Resources::wanted);
         self.write_record(&stored)
     }
+
+    /// Gives container `name_or_id` restart policy `policy` (docker's
+    /// `update --restart`): a running one's holder applies it when its
+    /// command ends next. Refused for a `--rm` container.
+    pub fn update_restart_policy(
+        &self,
+        name_or_id: &str,
+        policy: crate::restart::Policy,
+    ) -> Result<()> {
+        let rec = self.find_container(name_or_id)?;
+        let gone = || Error::msg(format!("no such container: {name_or_id}"));
+        let _guard = self.lock_record(&rec.id).ok_or_else(gone)?;
+        let mut stored = self.read_stored(&rec.id).ok_or_else(gone)?;
+        if stored.remove && policy.restarts() {
+            return Err(Error::msg(format!(
+                "update container {name_or_id}: --restart {policy}: it is removed when it ends (--rm), so it cannot restart"
+            )));
+        }
+        stored.restart = policy.restarts().then(|| policy.to_string());
+        self.write_record(&stored)
+    }
 }

@@ -788,7 +788,7 @@ fn update_of_a_stopped_container_and_bad_updates() {
     let before = store.state();
     for (args, want) in [
         (&["update", "-m", "1k", "c"][..], "minimum memory limit"),
-        (&["update", "c"], "update needs a limit to change"),
+        (&["update", "c"], "update needs a limit or policy to change"),
         (
             &["update", "-m", "64m"],
             "update needs at least one container name or ID",

@@ -300,3 +300,34 @@ fn an_ending_signal_to_its_holder_ends_the_restarts() {
     store.tupper(&["rm", "held"]).ok();
     store.assert_no_leftovers();
 }
+
+/// `update --restart` (docker's) changes the policy of a running
+/// container, which applies when its command ends next; not of a `--rm`
+/// one.
+#[test]
+fn update_gives_a_running_container_a_policy() {
+    let store = store_with_busybox();
+    store.detached(
+        &["--name", "upd"],
+        &["sh", "-c", "echo run; sleep 1; exit 1"],
+    );
+    assert_eq!(
+        store
+            .tupper(&["update", "--restart", "on-failure:1", "upd"])
+            .ok(),
+        "upd\n"
+    );
+    assert_eq!(inspect(&store, "upd")["restart"], "on-failure:1");
+    wait_restarted_then_ended(&store, "upd", 1);
+    assert_eq!(log_lines(&store, "upd"), 2);
+    store.tupper(&["update", "--restart", "no", "upd"]).ok();
+    assert!(inspect(&store, "upd").get("restart").is_none());
+
+    store.detached(&["--rm", "--name", "gone"], &["sleep", "100"]);
+    let line = store
+        .tupper(&["update", "--restart", "always", "gone"])
+        .fails(125);
+    assert!(line.contains("it is removed when it ends (--rm)"), "{line}");
+    store.tupper(&["rm", "-f", "gone", "upd"]).ok();
+    store.assert_no_leftovers();
+}
