@@ -75,6 +75,7 @@ Commands:
       --device HOST[:CTR][:rwm]  bind a host device node into the container's /dev
       --stop-timeout SECONDS     how long stop waits before SIGKILL (default 10; -1: forever)
       --restart POLICY           no, always, unless-stopped, on-failure[:MAX]: start it again when it ends (with -d)
+      --shm-size BYTES           the size of its /dev/shm (default 64m)
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
@@ -445,6 +446,8 @@ pub struct RunArgs {
     pub userns: Option<String>,
     /// `--restart`.
     pub restart: crate::restart::Policy,
+    /// `--shm-size`, bytes.
+    pub shm_size: Option<u64>,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -1097,6 +1100,12 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Long("restart")) => {
                 a.restart = crate::restart::Policy::parse(&string(p.value().map_err(lex)?)?)?
             }
+            Some(Arg::Long("shm-size")) => {
+                // docker's: 0 is the default, 64 MiB.
+                let bytes =
+                    crate::cgroup::parse_bytes("--shm-size", &string(p.value().map_err(lex)?)?)?;
+                a.shm_size = Some(bytes).filter(|b| *b > 0);
+            }
             Some(Arg::Short('v')) | Some(Arg::Long("volume")) => a.mounts.push(
                 crate::volume::parse_volume(&string(p.value().map_err(lex)?)?).map_err(advise)?,
             ),
@@ -1292,6 +1301,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
             }
         },
         restart: a.restart,
+        shm_size: a.shm_size,
     })
 }
 
@@ -2859,6 +2869,7 @@ mod tests {
             restart: None,
             restart_count: 0,
             stopped: Default::default(),
+            shm_size: None,
         };
         let t = ps_table(std::slice::from_ref(&rec), 160);
         let lines: Vec<&str> = t.lines().collect();

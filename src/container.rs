@@ -157,6 +157,9 @@ pub struct Record {
     /// its restart policy respects.
     #[serde(default, skip_serializing_if = "is_not_stopped")]
     pub stopped: crate::restart::Stopped,
+    /// The size of its `/dev/shm` in bytes (`--shm-size`; `None`: 64 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -225,6 +228,8 @@ pub struct RunConfig {
     pub config: Option<crate::image_config::ImageConfig>,
     /// `--restart`, unless `no`.
     pub restart: Option<String>,
+    /// `--shm-size`, bytes.
+    pub shm_size: Option<u64>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -532,6 +537,7 @@ impl Store {
             labels: config.labels,
             config: config.config,
             restart: config.restart,
+            shm_size: config.shm_size,
             restart_count: 0,
             stopped: crate::restart::Stopped::No,
         };

@@ -314,6 +314,9 @@ pub struct PlanInput<'a> {
     pub privileged: bool,
     /// A user namespace of its own (`--userns auto`).
     pub userns: bool,
+    /// The size of its `/dev/shm`, bytes (`--shm-size`; `None`: docker's
+    /// 64 MiB).
+    pub shm_size: Option<u64>,
 }
 
 impl Default for PlanInput<'_> {
@@ -342,6 +345,7 @@ impl Default for PlanInput<'_> {
             init: false,
             user: None,
             userns: false,
+            shm_size: None,
         }
     }
 }
@@ -553,7 +557,13 @@ fn mount_step(
 /// (`--read-only`, after the user's mount points were made in it), and the
 /// protections of `/proc` and `/sys` last, over anything the user mounted.
 fn all_steps(root: &str, input: &PlanInput<'_>) -> Result<Vec<Step>> {
-    let mut steps = mount_steps(root, input.root_flags, input.devices, input.privileged)?;
+    let mut steps = mount_steps(
+        root,
+        input.root_flags,
+        input.devices,
+        input.privileged,
+        input.shm_size,
+    )?;
     for v in input.volumes {
         steps.push(volume_step(v, input.privileged)?);
     }
@@ -650,6 +660,7 @@ fn mount_steps(
     root_flags: MountFlags,
     devices: &[crate::device::Device],
     privileged: bool,
+    shm_size: Option<u64>,
 ) -> Result<Vec<Step>> {
     let at = |p: &str| cstring("mount path", format!("{root}{p}"));
     let hardened = PROC_FLAGS;
@@ -753,13 +764,17 @@ fn mount_steps(
         MountFlags::NOSUID | MountFlags::NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
     )?);
+    let shm = match shm_size {
+        None => "mode=1777,size=65536k".to_string(),
+        Some(bytes) => format!("mode=1777,size={bytes}"),
+    };
     steps.push(mount_step(
         root,
         "shm",
         "/dev/shm",
         "tmpfs",
         hardened,
-        Some("mode=1777,size=65536k"),
+        Some(&shm),
     )?);
     steps.push(mount_step(
         root,

@@ -105,6 +105,8 @@ pub struct Spec {
     /// Its restart policy (`--restart`): applied by
     /// [`Container::wait_restarting`]. Not with `remove`.
     pub restart: crate::restart::Policy,
+    /// The size of its `/dev/shm` in bytes (`--shm-size`; `None`: 64 MiB).
+    pub shm_size: Option<u64>,
 }
 
 impl Default for Spec {
@@ -143,6 +145,7 @@ impl Default for Spec {
             entrypoint: None,
             userns: false,
             restart: crate::restart::Policy::No,
+            shm_size: None,
         }
     }
 }
@@ -221,6 +224,7 @@ impl Spec {
                 Some(p) => crate::restart::Policy::parse(p)?,
                 None => crate::restart::Policy::No,
             },
+            shm_size: record.shm_size,
         };
         Ok((spec, resolved))
     }
@@ -641,6 +645,7 @@ impl Store {
                 init: spec.init,
                 user: user.as_ref(),
                 ulimits: &spec.ulimits,
+                shm_size: spec.shm_size,
                 sysctls: &spec.sysctls,
                 devices,
                 privileged: spec.privileged,
@@ -900,6 +905,7 @@ impl Store {
                 labels: spec.labels.clone(),
                 config,
                 restart: spec.restart.restarts().then(|| spec.restart.to_string()),
+                shm_size: spec.shm_size,
             },
         )
     }

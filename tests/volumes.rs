@@ -177,6 +177,59 @@ fn tmpfs_gets_dockers_flags_and_the_options_given() {
     store.assert_no_leftovers();
 }
 
+/// `--shm-size` (docker's): the size of `/dev/shm`, 64 MiB without it (or
+/// with 0); the record keeps it for a start again; a bad size is refused.
+#[test]
+fn shm_size_sizes_dev_shm() {
+    let store = store_with_busybox();
+    let size_of_shm = |flags: &[&str]| {
+        let out = run_with(&store, flags, "df -k /dev/shm | tail -1").ok();
+        out.split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(size_of_shm(&[]), "65536");
+    assert_eq!(size_of_shm(&["--shm-size", "1m"]), "1024");
+    assert_eq!(size_of_shm(&["--shm-size", "0"]), "65536");
+    store
+        .tupper(&[
+            "create",
+            "--net",
+            "none",
+            "--name",
+            "s",
+            "--shm-size",
+            "2m",
+            "bb",
+            "sh",
+            "-c",
+            "df -k /dev/shm | tail -1",
+        ])
+        .ok();
+    for _ in 0..2 {
+        let out = store.tupper(&["start", "-a", "s"]).ok();
+        assert_eq!(out.split_whitespace().nth(1), Some("2048"), "{out}");
+    }
+    let before = store.state();
+    let line = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--shm-size",
+            "2x",
+            "bb",
+            "true",
+        ])
+        .fails(125);
+    assert!(line.contains("--shm-size 2x: not a size"), "{line}");
+    before.assert_same(&store.state(), "a bad --shm-size");
+    store.tupper(&["rm", "s"]).ok();
+    store.assert_no_leftovers();
+}
+
 #[test]
 fn read_only_root_keeps_volumes_and_dev_writable() {
     let store = store_with_busybox();
