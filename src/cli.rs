@@ -2394,7 +2394,11 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
                     if r.paused { " (Paused)" } else { "" }
                 ),
                 Status::Exited => format!(
-                    "Exited ({}) {} ago",
+                    "{} ({}) {} ago",
+                    match r.restarting {
+                        true => "Restarting",
+                        false => "Exited",
+                    },
                     r.exit_code.unwrap_or(-1),
                     timefmt::human_duration(now - r.finished_unix.unwrap_or(now))
                 ),
@@ -2870,6 +2874,7 @@ mod tests {
             restart_count: 0,
             stopped: Default::default(),
             shm_size: None,
+            restarting: false,
         };
         let t = ps_table(std::slice::from_ref(&rec), 160);
         let lines: Vec<&str> = t.lines().collect();

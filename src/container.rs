@@ -160,6 +160,10 @@ pub struct Record {
     /// The size of its `/dev/shm` in bytes (`--shm-size`; `None`: 64 MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shm_size: Option<u64>,
+    /// Whether its restart policy is waiting to start it again (computed
+    /// when read: see [`Store::hold_restarting`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restarting: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -188,6 +192,9 @@ pub(crate) struct StoredChanges {
     /// What a user did to stop it.
     #[serde(default)]
     pub stopped: crate::restart::Stopped,
+    /// Its restart policy (`update --restart`).
+    #[serde(default)]
+    pub restart: Option<String>,
 }
 
 /// What a run was given besides its image, network and security settings:
@@ -304,6 +311,24 @@ impl Security {
             user: None,
             userns: spec.userns.then(|| "auto".to_string()),
         }
+    }
+}
+
+/// A container whose restart policy waits to start it again (see
+/// [`Store::hold_restarting`]).
+pub(crate) struct Restarting<'s> {
+    store: &'s Store,
+    name: String,
+    _lock: FileLock,
+}
+
+impl Drop for Restarting<'_> {
+    fn drop(&mut self) {
+        let _ = rfs::unlinkat(
+            self.store.records.as_fd(),
+            self.name.as_str(),
+            AtFlags::empty(),
+        );
     }
 }
 
@@ -538,6 +563,7 @@ impl Store {
             config: config.config,
             restart: config.restart,
             shm_size: config.shm_size,
+            restarting: false,
             restart_count: 0,
             stopped: crate::restart::Stopped::No,
         };
@@ -677,7 +703,8 @@ impl Store {
     /// stored: only those fields are decoded (the end of every run reads
     /// them under the record lock): its name ([`Store::rename_container`]),
     /// its freezer ([`crate::freezer`]), its limits and cgroups (`update`),
-    /// what a user did to stop it (`stop`, `kill`).
+    /// what a user did to stop it (`stop`, `kill`), its restart policy
+    /// (`update --restart`).
     pub(crate) fn stored_changes(&self, id: &str) -> Option<StoredChanges> {
         let bytes = fsutil::read_file(self.records.as_fd(), format!("{id}.json").as_str()).ok()?;
         serde_json::from_slice::<StoredChanges>(&bytes).ok()
@@ -739,7 +766,37 @@ impl Store {
                 rec.pid = orphan_pid(self, &lock_name);
             }
         }
+        rec.restarting = rec.status == Status::Exited
+            && rec.restart.is_some()
+            && fsutil::is_locked(self.records.as_fd(), &format!("{id}.restart"));
         Some(rec)
+    }
+
+    /// Marks container `id` as waiting for its restart policy to start it
+    /// again (`ps` shows it `Restarting`), for as long as the value lives:
+    /// an flock on `state/containers/ID.restart`, a file removed when the
+    /// value goes (a holder that dies leaves the file, without the lock:
+    /// `rm` removes it).
+    pub(crate) fn hold_restarting(&self, id: &str) -> Option<Restarting<'_>> {
+        let name = format!("{id}.restart");
+        let lock = FileLock::acquire(self.records.as_fd(), &name, true, false).ok()??;
+        Some(Restarting {
+            store: self,
+            name,
+            _lock: lock,
+        })
+    }
+
+    /// Waits (at most 10 s) until container `id`'s restart policy no
+    /// longer waits to start it again ([`Store::hold_restarting`]): after
+    /// a stop, its holder sees it and lets go.
+    fn wait_restart_abandoned(&self, id: &str) {
+        let name = format!("{id}.restart");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while fsutil::is_locked(self.records.as_fd(), &name) && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     /// All containers, newest first; `all` includes exited and dead ones.
@@ -754,7 +811,7 @@ impl Store {
             .filter(|id| names::is_id(id))
         {
             match self.read_record(id) {
-                Some(r) if all || r.status == Status::Running => out.push(r),
+                Some(r) if all || r.status == Status::Running || r.restarting => out.push(r),
                 Some(_) => {}
                 None => unreadable.push(id),
             }
@@ -844,14 +901,24 @@ impl Store {
     pub fn remove_container(&self, name_or_id: &str, force: bool) -> Result<()> {
         let rec = self.find_container(name_or_id)?;
         let lock_name = format!("{}.lock", rec.id);
-        if rec.status == Status::Running && !force {
-            return Err(
-                Error::msg(format!("remove container {name_or_id}: it is running"))
-                    .with_advice("wait for its command to end, or use `tupper rm -f`"),
-            );
+        if (rec.status == Status::Running || rec.restarting) && !force {
+            let how = match rec.restarting {
+                true => "its restart policy is about to start it again",
+                false => "it is running",
+            };
+            return Err(Error::msg(format!("remove container {name_or_id}: {how}"))
+                .with_advice("stop it first, or use `tupper rm -f`"));
         }
         // Its restart policy must not start it again meanwhile.
         self.mark_stopped(&rec, crate::restart::Stopped::Canceled)?;
+        if rec.restart.is_some() {
+            self.wait_restart_abandoned(&rec.id);
+            let _ = rfs::unlinkat(
+                self.records.as_fd(),
+                format!("{}.restart", rec.id).as_str(),
+                AtFlags::empty(),
+            );
+        }
         if rec.status == Status::Running {
             // The pid goes into the lock file right after the clone: a container
             // still starting has none yet. Wait for it (or for the run to end,
@@ -1070,6 +1137,9 @@ impl Store {
         }
         // Even when it is not running: its policy may be about to restart it.
         self.mark_stopped(&rec, crate::restart::Stopped::Canceled)?;
+        if rec.restarting {
+            self.wait_restart_abandoned(&rec.id);
+        }
         if rec.status != Status::Running {
             return Ok(());
         }

@@ -19,7 +19,7 @@ pub const PS_KEYS: &[&str] = &[
 pub const PRUNE_KEYS: &[&str] = &["label", "label!"];
 
 /// The statuses `status=` takes (docker's list; tupper never shows
-/// `restarting` or `removing`).
+/// `removing`).
 const STATUSES: &[&str] = &[
     "created",
     "restarting",
@@ -102,6 +102,7 @@ impl Filters {
         let status = match r.status {
             Status::Running if r.paused => "paused",
             Status::Running => "running",
+            Status::Exited if r.restarting => "restarting",
             Status::Exited => "exited",
             Status::Dead => "dead",
             Status::Created => "created",

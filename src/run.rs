@@ -1029,6 +1029,7 @@ impl Store {
             record.cgroups = stored.cgroups;
             record.resources = stored.resources;
             record.stopped = stored.stopped;
+            record.restart = stored.restart;
         }
         // Its cgroup goes when it ends, as docker's does.
         let mut oom_killed = false;
@@ -1174,6 +1175,8 @@ impl Container<'_> {
                 return Ok(code);
             }
             let end = std::time::Instant::now() + backoff.next(started.elapsed());
+            // `ps` shows it restarting until it runs again.
+            let _restarting = store.hold_restarting(&id);
             loop {
                 let left = end.saturating_duration_since(std::time::Instant::now());
                 if left.is_zero() {

@@ -331,3 +331,41 @@ fn update_gives_a_running_container_a_policy() {
     store.tupper(&["rm", "-f", "gone", "upd"]).ok();
     store.assert_no_leftovers();
 }
+
+/// While its policy waits to start it again, `ps` shows it `Restarting`
+/// (also without `-a`, and for `--filter status=restarting`), as docker's;
+/// `rm` refuses it then (`rm -f` does not); `stop` ends the wait.
+#[test]
+fn a_container_between_two_runs_is_restarting() {
+    let store = store_with_busybox();
+    let id = store.detached(
+        &["--name", "crash", "--restart", "always"],
+        &["sh", "-c", "exit 1"],
+    );
+    // From the fifth restart, the waits (1.6 s, 3.2 s, ...) are most of the time.
+    wait_until(&store, "crash", "not waiting after 4 restarts", |r, _| {
+        restarts(r) >= 4 && r["restarting"] == true
+    });
+    let ps = store.tupper(&["ps"]).ok();
+    assert!(ps.contains("Restarting (1) "), "{ps}");
+    let listed = store
+        .tupper(&["ps", "-q", "--filter", "status=restarting"])
+        .ok();
+    assert_eq!(listed.trim(), &id[..12], "{listed}");
+    let line = store.tupper(&["rm", "crash"]).fails(125);
+    assert!(
+        line.contains("its restart policy is about to start it again"),
+        "{line}"
+    );
+    assert_eq!(store.tupper(&["stop", "crash"]).ok(), "crash\n");
+    let r = inspect(&store, "crash");
+    assert!(r.get("restarting").is_none(), "{r}");
+    assert_eq!(r["stopped"], "canceled", "{r}");
+    assert_stays_ended(&store, "crash");
+    store.tupper(&["rm", "crash"]).ok();
+    assert!(!store
+        .state_entries()
+        .iter()
+        .any(|e| e.ends_with(".restart")));
+    store.assert_no_leftovers();
+}
