@@ -994,7 +994,7 @@ impl Store {
         let (mut removed, mut first_error) = (Vec::new(), None);
         for rec in list
             .iter()
-            .filter(|r| r.status != Status::Running && filters.matches(r))
+            .filter(|r| r.status != Status::Running && !r.restarting && filters.matches(r))
         {
             if rec.status == Status::Dead && rec.pid.is_some() {
                 continue;

@@ -357,6 +357,10 @@ fn a_container_between_two_runs_is_restarting() {
         line.contains("its restart policy is about to start it again"),
         "{line}"
     );
+    // Nor does prune take it (it is not stopped).
+    let pruned = store.tupper(&["prune"]).ok();
+    assert!(!pruned.contains(&id[..12]), "{pruned}");
+    assert_eq!(inspect(&store, "crash")["id"], id.as_str());
     assert_eq!(store.tupper(&["stop", "crash"]).ok(), "crash\n");
     let r = inspect(&store, "crash");
     assert!(r.get("restarting").is_none(), "{r}");
