@@ -317,7 +317,9 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
                 MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
             ),
         );
-        check(Stage::Hostname, rustix::system::sethostname(&plan.hostname));
+        if !plan.host_uts {
+            check(Stage::Hostname, rustix::system::sethostname(&plan.hostname));
+        }
         match fds.netns {
             Some(ns) => check(
                 Stage::JoinNetns,

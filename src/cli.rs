@@ -76,6 +76,7 @@ Commands:
       --stop-timeout SECONDS     how long stop waits before SIGKILL (default 10; -1: forever)
       --restart POLICY           no, always, unless-stopped, on-failure[:MAX]: start it again when it ends (with -d)
       --shm-size BYTES           the size of its /dev/shm (default 64m)
+      --uts host                 the host's UTS namespace and hostname
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
@@ -448,6 +449,8 @@ pub struct RunArgs {
     pub restart: crate::restart::Policy,
     /// `--shm-size`, bytes.
     pub shm_size: Option<u64>,
+    /// `--uts host`.
+    pub host_uts: bool,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -1100,6 +1103,17 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Long("restart")) => {
                 a.restart = crate::restart::Policy::parse(&string(p.value().map_err(lex)?)?)?
             }
+            Some(Arg::Long("uts")) => {
+                a.host_uts = match string(p.value().map_err(lex)?)?.as_str() {
+                    "host" => true,
+                    "" | "private" => false,
+                    other => {
+                        return Err(bad(format!(
+                            "--uts {other}: it is host (the host's hostname) or private"
+                        )))
+                    }
+                }
+            }
             Some(Arg::Long("shm-size")) => {
                 // docker's: 0 is the default, 64 MiB.
                 let bytes =
@@ -1302,6 +1316,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         },
         restart: a.restart,
         shm_size: a.shm_size,
+        host_uts: a.host_uts,
     })
 }
 
@@ -2874,6 +2889,7 @@ mod tests {
             restart_count: 0,
             stopped: Default::default(),
             shm_size: None,
+            uts: None,
             restarting: false,
         };
         let t = ps_table(std::slice::from_ref(&rec), 160);

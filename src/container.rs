@@ -160,6 +160,9 @@ pub struct Record {
     /// The size of its `/dev/shm` in bytes (`--shm-size`; `None`: 64 MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shm_size: Option<u64>,
+    /// `host` with `--uts host` (the host's UTS namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uts: Option<String>,
     /// Whether its restart policy is waiting to start it again (computed
     /// when read: see [`Store::hold_restarting`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -237,6 +240,8 @@ pub struct RunConfig {
     pub restart: Option<String>,
     /// `--shm-size`, bytes.
     pub shm_size: Option<u64>,
+    /// `--uts host`: `host`.
+    pub uts: Option<String>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -563,6 +568,7 @@ impl Store {
             config: config.config,
             restart: config.restart,
             shm_size: config.shm_size,
+            uts: config.uts,
             restarting: false,
             restart_count: 0,
             stopped: crate::restart::Stopped::No,

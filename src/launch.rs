@@ -256,8 +256,10 @@ pub fn spawn(
     };
     let exec = ExecPointers::new(plan);
 
-    let mut flags =
-        k::CLONE_NEWNS | k::CLONE_NEWUTS | k::CLONE_NEWIPC | k::CLONE_NEWPID | k::CLONE_PIDFD;
+    let mut flags = k::CLONE_NEWNS | k::CLONE_NEWIPC | k::CLONE_NEWPID | k::CLONE_PIDFD;
+    if !plan.host_uts {
+        flags |= k::CLONE_NEWUTS;
+    }
     // cgroup v1: the child is moved into its cgroup after the clone, and
     // then makes its cgroup namespace itself (rooted there).
     if !plan.late_cgroup_ns {

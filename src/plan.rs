@@ -211,6 +211,9 @@ pub struct ChildPlan {
     pub env: Vec<CString>,
     /// Whether the child has its own network namespace (then it brings `lo` up).
     pub own_netns: bool,
+    /// `--uts host`: the host's UTS namespace (no `CLONE_NEWUTS`, no
+    /// `sethostname`).
+    pub host_uts: bool,
     /// `--net container:NAME`: NAME, whose network namespace the child
     /// joins (for the error of a failed join; set by the caller).
     pub joined_network: Option<String>,
@@ -317,6 +320,8 @@ pub struct PlanInput<'a> {
     /// The size of its `/dev/shm`, bytes (`--shm-size`; `None`: docker's
     /// 64 MiB).
     pub shm_size: Option<u64>,
+    /// `--uts host`: the host's UTS namespace.
+    pub host_uts: bool,
 }
 
 impl Default for PlanInput<'_> {
@@ -346,6 +351,7 @@ impl Default for PlanInput<'_> {
             user: None,
             userns: false,
             shm_size: None,
+            host_uts: false,
         }
     }
 }
@@ -421,6 +427,7 @@ impl ChildPlan {
             init: input.init && !input.joins,
             late_cgroup_ns: false,
             joined_network: None,
+            host_uts: input.host_uts,
             ulimits: input.ulimits.to_vec(),
             sysctls: match input.joins {
                 true => Vec::new(),

@@ -107,6 +107,9 @@ pub struct Spec {
     pub restart: crate::restart::Policy,
     /// The size of its `/dev/shm` in bytes (`--shm-size`; `None`: 64 MiB).
     pub shm_size: Option<u64>,
+    /// `--uts host`: the host's UTS namespace, its hostname (not with
+    /// `hostname`).
+    pub host_uts: bool,
 }
 
 impl Default for Spec {
@@ -146,6 +149,7 @@ impl Default for Spec {
             userns: false,
             restart: crate::restart::Policy::No,
             shm_size: None,
+            host_uts: false,
         }
     }
 }
@@ -225,6 +229,7 @@ impl Spec {
                 None => crate::restart::Policy::No,
             },
             shm_size: record.shm_size,
+            host_uts: record.uts.as_deref() == Some("host"),
         };
         Ok((spec, resolved))
     }
@@ -530,6 +535,30 @@ impl Store {
         // Everything the user gave is checked (by building the plan) before the
         // store changes: bad input leaves nothing behind.
         let id = id.to_string();
+        // `--uts host`: the host's hostname (docker's); one of its own
+        // is refused, as is a domain name of its own.
+        let with_hosts_name;
+        let spec = match spec.host_uts {
+            false => spec,
+            true => {
+                if spec.hostname.is_some() && again.is_none() {
+                    return Err(Error::msg(
+                        "--hostname with --uts host: the hostname is the host's",
+                    ));
+                }
+                if let Some(s) = spec.sysctls.iter().find(|s| s.name == "kernel.domainname") {
+                    return Err(Error::msg(format!(
+                        "invalid --sysctl {s}: kernel.domainname is the host's with --uts host"
+                    )));
+                }
+                let uname = rustix::system::uname();
+                with_hosts_name = Spec {
+                    hostname: Some(uname.nodename().to_string_lossy().into_owned()),
+                    ..spec.clone()
+                };
+                &with_hosts_name
+            }
+        };
         if spec.remove && spec.restart.restarts() {
             return Err(Error::msg(format!(
                 "--restart {} with --rm: a container removed when it ends cannot restart",
@@ -646,6 +675,7 @@ impl Store {
                 user: user.as_ref(),
                 ulimits: &spec.ulimits,
                 shm_size: spec.shm_size,
+                host_uts: spec.host_uts,
                 sysctls: &spec.sysctls,
                 devices,
                 privileged: spec.privileged,
@@ -906,6 +936,7 @@ impl Store {
                 config,
                 restart: spec.restart.restarts().then(|| spec.restart.to_string()),
                 shm_size: spec.shm_size,
+                uts: spec.host_uts.then(|| "host".to_string()),
             },
         )
     }

@@ -35,6 +35,53 @@ fn hostname_is_the_container_name() {
     assert_eq!(host_hostname(), host, "the host's hostname changed");
 }
 
+/// `--uts host` (docker's): the host's UTS namespace, so its hostname (in
+/// `/etc/hostname` and `HOSTNAME` too), which the container cannot change
+/// (no `CAP_SYS_ADMIN`); the record keeps it for a start again. A hostname
+/// or domain name of its own is refused then, and nothing is made.
+#[test]
+fn uts_host_is_the_hosts_hostname() {
+    let store = store_with_busybox();
+    let host = host_hostname();
+    let script = "cat /proc/sys/kernel/hostname /etc/hostname; echo $HOSTNAME; \
+                  hostname changed 2>/dev/null || echo refused; readlink /proc/self/ns/uts";
+    let uts = std::fs::read_link("/proc/self/ns/uts").unwrap();
+    let want = format!("{host}\n{host}\n{host}\nrefused\n{}\n", uts.display());
+    let out = store
+        .tupper(&[
+            "run", "--rm", "--net", "none", "--uts", "host", "bb", "sh", "-c", script,
+        ])
+        .ok();
+    assert_eq!(out, want);
+    assert_eq!(host_hostname(), host, "the host's hostname changed");
+    store
+        .tupper(&[
+            "create", "--net", "none", "--name", "u", "--uts", "host", "bb", "sh", "-c", script,
+        ])
+        .ok();
+    assert_eq!(store.tupper(&["start", "-a", "u"]).ok(), want);
+    let before = store.state();
+    for (flags, error) in [
+        (
+            &["--hostname", "x"][..],
+            "--hostname with --uts host: the hostname is the host's",
+        ),
+        (
+            &["--sysctl", "kernel.domainname=x"],
+            "kernel.domainname is the host's with --uts host",
+        ),
+    ] {
+        let mut args = vec!["run", "--rm", "--net", "none", "--uts", "host"];
+        args.extend(flags);
+        args.extend(["bb", "true"]);
+        let line = store.tupper(&args).fails(125);
+        assert!(line.contains(error), "{args:?}: {line}");
+        before.assert_same(&store.state(), &format!("{args:?}"));
+    }
+    store.tupper(&["rm", "u"]).ok();
+    store.assert_no_leftovers();
+}
+
 #[test]
 fn hostname_defaults_to_the_id() {
     let store = store_with_busybox();
