@@ -284,6 +284,17 @@ pub struct FileLock {
     fd: OwnedFd,
 }
 
+impl Drop for FileLock {
+    /// Unlocks before the fd closes: an flock belongs to the open file,
+    /// and a process cloned meanwhile by another thread (a library
+    /// caller's other container, before its `execve` closes its copies)
+    /// holds a copy of the fd. Closing ours alone would leave the lock
+    /// held by that copy; `LOCK_UN` releases it for every copy.
+    fn drop(&mut self) {
+        let _ = rfs::flock(self.fd.as_fd(), rfs::FlockOperation::Unlock);
+    }
+}
+
 impl FileLock {
     /// Creates (if needed) and locks `dir/name`; `exclusive` or shared; waits when `wait`.
     /// Returns `Ok(None)` when not waiting and somebody else holds the lock.
@@ -382,6 +393,30 @@ pub fn mount_flags(fd: BorrowedFd<'_>) -> rustix::io::Result<rustix::mount::Moun
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dropped_lock_is_free_though_a_copy_of_its_fd_lives() {
+        let dir = rfs::open(
+            std::env::temp_dir(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        let name = format!("tupper-lock-test-{}", std::process::id());
+        let lock = FileLock::acquire(dir.as_fd(), &name, true, false)
+            .unwrap()
+            .unwrap();
+        // What a process cloned by another thread holds until its execve.
+        let copy = rustix::io::fcntl_dupfd_cloexec(lock.fd(), 0).unwrap();
+        assert!(FileLock::acquire(dir.as_fd(), &name, true, false)
+            .unwrap()
+            .is_none());
+        drop(lock);
+        let again = FileLock::acquire(dir.as_fd(), &name, true, false).unwrap();
+        rfs::unlinkat(dir.as_fd(), name.as_str(), rfs::AtFlags::empty()).unwrap();
+        assert!(again.is_some(), "the copy kept the lock");
+        drop(copy);
+    }
 
     fn file_of(data: &[u8]) -> OwnedFd {
         let fd = rfs::memfd_create("tail", rfs::MemfdFlags::CLOEXEC).unwrap();
