@@ -225,18 +225,66 @@ pub struct ChildFds<'a> {
     pub root: Option<BorrowedFd<'a>>,
 }
 
+impl ChildFds<'_> {
+    /// The raw numbers of the fds the child uses, in no order.
+    fn used(&self) -> impl Iterator<Item = RawFd> + '_ {
+        [
+            Some(self.report),
+            Some(self.go),
+            self.console,
+            self.netns,
+            self.join,
+            self.root,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|fd| fd.as_raw_fd())
+        .chain(self.volumes.iter().map(|v| v.tree.as_raw_fd()))
+    }
+}
+
+/// Closes every fd above 2 but those of `fds`, first thing after the
+/// clone: the child then holds no copy of what the parent's other threads
+/// have open (a library caller's other containers: their pipes, whose
+/// ends their parents wait to see closed, their netns and locks) for the
+/// time of its setup. `false` when the kernel has no `close_range`. No
+/// allocation: the gaps between the used fds are found by scanning.
+fn close_all_but(fds: &ChildFds<'_>) -> bool {
+    let mut from: RawFd = 3;
+    loop {
+        let next = fds.used().filter(|&fd| fd >= from).min();
+        if next != Some(from) {
+            let last = next.map_or(u32::MAX, |n| (n - 1) as u32);
+            // SAFETY: close_range closes this process's own copies (the
+            // clone gave it its own fd table) of fds nothing in the child
+            // uses: every fd the child uses is in `fds`, and is skipped.
+            let r = unsafe { libc::syscall(libc::SYS_close_range, from as u32, last, 0u32) };
+            if r != 0 {
+                return false;
+            }
+        }
+        match next {
+            None => return true,
+            Some(n) => from = n + 1,
+        }
+    }
+}
+
 /// The `RTM_NEWLINK` request that sets `lo` (always ifindex 1 in a new network
 /// namespace) up, with an ACK requested: [`crate::run`]'s `LOOPBACK_UP`.
 pub type LoopbackRequest = [u8; 32];
 
 /// Runs the plan and `execve`s the command; never returns.
 pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: ChildFds<'_>) -> ! {
-    for fd in fds.parent_ends.into_iter().filter(|fd| *fd >= 0) {
-        // SAFETY: `fd` is the parent's end of a pipe or socket made for this
-        // launch; after the clone the child has its own copy of the fd table and
-        // nothing else in the child uses or owns that descriptor, so closing the
-        // raw number is sound.
-        unsafe { libc::close(fd) };
+    if !close_all_but(&fds) {
+        // No close_range (Linux < 5.9): the parent's ends at least.
+        for fd in fds.parent_ends.into_iter().filter(|fd| *fd >= 0) {
+            // SAFETY: `fd` is the parent's end of a pipe or socket made for this
+            // launch; after the clone the child has its own copy of the fd table and
+            // nothing else in the child uses or owns that descriptor, so closing the
+            // raw number is sound.
+            unsafe { libc::close(fd) };
+        }
     }
     let fail = |stage: Stage, index: usize, errno: Errno| -> ! {
         let report = Report {
@@ -436,7 +484,8 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     check(Stage::Workdir, change_to_workdir(plan));
     rustix::process::umask(Mode::from_raw_mode(0o022));
     restore_signals();
-    // Whatever the caller leaked into tupper stays out of the container.
+    // Whatever the child opened or was given stays out of the container
+    // (the rest went at the start; without close_range, this is all).
     cloexec_above_stderr();
     // With the network configured (eth0 is there), and the capabilities
     // still here (a network parameter needs CAP_NET_ADMIN).
@@ -1138,6 +1187,59 @@ fn exit(code: i32) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The child keeps 0-2 and the fds of its `ChildFds` only: checked in
+    /// a forked process (which only makes system calls: no allocation).
+    #[test]
+    fn the_child_keeps_only_its_own_fds() {
+        let open = || {
+            rfs::open(
+                c"/dev/null",
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .unwrap()
+        };
+        let all: Vec<OwnedFd> = (0..8).map(|_| open()).collect();
+        let volumes = [crate::launch::VolumeTree {
+            tree: open(),
+            mapped: false,
+            shown: String::new(),
+        }];
+        let fds = ChildFds {
+            report: all[1].as_fd(),
+            go: all[2].as_fd(),
+            parent_ends: [all[3].as_raw_fd(), -1, -1],
+            console: None,
+            netns: Some(all[5].as_fd()),
+            join: None,
+            volumes: &volumes,
+            root: Some(all[6].as_fd()),
+        };
+        let kept: Vec<RawFd> = [1, 2, 5, 6].iter().map(|&i| all[i].as_raw_fd()).collect();
+        let closed: Vec<RawFd> = [0, 3, 4, 7].iter().map(|&i| all[i].as_raw_fd()).collect();
+        let volume = volumes[0].tree.as_raw_fd();
+        // SAFETY: the forked process only makes system calls (close_range,
+        // fcntl) and leaves by _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: F_GETFD only reads the flags of a number, open or not.
+            let is_open = |fd: RawFd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0;
+            let ok = close_all_but(&fds)
+                && (0..3).all(is_open)
+                && is_open(volume)
+                && kept.iter().all(|&fd| is_open(fd))
+                && !closed.iter().any(|&fd| is_open(fd));
+            // SAFETY: leaves the forked process at once.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        let mut status = 0;
+        // SAFETY: waits for the process forked above.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        // And the process's own fds are still open.
+        assert!(all.iter().all(|fd| rustix::io::fcntl_getfd(fd).is_ok()));
+    }
 
     #[test]
     fn report_round_trip() {
