@@ -1188,16 +1188,9 @@ impl Store {
     pub fn wait_container(&self, name_or_id: &str) -> Result<i32> {
         let rec = self.find_container(name_or_id)?;
         let lock_name = format!("{}.lock", rec.id);
-        if let Ok(fd) = rfs::openat(
-            self.records.as_fd(),
-            lock_name.as_str(),
-            rfs::OFlags::RDONLY | rfs::OFlags::CLOEXEC | rfs::OFlags::NOFOLLOW,
-            rfs::Mode::empty(),
-        ) {
-            // Held (exclusively) by its tupper until the end is recorded.
-            fsutil::try_lock(fd.as_fd(), false, true)
-                .map_err(|e| Error::os(format!("wait for container {name_or_id}"), e))?;
-        }
+        // Held (exclusively) by its tupper until the end is recorded.
+        FileLock::wait_shared(self.records.as_fd(), &lock_name)
+            .map_err(|e| Error::os(format!("wait for container {name_or_id}"), e))?;
         match self.read_record(&rec.id) {
             Some(r) if r.status == Status::Exited => Ok(r.exit_code.unwrap_or(-1)),
             Some(r) if r.status == Status::Dead => Err(Error::msg(format!(

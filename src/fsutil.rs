@@ -317,6 +317,23 @@ impl FileLock {
         }
     }
 
+    /// Waits for a shared lock on `dir/name`, which must exist (`Ok(None)`:
+    /// it does not): until whoever holds it exclusively lets go.
+    pub fn wait_shared(dir: BorrowedFd<'_>, name: &str) -> rustix::io::Result<Option<FileLock>> {
+        let fd = match rfs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        try_lock(fd.as_fd(), false, true)?;
+        Ok(Some(FileLock { fd }))
+    }
+
     /// The lock file's descriptor.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
@@ -354,7 +371,16 @@ pub fn is_locked(dir: BorrowedFd<'_>, name: &str) -> bool {
     ) else {
         return false;
     };
-    matches!(try_lock(fd.as_fd(), false, false), Ok(false))
+    match try_lock(fd.as_fd(), false, false) {
+        Ok(false) => true,
+        Ok(true) => {
+            // Unlocked before the fd closes, as FileLock's drop does: a
+            // copy of the fd cloned meanwhile would keep the shared lock.
+            let _ = rfs::flock(fd.as_fd(), rfs::FlockOperation::Unlock);
+            false
+        }
+        Err(_) => false,
+    }
 }
 
 /// Turns a Rust string into a C string, refusing interior NULs with a clear error.
