@@ -103,6 +103,8 @@ pub enum Stage {
     /// `--userns auto`: waiting for the maps, then `setresgid` and
     /// `setresuid` to the namespace's root.
     UserNamespace = 24,
+    /// `setns` into another container's IPC namespace (`--ipc container:`).
+    JoinIpc = 25,
 }
 
 impl Stage {
@@ -135,6 +137,7 @@ impl Stage {
             Ulimit,
             Sysctl,
             UserNamespace,
+            JoinIpc,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -214,6 +217,8 @@ pub struct ChildFds<'a> {
     /// A spare network namespace to join instead of the new one of
     /// `CLONE_NEWNET` (its `lo` is up already); close-on-exec.
     pub netns: Option<BorrowedFd<'a>>,
+    /// Another container's IPC namespace to join (`--ipc container:`).
+    pub ipc: Option<BorrowedFd<'a>>,
     /// `tupper exec`: a pidfd of the running container's PID 1, whose
     /// namespaces the child joins instead of making its root.
     pub join: Option<BorrowedFd<'a>>,
@@ -233,6 +238,7 @@ impl ChildFds<'_> {
             Some(self.go),
             self.console,
             self.netns,
+            self.ipc,
             self.join,
             self.root,
         ]
@@ -368,6 +374,16 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         if !plan.host_uts {
             check(Stage::Hostname, rustix::system::sethostname(&plan.hostname));
         }
+        // Before the steps: its mqueue mount is then the joined namespace's.
+        if let Some(ipc) = fds.ipc {
+            check(
+                Stage::JoinIpc,
+                rustix::thread::move_into_link_name_space(
+                    ipc,
+                    Some(rustix::thread::LinkNameSpaceType::InterProcessCommunication),
+                ),
+            );
+        }
         match fds.netns {
             Some(ns) => check(
                 Stage::JoinNetns,
@@ -430,7 +446,7 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
             }
             let tree = match &step.op {
                 Op::Volume(Volume {
-                    source: VolumeSource::Bind(_),
+                    source: VolumeSource::Bind(_) | VolumeSource::Given,
                     ..
                 }) => match binds.next() {
                     Some(v) => Some(v.tree.as_fd()),
@@ -736,7 +752,7 @@ fn mount_volume(v: &Volume, tree: Option<BorrowedFd<'_>>) -> rustix::io::Result<
     let attrs = MountAttrFlags::from_bits_retain(v.attrs as u32);
     let made;
     let tree = match &v.source {
-        VolumeSource::Bind(_) => tree.ok_or(Errno::BADF)?,
+        VolumeSource::Bind(_) | VolumeSource::Given => tree.ok_or(Errno::BADF)?,
         VolumeSource::Tmpfs(options) => {
             let fs = mount::fsopen(c"tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)?;
             mount::fsconfig_set_string(&fs, c"source", c"tmpfs")?;
@@ -1212,6 +1228,7 @@ mod tests {
             parent_ends: [all[3].as_raw_fd(), -1, -1],
             console: None,
             netns: Some(all[5].as_fd()),
+            ipc: None,
             join: None,
             volumes: &volumes,
             root: Some(all[6].as_fd()),
@@ -1253,9 +1270,9 @@ mod tests {
 
     #[test]
     fn stages_round_trip() {
-        for n in 0..=24 {
+        for n in 0..=25 {
             assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
         }
-        assert_eq!(Stage::from_u32(25), None);
+        assert_eq!(Stage::from_u32(26), None);
     }
 }

@@ -77,6 +77,8 @@ Commands:
       --restart POLICY           no, always, unless-stopped, on-failure[:MAX]: start it again when it ends (with -d)
       --shm-size BYTES           the size of its /dev/shm (default 64m)
       --uts host                 the host's UTS namespace and hostname
+      --ipc MODE                 private (default), shareable, none (no /dev/shm),
+                                 host, or container:NAME (its IPC and /dev/shm)
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
@@ -451,6 +453,8 @@ pub struct RunArgs {
     pub shm_size: Option<u64>,
     /// `--uts host`.
     pub host_uts: bool,
+    /// `--ipc`.
+    pub ipc: crate::ipc::Mode,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -1103,6 +1107,9 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Long("restart")) => {
                 a.restart = crate::restart::Policy::parse(&string(p.value().map_err(lex)?)?)?
             }
+            Some(Arg::Long("ipc")) => {
+                a.ipc = crate::ipc::Mode::parse(&string(p.value().map_err(lex)?)?)?
+            }
             Some(Arg::Long("uts")) => {
                 a.host_uts = match string(p.value().map_err(lex)?)?.as_str() {
                     "host" => true,
@@ -1317,6 +1324,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         restart: a.restart,
         shm_size: a.shm_size,
         host_uts: a.host_uts,
+        ipc: a.ipc.clone(),
     })
 }
 
@@ -2890,6 +2898,7 @@ mod tests {
             stopped: Default::default(),
             shm_size: None,
             uts: None,
+            ipc: None,
             restarting: false,
         };
         let t = ps_table(std::slice::from_ref(&rec), 160);

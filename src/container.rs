@@ -163,6 +163,10 @@ pub struct Record {
     /// `host` with `--uts host` (the host's UTS namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uts: Option<String>,
+    /// Its `--ipc` mode, unless `private`: `shareable`, `none`, `host`, or
+    /// `container:ID` (the ID of the container whose IPC it joins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
     /// Whether its restart policy is waiting to start it again (computed
     /// when read: see [`Store::hold_restarting`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -242,6 +246,8 @@ pub struct RunConfig {
     pub shm_size: Option<u64>,
     /// `--uts host`: `host`.
     pub uts: Option<String>,
+    /// `--ipc`, unless `private`.
+    pub ipc: Option<String>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -569,6 +575,7 @@ impl Store {
             restart: config.restart,
             shm_size: config.shm_size,
             uts: config.uts,
+            ipc: config.ipc,
             restarting: false,
             restart_count: 0,
             stopped: crate::restart::Stopped::No,

@@ -96,6 +96,8 @@ pub struct Trees {
     /// A run with a user namespace: the host id of its root (see
     /// [`crate::userns`]), whose maps the parent writes after the clone.
     pub map: Option<u32>,
+    /// `--ipc container:NAME`: NAME's IPC namespace, which the child joins.
+    pub ipc: Option<OwnedFd>,
 }
 
 /// The tree of one bind mount.
@@ -111,20 +113,32 @@ pub struct VolumeTree {
 
 impl Trees {
     /// Opens the trees of `plan`'s bind mounts, and with `map` (a user
-    /// namespace's root on the host) the tree of the root `rootfs`.
-    pub fn open(plan: &ChildPlan, rootfs: BorrowedFd<'_>, map: Option<u32>) -> Result<Trees> {
+    /// namespace's root on the host) the tree of the root `rootfs`. With
+    /// `ipc` (another container's, joined), its `/dev/shm` is the tree of
+    /// the plan's [`VolumeSource::Given`] step.
+    pub fn open(
+        plan: &ChildPlan,
+        rootfs: BorrowedFd<'_>,
+        map: Option<u32>,
+        ipc: Option<crate::ipc::Joined>,
+    ) -> Result<Trees> {
         use rustix::mount::OpenTreeFlags as F;
+        let (ipc, mut given) = match ipc {
+            Some(j) => (Some(j.namespace), Some(j.shm)),
+            None => (None, None),
+        };
         let mut volumes = Vec::new();
         for step in &plan.steps {
             let Op::Volume(v) = &step.op else { continue };
-            let VolumeSource::Bind(source) = &v.source else {
-                continue;
-            };
-            let tree = rustix::mount::open_tree(
-                rustix::fs::CWD,
-                source.as_c_str(),
-                F::OPEN_TREE_CLONE | F::OPEN_TREE_CLOEXEC | F::AT_RECURSIVE,
-            )
+            let tree = match &v.source {
+                VolumeSource::Tmpfs(_) => continue,
+                VolumeSource::Bind(source) => rustix::mount::open_tree(
+                    rustix::fs::CWD,
+                    source.as_c_str(),
+                    F::OPEN_TREE_CLONE | F::OPEN_TREE_CLOEXEC | F::AT_RECURSIVE,
+                ),
+                VolumeSource::Given => given.take().ok_or(rustix::io::Errno::BADF),
+            }
             .and_then(|tree| child::set_mount_attrs(tree.as_fd(), v.attrs, None).map(|()| tree))
             .map_err(|e| Error::os(&step.shown, e))?;
             volumes.push(VolumeTree {
@@ -149,7 +163,12 @@ impl Trees {
                 })?,
             ),
         };
-        Ok(Trees { volumes, root, map })
+        Ok(Trees {
+            volumes,
+            root,
+            map,
+            ipc,
+        })
     }
 
     /// With a user namespace, after the clone: writes child `pid`'s maps
@@ -256,9 +275,12 @@ pub fn spawn(
     };
     let exec = ExecPointers::new(plan);
 
-    let mut flags = k::CLONE_NEWNS | k::CLONE_NEWIPC | k::CLONE_NEWPID | k::CLONE_PIDFD;
+    let mut flags = k::CLONE_NEWNS | k::CLONE_NEWPID | k::CLONE_PIDFD;
     if !plan.host_uts {
         flags |= k::CLONE_NEWUTS;
+    }
+    if plan.own_ipc {
+        flags |= k::CLONE_NEWIPC;
     }
     // cgroup v1: the child is moved into its cgroup after the clone, and
     // then makes its cgroup namespace itself (rooted there).
@@ -345,6 +367,7 @@ pub fn spawn(
                         .map_or(-1, |(parent, _)| parent.as_raw_fd()),
                 ],
                 netns: netns.filter(|_| plan.own_netns),
+                ipc: trees.ipc.as_ref().map(|ns| ns.as_fd()),
                 console: console.as_ref().map(|(_, child)| child.as_fd()),
                 join,
                 volumes: &trees.volumes,
@@ -585,6 +608,10 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
             format!("set hostname {}", String::from_utf8_lossy(&plan.hostname))
         }
         Some(Stage::Loopback) => "bring lo up in the container".to_string(),
+        Some(Stage::JoinIpc) => format!(
+            "join the IPC namespace of container {}",
+            plan.joined_ipc.as_deref().unwrap_or_default()
+        ),
         Some(Stage::JoinNetns) => match &plan.joined_network {
             Some(name) => format!("join the network namespace of container {name}"),
             None => "join a spare network namespace".to_string(),

@@ -39,6 +39,7 @@ pub mod freezer;
 pub mod fsutil;
 pub mod image;
 pub mod image_config;
+pub mod ipc;
 pub mod launch;
 pub mod loopstore;
 pub mod named_volume;

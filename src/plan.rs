@@ -178,6 +178,24 @@ pub enum VolumeSource {
     Bind(CString),
     /// A new `tmpfs`, with these `fsconfig` options (`size`, `64m`).
     Tmpfs(Vec<(CString, CString)>),
+    /// A detached tree the caller opened (another container's `/dev/shm`,
+    /// [`crate::ipc::shm_of`]) and gives [`crate::launch::Trees::open`].
+    Given,
+}
+
+/// Where a container's `/dev/shm` comes from (see [`crate::ipc`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shm {
+    /// A `tmpfs` of its own (of [`PlanInput::shm_size`]).
+    #[default]
+    Own,
+    /// None (`--ipc none`).
+    Without,
+    /// The host's, bound (`--ipc host`).
+    Host,
+    /// Another container's (`--ipc container:NAME`): a tree the caller
+    /// gives ([`VolumeSource::Given`]).
+    Joined,
 }
 
 /// An operation with the words that name it in an error (`mount proc on /proc`).
@@ -214,6 +232,12 @@ pub struct ChildPlan {
     /// `--uts host`: the host's UTS namespace (no `CLONE_NEWUTS`, no
     /// `sethostname`).
     pub host_uts: bool,
+    /// Whether the clone makes an IPC namespace (`CLONE_NEWIPC`); else the
+    /// host's is kept (`--ipc host`) or another container's joined.
+    pub own_ipc: bool,
+    /// `--ipc container:NAME`: NAME, whose IPC namespace the child joins
+    /// (for the error of a failed join; set by the caller).
+    pub joined_ipc: Option<String>,
     /// `--net container:NAME`: NAME, whose network namespace the child
     /// joins (for the error of a failed join; set by the caller).
     pub joined_network: Option<String>,
@@ -322,6 +346,10 @@ pub struct PlanInput<'a> {
     pub shm_size: Option<u64>,
     /// `--uts host`: the host's UTS namespace.
     pub host_uts: bool,
+    /// Whether the container has an IPC namespace of its own (`--ipc`).
+    pub own_ipc: bool,
+    /// Where its `/dev/shm` comes from (`--ipc`).
+    pub shm: Shm,
 }
 
 impl Default for PlanInput<'_> {
@@ -352,6 +380,8 @@ impl Default for PlanInput<'_> {
             userns: false,
             shm_size: None,
             host_uts: false,
+            own_ipc: true,
+            shm: Shm::Own,
         }
     }
 }
@@ -428,6 +458,8 @@ impl ChildPlan {
             late_cgroup_ns: false,
             joined_network: None,
             host_uts: input.host_uts,
+            own_ipc: input.own_ipc || input.joins,
+            joined_ipc: None,
             ulimits: input.ulimits.to_vec(),
             sysctls: match input.joins {
                 true => Vec::new(),
@@ -570,6 +602,7 @@ fn all_steps(root: &str, input: &PlanInput<'_>) -> Result<Vec<Step>> {
         input.devices,
         input.privileged,
         input.shm_size,
+        input.shm,
     )?;
     for v in input.volumes {
         steps.push(volume_step(v, input.privileged)?);
@@ -668,6 +701,7 @@ fn mount_steps(
     devices: &[crate::device::Device],
     privileged: bool,
     shm_size: Option<u64>,
+    shm: Shm,
 ) -> Result<Vec<Step>> {
     let at = |p: &str| cstring("mount path", format!("{root}{p}"));
     let hardened = PROC_FLAGS;
@@ -754,7 +788,10 @@ fn mount_steps(
         ("/dev/pts", 0o755),
         ("/dev/shm", 0o1777),
         ("/dev/mqueue", 0o755),
-    ] {
+    ]
+    .into_iter()
+    .filter(|(path, _)| *path != "/dev/shm" || shm != Shm::Without)
+    {
         steps.push(Step {
             op: Op::Mkdir {
                 path: at(path)?,
@@ -771,18 +808,47 @@ fn mount_steps(
         MountFlags::NOSUID | MountFlags::NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
     )?);
-    let shm = match shm_size {
-        None => "mode=1777,size=65536k".to_string(),
-        Some(bytes) => format!("mode=1777,size={bytes}"),
-    };
-    steps.push(mount_step(
-        root,
-        "shm",
-        "/dev/shm",
-        "tmpfs",
-        hardened,
-        Some(&shm),
-    )?);
+    match shm {
+        Shm::Own => {
+            let options = match shm_size {
+                None => "mode=1777,size=65536k".to_string(),
+                Some(bytes) => format!("mode=1777,size={bytes}"),
+            };
+            steps.push(mount_step(
+                root,
+                "shm",
+                "/dev/shm",
+                "tmpfs",
+                hardened,
+                Some(&options),
+            )?);
+        }
+        Shm::Without => {}
+        Shm::Host | Shm::Joined => {
+            use crate::volume::attr;
+            let (source, shown) = match shm {
+                Shm::Host => (
+                    VolumeSource::Bind(c"/dev/shm".into()),
+                    "bind the host's /dev/shm (--ipc host)",
+                ),
+                _ => (
+                    VolumeSource::Given,
+                    "mount the /dev/shm of the container whose IPC namespace it joins",
+                ),
+            };
+            steps.push(Step {
+                op: Op::Volume(Volume {
+                    prefixes: vec![c"dev".into(), c"dev/shm".into()],
+                    names: vec![c"dev".into(), c"shm".into()],
+                    dir: true,
+                    source,
+                    attrs: attr::NOSUID | attr::NODEV | attr::NOEXEC,
+                    mapped: false,
+                }),
+                shown: shown.to_string(),
+            });
+        }
+    }
     steps.push(mount_step(
         root,
         "mqueue",

@@ -110,6 +110,9 @@ pub struct Spec {
     /// `--uts host`: the host's UTS namespace, its hostname (not with
     /// `hostname`).
     pub host_uts: bool,
+    /// Where its IPC namespace and `/dev/shm` come from (`--ipc`, see
+    /// [`crate::ipc`]).
+    pub ipc: crate::ipc::Mode,
 }
 
 impl Default for Spec {
@@ -150,6 +153,7 @@ impl Default for Spec {
             restart: crate::restart::Policy::No,
             shm_size: None,
             host_uts: false,
+            ipc: crate::ipc::Mode::Private,
         }
     }
 }
@@ -230,6 +234,7 @@ impl Spec {
             },
             shm_size: record.shm_size,
             host_uts: record.uts.as_deref() == Some("host"),
+            ipc: crate::ipc::Mode::parse(record.ipc.as_deref().unwrap_or_default())?,
         };
         Ok((spec, resolved))
     }
@@ -480,37 +485,15 @@ impl Store {
         // A mark made for a provider that then ended stays: it may be an
         // earlier joiner's, and costs its next end one deletion of a veth
         // that is gone.
-        let not_running = || {
-            Error::msg(format!(
-                "join the network of container {shown}: it is not running"
-            ))
-            .with_advice(format!("start it first: tupper start {shown}"))
-        };
+        let what = format!("join the network of container {shown}");
         // One that is not running is refused before anything is made.
         if !self.is_running(&provider.id) {
-            return Err(not_running());
+            return Err(not_running(&what, shown));
         }
         if let Some(veth) = veth {
             net::mark_joined(&self.state_path(), &provider.id, veth)?;
         }
-        let Some((pid, pidfd)) = self.pin_pid1(&provider.id) else {
-            return Err(not_running());
-        };
-        let path = format!("/proc/{pid}/ns/net");
-        let ns = rustix::fs::open(
-            path.as_str(),
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .map_err(|e| {
-            Error::os(
-                format!("open the network namespace of container {shown} ({path})"),
-                e,
-            )
-        })?;
-        if crate::container::has_ended(&pidfd) {
-            return Err(not_running());
-        }
+        let [ns] = self.namespaces_of(provider, ["net"], &what)?;
         let root = rustix::fs::open(
             self.container_path(&provider.id),
             rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
@@ -518,6 +501,71 @@ impl Store {
         )
         .map_err(|e| Error::os(format!("open the root of container {shown}"), e))?;
         Ok((ns, root))
+    }
+
+    /// Namespaces `kinds` (`net`, `ipc`, `mnt`) of running container
+    /// `provider`, for `what` (which an error names): its PID 1 is pinned
+    /// by a pidfd, the namespaces opened through `/proc`, and the pidfd
+    /// asked afterwards whether the process still runs: if so, the
+    /// namespaces were its (a pid is only reused after its process ended).
+    fn namespaces_of<const N: usize>(
+        &self,
+        provider: &Record,
+        kinds: [&str; N],
+        what: &str,
+    ) -> Result<[OwnedFd; N]> {
+        let shown = shown(provider);
+        let Some((pid, pidfd)) = self.pin_pid1(&provider.id) else {
+            return Err(not_running(what, shown));
+        };
+        let mut opened = Vec::with_capacity(N);
+        for kind in kinds {
+            let path = format!("/proc/{pid}/ns/{kind}");
+            let fd = rustix::fs::open(
+                path.as_str(),
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| Error::os(format!("{what}: open {path}"), e))?;
+            opened.push(fd);
+        }
+        if crate::container::has_ended(&pidfd) {
+            return Err(not_running(what, shown));
+        }
+        Ok(opened
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("one fd per kind")))
+    }
+
+    /// The container whose IPC a start of `spec` (container `id`) joins
+    /// (`--ipc container:NAME`): one with an IPC namespace and `/dev/shm`
+    /// of its own, not the container itself.
+    fn ipc_provider(&self, name: &str, id: &str) -> Result<Record> {
+        let provider = self
+            .find_container(name)
+            .map_err(|e| Error::msg(format!("--ipc container:{name}: {}", e.what())))?;
+        if provider.id == id {
+            return Err(Error::msg(format!(
+                "--ipc container:{name}: a container cannot join its own IPC namespace"
+            )));
+        }
+        let mode = crate::ipc::Mode::parse(provider.ipc.as_deref().unwrap_or_default())?;
+        if !mode.can_be_joined() {
+            return Err(Error::msg(format!(
+                "--ipc container:{name}: container {name} has --ipc {mode}, no IPC namespace and /dev/shm of its own to share"
+            )));
+        }
+        Ok(provider)
+    }
+
+    /// The IPC namespace and a clone of the `/dev/shm` of running
+    /// container `provider`, for a container that joins them.
+    fn join_ipc_of(&self, provider: &Record) -> Result<crate::ipc::Joined> {
+        let shown = shown(provider);
+        let what = format!("join the IPC of container {shown}");
+        let [namespace, mnt] = self.namespaces_of(provider, ["ipc", "mnt"], &what)?;
+        let shm = crate::ipc::shm_of(mnt.as_fd(), shown)?;
+        Ok(crate::ipc::Joined { namespace, shm })
     }
 
     /// [`Store::start`] of container `id`: a new one (whose configuration
@@ -583,6 +631,40 @@ impl Store {
             }
             _ => (spec, None),
         };
+        // `--ipc container:NAME`: that container, whose ID the record keeps.
+        let ipc_joining;
+        let (spec, ipc_provider) = match &spec.ipc {
+            crate::ipc::Mode::Container(name) => {
+                let provider = self.ipc_provider(name, &id)?;
+                ipc_joining = Spec {
+                    ipc: crate::ipc::Mode::Container(provider.id.clone()),
+                    ..spec.clone()
+                };
+                (&ipc_joining, Some(provider))
+            }
+            _ => (spec, None),
+        };
+        if !spec.ipc.own_namespace() || spec.ipc == crate::ipc::Mode::None {
+            if let Some(bytes) = spec.shm_size {
+                return Err(Error::msg(format!(
+                    "--shm-size {bytes} with --ipc {}: the container has no /dev/shm of its own",
+                    shown_ipc(&spec.ipc, ipc_provider.as_ref())
+                )));
+            }
+        }
+        if !spec.ipc.own_namespace() {
+            if let Some(s) = spec.sysctls.iter().find(|s| s.is_ipc()) {
+                return Err(Error::msg(format!(
+                    "invalid --sysctl {s}: an IPC parameter is the host's with --ipc host, the other container's with --ipc container:"
+                )));
+            }
+            if spec.userns {
+                return Err(Error::msg(format!(
+                    "--ipc {} with --userns auto: a user namespace of its own has no rights over that IPC namespace",
+                    shown_ipc(&spec.ipc, ipc_provider.as_ref())
+                )));
+            }
+        }
         // `--privileged`: every capability tupper has and no filter (docker
         // ignores --cap-add and --cap-drop then too), and the host's devices.
         let lifted;
@@ -676,6 +758,13 @@ impl Store {
                 ulimits: &spec.ulimits,
                 shm_size: spec.shm_size,
                 host_uts: spec.host_uts,
+                own_ipc: spec.ipc.own_namespace(),
+                shm: match spec.ipc {
+                    crate::ipc::Mode::Private | crate::ipc::Mode::Shareable => plan::Shm::Own,
+                    crate::ipc::Mode::None => plan::Shm::Without,
+                    crate::ipc::Mode::Host => plan::Shm::Host,
+                    crate::ipc::Mode::Container(_) => plan::Shm::Joined,
+                },
                 sysctls: &spec.sysctls,
                 devices,
                 privileged: spec.privileged,
@@ -686,6 +775,7 @@ impl Store {
         // makes its cgroup namespace once there.
         plan.late_cgroup_ns = cgroup.as_ref().is_some_and(|c| !c.v2);
         plan.joined_network = provider.as_ref().map(|p| shown(p).to_string());
+        plan.joined_ipc = ipc_provider.as_ref().map(|p| shown(p).to_string());
         spec.network.validate()?;
         if spec.userns {
             crate::userns::check(spec.network.mode, user.as_ref())?;
@@ -738,6 +828,18 @@ impl Store {
             drop(lock);
             return Ok(Outcome::Created(record));
         }
+        // `--ipc container:NAME`: that container's IPC namespace and
+        // /dev/shm (fds kept until the child joined and mounted them).
+        let joined_ipc = match ipc_provider.as_ref().map(|p| self.join_ipc_of(p)) {
+            None => None,
+            Some(Ok(joined)) => Some(joined),
+            Some(Err(e)) => {
+                if let Some(lock) = lock {
+                    self.drop_new_lock(&id, lock);
+                }
+                return Err(e);
+            }
+        };
         // `--net container:NAME`: that container's network namespace (an
         // fd kept until the child joined it) and /etc files.
         let prepared = net::prepare(&self.state_path(), &id, &spec.network, &|other| {
@@ -858,6 +960,7 @@ impl Store {
             netns.as_ref().map(|f| f.as_fd()),
             cgroup.as_ref(),
             userns.as_ref().map(|r| r.host),
+            joined_ipc,
         ) {
             Ok(launched) => Ok(Outcome::Running(Container {
                 store: self,
@@ -937,6 +1040,7 @@ impl Store {
                 restart: spec.restart.restarts().then(|| spec.restart.to_string()),
                 shm_size: spec.shm_size,
                 uts: spec.host_uts.then(|| "host".to_string()),
+                ipc: spec.ipc.recorded(),
             },
         )
     }
@@ -958,6 +1062,7 @@ impl Store {
         netns: Option<BorrowedFd<'_>>,
         cgroup: Option<&crate::cgroup::Cgroup>,
         userns: Option<u32>,
+        ipc: Option<crate::ipc::Joined>,
     ) -> Result<Launched> {
         let rootfs = created.rootfs.as_fd();
         for mp in plan::MOUNT_POINTS {
@@ -975,7 +1080,7 @@ impl Store {
         if !etc_after_clone {
             net::write_etc_files(rootfs, &created.record.hostname, network)?;
         }
-        let trees = launch::Trees::open(plan, rootfs, userns)?;
+        let trees = launch::Trees::open(plan, rootfs, userns, ipc)?;
         let mut launched = launch::spawn(
             plan,
             &LOOPBACK_UP,
@@ -1279,6 +1384,22 @@ impl Drop for Container<'_> {
 /// How errors name container `r`: by its name, else its ID.
 fn shown(r: &Record) -> &str {
     r.name.as_deref().unwrap_or(&r.id)
+}
+
+/// `--ipc`'s value as the user gave it: `container:NAME` with the other
+/// container's name (the mode keeps its ID).
+fn shown_ipc(mode: &crate::ipc::Mode, provider: Option<&Record>) -> String {
+    match provider {
+        Some(p) => format!("container:{}", shown(p)),
+        None => mode.to_string(),
+    }
+}
+
+/// The error of `what` (joining a namespace of container `shown`) when
+/// that container does not run.
+fn not_running(what: &str, shown: &str) -> Error {
+    Error::msg(format!("{what}: it is not running"))
+        .with_advice(format!("start it first: tupper start {shown}"))
 }
 
 fn default_hostname(spec: &Spec, id: &str) -> String {

@@ -94,6 +94,15 @@ pub fn parse(s: &str, shared_network: bool) -> Result<Sysctl> {
     })
 }
 
+impl Sysctl {
+    /// Whether it is a parameter of the IPC namespace (`kernel.msg*`,
+    /// `kernel.sem`, `kernel.shm*`, `fs.mqueue.*`).
+    pub fn is_ipc(&self) -> bool {
+        self.path.starts_with("fs/mqueue/")
+            || (ALLOWED.contains(&self.name.as_str()) && self.name != "kernel.domainname")
+    }
+}
+
 /// Checks parameters made elsewhere (a library's [`crate::Spec`]) against
 /// the network mode, as [`parse`] does.
 pub fn check(sysctls: &[Sysctl], shared_network: bool) -> Result<()> {
@@ -134,6 +143,10 @@ mod tests {
         let s = parse("net/ipv4/conf/eth0.100/forwarding=1", false).unwrap();
         assert_eq!(s.path, "net/ipv4/conf/eth0.100/forwarding");
         assert!(parse("kernel.shmmax=1000000", true).is_ok());
+        assert!(parse("kernel.shmmax=1000000", true).unwrap().is_ipc());
+        assert!(parse("fs.mqueue.msg_max=20", true).unwrap().is_ipc());
+        assert!(!parse("kernel.domainname=x", true).unwrap().is_ipc());
+        assert!(!parse("net.ipv4.ip_forward=1", false).unwrap().is_ipc());
         assert!(parse("fs.mqueue.msg_max=20", false).is_ok());
         assert_eq!(
             parse("kernel.sem=250 32000 32 128", false).unwrap().value,

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 #[test]
 fn hostname_is_the_container_name() {
@@ -79,6 +80,169 @@ fn uts_host_is_the_hosts_hostname() {
         before.assert_same(&store.state(), &format!("{args:?}"));
     }
     store.tupper(&["rm", "u"]).ok();
+    store.assert_no_leftovers();
+}
+
+/// `--ipc container:NAME` (docker's): the joiner is in NAME's IPC
+/// namespace and has NAME's `/dev/shm` (what one writes there the other
+/// reads); made by `create`, it joins at its start, and the record keeps
+/// NAME's ID. Refused, with nothing made or changed: a NAME that does not
+/// exist, has `--ipc none` or does not run; `--shm-size`, an IPC
+/// `--sysctl` and `--userns auto` with it.
+#[test]
+fn ipc_container_shares_the_namespace_and_dev_shm() {
+    let store = store_with_busybox();
+    // In the foreground of a process of this test (a detached holder
+    // would count as a refill that `state` waits for).
+    let mut c = store.cmd();
+    c.args(["run", "--net", "none", "--name", "donor", "bb", "sh", "-c"]);
+    c.arg("echo hi > /dev/shm/x; exec sleep 1000");
+    let (mut holder, _dog) = spawn_quiet(c, Duration::from_secs(120));
+    let ready = || store.tupper(&["exec", "donor", "cat", "/dev/shm/x"]).stdout == "hi\n";
+    assert!(
+        wait_for(Duration::from_secs(20), ready),
+        "the donor did not start"
+    );
+    let theirs = store
+        .tupper(&["exec", "donor", "readlink", "/proc/self/ns/ipc"])
+        .ok();
+    let host = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    assert_ne!(theirs.trim(), host.to_str().unwrap());
+    let script = "cat /dev/shm/x; readlink /proc/self/ns/ipc; echo y > /dev/shm/y";
+    let want = format!("hi\n{theirs}");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm", "--net", "none", "--ipc", "container:donor"];
+        args.extend(extra);
+        args.extend(["bb", "sh", "-c", script]);
+        store.tupper(&args)
+    };
+    assert_eq!(run(&[]).ok(), want);
+    assert_eq!(
+        store.tupper(&["exec", "donor", "cat", "/dev/shm/y"]).ok(),
+        "y\n"
+    );
+    store
+        .tupper(&[
+            "create",
+            "--net",
+            "none",
+            "--name",
+            "j",
+            "--ipc",
+            "container:donor",
+            "bb",
+            "sh",
+            "-c",
+            script,
+        ])
+        .ok();
+    let donor = store.inspect("donor")["id"].as_str().unwrap().to_string();
+    assert_eq!(store.inspect("j")["ipc"], format!("container:{donor}"));
+    assert_eq!(store.tupper(&["start", "-a", "j"]).ok(), want);
+    store
+        .tupper(&[
+            "run", "--name", "n", "--net", "none", "--ipc", "none", "bb", "true",
+        ])
+        .ok();
+    let refused = |before: &StoreState, args: &[&str], error: &str| {
+        let line = store.tupper(args).fails(125);
+        assert!(line.contains(error), "{args:?}: {line}");
+        before.assert_same(&store.state(), &format!("{args:?}"));
+    };
+    let before = store.state();
+    for (ipc, extra, error) in [
+        (
+            "container:nope",
+            &[][..],
+            "--ipc container:nope: no such container: nope",
+        ),
+        (
+            "container:n",
+            &[],
+            "--ipc container:n: container n has --ipc none",
+        ),
+        (
+            "container:donor",
+            &["--shm-size", "1m"],
+            "with --ipc container:donor: the container has no /dev/shm of its own",
+        ),
+        (
+            "container:donor",
+            &["--sysctl", "kernel.shmmax=100000"],
+            "invalid --sysctl kernel.shmmax=100000: an IPC parameter is",
+        ),
+        (
+            "container:donor",
+            &["--userns", "auto"],
+            "--ipc container:donor with --userns auto",
+        ),
+    ] {
+        let mut args = vec!["run", "--rm", "--net", "none", "--ipc", ipc];
+        args.extend(extra);
+        args.extend(["bb", "true"]);
+        refused(&before, &args, error);
+    }
+    store.tupper(&["stop", "-t", "1", "donor"]).ok();
+    holder.wait().unwrap();
+    // A start again empties the last run's pid in its lock file first
+    // (until it writes its own): the rest stays as it was.
+    let not_running = "join the IPC of container donor: it is not running";
+    let line = store.tupper(&["start", "-a", "j"]).fails(125);
+    assert!(line.contains(not_running), "{line}");
+    assert_eq!(store.ps_entry("j")["status"], "exited");
+    let before = store.state();
+    refused(&before, &["start", "-a", "j"], not_running);
+    let line = run(&[]).fails(125);
+    assert!(line.contains(not_running), "{line}");
+    before.assert_same(&store.state(), "a run that joins a stopped container");
+    store.tupper(&["rm", "j", "n", "donor"]).ok();
+    store.assert_no_leftovers();
+}
+
+/// `--ipc host`: the host's IPC namespace and `/dev/shm` (a file the host
+/// made there is seen); `--ipc none`: a namespace of its own, no
+/// `/dev/shm`; `--ipc shareable`: as without `--ipc`.
+#[test]
+fn ipc_host_none_and_shareable() {
+    let store = store_with_busybox();
+    let host = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    let host = host.to_str().unwrap();
+    let name = format!("tupper-test-ipc-{}", std::process::id());
+    let path = std::path::Path::new("/dev/shm").join(&name);
+    std::fs::write(&path, "from the host\n").unwrap();
+    let script = format!(
+        "readlink /proc/self/ns/ipc; cat /dev/shm/{name} 2>/dev/null; \
+         test -d /dev/shm || echo no /dev/shm; grep ' /dev/shm ' /proc/mounts | cut -d' ' -f3,4"
+    );
+    let run = |ipc: &str| {
+        store
+            .tupper(&[
+                "run", "--rm", "--net", "none", "--ipc", ipc, "bb", "sh", "-c", &script,
+            ])
+            .ok()
+    };
+    let (on_host, none, shareable) = (run("host"), run("none"), run("shareable"));
+    std::fs::remove_file(&path).unwrap();
+    let on_host: Vec<&str> = on_host.lines().collect();
+    assert_eq!(on_host[..2], [host, "from the host"], "{on_host:?}");
+    let none: Vec<&str> = none.lines().collect();
+    assert_eq!(none.len(), 2, "{none:?}");
+    assert_ne!(none[0], host);
+    assert_eq!(none[1], "no /dev/shm");
+    let shareable: Vec<&str> = shareable.lines().collect();
+    assert_eq!(shareable.len(), 2, "{shareable:?}");
+    assert_ne!(shareable[0], host);
+    assert!(
+        shareable[1].starts_with("tmpfs rw,nosuid,nodev,noexec")
+            && shareable[1].contains("size=65536k"),
+        "{shareable:?}"
+    );
+    let line = store
+        .tupper(&[
+            "run", "--rm", "--net", "none", "--ipc", "shared", "bb", "true",
+        ])
+        .fails(125);
+    assert!(line.contains("invalid --ipc \"shared\""), "{line}");
     store.assert_no_leftovers();
 }
 
