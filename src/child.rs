@@ -374,6 +374,11 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         if !plan.host_uts {
             check(Stage::Hostname, rustix::system::sethostname(&plan.hostname));
         }
+        if !plan.domainname.is_empty() {
+            if let Err(e) = rustix::system::setdomainname(&plan.domainname) {
+                fail(Stage::Hostname, 1, e)
+            }
+        }
         // Before the steps: its mqueue mount is then the joined namespace's.
         if let Some(ipc) = fds.ipc {
             check(

@@ -79,6 +79,9 @@ Commands:
       --uts host                 the host's UTS namespace and hostname
       --ipc MODE                 private (default), shareable, none (no /dev/shm),
                                  host, or container:NAME (its IPC and /dev/shm)
+      --domainname NAME          the container's NIS domain name (/etc/hosts: HOSTNAME.NAME HOSTNAME)
+      --oom-score-adj N          its processes' oom_score_adj (-1000 to 1000)
+      --cidfile FILE             write the container's ID to FILE (which must not exist)
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
                                  add or drop a capability (or ALL) from docker's default set
@@ -455,6 +458,12 @@ pub struct RunArgs {
     pub host_uts: bool,
     /// `--ipc`.
     pub ipc: crate::ipc::Mode,
+    /// `--domainname`.
+    pub domainname: Option<String>,
+    /// `--oom-score-adj`.
+    pub oom_score_adj: Option<i32>,
+    /// `--cidfile`: the file the container's ID is written to.
+    pub cidfile: Option<String>,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -1107,6 +1116,21 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Long("restart")) => {
                 a.restart = crate::restart::Policy::parse(&string(p.value().map_err(lex)?)?)?
             }
+            Some(Arg::Long("domainname")) => a.domainname = Some(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("cidfile")) => a.cidfile = Some(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("oom-score-adj")) => {
+                let v = string(p.value().map_err(lex)?)?;
+                a.oom_score_adj = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|n: &i32| (-1000..=1000).contains(n))
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "--oom-score-adj {v:?}: a whole number from -1000 to 1000"
+                            ))
+                        })?,
+                )
+            }
             Some(Arg::Long("ipc")) => {
                 a.ipc = crate::ipc::Mode::parse(&string(p.value().map_err(lex)?)?)?
             }
@@ -1325,6 +1349,8 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         shm_size: a.shm_size,
         host_uts: a.host_uts,
         ipc: a.ipc.clone(),
+        domainname: a.domainname.clone(),
+        oom_score_adj: a.oom_score_adj,
     })
 }
 
@@ -1835,7 +1861,9 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
         }
         Command::Create(args) => {
             let spec = spec(args, cli.bridge.as_deref(), cli.subnet.as_deref())?;
+            let mut cid = CidFile::create(args.cidfile.as_deref())?;
             let record = store()?.create(&spec)?;
+            cid.write(&record.id)?;
             print(&mut out, format!("{}\n", record.id));
         }
         Command::Start {
@@ -2038,11 +2066,16 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 .with_advice("add -d, or `tupper create` it and `tupper start` it"));
             }
             drop(out);
+            let mut cid = CidFile::create(args.cidfile.as_deref())?;
             let (store, mut detached) = match args.detach {
                 false => (store()?, None),
                 true => match Detached::fork(&cli.root, DetachedOutput::NewLog, None)? {
                     Ok((monitor, store)) => (store, Some(monitor)),
-                    Err(foreground) => return foreground,
+                    // The holder writes the ID; the file goes if it failed.
+                    Err(foreground) => {
+                        cid.keep_unless(foreground.is_err());
+                        return foreground;
+                    }
                 },
             };
             let forwarder = match spec.tty {
@@ -2058,6 +2091,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     return Err(e);
                 }
             };
+            cid.write(container.id())?;
             if let Some(d) = detached.take() {
                 d.started(&store, container.id())?;
             }
@@ -2160,6 +2194,80 @@ fn start_detached(root: &std::ffi::OsStr, name: &str) -> Result<Option<i32>> {
     };
     detached.started(&store, container.id())?;
     container.wait_restarting(&forwarder).map(Some)
+}
+
+/// `--cidfile FILE` (docker's): made when the command starts (it must not
+/// exist: another container may be using it), then the container's ID is
+/// written to it, without a newline, once it runs (`create`: once it is
+/// made). Removed when that fails, as it is dropped unwritten.
+#[derive(Default)]
+struct CidFile {
+    /// The file, absolute (a detached run's holder changes to `/`).
+    path: Option<std::path::PathBuf>,
+}
+
+impl CidFile {
+    /// Makes `path` (none: nothing to do).
+    fn create(path: Option<&str>) -> Result<CidFile> {
+        let Some(given) = path else {
+            return Ok(CidFile::default());
+        };
+        let path =
+            std::path::absolute(given).map_err(|e| Error::os(format!("--cidfile {given}"), e))?;
+        rustix::fs::open(
+            &path,
+            rustix::fs::OFlags::WRONLY
+                | rustix::fs::OFlags::CREATE
+                | rustix::fs::OFlags::EXCL
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::from_raw_mode(0o644),
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::EXIST => Error::msg(format!(
+                "--cidfile {given}: it exists (a container may be using it)"
+            ))
+            .with_advice(format!("remove {given} first")),
+            e => Error::os(format!("create --cidfile {given}"), e),
+        })?;
+        Ok(CidFile { path: Some(path) })
+    }
+
+    /// Writes `id` to it; it then stays.
+    fn write(&mut self, id: &str) -> Result<()> {
+        let Some(path) = self.path.take() else {
+            return Ok(());
+        };
+        let written = rustix::fs::open(
+            &path,
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .and_then(|fd| crate::fsutil::write_all(fd.as_fd(), id.as_bytes()));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&path);
+            return Err(Error::os(
+                format!("write the ID to --cidfile {}", path.display()),
+                e,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The caller of a detached run: another process writes the file, so
+    /// it stays, unless that process failed.
+    fn keep_unless(&mut self, failed: bool) {
+        if !failed {
+            self.path = None;
+        }
+    }
+}
+
+impl Drop for CidFile {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// The pid of a background process (pools, trash), or `None` when it could
@@ -2899,6 +3007,8 @@ mod tests {
             shm_size: None,
             uts: None,
             ipc: None,
+            domainname: None,
+            oom_score_adj: None,
             restarting: false,
         };
         let t = ps_table(std::slice::from_ref(&rec), 160);

@@ -167,6 +167,12 @@ pub struct Record {
     /// `container:ID` (the ID of the container whose IPC it joins).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipc: Option<String>,
+    /// Its NIS domain name (`--domainname`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domainname: Option<String>,
+    /// `--oom-score-adj`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i32>,
     /// Whether its restart policy is waiting to start it again (computed
     /// when read: see [`Store::hold_restarting`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -248,6 +254,10 @@ pub struct RunConfig {
     pub uts: Option<String>,
     /// `--ipc`, unless `private`.
     pub ipc: Option<String>,
+    /// `--domainname`.
+    pub domainname: Option<String>,
+    /// `--oom-score-adj`.
+    pub oom_score_adj: Option<i32>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -576,6 +586,8 @@ impl Store {
             shm_size: config.shm_size,
             uts: config.uts,
             ipc: config.ipc,
+            domainname: config.domainname,
+            oom_score_adj: config.oom_score_adj,
             restarting: false,
             restart_count: 0,
             stopped: crate::restart::Stopped::No,

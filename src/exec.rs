@@ -154,6 +154,13 @@ impl Store {
                 return Err(e);
             }
         }
+        if let Some(adj) = rec.oom_score_adj {
+            if let Err(e) = crate::run::set_oom_score_adj(launched.pid.as_raw_nonzero().get(), adj)
+            {
+                launched.kill();
+                return Err(e);
+            }
+        }
         if let Err(e) = crate::run::size_terminal(&mut launched, spec.tty_size) {
             launched.kill();
             return Err(e);

@@ -604,6 +604,10 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
     let what = match stage {
         Some(Stage::DeathSignal) => "set the parent-death signal".to_string(),
         Some(Stage::PrivateRoot) => "make / private in the container's mount namespace".to_string(),
+        Some(Stage::Hostname) if report.index == 1 => format!(
+            "set domain name {}",
+            String::from_utf8_lossy(&plan.domainname)
+        ),
         Some(Stage::Hostname) => {
             format!("set hostname {}", String::from_utf8_lossy(&plan.hostname))
         }

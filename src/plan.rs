@@ -214,6 +214,8 @@ pub struct ChildPlan {
     pub rootfs: CString,
     /// The hostname to set in the new UTS namespace.
     pub hostname: Vec<u8>,
+    /// The NIS domain name to set there (`--domainname`); empty: none.
+    pub domainname: Vec<u8>,
     /// Mounts and files made under `rootfs` before the pivot.
     pub steps: Vec<Step>,
     /// The working directory inside the container.
@@ -288,6 +290,8 @@ pub struct ChildPlan {
 pub struct PlanInput<'a> {
     /// The container's hostname.
     pub hostname: &'a str,
+    /// Its NIS domain name (`--domainname`); empty: none.
+    pub domainname: &'a str,
     /// The command; empty means `/bin/sh`.
     pub command: &'a [String],
     /// `-e` entries: `KEY=VALUE`, or `KEY` to pass the host's value.
@@ -356,6 +360,7 @@ impl Default for PlanInput<'_> {
     fn default() -> Self {
         PlanInput {
             hostname: "",
+            domainname: "",
             command: &[],
             env: &[],
             workdir: None,
@@ -415,6 +420,15 @@ impl ChildPlan {
         Ok(ChildPlan {
             rootfs: cstring("container root", root)?,
             hostname: hostname_bytes(input.hostname)?,
+            domainname: match input.domainname {
+                "" => Vec::new(),
+                name if valid_hostname(name) => name.as_bytes().to_vec(),
+                name => {
+                    return Err(Error::msg(format!(
+                        "invalid --domainname {name:?}: use letters, digits, '-' and '.', at most 64 bytes"
+                    )))
+                }
+            },
             steps: match input.joins {
                 true => Vec::new(),
                 false => all_steps(STEP_ROOT, input)?,

@@ -113,6 +113,12 @@ pub struct Spec {
     /// Where its IPC namespace and `/dev/shm` come from (`--ipc`, see
     /// [`crate::ipc`]).
     pub ipc: crate::ipc::Mode,
+    /// Its NIS domain name (`--domainname`; not with `host_uts`).
+    pub domainname: Option<String>,
+    /// Its processes' `oom_score_adj` (`--oom-score-adj`, -1000 to 1000),
+    /// set by the parent before the command runs; `exec`'s commands get
+    /// it too.
+    pub oom_score_adj: Option<i32>,
 }
 
 impl Default for Spec {
@@ -154,6 +160,8 @@ impl Default for Spec {
             shm_size: None,
             host_uts: false,
             ipc: crate::ipc::Mode::Private,
+            domainname: None,
+            oom_score_adj: None,
         }
     }
 }
@@ -235,6 +243,8 @@ impl Spec {
             shm_size: record.shm_size,
             host_uts: record.uts.as_deref() == Some("host"),
             ipc: crate::ipc::Mode::parse(record.ipc.as_deref().unwrap_or_default())?,
+            domainname: record.domainname.clone(),
+            oom_score_adj: record.oom_score_adj,
         };
         Ok((spec, resolved))
     }
@@ -594,6 +604,11 @@ impl Store {
                         "--hostname with --uts host: the hostname is the host's",
                     ));
                 }
+                if spec.domainname.is_some() {
+                    return Err(Error::msg(
+                        "--domainname with --uts host: the domain name is the host's",
+                    ));
+                }
                 if let Some(s) = spec.sysctls.iter().find(|s| s.name == "kernel.domainname") {
                     return Err(Error::msg(format!(
                         "invalid --sysctl {s}: kernel.domainname is the host's with --uts host"
@@ -737,6 +752,7 @@ impl Store {
             &self.container_path(&id),
             &PlanInput {
                 hostname: &hostname,
+                domainname: spec.domainname.as_deref().unwrap_or_default(),
                 command: &spec.command,
                 env: &spec.env,
                 workdir: spec.workdir.as_deref(),
@@ -1041,6 +1057,8 @@ impl Store {
                 shm_size: spec.shm_size,
                 uts: spec.host_uts.then(|| "host".to_string()),
                 ipc: spec.ipc.recorded(),
+                domainname: spec.domainname.clone(),
+                oom_score_adj: spec.oom_score_adj,
             },
         )
     }
@@ -1078,7 +1096,12 @@ impl Store {
         // create), which would detach a volume the child just bound on one.
         let etc_after_clone = network.mode() != net::Mode::Bridge && spec.mounts.is_empty();
         if !etc_after_clone {
-            net::write_etc_files(rootfs, &created.record.hostname, network)?;
+            net::write_etc_files(
+                rootfs,
+                &created.record.hostname,
+                created.record.domainname.as_deref().unwrap_or_default(),
+                network,
+            )?;
         }
         let trees = launch::Trees::open(plan, rootfs, userns, ipc)?;
         let mut launched = launch::spawn(
@@ -1103,8 +1126,17 @@ impl Store {
                 return Err(e);
             }
         }
+        if let Some(adj) = spec.oom_score_adj {
+            if let Err(e) = set_oom_score_adj(pid.get(), adj) {
+                launched.kill();
+                return Err(e);
+            }
+        }
+        let domainname = created.record.domainname.as_deref().unwrap_or_default();
         if etc_after_clone {
-            if let Err(e) = net::write_etc_files(rootfs, &created.record.hostname, network) {
+            if let Err(e) =
+                net::write_etc_files(rootfs, &created.record.hostname, domainname, network)
+            {
                 launched.kill();
                 return Err(e);
             }
@@ -1384,6 +1416,29 @@ impl Drop for Container<'_> {
 /// How errors name container `r`: by its name, else its ID.
 fn shown(r: &Record) -> &str {
     r.name.as_deref().unwrap_or(&r.id)
+}
+
+/// Sets process `pid`'s `oom_score_adj` (`--oom-score-adj`), which the
+/// processes it starts inherit.
+pub(crate) fn set_oom_score_adj(pid: i32, adj: i32) -> Result<()> {
+    let path = format!("/proc/{pid}/oom_score_adj");
+    rustix::fs::open(
+        path.as_str(),
+        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .and_then(|fd| rustix::io::write(&fd, adj.to_string().as_bytes()))
+    .map(drop)
+    .map_err(|e| {
+        let err = Error::os(format!("write {adj} to {path} (--oom-score-adj)"), e);
+        match e {
+            // The kernel's rule: below the lowest it had, only with it.
+            rustix::io::Errno::ACCESS => {
+                err.with_advice("a value below 0 needs CAP_SYS_RESOURCE, which tupper does not have")
+            }
+            _ => err,
+        }
+    })
 }
 
 /// `--ipc`'s value as the user gave it: `container:NAME` with the other

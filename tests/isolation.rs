@@ -246,6 +246,59 @@ fn ipc_host_none_and_shareable() {
     store.assert_no_leftovers();
 }
 
+/// `--domainname` (docker's): the NIS domain name of the container's UTS
+/// namespace (the host's stays), and `/etc/hosts` names the container
+/// `HOSTNAME.DOMAINNAME HOSTNAME`; kept in the record for a start again.
+/// An invalid one, or one with `--uts host`, is refused and makes nothing.
+#[test]
+fn domainname_is_the_containers() {
+    let store = store_with_busybox();
+    let host = std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
+    let script = "cat /proc/sys/kernel/domainname; tail -n 1 /etc/hosts";
+    let args = [
+        "--net",
+        "none",
+        "--name",
+        "web",
+        "--domainname",
+        "example.com",
+        "bb",
+        "sh",
+        "-c",
+        script,
+    ];
+    let want = "example.com\n127.0.1.1\tweb.example.com web\n";
+    let mut run = vec!["run"];
+    run.extend(args);
+    assert_eq!(store.tupper(&run).ok(), want);
+    assert_eq!(store.inspect("web")["domainname"], "example.com");
+    assert_eq!(store.tupper(&["start", "-a", "web"]).ok(), want);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap(),
+        host
+    );
+    store.tupper(&["rm", "web"]).ok();
+    let before = store.state();
+    for (flags, error) in [
+        (
+            &["--domainname", "bad name"][..],
+            "invalid --domainname \"bad name\"",
+        ),
+        (
+            &["--uts", "host", "--domainname", "x"],
+            "--domainname with --uts host: the domain name is the host's",
+        ),
+    ] {
+        let mut args = vec!["run", "--rm", "--net", "none"];
+        args.extend(flags);
+        args.extend(["bb", "true"]);
+        let line = store.tupper(&args).fails(125);
+        assert!(line.contains(error), "{args:?}: {line}");
+        before.assert_same(&store.state(), &format!("{args:?}"));
+    }
+    store.assert_no_leftovers();
+}
+
 #[test]
 fn hostname_defaults_to_the_id() {
     let store = store_with_busybox();

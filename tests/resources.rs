@@ -534,6 +534,56 @@ fn ulimits_are_the_commands_and_execs() {
     store.assert_no_leftovers();
 }
 
+/// `--oom-score-adj` (docker's): the command's `oom_score_adj`, which
+/// its children and `exec`'s commands have too; kept in the record;
+/// outside -1000..1000 a one-line error that makes nothing. A value
+/// below 0 needs CAP_SYS_RESOURCE (this VM's root has not got it): then
+/// it is a one-line error that says so, and makes nothing.
+#[test]
+fn oom_score_adj_is_the_commands_and_execs() {
+    let store = store_with_busybox();
+    let script = "cat /proc/self/oom_score_adj; sh -c 'cat /proc/self/oom_score_adj'";
+    let out = run_rm(&store, &["--oom-score-adj", "500"], &["sh", "-c", script]).ok();
+    assert_eq!(out, "500\n500\n");
+    let before = store.state();
+    let lowered = run_rm(&store, &["--oom-score-adj", "-500"], &["sh", "-c", script]);
+    match has_capability(24) {
+        true => assert_eq!(lowered.ok(), "-500\n-500\n"),
+        false => {
+            let line = lowered.fails(125);
+            assert!(line.contains("(--oom-score-adj): Permission denied"), "{line}");
+            assert!(line.contains("needs CAP_SYS_RESOURCE"), "{line}");
+            before.assert_same(&store.state(), "--oom-score-adj -500");
+        }
+    }
+    let own = fs::read_to_string("/proc/self/oom_score_adj").unwrap();
+    assert_eq!(
+        run_rm(&store, &[], &["sh", "-c", script]).ok(),
+        own.repeat(2)
+    );
+    let id = detached(&store, &["--oom-score-adj", "800"], &["sleep", "100"]);
+    assert_eq!(
+        store
+            .tupper(&["exec", &id, "cat", "/proc/self/oom_score_adj"])
+            .ok(),
+        "800\n"
+    );
+    assert_eq!(store.inspect(&id)["oom_score_adj"], 800);
+    store.tupper(&["rm", "-f", &id]).ok();
+    let before = store.state();
+    for bad in ["1001", "-1001", "x"] {
+        let line = run_rm(&store, &["--oom-score-adj", bad], &["true"]).fails(125);
+        assert!(
+            line.contains(&format!(
+                "--oom-score-adj \"{bad}\": a whole number from -1000 to 1000"
+            )),
+            "{line}"
+        );
+        before.assert_same(&store.state(), bad);
+    }
+    store.assert_no_leftovers();
+}
+
 #[test]
 fn bad_ulimits_are_one_line_errors_that_change_nothing() {
     let store = store_with_busybox();

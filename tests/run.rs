@@ -364,3 +364,128 @@ fn env_file_sets_variables_and_e_wins() {
     assert!(line.contains("--env-file /no/such"), "{line}");
     store.assert_no_leftovers();
 }
+
+/// `--cidfile FILE` (docker's): the container's ID, without a newline, in
+/// FILE once the command runs (`run`, `run -d`) or the container is made
+/// (`create`). A FILE that exists is refused before anything is made, and
+/// left as it was; a run that fails leaves no FILE.
+#[test]
+fn cidfile_holds_the_id() {
+    let store = store_with_busybox();
+    let file = |name: &str| store.scratch().join(name).to_str().unwrap().to_string();
+    let ids = |all: bool| -> Vec<String> {
+        store
+            .ps_json(all)
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (a, d, c, bad) = (file("a.cid"), file("d.cid"), file("c.cid"), file("bad.cid"));
+    // Read while the command runs: the file is there before it ends.
+    let out = store
+        .tupper(&[
+            "run",
+            "--net",
+            "none",
+            "--cidfile",
+            &a,
+            "bb",
+            "sh",
+            "-c",
+            "sleep 0.2",
+        ])
+        .ok();
+    assert_eq!(out, "");
+    assert_eq!(vec![std::fs::read_to_string(&a).unwrap()], ids(true));
+    let id = store
+        .tupper(&[
+            "run",
+            "-d",
+            "--net",
+            "none",
+            "--cidfile",
+            &d,
+            "bb",
+            "sleep",
+            "100",
+        ])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&d).unwrap(), id.trim());
+    // Gone before `state`, which waits for detached holders to end.
+    store.tupper(&["rm", "-f", id.trim()]).ok();
+    let id = store
+        .tupper(&["create", "--net", "none", "--cidfile", &c, "bb", "true"])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&c).unwrap(), id.trim());
+    let before = store.state();
+    for (args, what) in [
+        (
+            vec![
+                "run",
+                "--rm",
+                "--net",
+                "none",
+                "--cidfile",
+                &a,
+                "bb",
+                "true",
+            ],
+            "run",
+        ),
+        (
+            vec!["run", "-d", "--net", "none", "--cidfile", &a, "bb", "true"],
+            "run -d",
+        ),
+        (
+            vec!["create", "--net", "none", "--cidfile", &a, "bb", "true"],
+            "create",
+        ),
+    ] {
+        let kept = std::fs::read_to_string(&a).unwrap();
+        let line = store.tupper(&args).fails(125);
+        assert!(
+            line.contains(&format!("--cidfile {a}: it exists")),
+            "{what}: {line}"
+        );
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), kept, "{what}");
+        before.assert_same(&store.state(), what);
+    }
+    for args in [
+        vec![
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--cidfile",
+            &bad,
+            "nosuchimage",
+            "true",
+        ],
+        vec![
+            "run",
+            "-d",
+            "--net",
+            "none",
+            "--cidfile",
+            &bad,
+            "nosuchimage",
+            "true",
+        ],
+        vec![
+            "create",
+            "--net",
+            "none",
+            "--cidfile",
+            &bad,
+            "nosuchimage",
+            "true",
+        ],
+    ] {
+        store.tupper(&args).fails(125);
+        assert!(!std::path::Path::new(&bad).exists(), "{args:?}");
+    }
+    for id in ids(true) {
+        store.tupper(&["rm", "-f", &id]).ok();
+    }
+    store.assert_no_leftovers();
+}

@@ -28,6 +28,20 @@ pub(crate) fn hostname_file(hostname: &str) -> String {
     format!("{hostname}\n")
 }
 
+/// The names of the container's own line of `/etc/hosts`, by docker's
+/// rule (`etchosts.Build`): the full name (`HOSTNAME.DOMAINNAME` with a
+/// domain name), then, when it has a dot, its first label.
+pub(crate) fn own_names(hostname: &str, domainname: &str) -> String {
+    let full = match domainname {
+        "" => hostname.to_string(),
+        domain => format!("{hostname}.{domain}"),
+    };
+    match full.split_once('.') {
+        Some((short, _)) => format!("{full} {short}"),
+        None => full,
+    }
+}
+
 /// `/etc/hosts`: localhost, the container's own name on its address (bridge
 /// mode) or on 127.0.1.1 (the Debian convention, for `none` and `host`),
 /// after the `--add-host` entries, in order (docker's order).
@@ -329,6 +343,9 @@ mod tests {
 
     #[test]
     fn hosts_name_the_container() {
+        assert_eq!(own_names("web", ""), "web");
+        assert_eq!(own_names("web", "example.com"), "web.example.com web");
+        assert_eq!(own_names("web.lan", ""), "web.lan web");
         let h = hosts_file("web", Some(Ipv4Addr::new(10, 89, 0, 2)), &[]);
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"), "{h}");
         assert!(h.ends_with("10.89.0.2\tweb\n"), "{h}");

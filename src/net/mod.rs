@@ -1228,8 +1228,14 @@ fn remove_dnat_of<'a>(ids: impl Iterator<Item = &'a str>) -> Result<()> {
 /// container's root), never following a symlink of the image. Works for every
 /// mode; `/etc/hosts` names the container on its address in bridge mode.
 /// With [`Mode::Container`], they are the other container's
-/// ([`Prepared::share_etc_of`]).
-pub fn write_etc_files(root: BorrowedFd<'_>, hostname: &str, prepared: &Prepared) -> Result<()> {
+/// ([`Prepared::share_etc_of`]). With `domainname` (`--domainname`),
+/// `/etc/hosts` names it `HOSTNAME.DOMAINNAME HOSTNAME`, as docker's does.
+pub fn write_etc_files(
+    root: BorrowedFd<'_>,
+    hostname: &str,
+    domainname: &str,
+    prepared: &Prepared,
+) -> Result<()> {
     if prepared.mode == Mode::Container {
         let files: Vec<(&str, &[u8])> = prepared
             .shared_etc
@@ -1260,7 +1266,11 @@ pub fn write_etc_files(root: BorrowedFd<'_>, hostname: &str, prepared: &Prepared
                 .map(|a| (name.clone(), a))
         })
         .collect();
-    let hosts = etc::hosts_file(hostname, prepared.address(), &extra);
+    let hosts = etc::hosts_file(
+        &etc::own_names(hostname, domainname),
+        prepared.address(),
+        &extra,
+    );
     let name = etc::hostname_file(hostname);
     etc::write(
         root,

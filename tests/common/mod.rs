@@ -1548,3 +1548,15 @@ pub fn at_once(store: &TestStore, n: usize, args: impl Fn(usize) -> Vec<String>)
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     })
 }
+
+/// Whether this (test) process has capability `cap` (a `CAP_*` number)
+/// in its effective set, as `tupper`, started by it as root, then has.
+pub fn has_capability(cap: u32) -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    eff & (1 << cap) != 0
+}

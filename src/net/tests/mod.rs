@@ -620,7 +620,7 @@ fn bridge_mode_end_to_end() {
             FileMode::empty(),
         )
         .unwrap();
-        write_etc_files(rfd.as_fd(), "web", &p1).unwrap();
+        write_etc_files(rfd.as_fd(), "web", "", &p1).unwrap();
         let hosts = std::fs::read_to_string(root.0.join("etc/hosts")).unwrap();
         assert!(hosts.ends_with("10.201.0.2\tweb\n"), "{hosts}");
         let s = p1.settings();
