@@ -55,6 +55,8 @@ Commands:
       --add-host NAME:ADDR       add NAME to the container's /etc/hosts (ADDR host-gateway: the bridge)
       -v, --volume HOST:CTR[:ro] bind a host file or directory into the container (read-only with :ro)
       -v, --volume NAME:CTR[:ro] mount named volume NAME (made on first use, filled from the image at CTR)
+      --volumes-from NAME[:ro|:rw]
+                                 mount container NAME's volumes and bind mounts where it has them
       --tmpfs CTR[:OPTIONS]      mount a new tmpfs (default nosuid,nodev,noexec; size=, mode=, exec, ro, ...)
       --mount type=bind,source=HOST,target=CTR[,readonly] | type=volume,source=NAME,target=CTR[,readonly]
               | type=tmpfs,target=CTR[,tmpfs-size=N,tmpfs-mode=M]
@@ -464,6 +466,8 @@ pub struct RunArgs {
     pub oom_score_adj: Option<i32>,
     /// `--cidfile`: the file the container's ID is written to.
     pub cidfile: Option<String>,
+    /// `--volumes-from`, as given.
+    pub volumes_from: Vec<String>,
     /// The image.
     pub image: String,
     /// The command and its arguments.
@@ -1118,6 +1122,9 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             }
             Some(Arg::Long("domainname")) => a.domainname = Some(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("cidfile")) => a.cidfile = Some(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("volumes-from")) => {
+                a.volumes_from.push(string(p.value().map_err(lex)?)?)
+            }
             Some(Arg::Long("oom-score-adj")) => {
                 let v = string(p.value().map_err(lex)?)?;
                 a.oom_score_adj = Some(
@@ -1350,6 +1357,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         host_uts: a.host_uts,
         ipc: a.ipc.clone(),
         domainname: a.domainname.clone(),
+        volumes_from: a.volumes_from.clone(),
         oom_score_adj: a.oom_score_adj,
     })
 }

@@ -115,6 +115,11 @@ pub struct Spec {
     pub ipc: crate::ipc::Mode,
     /// Its NIS domain name (`--domainname`; not with `host_uts`).
     pub domainname: Option<String>,
+    /// `--volumes-from NAME[:ro|:rw]`: the volumes and bind mounts of
+    /// these containers, at their destinations (read-only or not as
+    /// there, or as the suffix says), except where `mounts` has one; the
+    /// record keeps the mounts, not the names.
+    pub volumes_from: Vec<String>,
     /// Its processes' `oom_score_adj` (`--oom-score-adj`, -1000 to 1000),
     /// set by the parent before the command runs; `exec`'s commands get
     /// it too.
@@ -161,6 +166,7 @@ impl Default for Spec {
             host_uts: false,
             ipc: crate::ipc::Mode::Private,
             domainname: None,
+            volumes_from: Vec::new(),
             oom_score_adj: None,
         }
     }
@@ -244,6 +250,7 @@ impl Spec {
             host_uts: record.uts.as_deref() == Some("host"),
             ipc: crate::ipc::Mode::parse(record.ipc.as_deref().unwrap_or_default())?,
             domainname: record.domainname.clone(),
+            volumes_from: Vec::new(),
             oom_score_adj: record.oom_score_adj,
         };
         Ok((spec, resolved))
@@ -547,6 +554,41 @@ impl Store {
             .unwrap_or_else(|_| unreachable!("one fd per kind")))
     }
 
+    /// `spec`'s mounts, then those of each `--volumes-from` container
+    /// (docker's): its volumes and bind mounts (not its `tmpfs`es), as
+    /// read-only as there unless `:ro` or `:rw` says, where nothing is
+    /// mounted already (the run's own `-v` wins).
+    fn mounts_from(&self, spec: &Spec) -> Result<Vec<crate::volume::Mount>> {
+        let mut mounts = spec.mounts.clone();
+        for from in &spec.volumes_from {
+            let (name, read_only) = match from.rsplit_once(':') {
+                None => (from.as_str(), None),
+                Some((name, "ro")) => (name, Some(true)),
+                Some((name, "rw")) => (name, Some(false)),
+                Some(_) => {
+                    return Err(Error::msg(format!(
+                        "invalid --volumes-from {from}: NAME, NAME:ro or NAME:rw"
+                    )))
+                }
+            };
+            let other = self
+                .find_container(name)
+                .map_err(|e| Error::msg(format!("--volumes-from {name}: {}", e.what())))?;
+            for m in &other.mounts {
+                if m.kind == crate::volume::Kind::Tmpfs
+                    || mounts.iter().any(|o| o.destination == m.destination)
+                {
+                    continue;
+                }
+                mounts.push(crate::volume::Mount {
+                    read_only: read_only.unwrap_or(m.read_only),
+                    ..m.clone()
+                });
+            }
+        }
+        Ok(mounts)
+    }
+
     /// The container whose IPC a start of `spec` (container `id`) joins
     /// (`--ipc container:NAME`): one with an IPC namespace and `/dev/shm`
     /// of its own, not the container itself.
@@ -714,6 +756,19 @@ impl Store {
             None => std::env::var("TERM")
                 .ok()
                 .or_else(|| spec.tty.then(|| "xterm".to_string())),
+        };
+        // `--volumes-from`: the other containers' mounts join the run's.
+        let with_theirs;
+        let spec = match spec.volumes_from.is_empty() {
+            true => spec,
+            false => {
+                with_theirs = Spec {
+                    mounts: self.mounts_from(spec)?,
+                    volumes_from: Vec::new(),
+                    ..spec.clone()
+                };
+                &with_theirs
+            }
         };
         // Named volumes: their paths in the store now, made with the
         // container (`Store::make_volumes`).
@@ -1433,9 +1488,8 @@ pub(crate) fn set_oom_score_adj(pid: i32, adj: i32) -> Result<()> {
         let err = Error::os(format!("write {adj} to {path} (--oom-score-adj)"), e);
         match e {
             // The kernel's rule: below the lowest it had, only with it.
-            rustix::io::Errno::ACCESS => {
-                err.with_advice("a value below 0 needs CAP_SYS_RESOURCE, which tupper does not have")
-            }
+            rustix::io::Errno::ACCESS => err
+                .with_advice("a value below 0 needs CAP_SYS_RESOURCE, which tupper does not have"),
             _ => err,
         }
     })

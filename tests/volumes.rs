@@ -608,3 +608,126 @@ fn a_half_made_volume_goes_with_the_next_volume_made() {
     store.tupper(&["volume", "rm", "a"]).ok();
     store.assert_no_leftovers();
 }
+
+/// `--volumes-from NAME[:ro|:rw]` (docker's): NAME's named volumes and bind
+/// mounts at their destinations (what one writes, the other reads), as
+/// read-only as there unless the suffix says; not its `tmpfs`es; the run's
+/// own `-v` on a destination wins. The record keeps the mounts: a start
+/// again needs NAME no more, and the volume counts as in use. Bad input
+/// is a one-line error that makes nothing.
+#[test]
+fn volumes_from_mounts_the_other_containers() {
+    let store = store_with_busybox();
+    let host = store.scratch().join("shared");
+    std::fs::create_dir(&host).unwrap();
+    let bind = format!("{}:/host:ro", host.display());
+    store
+        .tupper(&[
+            "create",
+            "--net",
+            "none",
+            "--name",
+            "src",
+            "-v",
+            "data:/data",
+            "-v",
+            &bind,
+            "--tmpfs",
+            "/tmp/t",
+            "bb",
+            "true",
+        ])
+        .ok();
+    let script = "echo x > /data/f && echo data-rw || echo data-ro; \
+                  touch /host/y 2>/dev/null && echo host-rw || echo host-ro; \
+                  test -e /tmp/t || echo no-tmpfs";
+    let run = |flags: &[&str]| {
+        let mut args = vec!["run", "--rm", "--net", "none"];
+        args.extend(flags);
+        args.extend(["bb", "sh", "-c", script]);
+        store.tupper(&args).ok()
+    };
+    assert_eq!(
+        run(&["--volumes-from", "src"]),
+        "data-rw\nhost-ro\nno-tmpfs\n"
+    );
+    assert!(!host.join("y").exists());
+    assert_eq!(
+        run(&["--volumes-from", "src:rw"]),
+        "data-rw\nhost-rw\nno-tmpfs\n"
+    );
+    assert!(host.join("y").exists());
+    assert_eq!(
+        run(&["--volumes-from", "src:ro"]),
+        "data-ro\nhost-ro\nno-tmpfs\n"
+    );
+    // The run's own volume on /data, not src's.
+    assert_eq!(
+        store
+            .tupper(&[
+                "run",
+                "--rm",
+                "--net",
+                "none",
+                "-v",
+                "other:/data",
+                "--volumes-from",
+                "src",
+                "bb",
+                "sh",
+                "-c",
+                "ls /data; echo end",
+            ])
+            .ok(),
+        "end\n"
+    );
+    store
+        .tupper(&[
+            "create",
+            "--net",
+            "none",
+            "--name",
+            "c",
+            "--volumes-from",
+            "src",
+            "bb",
+            "cat",
+            "/data/f",
+        ])
+        .ok();
+    let mounts = store.inspect("c")["mounts"].clone();
+    assert_eq!(mounts.as_array().unwrap().len(), 2, "{mounts}");
+    assert_eq!(mounts[0]["name"], "data");
+    assert_eq!(mounts[1]["destination"], "/host");
+    assert_eq!(mounts[1]["read_only"], true);
+    store.tupper(&["rm", "src"]).ok();
+    assert_eq!(store.tupper(&["start", "-a", "c"]).ok(), "x\n");
+    let e = store.tupper(&["volume", "rm", "data"]).fails(125);
+    assert!(e.contains("in use by container"), "{e}");
+    let before = store.state();
+    for (from, error) in [
+        ("nope", "--volumes-from nope: no such container: nope"),
+        (
+            "c:rx",
+            "invalid --volumes-from c:rx: NAME, NAME:ro or NAME:rw",
+        ),
+    ] {
+        let line = store
+            .tupper(&[
+                "run",
+                "--rm",
+                "--net",
+                "none",
+                "--volumes-from",
+                from,
+                "bb",
+                "true",
+            ])
+            .fails(125);
+        assert!(line.contains(error), "{from}: {line}");
+        before.assert_same(&store.state(), from);
+    }
+    store.tupper(&["rm", "c"]).ok();
+    store.tupper(&["volume", "rm", "data", "other"]).ok();
+    store.assert_no_leftovers();
+}
