@@ -551,7 +551,10 @@ fn oom_score_adj_is_the_commands_and_execs() {
         true => assert_eq!(lowered.ok(), "-500\n-500\n"),
         false => {
             let line = lowered.fails(125);
-            assert!(line.contains("(--oom-score-adj): Permission denied"), "{line}");
+            assert!(
+                line.contains("(--oom-score-adj): Permission denied"),
+                "{line}"
+            );
             assert!(line.contains("needs CAP_SYS_RESOURCE"), "{line}");
             before.assert_same(&store.state(), "--oom-score-adj -500");
         }
