@@ -106,8 +106,9 @@ Commands:
                                  named volumes (run -v NAME:PATH makes one on first use, filled from the image)
   cp SRC DEST                    copy files between the host and a container (CONTAINER:PATH; -: a tar
                                  archive on stdout or stdin)
-  exec [-d] [-t] [-e KEY[=VALUE]] [-w DIR] [-u USER[:GROUP]] NAME|ID COMMAND [ARG]...
-                                 run a command in a running container (-d: in the background)
+  exec [-d] [-t] [-e KEY[=VALUE]] [--env-file FILE] [-w DIR] [-u USER[:GROUP]] [--privileged]
+       NAME|ID COMMAND [ARG]...  run a command in a running container (-d: in the background;
+                                 --privileged: every capability)
   wait NAME|ID...                wait for containers to end; print their exit codes
   stop [-t SECONDS] NAME|ID...   stop running containers: SIGTERM (or --stop-signal), SIGKILL after -t
                                  (default the container's --stop-timeout, else 10)
@@ -253,6 +254,8 @@ pub enum Command {
         workdir: Option<String>,
         /// `-u`.
         user: Option<String>,
+        /// `--privileged`: every capability tupper has.
+        privileged: bool,
         /// The command and its arguments.
         command: Vec<String>,
     },
@@ -658,7 +661,7 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         }
         "exec" => {
             let (mut tty, mut env, mut workdir, mut user) = (false, Vec::new(), None, None);
-            let mut detach = false;
+            let (mut detach, mut privileged, mut files) = (false, false, Vec::new());
             let name = loop {
                 match p.next().map_err(lex)? {
                     Some(Arg::Short('t')) | Some(Arg::Long("tty")) => tty = true,
@@ -673,6 +676,8 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                     Some(Arg::Short('u')) | Some(Arg::Long("user")) => {
                         user = Some(string(p.value().map_err(lex)?)?)
                     }
+                    Some(Arg::Long("env-file")) => files.push(string(p.value().map_err(lex)?)?),
+                    Some(Arg::Long("privileged")) => privileged = true,
                     Some(Arg::Value(v)) => break string(v)?,
                     Some(other) => return Err(lex(other.unexpected())),
                     None => return Err(bad("exec needs a container name or ID and a command")),
@@ -695,9 +700,11 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 name,
                 tty,
                 detach,
-                env,
+                // docker's order: the files' variables, then -e's.
+                env: env_files(&files)?.into_iter().chain(env).collect(),
                 workdir,
                 user,
+                privileged,
                 command,
             }
         }
@@ -1813,6 +1820,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             env,
             workdir,
             user,
+            privileged,
             command,
         } => {
             drop(out);
@@ -1828,6 +1836,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 env: env.clone(),
                 workdir: workdir.clone(),
                 user: user.clone(),
+                privileged: *privileged,
                 tty: *tty,
                 tty_size: match tty {
                     true => crate::terminal::user_terminal_size(),

@@ -30,6 +30,9 @@ pub struct ExecSpec {
     /// The user to run as (`-u USER[:GROUP]`, looked up in the container's
     /// `/etc/passwd` and `/etc/group`); default: the container's.
     pub user: Option<String>,
+    /// Every capability tupper has (`--privileged`, docker's), whatever
+    /// the container's; its system-call filter stays the container's.
+    pub privileged: bool,
     /// A terminal of its own (`-t`).
     pub tty: bool,
     /// The terminal's size (rows, columns).
@@ -104,12 +107,15 @@ impl Store {
             }
         };
         env.extend(spec.env.iter().cloned());
-        let capabilities = security.as_ref().map_or(crate::capabilities::DEFAULT, |s| {
-            s.capabilities
-                .iter()
-                .filter_map(|n| crate::capabilities::bit(n))
-                .fold(0, |a, b| a | b)
-        });
+        let capabilities = match spec.privileged {
+            true => crate::capabilities::available()?,
+            false => security.as_ref().map_or(crate::capabilities::DEFAULT, |s| {
+                s.capabilities
+                    .iter()
+                    .filter_map(|n| crate::capabilities::bit(n))
+                    .fold(0, |a, b| a | b)
+            }),
+        };
         let term = spec
             .tty
             .then(|| std::env::var("TERM").unwrap_or_else(|_| "xterm".to_string()));

@@ -289,3 +289,46 @@ fn exec_d_returns_once_the_command_runs() {
     store.tupper(&["rm", "-f", "box"]).ok();
     store.assert_no_leftovers();
 }
+
+/// `exec --privileged` (docker's): every capability tupper has (this
+/// process's, which it inherits), even in a container that dropped them
+/// all; its system-call filter stays the container's. `exec --env-file`:
+/// the file's variables, then `-e`'s, over the container's.
+#[test]
+fn exec_privileged_and_env_file() {
+    let store = store_with_busybox();
+    running(&store, "r", &["--cap-drop", "ALL", "-e", "A=run"]);
+    let status = |flags: &[&str]| {
+        let mut v = vec!["exec"];
+        v.extend(flags);
+        v.extend(["r", "grep", "-E", "^(CapEff|Seccomp):", "/proc/self/status"]);
+        store.tupper(&v).ok()
+    };
+    let mine = std::fs::read_to_string("/proc/self/status").unwrap();
+    let mine = mine.lines().find(|l| l.starts_with("CapEff:")).unwrap();
+    assert_eq!(status(&["--privileged"]), format!("{mine}\nSeccomp:\t2\n"));
+    assert_eq!(status(&[]), "CapEff:\t0000000000000000\nSeccomp:\t2\n");
+    let file = store.scratch().join("exec.env");
+    std::fs::write(&file, "# variables\nA=file\nB=file\n").unwrap();
+    let out = store
+        .tupper(&[
+            "exec",
+            "--env-file",
+            file.to_str().unwrap(),
+            "-e",
+            "B=flag",
+            "r",
+            "sh",
+            "-c",
+            "echo $A $B",
+        ])
+        .ok();
+    assert_eq!(out, "file flag\n");
+    assert_eq!(exec(&store, "r", &["sh", "-c", "echo $A"]).ok(), "run\n");
+    let line = store
+        .tupper(&["exec", "--env-file", "/nonexistent/e", "r", "true"])
+        .fails(125);
+    assert!(line.contains("read --env-file /nonexistent/e"), "{line}");
+    store.tupper(&["rm", "-f", "r"]).ok();
+    store.assert_no_leftovers();
+}
