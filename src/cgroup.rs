@@ -70,6 +70,14 @@ pub struct Resources {
     /// a quota of that share of each [`CPU_PERIOD_US`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nano_cpus: Option<u64>,
+    /// The CFS period in microseconds (`--cpu-period`, 1000 to 1000000;
+    /// the kernel's default 100000). Not with `nano_cpus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_period: Option<u64>,
+    /// The CFS quota in microseconds per period (`--cpu-quota`, at least
+    /// 1000; -1: none). Not with `nano_cpus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<i64>,
     /// Relative CPU weight (`-c`, `--cpu-shares`; the kernel's default is
     /// 1024, and it takes 2 to 262144: a value outside is clamped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +109,8 @@ impl Resources {
             || self.memory_swap.is_some()
             || self.pids_limit.is_some()
             || self.nano_cpus.is_some()
+            || self.cpu_period.is_some()
+            || self.cpu_quota.is_some()
             || self.cpu_shares.is_some()
             || self.cpuset_cpus.is_some()
             || self.cpuset_mems.is_some()
@@ -110,7 +120,11 @@ impl Resources {
     /// The controllers the limits need.
     fn controllers(&self) -> Vec<&'static str> {
         let mut c = Vec::new();
-        if self.nano_cpus.is_some() || self.cpu_shares.is_some() {
+        if self.nano_cpus.is_some()
+            || self.cpu_shares.is_some()
+            || self.cpu_period.is_some()
+            || self.cpu_quota.is_some()
+        {
             c.push("cpu");
         }
         if self.cpuset_cpus.is_some() || self.cpuset_mems.is_some() {
@@ -165,6 +179,22 @@ impl Resources {
                     ));
                 }
             }
+        }
+        // docker's rules and words.
+        if self.nano_cpus.is_some() && (self.cpu_period.is_some() || self.cpu_quota.is_some()) {
+            return bad(
+                "--cpus with --cpu-period or --cpu-quota: give the one or the others".into(),
+            );
+        }
+        if let Some(p) = self.cpu_period.filter(|p| !(1000..=1_000_000).contains(p)) {
+            return bad(format!(
+                "--cpu-period {p}: from 1000 (1 ms) to 1000000 (1 s) microseconds"
+            ));
+        }
+        if let Some(q) = self.cpu_quota.filter(|q| *q != -1 && *q < 1000) {
+            return bad(format!(
+                "--cpu-quota {q}: at least 1000 (1 ms) microseconds, or -1 for none"
+            ));
         }
         if let Some(list) = &self.cpuset_cpus {
             let wanted = parse_list("--cpuset-cpus", list)?;
@@ -711,6 +741,29 @@ pub fn limit_files(r: &Resources, v2: bool) -> Vec<(&'static str, String)> {
                 out.push(("cpu.cfs_quota_us", quota_us(n).to_string()));
             }
             true => out.push(("cpu.max", format!("{} {CPU_PERIOD_US}", quota_us(n)))),
+        }
+    }
+    if r.cpu_period.is_some() || r.cpu_quota.is_some() {
+        match v2 {
+            false => {
+                if let Some(p) = r.cpu_period {
+                    out.push(("cpu.cfs_period_us", p.to_string()));
+                }
+                if let Some(q) = r.cpu_quota {
+                    out.push(("cpu.cfs_quota_us", q.to_string()));
+                }
+            }
+            true => out.push((
+                "cpu.max",
+                format!(
+                    "{} {}",
+                    match r.cpu_quota {
+                        None | Some(-1) => "max".to_string(),
+                        Some(q) => q.to_string(),
+                    },
+                    r.cpu_period.unwrap_or(CPU_PERIOD_US)
+                ),
+            )),
         }
     }
     if let Some(s) = r.cpu_shares {
@@ -1273,6 +1326,40 @@ mod tests {
                 ("cpu.weight", "100".to_string()),
                 ("cpuset.cpus", "1".to_string()),
             ]
+        );
+        // --cpu-period and --cpu-quota: each alone, or both.
+        let cfs = |period, quota, v2| {
+            limit_files(
+                &Resources {
+                    cpu_period: period,
+                    cpu_quota: quota,
+                    ..Default::default()
+                },
+                v2,
+            )
+        };
+        assert_eq!(
+            cfs(Some(50_000), Some(20_000), false),
+            [
+                ("cpu.cfs_period_us", "50000".to_string()),
+                ("cpu.cfs_quota_us", "20000".to_string())
+            ]
+        );
+        assert_eq!(
+            cfs(None, Some(-1), false),
+            [("cpu.cfs_quota_us", "-1".to_string())]
+        );
+        assert_eq!(
+            cfs(Some(50_000), Some(20_000), true),
+            [("cpu.max", "20000 50000".to_string())]
+        );
+        assert_eq!(
+            cfs(Some(50_000), None, true),
+            [("cpu.max", "max 50000".to_string())]
+        );
+        assert_eq!(
+            cfs(None, Some(30_000), true),
+            [("cpu.max", "30000 100000".to_string())]
         );
     }
 

@@ -67,6 +67,8 @@ Commands:
       --memory-swap BYTES        limit memory plus swap (default: twice --memory; -1: unlimited swap)
       --pids-limit N             limit its number of tasks (-1: no limit)
       --cpus N                   limit its CPU time to N CPUs (1.5)
+      --cpu-period US, --cpu-quota US
+                                 its CFS period and quota in microseconds (not with --cpus)
       -c, --cpu-shares N         its relative CPU weight (default 1024; 2-262144)
       --cpuset-cpus LIST, --cpuset-mems LIST
                                  the CPUs (0-2,4) and memory nodes it may use
@@ -120,8 +122,8 @@ Commands:
   logs [-f] [-n N] NAME|ID       the output of a container started with run -d (-f: follow; -n, --tail: the last N lines)
   port NAME|ID [PORT[/PROTO]]    the published ports of a container (docker's format)
   top NAME|ID                    the processes of a running container (ps -ef's columns, host PIDs)
-  update [-m BYTES] [--memory-swap BYTES] [--pids-limit N] [--cpus N] [-c N] [--cpuset-cpus LIST]
-         [--cpuset-mems LIST] [--restart POLICY] NAME|ID...
+  update [-m BYTES] [--memory-swap BYTES] [--pids-limit N] [--cpus N] [--cpu-period US]
+         [--cpu-quota US] [-c N] [--cpuset-cpus LIST] [--cpuset-mems LIST] [--restart POLICY] NAME|ID...
                                  change containers' limits (a running one's at once), restart policy
   pause NAME|ID...               freeze every process of running containers (cgroup freezer)
   unpause NAME|ID...             let the processes of paused containers go on
@@ -1050,6 +1052,8 @@ fn resource_flag(arg: &Arg<'_>) -> Option<&'static str> {
         Arg::Long("memory-swap") => "memory-swap",
         Arg::Long("pids-limit") => "pids-limit",
         Arg::Long("cpus") => "cpus",
+        Arg::Long("cpu-period") => "cpu-period",
+        Arg::Long("cpu-quota") => "cpu-quota",
         Arg::Short('c') | Arg::Long("cpu-shares") => "cpu-shares",
         Arg::Long("cpuset-cpus") => "cpuset-cpus",
         Arg::Long("cpuset-mems") => "cpuset-mems",
@@ -1071,6 +1075,19 @@ fn set_resource(r: &mut crate::cgroup::Resources, flag: &str, v: &str) -> Result
             })?)
         }
         "cpus" => r.nano_cpus = Some(crate::cgroup::parse_cpus(v)?),
+        // docker: 0 is not set.
+        "cpu-period" => {
+            let p: u64 = v
+                .parse()
+                .map_err(|_| bad(format!("--cpu-period {v}: not a number of microseconds")))?;
+            r.cpu_period = (p != 0).then_some(p);
+        }
+        "cpu-quota" => {
+            let q: i64 = v
+                .parse()
+                .map_err(|_| bad(format!("--cpu-quota {v}: not a number of microseconds")))?;
+            r.cpu_quota = (q != 0).then_some(q);
+        }
         "cpu-shares" => {
             let shares: u64 = v
                 .parse()

@@ -33,6 +33,8 @@ impl Store {
             memory_swap: given.memory_swap.or(old.memory_swap),
             pids_limit: given.pids_limit.or(old.pids_limit),
             nano_cpus: given.nano_cpus.or(old.nano_cpus),
+            cpu_period: given.cpu_period.or(old.cpu_period),
+            cpu_quota: given.cpu_quota.or(old.cpu_quota),
             cpu_shares: given.cpu_shares.or(old.cpu_shares),
             cpuset_cpus: given.cpuset_cpus.clone().or(old.cpuset_cpus),
             cpuset_mems: given.cpuset_mems.clone().or(old.cpuset_mems),

@@ -534,6 +534,55 @@ fn ulimits_are_the_commands_and_execs() {
     store.assert_no_leftovers();
 }
 
+/// `--cpu-period` and `--cpu-quota` (docker's): the CFS period and quota
+/// in the kernel's files; `update` changes one and keeps the other; not
+/// with `--cpus`, and out of range, one-line errors that make nothing.
+#[test]
+fn cpu_period_and_quota_are_the_kernels() {
+    let store = store_with_busybox();
+    let id = detached(
+        &store,
+        &["--cpu-period", "50000", "--cpu-quota", "20000"],
+        &["sleep", "100"],
+    );
+    let dir = cgroup_v1_mount("cpu").join("tupper").join(&id);
+    assert_eq!(read(&dir, "cpu.cfs_period_us"), "50000");
+    assert_eq!(read(&dir, "cpu.cfs_quota_us"), "20000");
+    store.tupper(&["update", "--cpu-quota", "-1", &id]).ok();
+    assert_eq!(read(&dir, "cpu.cfs_period_us"), "50000");
+    assert_eq!(read(&dir, "cpu.cfs_quota_us"), "-1");
+    let rec = store.inspect(&id);
+    assert_eq!(rec["resources"]["cpu_period"], 50000);
+    assert_eq!(rec["resources"]["cpu_quota"], -1);
+    let line = store.tupper(&["update", "--cpus", "1", &id]).fails(125);
+    assert!(
+        line.contains("--cpus with --cpu-period or --cpu-quota"),
+        "{line}"
+    );
+    store.tupper(&["rm", "-f", &id]).ok();
+    let before = store.state();
+    for (flags, error) in [
+        (
+            &["--cpus", "1", "--cpu-quota", "20000"][..],
+            "--cpus with --cpu-period or --cpu-quota",
+        ),
+        (
+            &["--cpu-period", "999"],
+            "--cpu-period 999: from 1000 (1 ms)",
+        ),
+        (
+            &["--cpu-quota", "500"],
+            "--cpu-quota 500: at least 1000 (1 ms)",
+        ),
+        (&["--cpu-quota", "x"], "--cpu-quota x: not a number"),
+    ] {
+        let line = run_rm(&store, flags, &["true"]).fails(125);
+        assert!(line.contains(error), "{flags:?}: {line}");
+        before.assert_same(&store.state(), &format!("{flags:?}"));
+    }
+    store.assert_no_leftovers();
+}
+
 /// `--oom-score-adj` (docker's): the command's `oom_score_adj`, which
 /// its children and `exec`'s commands have too; kept in the record;
 /// outside -1000..1000 a one-line error that makes nothing. A value
