@@ -62,6 +62,11 @@ pub struct Resources {
     /// Needs `memory`; by default twice `memory` (docker's rule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_swap: Option<i64>,
+    /// A soft memory limit in bytes (`--memory-reservation`): what the
+    /// kernel reclaims the container down to when memory is short (v1
+    /// `memory.soft_limit_in_bytes`, v2 `memory.low`); at most `memory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<u64>,
     /// The most tasks (processes and threads) at once (`--pids-limit`; 0 or
     /// less: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +112,7 @@ impl Resources {
     pub fn wanted(&self) -> bool {
         self.memory.is_some()
             || self.memory_swap.is_some()
+            || self.memory_reservation.is_some()
             || self.pids_limit.is_some()
             || self.nano_cpus.is_some()
             || self.cpu_period.is_some()
@@ -130,7 +136,7 @@ impl Resources {
         if self.cpuset_cpus.is_some() || self.cpuset_mems.is_some() {
             c.push("cpuset");
         }
-        if self.memory.is_some() {
+        if self.memory.is_some() || self.memory_reservation.is_some() {
             c.push("memory");
         }
         if self.pids_limit.is_some() {
@@ -178,6 +184,13 @@ impl Resources {
                         format_cpus(n)
                     ));
                 }
+            }
+        }
+        if let (Some(r), Some(m)) = (self.memory_reservation, self.memory) {
+            if r > m {
+                return bad(format!(
+                    "--memory-reservation {r}: more than --memory ({m}); the reservation is the lower, soft limit"
+                ));
             }
         }
         // docker's rules and words.
@@ -724,6 +737,15 @@ pub fn limit_files(r: &Resources, v2: bool) -> Vec<(&'static str, String)> {
                 ));
             }
         }
+    }
+    if let Some(m) = r.memory_reservation {
+        out.push((
+            match v2 {
+                false => "memory.soft_limit_in_bytes",
+                true => "memory.low",
+            },
+            m.to_string(),
+        ));
     }
     if let Some(p) = r.pids_limit {
         out.push((
@@ -1326,6 +1348,19 @@ mod tests {
                 ("cpu.weight", "100".to_string()),
                 ("cpuset.cpus", "1".to_string()),
             ]
+        );
+        // --memory-reservation: the soft limit of each version.
+        let soft = Resources {
+            memory_reservation: Some(1 << 20),
+            ..Default::default()
+        };
+        assert_eq!(
+            limit_files(&soft, false),
+            [("memory.soft_limit_in_bytes", "1048576".to_string())]
+        );
+        assert_eq!(
+            limit_files(&soft, true),
+            [("memory.low", "1048576".to_string())]
         );
         // --cpu-period and --cpu-quota: each alone, or both.
         let cfs = |period, quota, v2| {

@@ -65,6 +65,7 @@ Commands:
       --init                     PID 1 is a minimal init: it reaps orphans and passes signals on to the command
       -m, --memory BYTES         limit its memory (512m, 1g; at least 6m; 0: none): a cgroup of its own
       --memory-swap BYTES        limit memory plus swap (default: twice --memory; -1: unlimited swap)
+      --memory-reservation BYTES a soft memory limit, reclaimed down to when memory is short
       --pids-limit N             limit its number of tasks (-1: no limit)
       --cpus N                   limit its CPU time to N CPUs (1.5)
       --cpu-period US, --cpu-quota US
@@ -122,8 +123,9 @@ Commands:
   logs [-f] [-n N] NAME|ID       the output of a container started with run -d (-f: follow; -n, --tail: the last N lines)
   port NAME|ID [PORT[/PROTO]]    the published ports of a container (docker's format)
   top NAME|ID                    the processes of a running container (ps -ef's columns, host PIDs)
-  update [-m BYTES] [--memory-swap BYTES] [--pids-limit N] [--cpus N] [--cpu-period US]
-         [--cpu-quota US] [-c N] [--cpuset-cpus LIST] [--cpuset-mems LIST] [--restart POLICY] NAME|ID...
+  update [-m BYTES] [--memory-swap BYTES] [--memory-reservation BYTES] [--pids-limit N]
+         [--cpus N] [--cpu-period US] [--cpu-quota US] [-c N] [--cpuset-cpus LIST]
+         [--cpuset-mems LIST] [--restart POLICY] NAME|ID...
                                  change containers' limits (a running one's at once), restart policy
   pause NAME|ID...               freeze every process of running containers (cgroup freezer)
   unpause NAME|ID...             let the processes of paused containers go on
@@ -1050,6 +1052,7 @@ fn resource_flag(arg: &Arg<'_>) -> Option<&'static str> {
     Some(match arg {
         Arg::Short('m') | Arg::Long("memory") => "memory",
         Arg::Long("memory-swap") => "memory-swap",
+        Arg::Long("memory-reservation") => "memory-reservation",
         Arg::Long("pids-limit") => "pids-limit",
         Arg::Long("cpus") => "cpus",
         Arg::Long("cpu-period") => "cpu-period",
@@ -1067,6 +1070,10 @@ fn set_resource(r: &mut crate::cgroup::Resources, flag: &str, v: &str) -> Result
         // docker: 0 is no limit, as if not given.
         "memory" => r.memory = Some(crate::cgroup::parse_bytes("--memory", v)?).filter(|m| *m != 0),
         "memory-swap" => r.memory_swap = Some(crate::cgroup::parse_swap(v)?).filter(|s| *s != 0),
+        "memory-reservation" => {
+            r.memory_reservation =
+                Some(crate::cgroup::parse_bytes("--memory-reservation", v)?).filter(|m| *m != 0)
+        }
         "pids-limit" => {
             r.pids_limit = Some(v.parse().map_err(|_| {
                 bad(format!(

@@ -583,6 +583,56 @@ fn cpu_period_and_quota_are_the_kernels() {
     store.assert_no_leftovers();
 }
 
+/// `--memory-reservation` (docker's): the soft limit in the kernel's file;
+/// `update` changes it; more than `--memory`: a one-line error.
+#[test]
+fn memory_reservation_is_the_kernels() {
+    let store = store_with_busybox();
+    let id = detached(
+        &store,
+        &["-m", "64m", "--memory-reservation", "32m"],
+        &["sleep", "100"],
+    );
+    let dir = cgroup_v1_mount("memory").join("tupper").join(&id);
+    assert_eq!(
+        read(&dir, "memory.soft_limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    store
+        .tupper(&["update", "--memory-reservation", "16m", &id])
+        .ok();
+    assert_eq!(
+        read(&dir, "memory.soft_limit_in_bytes"),
+        (16u64 << 20).to_string()
+    );
+    assert_eq!(
+        store.inspect(&id)["resources"]["memory_reservation"],
+        16u64 << 20
+    );
+    let line = store
+        .tupper(&["update", "--memory-reservation", "128m", &id])
+        .fails(125);
+    assert!(line.contains("more than --memory"), "{line}");
+    assert_eq!(
+        read(&dir, "memory.soft_limit_in_bytes"),
+        (16u64 << 20).to_string()
+    );
+    store.tupper(&["rm", "-f", &id]).ok();
+    let before = store.state();
+    let line = run_rm(
+        &store,
+        &["-m", "32m", "--memory-reservation", "64m"],
+        &["true"],
+    )
+    .fails(125);
+    assert!(
+        line.contains("--memory-reservation 67108864: more than --memory (33554432)"),
+        "{line}"
+    );
+    before.assert_same(&store.state(), "--memory-reservation over --memory");
+    store.assert_no_leftovers();
+}
+
 /// `--oom-score-adj` (docker's): the command's `oom_score_adj`, which
 /// its children and `exec`'s commands have too; kept in the record;
 /// outside -1000..1000 a one-line error that makes nothing. A value
