@@ -417,72 +417,33 @@ fn cidfile_holds_the_id() {
         .tupper(&["create", "--net", "none", "--cidfile", &c, "bb", "true"])
         .ok();
     assert_eq!(std::fs::read_to_string(&c).unwrap(), id.trim());
+    // Each way to make a container, with FILE and IMAGE.
+    let ways = [&["run", "--rm"][..], &["run", "-d"], &["create"]];
+    let args = |way: &[&str], file: &str, image: &str| -> Vec<String> {
+        let tail = ["--net", "none", "--cidfile", file, image, "true"];
+        way.iter()
+            .chain(tail.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let tupper = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        store.tupper(&args)
+    };
     let before = store.state();
-    for (args, what) in [
-        (
-            vec![
-                "run",
-                "--rm",
-                "--net",
-                "none",
-                "--cidfile",
-                &a,
-                "bb",
-                "true",
-            ],
-            "run",
-        ),
-        (
-            vec!["run", "-d", "--net", "none", "--cidfile", &a, "bb", "true"],
-            "run -d",
-        ),
-        (
-            vec!["create", "--net", "none", "--cidfile", &a, "bb", "true"],
-            "create",
-        ),
-    ] {
+    for way in ways {
         let kept = std::fs::read_to_string(&a).unwrap();
-        let line = store.tupper(&args).fails(125);
+        let line = tupper(&args(way, &a, "bb")).fails(125);
         assert!(
             line.contains(&format!("--cidfile {a}: it exists")),
-            "{what}: {line}"
+            "{way:?}: {line}"
         );
-        assert_eq!(std::fs::read_to_string(&a).unwrap(), kept, "{what}");
-        before.assert_same(&store.state(), what);
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), kept, "{way:?}");
+        before.assert_same(&store.state(), &format!("{way:?}"));
     }
-    for args in [
-        vec![
-            "run",
-            "--rm",
-            "--net",
-            "none",
-            "--cidfile",
-            &bad,
-            "nosuchimage",
-            "true",
-        ],
-        vec![
-            "run",
-            "-d",
-            "--net",
-            "none",
-            "--cidfile",
-            &bad,
-            "nosuchimage",
-            "true",
-        ],
-        vec![
-            "create",
-            "--net",
-            "none",
-            "--cidfile",
-            &bad,
-            "nosuchimage",
-            "true",
-        ],
-    ] {
-        store.tupper(&args).fails(125);
-        assert!(!std::path::Path::new(&bad).exists(), "{args:?}");
+    for way in ways {
+        tupper(&args(way, &bad, "nosuchimage")).fails(125);
+        assert!(!std::path::Path::new(&bad).exists(), "{way:?}");
     }
     for id in ids(true) {
         store.tupper(&["rm", "-f", &id]).ok();
