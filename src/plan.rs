@@ -350,9 +350,8 @@ pub struct PlanInput<'a> {
     pub shm_size: Option<u64>,
     /// `--uts host`: the host's UTS namespace.
     pub host_uts: bool,
-    /// Whether the container has an IPC namespace of its own (`--ipc`).
-    pub own_ipc: bool,
-    /// Where its `/dev/shm` comes from (`--ipc`).
+    /// Where its `/dev/shm` comes from (`--ipc`); with [`Shm::Own`] and
+    /// [`Shm::Without`], with an IPC namespace of its own.
     pub shm: Shm,
 }
 
@@ -385,7 +384,6 @@ impl Default for PlanInput<'_> {
             userns: false,
             shm_size: None,
             host_uts: false,
-            own_ipc: true,
             shm: Shm::Own,
         }
     }
@@ -472,7 +470,7 @@ impl ChildPlan {
             late_cgroup_ns: false,
             joined_network: None,
             host_uts: input.host_uts,
-            own_ipc: input.own_ipc || input.joins,
+            own_ipc: matches!(input.shm, Shm::Own | Shm::Without),
             joined_ipc: None,
             ulimits: input.ulimits.to_vec(),
             sysctls: match input.joins {

@@ -829,7 +829,6 @@ impl Store {
                 ulimits: &spec.ulimits,
                 shm_size: spec.shm_size,
                 host_uts: spec.host_uts,
-                own_ipc: spec.ipc.own_namespace(),
                 shm: match spec.ipc {
                     crate::ipc::Mode::Private | crate::ipc::Mode::Shareable => plan::Shm::Own,
                     crate::ipc::Mode::None => plan::Shm::Without,
