@@ -29,6 +29,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rustix::fs::{self as rfs, Mode, OFlags};
 use rustix::io::Errno;
@@ -429,10 +430,12 @@ impl Placement {
 }
 
 /// Decides where the cgroup of container `id` goes, or `None` when
-/// `resources` asks for none. Fails, changing nothing, when a limit needs a
+/// `resources` asks for none and `track` does not ask for one without
+/// limits (to know the container's processes by: `--pid`, see
+/// [`crate::pidns`]). Fails, changing nothing, when a limit needs a
 /// controller this host does not offer.
-pub fn place(resources: &Resources, id: &str) -> Result<Option<Placement>> {
-    if !resources.wanted() {
+pub fn place(resources: &Resources, id: &str, track: bool) -> Result<Option<Placement>> {
+    if !resources.wanted() && !track {
         return Ok(None);
     }
     let parent: Vec<String> =
@@ -968,12 +971,13 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Moves every process of the PID namespace of `pid1` (a running
-    /// container's) into the cgroup, each hierarchy's directory (`update`
-    /// of a container that had none); `what` names the operation.
-    pub fn adopt(&self, pid1: i32, what: &str) -> Result<()> {
+    /// Moves every process of a running container (as `members` lists
+    /// them, see [`crate::store::Store::members`]) into the cgroup, each
+    /// hierarchy's directory (`update` of a container that had none);
+    /// `what` names the operation.
+    pub fn adopt(&self, members: &Members<'_>, what: &str) -> Result<()> {
         for (path, fd) in &self.dirs {
-            move_in(fd, path, pid1, what)?;
+            move_in(fd, path, members, what)?;
         }
         Ok(())
     }
@@ -1003,25 +1007,25 @@ impl Cgroup {
 /// once, so that a second walk finds only what forked during the first).
 const MAX_ROUNDS: usize = 100;
 
-/// Moves the processes of `pid1`'s PID namespace (a container's) into
+/// What lists a running container's processes for [`move_in`]: its
+/// [`crate::store::Store::members`] (`None` once its PID 1 has ended).
+pub type Members<'a> = dyn Fn() -> Result<Option<Vec<i32>>> + 'a;
+
+/// Moves the processes of a container, as `members` lists them, into
 /// cgroup `fd` (shown as `shown`; `pause`'s freezer, `update`'s new
 /// cgroup) until none is left outside; `what` names the operation in
 /// errors. Zombies stay where they are.
-pub(crate) fn move_in(fd: &OwnedFd, shown: &str, pid1: i32, what: &str) -> Result<()> {
+pub(crate) fn move_in(fd: &OwnedFd, shown: &str, members: &Members<'_>, what: &str) -> Result<()> {
     let mut last = Vec::new();
     for _ in 0..MAX_ROUNDS {
-        let Some(pids) = crate::top::processes_of(pid1)? else {
+        let Some(pids) = members()? else {
             return Err(Error::msg(format!("{what}: it is not running")));
         };
-        let members: Vec<i32> = read_value(fd.as_fd(), "cgroup.procs")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
+        let inside = procs_of(fd.as_fd());
         // A zombie has nothing left to freeze, and cannot move.
         let outside: Vec<i32> = pids
             .into_iter()
-            .filter(|p| !members.contains(p) && !ended(*p))
+            .filter(|p| !inside.contains(p) && !ended(*p))
             .collect();
         if outside.is_empty() {
             return Ok(());
@@ -1045,6 +1049,82 @@ pub(crate) fn move_in(fd: &OwnedFd, shown: &str, pid1: i32, what: &str) -> Resul
         "{what}: its processes kept forking faster than they could be frozen (left outside: {})",
         last.join(" ")
     )))
+}
+
+/// The processes of cgroup directory `dir` (its `cgroup.procs`; none when
+/// it is gone).
+pub(crate) fn procs(dir: &str) -> Vec<i32> {
+    match fsutil::open_dir(rfs::CWD, dir) {
+        Ok(fd) => procs_of(fd.as_fd()),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn procs_of(dir: BorrowedFd<'_>) -> Vec<i32> {
+    read_value(dir, "cgroup.procs")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Whether a process that has not ended is left in cgroups `dirs`.
+pub(crate) fn populated(dirs: &[String]) -> bool {
+    dirs.iter()
+        .any(|d| procs(d).into_iter().any(|pid| !ended(pid)))
+}
+
+/// How long [`kill_all`] waits for the processes it killed to go.
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Kills (`SIGKILL`) every process of cgroups `dirs`, again until none is
+/// left but zombies (what forked meanwhile is found by the next round): a
+/// container that shares a PID namespace, whose PID 1 ended (see
+/// [`crate::pidns`]). Each is pinned by a pidfd, then found in the cgroup
+/// again before it is signalled, so that a pid reused meanwhile is not.
+/// `shown` names the container in an error.
+pub(crate) fn kill_all(dirs: &[String], shown: &str) -> Result<()> {
+    let listed = || {
+        let mut pids: Vec<i32> = Vec::new();
+        for d in dirs {
+            pids.extend(procs(d));
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    };
+    let deadline = Instant::now() + KILL_TIMEOUT;
+    loop {
+        let pids: Vec<i32> = listed().into_iter().filter(|p| !ended(*p)).collect();
+        if pids.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let left: Vec<String> = pids.iter().map(i32::to_string).collect();
+            return Err(Error::msg(format!(
+                "kill the processes left in the cgroup of container {shown}: still there after {} s: {}",
+                KILL_TIMEOUT.as_secs(),
+                left.join(" ")
+            )));
+        }
+        let pinned: Vec<(i32, OwnedFd)> = pids
+            .iter()
+            .filter_map(|&pid| {
+                let raw = rustix::process::Pid::from_raw(pid)?;
+                let fd =
+                    rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty()).ok()?;
+                Some((pid, fd))
+            })
+            .collect();
+        let still = listed();
+        for (pid, fd) in &pinned {
+            if still.binary_search(pid).is_ok() {
+                // Ended meanwhile: nothing to do.
+                let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::KILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Whether process `pid` has ended: a zombie waiting for its parent to reap
@@ -1134,6 +1214,10 @@ pub fn remove_of(record: &crate::container::Record) -> Result<()> {
     // whose run was killed die of their pending SIGKILL once thawed.
     if let Some(f) = &record.freezer {
         let _ = crate::freezer::thaw(f, "thaw");
+    }
+    // Sharing a PID namespace, what its command left behind still runs.
+    if crate::pidns::shares(record.pid_mode.as_deref()) {
+        kill_all(&record.cgroups, &record.id)?;
     }
     match &record.freezer {
         Some(f) if !record.cgroups.contains(f) => {

@@ -552,7 +552,7 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
     }
     if plan.init {
         // Returns in the command's process only; this one stays PID 1.
-        check(Stage::Init, become_init());
+        check(Stage::Init, become_init(plan.own_pid));
     }
 
     let mut denied = false;
@@ -895,7 +895,16 @@ pub(crate) fn loopback_up(request: &LoopbackRequest) -> rustix::io::Result<()> {
 /// passes on the signals sent to it (by tupper's forwarding, `kill`, `stop`;
 /// not those a terminal sent its whole process group), and exits as the
 /// command did: its exit code, or 128 + the signal that killed it.
-fn become_init() -> rustix::io::Result<()> {
+///
+/// Without a PID namespace of its own (`own_pid` false, `--pid`), it is not
+/// PID 1: it makes itself a child subreaper (the container's orphans are
+/// its to reap, not the host's init's), and passes on every signal a
+/// process sends it, since it cannot tell the senders outside from those
+/// inside (all have pids it can see), as tini does then.
+fn become_init(own_pid: bool) -> rustix::io::Result<()> {
+    if !own_pid {
+        rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
+    }
     extern "C" fn ignore(_: libc::c_int) {}
     // SAFETY: local, fully initialized signal sets and a sigaction struct
     // pointing to `ignore`, a function that lives as long as the program;
@@ -1008,7 +1017,7 @@ fn become_init() -> rustix::io::Result<()> {
             // SAFETY: a signal of SI_USER, SI_QUEUE or SI_TKILL carries the
             // sender's pid in the `kill` member of siginfo's union.
             let sender = unsafe { info.si_pid() };
-            if sender == 0 {
+            if sender == 0 || !own_pid {
                 // SAFETY: kill of the command's pid, which this process has
                 // not reaped yet, so it can not have been reused.
                 unsafe { libc::kill(pid, sig) };

@@ -84,6 +84,8 @@ Commands:
       --uts host                 the host's UTS namespace and hostname
       --ipc MODE                 private (default), shareable, none (no /dev/shm),
                                  host, or container:NAME (its IPC and /dev/shm)
+      --pid MODE                 private (default), host (the host's PID namespace),
+                                 or container:NAME (NAME's)
       --domainname NAME          the container's NIS domain name (/etc/hosts: HOSTNAME.NAME HOSTNAME)
       --oom-score-adj N          its processes' oom_score_adj (-1000 to 1000)
       --cidfile FILE             write the container's ID to FILE (which must not exist)
@@ -467,6 +469,8 @@ pub struct RunArgs {
     pub host_uts: bool,
     /// `--ipc`.
     pub ipc: crate::ipc::Mode,
+    /// `--pid`.
+    pub pid: crate::pidns::Mode,
     /// `--domainname`.
     pub domainname: Option<String>,
     /// `--oom-score-adj`.
@@ -1172,6 +1176,9 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Long("ipc")) => {
                 a.ipc = crate::ipc::Mode::parse(&string(p.value().map_err(lex)?)?)?
             }
+            Some(Arg::Long("pid")) => {
+                a.pid = crate::pidns::Mode::parse(&string(p.value().map_err(lex)?)?)?
+            }
             Some(Arg::Long("uts")) => {
                 a.host_uts = match string(p.value().map_err(lex)?)?.as_str() {
                     "host" => true,
@@ -1387,6 +1394,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         shm_size: a.shm_size,
         host_uts: a.host_uts,
         ipc: a.ipc.clone(),
+        pid: a.pid.clone(),
         domainname: a.domainname.clone(),
         volumes_from: a.volumes_from.clone(),
         oom_score_adj: a.oom_score_adj,
@@ -3048,6 +3056,7 @@ mod tests {
             shm_size: None,
             uts: None,
             ipc: None,
+            pid_mode: None,
             domainname: None,
             oom_score_adj: None,
             restarting: false,

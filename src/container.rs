@@ -167,6 +167,10 @@ pub struct Record {
     /// `container:ID` (the ID of the container whose IPC it joins).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipc: Option<String>,
+    /// Its `--pid` mode, unless `private`: `host`, or `container:ID` (the
+    /// ID of the container whose PID namespace it joins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_mode: Option<String>,
     /// Its NIS domain name (`--domainname`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domainname: Option<String>,
@@ -254,6 +258,8 @@ pub struct RunConfig {
     pub uts: Option<String>,
     /// `--ipc`, unless `private`.
     pub ipc: Option<String>,
+    /// `--pid`, unless `private`.
+    pub pid_mode: Option<String>,
     /// `--domainname`.
     pub domainname: Option<String>,
     /// `--oom-score-adj`.
@@ -410,7 +416,7 @@ impl Store {
         };
         if before.status == Status::Running {
             // Recorded as running, and its lock was free: a killed run.
-            if orphan_pid(self, &lock_name).is_some() {
+            if left_running(self, &before, &lock_name) {
                 return Err(orphan());
             }
             if before.network.as_ref().is_some_and(|n| n.mode == "bridge") {
@@ -586,6 +592,7 @@ impl Store {
             shm_size: config.shm_size,
             uts: config.uts,
             ipc: config.ipc,
+            pid_mode: config.pid_mode,
             domainname: config.domainname,
             oom_score_adj: config.oom_score_adj,
             restarting: false,
@@ -973,8 +980,9 @@ impl Store {
             return Ok(());
         }
         // Dead, but its command still runs (its tupper died and it had
-        // replaced the parent-death signal): its snapshot is in use.
-        if rec.status == Status::Dead && orphan_pid(self, &lock_name).is_some() {
+        // replaced the parent-death signal, or it shares a PID namespace):
+        // its snapshot is in use.
+        if rec.status == Status::Dead && left_running(self, &rec, &lock_name) {
             if !force {
                 return Err(Error::msg(format!(
                     "remove container {name_or_id}: its tupper was killed, but its command still runs"
@@ -1154,7 +1162,7 @@ impl Store {
             })?,
         };
         let lock_name = format!("{}.lock", rec.id);
-        if rec.status == Status::Dead && orphan_pid(self, &lock_name).is_some() {
+        if rec.status == Status::Dead && left_running(self, &rec, &lock_name) {
             return Err(Error::msg(format!(
                 "stop container {name_or_id}: its tupper was killed, but its command still runs"
             ))
@@ -1417,6 +1425,15 @@ fn orphan_pid(store: &Store, lock_name: &str) -> Option<i32> {
         _ => false,
     });
     (!dying && ours()).then_some(pid)
+}
+
+/// Whether a dead run (its tupper was killed) left processes that still
+/// run: its PID 1 ([`orphan_pid`]), or, sharing a PID namespace (whose
+/// run lock file names none: see [`crate::pidns`]), any process of its
+/// cgroup, which [`crate::cgroup::remove_of`] kills.
+fn left_running(store: &Store, rec: &Record, lock_name: &str) -> bool {
+    orphan_pid(store, lock_name).is_some()
+        || (crate::pidns::shares(rec.pid_mode.as_deref()) && crate::cgroup::populated(&rec.cgroups))
 }
 
 /// Kills an orphaned PID 1 (see [`orphan_pid`]), and with it its PID

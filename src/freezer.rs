@@ -12,8 +12,9 @@
 //! when its run ends, or by the `rm` of a container whose run was killed.
 //!
 //! The freezer is frozen while still empty; then every process of the
-//! container's PID namespace is moved into it, each frozen as it joins
-//! (both cgroup versions freeze a task that joins a frozen cgroup), and the
+//! container's PID namespace (of its cgroup, when it shares one: see
+//! [`crate::pidns`]) is moved into it, each frozen as it joins (both
+//! cgroup versions freeze a task that joins a frozen cgroup), and the
 //! namespace is walked again until no process of it is left outside: a
 //! process forks only until it is moved, and its children are found by the
 //! next walk (zombies, which have nothing to freeze and cannot move, are
@@ -158,10 +159,10 @@ fn frozen(fd: &OwnedFd, version: Version) -> bool {
     }
 }
 
-/// Freezes freezer `dir` and moves into it every process of the PID
-/// namespace of `pid1` (see the module's text). `what` names the operation
-/// in errors. On failure it is thawed again.
-fn freeze(dir: &Path, pid1: i32, what: &str) -> Result<()> {
+/// Freezes freezer `dir` and moves into it every process of a container,
+/// as `members` lists them (see the module's text). `what` names the
+/// operation in errors. On failure it is thawed again.
+fn freeze(dir: &Path, members: &crate::cgroup::Members<'_>, what: &str) -> Result<()> {
     let shown = dir.to_string_lossy().into_owned();
     let fd = make(dir)?;
     let version = Version::of(&shown)?;
@@ -172,7 +173,7 @@ fn freeze(dir: &Path, pid1: i32, what: &str) -> Result<()> {
             e,
         )
     })?;
-    let result = crate::cgroup::move_in(&fd, &shown, pid1, what).and_then(|()| {
+    let result = crate::cgroup::move_in(&fd, &shown, members, what).and_then(|()| {
         let deadline = Instant::now() + FREEZE_TIMEOUT;
         while !frozen(&fd, version) {
             if Instant::now() > deadline {
@@ -242,7 +243,7 @@ impl Store {
                 d
             }
         };
-        freeze(&dir, pid1, &what)
+        freeze(&dir, &|| self.members(&rec, pid1), &what)
     }
 
     /// Lets the processes of a paused container go on (`tupper unpause`).

@@ -98,6 +98,9 @@ pub struct Trees {
     pub map: Option<u32>,
     /// `--ipc container:NAME`: NAME's IPC namespace, which the child joins.
     pub ipc: Option<OwnedFd>,
+    /// `--pid container:NAME`: NAME's PID namespace, in which the child is
+    /// cloned (set by the caller).
+    pub pid: Option<OwnedFd>,
 }
 
 /// The tree of one bind mount.
@@ -168,6 +171,7 @@ impl Trees {
             root,
             map,
             ipc,
+            pid: None,
         })
     }
 
@@ -275,7 +279,10 @@ pub fn spawn(
     };
     let exec = ExecPointers::new(plan);
 
-    let mut flags = k::CLONE_NEWNS | k::CLONE_NEWPID | k::CLONE_PIDFD;
+    let mut flags = k::CLONE_NEWNS | k::CLONE_PIDFD;
+    if plan.own_pid {
+        flags |= k::CLONE_NEWPID;
+    }
     if !plan.host_uts {
         flags |= k::CLONE_NEWUTS;
     }
@@ -294,11 +301,13 @@ pub fn spawn(
     if plan.userns {
         flags |= k::CLONE_NEWUSER;
     }
-    // `tupper exec`: the child is made in the container's PID namespace
-    // (which a thread can only give its children), and joins the rest
-    // itself; this thread's own is restored right after the clone, so that
-    // what a library user's thread starts later is not the container's.
-    let own_pid_ns = match join {
+    // `tupper exec` and `--pid container:NAME`: the child is made in the
+    // container's PID namespace (which a thread can only give its
+    // children); exec's joins the rest itself. This thread's own is
+    // restored right after the clone, so that what a library user's thread
+    // starts later is not the container's.
+    let enter = join.or(trees.pid.as_ref().map(|ns| ns.as_fd()));
+    let own_pid_ns = match enter {
         None => None,
         Some(container) => {
             let own = rustix::fs::open(
@@ -311,8 +320,15 @@ pub fn spawn(
                 container,
                 rustix::thread::ThreadNameSpaceType::PROCESS_ID,
             )
-            .map_err(|e| Error::os("join the container's PID namespace", e))?;
-            flags = k::CLONE_PIDFD;
+            .map_err(|e| match &plan.joined_pid {
+                Some(name) if join.is_none() => {
+                    Error::os(format!("join the PID namespace of container {name}"), e)
+                }
+                _ => Error::os("join the container's PID namespace", e),
+            })?;
+            if join.is_some() {
+                flags = k::CLONE_PIDFD;
+            }
             Some(own)
         }
     };

@@ -240,6 +240,12 @@ pub struct ChildPlan {
     /// `--ipc container:NAME`: NAME, whose IPC namespace the child joins
     /// (for the error of a failed join; set by the caller).
     pub joined_ipc: Option<String>,
+    /// Whether the clone makes a PID namespace (`CLONE_NEWPID`); else the
+    /// host's is kept or another container's entered (`--pid`).
+    pub own_pid: bool,
+    /// `--pid container:NAME`: NAME, whose PID namespace the clone is made
+    /// in (for the error of a failed join; set by the caller).
+    pub joined_pid: Option<String>,
     /// `--net container:NAME`: NAME, whose network namespace the child
     /// joins (for the error of a failed join; set by the caller).
     pub joined_network: Option<String>,
@@ -353,6 +359,9 @@ pub struct PlanInput<'a> {
     /// Where its `/dev/shm` comes from (`--ipc`); with [`Shm::Own`] and
     /// [`Shm::Without`], with an IPC namespace of its own.
     pub shm: Shm,
+    /// `--pid host|container:`: a PID namespace it shares (no
+    /// `CLONE_NEWPID`; see [`crate::pidns`]).
+    pub shared_pid: bool,
 }
 
 impl Default for PlanInput<'_> {
@@ -385,6 +394,7 @@ impl Default for PlanInput<'_> {
             shm_size: None,
             host_uts: false,
             shm: Shm::Own,
+            shared_pid: false,
         }
     }
 }
@@ -472,6 +482,8 @@ impl ChildPlan {
             host_uts: input.host_uts,
             own_ipc: matches!(input.shm, Shm::Own | Shm::Without),
             joined_ipc: None,
+            own_pid: !input.shared_pid,
+            joined_pid: None,
             ulimits: input.ulimits.to_vec(),
             sysctls: match input.joins {
                 true => Vec::new(),

@@ -113,6 +113,8 @@ pub struct Spec {
     /// Where its IPC namespace and `/dev/shm` come from (`--ipc`, see
     /// [`crate::ipc`]).
     pub ipc: crate::ipc::Mode,
+    /// Where its PID namespace comes from (`--pid`, see [`crate::pidns`]).
+    pub pid: crate::pidns::Mode,
     /// Its NIS domain name (`--domainname`; not with `host_uts`).
     pub domainname: Option<String>,
     /// `--volumes-from NAME[:ro|:rw]`: the volumes and bind mounts of
@@ -165,6 +167,7 @@ impl Default for Spec {
             shm_size: None,
             host_uts: false,
             ipc: crate::ipc::Mode::Private,
+            pid: crate::pidns::Mode::Private,
             domainname: None,
             volumes_from: Vec::new(),
             oom_score_adj: None,
@@ -249,6 +252,7 @@ impl Spec {
             shm_size: record.shm_size,
             host_uts: record.uts.as_deref() == Some("host"),
             ipc: crate::ipc::Mode::parse(record.ipc.as_deref().unwrap_or_default())?,
+            pid: crate::pidns::Mode::parse(record.pid_mode.as_deref().unwrap_or_default())?,
             domainname: record.domainname.clone(),
             volumes_from: Vec::new(),
             oom_score_adj: record.oom_score_adj,
@@ -610,6 +614,20 @@ impl Store {
         Ok(provider)
     }
 
+    /// The container whose PID namespace a start of `spec` (container `id`)
+    /// joins (`--pid container:NAME`): any other one; it must run.
+    fn pid_provider(&self, name: &str, id: &str) -> Result<Record> {
+        let provider = self
+            .find_container(name)
+            .map_err(|e| Error::msg(format!("--pid container:{name}: {}", e.what())))?;
+        if provider.id == id {
+            return Err(Error::msg(format!(
+                "--pid container:{name}: a container cannot join its own PID namespace"
+            )));
+        }
+        Ok(provider)
+    }
+
     /// The IPC namespace and a clone of the `/dev/shm` of running
     /// container `provider`, for a container that joins them.
     fn join_ipc_of(&self, provider: &Record) -> Result<crate::ipc::Joined> {
@@ -722,6 +740,28 @@ impl Store {
                 )));
             }
         }
+        // `--pid container:NAME`: that container, whose ID the record keeps.
+        let pid_joining;
+        let (spec, pid_provider) = match &spec.pid {
+            crate::pidns::Mode::Container(name) => {
+                let provider = self.pid_provider(name, &id)?;
+                pid_joining = Spec {
+                    pid: crate::pidns::Mode::Container(provider.id.clone()),
+                    ..spec.clone()
+                };
+                (&pid_joining, Some(provider))
+            }
+            _ => (spec, None),
+        };
+        if !spec.pid.own_namespace() && spec.userns {
+            return Err(Error::msg(format!(
+                "--pid {} with --userns auto: a user namespace of its own has no rights over that PID namespace (it could not mount its /proc)",
+                match &pid_provider {
+                    Some(p) => format!("container:{}", shown(p)),
+                    None => spec.pid.to_string(),
+                }
+            )));
+        }
         // `--privileged`: every capability tupper has and no filter (docker
         // ignores --cap-add and --cap-drop then too), and the host's devices.
         let lifted;
@@ -795,11 +835,13 @@ impl Store {
         if !spec.devices.is_empty() {
             crate::device::check(&spec.devices)?;
         }
-        // Where its cgroup goes, if it has one: into the record before it is made.
-        let cgroup = match spec.resources.wanted() {
+        // Where its cgroup goes, if it has one: into the record before it is
+        // made. Sharing a PID namespace, it has one to know its processes by.
+        let shared_pid = !spec.pid.own_namespace();
+        let cgroup = match spec.resources.wanted() || shared_pid {
             true => {
                 spec.resources.validate()?;
-                crate::cgroup::place(&spec.resources, &id)?
+                crate::cgroup::place(&spec.resources, &id, shared_pid)?
             }
             false => None,
         };
@@ -839,6 +881,7 @@ impl Store {
                 devices,
                 privileged: spec.privileged,
                 userns: spec.userns,
+                shared_pid,
             },
         )?;
         // cgroup v1: the child is moved into its cgroup after the clone, and
@@ -846,6 +889,7 @@ impl Store {
         plan.late_cgroup_ns = cgroup.as_ref().is_some_and(|c| !c.v2);
         plan.joined_network = provider.as_ref().map(|p| shown(p).to_string());
         plan.joined_ipc = ipc_provider.as_ref().map(|p| shown(p).to_string());
+        plan.joined_pid = pid_provider.as_ref().map(|p| shown(p).to_string());
         spec.network.validate()?;
         if spec.userns {
             crate::userns::check(spec.network.mode, user.as_ref())?;
@@ -903,6 +947,21 @@ impl Store {
         let joined_ipc = match ipc_provider.as_ref().map(|p| self.join_ipc_of(p)) {
             None => None,
             Some(Ok(joined)) => Some(joined),
+            Some(Err(e)) => {
+                if let Some(lock) = lock {
+                    self.drop_new_lock(&id, lock);
+                }
+                return Err(e);
+            }
+        };
+        // `--pid container:NAME`: that container's PID namespace (an fd kept
+        // until the clone was made in it).
+        let joined_pid = match pid_provider.as_ref().map(|p| {
+            let what = format!("join the PID namespace of container {}", shown(p));
+            self.namespaces_of(p, ["pid"], &what)
+        }) {
+            None => None,
+            Some(Ok([ns])) => Some(ns),
             Some(Err(e)) => {
                 if let Some(lock) = lock {
                     self.drop_new_lock(&id, lock);
@@ -1031,6 +1090,7 @@ impl Store {
             cgroup.as_ref(),
             userns.as_ref().map(|r| r.host),
             joined_ipc,
+            joined_pid,
         ) {
             Ok(launched) => Ok(Outcome::Running(Container {
                 store: self,
@@ -1111,6 +1171,7 @@ impl Store {
                 shm_size: spec.shm_size,
                 uts: spec.host_uts.then(|| "host".to_string()),
                 ipc: spec.ipc.recorded(),
+                pid_mode: spec.pid.recorded(),
                 domainname: spec.domainname.clone(),
                 oom_score_adj: spec.oom_score_adj,
             },
@@ -1135,6 +1196,7 @@ impl Store {
         cgroup: Option<&crate::cgroup::Cgroup>,
         userns: Option<u32>,
         ipc: Option<crate::ipc::Joined>,
+        pid: Option<OwnedFd>,
     ) -> Result<Launched> {
         let rootfs = created.rootfs.as_fd();
         for mp in plan::MOUNT_POINTS {
@@ -1157,7 +1219,8 @@ impl Store {
                 network,
             )?;
         }
-        let trees = launch::Trees::open(plan, rootfs, userns, ipc)?;
+        let mut trees = launch::Trees::open(plan, rootfs, userns, ipc)?;
+        trees.pid = pid;
         let mut launched = launch::spawn(
             plan,
             &LOOPBACK_UP,
@@ -1171,8 +1234,13 @@ impl Store {
         // and the inode of its PID namespace: should its PID 1 outlive this
         // process (it may replace the parent-death signal), a later `rm -f`
         // can still tell it from another process that got the same pid.
+        // Sharing a PID namespace (`--pid`), the namespace tells nothing
+        // (0): its cgroup tells its processes.
         let pid = launched.pid.as_raw_nonzero();
-        let ns = rustix::fs::stat(format!("/proc/{pid}/ns/pid")).map_or(0, |st| st.st_ino);
+        let ns = match plan.own_pid {
+            true => rustix::fs::stat(format!("/proc/{pid}/ns/pid")).map_or(0, |st| st.st_ino),
+            false => 0,
+        };
         let _ = rustix::io::pwrite(created.lock.fd(), format!("{pid} {ns}").as_bytes(), 0);
         if let Some(c) = cgroup {
             if let Err(e) = c.attach(pid.get()) {

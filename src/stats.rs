@@ -71,7 +71,7 @@ impl Store {
         }
         // The pidfd keeps PID 1's number from being reused while we look.
         let (pid1, _pidfd) = self.pin_pid1(&rec.id).ok_or_else(not_running)?;
-        let pids = crate::top::processes_of(pid1)?.ok_or_else(not_running)?;
+        let pids = self.members(&rec, pid1)?.ok_or_else(not_running)?;
         Ok(sample_of(&rec, pid1, &pids))
     }
 }

@@ -1,10 +1,11 @@
 //! `tupper top`: the processes of a running container, in the columns of
 //! docker's `top` (`ps -ef`: UID PID PPID C STIME TTY TIME CMD), read from
 //! `/proc`: every process whose PID namespace is that of the container's PID 1
-//! (its command, what it started, and `exec`'s commands). PIDs are the host's,
-//! as docker shows them.
+//! (its command, what it started, and `exec`'s commands), or, for one that
+//! shares a PID namespace (`--pid`), every process of its cgroup (see
+//! [`Store::members`]). PIDs are the host's, as docker shows them.
 
-use crate::container::Status;
+use crate::container::{Record, Status};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use std::os::fd::AsFd;
@@ -40,7 +41,7 @@ impl Store {
         }
         // The pidfd keeps PID 1's number from being reused while we look.
         let (pid1, _pidfd) = self.pin_pid1(&rec.id).ok_or_else(not_running)?;
-        let pids = processes_of(pid1)?.ok_or_else(not_running)?;
+        let pids = self.members(&rec, pid1)?.ok_or_else(not_running)?;
         let boot = boot_time()?;
         let ticks = clock_ticks();
         let mut list: Vec<Process> = pids
@@ -57,6 +58,67 @@ impl Store {
         list.sort_by_key(|p| p.pid);
         Ok(list)
     }
+}
+
+impl Store {
+    /// The host pids of the processes of running container `rec`, whose
+    /// PID 1 is `pid1`; `None` once `pid1` has ended. With a PID namespace
+    /// of its own, those of the namespace ([`processes_of`]) but those in
+    /// the cgroup of a container that joined it (`--pid container:`, see
+    /// [`crate::pidns`]); sharing one, those of its cgroup.
+    pub(crate) fn members(&self, rec: &Record, pid1: i32) -> Result<Option<Vec<i32>>> {
+        if crate::pidns::shares(rec.pid_mode.as_deref()) {
+            if namespace(pid1).is_none() {
+                return Ok(None);
+            }
+            let mut pids = Vec::new();
+            for dir in &rec.cgroups {
+                for pid in crate::cgroup::procs(dir) {
+                    if !pids.contains(&pid) {
+                        pids.push(pid);
+                    }
+                }
+            }
+            return Ok(Some(pids));
+        }
+        let Some(pids) = processes_of(pid1)? else {
+            return Ok(None);
+        };
+        // Whether the container of each ID met is one that joined.
+        let mut joiners: Vec<(String, bool)> = Vec::new();
+        Ok(Some(
+            pids.into_iter()
+                .filter(|&pid| {
+                    let Some(other) = other_container(pid, &rec.id) else {
+                        return true;
+                    };
+                    let joined = match joiners.iter().find(|(id, _)| *id == other) {
+                        Some((_, joined)) => *joined,
+                        None => {
+                            let joined = self.read_stored(&other).is_some_and(|r| {
+                                crate::pidns::shares(r.pid_mode.as_deref())
+                                    && r.cgroups.iter().any(|d| d.ends_with(&format!("/{other}")))
+                            });
+                            joiners.push((other, joined));
+                            joined
+                        }
+                    };
+                    !joined
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// The ID of the container (not `own`) whose cgroup process `pid` is in,
+/// if any: a directory of `/proc/PID/cgroup` named like a container ID.
+fn other_container(pid: i32, own: &str) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    text.lines().find_map(|line| {
+        let path = line.splitn(3, ':').nth(2)?;
+        let last = path.rsplit('/').next()?;
+        (last != own && crate::names::is_id(last)).then(|| last.to_string())
+    })
 }
 
 /// Host uid `host` as a user namespace whose `uid_map` is `map` sees it:

@@ -50,7 +50,7 @@ impl Store {
         }
         if running && stored.cgroups.is_empty() {
             let (pid1, _pin) = pinned.expect("running");
-            let placement = crate::cgroup::place(&merged, &stored.id)?
+            let placement = crate::cgroup::place(&merged, &stored.id, false)?
                 .ok_or_else(|| Error::msg(format!("{what}: no limit to set")))?;
             let dirs = placement.dirs();
             // With cgroup v2, `pause` may have made tupper/ID already, as its
@@ -74,7 +74,7 @@ impl Store {
             };
             // Processes moved in stay there, limited; what is left outside
             // after an error is moved by another `update`.
-            return made.adopt(pid1, &what);
+            return made.adopt(&|| self.members(&stored, pid1), &what);
         }
         if running {
             let cgroup = Cgroup::open(&stored.cgroups, &stored.id)?

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
 #[test]
@@ -243,6 +244,257 @@ fn ipc_host_none_and_shareable() {
         ])
         .fails(125);
     assert!(line.contains("invalid --ipc \"shared\""), "{line}");
+    store.assert_no_leftovers();
+}
+
+/// The (PID, PPID, CMD) rows of `tupper top NAME`.
+fn top_rows(store: &TestStore, name: &str) -> Vec<(i32, i32, String)> {
+    let out = store.tupper(&["top", name]).ok();
+    out.lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            let pid = cells[1].parse().unwrap();
+            (pid, cells[2].parse().unwrap(), cells[7..].join(" "))
+        })
+        .collect()
+}
+
+/// Whether host process `pid` is gone (or a zombie), or no longer runs
+/// `cmdline` (its pid was reused).
+fn ended(pid: i32, cmdline: &str) -> bool {
+    let running = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").trim() == cmdline);
+    !running || Proc::of(pid).is_some_and(|p| !p.alive())
+}
+
+/// `--pid host` (docker's): the host's PID namespace, where a host process
+/// is seen; the container has a cgroup to know its processes by (`top`
+/// lists them and no host process), and what its command left running is
+/// killed when it ends (its cgroup goes): by the run that ends, and by
+/// `rm -f` of a run whose tupper was killed (`rm` alone refuses then).
+#[test]
+fn pid_host_sees_the_host_and_what_it_leaves_is_killed() {
+    let store = store_with_busybox();
+    let mut host = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let host_ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let script = format!(
+        "cat /proc/{}/comm; readlink /proc/self/ns/pid; sleep 1000 >/dev/null 2>&1 & echo $!",
+        host.id()
+    );
+    let out = store
+        .tupper(&[
+            "run", "--name", "h", "--net", "none", "--pid", "host", "bb", "sh", "-c", &script,
+        ])
+        .ok();
+    host.kill().unwrap();
+    host.wait().unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["sleep", host_ns.to_str().unwrap()], "{out}");
+    let left: i32 = lines[2].parse().unwrap();
+    assert!(ended(left, "sleep 1000"), "its sleep 1000 still runs");
+    let rec = store.inspect("h");
+    assert_eq!(rec["pid_mode"], "host");
+    let cgroups = rec["cgroups"].as_array().unwrap();
+    assert!(!cgroups.is_empty(), "no cgroup: {rec}");
+    for d in cgroups {
+        assert!(!Path::new(d.as_str().unwrap()).exists(), "{d} is left");
+    }
+    store.tupper(&["rm", "h"]).ok();
+
+    store.detached(
+        &["--name", "t", "--pid", "host"],
+        &["sh", "-c", "sleep 1000 & exec sleep 1001"],
+    );
+    let rows = || top_rows(&store, "t");
+    assert!(
+        wait_for(Duration::from_secs(20), || rows().len() == 2),
+        "{:?}",
+        rows()
+    );
+    let mut cmds: Vec<String> = rows().into_iter().map(|r| r.2).collect();
+    cmds.sort();
+    assert_eq!(cmds, ["sleep 1000", "sleep 1001"]);
+    // Its tupper killed: PID 1 goes with it (the parent-death signal),
+    // what it started stays, until `rm -f`.
+    let pid1 = store.inspect("t")["pid"].as_i64().unwrap() as i32;
+    let holder = Proc::of(pid1).unwrap().ppid().unwrap();
+    let orphan = rows().into_iter().find(|r| r.2 == "sleep 1000").unwrap().0;
+    kill(holder, libc::SIGKILL);
+    assert!(
+        wait_for(Duration::from_secs(20), || ended(pid1, "sleep 1001")),
+        "PID 1 outlived its tupper"
+    );
+    assert!(!ended(orphan, "sleep 1000"), "nothing left to kill");
+    let line = store.tupper(&["rm", "t"]).fails(125);
+    assert!(
+        line.contains("remove container t: its tupper was killed, but its command still runs"),
+        "{line}"
+    );
+    let cgroups = store.inspect("t")["cgroups"].clone();
+    store.tupper(&["rm", "-f", "t"]).ok();
+    assert!(ended(orphan, "sleep 1000"), "rm -f left it running");
+    for d in cgroups.as_array().unwrap() {
+        assert!(!Path::new(d.as_str().unwrap()).exists(), "{d} is left");
+    }
+    store.assert_no_leftovers();
+}
+
+/// `--pid container:NAME` (docker's): NAME's PID namespace (its command is
+/// PID 1 there, `exec`'s commands join it too). Each container's `top`
+/// lists its own processes only, `pause` of NAME freezes NAME's only, and
+/// NAME's end ends the joiner. Refused, making nothing: an unknown NAME,
+/// with `--userns auto`, an unknown mode; a start when NAME is not running.
+#[test]
+fn pid_container_joins_the_namespace_and_ends_with_it() {
+    let store = store_with_busybox();
+    let mut c = store.cmd();
+    c.args([
+        "run", "--net", "none", "--name", "donor", "bb", "sleep", "1000",
+    ]);
+    let (mut donor_holder, _dog) = spawn_quiet(c, Duration::from_secs(120));
+    store.wait_running("donor");
+    let theirs = store
+        .tupper(&["exec", "donor", "readlink", "/proc/self/ns/pid"])
+        .ok();
+    let refused = |before: &StoreState, args: &[&str], error: &str| {
+        let line = store.tupper(args).fails(125);
+        assert!(line.contains(error), "{args:?}: {line}");
+        before.assert_same(&store.state(), &format!("{args:?}"));
+    };
+    let before = store.state();
+    for (pid, extra, error) in [
+        (
+            "container:nope",
+            &[][..],
+            "--pid container:nope: no such container: nope",
+        ),
+        (
+            "container:donor",
+            &["--userns", "auto"],
+            "--pid container:donor with --userns auto",
+        ),
+        (
+            "host",
+            &["--userns", "auto"],
+            "--pid host with --userns auto",
+        ),
+        ("shared", &[], "invalid --pid \"shared\""),
+    ] {
+        let mut args = vec!["run", "--rm", "--net", "none", "--pid", pid];
+        args.extend(extra);
+        args.extend(["bb", "true"]);
+        refused(&before, &args, error);
+    }
+    let out = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--pid",
+            "container:donor",
+            "bb",
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/pid; cat /proc/1/cmdline | tr '\\0' ' '",
+        ])
+        .ok();
+    assert_eq!(out, format!("{theirs}sleep 1000 "));
+    let mut c = store.cmd();
+    c.args([
+        "run",
+        "--net",
+        "none",
+        "--name",
+        "j",
+        "--pid",
+        "container:donor",
+        "bb",
+        "sleep",
+        "2000",
+    ]);
+    let (mut joiner_holder, _dog2) = spawn_quiet(c, Duration::from_secs(120));
+    store.wait_running("j");
+    let donor = store.inspect("donor")["id"].as_str().unwrap().to_string();
+    assert_eq!(store.inspect("j")["pid_mode"], format!("container:{donor}"));
+    let cmds =
+        |name: &str| -> Vec<String> { top_rows(&store, name).into_iter().map(|r| r.2).collect() };
+    assert!(
+        wait_for(Duration::from_secs(20), || cmds("j") == ["sleep 2000"]),
+        "{:?}",
+        cmds("j")
+    );
+    assert_eq!(cmds("donor"), ["sleep 1000"]);
+    let inside = store.tupper(&["exec", "j", "ps", "-o", "pid,args"]).ok();
+    assert!(inside.contains("    1 sleep 1000"), "{inside}");
+    assert!(inside.contains("sleep 2000"), "{inside}");
+    // `pause` of the donor leaves the joiner's processes where they are.
+    store.tupper(&["pause", "donor"]).ok();
+    let freezer = store.inspect("donor")["freezer"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let frozen = std::fs::read_to_string(Path::new(&freezer).join("cgroup.procs")).unwrap();
+    let donor_pid = store.inspect("donor")["pid"].as_i64().unwrap();
+    let frozen: Vec<i64> = frozen.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(frozen, [donor_pid], "frozen with the donor");
+    store.tupper(&["unpause", "donor"]).ok();
+    store.tupper(&["stop", "-t", "1", "donor"]).ok();
+    donor_holder.wait().unwrap();
+    let joined = joiner_holder.wait().unwrap();
+    assert_eq!(
+        joined.code(),
+        Some(137),
+        "the joiner outlived its namespace"
+    );
+    let line = store.tupper(&["start", "-a", "j"]).fails(125);
+    assert!(
+        line.contains("join the PID namespace of container donor: it is not running"),
+        "{line}"
+    );
+    store.tupper(&["rm", "j", "donor"]).ok();
+    store.assert_no_leftovers();
+}
+
+/// `--init` with `--pid host`: the init is not PID 1, so it passes on a
+/// signal sent by any process (`stop` ends the command at once, 143), and
+/// it is a subreaper: the container's orphans are its children.
+#[test]
+fn init_without_a_pid_namespace_passes_signals_on_and_reaps() {
+    let store = store_with_busybox();
+    store.detached(
+        &["--name", "i", "--init", "--pid", "host"],
+        &["sh", "-c", "(sleep 1000 &); exec sleep 1001"],
+    );
+    let rows = || top_rows(&store, "i");
+    assert!(
+        wait_for(Duration::from_secs(20), || rows().len() == 3),
+        "{:?}",
+        rows()
+    );
+    let rows = rows();
+    let init = rows
+        .iter()
+        .find(|r| r.2 == "tupper-init")
+        .expect("the init");
+    let orphan = rows
+        .iter()
+        .find(|r| r.2 == "sleep 1000")
+        .expect("the orphan");
+    assert_eq!(orphan.1, init.0, "the orphan's parent: {rows:?}");
+    let started = std::time::Instant::now();
+    store.tupper(&["stop", "-t", "60", "i"]).ok();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "stop waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(store.inspect("i")["exit_code"], 143);
+    store.tupper(&["rm", "i"]).ok();
     store.assert_no_leftovers();
 }
 

@@ -1017,6 +1017,18 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Process `pid` as it is now, if it exists.
+    pub fn of(pid: i32) -> Option<Proc> {
+        proc_stat(pid).map(|(_, _, start)| Proc { pid, start })
+    }
+
+    /// Its parent's pid, while it exists.
+    pub fn ppid(&self) -> Option<i32> {
+        proc_stat(self.pid)
+            .filter(|(_, _, start)| *start == self.start)
+            .map(|(ppid, _, _)| ppid)
+    }
+
     /// Whether this process still exists and is not a zombie.
     pub fn alive(&self) -> bool {
         match proc_stat(self.pid) {
