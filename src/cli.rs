@@ -48,8 +48,11 @@ Commands:
       --net bridge|none|host     network (default: bridge)
       --net container:NAME       join running container NAME's network (its addresses, ports, /etc files)
       --ip ADDR                  the container's address on the bridge (default: the lowest free one)
-      -p, --publish HOST:CTR[/tcp|/udp]
-                                 publish a container port on the host
+      -p, --publish [[ADDR:]HOST:]CTR[/tcp|/udp]
+                                 publish a container port on the host (no HOST: a free one)
+      -P, --publish-all          publish every exposed port on a free host port
+      --expose PORT[-LAST][/tcp|/udp]
+                                 expose a port more (for -P)
       --dns ADDR, --dns-search DOMAIN, --dns-option OPT
                                  the container's resolv.conf nameservers, search domains, options
       --add-host NAME:ADDR       add NAME to the container's /etc/hosts (ADDR host-gateway: the bridge)
@@ -419,6 +422,10 @@ pub struct RunArgs {
     pub ip: Option<String>,
     /// `-p`.
     pub publish: Vec<String>,
+    /// `-P`.
+    pub publish_all: bool,
+    /// `--expose`, as `PORT/PROTO` each.
+    pub expose: Vec<String>,
     /// `--security-opt`.
     pub security_opt: Vec<String>,
     /// `--cap-add`.
@@ -1149,6 +1156,17 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Short('p')) | Some(Arg::Long("publish")) => {
                 a.publish.push(string(p.value().map_err(lex)?)?)
             }
+            Some(Arg::Short('P')) | Some(Arg::Long("publish-all")) => a.publish_all = true,
+            Some(Arg::Long("expose")) => {
+                let v = string(p.value().map_err(lex)?)?;
+                let ports = crate::image_config::parse_exposed(&v)
+                    .map_err(|why| bad(format!("invalid --expose {v:?}: {why}")))?;
+                for port in ports {
+                    if !a.expose.contains(&port) {
+                        a.expose.push(port);
+                    }
+                }
+            }
             Some(Arg::Short('t')) | Some(Arg::Long("tty")) => a.tty = true,
             Some(Arg::Long("privileged")) => a.privileged = true,
             Some(Arg::Long("userns")) => a.userns = Some(string(p.value().map_err(lex)?)?),
@@ -1398,6 +1416,8 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         domainname: a.domainname.clone(),
         volumes_from: a.volumes_from.clone(),
         oom_score_adj: a.oom_score_adj,
+        publish_all: a.publish_all,
+        expose: a.expose.clone(),
     })
 }
 
@@ -2054,7 +2074,10 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
         }
         Command::Port { name, private } => {
             let rec = store()?.find_container(name)?;
-            let ports = rec.network.map(|n| n.ports).unwrap_or_default();
+            let ports = rec
+                .network
+                .map(|n| n.shown_ports().to_vec())
+                .unwrap_or_default();
             let mut found = false;
             for p in &ports {
                 let m = net::parse_publish(p)?;
@@ -2618,7 +2641,7 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
                     .as_ref()
                     .filter(|_| r.status == Status::Running)
                     .map(|n| {
-                        n.ports
+                        n.shown_ports()
                             .iter()
                             .filter_map(|p| net::parse_publish(p).ok())
                             .map(|m| {

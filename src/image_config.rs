@@ -122,14 +122,10 @@ impl ImageConfig {
             "EXPOSE" => {
                 needs("a port")?;
                 for port in rest.split_whitespace() {
-                    let (n, proto) = port.split_once('/').unwrap_or((port, "tcp"));
-                    if n.parse::<u16>().map_or(true, |n| n == 0) || !matches!(proto, "tcp" | "udp")
-                    {
-                        return Err(bad(&format!("{port:?} is not PORT[/tcp|/udp]")));
-                    }
-                    let port = format!("{n}/{proto}");
-                    if !self.exposed_ports.contains(&port) {
-                        self.exposed_ports.push(port);
+                    for port in parse_exposed(port).map_err(|why| bad(&why))? {
+                        if !self.exposed_ports.contains(&port) {
+                            self.exposed_ports.push(port);
+                        }
                     }
                 }
             }
@@ -256,6 +252,27 @@ pub fn write(dir: BorrowedFd<'_>, config: &ImageConfig) -> Result<()> {
         .map_err(|e| Error::os(format!("write {XATTR}"), e))
 }
 
+/// The ports of an `EXPOSE` word or an `--expose` value,
+/// `PORT[-LAST][/tcp|/udp]` (docker's), as `PORT/PROTO` each; the error
+/// says why not.
+pub fn parse_exposed(word: &str) -> std::result::Result<Vec<String>, String> {
+    let bad = || format!("{word:?} is not PORT[-LAST][/tcp|/udp]");
+    let (ports, proto) = word.split_once('/').unwrap_or((word, "tcp"));
+    if !matches!(proto, "tcp" | "udp") {
+        return Err(bad());
+    }
+    let (first, last) = ports.split_once('-').unwrap_or((ports, ports));
+    let port = |p: &str| match p.parse::<u16>() {
+        Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(bad()),
+    };
+    let (first, last) = (port(first)?, port(last)?);
+    if first > last {
+        return Err(bad());
+    }
+    Ok((first..=last).map(|n| format!("{n}/{proto}")).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,7 +296,7 @@ mod tests {
             "WORKDIR /srv",
             "USER 1000:1000",
             "STOPSIGNAL SIGUSR1",
-            "EXPOSE 80 53/udp",
+            "EXPOSE 80 53/udp 8000-8002",
         ])
         .unwrap();
         assert_eq!(c.cmd, Some(vec!["echo".into(), "hi there".into()]));
@@ -296,7 +313,10 @@ mod tests {
         assert_eq!(c.workdir.as_deref(), Some("/srv"));
         assert_eq!(c.user.as_deref(), Some("1000:1000"));
         assert_eq!(c.stop_signal, Some(10));
-        assert_eq!(c.exposed_ports, ["80/tcp", "53/udp"]);
+        assert_eq!(
+            c.exposed_ports,
+            ["80/tcp", "53/udp", "8000/tcp", "8001/tcp", "8002/tcp"]
+        );
         for bad in [
             "CMD",
             "CMD [1, 2]",
@@ -305,6 +325,9 @@ mod tests {
             "WORKDIR srv",
             "ENV A=\"x",
             "EXPOSE 0",
+            "EXPOSE 81-80",
+            "EXPOSE 80/sctp",
+            "EXPOSE 80-",
             "STOPSIGNAL NOPE",
             "LABEL =x",
         ] {

@@ -126,6 +126,13 @@ pub struct Spec {
     /// set by the parent before the command runs; `exec`'s commands get
     /// it too.
     pub oom_score_adj: Option<i32>,
+    /// `-P` (docker's `--publish-all`): each exposed port (the image's
+    /// `EXPOSE`, `expose`) that `network.publish` does not publish is
+    /// published on a free host port, at each start.
+    pub publish_all: bool,
+    /// `--expose`: ports the container's configuration exposes besides
+    /// the image's (`PORT/PROTO`).
+    pub expose: Vec<String>,
 }
 
 impl Default for Spec {
@@ -171,6 +178,8 @@ impl Default for Spec {
             domainname: None,
             volumes_from: Vec::new(),
             oom_score_adj: None,
+            publish_all: false,
+            expose: Vec::new(),
         }
     }
 }
@@ -256,6 +265,9 @@ impl Spec {
             domainname: record.domainname.clone(),
             volumes_from: Vec::new(),
             oom_score_adj: record.oom_score_adj,
+            // Published already: the record's ports (a free one each).
+            publish_all: false,
+            expose: Vec::new(),
         };
         Ok((spec, resolved))
     }
@@ -323,8 +335,12 @@ pub(crate) fn container_config(
     let mut labels = image.labels.clone();
     labels.extend(spec.labels.clone());
     let mut exposed_ports = image.exposed_ports.clone();
-    for p in &spec.network.publish {
-        let port = format!("{}/{}", p.container_port, p.protocol);
+    let published = spec
+        .network
+        .publish
+        .iter()
+        .map(|p| format!("{}/{}", p.container_port, p.protocol));
+    for port in spec.expose.iter().cloned().chain(published) {
         if !exposed_ports.contains(&port) {
             exposed_ports.push(port);
         }
@@ -339,6 +355,32 @@ pub(crate) fn container_config(
         stop_signal: spec.stop_signal.or(image.stop_signal),
         exposed_ports,
     }
+}
+
+/// `spec` with each port of `exposed` (`PORT/PROTO`) that it does not
+/// publish published on a free host port (`-P`); refused without a bridge.
+fn publish_all(spec: &Spec, exposed: &[String]) -> Result<Spec> {
+    if spec.network.mode != net::Mode::Bridge {
+        return Err(Error::msg(format!(
+            "-P with --net {}: ports are published only with --net bridge",
+            spec.network.mode
+        )));
+    }
+    let mut network = spec.network.clone();
+    for port in exposed {
+        let mapping = net::parse_publish(port)?;
+        let published = network
+            .publish
+            .iter()
+            .any(|p| p.container_port == mapping.container_port && p.protocol == mapping.protocol);
+        if !published {
+            network.publish.push(mapping);
+        }
+    }
+    Ok(Spec {
+        network,
+        ..spec.clone()
+    })
 }
 
 /// What [`Store::start_container`] made.
@@ -400,6 +442,15 @@ impl Store {
         let config = crate::image_config::read(image.as_fd())
             .map_err(|e| Error::msg(format!("image {}: {e}", spec.image)))?;
         let own_config = container_config(spec, &config);
+        // `-P`: every exposed port not published yet, on a free host port.
+        let publishing;
+        let spec = match spec.publish_all {
+            false => spec,
+            true => {
+                publishing = publish_all(spec, &own_config.exposed_ports)?;
+                &publishing
+            }
+        };
         let configured;
         let spec = match config.is_empty() && spec.entrypoint.is_none() {
             true => spec,

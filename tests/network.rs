@@ -1299,6 +1299,128 @@ fn port_lists_the_published_ports() {
     w.store.assert_no_leftovers();
 }
 
+/// `-P` (docker's `--publish-all`) publishes every exposed port (the
+/// image's `EXPOSE`, `--expose`) that no `-p` publishes on a free port of
+/// the host's ephemeral range, as `-p 80` and `-p 127.0.0.1::80` do: `port`
+/// and `ps` show the ports taken, a server is reached through one, two
+/// containers get different ones, and a start again takes them anew (the
+/// record keeps the request). Refused without a bridge.
+#[test]
+fn publish_all_takes_free_ports_of_the_ephemeral_range() {
+    require_nft();
+    let w = World::new("pall", 52);
+    let tar = busybox_tar().to_str().unwrap().to_string();
+    w.tupper(&["import", "-c", "EXPOSE 80", "web", &tar]).ok();
+    let range = w.host.sh("cat /proc/sys/net/ipv4/ip_local_port_range");
+    let range: Vec<u16> = range
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let in_range = |port: u16| (range[0]..=range[1]).contains(&port);
+    let ports = |name: &str| -> Vec<(String, String, u16)> {
+        w.tupper(&["port", name])
+            .ok()
+            .lines()
+            .map(|l| {
+                let (inner, outer) = l.split_once(" -> ").unwrap();
+                let (ip, port) = outer.rsplit_once(':').unwrap();
+                (inner.to_string(), ip.to_string(), port.parse().unwrap())
+            })
+            .collect()
+    };
+    w.tupper(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "-P",
+        "--expose",
+        "81",
+        "--expose",
+        "53/udp",
+        "-p",
+        "8082:82",
+        "web",
+        "sh",
+        "-c",
+        "while true; do nc -l -p 80 -e echo hi; done",
+    ])
+    .ok();
+    let srv = ports("srv");
+    let shown: Vec<(&str, &str)> = srv.iter().map(|(i, o, _)| (&**i, &**o)).collect();
+    assert_eq!(
+        shown,
+        [
+            ("82/tcp", "0.0.0.0"),
+            ("80/tcp", "0.0.0.0"),
+            ("81/tcp", "0.0.0.0"),
+            ("53/udp", "0.0.0.0")
+        ],
+        "{srv:?}"
+    );
+    assert_eq!(srv[0].2, 8082);
+    assert!(srv[1..].iter().all(|p| in_range(p.2)), "{srv:?} {range:?}");
+    assert_ne!(srv[1].2, srv[2].2);
+    let to = format!("127.0.0.1:{}", srv[1].2);
+    assert_eq!(w.host.within(|| answer_of(&to)).trim(), "hi", "to {to}");
+    let ps = w.tupper(&["ps"]).ok();
+    assert!(
+        ps.contains(&format!("0.0.0.0:{}->80/tcp", srv[1].2)),
+        "{ps}"
+    );
+    w.tupper(&["run", "-d", "--name", "two", "-P", "web", "sleep", "60"])
+        .ok();
+    w.tupper(&[
+        "run",
+        "-d",
+        "--name",
+        "three",
+        "-p",
+        "127.0.0.1::80",
+        "bb",
+        "sleep",
+        "60",
+    ])
+    .ok();
+    let (two, three) = (ports("two"), ports("three"));
+    assert_eq!(two.len(), 1, "{two:?}");
+    assert_eq!(three.len(), 1, "{three:?}");
+    assert_eq!(three[0].1, "127.0.0.1");
+    let taken = [srv[1].2, srv[2].2, two[0].2, three[0].2];
+    assert!(taken.iter().all(|p| in_range(*p)), "{taken:?}");
+    for (i, p) in taken.iter().enumerate() {
+        assert!(!taken[..i].contains(p), "{p} taken twice: {taken:?}");
+    }
+    // A start again takes free ports again; the record keeps the request.
+    w.tupper(&["stop", "-t", "1", "two"]).ok();
+    let net = w.store.inspect("two")["network"].clone();
+    assert_eq!(net["ports"], serde_json::json!(["80/tcp"]), "{net}");
+    w.tupper(&["start", "two"]).ok();
+    let again = ports("two");
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert!(
+        in_range(again[0].2) && !taken[..2].contains(&again[0].2),
+        "{again:?}"
+    );
+    let line = w
+        .tupper(&["run", "--rm", "--net", "none", "-P", "web", "true"])
+        .fails(125);
+    assert!(
+        line.contains("-P with --net none: ports are published only with --net bridge"),
+        "{line}"
+    );
+    let line = w
+        .tupper(&["run", "--rm", "--expose", "0", "web", "true"])
+        .fails(125);
+    assert!(line.contains("invalid --expose \"0\""), "{line}");
+    w.tupper(&["rm", "-f", "srv", "two", "three"]).ok();
+    let table = w.host.sh("nft list table ip tupper");
+    assert!(!table.contains("dnat-"), "a DNAT chain is left:\n{table}");
+    assert!(w.leases().is_empty(), "{:?}", w.leases());
+    w.tupper(&["rmi", "web"]).ok();
+    w.store.assert_no_leftovers();
+}
+
 /// A container started again (`start`, `restart`) gets its network back:
 /// the address it asked for with `--ip`, its published ports, its
 /// `/etc/hosts` entries; at once after a `stop`, while the kernel may

@@ -68,7 +68,10 @@ pub(crate) struct Request<'a> {
     pub subnet: Subnet,
     pub want: Option<Ipv4Addr>,
     pub id: &'a str,
+    /// Its published ports; a host port 0 is one of the ephemeral range
+    /// that no lease publishes and `host_free` says no host socket holds.
     pub ports: &'a [PortMapping],
+    pub host_free: &'a dyn Fn(&PortMapping) -> bool,
 }
 
 /// The lease file of `state_dir`, locked for as long as this value lives.
@@ -255,14 +258,15 @@ impl Locked {
 }
 
 /// Takes an address for `req.id`: `req.want` if it is free, else the lowest
-/// free address of the subnet. Leases of dead containers are dropped first
-/// (see the module doc for how they are found); they are returned so that the
-/// caller can remove what they left behind (DNAT rules).
+/// free address of the subnet, and its host ports (a free one for each 0).
+/// Leases of dead containers are dropped first (see the module doc for how
+/// they are found); they are returned so that the caller can remove what
+/// they left behind (DNAT rules).
 pub(crate) fn allocate(
     state_dir: &Path,
     req: &Request<'_>,
     is_alive: &dyn Fn(&str) -> bool,
-) -> Result<(Ipv4Addr, Vec<Lease>)> {
+) -> Result<(Ipv4Addr, Vec<Lease>, Vec<PortMapping>)> {
     let mut file = Locked::open(state_dir)?;
     if let Some(l) = file.leases.iter().find(|l| l.id == req.id) {
         return Err(Error::msg(format!(
@@ -295,6 +299,7 @@ pub(crate) fn allocate(
             }
         }
     }
+    let ports = with_free_ports(&file.leases, req.ports, req.host_free)?;
     let lowest_free = |leases: &[Lease]| {
         let mut taken: Vec<u32> = leases.iter().map(|l| u32::from(l.addr)).collect();
         taken.sort_unstable();
@@ -338,10 +343,61 @@ pub(crate) fn allocate(
     file.add(Lease {
         addr,
         id: req.id.to_string(),
-        ports: req.ports.to_vec(),
+        ports: ports.clone(),
         holder: std::process::id(),
     })?;
-    Ok((addr, dead))
+    Ok((addr, dead, ports))
+}
+
+/// `ports` with each host port 0 replaced by the lowest port of the host's
+/// ephemeral range ([`ephemeral_range`]) that no lease of `leases` and no
+/// other of `ports` publishes (for its protocol) and that `host_free` says
+/// no socket of the host holds, as docker's port allocator picks one.
+fn with_free_ports(
+    leases: &[Lease],
+    ports: &[PortMapping],
+    host_free: &dyn Fn(&PortMapping) -> bool,
+) -> Result<Vec<PortMapping>> {
+    let mut out = ports.to_vec();
+    let (low, high) = ephemeral_range();
+    for i in 0..out.len() {
+        let wanted = out[i];
+        if wanted.host_port != 0 {
+            continue;
+        }
+        let taken = |port: u16| {
+            leases
+                .iter()
+                .flat_map(|l| &l.ports)
+                .chain(&out)
+                .any(|q| q.host_port == port && q.protocol == wanted.protocol)
+        };
+        let free = (low..=high).find(|&port| {
+            !taken(port)
+                && host_free(&PortMapping {
+                    host_port: port,
+                    ..wanted
+                })
+        });
+        out[i].host_port = free.ok_or_else(|| {
+            Error::msg(format!(
+                "publish port {wanted}: no port of the host's ephemeral range {low}-{high} is free"
+            ))
+        })?;
+    }
+    Ok(out)
+}
+
+/// The host's ephemeral port range (`/proc/sys/net/ipv4/ip_local_port_range`
+/// of tupper's network namespace), or the kernel's default.
+fn ephemeral_range() -> (u16, u16) {
+    let text =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut words = text.split_whitespace().map(str::parse::<u16>);
+    match (words.next(), words.next()) {
+        (Some(Ok(low)), Some(Ok(high))) if 0 < low && low <= high => (low, high),
+        _ => (32768, 60999),
+    }
 }
 
 /// Where an allocation for container `id` starts probing: a hash of the id
@@ -531,6 +587,7 @@ pub(crate) mod tests {
             want: None,
             id,
             ports,
+            host_free: &|_| true,
         }
     }
 
@@ -579,15 +636,15 @@ pub(crate) mod tests {
     fn lowest_free_then_reuse_after_free() {
         let dir = TempDir::new("lease-lowest");
         let alive = |_: &str| true;
-        let (a, _) = allocate(&dir.0, &req("10.9.0.0/24", "a", &[]), &alive).unwrap();
-        let (b, _) = allocate(&dir.0, &req("10.9.0.0/24", "b", &[]), &alive).unwrap();
+        let (a, _, _) = allocate(&dir.0, &req("10.9.0.0/24", "a", &[]), &alive).unwrap();
+        let (b, _, _) = allocate(&dir.0, &req("10.9.0.0/24", "b", &[]), &alive).unwrap();
         assert_eq!(
             (a, b),
             (Ipv4Addr::new(10, 9, 0, 2), Ipv4Addr::new(10, 9, 0, 3))
         );
         assert!(free(&dir.0, a, "a").unwrap());
         assert!(!free(&dir.0, a, "a").unwrap(), "freed twice");
-        let (c, _) = allocate(&dir.0, &req("10.9.0.0/24", "c", &[]), &alive).unwrap();
+        let (c, _, _) = allocate(&dir.0, &req("10.9.0.0/24", "c", &[]), &alive).unwrap();
         assert_eq!(c, a);
     }
 
@@ -624,7 +681,7 @@ pub(crate) mod tests {
         let dir = TempDir::new("lease-dead");
         let ports = [parse_publish("8080:80").unwrap()];
         allocate(&dir.0, &req("10.9.0.0/30", "gone", &ports), &|_| true).unwrap();
-        let (a, dead) = allocate(&dir.0, &req("10.9.0.0/30", "new", &ports), &|id| {
+        let (a, dead, _) = allocate(&dir.0, &req("10.9.0.0/30", "new", &ports), &|id| {
             id != "gone"
         })
         .unwrap();
@@ -661,14 +718,14 @@ pub(crate) mod tests {
             false
         };
         let r = |id| req("10.9.0.0/24", id, &[]);
-        let (a, _) = allocate(&dir.0, &r("first"), &never).unwrap();
-        let (b, dead) = allocate(&dir.0, &r("second"), &never).unwrap();
+        let (a, _, _) = allocate(&dir.0, &r("first"), &never).unwrap();
+        let (b, dead, _) = allocate(&dir.0, &r("second"), &never).unwrap();
         // The first lease's holder (this process) exists: no probe, kept.
         assert_eq!((b, dead.len()), (Ipv4Addr::new(10, 9, 0, 3), 0));
         assert!(asked.borrow().is_empty(), "{:?}", asked.borrow());
         // Its holder is gone: the next allocation asks, and reclaims it.
         crash_holder(&dir.0, "first");
-        let (c, dead) = allocate(&dir.0, &r("third"), &never).unwrap();
+        let (c, dead, _) = allocate(&dir.0, &r("third"), &never).unwrap();
         assert_eq!(*asked.borrow(), ["first"]);
         assert_eq!(
             dead.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
@@ -677,7 +734,7 @@ pub(crate) mod tests {
         assert_eq!(c, a, "the lowest address again");
         // A gone holder whose container is alive (is_alive says so) stays.
         crash_holder(&dir.0, "second");
-        let (_, dead) = allocate(&dir.0, &r("fourth"), &|id| id == "second").unwrap();
+        let (_, dead, _) = allocate(&dir.0, &r("fourth"), &|id| id == "second").unwrap();
         assert!(dead.is_empty());
         assert!(list(&dir.0).unwrap().iter().any(|l| l.id == "second"));
     }
@@ -693,7 +750,7 @@ pub(crate) mod tests {
         allocate(&dir.0, &r, &|_| true).unwrap();
         let mut r = req("10.9.0.0/24", "new", &[]);
         r.want = Some(Ipv4Addr::new(10, 9, 0, 9));
-        let (a, dead) = allocate(&dir.0, &r, &|id| id != "old").unwrap();
+        let (a, dead, _) = allocate(&dir.0, &r, &|id| id != "old").unwrap();
         assert_eq!(
             (a, dead[0].id.as_str()),
             (Ipv4Addr::new(10, 9, 0, 9), "old")
@@ -701,9 +758,45 @@ pub(crate) mod tests {
         let mut r = req("10.9.0.0/24", "old2", &p);
         r.want = Some(Ipv4Addr::new(10, 9, 0, 20));
         allocate(&dir.0, &r, &|_| true).unwrap();
-        let (_, dead) =
+        let (_, dead, _) =
             allocate(&dir.0, &req("10.9.0.0/24", "new2", &p), &|id| id != "old2").unwrap();
         assert_eq!(dead[0].id, "old2");
+    }
+
+    #[test]
+    fn a_host_port_0_is_the_lowest_free_one_of_the_ephemeral_range() {
+        let dir = TempDir::new("ephemeral");
+        let (low, high) = ephemeral_range();
+        assert!(low <= high);
+        let explicit = [parse_publish(&format!("{low}:80")).unwrap()];
+        allocate(&dir.0, &req("10.9.0.0/24", "a", &explicit), &|_| true).unwrap();
+        let any = ["80", "81", "53/udp", "127.0.0.1::82"].map(|p| parse_publish(p).unwrap());
+        // A host socket holds the next one.
+        let busy = |p: &PortMapping| p.host_port != low + 1;
+        let r = Request {
+            host_free: &busy,
+            ..req("10.9.0.0/24", "b", &any)
+        };
+        let (_, _, got) = allocate(&dir.0, &r, &|_| true).unwrap();
+        let hosts: Vec<u16> = got.iter().map(|p| p.host_port).collect();
+        assert_eq!(hosts, [low + 2, low + 3, low, low + 4]);
+        assert_eq!(got[3].host_ip, Some(Ipv4Addr::LOCALHOST));
+        let kept = list(&dir.0).unwrap();
+        assert_eq!(kept.iter().find(|l| l.id == "b").unwrap().ports, got);
+        let e = allocate(
+            &dir.0,
+            &Request {
+                host_free: &|_| false,
+                ..req("10.9.0.0/24", "c", &any[..1])
+            },
+            &|_| true,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("publish port 80/tcp: no port of the host's ephemeral range"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -801,7 +894,8 @@ pub(crate) mod tests {
         for k in 0..40 {
             asked.borrow_mut().clear();
             let id = format!("new{k}");
-            let (a, dead) = allocate(&dir.0, &req("10.9.0.0/24", &id, &[]), &alive_but_c7).unwrap();
+            let (a, dead, _) =
+                allocate(&dir.0, &req("10.9.0.0/24", &id, &[]), &alive_but_c7).unwrap();
             let n = asked.borrow().len();
             assert_eq!(n, PROBE_WINDOW, "allocation {k} probed {n} leases");
             if dead.is_empty() {
@@ -828,7 +922,7 @@ pub(crate) mod tests {
         let dir = TempDir::new("lease-boot");
         // Holders that exist (this process), but of another boot: no hint.
         write_leases(&dir.0, 40, std::process::id(), Some("0-other-boot"));
-        let (a, dead) = allocate(&dir.0, &req("10.9.0.0/24", "new", &[]), &|_| false).unwrap();
+        let (a, dead, _) = allocate(&dir.0, &req("10.9.0.0/24", "new", &[]), &|_| false).unwrap();
         assert_eq!((a, dead.len()), (Ipv4Addr::new(10, 9, 0, 2), 40));
         let text = std::fs::read_to_string(dir.0.join("leases")).unwrap();
         assert!(
@@ -848,7 +942,7 @@ pub(crate) mod tests {
         let text = text.replace("# end\n", "# note\n# end\n10.9.0.77 torn");
         std::fs::write(&path, &text).unwrap();
         let p = [parse_publish("8080:80").unwrap()];
-        let (b, _) = allocate(&dir.0, &req("10.9.0.0/24", "b", &p), &alive).unwrap();
+        let (b, _, _) = allocate(&dir.0, &req("10.9.0.0/24", "b", &p), &alive).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let me = std::process::id();
         assert!(
@@ -877,7 +971,8 @@ pub(crate) mod tests {
                 .replace("# end\n", "# note\n# end\n"),
         )
         .unwrap();
-        let (_, dead) = allocate(&dir.0, &req("10.9.0.0/24", "c", &[]), &|id| id != "a").unwrap();
+        let (_, dead, _) =
+            allocate(&dir.0, &req("10.9.0.0/24", "c", &[]), &|id| id != "a").unwrap();
         assert_eq!(dead.len(), 1);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("# note"), "{text}");

@@ -294,7 +294,8 @@ pub struct PortMapping {
     /// The one host address it is published on (`-p 127.0.0.1:8080:80`);
     /// `None`: every address of the host.
     pub host_ip: Option<Ipv4Addr>,
-    /// The port on the host's addresses.
+    /// The port on the host's addresses; 0: a free one of the host's
+    /// ephemeral range, taken at each start (`-p 80`, `-P`).
     pub host_port: u16,
     /// The port in the container.
     pub container_port: u16,
@@ -304,14 +305,13 @@ pub struct PortMapping {
 
 impl fmt::Display for PortMapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(ip) = self.host_ip {
-            write!(f, "{ip}:")?;
+        match (self.host_ip, self.host_port) {
+            (None, 0) => {}
+            (Some(ip), 0) => write!(f, "{ip}::")?,
+            (None, port) => write!(f, "{port}:")?,
+            (Some(ip), port) => write!(f, "{ip}:{port}:")?,
         }
-        write!(
-            f,
-            "{}:{}/{}",
-            self.host_port, self.container_port, self.protocol
-        )
+        write!(f, "{}/{}", self.container_port, self.protocol)
     }
 }
 
@@ -327,9 +327,10 @@ impl PortMapping {
     }
 }
 
-/// Parses `-p [ADDRESS:]HOSTPORT:CONTAINERPORT[/tcp|/udp]` (`8080:80/tcp`,
+/// Parses `-p [[ADDRESS:]HOSTPORT:]CONTAINERPORT[/tcp|/udp]` (`8080:80/tcp`,
 /// `127.0.0.1:8080:80`). `ADDRESS` is an IPv4 address of the host; `0.0.0.0`
-/// is the same as none: every address.
+/// is the same as none: every address. Without `HOSTPORT` (`80`,
+/// `127.0.0.1::80`), a free port of the host's ephemeral range (docker's).
 pub fn parse_publish(s: &str) -> Result<PortMapping> {
     let bad = |why: &str| Error::msg(format!("invalid port mapping {s:?}: {why}"));
     let (ports, protocol) = match s.split_once('/') {
@@ -343,25 +344,32 @@ pub fn parse_publish(s: &str) -> Result<PortMapping> {
             "IPv6 host addresses are not supported (the bridge network is IPv4 only)",
         ));
     }
-    let (host, container) = ports.rsplit_once(':').ok_or_else(|| {
-        bad("expected [ADDRESS:]HOSTPORT:CONTAINERPORT[/tcp|/udp], such as 8080:80")
-    })?;
-    let (host_ip, host) = match host.split_once(':') {
-        None => (None, host),
+    let (host, container) = ports.rsplit_once(':').unwrap_or(("", ports));
+    let (host_ip, host, with_ip) = match host.split_once(':') {
+        None => (None, host, false),
         Some((ip, port)) => {
             let ip: Ipv4Addr = ip
                 .parse()
                 .map_err(|_| bad(&format!("{ip:?} is not an IPv4 address")))?;
-            (Some(ip).filter(|ip| !ip.is_unspecified()), port)
+            (Some(ip).filter(|ip| !ip.is_unspecified()), port, true)
         }
     };
     let port = |p: &str| match p.parse::<u16>() {
         Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
         _ => Err(bad(&format!("port {p:?} is not in 1..=65535"))),
     };
+    // `:80`: an empty host port without an address before it.
+    if host.is_empty() && !with_ip && ports.contains(':') {
+        return Err(bad(
+            "expected [[ADDRESS:]HOSTPORT:]CONTAINERPORT[/tcp|/udp], such as 8080:80 or 80",
+        ));
+    }
     Ok(PortMapping {
         host_ip,
-        host_port: port(host)?,
+        host_port: match host {
+            "" => 0,
+            _ => port(host)?,
+        },
         container_port: port(container)?,
         protocol,
     })
@@ -628,6 +636,7 @@ impl Options {
         for (i, p) in self.publish.iter().enumerate() {
             if let Some(q) = self.publish[..i]
                 .iter()
+                .filter(|_| p.host_port != 0)
                 .find(|q| q.host_port == p.host_port && q.protocol == p.protocol)
             {
                 return Err(Error::msg(format!(
@@ -753,8 +762,13 @@ pub struct Settings {
     /// The host end of the veth pair.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_veth: Option<String>,
-    /// Published ports, `[ADDRESS:]HOSTPORT:CONTAINERPORT/PROTO`.
+    /// Published ports as asked for, `[ADDRESS:]HOSTPORT:CONTAINERPORT/PROTO`
+    /// (no `HOSTPORT`: a free one at each start).
     pub ports: Vec<String>,
+    /// With a port asked for without a host port (`-p 80`, `-P`): every
+    /// published port as the last start took it ([`Settings::shown_ports`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<String>,
     /// The bridge's subnet (bridge mode), `10.89.0.0/16`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet: Option<String>,
@@ -777,6 +791,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The published ports as the last start took them (`port`, `ps`).
+    pub fn shown_ports(&self) -> &[String] {
+        match self.published.is_empty() {
+            true => &self.ports,
+            false => &self.published,
+        }
+    }
+
     /// The options that made these settings, for another start of the
     /// same container (`tupper start`): its mode, bridge, subnet,
     /// `--ip`, ports and `/etc` options. A record of an older tupper,
@@ -1056,6 +1078,7 @@ pub fn prepare(
              already exists (a leftover of a crashed container? net::reclaim removes those)"
         )));
     }
+    // A host port 0 binds any port: only its address is checked here.
     for port in &opts.publish {
         refuse_port_in_use(port)?;
     }
@@ -1064,8 +1087,12 @@ pub fn prepare(
         want: opts.ip,
         id: container_id,
         ports: &opts.publish,
+        host_free: &|p| refuse_port_in_use(p).is_ok(),
     };
-    let (address, dead) = lease::allocate(state_dir, &req, is_alive)?;
+    let (address, dead, ports) = lease::allocate(state_dir, &req, is_alive)?;
+    if opts.publish.iter().any(|p| p.host_port == 0) {
+        p.unleased.published = ports.iter().map(|p| p.to_string()).collect();
+    }
     // Rules of reclaimed leases could forward ports to the address just
     // taken, and a namespace another container joined could hold it: they
     // go before the lease is used.
@@ -1084,7 +1111,7 @@ pub fn prepare(
         address,
         host_veth,
         spare_veth: false,
-        publish: opts.publish.clone(),
+        publish: ports,
         state,
         route,
     });

@@ -154,8 +154,24 @@ fn port_mappings_parse_and_bad_ones_are_refused() {
         parse_publish("1:65535/tcp").unwrap().to_string(),
         "1:65535/tcp"
     );
+    // No host port: a free one, taken at the start (docker's).
+    for (given, shown, ip) in [
+        ("80", "80/tcp", None),
+        ("53/udp", "53/udp", None),
+        (
+            "127.0.0.1::80",
+            "127.0.0.1::80/tcp",
+            Some(Ipv4Addr::LOCALHOST),
+        ),
+        ("0.0.0.0::80", "80/tcp", None),
+    ] {
+        let m = parse_publish(given).unwrap();
+        assert_eq!((m.host_port, m.host_ip), (0, ip), "{given}");
+        assert_eq!(m.to_string(), shown);
+        assert_eq!(parse_publish(shown).unwrap(), m);
+    }
     for (bad, why) in [
-        ("8080", "expected [ADDRESS:]HOSTPORT:CONTAINERPORT"),
+        (":80", "expected [[ADDRESS:]HOSTPORT:]CONTAINERPORT"),
         ("0:80", "port \"0\" is not in 1..=65535"),
         ("65536:80", "port \"65536\" is not in 1..=65535"),
         ("+80:80", "port \"+80\" is not in 1..=65535"),
@@ -165,7 +181,8 @@ fn port_mappings_parse_and_bad_ones_are_refused() {
         ("80:80/", "the protocol must be tcp or udp"),
         ("1.2.3:80:80", "\"1.2.3\" is not an IPv4 address"),
         ("localhost:80:80", "\"localhost\" is not an IPv4 address"),
-        ("1.2.3.4::80", "port \"\" is not in 1..=65535"),
+        ("1.2.3.4::", "port \"\" is not in 1..=65535"),
+        ("0", "port \"0\" is not in 1..=65535"),
         ("[::1]:80:80", "IPv6 host addresses are not supported"),
         ("::1:80:80", "IPv6 host addresses are not supported"),
     ] {
