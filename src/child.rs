@@ -105,6 +105,8 @@ pub enum Stage {
     UserNamespace = 24,
     /// `setns` into another container's IPC namespace (`--ipc container:`).
     JoinIpc = 25,
+    /// `dup2` of the given stdin, stdout and stderr (a health check's probe).
+    Stdio = 26,
 }
 
 impl Stage {
@@ -138,6 +140,7 @@ impl Stage {
             Sysctl,
             UserNamespace,
             JoinIpc,
+            Stdio,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -219,6 +222,9 @@ pub struct ChildFds<'a> {
     pub netns: Option<BorrowedFd<'a>>,
     /// Another container's IPC namespace to join (`--ipc container:`).
     pub ipc: Option<BorrowedFd<'a>>,
+    /// The command's stdin, and its stdout and stderr, in place of the
+    /// parent's (a health check's probe).
+    pub stdio: Option<[BorrowedFd<'a>; 2]>,
     /// `tupper exec`: a pidfd of the running container's PID 1, whose
     /// namespaces the child joins instead of making its root.
     pub join: Option<BorrowedFd<'a>>,
@@ -241,6 +247,8 @@ impl ChildFds<'_> {
             self.ipc,
             self.join,
             self.root,
+            self.stdio.map(|s| s[0]),
+            self.stdio.map(|s| s[1]),
         ]
         .into_iter()
         .flatten()
@@ -307,6 +315,14 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         }
     };
 
+    if let Some([input, output]) = fds.stdio {
+        check(
+            Stage::Stdio,
+            rustix::stdio::dup2_stdin(input)
+                .and_then(|()| rustix::stdio::dup2_stdout(output))
+                .and_then(|()| rustix::stdio::dup2_stderr(output)),
+        );
+    }
     check(
         Stage::DeathSignal,
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)),
@@ -1243,6 +1259,7 @@ mod tests {
             console: None,
             netns: Some(all[5].as_fd()),
             ipc: None,
+            stdio: None,
             join: None,
             volumes: &volumes,
             root: Some(all[6].as_fd()),
@@ -1284,9 +1301,9 @@ mod tests {
 
     #[test]
     fn stages_round_trip() {
-        for n in 0..=25 {
+        for n in 0..=26 {
             assert_eq!(Stage::from_u32(n).unwrap() as u32, n);
         }
-        assert_eq!(Stage::from_u32(26), None);
+        assert_eq!(Stage::from_u32(27), None);
     }
 }

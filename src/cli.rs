@@ -53,6 +53,11 @@ Commands:
       -P, --publish-all          publish every exposed port on a free host port
       --expose PORT[-LAST][/tcp|/udp]
                                  expose a port more (for -P)
+      --health-cmd CMD           a health check: CMD run by /bin/sh -c in the container
+      --health-interval D, --health-timeout D, --health-start-period D
+                                 its timing (30s, 30s, 0s; Go durations: 1m30s, 500ms)
+      --health-retries N         failures in a row that make it unhealthy (3)
+      --no-healthcheck           no health check (not the image's HEALTHCHECK)
       --dns ADDR, --dns-search DOMAIN, --dns-option OPT
                                  the container's resolv.conf nameservers, search domains, options
       --add-host NAME:ADDR       add NAME to the container's /etc/hosts (ADDR host-gateway: the bridge)
@@ -426,6 +431,8 @@ pub struct RunArgs {
     pub publish_all: bool,
     /// `--expose`, as `PORT/PROTO` each.
     pub expose: Vec<String>,
+    /// `--health-*`, `--no-healthcheck` (`test` `["NONE"]`).
+    pub health: crate::health::Healthcheck,
     /// `--security-opt`.
     pub security_opt: Vec<String>,
     /// `--cap-add`.
@@ -1157,6 +1164,34 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                 a.publish.push(string(p.value().map_err(lex)?)?)
             }
             Some(Arg::Short('P')) | Some(Arg::Long("publish-all")) => a.publish_all = true,
+            Some(Arg::Long("health-cmd")) => {
+                let cmd = string(p.value().map_err(lex)?)?;
+                if cmd.trim().is_empty() {
+                    return Err(bad("--health-cmd needs a command".to_string()));
+                }
+                a.health.test = vec!["CMD-SHELL".into(), cmd];
+            }
+            Some(Arg::Long("no-healthcheck")) => a.health.test = vec!["NONE".into()],
+            Some(Arg::Long(
+                flag @ ("health-interval" | "health-timeout" | "health-start-period"),
+            )) => {
+                let flag = flag.to_string();
+                let v = string(p.value().map_err(lex)?)?;
+                let ms = crate::health::parse_duration(&v)
+                    .map_err(|why| bad(format!("invalid --{flag} {v:?}: {why}")))?
+                    .as_millis() as u64;
+                match flag.as_str() {
+                    "health-interval" => a.health.interval_ms = ms,
+                    "health-timeout" => a.health.timeout_ms = ms,
+                    _ => a.health.start_period_ms = ms,
+                }
+            }
+            Some(Arg::Long("health-retries")) => {
+                let v = string(p.value().map_err(lex)?)?;
+                a.health.retries = v
+                    .parse()
+                    .map_err(|_| bad(format!("invalid --health-retries {v:?}: a count")))?;
+            }
             Some(Arg::Long("expose")) => {
                 let v = string(p.value().map_err(lex)?)?;
                 let ports = crate::image_config::parse_exposed(&v)
@@ -1418,6 +1453,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         oom_score_adj: a.oom_score_adj,
         publish_all: a.publish_all,
         expose: a.expose.clone(),
+        health: a.health.clone(),
     })
 }
 
@@ -1696,9 +1732,20 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 .iter()
                 .map(|n| store.find_container(n))
                 .collect::<Result<Vec<_>>>()?;
+            // With its health (which the record on disk does not hold).
+            let shown: Vec<serde_json::Value> = records
+                .iter()
+                .map(|r| {
+                    let mut v = serde_json::to_value(r).unwrap_or_default();
+                    if let (Some(h), Some(map)) = (&r.health, v.as_object_mut()) {
+                        map.insert("health".into(), serde_json::to_value(h).unwrap_or_default());
+                    }
+                    v
+                })
+                .collect();
             print(
                 &mut out,
-                serde_json::to_string_pretty(&records).unwrap_or_default() + "\n",
+                serde_json::to_string_pretty(&shown).unwrap_or_default() + "\n",
             );
         }
         Command::Cp { from, to } => {
@@ -1894,6 +1941,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     true => crate::terminal::user_terminal_size(),
                     false => None,
                 },
+                stdio: None,
             };
             let forwarder = match tty {
                 true => Forwarder::with_window_changes()?,
@@ -2594,7 +2642,13 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
                 Status::Running => format!(
                     "Up {}{}",
                     timefmt::human_duration(now - r.started_unix.unwrap_or(r.created_unix)),
-                    if r.paused { " (Paused)" } else { "" }
+                    match (r.paused, r.health.as_ref().map(|h| h.status.as_str())) {
+                        (true, _) => " (Paused)",
+                        (false, Some("starting")) => " (health: starting)",
+                        (false, Some("healthy")) => " (healthy)",
+                        (false, Some("unhealthy")) => " (unhealthy)",
+                        _ => "",
+                    }
                 ),
                 Status::Exited => format!(
                     "{} ({}) {} ago",
@@ -3083,6 +3137,7 @@ mod tests {
             domainname: None,
             oom_score_adj: None,
             restarting: false,
+            health: None,
         };
         let t = ps_table(std::slice::from_ref(&rec), 160);
         let lines: Vec<&str> = t.lines().collect();

@@ -181,6 +181,10 @@ pub struct Record {
     /// when read: see [`Store::hold_restarting`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restarting: bool,
+    /// Its health check's last state while it has one (read with the
+    /// record, never written with it: see [`crate::health`]).
+    #[serde(default, skip_serializing)]
+    pub health: Option<crate::health::Health>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -596,6 +600,7 @@ impl Store {
             domainname: config.domainname,
             oom_score_adj: config.oom_score_adj,
             restarting: false,
+            health: None,
             restart_count: 0,
             stopped: crate::restart::Stopped::No,
         };
@@ -801,6 +806,16 @@ impl Store {
         rec.restarting = rec.status == Status::Exited
             && rec.restart.is_some()
             && fsutil::is_locked(self.records.as_fd(), &format!("{id}.restart"));
+        // Only a container with a check has a state file to read.
+        let checked = rec
+            .config
+            .as_ref()
+            .and_then(|c| c.healthcheck.as_ref())
+            .is_some_and(|h| h.enabled());
+        rec.health = match checked {
+            true => self.read_health(id),
+            false => None,
+        };
         Some(rec)
     }
 
@@ -867,9 +882,15 @@ impl Store {
     fn sweep_leftovers(&self, entries: &[String]) {
         let dir = self.records.as_fd();
         for e in entries {
-            let id = match (e.strip_suffix(".lock"), e.strip_prefix('.')) {
+            let stem = e
+                .strip_suffix(".lock")
+                .or_else(|| e.strip_suffix(".health"));
+            let id = match (stem, e.strip_prefix('.')) {
                 (Some(id), _) if !entries.contains(&format!("{id}.json")) => id,
-                (_, Some(rest)) => match rest.split_once(".json.tmp") {
+                (_, Some(rest)) => match rest
+                    .split_once(".json.tmp")
+                    .or_else(|| rest.split_once(".health.tmp"))
+                {
                     Some((id, _)) => id,
                     None => continue,
                 },
@@ -1323,13 +1344,11 @@ impl Store {
                 let _ = rfs::unlinkat(self.names.as_fd(), n, AtFlags::empty());
             }
         }
-        // The log before the record: a crash in between leaves no log
-        // without its record.
-        let _ = rfs::unlinkat(
-            self.records.as_fd(),
-            format!("{id}.log").as_str(),
-            AtFlags::empty(),
-        );
+        // The log and health state before the record: a crash in between
+        // leaves none without its record.
+        for file in [format!("{id}.log"), format!("{id}.health")] {
+            let _ = rfs::unlinkat(self.records.as_fd(), file.as_str(), AtFlags::empty());
+        }
         match rfs::unlinkat(
             self.records.as_fd(),
             format!("{id}.json").as_str(),

@@ -37,6 +37,9 @@ pub struct ExecSpec {
     pub tty: bool,
     /// The terminal's size (rows, columns).
     pub tty_size: Option<(u16, u16)>,
+    /// Its stdin, and its stdout and stderr, in place of tupper's (a
+    /// health check's probe, see [`crate::health`]); not with `tty`.
+    pub stdio: Option<std::sync::Arc<(OwnedFd, OwnedFd)>>,
 }
 
 /// A command running in a container.
@@ -130,7 +133,8 @@ impl Store {
                 env: &env,
                 workdir,
                 term: term.as_deref(),
-                own_process_group: !spec.tty && !rustix::termios::isatty(rustix::stdio::stdin()),
+                own_process_group: !spec.tty
+                    && (spec.stdio.is_some() || !rustix::termios::isatty(rustix::stdio::stdin())),
                 seccomp_unconfined: security.as_ref().is_some_and(|s| s.seccomp == "unconfined"),
                 seccomp_profile: security.as_ref().and_then(|s| s.seccomp_profile.as_deref()),
                 no_new_privileges: security.as_ref().is_some_and(|s| s.no_new_privileges),
@@ -152,7 +156,10 @@ impl Store {
             None,
             Some(pid1.as_fd()),
             cgroup.as_ref().and_then(|c| c.clone_into()),
-            &launch::Trees::default(),
+            &launch::Trees {
+                stdio: spec.stdio.clone(),
+                ..Default::default()
+            },
         )?;
         if let Some(c) = &cgroup {
             if let Err(e) = c.attach(launched.pid.as_raw_nonzero().get()) {
@@ -211,6 +218,11 @@ fn environment_of(pid: i32, pidfd: &OwnedFd) -> Option<Vec<String>> {
 }
 
 impl Exec {
+    /// A pidfd of the command's process, until it is waited for.
+    pub fn pidfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.launched.as_ref().map(|l| l.pidfd.as_fd())
+    }
+
     /// The master end of the command's terminal (`ExecSpec::tty`), once.
     pub fn take_terminal(&mut self) -> Option<OwnedFd> {
         self.launched.as_mut().and_then(|l| l.terminal.take())

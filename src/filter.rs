@@ -11,8 +11,11 @@ use crate::error::{Error, Result};
 
 /// The keys `ps --filter` takes.
 pub const PS_KEYS: &[&str] = &[
-    "id", "name", "label", "status", "exited", "ancestor", "volume",
+    "id", "name", "label", "status", "exited", "ancestor", "volume", "health",
 ];
+
+/// The values `health=` takes (docker's: `none` without a check).
+const HEALTHS: &[&str] = &["starting", "healthy", "unhealthy", "none"];
 
 /// The keys `prune --filter` takes (docker's `container prune`: `label`, and
 /// `label!`).
@@ -38,6 +41,7 @@ pub struct Filters {
     labels: Vec<(String, Option<String>)>,
     not_labels: Vec<(String, Option<String>)>,
     statuses: Vec<String>,
+    healths: Vec<String>,
     exited: Vec<i32>,
     ancestors: Vec<String>,
     volumes: Vec<String>,
@@ -74,6 +78,13 @@ impl Filters {
                     return Err(bad(&format!(
                         "not a status (it is one of {})",
                         STATUSES.join(", ")
+                    )))
+                }
+                "health" if HEALTHS.contains(&value) => f.healths.push(value.to_string()),
+                "health" => {
+                    return Err(bad(&format!(
+                        "not a health status (it is one of {})",
+                        HEALTHS.join(", ")
                     )))
                 }
                 "exited" => f.exited.push(
@@ -114,6 +125,9 @@ impl Filters {
             && self.labels.iter().all(|l| has_label(&r.labels, l))
             && !self.not_labels.iter().any(|l| has_label(&r.labels, l))
             && any(&self.statuses, &|v| v == status)
+            && any(&self.healths, &|v| {
+                v == r.health.as_ref().map_or("none", |h| h.status.as_str())
+            })
             && (self.exited.is_empty()
                 || (r.status == Status::Exited
                     && r.exit_code.is_some_and(|c| self.exited.contains(&c))))

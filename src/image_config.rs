@@ -48,6 +48,9 @@ pub struct ImageConfig {
     /// they publish nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exposed_ports: Vec<String>,
+    /// `HEALTHCHECK`, under `run --health-*` (see [`crate::health`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::Healthcheck>,
 }
 
 impl ImageConfig {
@@ -129,6 +132,11 @@ impl ImageConfig {
                     }
                 }
             }
+            "HEALTHCHECK" => {
+                needs("CMD COMMAND or NONE")?;
+                self.healthcheck =
+                    Some(crate::health::Healthcheck::parse_instruction(rest).map_err(|e| bad(&e))?);
+            }
             "VOLUME" | "ONBUILD" => {
                 return Err(bad(&format!(
                     "{} is not supported (tupper has no anonymous volumes nor builds)",
@@ -137,7 +145,7 @@ impl ImageConfig {
             }
             _ => {
                 return Err(bad(
-                    "not an instruction --change takes (CMD, ENTRYPOINT, ENV, LABEL, WORKDIR, USER, STOPSIGNAL, EXPOSE)",
+                    "not an instruction --change takes (CMD, ENTRYPOINT, ENV, LABEL, WORKDIR, USER, STOPSIGNAL, EXPOSE, HEALTHCHECK)",
                 ))
             }
         }

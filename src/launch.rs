@@ -101,6 +101,9 @@ pub struct Trees {
     /// `--pid container:NAME`: NAME's PID namespace, in which the child is
     /// cloned (set by the caller).
     pub pid: Option<OwnedFd>,
+    /// The command's stdin, and its stdout and stderr, in place of
+    /// tupper's (set by the caller: [`crate::exec::ExecSpec::stdio`]).
+    pub stdio: Option<std::sync::Arc<(OwnedFd, OwnedFd)>>,
 }
 
 /// The tree of one bind mount.
@@ -172,6 +175,7 @@ impl Trees {
             map,
             ipc,
             pid: None,
+            stdio: None,
         })
     }
 
@@ -384,6 +388,7 @@ pub fn spawn(
                 ],
                 netns: netns.filter(|_| plan.own_netns),
                 ipc: trees.ipc.as_ref().map(|ns| ns.as_fd()),
+                stdio: trees.stdio.as_ref().map(|s| [s.0.as_fd(), s.1.as_fd()]),
                 console: console.as_ref().map(|(_, child)| child.as_fd()),
                 join,
                 volumes: &trees.volumes,
@@ -619,6 +624,7 @@ pub fn report_error(plan: &ChildPlan, report: Report) -> Error {
     }
     let what = match stage {
         Some(Stage::DeathSignal) => "set the parent-death signal".to_string(),
+        Some(Stage::Stdio) => "give the command its stdin, stdout and stderr".to_string(),
         Some(Stage::PrivateRoot) => "make / private in the container's mount namespace".to_string(),
         Some(Stage::Hostname) if report.index == 1 => format!(
             "set domain name {}",

@@ -37,6 +37,7 @@ pub mod extract;
 pub mod filter;
 pub mod freezer;
 pub mod fsutil;
+pub mod health;
 pub mod image;
 pub mod image_config;
 pub mod ipc;

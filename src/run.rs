@@ -133,6 +133,9 @@ pub struct Spec {
     /// `--expose`: ports the container's configuration exposes besides
     /// the image's (`PORT/PROTO`).
     pub expose: Vec<String>,
+    /// `--health-*`, `--no-healthcheck`: the fields of its health check
+    /// over the image's `HEALTHCHECK` (see [`crate::health`]).
+    pub health: crate::health::Healthcheck,
 }
 
 impl Default for Spec {
@@ -180,6 +183,7 @@ impl Default for Spec {
             oom_score_adj: None,
             publish_all: false,
             expose: Vec::new(),
+            health: Default::default(),
         }
     }
 }
@@ -268,6 +272,8 @@ impl Spec {
             // Published already: the record's ports (a free one each).
             publish_all: false,
             expose: Vec::new(),
+            // The record's configuration has it already.
+            health: Default::default(),
         };
         Ok((spec, resolved))
     }
@@ -354,6 +360,14 @@ pub(crate) fn container_config(
         labels,
         stop_signal: spec.stop_signal.or(image.stop_signal),
         exposed_ports,
+        healthcheck: {
+            let h = image
+                .healthcheck
+                .clone()
+                .unwrap_or_default()
+                .under(&spec.health);
+            (h != Default::default()).then_some(h)
+        },
     }
 }
 
@@ -1549,17 +1563,32 @@ impl Container<'_> {
     fn wait_with(mut self, forwarder: Option<&Forwarder>) -> Result<i32> {
         let terminal = self.launched.terminal.take();
         let pidfd = self.launched.pidfd.as_fd();
-        let code = match (forwarder, terminal) {
-            (Some(f), Some(t)) => crate::terminal::relay(t, pidfd, f)?,
-            (Some(f), None) => f.wait(pidfd, self.own_process_group)?,
-            // A terminal nobody took stays open (closing it would hang the
-            // command up) until the command ends.
-            (None, terminal) => {
-                let code = launch::wait(pidfd)?;
-                drop(terminal);
-                code
+        let own_process_group = self.own_process_group;
+        // Its health check, on a thread of its own (which inherits the
+        // signal mask of the forwarder's thread), for as long as it runs.
+        let check = self
+            .record
+            .config
+            .as_ref()
+            .and_then(|c| c.healthcheck.as_ref())
+            .filter(|h| h.enabled());
+        let (store, id) = (self.store, self.record.id.as_str());
+        let code = std::thread::scope(|s| {
+            if let Some(check) = check {
+                s.spawn(move || crate::health::monitor(store, id, pidfd, check));
             }
-        };
+            match (forwarder, terminal) {
+                (Some(f), Some(t)) => crate::terminal::relay(t, pidfd, f),
+                (Some(f), None) => f.wait(pidfd, own_process_group),
+                // A terminal nobody took stays open (closing it would hang
+                // the command up) until the command ends.
+                (None, terminal) => {
+                    let code = launch::wait(pidfd);
+                    drop(terminal);
+                    code
+                }
+            }
+        })?;
         if let Some(network) = self.network.take() {
             net::release(network)?;
         }
