@@ -1500,7 +1500,10 @@ pub(crate) fn has_ended(pidfd: &OwnedFd) -> bool {
 }
 
 /// Waits at most `timeout` for the process of `pidfd` to end; whether it did.
-fn wait_pidfd(pidfd: &OwnedFd, timeout: std::time::Duration) -> rustix::io::Result<bool> {
+pub(crate) fn wait_pidfd(
+    pidfd: impl AsFd,
+    timeout: std::time::Duration,
+) -> rustix::io::Result<bool> {
     // Too far to count: no deadline.
     let deadline = std::time::Instant::now().checked_add(timeout);
     loop {
@@ -1512,7 +1515,7 @@ fn wait_pidfd(pidfd: &OwnedFd, timeout: std::time::Duration) -> rustix::io::Resu
             }
         });
         let mut fds = [rustix::event::PollFd::new(
-            pidfd,
+            &pidfd,
             rustix::event::PollFlags::IN,
         )];
         match rustix::event::poll(&mut fds, limit.as_ref()) {

@@ -300,26 +300,10 @@ pub(crate) fn monitor(store: &Store, id: &str, pid1: BorrowedFd<'_>, check: &Hea
     }
 }
 
-/// Whether the process of pidfd `pid1` ends within `limit` (waits that long).
+/// Whether the process of pidfd `pid1` ends within `limit` (waits that
+/// long); an error of the wait counts as its end.
 fn ended_within(pid1: BorrowedFd<'_>, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut fds = [rustix::event::PollFd::new(
-            &pid1,
-            rustix::event::PollFlags::IN,
-        )];
-        let timeout = rustix::event::Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: left.subsec_nanos() as i64,
-        };
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(0) => return false,
-            Ok(_) => return true,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => return true,
-        }
-    }
+    crate::container::wait_pidfd(pid1, limit).unwrap_or(true)
 }
 
 /// One probe: the check's command in the container, its output kept,
@@ -387,7 +371,6 @@ fn read_until_exit(
     output: &mut Vec<u8>,
 ) -> bool {
     use rustix::event::{PollFd, PollFlags};
-    let mut buf = [0u8; 4096];
     let mut pipe_open = true;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -413,13 +396,7 @@ fn read_until_exit(
             Ok(_) => {}
         }
         if pipe_open && !fds[1].revents().is_empty() {
-            match rustix::io::read(pipe, &mut buf) {
-                Ok(0) | Err(_) => pipe_open = false,
-                Ok(n) => {
-                    let room = MAX_OUTPUT.saturating_sub(output.len());
-                    output.extend_from_slice(&buf[..n.min(room)]);
-                }
-            }
+            pipe_open = read_some(pipe, output);
             continue;
         }
         if !fds[0].revents().is_empty() {
@@ -431,18 +408,26 @@ fn read_until_exit(
                     tv_sec: 0,
                     tv_nsec: 0,
                 };
-                match rustix::event::poll(&mut ready, Some(&now)) {
-                    Ok(1) => match rustix::io::read(pipe, &mut buf) {
-                        Ok(0) | Err(_) => pipe_open = false,
-                        Ok(n) => {
-                            let room = MAX_OUTPUT.saturating_sub(output.len());
-                            output.extend_from_slice(&buf[..n.min(room)]);
-                        }
-                    },
-                    _ => pipe_open = false,
-                }
+                pipe_open = match rustix::event::poll(&mut ready, Some(&now)) {
+                    Ok(1) => read_some(pipe, output),
+                    _ => false,
+                };
             }
             return false;
+        }
+    }
+}
+
+/// Reads what `pipe` has into `output`, keeping its first [`MAX_OUTPUT`]
+/// bytes; whether it is still open (not at its end, no error).
+fn read_some(pipe: &OwnedFd, output: &mut Vec<u8>) -> bool {
+    let mut buf = [0u8; 4096];
+    match rustix::io::read(pipe, &mut buf) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            let room = MAX_OUTPUT.saturating_sub(output.len());
+            output.extend_from_slice(&buf[..n.min(room)]);
+            true
         }
     }
 }
