@@ -99,6 +99,72 @@ pub struct Resources {
     /// makes the container a cgroup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_parent: Option<String>,
+    /// Block I/O limits of devices (`--device-read-bps`,
+    /// `--device-write-bps`, `--device-read-iops`, `--device-write-iops`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_throttles: Vec<Throttle>,
+}
+
+/// A block I/O limit of one device (docker's `--device-*-bps`,
+/// `--device-*-iops`): v1 `blkio.throttle.*_device`, v2 `io.max`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Throttle {
+    /// `read_bps`, `write_bps`, `read_iops` or `write_iops`.
+    pub kind: String,
+    /// The device as given (`/dev/sda`).
+    pub path: String,
+    /// Its number, `MAJOR:MINOR`.
+    pub device: String,
+    /// Bytes or operations per second.
+    pub rate: u64,
+}
+
+impl Throttle {
+    /// Parses `--device-KIND PATH:RATE` (`KIND` `read-bps`, `write-bps`,
+    /// `read-iops`, `write-iops`): `PATH` must be a block device (its
+    /// number is taken now), a bps `RATE` a size (`1mb`), an iops one a
+    /// count.
+    pub fn parse(kind: &str, s: &str) -> Result<Throttle> {
+        let flag = format!("--device-{kind}");
+        let (path, rate) = s.rsplit_once(':').ok_or_else(|| {
+            Error::msg(format!(
+                "invalid {flag} {s:?}: expected PATH:RATE (/dev/sda:1mb)"
+            ))
+        })?;
+        let rate = match kind.ends_with("bps") {
+            true => parse_bytes(&flag, rate)?,
+            false => rate.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                Error::msg(format!(
+                    "invalid {flag} {s:?}: {rate:?} is not a count of operations"
+                ))
+            })?,
+        };
+        let st = rfs::stat(path).map_err(|e| Error::os(format!("{flag} {path}"), e))?;
+        if rfs::FileType::from_raw_mode(st.st_mode) != rfs::FileType::BlockDevice {
+            return Err(Error::msg(format!("{flag} {path}: not a block device")));
+        }
+        Ok(Throttle {
+            kind: kind.replace('-', "_"),
+            path: path.to_string(),
+            device: format!("{}:{}", rfs::major(st.st_rdev), rfs::minor(st.st_rdev)),
+            rate,
+        })
+    }
+
+    /// The file and line that set it: v1 `blkio.throttle.KIND_device`
+    /// `MAJOR:MINOR RATE`, v2 `io.max` `MAJOR:MINOR KEY=RATE`.
+    fn file(&self, v2: bool) -> (&'static str, String) {
+        let (v1_file, v2_key) = match self.kind.as_str() {
+            "read_bps" => ("blkio.throttle.read_bps_device", "rbps"),
+            "write_bps" => ("blkio.throttle.write_bps_device", "wbps"),
+            "read_iops" => ("blkio.throttle.read_iops_device", "riops"),
+            _ => ("blkio.throttle.write_iops_device", "wiops"),
+        };
+        match v2 {
+            false => (v1_file, format!("{} {}", self.device, self.rate)),
+            true => ("io.max", format!("{} {v2_key}={}", self.device, self.rate)),
+        }
+    }
 }
 
 /// The cgroup parent when `--cgroup-parent` is not given.
@@ -106,6 +172,10 @@ pub const DEFAULT_PARENT: &str = "tupper";
 
 /// The controllers of cgroup v1 a container's cgroup is made in.
 const V1_CONTROLLERS: [&str; 5] = ["cpu", "cpuacct", "cpuset", "memory", "pids"];
+
+/// Those and `blkio`, in which a container's cgroup is made only when it
+/// has block I/O limits.
+const V1_KNOWN: [&str; 6] = ["cpu", "cpuacct", "cpuset", "memory", "pids", "blkio"];
 
 impl Resources {
     /// Whether a cgroup is asked for at all.
@@ -122,6 +192,7 @@ impl Resources {
             || self.cpuset_cpus.is_some()
             || self.cpuset_mems.is_some()
             || self.cgroup_parent.is_some()
+            || !self.device_throttles.is_empty()
     }
 
     /// The controllers the limits need.
@@ -142,6 +213,10 @@ impl Resources {
         }
         if self.pids_limit.is_some() {
             c.push("pids");
+        }
+        // cgroup v1's name; v2's is `io`.
+        if !self.device_throttles.is_empty() {
+            c.push("blkio");
         }
         c
     }
@@ -447,6 +522,10 @@ pub fn place(resources: &Resources, id: &str, track: bool) -> Result<Option<Plac
     let root = Path::new("/sys/fs/cgroup");
     let v2 = fs_magic(root).is_ok_and(|m| m == CGROUP2_SUPER_MAGIC);
     if v2 {
+        let needed: Vec<&str> = needed
+            .into_iter()
+            .map(|c| if c == "blkio" { "io" } else { c })
+            .collect();
         let available = std::fs::read_to_string(root.join("cgroup.controllers"))
             .map_err(|e| Error::os("read /sys/fs/cgroup/cgroup.controllers", e))?;
         let available: Vec<&str> = available.split_whitespace().collect();
@@ -474,7 +553,8 @@ pub fn place(resources: &Resources, id: &str, track: bool) -> Result<Option<Plac
         }
     }
     let mut roots: Vec<(PathBuf, Vec<String>)> = Vec::new();
-    for c in V1_CONTROLLERS {
+    let blkio = needed.contains(&"blkio").then_some("blkio");
+    for c in V1_CONTROLLERS.into_iter().chain(blkio) {
         if let Some((cs, m)) = mounts.iter().find(|(cs, _)| cs.iter().any(|x| x == c)) {
             if !roots.iter().any(|(r, _)| r == m) {
                 roots.push((m.clone(), cs.clone()));
@@ -513,6 +593,7 @@ fn missing_controller(c: &str, where_: &str) -> Error {
             "cpu" => "CPU time (--cpus, --cpu-shares)",
             "cpuset" => "the CPUs and memory nodes (--cpuset-cpus, --cpuset-mems)",
             "memory" => "memory (--memory)",
+            "blkio" | "io" => "block I/O (--device-read-bps, --device-write-bps, --device-read-iops, --device-write-iops)",
             _ => "the number of tasks (--pids-limit)",
         }
     ))
@@ -530,7 +611,7 @@ fn no_swap_accounting() -> Error {
 pub(crate) fn v1_mounts() -> Result<Vec<(Vec<String>, PathBuf)>> {
     let text = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
-    Ok(parse_v1_mounts(&text, &V1_CONTROLLERS))
+    Ok(parse_v1_mounts(&text, &V1_KNOWN))
 }
 
 /// The mount point of the cgroup v1 hierarchy of `controller` (`freezer`),
@@ -804,6 +885,7 @@ pub fn limit_files(r: &Resources, v2: bool) -> Vec<(&'static str, String)> {
     if let Some(m) = &r.cpuset_mems {
         out.push(("cpuset.mems", m.clone()));
     }
+    out.extend(r.device_throttles.iter().map(|t| t.file(v2)));
     out
 }
 

@@ -81,6 +81,10 @@ Commands:
       -c, --cpu-shares N         its relative CPU weight (default 1024; 2-262144)
       --cpuset-cpus LIST, --cpuset-mems LIST
                                  the CPUs (0-2,4) and memory nodes it may use
+      --device-read-bps PATH:RATE, --device-write-bps PATH:RATE
+                                 limit reads or writes of block device PATH (1mb: bytes a second)
+      --device-read-iops PATH:N, --device-write-iops PATH:N
+                                 limit its read or write operations a second
       --cgroup-parent PATH       where its cgroup goes in each hierarchy (default tupper)
       --ulimit NAME=SOFT[:HARD]  a resource limit of the command (nofile=1024:2048, nproc=64, core=-1)
       --stop-signal SIGNAL       the signal stop sends first (default TERM)
@@ -1299,6 +1303,16 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             }
             Some(Arg::Long("cgroup-parent")) => {
                 a.resources.cgroup_parent = Some(string(p.value().map_err(lex)?)?)
+            }
+            Some(Arg::Long(
+                flag @ ("device-read-bps" | "device-write-bps" | "device-read-iops"
+                | "device-write-iops"),
+            )) => {
+                let kind = flag["device-".len()..].to_string();
+                let v = string(p.value().map_err(lex)?)?;
+                a.resources
+                    .device_throttles
+                    .push(crate::cgroup::Throttle::parse(&kind, &v)?);
             }
             // tupper always passes its stdin on: docker's `-i` is the default.
             Some(Arg::Short('i')) | Some(Arg::Long("interactive")) => {}

@@ -40,6 +40,7 @@ impl Store {
             cpuset_cpus: given.cpuset_cpus.clone().or(old.cpuset_cpus),
             cpuset_mems: given.cpuset_mems.clone().or(old.cpuset_mems),
             cgroup_parent: old.cgroup_parent,
+            device_throttles: old.device_throttles,
         };
         merged.validate()?;
         // Ended meanwhile (its end is recorded under the lock we hold now),

@@ -583,6 +583,74 @@ fn cpu_period_and_quota_are_the_kernels() {
     store.assert_no_leftovers();
 }
 
+/// `--device-read-bps`, `--device-write-bps`, `--device-read-iops`,
+/// `--device-write-iops` (docker's): the kernel's throttle files of the
+/// container's `blkio` cgroup hold them, for the device's number; a
+/// path that is not a block device, or a bad rate, is a one-line error
+/// that makes nothing.
+#[test]
+fn device_throttles_are_the_kernels() {
+    let store = store_with_busybox();
+    let dev = store.loopdev().to_string();
+    let id = detached(
+        &store,
+        &[
+            "--device-write-bps",
+            &format!("{dev}:1mb"),
+            "--device-read-bps",
+            &format!("{dev}:2mb"),
+            "--device-read-iops",
+            &format!("{dev}:100"),
+            "--device-write-iops",
+            &format!("{dev}:50"),
+        ],
+        &["sleep", "100"],
+    );
+    let rdev = fs::metadata(&dev)
+        .map(|m| std::os::unix::fs::MetadataExt::rdev(&m))
+        .unwrap();
+    let number = format!("{}:{}", libc::major(rdev), libc::minor(rdev));
+    let dir = cgroup_v1_mount("blkio").join("tupper").join(&id);
+    for (file, rate) in [
+        ("blkio.throttle.write_bps_device", 1u64 << 20),
+        ("blkio.throttle.read_bps_device", 2 << 20),
+        ("blkio.throttle.read_iops_device", 100),
+        ("blkio.throttle.write_iops_device", 50),
+    ] {
+        assert_eq!(read(&dir, file), format!("{number} {rate}"), "{file}");
+    }
+    let rec = store.inspect(&id);
+    assert_eq!(rec["resources"]["device_throttles"][0]["device"], number);
+    assert!(cgroups(&rec).contains(&dir), "{rec}");
+    store.tupper(&["rm", "-f", &id]).ok();
+    assert!(!dir.exists(), "{} is left", dir.display());
+    let before = store.state();
+    for (flag, value, error) in [
+        (
+            "--device-write-bps",
+            "/dev/null:1mb",
+            "--device-write-bps /dev/null: not a block device",
+        ),
+        (
+            "--device-read-bps",
+            "/nope:1mb",
+            "--device-read-bps /nope: No such file",
+        ),
+        (
+            "--device-read-iops",
+            &format!("{dev}:x"),
+            "is not a count of operations",
+        ),
+        ("--device-write-bps", &format!("{dev}:fast"), "not a size"),
+        ("--device-write-bps", "1mb", "expected PATH:RATE"),
+    ] {
+        let line = run_rm(&store, &[flag, value], &["true"]).fails(125);
+        assert!(line.contains(error), "{flag} {value}: {line}");
+    }
+    before.assert_same(&store.state(), "bad device throttles");
+    store.assert_no_leftovers();
+}
+
 /// `--memory-reservation` (docker's): the soft limit in the kernel's file;
 /// `update` changes it; more than `--memory`: a one-line error.
 #[test]
