@@ -41,12 +41,12 @@ impl Mode {
             "shareable" => Ok(Mode::Shareable),
             "none" => Ok(Mode::None),
             "host" => Ok(Mode::Host),
-            _ => match s.strip_prefix("container:") {
-                Some(name) if !name.is_empty() => Ok(Mode::Container(name.to_string())),
-                _ => Err(Error::msg(format!(
-                    "invalid --ipc {s:?}: expected private, shareable, none, host or container:NAME"
-                ))),
-            },
+            _ => crate::names::joined_container(
+                "--ipc",
+                s,
+                "private, shareable, none, host or container:NAME",
+            )
+            .map(Mode::Container),
         }
     }
 

@@ -51,6 +51,17 @@ pub(crate) fn random_bytes<const N: usize>(what: &str) -> Result<[u8; N]> {
     Ok(raw)
 }
 
+/// The NAME of `s`, a `container:NAME` value of namespace option `flag`
+/// (`--ipc`, `--pid`), whose values are `expected` (for the error).
+pub(crate) fn joined_container(flag: &str, s: &str, expected: &str) -> Result<String> {
+    match s.strip_prefix("container:") {
+        Some(name) if !name.is_empty() => Ok(name.to_string()),
+        _ => Err(Error::msg(format!(
+            "invalid {flag} {s:?}: expected {expected}"
+        ))),
+    }
+}
+
 /// Whether `s` has the shape of a container ID (12 lowercase hex digits).
 pub fn is_id(s: &str) -> bool {
     is_id_bytes(s.as_bytes())

@@ -24,7 +24,7 @@
 
 use std::fmt;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// `--pid`: where a container's PID namespace comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -45,12 +45,8 @@ impl Mode {
         match s {
             "" | "private" => Ok(Mode::Private),
             "host" => Ok(Mode::Host),
-            _ => match s.strip_prefix("container:") {
-                Some(name) if !name.is_empty() => Ok(Mode::Container(name.to_string())),
-                _ => Err(Error::msg(format!(
-                    "invalid --pid {s:?}: expected private, host or container:NAME"
-                ))),
-            },
+            _ => crate::names::joined_container("--pid", s, "private, host or container:NAME")
+                .map(Mode::Container),
         }
     }
 
