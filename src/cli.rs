@@ -2143,6 +2143,10 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             let mut found = false;
             for p in &ports {
                 let m = net::parse_publish(p)?;
+                // Asked for without a host port, and not started since.
+                if m.host_port == 0 {
+                    continue;
+                }
                 match private {
                     None => print(
                         &mut out,

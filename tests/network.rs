@@ -1402,6 +1402,11 @@ fn publish_all_takes_free_ports_of_the_ephemeral_range() {
         in_range(again[0].2) && !taken[..2].contains(&again[0].2),
         "{again:?}"
     );
+    // Made, never started: no port taken yet, none shown.
+    w.tupper(&["create", "--name", "made", "-P", "web", "true"])
+        .ok();
+    assert_eq!(w.tupper(&["port", "made"]).ok(), "");
+    w.tupper(&["rm", "made"]).ok();
     let line = w
         .tupper(&["run", "--rm", "--net", "none", "-P", "web", "true"])
         .fails(125);
