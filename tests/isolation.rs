@@ -9,6 +9,15 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+/// Asserts that `args` fail (exit 125) with `error` and change nothing in
+/// the store since `before`.
+#[track_caller]
+fn refused(store: &TestStore, before: &StoreState, args: &[&str], error: &str) {
+    let line = store.tupper(args).fails(125);
+    assert!(line.contains(error), "{args:?}: {line}");
+    before.assert_same(&store.state(), &format!("{args:?}"));
+}
+
 #[test]
 fn hostname_is_the_container_name() {
     let store = store_with_busybox();
@@ -145,11 +154,6 @@ fn ipc_container_shares_the_namespace_and_dev_shm() {
             "run", "--name", "n", "--net", "none", "--ipc", "none", "bb", "true",
         ])
         .ok();
-    let refused = |before: &StoreState, args: &[&str], error: &str| {
-        let line = store.tupper(args).fails(125);
-        assert!(line.contains(error), "{args:?}: {line}");
-        before.assert_same(&store.state(), &format!("{args:?}"));
-    };
     let before = store.state();
     for (ipc, extra, error) in [
         (
@@ -181,7 +185,7 @@ fn ipc_container_shares_the_namespace_and_dev_shm() {
         let mut args = vec!["run", "--rm", "--net", "none", "--ipc", ipc];
         args.extend(extra);
         args.extend(["bb", "true"]);
-        refused(&before, &args, error);
+        refused(&store, &before, &args, error);
     }
     store.tupper(&["stop", "-t", "1", "donor"]).ok();
     holder.wait().unwrap();
@@ -192,7 +196,7 @@ fn ipc_container_shares_the_namespace_and_dev_shm() {
     assert!(line.contains(not_running), "{line}");
     assert_eq!(store.ps_entry("j")["status"], "exited");
     let before = store.state();
-    refused(&before, &["start", "-a", "j"], not_running);
+    refused(&store, &before, &["start", "-a", "j"], not_running);
     let line = run(&[]).fails(125);
     assert!(line.contains(not_running), "{line}");
     before.assert_same(&store.state(), "a run that joins a stopped container");
@@ -260,6 +264,13 @@ fn top_rows(store: &TestStore, name: &str) -> Vec<(i32, i32, String)> {
         .collect()
 }
 
+/// The CMD column of `top` rows, sorted.
+fn commands(rows: &[(i32, i32, String)]) -> Vec<&str> {
+    let mut cmds: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+    cmds.sort_unstable();
+    cmds
+}
+
 /// Whether host process `pid` is gone (or a zombie), or no longer runs
 /// `cmdline` (its pid was reused).
 fn ended(pid: i32, cmdline: &str) -> bool {
@@ -310,14 +321,13 @@ fn pid_host_sees_the_host_and_what_it_leaves_is_killed() {
         &["sh", "-c", "sleep 1000 & exec sleep 1001"],
     );
     let rows = || top_rows(&store, "t");
+    // Its processes only, once `sh` has exec'd.
     assert!(
-        wait_for(Duration::from_secs(20), || rows().len() == 2),
+        wait_for(Duration::from_secs(20), || commands(&rows())
+            == ["sleep 1000", "sleep 1001"]),
         "{:?}",
         rows()
     );
-    let mut cmds: Vec<String> = rows().into_iter().map(|r| r.2).collect();
-    cmds.sort();
-    assert_eq!(cmds, ["sleep 1000", "sleep 1001"]);
     // Its tupper killed: PID 1 goes with it (the parent-death signal),
     // what it started stays, until `rm -f`.
     let pid1 = store.inspect("t")["pid"].as_i64().unwrap() as i32;
@@ -360,11 +370,6 @@ fn pid_container_joins_the_namespace_and_ends_with_it() {
     let theirs = store
         .tupper(&["exec", "donor", "readlink", "/proc/self/ns/pid"])
         .ok();
-    let refused = |before: &StoreState, args: &[&str], error: &str| {
-        let line = store.tupper(args).fails(125);
-        assert!(line.contains(error), "{args:?}: {line}");
-        before.assert_same(&store.state(), &format!("{args:?}"));
-    };
     let before = store.state();
     for (pid, extra, error) in [
         (
@@ -387,7 +392,7 @@ fn pid_container_joins_the_namespace_and_ends_with_it() {
         let mut args = vec!["run", "--rm", "--net", "none", "--pid", pid];
         args.extend(extra);
         args.extend(["bb", "true"]);
-        refused(&before, &args, error);
+        refused(&store, &before, &args, error);
     }
     let out = store
         .tupper(&[
@@ -470,13 +475,15 @@ fn init_without_a_pid_namespace_passes_signals_on_and_reaps() {
         &["--name", "i", "--init", "--pid", "host"],
         &["sh", "-c", "(sleep 1000 &); exec sleep 1001"],
     );
-    let rows = || top_rows(&store, "i");
+    // Settled: the subshell gone (its sleep an orphan), the command exec'd.
+    let mut rows = Vec::new();
     assert!(
-        wait_for(Duration::from_secs(20), || rows().len() == 3),
-        "{:?}",
-        rows()
+        wait_for(Duration::from_secs(20), || {
+            rows = top_rows(&store, "i");
+            commands(&rows) == ["sleep 1000", "sleep 1001", "tupper-init"]
+        }),
+        "{rows:?}"
     );
-    let rows = rows();
     let init = rows
         .iter()
         .find(|r| r.2 == "tupper-init")
