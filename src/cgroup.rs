@@ -68,6 +68,14 @@ pub struct Resources {
     /// `memory.soft_limit_in_bytes`, v2 `memory.low`); at most `memory`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_reservation: Option<u64>,
+    /// How eagerly the kernel swaps the container's anonymous memory out
+    /// (`--memory-swappiness`, 0 to 100; cgroup v1 `memory.swappiness`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_swappiness: Option<u64>,
+    /// `--oom-kill-disable`: out of memory, its tasks wait instead of one
+    /// being killed (cgroup v1 `memory.oom_control`; needs `memory`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oom_kill_disable: bool,
     /// The most tasks (processes and threads) at once (`--pids-limit`; 0 or
     /// less: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -184,6 +192,8 @@ impl Resources {
         self.memory.is_some()
             || self.memory_swap.is_some()
             || self.memory_reservation.is_some()
+            || self.memory_swappiness.is_some()
+            || self.oom_kill_disable
             || self.pids_limit.is_some()
             || self.nano_cpus.is_some()
             || self.cpu_period.is_some()
@@ -208,7 +218,11 @@ impl Resources {
         if self.cpuset_cpus.is_some() || self.cpuset_mems.is_some() {
             c.push("cpuset");
         }
-        if self.memory.is_some() || self.memory_reservation.is_some() {
+        if self.memory.is_some()
+            || self.memory_reservation.is_some()
+            || self.memory_swappiness.is_some()
+            || self.oom_kill_disable
+        {
             c.push("memory");
         }
         if self.pids_limit.is_some() {
@@ -261,6 +275,14 @@ impl Resources {
                     ));
                 }
             }
+        }
+        if let Some(s) = self.memory_swappiness.filter(|s| *s > 100) {
+            return bad(format!("--memory-swappiness {s}: from 0 to 100"));
+        }
+        // docker's rule: without a limit, the whole host's memory could
+        // wait on an out-of-memory container.
+        if self.oom_kill_disable && self.memory.is_none() {
+            return bad("--oom-kill-disable needs --memory (without a limit, nothing would ever kill in it)".into());
         }
         if let (Some(r), Some(m)) = (self.memory_reservation, self.memory) {
             if r > m {
@@ -521,6 +543,11 @@ pub fn place(resources: &Resources, id: &str, track: bool) -> Result<Option<Plac
     let needed = resources.controllers();
     let root = Path::new("/sys/fs/cgroup");
     let v2 = fs_magic(root).is_ok_and(|m| m == CGROUP2_SUPER_MAGIC);
+    if v2 && (resources.memory_swappiness.is_some() || resources.oom_kill_disable) {
+        return Err(Error::msg(
+            "--memory-swappiness and --oom-kill-disable: cgroup v2 has neither (they are cgroup v1's memory.swappiness and memory.oom_control)",
+        ));
+    }
     if v2 {
         let needed: Vec<&str> = needed
             .into_iter()
@@ -820,6 +847,15 @@ pub fn limit_files(r: &Resources, v2: bool) -> Vec<(&'static str, String)> {
                     },
                 ));
             }
+        }
+    }
+    // cgroup v1 only (`place` refuses them with v2).
+    if !v2 {
+        if let Some(s) = r.memory_swappiness {
+            out.push(("memory.swappiness", s.to_string()));
+        }
+        if r.oom_kill_disable {
+            out.push(("memory.oom_control", "1".to_string()));
         }
     }
     if let Some(m) = r.memory_reservation {

@@ -85,6 +85,8 @@ Commands:
                                  limit reads or writes of block device PATH (1mb: bytes a second)
       --device-read-iops PATH:N, --device-write-iops PATH:N
                                  limit its read or write operations a second
+      --memory-swappiness N      how eagerly its memory is swapped (0-100; cgroup v1)
+      --oom-kill-disable         out of memory, wait instead of a kill (needs -m; cgroup v1)
       --cgroup-parent PATH       where its cgroup goes in each hierarchy (default tupper)
       --ulimit NAME=SOFT[:HARD]  a resource limit of the command (nofile=1024:2048, nproc=64, core=-1)
       --stop-signal SIGNAL       the signal stop sends first (default TERM)
@@ -1304,6 +1306,20 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Long("cgroup-parent")) => {
                 a.resources.cgroup_parent = Some(string(p.value().map_err(lex)?)?)
             }
+            Some(Arg::Long("memory-swappiness")) => {
+                let v = string(p.value().map_err(lex)?)?;
+                // docker: -1 is the default (the parent's).
+                a.resources.memory_swappiness = match v.parse::<i64>() {
+                    Ok(-1) => None,
+                    Ok(n) if n >= 0 => Some(n as u64),
+                    _ => {
+                        return Err(bad(format!(
+                            "--memory-swappiness {v}: from 0 to 100 (-1: the default)"
+                        )))
+                    }
+                };
+            }
+            Some(Arg::Long("oom-kill-disable")) => a.resources.oom_kill_disable = true,
             Some(Arg::Long(
                 flag @ ("device-read-bps" | "device-write-bps" | "device-read-iops"
                 | "device-write-iops"),

@@ -32,6 +32,8 @@ impl Store {
             memory: given.memory.or(old.memory),
             memory_swap: given.memory_swap.or(old.memory_swap),
             memory_reservation: given.memory_reservation.or(old.memory_reservation),
+            memory_swappiness: old.memory_swappiness,
+            oom_kill_disable: old.oom_kill_disable,
             pids_limit: given.pids_limit.or(old.pids_limit),
             nano_cpus: given.nano_cpus.or(old.nano_cpus),
             cpu_period: given.cpu_period.or(old.cpu_period),

@@ -651,6 +651,51 @@ fn device_throttles_are_the_kernels() {
     store.assert_no_leftovers();
 }
 
+/// `--memory-swappiness` and `--oom-kill-disable` (docker's, cgroup v1):
+/// the kernel's files of the container's memory cgroup hold them, the
+/// record keeps them; out of range, or `--oom-kill-disable` without `-m`:
+/// a one-line error that makes nothing.
+#[test]
+fn memory_swappiness_and_oom_kill_disable_are_the_kernels() {
+    let store = store_with_busybox();
+    let id = detached(
+        &store,
+        &[
+            "-m",
+            "64m",
+            "--memory-swappiness",
+            "7",
+            "--oom-kill-disable",
+        ],
+        &["sleep", "100"],
+    );
+    let dir = cgroup_v1_mount("memory").join("tupper").join(&id);
+    assert_eq!(read(&dir, "memory.swappiness"), "7");
+    let oom = read(&dir, "memory.oom_control");
+    assert!(oom.lines().any(|l| l == "oom_kill_disable 1"), "{oom}");
+    let rec = store.inspect(&id);
+    assert_eq!(rec["resources"]["memory_swappiness"], 7);
+    assert_eq!(rec["resources"]["oom_kill_disable"], true);
+    store.tupper(&["rm", "-f", &id]).ok();
+    let before = store.state();
+    for (options, error) in [
+        (
+            &["--memory-swappiness", "101"][..],
+            "--memory-swappiness 101: from 0 to 100",
+        ),
+        (
+            &["--memory-swappiness", "x"],
+            "--memory-swappiness x: from 0 to 100",
+        ),
+        (&["--oom-kill-disable"], "--oom-kill-disable needs --memory"),
+    ] {
+        let line = run_rm(&store, options, &["true"]).fails(125);
+        assert!(line.contains(error), "{options:?}: {line}");
+    }
+    before.assert_same(&store.state(), "bad memory options");
+    store.assert_no_leftovers();
+}
+
 /// `--memory-reservation` (docker's): the soft limit in the kernel's file;
 /// `update` changes it; more than `--memory`: a one-line error.
 #[test]
