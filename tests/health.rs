@@ -180,40 +180,18 @@ fn the_images_check_and_the_runs_options_over_it() {
             &tar,
         ])
         .ok();
-    store
-        .tupper(&[
-            "run", "-d", "--net", "none", "--name", "a", "hc", "sleep", "1000",
-        ])
-        .ok();
-    store
-        .tupper(&[
-            "run",
-            "-d",
-            "--net",
-            "none",
-            "--name",
-            "b",
-            "--health-cmd",
-            "true",
-            "hc",
-            "sleep",
-            "1000",
-        ])
-        .ok();
-    store
-        .tupper(&[
-            "run",
-            "-d",
-            "--net",
-            "none",
-            "--name",
-            "n",
-            "--no-healthcheck",
-            "hc",
-            "sleep",
-            "1000",
-        ])
-        .ok();
+    // One container on the image's check, one with the run's command over
+    // it, one without any.
+    for (name, options) in [
+        ("a", &[][..]),
+        ("b", &["--health-cmd", "true"]),
+        ("n", &["--no-healthcheck"]),
+    ] {
+        let mut args = vec!["run", "-d", "--net", "none", "--name", name];
+        args.extend(options);
+        args.extend(["hc", "sleep", "1000"]);
+        store.tupper(&args).ok();
+    }
     wait_status(&store, "a", "unhealthy");
     wait_status(&store, "b", "healthy");
     let b = store.inspect("b")["config"]["healthcheck"].clone();
