@@ -6,7 +6,8 @@
 //! inputs against the kernel's limits and returns a plain [`std::io::Result`];
 //! the caller adds which operation on which object failed.
 //!
-//! - [`btrfs`]: create, snapshot, delete and inspect subvolumes.
+//! - [`btrfs`]: create, snapshot, delete and inspect subvolumes; enable
+//!   quotas and limit a subvolume's.
 //! - [`loop_device`]: attach a file to a free `/dev/loopN` and detach it.
 //!
 //! # Safety
@@ -19,7 +20,7 @@
 //!   and its size is checked at compile time, both against the number the
 //!   kernel headers give and against the size encoded in the opcode.
 //! - Every call goes through one of rustix's typed patterns (`Setter`,
-//!   `Getter`, `NoArg`, `IntegerSetter`) or one small `Ioctl` impl, so the
+//!   `Getter`, `Updater`, `NoArg`, `IntegerSetter`) or one small `Ioctl` impl, so the
 //!   pointer handed to the kernel always points at a live, fully initialised
 //!   value of exactly the type the opcode names, owned by the caller's stack
 //!   frame for the whole call.
@@ -32,7 +33,8 @@ pub mod btrfs;
 pub mod loop_device;
 
 pub use btrfs::{
-    format_uuid, is_btrfs, is_subvolume_root, set_subvol_readonly, snapshot, subvol_create,
-    subvol_destroy, subvol_flags, subvol_info, SubvolInfo,
+    format_uuid, is_btrfs, is_subvolume_root, qgroup_limit_exclusive, quota_enable_simple,
+    set_subvol_readonly, snapshot, subvol_create, subvol_destroy, subvol_flags, subvol_info,
+    SubvolInfo,
 };
 pub use loop_device::{loop_attach, loop_backing_file, loop_detach, LoopDevice};

@@ -19,8 +19,8 @@ use rustix::io::Errno;
 use rustix::mount::{mount, unmount, MountFlags, UnmountFlags};
 use tupper_ioctl::{
     format_uuid, is_btrfs, is_subvolume_root, loop_attach, loop_backing_file, loop_detach,
-    set_subvol_readonly, snapshot, subvol_create, subvol_destroy, subvol_flags, subvol_info,
-    LoopDevice,
+    qgroup_limit_exclusive, quota_enable_simple, set_subvol_readonly, snapshot, subvol_create,
+    subvol_destroy, subvol_flags, subvol_info, LoopDevice,
 };
 
 const IMAGE_SIZE: u64 = 256 << 20;
@@ -307,6 +307,67 @@ fn destroy_removes_rw_and_ro_subvolumes() {
     fs::create_dir(fx.path("plain")).unwrap();
     assert!(subvol_destroy(root.as_fd(), c"plain").is_err());
     assert!(fx.path("plain").is_dir());
+}
+
+/// Writes `mib` MiB of zeros to `path` and syncs them (a quota is checked
+/// when the data is reserved, at the latest when it is flushed).
+fn write_mib(path: &Path, mib: usize) -> io::Result<()> {
+    let mut f = File::create(path)?;
+    let chunk = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        f.write_all(&chunk)?;
+    }
+    f.sync_all()
+}
+
+/// `btrfs qgroup show -re` (the oracle): the `Max exclusive` column of
+/// `0/ID`, the subvolume at `path`.
+fn max_exclusive(mnt: &Path, path: &Path) -> String {
+    let id = field(&show(path), "Subvolume ID").to_string();
+    let out = Command::new("btrfs")
+        .args(["qgroup", "show", "-re", "--raw"])
+        .arg(mnt)
+        .output()
+        .expect("run btrfs qgroup show");
+    assert!(out.status.success(), "btrfs qgroup show: {out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(&format!("0/{id}")))
+        .unwrap_or_else(|| panic!("no qgroup 0/{id} in {text}"));
+    // Qgroupid, Referenced, Exclusive, Max referenced, Max exclusive, Path.
+    row.split_whitespace().nth(4).unwrap().to_string()
+}
+
+#[test]
+fn quota_limits_what_a_snapshot_writes() {
+    let fx = Fixture::new("quota");
+    let root = fx.dir("");
+    subvol_create(root.as_fd(), c"img").unwrap();
+    write_mib(&fx.path("img/data"), 6).unwrap();
+    snapshot(fx.dir("img").as_fd(), root.as_fd(), c"c", false).unwrap();
+    let c = fx.dir("c");
+
+    // Quotas are off: no limit can be set.
+    let err = qgroup_limit_exclusive(c.as_fd(), 4 << 20).unwrap_err();
+    assert_eq!(errno(&err), Some(Errno::NOTCONN), "{err}");
+    quota_enable_simple(root.as_fd()).unwrap();
+    // Again: already on, no error.
+    quota_enable_simple(c.as_fd()).unwrap();
+
+    qgroup_limit_exclusive(c.as_fd(), 4 << 20).unwrap();
+    assert_eq!(
+        max_exclusive(&fx.mnt, &fx.path("c")),
+        (4u64 << 20).to_string()
+    );
+    assert_eq!(max_exclusive(&fx.mnt, &fx.path("img")), "none");
+    // The 6 MiB shared with the image do not count; 2 MiB more fit, 4 MiB
+    // more do not.
+    write_mib(&fx.path("c/small"), 2).unwrap();
+    let err = write_mib(&fx.path("c/big"), 4).unwrap_err();
+    assert_eq!(errno(&err), Some(Errno::DQUOT), "{err}");
+    // The image has no limit.
+    write_mib(&fx.path("img/more"), 8).unwrap();
 }
 
 #[test]
