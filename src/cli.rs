@@ -102,6 +102,7 @@ Commands:
                                  or container:NAME (NAME's)
       --domainname NAME          the container's NIS domain name (/etc/hosts: HOSTNAME.NAME HOSTNAME)
       --oom-score-adj N          its processes' oom_score_adj (-1000 to 1000)
+      --storage-opt size=BYTES   limit what it writes to its root (btrfs simple quotas; 0: none)
       --cidfile FILE             write the container's ID to FILE (which must not exist)
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
@@ -495,6 +496,8 @@ pub struct RunArgs {
     pub domainname: Option<String>,
     /// `--oom-score-adj`.
     pub oom_score_adj: Option<i32>,
+    /// `--storage-opt size=`, bytes.
+    pub storage_size: Option<u64>,
     /// `--cidfile`: the file the container's ID is written to.
     pub cidfile: Option<String>,
     /// `--volumes-from`, as given.
@@ -1219,6 +1222,9 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Long("volumes-from")) => {
                 a.volumes_from.push(string(p.value().map_err(lex)?)?)
             }
+            Some(Arg::Long("storage-opt")) => {
+                a.storage_size = parse_storage_opt(&string(p.value().map_err(lex)?)?)?;
+            }
             Some(Arg::Long("oom-score-adj")) => {
                 let v = string(p.value().map_err(lex)?)?;
                 a.oom_score_adj = Some(
@@ -1481,10 +1487,24 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         domainname: a.domainname.clone(),
         volumes_from: a.volumes_from.clone(),
         oom_score_adj: a.oom_score_adj,
+        storage_size: a.storage_size,
         publish_all: a.publish_all,
         expose: a.expose.clone(),
         health: a.health.clone(),
     })
+}
+
+/// `--storage-opt`'s value: docker's `size=BYTES` (0: no limit), the one
+/// option a btrfs store has.
+fn parse_storage_opt(s: &str) -> Result<Option<u64>> {
+    match s.split_once('=') {
+        Some(("size", v)) => {
+            Ok(Some(crate::cgroup::parse_bytes("--storage-opt size", v)?).filter(|b| *b > 0))
+        }
+        _ => Err(bad(format!(
+            "--storage-opt {s:?}: the one storage option is size=BYTES (10g, 512m)"
+        ))),
+    }
 }
 
 /// The entries of `--env-file` files, as docker reads them: a line is
@@ -2844,6 +2864,28 @@ mod tests {
     }
 
     #[test]
+    fn storage_opt_takes_size_only() {
+        let size = |opt: &str| match parse_str(&["run", "--storage-opt", opt, "bb"]) {
+            Ok(Cli {
+                command: Command::Run(a),
+                ..
+            }) => Ok(a.storage_size),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(size("size=10m"), Ok(Some(10 << 20)));
+        assert_eq!(size("size=1g"), Ok(Some(1 << 30)));
+        assert_eq!(size("size=0"), Ok(None));
+        for bad in ["size=", "size=lots", "size", "quota=1g", "10m"] {
+            let e = size(bad).unwrap_err();
+            assert!(
+                e.contains("--storage-opt") && !e.contains('\n'),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn security_options_parse() {
         assert_eq!(
             security_opt("seccomp=unconfined").unwrap(),
@@ -3170,6 +3212,7 @@ mod tests {
             pid_mode: None,
             domainname: None,
             oom_score_adj: None,
+            storage_size: None,
             restarting: false,
             health: None,
         };

@@ -177,6 +177,10 @@ pub struct Record {
     /// `--oom-score-adj`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oom_score_adj: Option<i32>,
+    /// `--storage-opt size=`: the limit of what it writes to its root, in
+    /// bytes (a qgroup limit of its subvolume, set when it was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_size: Option<u64>,
     /// Whether its restart policy is waiting to start it again (computed
     /// when read: see [`Store::hold_restarting`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -268,6 +272,8 @@ pub struct RunConfig {
     pub domainname: Option<String>,
     /// `--oom-score-adj`.
     pub oom_score_adj: Option<i32>,
+    /// `--storage-opt size=`, bytes.
+    pub storage_size: Option<u64>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -599,6 +605,7 @@ impl Store {
             pid_mode: config.pid_mode,
             domainname: config.domainname,
             oom_score_adj: config.oom_score_adj,
+            storage_size: config.storage_size,
             restarting: false,
             health: None,
             restart_count: 0,
@@ -627,6 +634,9 @@ impl Store {
         undo.snapshot = true;
         let rootfs = fsutil::open_dir(self.containers.as_fd(), id.as_str())
             .context(|| format!("open containers/{id}"))?;
+        if let Some(bytes) = record.storage_size {
+            self.limit_storage(rootfs.as_fd(), &id, bytes)?;
+        }
         undo.disarm();
         Ok(Created {
             record,

@@ -126,6 +126,9 @@ pub struct Spec {
     /// set by the parent before the command runs; `exec`'s commands get
     /// it too.
     pub oom_score_adj: Option<i32>,
+    /// `--storage-opt size=`: the most its root may hold besides what it
+    /// shares with its image, in bytes (see [`Store::limit_storage`]).
+    pub storage_size: Option<u64>,
     /// `-P` (docker's `--publish-all`): each exposed port (the image's
     /// `EXPOSE`, `expose`) that `network.publish` does not publish is
     /// published on a free host port, at each start.
@@ -181,6 +184,7 @@ impl Default for Spec {
             domainname: None,
             volumes_from: Vec::new(),
             oom_score_adj: None,
+            storage_size: None,
             publish_all: false,
             expose: Vec::new(),
             health: Default::default(),
@@ -269,6 +273,7 @@ impl Spec {
             domainname: record.domainname.clone(),
             volumes_from: Vec::new(),
             oom_score_adj: record.oom_score_adj,
+            storage_size: record.storage_size,
             // Published already: the record's ports (a free one each).
             publish_all: false,
             expose: Vec::new(),
@@ -1239,6 +1244,7 @@ impl Store {
                 pid_mode: spec.pid.recorded(),
                 domainname: spec.domainname.clone(),
                 oom_score_adj: spec.oom_score_adj,
+                storage_size: spec.storage_size,
             },
         )
     }

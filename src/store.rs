@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::io::Errno;
 
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::fsutil;
 
 /// The default store root when neither `--root` nor `TUPPER_ROOT` is given.
@@ -215,6 +215,44 @@ impl Store {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Limits what container `id` writes to its root, `rootfs` (`--storage-opt
+    /// size=`): the exclusive bytes of its subvolume's qgroup, which with
+    /// btrfs simple quotas are exactly what it wrote (what it shares with its
+    /// image is its image's). A write past the limit fails with `EDQUOT`.
+    ///
+    /// Quotas off, the first such container enables simple quotas on the
+    /// store's filesystem (docker's btrfs driver enables full qgroups the
+    /// same way): every existing subvolume gets its qgroup; snapshots cost
+    /// what they cost before (full qgroups would triple them, so a store
+    /// whose quotas are off is never given those; one whose owner turned
+    /// them on keeps them). The one-time change stays (docs/decisions.md).
+    pub(crate) fn limit_storage(&self, rootfs: BorrowedFd<'_>, id: &str, bytes: u64) -> Result<()> {
+        let what = || format!("limit the storage of containers/{id} to {bytes} bytes");
+        match tupper_ioctl::qgroup_limit_exclusive(rootfs, bytes) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+                tupper_ioctl::quota_enable_simple(rootfs).map_err(|e| {
+                    let old_kernel = e.raw_os_error() == Some(libc::EINVAL);
+                    let err = Error::os(
+                        format!(
+                            "enable simple quotas on the filesystem of {}",
+                            self.root.display()
+                        ),
+                        e,
+                    );
+                    match old_kernel {
+                        true => err.with_advice(
+                            "simple quotas need Linux 6.7 or later; else enable quotas on it \
+                             yourself (btrfs quota enable), or leave out --storage-opt",
+                        ),
+                        false => err,
+                    }
+                })?;
+                tupper_ioctl::qgroup_limit_exclusive(rootfs, bytes).context(what)
+            }
+            other => other.context(what),
+        }
     }
 
     /// Empties the trash between container starts: the background work of

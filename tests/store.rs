@@ -491,3 +491,129 @@ fn a_lock_left_by_a_killed_import_is_removed_by_the_next_one() {
     fs::remove_file(&young).unwrap();
     store.assert_no_leftovers();
 }
+
+/// `btrfs qgroup show -re --raw` (the oracle): the `Max exclusive` column
+/// of the qgroup of the subvolume at `path`, `None` when quotas are off.
+fn max_exclusive(store: &TestStore, path: &std::path::Path) -> Option<String> {
+    let show = sh("btrfs", &["subvolume", "show", path.to_str().unwrap()]);
+    let id = show
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Subvolume ID:"))
+        .unwrap_or_else(|| panic!("no subvolume ID in {show}"))
+        .trim()
+        .to_string();
+    let out = std::process::Command::new("btrfs")
+        .args(["qgroup", "show", "-re", "--raw", store.root_str()])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(&format!("0/{id}")))
+        .unwrap_or_else(|| panic!("no qgroup 0/{id} in {text}"));
+    Some(row.split_whitespace().nth(4).unwrap().to_string())
+}
+
+/// `--storage-opt size=` (docker's): a qgroup limit on the container's
+/// subvolume, of what it writes (with btrfs simple quotas, which the first
+/// such container turns on); what it shares with its image does not count,
+/// nor do other containers' writes.
+#[test]
+fn storage_opt_size_limits_what_the_container_writes() {
+    let store = store_with_busybox();
+    let dd = "dd if=/dev/zero of=/$1 bs=1M count=$2 conv=fsync 2>&1 && echo wrote $1";
+    let before = store.state();
+    for bad in ["size=lots", "quota=1g"] {
+        let e = store
+            .tupper(&[
+                "run",
+                "--rm",
+                "--net",
+                "none",
+                "--storage-opt",
+                bad,
+                "bb",
+                "true",
+            ])
+            .fails(125);
+        assert!(e.contains("--storage-opt"), "{e}");
+    }
+    before.assert_same(&store.state(), "refused --storage-opt");
+    assert_eq!(max_exclusive(&store, &store.image_path("bb")), None);
+
+    // From the pool and, with TUPPER_POOL=0, by a snapshot of its own.
+    for pool in ["4", "0"] {
+        let mut c = store.cmd();
+        c.env("TUPPER_POOL", pool).args([
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--storage-opt",
+            "size=8m",
+            "bb",
+            "sh",
+            "-c",
+            &format!("set -- a 4; {dd}; set -- b 8; {dd}; echo end"),
+        ]);
+        let out = run_cmd(c, None, DEFAULT_TIMEOUT).ok();
+        assert!(out.contains("wrote a"), "pool {pool}: {out}");
+        assert!(!out.contains("wrote b"), "pool {pool}: {out}");
+        assert!(
+            out.contains("Disk quota exceeded") && out.contains("end"),
+            "pool {pool}: {out}"
+        );
+    }
+
+    // Quotas are on now: the limit is the container's alone.
+    let script = format!("set -- d 16; {dd}; echo end");
+    let id = store
+        .tupper(&[
+            "create",
+            "--net",
+            "none",
+            "--name",
+            "q",
+            "--storage-opt",
+            "size=8m",
+            "bb",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .ok()
+        .trim()
+        .to_string();
+    let limit = (8u64 << 20).to_string();
+    assert_eq!(
+        max_exclusive(&store, &store.container_path(&id)).as_deref(),
+        Some(&*limit)
+    );
+    assert_eq!(store.inspect("q")["storage_size"], 8u64 << 20);
+    assert_eq!(
+        max_exclusive(&store, &store.image_path("bb")).as_deref(),
+        Some("none")
+    );
+    let out = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "bb",
+            "sh",
+            "-c",
+            &format!("set -- c 16; {dd}"),
+        ])
+        .ok();
+    assert!(out.contains("wrote c"), "{out}");
+    let out = store.tupper(&["start", "-a", "q"]).ok();
+    assert!(!out.contains("wrote d"), "{out}");
+    assert!(
+        out.contains("Disk quota exceeded") && out.contains("end"),
+        "{out}"
+    );
+}
