@@ -48,6 +48,7 @@ Commands:
       --net bridge|none|host     network (default: bridge)
       --net container:NAME       join running container NAME's network (its addresses, ports, /etc files)
       --ip ADDR                  the container's address on the bridge (default: the lowest free one)
+      --mac-address MAC          its eth0's MAC address (default: 02:42 and its IPv4 address)
       -p, --publish [[ADDR:]HOST:]CTR[/tcp|/udp]
                                  publish a container port on the host (no HOST: a free one)
       -P, --publish-all          publish every exposed port on a free host port
@@ -432,6 +433,8 @@ pub struct RunArgs {
     pub net: Option<String>,
     /// `--ip`.
     pub ip: Option<String>,
+    /// `--mac-address`.
+    pub mac: Option<String>,
     /// `-p`.
     pub publish: Vec<String>,
     /// `-P`.
@@ -1169,6 +1172,7 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                 a.net = Some(string(p.value().map_err(lex)?)?)
             }
             Some(Arg::Long("ip")) => a.ip = Some(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("mac-address")) => a.mac = Some(string(p.value().map_err(lex)?)?),
             Some(Arg::Short('p')) | Some(Arg::Long("publish")) => {
                 a.publish.push(string(p.value().map_err(lex)?)?)
             }
@@ -1368,6 +1372,9 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
     network.container = container;
     if let Some(ip) = &a.ip {
         network.ip = Some(net::parse_ip(ip, &network.subnet)?);
+    }
+    if let Some(mac) = &a.mac {
+        network.mac = Some(net::parse_mac(mac)?);
     }
     network.publish = a
         .publish

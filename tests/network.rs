@@ -649,6 +649,86 @@ fn an_address_given_again_keeps_its_mac_address() {
     w.store.assert_no_leftovers();
 }
 
+/// `--mac-address` (docker's): eth0's MAC address at every start, in
+/// place of 02:42 and its IPv4 address; the host reaches it by that
+/// address; refused where there is no eth0, or for a multicast address.
+#[test]
+fn a_mac_address_given_is_eth0s_at_every_start() {
+    let w = World::new("mac", 53);
+    let mac = "92:d0:c6:0a:29:33";
+    let before = w.store.state();
+    for (args, why) in [
+        (
+            &["--net", "none", "--mac-address", mac][..],
+            "only --net bridge",
+        ),
+        (&["--mac-address", "93:d0:c6:0a:29:33"][..], "multicast"),
+        (
+            &["--mac-address", "92:d0:c6:0a:29"][..],
+            "six hexadecimal bytes",
+        ),
+    ] {
+        let mut v = vec!["run", "--rm"];
+        v.extend(args);
+        v.extend(["bb", "true"]);
+        let e = w.tupper(&v).fails(125);
+        assert!(
+            e.contains("--mac-address") && e.contains(why),
+            "{args:?}: {e}"
+        );
+    }
+    before.assert_same(&w.store.state(), "refused --mac-address");
+
+    w.tupper(&[
+        "run",
+        "-d",
+        "--name",
+        "m",
+        "--mac-address",
+        mac,
+        "bb",
+        "sleep",
+        "60",
+    ])
+    .ok();
+    let ip = w.addr(2);
+    let want = format!("link/ether {mac} ");
+    for round in ["run", "restart"] {
+        let inside = w
+            .tupper(&["exec", "m", "ip", "-o", "link", "show", "eth0"])
+            .ok();
+        assert!(inside.contains(&want), "{round}: {inside}");
+        let seen = w.host.sh(&format!(
+            "busybox ping -c1 -W3 {ip} >/dev/null && echo PING-OK; ip neigh show {ip}"
+        ));
+        assert!(
+            seen.contains("PING-OK") && seen.contains(mac),
+            "{round}: {seen}"
+        );
+        let net = &w.store.inspect("m")["network"];
+        assert_eq!(net["mac_address"], mac, "{round}: {net}");
+        assert_eq!(net["requested_mac_address"], mac, "{round}: {net}");
+        if round == "run" {
+            w.tupper(&["restart", "-t", "0", "m"]).ok();
+        }
+    }
+    // With `-` separators and upper case, through `--rm`.
+    let out = w
+        .tupper(&[
+            "run",
+            "--rm",
+            "--mac-address",
+            "92-D0-C6-0A-29-34",
+            "bb",
+            "cat",
+            "/sys/class/net/eth0/address",
+        ])
+        .ok();
+    assert_eq!(out.trim(), "92:d0:c6:0a:29:34");
+    w.tupper(&["rm", "-f", "m"]).ok();
+    w.store.assert_no_leftovers();
+}
+
 /// `--ip` puts that address on eth0 (and in /etc/hosts).
 #[test]
 fn fixed_ip_is_on_eth0() {

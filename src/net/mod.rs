@@ -407,6 +407,9 @@ pub struct Options {
     pub subnet: Subnet,
     /// `--ip`: a fixed address; otherwise the lowest free one.
     pub ip: Option<Ipv4Addr>,
+    /// `--mac-address`: `eth0`'s MAC address; otherwise
+    /// [`container_mac`] of its IPv4 address.
+    pub mac: Option<[u8; 6]>,
     /// `-p`: published ports.
     pub publish: Vec<PortMapping>,
     /// `--dns`, `--dns-search`, `--dns-option`, `--add-host`: what the
@@ -492,6 +495,7 @@ impl Default for Options {
                 prefix: 16,
             },
             ip: None,
+            mac: None,
             publish: Vec::new(),
             etc: EtcOptions::default(),
             container: None,
@@ -564,6 +568,8 @@ impl Options {
             ports: self.publish.iter().map(|p| p.to_string()).collect(),
             subnet: bridge.then(|| self.subnet.to_string()),
             requested_address: self.ip.map(|a| a.to_string()),
+            requested_mac_address: self.mac.map(format_mac),
+            mac_address: self.mac.map(format_mac),
             dns: self.etc.dns.iter().map(|a| a.to_string()).collect(),
             dns_search: self.etc.dns_search.clone(),
             dns_options: self.etc.dns_options.clone(),
@@ -597,6 +603,7 @@ impl Options {
                 (!self.etc.dns_options.is_empty(), "--dns-option"),
                 (!self.etc.add_hosts.is_empty(), "--add-host"),
                 (self.ip.is_some(), "--ip"),
+                (self.mac.is_some(), "--mac-address"),
                 (!self.publish.is_empty(), "-p"),
             ];
             if let Some((_, flag)) = given.iter().find(|(g, _)| *g) {
@@ -620,6 +627,12 @@ impl Options {
             if let Some(ip) = self.ip {
                 return Err(Error::msg(format!(
                     "invalid --ip {ip}: only --net bridge gives the container an address"
+                )));
+            }
+            if let Some(mac) = self.mac {
+                return Err(Error::msg(format!(
+                    "invalid --mac-address {}: only --net bridge gives the container an interface",
+                    format_mac(mac)
                 )));
             }
             if let Some(p) = self.publish.first() {
@@ -699,6 +712,8 @@ struct BridgeNet {
     bridge: String,
     subnet: Subnet,
     address: Ipv4Addr,
+    /// `eth0`'s MAC address (`--mac-address`, else [`container_mac`]).
+    mac: [u8; 6],
     host_veth: String,
     /// Whether the container got a spare network namespace of a bridge pool:
     /// its veth pair (host end `host_veth`) should already be there.
@@ -753,7 +768,8 @@ pub struct Settings {
     /// The prefix length of the address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix_len: Option<u8>,
-    /// The MAC address of `eth0` (bridge mode): `02:42` and its IPv4 address.
+    /// The MAC address of `eth0` (bridge mode): `--mac-address`, else
+    /// `02:42` and its IPv4 address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<String>,
     /// The default gateway (the bridge's address).
@@ -776,6 +792,10 @@ pub struct Settings {
     /// container asks for again (`None`: the lowest free one each time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_address: Option<String>,
+    /// The MAC address asked for with `--mac-address`, which every start
+    /// of the container gives `eth0` again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_mac_address: Option<String>,
     /// `--dns`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
@@ -818,6 +838,9 @@ impl Settings {
         }
         if let Some(ip) = &self.requested_address {
             o.ip = Some(parse_ip(ip, &o.subnet)?);
+        }
+        if let Some(mac) = &self.requested_mac_address {
+            o.mac = Some(parse_mac(mac)?);
         }
         o.publish = self
             .ports
@@ -901,13 +924,7 @@ impl Prepared {
         Settings {
             address: b.map(|b| b.address.to_string()),
             prefix_len: b.map(|b| b.subnet.prefix),
-            mac_address: b.map(|b| {
-                container_mac(b.address)
-                    .iter()
-                    .map(|x| format!("{x:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(":")
-            }),
+            mac_address: b.map(|b| format_mac(b.mac)),
             gateway: b.map(|b| b.subnet.gateway().to_string()),
             host_veth: b.map(|b| b.host_veth.clone()),
             ..self.unleased.clone()
@@ -1109,6 +1126,7 @@ pub fn prepare(
         bridge: opts.bridge.clone(),
         subnet: opts.subnet,
         address,
+        mac: opts.mac.unwrap_or(container_mac(address)),
         host_veth,
         spare_veth: false,
         publish: ports,
@@ -1428,6 +1446,39 @@ pub(crate) fn container_mac(addr: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, a, b, c, d]
 }
 
+/// `aa:bb:cc:dd:ee:ff`, as `ip link` and docker show a MAC address.
+fn format_mac(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Parses `--mac-address`: six hexadecimal bytes separated by `:` or `-`
+/// (docker's `net.ParseMAC` forms but the dotted one), a unicast address
+/// (the lowest bit of the first byte clear) other than all zeros: the
+/// kernel refuses others for an Ethernet device.
+pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let bad = |why: &str| Error::msg(format!("invalid --mac-address {s:?}: {why}"));
+    let sep = if s.contains('-') { '-' } else { ':' };
+    let parts: Vec<&str> = s.split(sep).collect();
+    if parts.len() != 6 || parts.iter().any(|p| p.len() != 2) {
+        return Err(bad("not six hexadecimal bytes (92:d0:c6:0a:29:33)"));
+    }
+    let mut mac = [0u8; 6];
+    for (byte, part) in mac.iter_mut().zip(&parts) {
+        *byte = u8::from_str_radix(part, 16)
+            .map_err(|_| bad("not six hexadecimal bytes (92:d0:c6:0a:29:33)"))?;
+    }
+    if mac[0] & 1 == 1 {
+        return Err(bad("a multicast address (the first byte is odd)"));
+    }
+    if mac == [0; 6] {
+        return Err(bad("all zeros"));
+    }
+    Ok(mac)
+}
+
 /// A MAC address for a new bridge: random, unicast and locally administered
 /// (what the kernel's `eth_random_addr` makes, and docker gives its bridges).
 fn bridge_mac() -> Result<[u8; 6]> {
@@ -1661,7 +1712,7 @@ pub fn attach_freeing_ports(
             if !ready && ipv6 {
                 batch.extend(msg::set_no_ipv6_link_local(eth0));
             }
-            batch.extend(msg::set_link_address_up(eth0, container_mac(b.address)));
+            batch.extend(msg::set_link_address_up(eth0, b.mac));
             batch.extend(msg::new_address(
                 eth0,
                 b.address,

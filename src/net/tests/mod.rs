@@ -256,6 +256,51 @@ fn modes_and_names() {
 }
 
 #[test]
+fn mac_address_option_parses_and_is_kept() {
+    assert_eq!(
+        parse_mac("92:d0:c6:0a:29:33").unwrap(),
+        [0x92, 0xd0, 0xc6, 0x0a, 0x29, 0x33]
+    );
+    assert_eq!(
+        parse_mac("02-42-AC-11-00-02").unwrap(),
+        [2, 0x42, 0xac, 0x11, 0, 2]
+    );
+    for bad in [
+        "",
+        "92:d0:c6:0a:29",
+        "92:d0:c6:0a:29:33:00",
+        "92:d0:c6:0a:29:3",
+        "zz:d0:c6:0a:29:33",
+        "92:d0-c6:0a:29:33",
+        "01:00:5e:00:00:01",
+        "00:00:00:00:00:00",
+    ] {
+        let e = parse_mac(bad).unwrap_err().to_string();
+        assert!(e.starts_with("invalid --mac-address"), "{bad}: {e}");
+    }
+    let o = Options {
+        mac: Some([0x92, 0xd0, 0xc6, 0x0a, 0x29, 0x33]),
+        ..Options::default()
+    };
+    o.validate().unwrap();
+    let s = o.settings();
+    assert_eq!(
+        s.requested_mac_address.as_deref(),
+        Some("92:d0:c6:0a:29:33")
+    );
+    assert_eq!(s.options().unwrap(), o);
+    let none = Options {
+        mode: Mode::None,
+        ..o
+    };
+    assert!(none
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("only --net bridge"));
+}
+
+#[test]
 fn options_are_validated_before_anything_happens() {
     let mut o = Options {
         mode: Mode::None,
@@ -516,6 +561,7 @@ fn bridge_opts(bridge: &str, subnet: &str) -> Options {
         bridge: bridge.into(),
         subnet: parse_subnet(subnet).unwrap(),
         ip: None,
+        mac: None,
         publish: Vec::new(),
         etc: EtcOptions::default(),
         container: None,
