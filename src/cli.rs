@@ -55,8 +55,8 @@ Commands:
       --expose PORT[-LAST][/tcp|/udp]
                                  expose a port more (for -P)
       --health-cmd CMD           a health check: CMD run by /bin/sh -c in the container
-      --health-interval D, --health-timeout D, --health-start-period D
-                                 its timing (30s, 30s, 0s; Go durations: 1m30s, 500ms)
+      --health-interval D, --health-timeout D, --health-start-period D, --health-start-interval D
+                                 its timing (30s, 30s, 0s, 5s; Go durations: 1m30s, 500ms)
       --health-retries N         failures in a row that make it unhealthy (3)
       --no-healthcheck           no health check (not the image's HEALTHCHECK)
       --dns ADDR, --dns-search DOMAIN, --dns-option OPT
@@ -1186,7 +1186,10 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             }
             Some(Arg::Long("no-healthcheck")) => a.health.test = vec!["NONE".into()],
             Some(Arg::Long(
-                flag @ ("health-interval" | "health-timeout" | "health-start-period"),
+                flag @ ("health-interval"
+                | "health-timeout"
+                | "health-start-period"
+                | "health-start-interval"),
             )) => {
                 let flag = flag.to_string();
                 let v = string(p.value().map_err(lex)?)?;
@@ -1196,7 +1199,8 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                 match flag.as_str() {
                     "health-interval" => a.health.interval_ms = ms,
                     "health-timeout" => a.health.timeout_ms = ms,
-                    _ => a.health.start_period_ms = ms,
+                    "health-start-period" => a.health.start_period_ms = ms,
+                    _ => a.health.start_interval_ms = ms,
                 }
             }
             Some(Arg::Long("health-retries")) => {

@@ -29,6 +29,8 @@ use crate::store::Store;
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_RETRIES: u32 = 3;
+/// Between probes in the start period while `starting` (docker's, 25+).
+const DEFAULT_START_INTERVAL: Duration = Duration::from_secs(5);
 /// How much of a probe's output is kept (docker's).
 const MAX_OUTPUT: usize = 4096;
 /// How many probes the state keeps (docker's).
@@ -51,6 +53,10 @@ pub struct Healthcheck {
     /// succeeded, milliseconds.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub start_period_ms: u64,
+    /// Between probes in the start period until one succeeded,
+    /// milliseconds (0: the default, 5 s).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub start_interval_ms: u64,
     /// Failures in a row that make it `unhealthy` (0: the default, 3).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retries: u32,
@@ -82,6 +88,10 @@ impl Healthcheck {
         or_default(self.interval_ms, DEFAULT_INTERVAL)
     }
 
+    fn start_interval(&self) -> Duration {
+        or_default(self.start_interval_ms, DEFAULT_START_INTERVAL)
+    }
+
     fn timeout(&self) -> Duration {
         or_default(self.timeout_ms, DEFAULT_TIMEOUT)
     }
@@ -105,6 +115,7 @@ impl Healthcheck {
             interval_ms: pick(self.interval_ms, over.interval_ms),
             timeout_ms: pick(self.timeout_ms, over.timeout_ms),
             start_period_ms: pick(self.start_period_ms, over.start_period_ms),
+            start_interval_ms: pick(self.start_interval_ms, over.start_interval_ms),
             retries: match over.retries {
                 0 => self.retries,
                 n => n,
@@ -113,7 +124,8 @@ impl Healthcheck {
     }
 
     /// Parses a `HEALTHCHECK` instruction's words after the keyword:
-    /// `[--interval=D] [--timeout=D] [--start-period=D] [--retries=N] CMD
+    /// `[--interval=D] [--timeout=D] [--start-period=D] [--start-interval=D]
+    /// [--retries=N] CMD
     /// COMMAND` (the shell form, or a JSON array: the exec form), or
     /// `NONE`.
     pub fn parse_instruction(rest: &str) -> std::result::Result<Healthcheck, String> {
@@ -131,6 +143,7 @@ impl Healthcheck {
                 "interval" => h.interval_ms = ms()?,
                 "timeout" => h.timeout_ms = ms()?,
                 "start-period" => h.start_period_ms = ms()?,
+                "start-interval" => h.start_interval_ms = ms()?,
                 "retries" => {
                     h.retries = value
                         .parse()
@@ -268,7 +281,13 @@ pub(crate) fn monitor(store: &Store, id: &str, pid1: BorrowedFd<'_>, check: &Hea
     let mut was_healthy = false;
     let mut result = store.write_health(id, &health);
     while result.is_ok() {
-        if ended_within(pid1, check.interval()) {
+        // docker's: in the start period, until a probe succeeded, the
+        // start interval.
+        let wait = match health.status == "starting" && started.elapsed() < start_period {
+            true => check.start_interval(),
+            false => check.interval(),
+        };
+        if ended_within(pid1, wait) {
             return;
         }
         // Paused (`pause`): no probe, as docker's, until it goes on.
@@ -488,5 +507,20 @@ mod tests {
         assert!(!h.under(&none).enabled());
         assert_eq!(merged.interval(), Duration::from_secs(5));
         assert_eq!(Healthcheck::default().retries(), 3);
+        assert_eq!(merged.start_interval(), Duration::from_secs(5));
+        let early = Healthcheck::parse_instruction(
+            "--start-period=1m --start-interval=500ms CMD test -e /ok",
+        )
+        .unwrap();
+        assert_eq!(
+            (early.start_period_ms, early.start_interval_ms),
+            (60_000, 500)
+        );
+        let merged = early.under(&Healthcheck {
+            start_interval_ms: 200,
+            ..Default::default()
+        });
+        assert_eq!(merged.start_interval(), Duration::from_millis(200));
+        assert_eq!(merged.start_period_ms, 60_000);
     }
 }

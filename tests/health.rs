@@ -25,7 +25,8 @@ fn wait_status(store: &TestStore, name: &str, status: &str) {
 /// `--health-cmd`: `starting`, `unhealthy` after `--health-retries`
 /// failures in a row, `healthy` once a probe succeeds; `ps` shows it after
 /// `Up` and filters on it, `inspect` keeps the last probes with their
-/// output. During `--health-start-period` failures do not count. The state
+/// output. During `--health-start-period` failures do not count, and
+/// probes come every `--health-start-interval`. The state
 /// goes with the container.
 #[test]
 fn a_check_goes_from_starting_to_unhealthy_to_healthy() {
@@ -50,11 +51,13 @@ fn a_check_goes_from_starting_to_unhealthy_to_healthy() {
             "--health-cmd",
             "false",
             "--health-interval",
-            "0.1s",
+            "1h",
             "--health-retries",
             "1",
             "--health-start-period",
             "1h",
+            "--health-start-interval",
+            "0.1s",
         ],
         &["sleep", "1000"],
     );
@@ -86,7 +89,9 @@ fn a_check_goes_from_starting_to_unhealthy_to_healthy() {
             .trim(),
         &id[..12]
     );
-    // Failures in the start period do not count.
+    // Failures in the start period do not count; there, until a probe
+    // succeeds, probes come every --health-start-interval, not every
+    // --health-interval (an hour).
     assert!(
         wait_for(Duration::from_secs(20), || health(&store, "late")["log"]
             .as_array()
