@@ -95,6 +95,22 @@ pub fn extract_archive(
     extract_with(input, root, progress, true)
 }
 
+/// Extracts one layer of a layered image (docker's and OCI's image
+/// formats) into `root`, which holds the layers below it: as
+/// [`extract_archive`], but by the OCI image spec's rules for changesets.
+/// A whiteout `DIR/.wh.NAME` removes `DIR/NAME` (a tree too) of the layers
+/// below; an opaque whiteout `DIR/.wh..wh..opq` empties `DIR` of what they
+/// put there; an entry that replaces a directory of theirs replaces its
+/// tree. Other `.wh..wh.` names (aufs's own) are skipped. A layer may be
+/// empty. Nothing is ever removed outside `root` or through a symlink.
+pub fn extract_layer(
+    input: impl Read,
+    root: BorrowedFd<'_>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Stats> {
+    extract_as(input, root, progress, true, true)
+}
+
 /// [`extract_archive`], with the data thread or without it (the tests run
 /// both ways: without is what happens when the thread cannot be started).
 fn extract_with(
@@ -102,6 +118,18 @@ fn extract_with(
     root: BorrowedFd<'_>,
     progress: &mut dyn FnMut(Progress),
     data_thread: bool,
+) -> Result<Stats> {
+    extract_as(input, root, progress, data_thread, false)
+}
+
+/// [`extract_with`], of a whole archive or of a `layer`
+/// ([`extract_layer`]).
+fn extract_as(
+    input: impl Read,
+    root: BorrowedFd<'_>,
+    progress: &mut dyn FnMut(Progress),
+    data_thread: bool,
+    layer: bool,
 ) -> Result<Stats> {
     let consumed = Cell::new(0u64);
     let mut counting = Counting {
@@ -112,7 +140,10 @@ fn extract_with(
     let n = read_prefix(&mut counting, &mut prefix).map_err(|e| Error::os("read archive", e))?;
     let prefix = &prefix[..n];
     if prefix.is_empty() {
-        return Err(Error::msg("import: empty archive (0 bytes)"));
+        return match layer {
+            true => Ok(Stats::default()),
+            false => Err(Error::msg("import: empty archive (0 bytes)")),
+        };
     }
     if prefix.starts_with(b"\xfd7zXZ\0") || prefix.starts_with(b"BZh") {
         return Err(Error::msg(
@@ -126,11 +157,11 @@ fn extract_with(
         progress,
     };
     let stats = match detect(prefix) {
-        Compression::None => unpack(input, root, &mut reporter, data_thread)?,
+        Compression::None => unpack(input, root, &mut reporter, data_thread, layer)?,
         Compression::Gzip => {
             let gz = flate2::bufread::MultiGzDecoder::new(input);
             let mut r = BufReader::with_capacity(READ_BUFFER, gz);
-            let stats = unpack(&mut r, root, &mut reporter, data_thread)?;
+            let stats = unpack(&mut r, root, &mut reporter, data_thread, layer)?;
             drain(&mut r)?;
             stats
         }
@@ -141,7 +172,7 @@ fn extract_with(
             zst.window_log_max(31)
                 .map_err(|e| Error::os("read archive: set zstd window", e))?;
             let mut r = BufReader::with_capacity(READ_BUFFER, zst);
-            let stats = unpack(&mut r, root, &mut reporter, data_thread)?;
+            let stats = unpack(&mut r, root, &mut reporter, data_thread, layer)?;
             drain(&mut r)?;
             stats
         }
@@ -292,12 +323,14 @@ fn one_line(e: io::Error) -> io::Error {
 }
 
 /// Reads the tar stream and writes every entry; regular files' data goes
-/// through the data thread (`src/extract/fill.rs`) when `data_thread`.
+/// through the data thread (`src/extract/fill.rs`) when `data_thread`; a
+/// `layer` by [`extract_layer`]'s rules.
 fn unpack<R: Read>(
     input: R,
     root: BorrowedFd<'_>,
     reporter: &mut Reporter<'_>,
     data_thread: bool,
+    layer: bool,
 ) -> Result<Stats> {
     std::thread::scope(|scope| {
         let mut filler = if data_thread {
@@ -306,13 +339,17 @@ fn unpack<R: Read>(
             Filler::inline()
         };
         let mut writer = Writer::new(root)?;
-        let read = unpack_entries(input, &mut writer, &mut filler, reporter);
+        let mut layer = layer.then(write::Layer::default);
+        if layer.is_some() {
+            writer.replace_trees();
+        }
+        let read = unpack_entries(input, &mut writer, &mut filler, reporter, layer.as_mut());
         // The data thread's error is about an earlier entry than the calling
         // thread's (which may only say that the data thread stopped).
         filler.finish()?;
         read?;
         let stats = writer.finish()?;
-        if stats.entries == 0 {
+        if stats.entries == 0 && layer.is_none() {
             return Err(Error::msg("import: empty archive (no entries)"));
         }
         Ok(stats)
@@ -320,12 +357,13 @@ fn unpack<R: Read>(
 }
 
 /// Reads the tar stream and creates every entry, handing regular files to
-/// `filler` to fill.
+/// `filler` to fill; in a `layer`, whiteouts remove ([`extract_layer`]).
 fn unpack_entries<R: Read>(
     input: R,
     writer: &mut Writer<'_>,
     filler: &mut Filler<'_>,
     reporter: &mut Reporter<'_>,
+    mut layer: Option<&mut write::Layer>,
 ) -> Result<()> {
     let mut reader = read::Reader::new(input);
     let mut path = Vec::new();
@@ -365,6 +403,29 @@ fn unpack_entries<R: Read>(
                 "import: entry {} names the image root but is not a directory",
                 quote(&last)
             )));
+        }
+        if let Some(layer) = layer.as_deref_mut() {
+            let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
+                Some(i) => (&path[..i], &path[i + 1..]),
+                None => (&[][..], &path[..]),
+            };
+            if name == write::OPAQUE {
+                writer.opaque(parent, layer)?;
+                continue;
+            }
+            if name.starts_with(write::AUFS_META) {
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(write::WHITEOUT) {
+                let mut gone = parent.to_vec();
+                if !gone.is_empty() {
+                    gone.push(b'/');
+                }
+                gone.extend_from_slice(hidden);
+                writer.whiteout(&gone)?;
+                continue;
+            }
+            layer.written(&path);
         }
         match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {

@@ -1280,3 +1280,90 @@ fn unsupported_xattrs_are_skipped() {
         .file_type()
         .is_fifo());
 }
+
+impl Scratch {
+    fn extract_layer(&self, archive: &[u8]) -> Result<Stats> {
+        extract_layer(archive, self.root_fd().as_fd(), &mut |_| {})
+    }
+
+    /// The names in directory `rel` of the image, sorted.
+    fn names(&self, rel: &str) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.path(rel))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// Layers (OCI image spec, "Changesets"): a later layer's files replace
+/// the lower ones' (a directory's tree too), `.wh.NAME` removes NAME, an
+/// opaque whiteout empties its directory of the lower layers' entries but
+/// keeps its own layer's, whatever their order; aufs's own `.wh..wh.`
+/// names are skipped; an empty layer is fine.
+#[test]
+fn layers_apply_their_whiteouts_to_the_layers_below() {
+    let s = Scratch::new();
+    let mut base = Archive::new();
+    base.dir("etc/", 0o755, 0)
+        .file("etc/keep", b"1")
+        .file("etc/gone", b"1")
+        .dir("etc/sub/", 0o755, 0)
+        .file("etc/sub/deep", b"1")
+        .dir("opq/", 0o755, 0)
+        .file("opq/old", b"1")
+        .dir("opq/olddir/", 0o755, 0)
+        .file("opq/olddir/x", b"1")
+        .dir("tree/", 0o755, 0)
+        .file("tree/a", b"1")
+        .symlink("out", s.canary.to_str().unwrap());
+    s.extract_layer(&base.bytes()).unwrap();
+    let mut upper = Archive::new();
+    upper
+        .file("opq/before", b"2")
+        .file("etc/.wh.gone", b"")
+        .file("etc/.wh.sub", b"")
+        .file("opq/.wh..wh..opq", b"")
+        .dir("opq/newdir/", 0o755, 0)
+        .file("opq/newdir/y", b"2")
+        .file("tree", b"a file now")
+        .file(".wh.out", b"")
+        .file(".wh.nothing-there", b"")
+        .file("nodir/.wh.x", b"")
+        .file(".wh..wh.plnk", b"")
+        .file("etc/keep", b"2");
+    s.extract_layer(&upper.bytes()).unwrap();
+    assert_eq!(s.names("etc"), ["keep"]);
+    assert_eq!(fs::read(s.path("etc/keep")).unwrap(), b"2");
+    assert_eq!(s.names("opq"), ["before", "newdir"]);
+    assert_eq!(s.names("opq/newdir"), ["y"]);
+    assert_eq!(fs::read(s.path("tree")).unwrap(), b"a file now");
+    assert_eq!(s.names(""), ["etc", "opq", "tree"]);
+    s.assert_canary();
+    // An empty layer (docker's layers of ENV and the like), and one of
+    // only the end-of-archive blocks.
+    assert_eq!(s.extract_layer(b"").unwrap(), Stats::default());
+    assert_eq!(
+        s.extract_layer(&Archive::new().bytes()).unwrap(),
+        Stats::default()
+    );
+    // A whole archive (import) keeps whiteouts as files and refuses to
+    // replace a full directory.
+    let mut plain = Archive::new();
+    plain.file("etc/.wh.keep", b"");
+    s.extract(&plain.bytes()).unwrap();
+    assert!(s.path("etc/.wh.keep").is_file() && s.path("etc/keep").is_file());
+    let mut plain = Archive::new();
+    plain.file("opq", b"x");
+    assert!(s.extract(&plain.bytes()).is_err());
+    // A whiteout cannot climb out or through a symlink.
+    let mut evil = Archive::new();
+    evil.symlink("link", s.base.to_str().unwrap())
+        .file("link/.wh.canary", b"");
+    assert!(s.extract_layer(&evil.bytes()).is_err());
+    let mut evil = Archive::new();
+    evil.file(".wh...", b"");
+    assert!(s.extract_layer(&evil.bytes()).is_err());
+    s.assert_canary();
+}

@@ -172,6 +172,8 @@ pub(super) struct Writer<'r> {
     /// Directory mtimes, applied by [`Writer::finish`] once all children exist.
     dir_times: Vec<(Vec<u8>, Timestamps)>,
     stats: Stats,
+    /// An entry that replaces a directory replaces its tree (a layer's).
+    trees: bool,
 }
 
 impl<'r> Writer<'r> {
@@ -183,7 +185,79 @@ impl<'r> Writer<'r> {
             cached: None,
             dir_times: Vec::new(),
             stats: Stats::default(),
+            trees: false,
         })
+    }
+
+    /// Makes an entry that replaces a directory replace its whole tree, as
+    /// a layer's entry replaces a lower layer's.
+    pub fn replace_trees(&mut self) {
+        self.trees = true;
+    }
+
+    /// A layer's whiteout: removes `path` (normalized, not the root) and
+    /// what is below it, when there. A missing parent means nothing to hide.
+    pub fn whiteout(&mut self, path: &[u8]) -> Result<()> {
+        let (parent, name) = split(path);
+        if name.is_empty() || name == b"." || name == b".." {
+            return Err(Error::msg(format!(
+                "import: whiteout of {}: not a name",
+                quote(path)
+            )));
+        }
+        self.forget(path);
+        let pfd = match parent.is_empty() {
+            true => None,
+            false => match open_beneath(self.root, parent, OFlags::PATH | OFlags::DIRECTORY) {
+                Ok(fd) => Some(fd),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                    return Ok(())
+                }
+                Err(e) => return Err(Error::os(format!("open {}", show(parent)), e)),
+            },
+        };
+        let dir = pfd.as_ref().map_or(self.root, |fd| fd.as_fd());
+        remove_tree(dir, name, path)?;
+        self.stats.entries += 1;
+        Ok(())
+    }
+
+    /// A layer's opaque whiteout in directory `dir` (normalized; empty: the
+    /// root): removes what is in it but what `layer` wrote there. The
+    /// directory itself stays (its entry, if the layer has one, sets it).
+    pub fn opaque(&mut self, dir: &[u8], layer: &Layer) -> Result<()> {
+        self.forget(dir);
+        let fd = match dir.is_empty() {
+            true => fs::openat(
+                self.root,
+                c".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .context(|| "open the image root".to_string())?,
+            false => match open_beneath(self.root, dir, OFlags::RDONLY | OFlags::DIRECTORY) {
+                Ok(fd) => fd,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+                Err(e) => return Err(Error::os(format!("open directory {}", show(dir)), e)),
+            },
+        };
+        let mut children = Vec::new();
+        crate::fsutil::for_each_name(fd.as_fd(), |child| children.push(child.to_vec()))
+            .context(|| format!("list directory {}", show(dir)))?;
+        let mut child_path = Vec::new();
+        for child in children {
+            child_path.clear();
+            if !dir.is_empty() {
+                child_path.extend_from_slice(dir);
+                child_path.push(b'/');
+            }
+            child_path.extend_from_slice(&child);
+            if !layer.written.contains(&child_path) {
+                remove_tree(fd.as_fd(), &child, &child_path)?;
+            }
+        }
+        self.stats.entries += 1;
+        Ok(())
     }
 
     /// What was written so far.
@@ -382,7 +456,7 @@ impl<'r> Writer<'r> {
         self.forget(path);
         let pfd = self.take_parent(path, parent)?;
         let dir = pfd.as_ref().map_or(self.root, |fd| fd.as_fd());
-        let fd = create(dir, path, name, "file", |dir| {
+        let fd = create(dir, path, name, "file", self.trees, |dir| {
             fs::openat(
                 dir,
                 name,
@@ -424,7 +498,7 @@ impl<'r> Writer<'r> {
                     let st = fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
                         .context(|| format!("stat {}", show(path)))?;
                     if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
-                        remove_existing(dir, path, name, "directory")?;
+                        remove_existing(dir, path, name, "directory", self.trees)?;
                         fs::mkdirat(dir, name, Mode::from_raw_mode(0o700))
                             .context(|| format!("create directory {}", show(path)))?;
                     }
@@ -461,7 +535,7 @@ impl<'r> Writer<'r> {
         self.forget(path);
         let pfd = self.take_parent(path, parent)?;
         let dir = pfd.as_ref().map_or(self.root, |fd| fd.as_fd());
-        create(dir, path, name, "symlink", |dir| {
+        create(dir, path, name, "symlink", self.trees, |dir| {
             fs::symlinkat(target, dir, name)
         })?;
         fs::chownat(
@@ -538,7 +612,7 @@ impl<'r> Writer<'r> {
                     (Ok(a), Ok(b)) if a.st_dev == b.st_dev && a.st_ino == b.st_ino => Ok(()),
                     (_, Err(Errno::NOENT)) => Err(Errno::NOENT),
                     _ => {
-                        remove_existing(dir, path, name, "hard link")?;
+                        remove_existing(dir, path, name, "hard link", self.trees)?;
                         link(dir)
                     }
                 }
@@ -591,7 +665,7 @@ impl<'r> Writer<'r> {
             }
             Special::Fifo => (FileType::Fifo, 0, "fifo"),
         };
-        create(dir, path, name, what, |dir| {
+        create(dir, path, name, what, self.trees, |dir| {
             fs::mknodat(dir, name, file_type, Mode::from_raw_mode(0o600), dev)
         })?;
         fs::chownat(
@@ -649,17 +723,18 @@ pub(super) fn finish_file(fd: &OwnedFd, meta: &Meta, path: &[u8]) -> Result<()> 
 }
 
 /// Runs `make` in `dir`; when the name exists, removes it (tar's "last one
-/// wins") and runs `make` again.
+/// wins"; a directory's tree too with `trees`) and runs `make` again.
 fn create<T>(
     dir: BorrowedFd<'_>,
     path: &[u8],
     name: &[u8],
     what: &str,
+    trees: bool,
     make: impl Fn(BorrowedFd<'_>) -> rustix::io::Result<T>,
 ) -> Result<T> {
     let made = match make(dir) {
         Err(Errno::EXIST) => {
-            remove_existing(dir, path, name, what)?;
+            remove_existing(dir, path, name, what, trees)?;
             make(dir)
         }
         other => other,
@@ -668,11 +743,21 @@ fn create<T>(
 }
 
 /// Removes what is at `name` in `dir` so that an entry can take its place; a
-/// directory only when it is empty.
-fn remove_existing(dir: BorrowedFd<'_>, path: &[u8], name: &[u8], what: &str) -> Result<()> {
+/// directory only when it is empty, unless `trees` (a layer's entry
+/// replaces a lower layer's whole tree).
+fn remove_existing(
+    dir: BorrowedFd<'_>,
+    path: &[u8],
+    name: &[u8],
+    what: &str,
+    trees: bool,
+) -> Result<()> {
     let st = fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
         .context(|| format!("stat {}", show(path)))?;
     if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+        if trees {
+            return remove_tree(dir, name, path);
+        }
         match fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
             Ok(()) => Ok(()),
             Err(Errno::NOTEMPTY | Errno::EXIST) => Err(Error::msg(format!(
@@ -683,6 +768,66 @@ fn remove_existing(dir: BorrowedFd<'_>, path: &[u8], name: &[u8], what: &str) ->
         }
     } else {
         fs::unlinkat(dir, name, AtFlags::empty()).context(|| format!("remove {}", show(path)))
+    }
+}
+
+/// Removes `name` in `dir` (shown as `path`) and, when it is a directory,
+/// everything below it: each directory opened with `O_NOFOLLOW` below the
+/// one before, so a symlink is removed, never followed. Gone already: done.
+fn remove_tree(dir: BorrowedFd<'_>, name: &[u8], path: &[u8]) -> Result<()> {
+    match fs::unlinkat(dir, name, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => return Ok(()),
+        Err(Errno::ISDIR) => {}
+        Err(e) => return Err(Error::os(format!("remove {}", show(path)), e)),
+    }
+    let sub = fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .context(|| format!("open directory {}", show(path)))?;
+    let mut children = Vec::new();
+    crate::fsutil::for_each_name(sub.as_fd(), |child| children.push(child.to_vec()))
+        .context(|| format!("list directory {}", show(path)))?;
+    for child in children {
+        let mut child_path = path.to_vec();
+        child_path.push(b'/');
+        child_path.extend_from_slice(&child);
+        remove_tree(sub.as_fd(), &child, &child_path)?;
+    }
+    fs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+        .context(|| format!("remove directory {}", show(path)))
+}
+
+/// A whiteout's name prefix (OCI image spec, "Whiteouts"): `.wh.NAME`
+/// hides `NAME` of the layers below.
+pub(super) const WHITEOUT: &[u8] = b".wh.";
+/// The opaque whiteout: its directory hides what the layers below put in it.
+pub(super) const OPAQUE: &[u8] = b".wh..wh..opq";
+/// The prefix of aufs's own metadata names (`.wh..wh.plnk`), skipped.
+pub(super) const AUFS_META: &[u8] = b".wh..wh.";
+
+/// What one layer wrote so far (see [`Writer::opaque`]): every entry's path
+/// and its parents'.
+#[derive(Debug, Default)]
+pub(super) struct Layer {
+    written: std::collections::HashSet<Vec<u8>>,
+}
+
+impl Layer {
+    /// Notes that this layer has entry `path` (and so its parents).
+    pub fn written(&mut self, path: &[u8]) {
+        let mut end = path.len();
+        loop {
+            if !self.written.insert(path[..end].to_vec()) {
+                return; // so are its parents
+            }
+            match path[..end].iter().rposition(|&b| b == b'/') {
+                Some(i) => end = i,
+                None => return,
+            }
+        }
     }
 }
 
