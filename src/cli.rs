@@ -27,6 +27,9 @@ Commands:
                                  import a root filesystem (tar, tar.gz, tar.zst, - for stdin, or a directory);
                                  -c, --change: a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER,
                                  LABEL, STOPSIGNAL, EXPOSE) of its configuration
+  load [--force] [-c INSTRUCTION]... NAME SOURCE
+                                 load an image archive (docker save, podman save, an OCI layout directory or
+                                 its tar; - for stdin): its layers, its configuration (-c: changed)
   images [--json]                list images (--json: with their configuration)
   commit [--force] [-c INSTRUCTION]... CONTAINER IMAGE
                                  make an image of a container's files (a read-only snapshot) and its image's
@@ -191,6 +194,17 @@ pub enum Command {
         /// Replace an existing image.
         force: bool,
         /// `--change` instructions (`CMD ...`).
+        changes: Vec<String>,
+    },
+    /// `load`: an image archive (see [`crate::image_archive`]).
+    Load {
+        /// The image name.
+        name: String,
+        /// The archive: a tar file, an OCI layout directory, or `-`.
+        source: String,
+        /// Replace an existing image.
+        force: bool,
+        /// `--change` instructions over its configuration.
         changes: Vec<String>,
     },
     /// `commit`.
@@ -559,6 +573,18 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 .try_into()
                 .map_err(|_| bad("import takes two arguments: NAME SOURCE"))?;
             Command::Import {
+                name,
+                source,
+                force,
+                changes,
+            }
+        }
+        "load" => {
+            let (force, changes, pos) = force_and_changes(&mut p)?;
+            let [name, source]: [String; 2] = pos
+                .try_into()
+                .map_err(|_| bad("load takes two arguments: NAME SOURCE"))?;
+            Command::Load {
                 name,
                 source,
                 force,
@@ -1693,12 +1719,21 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             source,
             force,
             changes,
+        }
+        | Command::Load {
+            name,
+            source,
+            force,
+            changes,
         } => {
             let store = store()?;
             let shown = std::cell::Cell::new(false);
             let mut show = progress_printer(name, &shown);
-            let result =
-                store.import_with(name, &Source::from_arg(source), *force, changes, &mut show);
+            let source = Source::from_arg(source);
+            let result = match cli.command {
+                Command::Load { .. } => store.load(name, &source, *force, changes, &mut show),
+                _ => store.import_with(name, &source, *force, changes, &mut show),
+            };
             if shown.get() {
                 eprintln!();
             }

@@ -96,6 +96,13 @@ impl Error {
         self.cause.as_ref().and_then(|c| c.raw_os_error())
     }
 
+    /// Puts `outer` (the larger operation this failure happened in) before
+    /// the operation and object: `OUTER: WHAT: CAUSE`.
+    pub fn within(mut self, outer: impl fmt::Display) -> Error {
+        self.what = format!("{outer}: {}", self.what);
+        self
+    }
+
     /// The operation and object, without the cause.
     pub fn what(&self) -> &str {
         &self.what

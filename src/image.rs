@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::error::{Context, Error, Result};
 use crate::extract::{self, Progress, Stats};
 use crate::fsutil;
+use crate::image_archive::ImageArchive;
 use crate::names;
 use crate::store::{destroy_subvolume, Store};
 use crate::timefmt;
@@ -111,8 +112,88 @@ impl Store {
                 None
             }
         };
+        self.fill_new_image("import", name, force, &config, |dir| {
+            match (&mut input, source) {
+                (Some(r), _) => extract::extract_archive(r, dir, progress),
+                (None, Source::Directory(p)) => extract::copy_tree(p, dir, progress),
+                (None, _) => unreachable!("archive sources have an input"),
+            }
+        })
+    }
+
+    /// Loads image `name` from an image archive (`tupper load`, docker's
+    /// `load`): docker's format (`docker save`) or OCI's (a layout
+    /// directory, or its tar), see [`crate::image_archive`]. Its layers go
+    /// into one new subvolume, its configuration (under `changes`) with
+    /// them. Standard input is copied to an unnamed temporary file in the
+    /// store first (the archive is read out of order). Replaces an existing
+    /// image only when `force`.
+    pub fn load(
+        &self,
+        name: &str,
+        source: &Source,
+        force: bool,
+        changes: &[String],
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Stats> {
+        names::validate("image name", name)?;
+        if !force && fsutil::exists(self.images.as_fd(), name) {
+            return Err(Error::msg(format!(
+                "load {name}: image {name} already exists (use --force to replace it)"
+            )));
+        }
+        let archive = match source {
+            Source::Stdin => {
+                let what = || {
+                    format!(
+                        "copy standard input to a temporary file in {}/tmp",
+                        self.root().display()
+                    )
+                };
+                let fd = rfs::openat(
+                    self.tmp.as_fd(),
+                    ".",
+                    rfs::OFlags::TMPFILE | rfs::OFlags::RDWR | rfs::OFlags::CLOEXEC,
+                    rfs::Mode::from_raw_mode(0o600),
+                )
+                .context(what)?;
+                let mut file = std::fs::File::from(fd);
+                std::io::copy(&mut std::io::stdin().lock(), &mut file).context(what)?;
+                ImageArchive::from_tar(file, "stdin".into())?
+            }
+            Source::Archive(p) | Source::Directory(p) => ImageArchive::open(p)?,
+        };
+        let image = archive.image()?;
+        let mut config = image.config;
+        config.apply_changes(changes)?;
+        self.fill_new_image("load", name, force, &config, |dir| {
+            let mut total = Stats::default();
+            let n = image.layers.len();
+            for (i, layer) in image.layers.iter().enumerate() {
+                let shown = format!("layer {} of {n}", i + 1);
+                let stats = archive.extract_layer(layer, &shown, &mut |r| {
+                    extract::extract_layer(r, dir, &mut *progress)
+                })?;
+                total.entries += stats.entries;
+                total.bytes += stats.bytes;
+            }
+            Ok(total)
+        })
+    }
+
+    /// Makes image `name` (`op` names the command in errors): a new
+    /// subvolume that `fill` fills, `config` its configuration, made
+    /// read-only and put in place by [`Store::new_image`].
+    fn fill_new_image(
+        &self,
+        op: &str,
+        name: &str,
+        force: bool,
+        config: &crate::image_config::ImageConfig,
+        fill: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> Result<Stats>,
+    ) -> Result<Stats> {
         self.new_image(
-            &format!("import {name}"),
+            &format!("{op} {name}"),
             name,
             force,
             |tmp_name, shown_tmp| {
@@ -121,13 +202,9 @@ impl Store {
                     .context(|| format!("create subvolume {shown_tmp}"))?;
                 let dir = fsutil::open_dir(self.images.as_fd(), tmp_name)
                     .context(|| format!("open {shown_tmp}"))?;
-                let stats = match (&mut input, source) {
-                    (Some(r), _) => extract::extract_archive(r, dir.as_fd(), progress)?,
-                    (None, Source::Directory(p)) => extract::copy_tree(p, dir.as_fd(), progress)?,
-                    (None, _) => unreachable!("archive sources have an input"),
-                };
-                crate::image_config::write(dir.as_fd(), &config)
-                    .map_err(|e| Error::msg(format!("import {name}: {e}")))?;
+                let stats = fill(dir.as_fd())?;
+                crate::image_config::write(dir.as_fd(), config)
+                    .map_err(|e| Error::msg(format!("{op} {name}: {e}")))?;
                 tupper_ioctl::set_subvol_readonly(dir.as_fd(), true)
                     .context(|| format!("make {shown_tmp} read-only"))?;
                 Ok(stats)

@@ -39,6 +39,7 @@ pub mod freezer;
 pub mod fsutil;
 pub mod health;
 pub mod image;
+pub mod image_archive;
 pub mod image_config;
 pub mod ipc;
 pub mod launch;

@@ -1,0 +1,288 @@
+//! `tupper load`: images in docker's (`docker save`) and OCI's (a layout
+//! directory, or its tar) archive formats, built here from the busybox
+//! root: layers applied in order with their whiteouts, the configuration
+//! taken, digests checked, nothing left behind by a refused archive.
+
+mod common;
+
+use common::*;
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The three layers: the busybox root (gzip), a layer that adds
+/// `/etc/motd` and `/data/old` and removes `/bin/ls` (a whiteout), one
+/// that makes `/data` opaque and adds `/data/new`.
+fn layers() -> Vec<Vec<u8>> {
+    let gz = sh_bytes(
+        "sh",
+        &["-c", &format!("gzip -c < {}", busybox_tar().display())],
+    );
+    let mut two = TarBuilder::new();
+    two.dir("etc", 0o755);
+    two.file("etc/motd", 0o644, b"hello from a layer\n");
+    two.dir("data", 0o755);
+    two.file("data/old", 0o644, b"old\n");
+    two.file("bin/.wh.ls", 0o644, b"");
+    let mut three = TarBuilder::new();
+    three.file("data/.wh..wh..opq", 0o644, b"");
+    three.file("data/new", 0o644, b"new\n");
+    vec![gz, two.finish(), three.finish()]
+}
+
+/// The image configuration (docker's `Config`).
+fn config_json(layers: &[Vec<u8>]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "Env": ["PATH=/bin", "GREETING=hi"],
+            "Cmd": ["sh", "-c", "echo $GREETING; cat /etc/motd; pwd; ls /data"],
+            "WorkingDir": "/data",
+            "ExposedPorts": {"80/tcp": {}},
+            "Labels": {"from": "load"}
+        },
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| format!("sha256:{}", hex(l))).collect::<Vec<_>>()}
+    }))
+    .unwrap()
+}
+
+/// Writes an OCI image layout of `layers` to `dir`; its index also names
+/// an arm64 manifest (whose blob is not there: never read on amd64).
+fn oci_layout(dir: &Path, layers: &[Vec<u8>]) {
+    let blobs = dir.join("blobs/sha256");
+    fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| -> String {
+        let h = hex(bytes);
+        fs::write(blobs.join(&h), bytes).unwrap();
+        format!("sha256:{h}")
+    };
+    let config = config_json(layers);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": put(&config), "size": config.len()},
+        "layers": layers.iter().enumerate().map(|(i, l)| serde_json::json!({
+            "mediaType": if i == 0 { "application/vnd.oci.image.layer.v1.tar+gzip" }
+                         else { "application/vnd.oci.image.layer.v1.tar" },
+            "digest": put(l), "size": l.len()})).collect::<Vec<_>>()
+    }))
+    .unwrap();
+    let manifest_digest = put(&manifest);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+             "digest": format!("sha256:{}", "e".repeat(64)), "size": 1,
+             "platform": {"architecture": "arm64", "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+             "digest": manifest_digest, "size": manifest.len(),
+             "platform": {"architecture": "amd64", "os": "linux"}}
+        ]
+    });
+    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+/// Writes an old `docker save` archive's tree to `dir`: `manifest.json`,
+/// `HEX.json` (the config), `N/layer.tar`.
+fn docker_tree(dir: &Path, layers: &[Vec<u8>]) {
+    fs::create_dir_all(dir).unwrap();
+    let config = config_json(layers);
+    let config_name = format!("{}.json", hex(&config));
+    fs::write(dir.join(&config_name), &config).unwrap();
+    let mut paths = Vec::new();
+    for (i, l) in layers.iter().enumerate() {
+        fs::create_dir_all(dir.join(i.to_string())).unwrap();
+        fs::write(dir.join(format!("{i}/layer.tar")), l).unwrap();
+        paths.push(format!("{i}/layer.tar"));
+    }
+    let manifest = serde_json::json!([
+        {"Config": config_name, "RepoTags": ["bb:latest"], "Layers": paths}
+    ]);
+    fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+/// `tar -cf FILE -C DIR .` (the test's own tar, an oracle of the format).
+fn tar_of(dir: &Path, file: &Path) {
+    sh(
+        "tar",
+        &[
+            "-cf",
+            file.to_str().unwrap(),
+            "-C",
+            dir.to_str().unwrap(),
+            ".",
+        ],
+    );
+}
+
+/// What a container of `image` shows: its default command's output, and
+/// whether `/bin/ls` is there.
+fn check_image(store: &TestStore, image: &str) {
+    let out = store.tupper(&["run", "--rm", "--net", "none", image]).ok();
+    assert_eq!(out, "hi\nhello from a layer\n/data\nnew\n", "{image}");
+    let ls = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            image,
+            "sh",
+            "-c",
+            "test -e /bin/ls || echo gone",
+        ])
+        .ok();
+    assert_eq!(ls, "gone\n", "{image}");
+    let images = store.images_json();
+    let me = images.iter().find(|i| i["name"] == image).unwrap();
+    assert_eq!(me["config"]["labels"]["from"], "load", "{me}");
+    assert_eq!(
+        me["config"]["exposed_ports"],
+        serde_json::json!(["80/tcp"]),
+        "{me}"
+    );
+}
+
+#[test]
+fn oci_layouts_and_docker_archives_load_with_their_layers_and_config() {
+    let store = TestStore::new();
+    let layers = layers();
+    let scratch: PathBuf = store.scratch().to_path_buf();
+    let oci = scratch.join("oci");
+    oci_layout(&oci, &layers);
+    let oci_tar = scratch.join("oci.tar");
+    tar_of(&oci, &oci_tar);
+    let docker = scratch.join("docker");
+    docker_tree(&docker, &layers);
+    let docker_tar = scratch.join("docker.tar");
+    tar_of(&docker, &docker_tar);
+
+    store
+        .tupper(&["load", "from-dir", oci.to_str().unwrap()])
+        .ok();
+    check_image(&store, "from-dir");
+    store
+        .tupper(&["load", "from-tar", oci_tar.to_str().unwrap()])
+        .ok();
+    check_image(&store, "from-tar");
+    let bytes = fs::read(&docker_tar).unwrap();
+    store
+        .tupper_stdin(&["load", "from-stdin", "-"], &bytes)
+        .ok();
+    check_image(&store, "from-stdin");
+    // -c over the archive's configuration; --force to replace.
+    let e = store
+        .tupper(&["load", "from-dir", docker_tar.to_str().unwrap()])
+        .fails(125);
+    assert!(e.contains("already exists"), "{e}");
+    store
+        .tupper(&[
+            "load",
+            "--force",
+            "-c",
+            "CMD echo changed",
+            "from-dir",
+            docker_tar.to_str().unwrap(),
+        ])
+        .ok();
+    let out = store
+        .tupper(&["run", "--rm", "--net", "none", "from-dir"])
+        .ok();
+    assert_eq!(out, "changed\n");
+    for image in ["from-dir", "from-tar", "from-stdin"] {
+        store.tupper(&["rmi", image]).ok();
+    }
+    store.assert_no_leftovers();
+}
+
+#[test]
+fn a_tampered_or_foreign_archive_is_refused_and_leaves_nothing() {
+    let store = TestStore::new();
+    let layers = layers();
+    let scratch: PathBuf = store.scratch().to_path_buf();
+    store.tupper(&["images"]).ok(); // the store's layout, made on first use
+    let before = store.state();
+
+    // A layer changed after its digest was taken: found once it is read,
+    // the half-made image goes.
+    let oci = scratch.join("oci");
+    oci_layout(&oci, &layers);
+    let blob = oci.join("blobs/sha256").join(hex(&layers[1]));
+    let good = layers[1].clone();
+    let mut bad = good.clone();
+    let at = bad.windows(5).position(|w| w == b"hello").unwrap();
+    bad[at] = b'j';
+    fs::write(&blob, &bad).unwrap();
+    let e = store
+        .tupper(&["load", "x", oci.to_str().unwrap()])
+        .fails(125);
+    assert!(e.contains("does not match its digest"), "{e}");
+    before.assert_same(&store.state(), "tampered layer");
+    // A cut one fails as it is read, and names its layer.
+    fs::write(&blob, &good[..700]).unwrap();
+    let e = store
+        .tupper(&["load", "x", oci.to_str().unwrap()])
+        .fails(125);
+    assert!(e.contains("layer 2 of 3"), "{e}");
+    before.assert_same(&store.state(), "cut layer");
+    fs::write(&blob, &good).unwrap();
+    assert!(
+        store
+            .all_subvolumes()
+            .iter()
+            .all(|s| !s.contains(".import")),
+        "{:?}",
+        store.all_subvolumes()
+    );
+
+    // A root filesystem's tar is not an image archive.
+    let e = store
+        .tupper(&["load", "x", busybox_tar().to_str().unwrap()])
+        .fails(125);
+    assert!(
+        e.contains("not an image archive") && e.contains("import"),
+        "{e}"
+    );
+
+    // An image for another CPU.
+    let arm = scratch.join("arm");
+    oci_layout(&arm, &layers);
+    let index_path = arm.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&fs::read(&index_path).unwrap()).unwrap();
+    index["manifests"].as_array_mut().unwrap().remove(1);
+    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let e = store
+        .tupper(&["load", "x", arm.to_str().unwrap()])
+        .fails(125);
+    assert!(
+        e.contains("no image for linux/amd64") && e.contains("linux/arm64"),
+        "{e}"
+    );
+
+    // A missing blob, and a bad name.
+    fs::remove_file(oci.join("blobs/sha256").join(hex(&layers[2]))).unwrap();
+    let e = store
+        .tupper(&["load", "x", oci.to_str().unwrap()])
+        .fails(125);
+    assert!(e.contains("the archive has no"), "{e}");
+    let e = store
+        .tupper(&["load", ".x", oci.to_str().unwrap()])
+        .fails(125);
+    assert!(e.contains("image name"), "{e}");
+    before.assert_same(&store.state(), "refused archives");
+}
