@@ -203,7 +203,22 @@ fn oci_layouts_and_docker_archives_load_with_their_layers_and_config() {
         .tupper(&["run", "--rm", "--net", "none", "from-dir"])
         .ok();
     assert_eq!(out, "changed\n");
-    for image in ["from-dir", "from-tar", "from-stdin"] {
+    // In-process, as every step of tupper: no gzip, no tar.
+    let log = scratch.join("strace.log");
+    let mut c = std::process::Command::new("strace");
+    c.args(["-f", "-e", "trace=execve,execveat", "-o"])
+        .arg(&log)
+        .args([TUPPER, "--root", store.root_str(), "load", "traced"])
+        .arg(&oci_tar);
+    run_cmd(c, None, DEFAULT_TIMEOUT).ok();
+    let text = fs::read_to_string(&log).unwrap();
+    let execs: Vec<String> = successful_execves(&text)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(execs, [TUPPER], "strace log:\n{text}");
+    check_image(&store, "traced");
+    for image in ["from-dir", "from-tar", "from-stdin", "traced"] {
         store.tupper(&["rmi", image]).ok();
     }
     store.assert_no_leftovers();
