@@ -30,6 +30,8 @@ Commands:
   load [--force] [-c INSTRUCTION]... NAME SOURCE
                                  load an image archive (docker save, podman save, an OCI layout directory or
                                  its tar; - for stdin): its layers, its configuration (-c: changed)
+  save [-o FILE] NAME            an image as an image archive (OCI layout and docker's manifest.json) on
+                                 stdout or in FILE, for load (tupper's, docker's, podman's)
   images [--json]                list images (--json: with their configuration)
   commit [--force] [-c INSTRUCTION]... CONTAINER IMAGE
                                  make an image of a container's files (a read-only snapshot) and its image's
@@ -206,6 +208,13 @@ pub enum Command {
         force: bool,
         /// `--change` instructions over its configuration.
         changes: Vec<String>,
+    },
+    /// `save`: an image as an image archive.
+    Save {
+        /// The image name.
+        name: String,
+        /// `-o FILE`, else stdout.
+        output: Option<String>,
     },
     /// `commit`.
     Commit {
@@ -892,6 +901,16 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 return Err(bad("export takes one container name or ID"));
             }
             Command::Export {
+                name: names.remove(0),
+                output,
+            }
+        }
+        "save" => {
+            let (mut names, output) = names_and_option(&mut p, "save", 'o', &["output"])?;
+            if names.len() != 1 {
+                return Err(bad("save takes one image name"));
+            }
+            Command::Save {
                 name: names.remove(0),
                 output,
             }
@@ -1656,6 +1675,18 @@ const SIGNALS: [(&str, i32); 31] = [
     ("SYS", 31),
 ];
 
+/// Signal `n` by its name, as docker's configurations write it: `SIGTERM`,
+/// `SIGRTMIN+3`; the number when it has none.
+pub(crate) fn signal_name(n: i32) -> String {
+    match SIGNALS.iter().find(|(_, v)| *v == n) {
+        Some((name, _)) => format!("SIG{name}"),
+        None if (crate::launch::SIGRTMIN..=crate::launch::SIGRTMAX).contains(&n) => {
+            format!("SIGRTMIN+{}", n - crate::launch::SIGRTMIN)
+        }
+        None => n.to_string(),
+    }
+}
+
 /// Parses a signal as docker does: `TERM`, `SIGTERM`, `term`, `15`, or a
 /// real-time one, `RTMIN+3`, `SIGRTMAX-1`, `RTMIN` (34 + n, 64 - n).
 /// `flag` names the option in the error.
@@ -2158,22 +2189,18 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
         }
         Command::Export { name, output } => {
             let store = store()?;
-            match output {
-                Some(file) => export_to_file(&store, name, file)?,
-                None => {
-                    if rustix::termios::isatty(rustix::stdio::stdout()) {
-                        return Err(Error::msg(format!(
-                            "export {name}: not writing an archive to a terminal"
-                        ))
-                        .with_advice("use -o FILE, or redirect stdout"));
-                    }
-                    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut out);
-                    store.export_container(name, &mut buffered)?;
-                    buffered
-                        .flush()
-                        .map_err(|e| Error::os("write the archive to stdout", e))?;
-                }
-            }
+            let write = |w: &mut dyn Write| store.export_container(name, w).map(drop);
+            archive_out(
+                &format!("export {name}"),
+                output.as_deref(),
+                &mut out,
+                &write,
+            )?;
+        }
+        Command::Save { name, output } => {
+            let store = store()?;
+            let write = |w: &mut dyn Write| store.save_image(name, w);
+            archive_out(&format!("save {name}"), output.as_deref(), &mut out, &write)?;
         }
         Command::Diff { name } => {
             let changes = store()?.diff_container(name)?;
@@ -2696,7 +2723,38 @@ fn copy_log(store: &Store, id: &str, log: std::os::fd::OwnedFd, follow: bool) ->
 /// `export -o FILE`: the archive is written next to `file` under a
 /// temporary name and renamed onto it once complete, so that a failed
 /// export leaves no partial archive (nor a changed `file`).
-fn export_to_file(store: &Store, name: &str, file: &str) -> Result<()> {
+/// Writes an archive (`export`, `save`: `op` names the command) with
+/// `write`: to `file` (`-o`; see [`archive_to_file`]), else to stdout,
+/// unless it is a terminal.
+fn archive_out(
+    op: &str,
+    file: Option<&str>,
+    out: &mut std::io::StdoutLock<'_>,
+    write: &dyn Fn(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    if let Some(file) = file {
+        return archive_to_file(op, file, write);
+    }
+    if rustix::termios::isatty(rustix::stdio::stdout()) {
+        return Err(
+            Error::msg(format!("{op}: not writing an archive to a terminal"))
+                .with_advice("use -o FILE, or redirect stdout"),
+        );
+    }
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
+    write(&mut buffered)?;
+    buffered
+        .flush()
+        .map_err(|e| Error::os("write the archive to stdout", e))
+}
+
+/// Writes an archive with `write` to `file`: to a temporary file beside it,
+/// synced, then renamed over it (removed on failure).
+fn archive_to_file(
+    op: &str,
+    file: &str,
+    write: &dyn Fn(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
     let path = std::path::Path::new(file);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -2704,7 +2762,7 @@ fn export_to_file(store: &Store, name: &str, file: &str) -> Result<()> {
     };
     let base = path
         .file_name()
-        .ok_or_else(|| Error::msg(format!("export {name} -o {file}: not a file name")))?;
+        .ok_or_else(|| Error::msg(format!("{op} -o {file}: not a file name")))?;
     let temp = dir.join(format!(
         ".{}.tupper-{}",
         base.to_string_lossy(),
@@ -2717,7 +2775,7 @@ fn export_to_file(store: &Store, name: &str, file: &str) -> Result<()> {
             .open(&temp)
             .map_err(|e| Error::os(format!("create {}", temp.display()), e))?;
         let mut buffered = std::io::BufWriter::with_capacity(1 << 16, f);
-        store.export_container(name, &mut buffered)?;
+        write(&mut buffered)?;
         let f = buffered
             .into_inner()
             .map_err(|e| Error::os(format!("write {}", temp.display()), e.into_error()))?;

@@ -181,6 +181,25 @@ impl Store {
         })
     }
 
+    /// Writes image `name` to `out` as an image archive (`tupper save`,
+    /// docker's): an OCI layout of one layer, its files, with docker's
+    /// `manifest.json` (see [`crate::image_archive::save`]).
+    pub fn save_image(&self, name: &str, out: &mut dyn std::io::Write) -> Result<()> {
+        let fd = self.open_image(name)?;
+        let info = tupper_ioctl::subvol_info(fd.as_fd())
+            .context(|| format!("subvolume info images/{name}"))?;
+        let config = crate::image_config::read(fd.as_fd())?;
+        crate::image_archive::save(
+            &self.image_path(name),
+            name,
+            &config,
+            &timefmt::rfc3339(info.otime_sec),
+            u64::try_from(info.otime_sec).unwrap_or(0),
+            self.tmp.as_fd(),
+            out,
+        )
+    }
+
     /// Makes image `name` (`op` names the command in errors): a new
     /// subvolume that `fill` fills, `config` its configuration, made
     /// read-only and put in place by [`Store::new_image`].

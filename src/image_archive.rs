@@ -1,6 +1,7 @@
-//! `tupper load`: an image in docker's or OCI's archive format (what
-//! `docker save`, `podman save` and `skopeo copy ... oci:DIR` or
-//! `oci-archive:FILE` write), read without any other program.
+//! `tupper load` and `tupper save`: an image in docker's or OCI's archive
+//! format (what `docker save`, `podman save` and `skopeo copy ... oci:DIR`
+//! or `oci-archive:FILE` write), read and written without any other
+//! program. [`save`] writes what this module reads.
 //!
 //! The archive is a tar file or a directory (an OCI image layout). Its
 //! entry points, in this order:
@@ -549,6 +550,207 @@ fn convert_config(c: DockerConfig) -> std::result::Result<ImageConfig, String> {
     Ok(out)
 }
 
+/// An [`ImageConfig`] as docker's `Config` (the reverse of
+/// [`convert_config`]).
+fn docker_config(c: &ImageConfig) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    let mut put = |key: &str, value: serde_json::Value| {
+        m.insert(key.to_string(), value);
+    };
+    if !c.env.is_empty() {
+        put("Env", c.env.clone().into());
+    }
+    if let Some(cmd) = &c.cmd {
+        put("Cmd", cmd.clone().into());
+    }
+    if let Some(entrypoint) = &c.entrypoint {
+        put("Entrypoint", entrypoint.clone().into());
+    }
+    if let Some(dir) = &c.workdir {
+        put("WorkingDir", dir.clone().into());
+    }
+    if let Some(user) = &c.user {
+        put("User", user.clone().into());
+    }
+    if !c.labels.is_empty() {
+        put("Labels", serde_json::json!(c.labels));
+    }
+    if let Some(signal) = c.stop_signal {
+        put("StopSignal", crate::cli::signal_name(signal).into());
+    }
+    if !c.exposed_ports.is_empty() {
+        let ports: serde_json::Map<String, serde_json::Value> = c
+            .exposed_ports
+            .iter()
+            .map(|p| (p.clone(), serde_json::json!({})))
+            .collect();
+        put("ExposedPorts", ports.into());
+    }
+    if let Some(h) = &c.healthcheck {
+        let ns = |ms: u64| ms * 1_000_000;
+        put(
+            "Healthcheck",
+            serde_json::json!({
+                "Test": h.test,
+                "Interval": ns(h.interval_ms),
+                "Timeout": ns(h.timeout_ms),
+                "StartPeriod": ns(h.start_period_ms),
+                "StartInterval": ns(h.start_interval_ms),
+                "Retries": h.retries,
+            }),
+        );
+    }
+    m.into()
+}
+
+/// Writes an image to `out` as an image archive (`tupper save`): an OCI
+/// image layout, with docker's `manifest.json` beside it (what `docker
+/// save` writes since docker 25), which `docker load`, `podman load` and
+/// `tupper load` read. One layer: the tree at `root` as a plain tar,
+/// written to an unnamed temporary file in `tmp` first, since its digest
+/// goes before it. `name` tags it (`NAME:latest`), `created` (RFC 3339)
+/// and `mtime` (seconds) date it.
+pub(crate) fn save(
+    root: &Path,
+    name: &str,
+    config: &ImageConfig,
+    created: &str,
+    mtime: u64,
+    tmp: std::os::fd::BorrowedFd<'_>,
+    out: &mut dyn io::Write,
+) -> Result<()> {
+    let fd = rustix::fs::openat(
+        tmp,
+        ".",
+        rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .context(|| format!("save {name}: make a temporary file for its layer"))?;
+    let mut layer_file = File::from(fd);
+    let (layer_len, layer_digest) = {
+        let mut hashing = HashingWriter {
+            inner: io::BufWriter::with_capacity(1 << 16, &mut layer_file),
+            hasher: Sha256::new(),
+            len: 0,
+        };
+        crate::extract::export_tree(root, &mut hashing)?;
+        io::Write::flush(&mut hashing.inner)
+            .context(|| format!("save {name}: write its layer to a temporary file"))?;
+        let digest = format!("sha256:{}", hex(&hashing.hasher.finalize()));
+        (hashing.len, digest)
+    };
+
+    let json = |v: serde_json::Value| serde_json::to_vec(&v).unwrap_or_default();
+    let digest = |bytes: &[u8]| format!("sha256:{}", hex(&Sha256::digest(bytes)));
+    let config_json = json(serde_json::json!({
+        "architecture": host_architecture(),
+        "os": "linux",
+        "created": created,
+        "config": docker_config(config),
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        "history": [{"created": created, "created_by": "tupper save"}],
+    }));
+    let config_digest = digest(&config_json);
+    let manifest = json(serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config_json.len(),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": layer_digest,
+            "size": layer_len,
+        }],
+    }));
+    let manifest_digest = digest(&manifest);
+    let tag = format!("{name}:latest");
+    let index = json(serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": manifest.len(),
+            "annotations": {
+                "io.containerd.image.name": format!("docker.io/library/{tag}"),
+                "org.opencontainers.image.ref.name": "latest",
+            },
+        }],
+    }));
+    let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+    let docker_manifest = json(serde_json::json!([{
+        "Config": blob(&config_digest),
+        "RepoTags": [tag],
+        "Layers": [blob(&layer_digest)],
+    }]));
+
+    let failed = |e: io::Error| Error::os(format!("save {name}: write the archive"), e);
+    let mut tar = tar::Builder::new(out);
+    let header = |size: u64, dir: bool| {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(match dir {
+            true => tar::EntryType::Directory,
+            false => tar::EntryType::Regular,
+        });
+        h.set_mode(if dir { 0o755 } else { 0o644 });
+        h.set_size(size);
+        h.set_mtime(mtime);
+        h.set_cksum();
+        h
+    };
+    let mut add = |path: &str, bytes: &[u8]| {
+        tar.append_data(&mut header(bytes.len() as u64, false), path, bytes)
+    };
+    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(failed)?;
+    for dir in ["blobs/", "blobs/sha256/"] {
+        tar.append_data(&mut header(0, true), dir, io::empty())
+            .map_err(failed)?;
+    }
+    {
+        use std::io::Seek;
+        layer_file
+            .rewind()
+            .context(|| format!("save {name}: read its layer back"))?;
+    }
+    tar.append_data(
+        &mut header(layer_len, false),
+        blob(&layer_digest),
+        &mut layer_file,
+    )
+    .map_err(failed)?;
+    let mut add = |path: &str, bytes: &[u8]| {
+        tar.append_data(&mut header(bytes.len() as u64, false), path, bytes)
+    };
+    add(&blob(&config_digest), &config_json).map_err(failed)?;
+    add(&blob(&manifest_digest), &manifest).map_err(failed)?;
+    add("index.json", &index).map_err(failed)?;
+    add("manifest.json", &docker_manifest).map_err(failed)?;
+    tar.finish().map_err(failed)
+}
+
+/// A writer that hashes and counts what passes through it.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W: io::Write> io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// A part of a file, read by offset (`pread`): an entry of a tar archive.
 struct Section<'f> {
     file: &'f File,
@@ -650,5 +852,26 @@ mod tests {
             ..DockerConfig::default()
         };
         assert!(convert_config(bad).is_err());
+        // And back (save): the same configuration.
+        let back: DockerConfig = serde_json::from_value(docker_config(&out_again())).unwrap();
+        assert_eq!(convert_config(back).unwrap(), out_again());
+    }
+
+    /// A configuration with every field set.
+    fn out_again() -> ImageConfig {
+        let mut c = ImageConfig::default();
+        c.apply_changes(&[
+            "CMD [\"httpd\", \"-f\"]".into(),
+            "ENTRYPOINT [\"/init\"]".into(),
+            "ENV A=1 B=2".into(),
+            "WORKDIR /srv".into(),
+            "USER 1000:1000".into(),
+            "LABEL k=v".into(),
+            "STOPSIGNAL RTMIN+3".into(),
+            "EXPOSE 53/udp 80".into(),
+            "HEALTHCHECK --interval=2s --timeout=1s --start-period=3s --start-interval=500ms --retries=4 CMD true".into(),
+        ])
+        .unwrap();
+        c
     }
 }

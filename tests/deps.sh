@@ -3,7 +3,7 @@
 install_deps() {
     local pkgs=(btrfs-progs busybox-static util-linux iproute2 strace binutils python3)
     case "$1" in
-        test) pkgs+=(libbtrfsutil-dev clang libclang-dev pkg-config nftables util-linux-extra gcc libc6-dev time) ;;
+        test) pkgs+=(libbtrfsutil-dev clang libclang-dev pkg-config nftables util-linux-extra gcc libc6-dev time skopeo) ;;
         bench) pkgs+=(hyperfine crun runc bubblewrap time) ;;
     esac
     local missing=()

@@ -301,3 +301,209 @@ fn a_tampered_or_foreign_archive_is_refused_and_leaves_nothing() {
     assert!(e.contains("image name"), "{e}");
     before.assert_same(&store.state(), "refused archives");
 }
+
+/// `save` (docker's) writes what `load` reads back: the image's files and
+/// configuration, as one layer of an OCI layout with docker's
+/// `manifest.json`; the blobs are named by their digests (`sha256sum`,
+/// the oracle), to a file (`-o`) or stdout.
+#[test]
+fn save_writes_an_archive_that_load_reads_back() {
+    let store = TestStore::new();
+    let scratch: PathBuf = store.scratch().to_path_buf();
+    let tar = busybox_tar().to_str().unwrap().to_string();
+    store
+        .tupper(&[
+            "import",
+            "-c",
+            r#"CMD ["sh", "-c", "echo $GREETING; cat /etc/motd"]"#,
+            "-c",
+            "ENV GREETING=saved",
+            "-c",
+            "STOPSIGNAL SIGQUIT",
+            "-c",
+            "EXPOSE 80",
+            "bb",
+            &tar,
+        ])
+        .ok();
+    store
+        .tupper(&[
+            "run",
+            "--name",
+            "m",
+            "--net",
+            "none",
+            "bb",
+            "sh",
+            "-c",
+            "echo motd > /etc/motd",
+        ])
+        .ok();
+    // commit takes the container's command as CMD (docker's): given back.
+    store
+        .tupper(&[
+            "commit",
+            "-c",
+            r#"CMD ["sh", "-c", "echo $GREETING; cat /etc/motd"]"#,
+            "m",
+            "withmotd",
+        ])
+        .ok();
+    let file = scratch.join("saved.tar");
+    store
+        .tupper(&["save", "-o", file.to_str().unwrap(), "withmotd"])
+        .ok();
+
+    let listing = sh("tar", &["-tf", file.to_str().unwrap()]);
+    for entry in ["oci-layout", "index.json", "manifest.json"] {
+        assert!(listing.lines().any(|l| l == entry), "{entry}: {listing}");
+    }
+    let dir = scratch.join("layout");
+    fs::create_dir(&dir).unwrap();
+    sh(
+        "tar",
+        &["-xf", file.to_str().unwrap(), "-C", dir.to_str().unwrap()],
+    );
+    let blobs: Vec<String> = list_dir(&dir.join("blobs/sha256"));
+    assert_eq!(blobs.len(), 3, "{blobs:?}");
+    for b in &blobs {
+        let sum = sh(
+            "sha256sum",
+            &[dir.join("blobs/sha256").join(b).to_str().unwrap()],
+        );
+        assert_eq!(sum.split_whitespace().next(), Some(b.as_str()), "{sum}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest[0]["RepoTags"],
+        serde_json::json!(["withmotd:latest"])
+    );
+
+    // Back, from the file, from its extracted layout, from stdout.
+    let piped = scratch.join("piped.tar");
+    let mut c = store.cmd();
+    c.args(["save", "withmotd"])
+        .stdout(fs::File::create(&piped).unwrap());
+    assert!(c.status().unwrap().success());
+    for (image, source) in [("back", &file), ("from-layout", &dir), ("piped", &piped)] {
+        store
+            .tupper(&["load", image, source.to_str().unwrap()])
+            .ok();
+        let out = store.tupper(&["run", "--rm", "--net", "none", image]).ok();
+        assert_eq!(out, "saved\nmotd\n", "{image}");
+    }
+    let config_of = |name: &str| {
+        store
+            .images_json()
+            .into_iter()
+            .find(|i| i["name"] == name)
+            .unwrap()["config"]
+            .clone()
+    };
+    assert_eq!(config_of("back"), config_of("withmotd"));
+    assert_eq!(config_of("back")["stop_signal"], 3);
+
+    let nope = scratch.join("nope.tar");
+    let e = store
+        .tupper(&["save", "-o", nope.to_str().unwrap(), "nope"])
+        .fails(125);
+    assert!(e.contains("unknown image nope"), "{e}");
+    let left: Vec<String> = list_dir(&scratch)
+        .into_iter()
+        .filter(|n| n.contains("nope"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    store.tupper(&["rm", "m"]).ok();
+    for image in ["bb", "withmotd", "back", "from-layout", "piped"] {
+        store.tupper(&["rmi", image]).ok();
+    }
+    store.assert_no_leftovers();
+}
+
+/// skopeo (containers/image, an independent implementation of both
+/// formats; the oracle) reads what `save` writes, as an OCI archive and as
+/// a docker archive, and `load` reads what skopeo writes in both.
+#[test]
+fn skopeo_reads_what_save_writes_and_load_reads_what_skopeo_writes() {
+    let store = TestStore::new();
+    let scratch: PathBuf = store.scratch().to_path_buf();
+    let tar = busybox_tar().to_str().unwrap().to_string();
+    store
+        .tupper(&[
+            "import",
+            "-c",
+            "CMD echo from skopeo",
+            "-c",
+            "ENV A=1",
+            "bb",
+            &tar,
+        ])
+        .ok();
+    let saved = scratch.join("saved.tar");
+    store
+        .tupper(&["save", "-o", saved.to_str().unwrap(), "bb"])
+        .ok();
+    let saved = saved.to_str().unwrap();
+    for transport in ["oci-archive", "docker-archive"] {
+        let inspect: serde_json::Value = serde_json::from_str(&sh(
+            "skopeo",
+            &["inspect", "--config", &format!("{transport}:{saved}")],
+        ))
+        .unwrap();
+        assert_eq!(inspect["architecture"], "amd64", "{transport}: {inspect}");
+        assert_eq!(
+            inspect["config"]["Cmd"],
+            serde_json::json!(["/bin/sh", "-c", "echo from skopeo"]),
+            "{transport}: {inspect}"
+        );
+        assert_eq!(
+            inspect["config"]["Env"],
+            serde_json::json!(["A=1"]),
+            "{transport}"
+        );
+        assert_eq!(inspect["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
+    }
+    let oci = scratch.join("sk-oci");
+    let docker = scratch.join("sk-docker.tar");
+    sh(
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci-archive:{saved}"),
+            &format!("oci:{}:bb", oci.display()),
+        ],
+    );
+    sh(
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci-archive:{saved}"),
+            &format!("docker-archive:{}:bb:latest", docker.display()),
+        ],
+    );
+    for (image, source) in [("sk-oci", &oci), ("sk-docker", &docker)] {
+        store
+            .tupper(&["load", image, source.to_str().unwrap()])
+            .ok();
+        let out = store
+            .tupper(&[
+                "run",
+                "--rm",
+                "--net",
+                "none",
+                image,
+                "sh",
+                "-c",
+                "echo $A; ls /bin/busybox",
+            ])
+            .ok();
+        assert_eq!(out, "1\n/bin/busybox\n", "{image}");
+        let out = store.tupper(&["run", "--rm", "--net", "none", image]).ok();
+        assert_eq!(out, "from skopeo\n", "{image}");
+    }
+    for image in ["bb", "sk-oci", "sk-docker"] {
+        store.tupper(&["rmi", image]).ok();
+    }
+    store.assert_no_leftovers();
+}
