@@ -102,6 +102,7 @@ Commands:
       --restart POLICY           no, always, unless-stopped, on-failure[:MAX]: start it again when it ends (with -d)
       --shm-size BYTES           the size of its /dev/shm (default 64m)
       --uts host                 the host's UTS namespace and hostname
+      --cgroupns host|private    the host's cgroup namespace, or one rooted at its cgroup (default)
       --ipc MODE                 private (default), shareable, none (no /dev/shm),
                                  host, or container:NAME (its IPC and /dev/shm)
       --pid MODE                 private (default), host (the host's PID namespace),
@@ -514,6 +515,8 @@ pub struct RunArgs {
     pub shm_size: Option<u64>,
     /// `--uts host`.
     pub host_uts: bool,
+    /// `--cgroupns host`.
+    pub host_cgroupns: bool,
     /// `--ipc`.
     pub ipc: crate::ipc::Mode,
     /// `--pid`.
@@ -1308,6 +1311,15 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                     }
                 }
             }
+            Some(Arg::Long("cgroupns")) => {
+                a.host_cgroupns = match string(p.value().map_err(lex)?)?.as_str() {
+                    "host" => true,
+                    "" | "private" => false,
+                    other => return Err(bad(format!(
+                        "--cgroupns {other}: it is host (the host's cgroup namespace) or private"
+                    ))),
+                }
+            }
             Some(Arg::Long("shm-size")) => {
                 // docker's: 0 is the default, 64 MiB.
                 let bytes =
@@ -1538,6 +1550,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         restart: a.restart,
         shm_size: a.shm_size,
         host_uts: a.host_uts,
+        host_cgroupns: a.host_cgroupns,
         ipc: a.ipc.clone(),
         pid: a.pid.clone(),
         domainname: a.domainname.clone(),
@@ -3312,6 +3325,7 @@ mod tests {
             stopped: Default::default(),
             shm_size: None,
             uts: None,
+            cgroupns: None,
             ipc: None,
             pid_mode: None,
             domainname: None,

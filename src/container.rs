@@ -163,6 +163,9 @@ pub struct Record {
     /// `host` with `--uts host` (the host's UTS namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uts: Option<String>,
+    /// `host` with `--cgroupns host` (the host's cgroup namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroupns: Option<String>,
     /// Its `--ipc` mode, unless `private`: `shareable`, `none`, `host`, or
     /// `container:ID` (the ID of the container whose IPC it joins).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -264,6 +267,8 @@ pub struct RunConfig {
     pub shm_size: Option<u64>,
     /// `--uts host`: `host`.
     pub uts: Option<String>,
+    /// `--cgroupns host`: `host`.
+    pub cgroupns: Option<String>,
     /// `--ipc`, unless `private`.
     pub ipc: Option<String>,
     /// `--pid`, unless `private`.
@@ -601,6 +606,7 @@ impl Store {
             restart: config.restart,
             shm_size: config.shm_size,
             uts: config.uts,
+            cgroupns: config.cgroupns,
             ipc: config.ipc,
             pid_mode: config.pid_mode,
             domainname: config.domainname,

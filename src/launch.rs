@@ -295,7 +295,7 @@ pub fn spawn(
     }
     // cgroup v1: the child is moved into its cgroup after the clone, and
     // then makes its cgroup namespace itself (rooted there).
-    if !plan.late_cgroup_ns {
+    if !plan.late_cgroup_ns && !plan.host_cgroupns {
         flags |= k::CLONE_NEWCGROUP;
     }
     if plan.own_netns && netns.is_none() {

@@ -234,6 +234,9 @@ pub struct ChildPlan {
     /// `--uts host`: the host's UTS namespace (no `CLONE_NEWUTS`, no
     /// `sethostname`).
     pub host_uts: bool,
+    /// `--cgroupns host`: the host's cgroup namespace (no
+    /// `CLONE_NEWCGROUP`, and no late `unshare` of one).
+    pub host_cgroupns: bool,
     /// Whether the clone makes an IPC namespace (`CLONE_NEWIPC`); else the
     /// host's is kept (`--ipc host`) or another container's joined.
     pub own_ipc: bool,
@@ -478,6 +481,7 @@ impl ChildPlan {
             joins: input.joins,
             init: input.init && !input.joins,
             late_cgroup_ns: false,
+            host_cgroupns: false,
             joined_network: None,
             host_uts: input.host_uts,
             own_ipc: matches!(input.shm, Shm::Own | Shm::Without),

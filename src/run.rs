@@ -110,6 +110,9 @@ pub struct Spec {
     /// `--uts host`: the host's UTS namespace, its hostname (not with
     /// `hostname`).
     pub host_uts: bool,
+    /// `--cgroupns host`: the host's cgroup namespace (no
+    /// `CLONE_NEWCGROUP`): `/proc/self/cgroup` shows the host's paths.
+    pub host_cgroupns: bool,
     /// Where its IPC namespace and `/dev/shm` come from (`--ipc`, see
     /// [`crate::ipc`]).
     pub ipc: crate::ipc::Mode,
@@ -179,6 +182,7 @@ impl Default for Spec {
             restart: crate::restart::Policy::No,
             shm_size: None,
             host_uts: false,
+            host_cgroupns: false,
             ipc: crate::ipc::Mode::Private,
             pid: crate::pidns::Mode::Private,
             domainname: None,
@@ -268,6 +272,7 @@ impl Spec {
             },
             shm_size: record.shm_size,
             host_uts: record.uts.as_deref() == Some("host"),
+            host_cgroupns: record.cgroupns.as_deref() == Some("host"),
             ipc: crate::ipc::Mode::parse(record.ipc.as_deref().unwrap_or_default())?,
             pid: crate::pidns::Mode::parse(record.pid_mode.as_deref().unwrap_or_default())?,
             domainname: record.domainname.clone(),
@@ -956,7 +961,8 @@ impl Store {
         )?;
         // cgroup v1: the child is moved into its cgroup after the clone, and
         // makes its cgroup namespace once there.
-        plan.late_cgroup_ns = cgroup.as_ref().is_some_and(|c| !c.v2);
+        plan.late_cgroup_ns = !spec.host_cgroupns && cgroup.as_ref().is_some_and(|c| !c.v2);
+        plan.host_cgroupns = spec.host_cgroupns;
         plan.joined_network = provider.as_ref().map(|p| shown(p).to_string());
         plan.joined_ipc = ipc_provider.as_ref().map(|p| shown(p).to_string());
         plan.joined_pid = pid_provider.as_ref().map(|p| shown(p).to_string());
@@ -1240,6 +1246,7 @@ impl Store {
                 restart: spec.restart.restarts().then(|| spec.restart.to_string()),
                 shm_size: spec.shm_size,
                 uts: spec.host_uts.then(|| "host".to_string()),
+                cgroupns: spec.host_cgroupns.then(|| "host".to_string()),
                 ipc: spec.ipc.recorded(),
                 pid_mode: spec.pid.recorded(),
                 domainname: spec.domainname.clone(),

@@ -193,6 +193,58 @@ fn the_command_sees_its_cgroup_as_the_root_and_limits_hold() {
     store.assert_no_leftovers();
 }
 
+/// `--cgroupns host` (docker's): no cgroup namespace of its own, so
+/// `/proc/self/cgroup` shows the host's paths, its cgroup's included (and
+/// exec's too); the limits hold as with a private one; the record keeps it
+/// for `start`; a bad mode is refused before anything is made.
+#[test]
+fn cgroupns_host_shows_the_hosts_cgroup_paths() {
+    let store = store_with_busybox();
+    let id = detached(
+        &store,
+        &["--cgroupns", "host", "-m", "32m"],
+        &["sleep", "100"],
+    );
+    let memory = |text: &str| -> String {
+        text.lines()
+            .find(|l| {
+                l.split(':')
+                    .nth(1)
+                    .is_some_and(|c| c.split(',').any(|c| c == "memory"))
+            })
+            .unwrap_or_else(|| panic!("no memory line in {text}"))
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let seen = store
+        .tupper(&["exec", &id, "cat", "/proc/self/cgroup"])
+        .ok();
+    assert!(memory(&seen).ends_with(&format!("/tupper/{id}")), "{seen}");
+    let pid1 = store.inspect(&id)["pid"].as_i64().unwrap();
+    let host = fs::read_to_string(format!("/proc/{pid1}/cgroup")).unwrap();
+    assert_eq!(memory(&seen), memory(&host), "{seen} vs {host}");
+    let ns = |pid: &str| fs::read_link(format!("/proc/{pid}/ns/cgroup")).unwrap();
+    assert_eq!(ns(&pid1.to_string()), ns("self"));
+    assert_eq!(store.inspect(&id)["cgroupns"], "host");
+    store.tupper(&["rm", "-f", &id]).ok();
+    // Private (the default): rooted at its cgroup, another namespace.
+    let id = detached(&store, &["-m", "32m"], &["sleep", "100"]);
+    let seen = store
+        .tupper(&["exec", &id, "cat", "/proc/self/cgroup"])
+        .ok();
+    assert_eq!(memory(&seen), "/", "{seen}");
+    let pid1 = store.inspect(&id)["pid"].as_i64().unwrap();
+    assert_ne!(ns(&pid1.to_string()), ns("self"));
+    store.tupper(&["rm", "-f", &id]).ok();
+    let before = store.state();
+    let e = run_rm(&store, &["--cgroupns", "shared"], &["true"]).fails(125);
+    assert!(e.contains("--cgroupns shared"), "{e}");
+    before.assert_same(&store.state(), "refused --cgroupns");
+    store.assert_no_leftovers();
+}
+
 #[test]
 fn exec_runs_in_the_containers_cgroup() {
     let store = store_with_busybox();
