@@ -37,6 +37,7 @@ Commands:
                                  make an image of a container's files (a read-only snapshot) and its image's
                                  configuration (-c: changed)
   rmi NAME...                    remove images
+  tag IMAGE NAME                 give an image another name (a read-only snapshot; replaces an image NAME)
   run [OPTIONS] IMAGE [COMMAND [ARG]...]
                                  run a command in a new container
   create [OPTIONS] IMAGE [COMMAND [ARG]...]
@@ -209,6 +210,13 @@ pub enum Command {
         force: bool,
         /// `--change` instructions over its configuration.
         changes: Vec<String>,
+    },
+    /// `tag`: another name for an image.
+    Tag {
+        /// The image.
+        source: String,
+        /// Its new name.
+        name: String,
     },
     /// `save`: an image as an image archive.
     Save {
@@ -621,6 +629,13 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 return Err(bad("images takes no arguments"));
             }
             Command::Images { json: flags[0] }
+        }
+        "tag" => {
+            let (_, names) = flags(&mut p, &[])?;
+            let [source, name]: [String; 2] = names
+                .try_into()
+                .map_err(|_| bad("tag takes two arguments: IMAGE NAME"))?;
+            Command::Tag { source, name }
         }
         "rmi" => {
             let (_, names) = flags(&mut p, &[])?;
@@ -1315,9 +1330,11 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                 a.host_cgroupns = match string(p.value().map_err(lex)?)?.as_str() {
                     "host" => true,
                     "" | "private" => false,
-                    other => return Err(bad(format!(
+                    other => {
+                        return Err(bad(format!(
                         "--cgroupns {other}: it is host (the host's cgroup namespace) or private"
-                    ))),
+                    )))
+                    }
                 }
             }
             Some(Arg::Long("shm-size")) => {
@@ -1827,13 +1844,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
         } => {
             let store = store()?;
             store.commit_with(container, image, *force, changes)?;
-            // Its spare snapshots are made in the background, as an import's.
-            let (root, image) = (cli.root.clone(), image.clone());
-            background_is_optional(crate::launch::in_background(move || {
-                if let Ok(store) = Store::open(&root) {
-                    let _ = store.refill_pool_now(&image, crate::pool::configured_size());
-                }
-            }));
+            refill_pool_in_background(&cli.root, image);
         }
         Command::Rmi { names } => {
             let store = store()?;
@@ -2209,6 +2220,11 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 &mut out,
                 &write,
             )?;
+        }
+        Command::Tag { source, name } => {
+            let store = store()?;
+            store.tag_image(source, name)?;
+            refill_pool_in_background(&cli.root, name);
         }
         Command::Save { name, output } => {
             let store = store()?;
@@ -2736,6 +2752,18 @@ fn copy_log(store: &Store, id: &str, log: std::os::fd::OwnedFd, follow: bool) ->
 /// `export -o FILE`: the archive is written next to `file` under a
 /// temporary name and renamed onto it once complete, so that a failed
 /// export leaves no partial archive (nor a changed `file`).
+/// Makes the spare snapshots of a new image (`commit`, `tag`) in the
+/// background, as an import's; when no process can be forked (a limit on
+/// tasks), the first runs make theirs (see `background_is_optional`).
+fn refill_pool_in_background(root: &std::ffi::OsStr, image: &str) {
+    let (root, image) = (root.to_os_string(), image.to_string());
+    background_is_optional(crate::launch::in_background(move || {
+        if let Ok(store) = Store::open(&root) {
+            let _ = store.refill_pool_now(&image, crate::pool::configured_size());
+        }
+    }));
+}
+
 /// Writes an archive (`export`, `save`: `op` names the command) with
 /// `write`: to `file` (`-o`; see [`archive_to_file`]), else to stdout,
 /// unless it is a terminal.

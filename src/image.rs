@@ -181,6 +181,28 @@ impl Store {
         })
     }
 
+    /// Gives image `source` the name `name` too (`tupper tag`, docker's): a
+    /// read-only snapshot of it, which shares every block and has its
+    /// configuration. An image named `name` already is replaced (docker
+    /// moves the tag); its containers keep working.
+    pub fn tag_image(&self, source: &str, name: &str) -> Result<()> {
+        names::validate("image name", name)?;
+        let src = self.open_image(source)?;
+        if source == name {
+            return Ok(());
+        }
+        self.new_image(
+            &format!("tag {source} {name}"),
+            name,
+            true,
+            |tmp_name, shown_tmp| {
+                let ctmp = fsutil::cstring("name", tmp_name)?;
+                tupper_ioctl::snapshot(src.as_fd(), self.images.as_fd(), &ctmp, true)
+                    .context(|| format!("snapshot images/{source} -> {shown_tmp}"))
+            },
+        )
+    }
+
     /// Writes image `name` to `out` as an image archive (`tupper save`,
     /// docker's): an OCI layout of one layer, its files, with docker's
     /// `manifest.json` (see [`crate::image_archive::save`]).

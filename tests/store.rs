@@ -617,3 +617,45 @@ fn storage_opt_size_limits_what_the_container_writes() {
         "{out}"
     );
 }
+
+/// `tag` (docker's): another name for an image, a read-only snapshot of it
+/// (btrfsutil, the oracle: its parent is the image) with its
+/// configuration; it outlives the original, and replaces an image of that
+/// name as docker moves a tag. Unknown images and bad names change nothing.
+#[test]
+fn tag_gives_an_image_another_name() {
+    let store = TestStore::new();
+    let tar = busybox_tar().to_str().unwrap().to_string();
+    store
+        .tupper(&["import", "-c", "CMD echo tagged", "bb", &tar])
+        .ok();
+    store.import_busybox("other");
+    store.tupper(&["tag", "bb", "bb2"]).ok();
+    let (bb_ro, bb_uuid, _) = subvol_info(&store.image_path("bb"));
+    let (bb2_ro, _, bb2_parent) = subvol_info(&store.image_path("bb2"));
+    assert!(bb_ro && bb2_ro);
+    assert_eq!(bb2_parent, Some(bb_uuid));
+    store.tupper(&["rmi", "bb"]).ok();
+    let out = store.tupper(&["run", "--rm", "--net", "none", "bb2"]).ok();
+    assert_eq!(out, "tagged\n");
+    // Over an existing image: replaced.
+    store.tupper(&["tag", "bb2", "other"]).ok();
+    let out = store
+        .tupper(&["run", "--rm", "--net", "none", "other"])
+        .ok();
+    assert_eq!(out, "tagged\n");
+    let before = store.state();
+    for (args, error) in [
+        (&["tag", "nope", "x"][..], "unknown image nope"),
+        (&["tag", "bb2", "Bad/Name"], "image name"),
+        (&["tag", "bb2"], "two arguments"),
+    ] {
+        let e = store.tupper(args).fails(125);
+        assert!(e.contains(error), "{args:?}: {e}");
+    }
+    before.assert_same(&store.state(), "refused tags");
+    for image in ["bb2", "other"] {
+        store.tupper(&["rmi", image]).ok();
+    }
+    store.assert_no_leftovers();
+}
