@@ -88,14 +88,9 @@ impl Store {
         changes: &[String],
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Stats> {
-        names::validate("image name", name)?;
+        self.refuse_existing(&format!("import {name}"), name, force)?;
         let mut config = crate::image_config::ImageConfig::default();
         config.apply_changes(changes)?;
-        if !force && fsutil::exists(self.images.as_fd(), name) {
-            return Err(Error::msg(format!(
-                "import {name}: image {name} already exists (use --force to replace it)"
-            )));
-        }
         // Open the source before anything is created in the store.
         let mut input: Option<Box<dyn Read>> = match source {
             Source::Stdin => Some(Box::new(std::io::stdin().lock())),
@@ -136,12 +131,7 @@ impl Store {
         changes: &[String],
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Stats> {
-        names::validate("image name", name)?;
-        if !force && fsutil::exists(self.images.as_fd(), name) {
-            return Err(Error::msg(format!(
-                "load {name}: image {name} already exists (use --force to replace it)"
-            )));
-        }
+        self.refuse_existing(&format!("load {name}"), name, force)?;
         let archive = match source {
             Source::Stdin => {
                 let what = || {
@@ -273,7 +263,7 @@ impl Store {
         force: bool,
         changes: &[String],
     ) -> Result<()> {
-        names::validate("image name", name)?;
+        self.refuse_existing(&format!("commit {name_or_id} -> {name}"), name, force)?;
         let rec = self.find_container(name_or_id)?;
         let rootfs = fsutil::open_dir(self.containers.as_fd(), rec.id.as_str())
             .context(|| format!("open containers/{}", rec.id))?;
@@ -281,11 +271,6 @@ impl Store {
             .map_err(|e| Error::msg(format!("commit {name_or_id} -> {name}: {e}")))?;
         let mut config = rec.config.clone().unwrap_or_else(|| carried.clone());
         config.apply_changes(changes)?;
-        if !force && fsutil::exists(self.images.as_fd(), name) {
-            return Err(Error::msg(format!(
-                "commit {name_or_id} -> {name}: image {name} already exists (use --force to replace it)"
-            )));
-        }
         self.new_image(
             &format!("commit {name_or_id} -> {name}"),
             name,
@@ -364,10 +349,19 @@ impl Store {
                     &format!("images/{tmp_name} (the replaced image {name})"),
                 )
             }
-            Err(Errno::EXIST) => Err(Error::msg(format!(
-                "{op}: image {name} already exists (use --force to replace it)"
-            ))),
+            Err(Errno::EXIST) => Err(already_exists(op, name)),
             Err(e) => Err(Error::os(what(), e)),
+        }
+    }
+
+    /// Refuses a bad image name, and (unless `force`) the name of an image
+    /// that exists; `op` names the command. Before anything is made (the
+    /// rename that puts the new image in place checks again).
+    fn refuse_existing(&self, op: &str, name: &str, force: bool) -> Result<()> {
+        names::validate("image name", name)?;
+        match !force && fsutil::exists(self.images.as_fd(), name) {
+            true => Err(already_exists(op, name)),
+            false => Ok(()),
         }
     }
 
@@ -466,4 +460,11 @@ impl Store {
         let _ = self.clean_pools();
         Ok(())
     }
+}
+
+/// The error of a new image whose name is taken (without `--force`).
+fn already_exists(op: &str, name: &str) -> Error {
+    Error::msg(format!(
+        "{op}: image {name} already exists (use --force to replace it)"
+    ))
 }

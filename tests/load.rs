@@ -132,19 +132,10 @@ fn tar_of(dir: &Path, file: &Path) {
 /// What a container of `image` shows: its default command's output, and
 /// whether `/bin/ls` is there.
 fn check_image(store: &TestStore, image: &str) {
-    let out = store.tupper(&["run", "--rm", "--net", "none", image]).ok();
+    let out = store.run_rm(image, &[]).ok();
     assert_eq!(out, "hi\nhello from a layer\n/data\nnew\n", "{image}");
     let ls = store
-        .tupper(&[
-            "run",
-            "--rm",
-            "--net",
-            "none",
-            image,
-            "sh",
-            "-c",
-            "test -e /bin/ls || echo gone",
-        ])
+        .run_rm(image, &["sh", "-c", "test -e /bin/ls || echo gone"])
         .ok();
     assert_eq!(ls, "gone\n", "{image}");
     let images = store.images_json();
@@ -199,9 +190,7 @@ fn oci_layouts_and_docker_archives_load_with_their_layers_and_config() {
             docker_tar.to_str().unwrap(),
         ])
         .ok();
-    let out = store
-        .tupper(&["run", "--rm", "--net", "none", "from-dir"])
-        .ok();
+    let out = store.run_rm("from-dir", &[]).ok();
     assert_eq!(out, "changed\n");
     // In-process, as every step of tupper: no gzip, no tar.
     let log = scratch.join("strace.log");
@@ -390,7 +379,7 @@ fn save_writes_an_archive_that_load_reads_back() {
         store
             .tupper(&["load", image, source.to_str().unwrap()])
             .ok();
-        let out = store.tupper(&["run", "--rm", "--net", "none", image]).ok();
+        let out = store.run_rm(image, &[]).ok();
         assert_eq!(out, "saved\nmotd\n", "{image}");
     }
     let config_of = |name: &str| {
@@ -487,19 +476,10 @@ fn skopeo_reads_what_save_writes_and_load_reads_what_skopeo_writes() {
             .tupper(&["load", image, source.to_str().unwrap()])
             .ok();
         let out = store
-            .tupper(&[
-                "run",
-                "--rm",
-                "--net",
-                "none",
-                image,
-                "sh",
-                "-c",
-                "echo $A; ls /bin/busybox",
-            ])
+            .run_rm(image, &["sh", "-c", "echo $A; ls /bin/busybox"])
             .ok();
         assert_eq!(out, "1\n/bin/busybox\n", "{image}");
-        let out = store.tupper(&["run", "--rm", "--net", "none", image]).ok();
+        let out = store.run_rm(image, &[]).ok();
         assert_eq!(out, "from skopeo\n", "{image}");
     }
     for image in ["bb", "sk-oci", "sk-docker"] {
