@@ -142,6 +142,8 @@ Commands:
                                  (default the container's --stop-timeout, else 10)
   start [-a] NAME|ID...          run stopped containers' commands again, in the background
                                  (-a: one, in the foreground, exiting as it does)
+  start --all [-f KEY=VALUE]...  start every container that does not run and passes ps's filters
+                                 (at boot: start --all -f restart-policy=always)
   restart [-t SECONDS] NAME|ID...
                                  stop (as stop -t) and start containers
   kill [-s SIGNAL] NAME|ID...    send a signal (default KILL) to running containers
@@ -328,6 +330,12 @@ pub enum Command {
         /// In the foreground, passing its output and exit code on (`-a`;
         /// one container only).
         attach: bool,
+    },
+    /// `start --all`: every container that does not run and passes the
+    /// filters (podman's), in the background.
+    StartAll {
+        /// `ps`'s filters.
+        filters: crate::filter::Filters,
     },
     /// `restart`: stop (if running) and start containers.
     Restart {
@@ -811,21 +819,40 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         }
         "start" => {
             let (mut attach, mut names) = (false, Vec::new());
+            let (mut all, mut filters) = (false, Vec::new());
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
                     Arg::Short('a') | Arg::Long("attach") => attach = true,
                     Arg::Short('i') | Arg::Long("interactive") => {}
+                    Arg::Long("all") => all = true,
+                    Arg::Short('f') | Arg::Long("filter") => {
+                        filters.push(string(p.value().map_err(lex)?)?)
+                    }
                     Arg::Value(v) => names.push(string(v)?),
                     other => return Err(lex(other.unexpected())),
                 }
             }
-            if names.is_empty() {
+            if all && (attach || !names.is_empty()) {
+                return Err(bad("start --all takes no -a and no names"));
+            }
+            if !all && !filters.is_empty() {
+                return Err(bad("start --filter goes with --all"));
+            }
+            if all {
+                Command::StartAll {
+                    filters: crate::filter::Filters::parse(
+                        "start",
+                        &filters,
+                        crate::filter::PS_KEYS,
+                    )?,
+                }
+            } else if names.is_empty() {
                 return Err(bad("start needs at least one container name or ID"));
-            }
-            if attach && names.len() > 1 {
+            } else if attach && names.len() > 1 {
                 return Err(bad("start -a takes one container name or ID"));
+            } else {
+                Command::Start { names, attach }
             }
-            Command::Start { names, attach }
         }
         "kill" => {
             let (names, value) = names_and_option(&mut p, "kill", 's', &["signal"])?;
@@ -2169,6 +2196,30 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 }
             }
         }
+        Command::StartAll { filters } => {
+            drop(out);
+            let list = store()?.containers(true)?;
+            let mut failed = None;
+            for r in list.iter().filter(|r| {
+                r.status != crate::container::Status::Running && !r.restarting && filters.matches(r)
+            }) {
+                let shown = r.name.as_deref().unwrap_or(&r.id);
+                match start_detached(&cli.root, shown) {
+                    // The holder of that container, once it has ended.
+                    Ok(Some(code)) => return Ok(code),
+                    Ok(None) => {}
+                    // The others are started all the same.
+                    Err(e) => {
+                        if let Some(earlier) = failed.replace(e) {
+                            eprintln!("tupper: {earlier}");
+                        }
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }
         Command::Restart { names, timeout } => {
             drop(out);
             for n in names {
@@ -3169,6 +3220,22 @@ mod tests {
                 attach: false
             }
         );
+        let Command::StartAll { filters } =
+            parse_str(&["start", "--all", "-f", "restart-policy=always"])
+                .unwrap()
+                .command
+        else {
+            panic!()
+        };
+        assert_ne!(filters, Default::default());
+        for bad in [
+            &["start", "--all", "a"][..],
+            &["start", "--all", "-a"],
+            &["start", "-f", "name=a", "a"],
+            &["start", "--all", "-f", "restart-policy=sometimes"],
+        ] {
+            assert!(parse_str(bad).is_err(), "{bad:?}");
+        }
         assert_eq!(
             parse_str(&["restart", "--time", "-1", "a"])
                 .unwrap()

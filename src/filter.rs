@@ -11,8 +11,20 @@ use crate::error::{Error, Result};
 
 /// The keys `ps --filter` takes.
 pub const PS_KEYS: &[&str] = &[
-    "id", "name", "label", "status", "exited", "ancestor", "volume", "health",
+    "id",
+    "name",
+    "label",
+    "status",
+    "exited",
+    "ancestor",
+    "volume",
+    "health",
+    "restart-policy",
 ];
+
+/// The values `restart-policy=` takes (podman's key; `on-failure` with any
+/// count).
+const RESTART_POLICIES: &[&str] = &["no", "always", "on-failure", "unless-stopped"];
 
 /// The values `health=` takes (docker's: `none` without a check).
 const HEALTHS: &[&str] = &["starting", "healthy", "unhealthy", "none"];
@@ -45,6 +57,7 @@ pub struct Filters {
     exited: Vec<i32>,
     ancestors: Vec<String>,
     volumes: Vec<String>,
+    restart_policies: Vec<String>,
 }
 
 impl Filters {
@@ -93,6 +106,15 @@ impl Filters {
                         .map_err(|_| bad("not an exit code (a number)"))?,
                 ),
                 "ancestor" => f.ancestors.push(value.to_string()),
+                "restart-policy" if RESTART_POLICIES.contains(&value) => {
+                    f.restart_policies.push(value.to_string())
+                }
+                "restart-policy" => {
+                    return Err(bad(&format!(
+                        "not a restart policy (it is one of {})",
+                        RESTART_POLICIES.join(", ")
+                    )))
+                }
                 _ => f.volumes.push(value.to_string()),
             }
         }
@@ -132,6 +154,10 @@ impl Filters {
                 || (r.status == Status::Exited
                     && r.exit_code.is_some_and(|c| self.exited.contains(&c))))
             && any(&self.ancestors, &|v| r.image == v)
+            && any(&self.restart_policies, &|v| {
+                let policy = r.restart.as_deref().unwrap_or("no");
+                v == policy.split(':').next().unwrap_or(policy)
+            })
             && any(&self.volumes, &|v| {
                 r.mounts
                     .iter()
@@ -244,11 +270,31 @@ mod tests {
         assert_eq!(pass(&["status=paused"]), Vec::<String>::new());
         assert!(filters(&["status=exited"]).want_all());
         assert!(!filters(&["name=x"]).want_all());
+        // restart-policy (podman's): the policy's name, `no` without one.
+        let mut c = record("cccc11112222", "c", &[], Status::Exited);
+        c.restart = Some("on-failure:3".into());
+        let pass3 = |f: &[&str]| -> Vec<String> {
+            let f = filters(f);
+            [&a, &b, &c]
+                .iter()
+                .filter(|r| f.matches(r))
+                .map(|r| r.id[..4].to_string())
+                .collect()
+        };
+        assert_eq!(pass3(&["restart-policy=on-failure"]), ["cccc"]);
+        assert_eq!(pass3(&["restart-policy=no"]), ["aaaa", "bbbb"]);
+        assert_eq!(pass3(&["restart-policy=always"]), Vec::<String>::new());
     }
 
     #[test]
     fn bad_filters_and_labels_are_errors() {
-        for bad in ["nokey", "color=red", "status=sleeping", "exited=x"] {
+        for bad in [
+            "nokey",
+            "color=red",
+            "status=sleeping",
+            "exited=x",
+            "restart-policy=on-failure:3",
+        ] {
             let given = vec![bad.to_string()];
             assert!(Filters::parse("ps", &given, PS_KEYS).is_err(), "{bad}");
         }

@@ -373,3 +373,81 @@ fn a_container_between_two_runs_is_restarting() {
         .any(|e| e.ends_with(".restart")));
     store.assert_no_leftovers();
 }
+
+/// `start --all` (podman's, with `ps`'s filters and podman's
+/// `restart-policy` key): every container that does not run and passes
+/// starts, in the background; what runs is left alone; one that cannot
+/// start (a terminal) is reported and the others start all the same. After
+/// a reboot, `start --all -f restart-policy=always` is docker's daemon
+/// starting its `always` containers.
+#[test]
+fn start_all_starts_what_does_not_run_and_passes_the_filters() {
+    let store = store_with_busybox();
+    let create = |name: &str, options: &[&str]| {
+        let mut v = vec!["create", "--net", "none", "--name", name];
+        v.extend(options);
+        v.extend(["bb", "sleep", "60"]);
+        store.tupper(&v).ok();
+    };
+    create("a", &["--restart", "always"]);
+    create("b", &[]);
+    create("d", &["--restart", "unless-stopped"]);
+    store
+        .tupper(&[
+            "run",
+            "-d",
+            "--net",
+            "none",
+            "--name",
+            "c",
+            "--restart",
+            "always",
+            "bb",
+            "sleep",
+            "60",
+        ])
+        .ok();
+    let status = |name: &str| {
+        inspect(&store, name)["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let c_started = inspect(&store, "c")["started_unix"].clone();
+
+    let out = store
+        .tupper(&["start", "--all", "-f", "restart-policy=always"])
+        .ok();
+    assert_eq!(out, "a\n");
+    assert_eq!(
+        ["a", "b", "c", "d"].map(status),
+        ["running", "created", "running", "created"]
+    );
+    assert_eq!(
+        inspect(&store, "c")["started_unix"],
+        c_started,
+        "c was started again"
+    );
+
+    store
+        .tupper(&["create", "-t", "--net", "none", "--name", "t", "bb", "sh"])
+        .ok();
+    let out = store.tupper(&["start", "--all"]);
+    let line = out.fails(125);
+    assert!(
+        line.contains("start t") && line.contains("terminal"),
+        "{line}"
+    );
+    let mut started: Vec<&str> = out.stdout.lines().collect();
+    started.sort();
+    assert_eq!(started, ["b", "d"]);
+    assert_eq!(
+        ["b", "d", "t"].map(status),
+        ["running", "running", "created"]
+    );
+
+    let e = store.tupper(&["start", "--all", "a"]).fails(125);
+    assert!(e.contains("--all"), "{e}");
+    store.tupper(&["rm", "-f", "a", "b", "c", "d", "t"]).ok();
+    store.assert_no_leftovers();
+}
