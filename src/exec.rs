@@ -144,6 +144,7 @@ impl Store {
                 user: user.as_ref(),
                 ulimits: &ulimits,
                 userns: security.as_ref().is_some_and(|s| s.userns.is_some()),
+                no_subvolumes: rec.storage_size.is_some(),
                 ..PlanInput::default()
             },
         )?;

@@ -365,6 +365,10 @@ pub struct PlanInput<'a> {
     /// `--pid host|container:`: a PID namespace it shares (no
     /// `CLONE_NEWPID`; see [`crate::pidns`]).
     pub shared_pid: bool,
+    /// Its writes are limited (`--storage-opt size`): docker's filter also
+    /// refuses to make btrfs subvolumes and snapshots
+    /// ([`crate::seccomp::default_filter_of`]).
+    pub no_subvolumes: bool,
 }
 
 impl Default for PlanInput<'_> {
@@ -398,6 +402,7 @@ impl Default for PlanInput<'_> {
             host_uts: false,
             shm: Shm::Own,
             shared_pid: false,
+            no_subvolumes: false,
         }
     }
 }
@@ -467,7 +472,10 @@ impl ChildPlan {
             no_new_privileges: input.no_new_privileges,
             seccomp: match (input.seccomp_unconfined, input.seccomp_profile) {
                 (true, _) => None,
-                (false, None) => Some(crate::seccomp::default_filter(input.capabilities)),
+                (false, None) => Some(crate::seccomp::default_filter_of(
+                    input.capabilities,
+                    input.no_subvolumes,
+                )),
                 (false, Some(json)) => Some(
                     crate::seccomp_profile::compile(
                         json,

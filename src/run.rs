@@ -953,6 +953,7 @@ impl Store {
                     crate::ipc::Mode::Container(_) => plan::Shm::Joined,
                 },
                 sysctls: &spec.sysctls,
+                no_subvolumes: spec.storage_size.is_some(),
                 devices,
                 privileged: spec.privileged,
                 userns: spec.userns,

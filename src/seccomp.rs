@@ -15,7 +15,9 @@
 //! - `ioctl(TIOCSTI)` (pushing bytes into a terminal's input) fails with
 //!   `EPERM`: without `-t`, tupper shares the user's terminal with the
 //!   container (docker always gives an interactive container a
-//!   pseudo-terminal of its own, so it need not filter it);
+//!   pseudo-terminal of its own, so it need not filter it); for a container
+//!   whose writes are limited (`--storage-opt size`) so do the btrfs ioctls
+//!   that make subvolumes and snapshots ([`default_filter_of`]);
 //! - every other call of the table (mount, unshare, setns, keyctl, bpf,
 //!   perf_event_open, kexec_load, init_module, reboot, io_uring_setup, ...)
 //!   fails with `EPERM`; a number newer than this table, or one x86-64
@@ -83,6 +85,10 @@ pub(crate) enum Check {
     Personality,
     /// `ioctl(fd, cmd, ...)`: not `TIOCSTI`.
     Ioctl,
+    /// `ioctl(fd, cmd, ...)`: not `TIOCSTI`, and none of btrfs's that make
+    /// a subvolume or a snapshot (a container with `--storage-opt size`:
+    /// what it wrote there would not count).
+    IoctlNoSubvolumes,
 }
 
 /// The namespace flags of `clone` (`CLONE_NEWNS | CLONE_NEWCGROUP |
@@ -99,6 +105,15 @@ const PERSONALITIES: [u32; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
 
 /// `TIOCSTI`: push a byte into a terminal's input queue.
 const TIOCSTI: u32 = linux_raw_sys::ioctl::TIOCSTI;
+
+/// The btrfs ioctls that make a subvolume or a snapshot (v1 and v2 of
+/// each), which any user may call in a directory it can write.
+const SUBVOLUME_MAKERS: [u32; 4] = [
+    linux_raw_sys::ioctl::BTRFS_IOC_SUBVOL_CREATE,
+    linux_raw_sys::ioctl::BTRFS_IOC_SUBVOL_CREATE_V2,
+    linux_raw_sys::ioctl::BTRFS_IOC_SNAP_CREATE,
+    linux_raw_sys::ioctl::BTRFS_IOC_SNAP_CREATE_V2,
+];
 
 /// The system calls allowed whatever their arguments and capabilities:
 /// docker's default list (the names it has on x86-64), the ones it allows on
@@ -511,7 +526,7 @@ pub(crate) const ENOSYS: u32 = linux_raw_sys::errno::ENOSYS;
 
 /// The answer for each system-call number up to [`LAST_KNOWN`], for a
 /// command with `capabilities`.
-fn actions(capabilities: u64) -> Vec<Action> {
+fn actions(capabilities: u64, no_subvolumes: bool) -> Vec<Action> {
     let mut table = vec![Action::Errno(EPERM); LAST_KNOWN as usize + 1];
     for n in UNUSED {
         table[n as usize] = Action::Errno(ENOSYS);
@@ -523,7 +538,10 @@ fn actions(capabilities: u64) -> Vec<Action> {
     table[nr::__NR_clone3 as usize] = Action::Errno(ENOSYS);
     table[nr::__NR_socket as usize] = Action::Check(Check::Socket);
     table[nr::__NR_personality as usize] = Action::Check(Check::Personality);
-    table[nr::__NR_ioctl as usize] = Action::Check(Check::Ioctl);
+    table[nr::__NR_ioctl as usize] = Action::Check(match no_subvolumes {
+        true => Check::IoctlNoSubvolumes,
+        false => Check::Ioctl,
+    });
     for (cap, calls) in BY_CAPABILITY {
         if has(capabilities, cap) {
             for &n in *calls {
@@ -608,6 +626,20 @@ fn check_block(check: Check) -> Vec<sock_filter> {
         ],
         Check::Socket => vec![load(ARGS), jump(BPF_JEQ, AF_VSOCK, 0, 1), deny, allow],
         Check::Ioctl => vec![load(ARGS + 8), jump(BPF_JEQ, TIOCSTI, 0, 1), deny, allow],
+        Check::IoctlNoSubvolumes => {
+            let denied: Vec<u32> = std::iter::once(TIOCSTI).chain(SUBVOLUME_MAKERS).collect();
+            let mut block = vec![load(ARGS + 8)];
+            let n = denied.len();
+            for (i, &cmd) in denied.iter().enumerate() {
+                // A match: past the remaining comparisons, to the deny; the
+                // last one's miss: past the deny, to the allow.
+                let last = i == n - 1;
+                block.push(jump(BPF_JEQ, cmd, (n - 1 - i) as u8, u8::from(last)));
+            }
+            block.push(deny);
+            block.push(allow);
+            block
+        }
         Check::Personality => {
             let mut block = vec![load(ARGS)];
             let n = PERSONALITIES.len();
@@ -736,9 +768,17 @@ pub(crate) fn search(
 /// docker's default filter for a command with `capabilities` (a bit mask,
 /// see [`crate::capabilities`]), for x86-64 (see the module's documentation).
 pub fn default_filter(capabilities: u64) -> Filter {
+    default_filter_of(capabilities, false)
+}
+
+/// [`default_filter`]; with `no_subvolumes` it also refuses the btrfs
+/// ioctls that make a subvolume or a snapshot (`EPERM`): a container
+/// whose writes are limited (`--storage-opt size`) would escape its limit
+/// in one, which has a qgroup of its own.
+pub fn default_filter_of(capabilities: u64, no_subvolumes: bool) -> Filter {
     let mut program = header();
     program.extend(
-        search(&runs(&actions(capabilities)), &[])
+        search(&runs(&actions(capabilities, no_subvolumes)), &[])
             .expect("the default filter's jumps are short (unit-tested)"),
     );
     Filter { program }
@@ -965,6 +1005,36 @@ mod tests {
         );
     }
 
+    /// With `no_subvolumes`, the btrfs ioctls that make subvolumes and
+    /// snapshots fail too, other ioctls (btrfs's included) do not; without
+    /// it they pass.
+    #[test]
+    fn subvolume_makers_are_refused_only_when_asked() {
+        let plain = default_filter_of(capabilities::DEFAULT, false);
+        let strict = default_filter_of(capabilities::DEFAULT, true);
+        let ioctl = |f: &Filter, cmd: u32| {
+            eval(
+                f,
+                AUDIT_ARCH_X86_64,
+                nr::__NR_ioctl,
+                [3, cmd as u64, 0, 0, 0, 0],
+            )
+        };
+        for cmd in SUBVOLUME_MAKERS {
+            assert_eq!(ioctl(&strict, cmd), errno(EPERM), "{cmd:#x}");
+            assert_eq!(ioctl(&plain, cmd), ALLOW, "{cmd:#x}");
+        }
+        for cmd in [
+            linux_raw_sys::ioctl::TCGETS,
+            linux_raw_sys::ioctl::BTRFS_IOC_SUBVOL_GETFLAGS,
+            linux_raw_sys::ioctl::BTRFS_IOC_SNAP_DESTROY_V2,
+        ] {
+            assert_eq!(ioctl(&strict, cmd), ALLOW, "{cmd:#x}");
+        }
+        assert_eq!(ioctl(&strict, TIOCSTI), errno(EPERM));
+        assert!(strict.instructions().len() < 130);
+    }
+
     #[test]
     fn other_abis_are_killed() {
         const AUDIT_ARCH_I386: u32 = 0x4000_0003;
@@ -978,7 +1048,7 @@ mod tests {
     #[test]
     fn every_number_gets_its_tables_answer() {
         for caps in [capabilities::DEFAULT, capabilities::ALL, 0] {
-            let table = actions(caps);
+            let table = actions(caps, false);
             let f = default_filter(caps);
             for n in 0..=LAST_KNOWN + 64 {
                 let want = match table.get(n as usize).copied() {

@@ -598,16 +598,7 @@ fn storage_opt_size_limits_what_the_container_writes() {
         Some("none")
     );
     let out = store
-        .tupper(&[
-            "run",
-            "--rm",
-            "--net",
-            "none",
-            "bb",
-            "sh",
-            "-c",
-            &format!("set -- c 16; {dd}"),
-        ])
+        .run_rm("bb", &["sh", "-c", &format!("set -- c 16; {dd}")])
         .ok();
     assert!(out.contains("wrote c"), "{out}");
     let out = store.tupper(&["start", "-a", "q"]).ok();
@@ -636,13 +627,11 @@ fn tag_gives_an_image_another_name() {
     assert!(bb_ro && bb2_ro);
     assert_eq!(bb2_parent, Some(bb_uuid));
     store.tupper(&["rmi", "bb"]).ok();
-    let out = store.tupper(&["run", "--rm", "--net", "none", "bb2"]).ok();
+    let out = store.run_rm("bb2", &[]).ok();
     assert_eq!(out, "tagged\n");
     // Over an existing image: replaced.
     store.tupper(&["tag", "bb2", "other"]).ok();
-    let out = store
-        .tupper(&["run", "--rm", "--net", "none", "other"])
-        .ok();
+    let out = store.run_rm("other", &[]).ok();
     assert_eq!(out, "tagged\n");
     let before = store.state();
     for (args, error) in [
@@ -657,5 +646,76 @@ fn tag_gives_an_image_another_name() {
     for image in ["bb2", "other"] {
         store.tupper(&["rmi", image]).ok();
     }
+    store.assert_no_leftovers();
+}
+
+/// Makes subvolume `/sub` in the container with `BTRFS_IOC_SUBVOL_CREATE_V2`
+/// (any user may, in a directory it can write): `created`, or the error.
+const MKSUBVOL: &str = r#"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/btrfs.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+int main(void) {
+    struct btrfs_ioctl_vol_args_v2 a;
+    memset(&a, 0, sizeof a);
+    strcpy(a.name, "sub");
+    int fd = open("/", O_RDONLY | O_DIRECTORY);
+    if (ioctl(fd, BTRFS_IOC_SUBVOL_CREATE_V2, &a) == 0) {
+        puts("created");
+        return 0;
+    }
+    puts(strerror(errno));
+    return 1;
+}
+"#;
+
+/// A container with `--storage-opt size` cannot make a btrfs subvolume
+/// (its filter refuses it, and snapshots: what it wrote in one would be
+/// counted in that one's own qgroup, not in its limit), nor can its
+/// `exec`s; one without a limit can, as docker's filter lets it.
+#[test]
+fn a_limited_container_cannot_escape_its_limit_by_a_subvolume() {
+    let store = TestStore::new();
+    let mut t = TarBuilder::with_busybox(&["sh", "sleep"]);
+    t.file(
+        "mksubvol",
+        0o755,
+        &store.static_program("mksubvol", MKSUBVOL),
+    );
+    store.tupper_stdin(&["import", "p", "-"], &t.finish()).ok();
+    let limited = [
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--storage-opt",
+        "size=64m",
+        "p",
+        "/mksubvol",
+    ];
+    let out = store.tupper(&limited);
+    assert_eq!(out.code(1), "Operation not permitted\n");
+    assert_eq!(store.run_rm("p", &["/mksubvol"]).ok(), "created\n");
+    store
+        .tupper(&[
+            "run",
+            "-d",
+            "--net",
+            "none",
+            "--name",
+            "l",
+            "--storage-opt",
+            "size=64m",
+            "p",
+            "sleep",
+            "60",
+        ])
+        .ok();
+    let out = store.tupper(&["exec", "l", "/mksubvol"]);
+    assert_eq!(out.code(1), "Operation not permitted\n");
+    store.tupper(&["rm", "-f", "l"]).ok();
     store.assert_no_leftovers();
 }
