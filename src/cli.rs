@@ -125,7 +125,8 @@ Commands:
                                  set no_new_privs
   ps [-a] [-q] [--json] [-n N] [-l] [-f KEY=VALUE]...
                                  list running (-a: all) containers (-q: only their IDs; -n: the last N
-                                 made, -l: the last; -f: id, name, label, status, exited, ancestor, volume)
+                                 made, -l: the last; -f: id, name, label, status, exited, ancestor, volume,
+                                 health, restart-policy)
   inspect NAME|ID...             a container's record and network settings, as JSON
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
   prune [--filter label=KEY[=VALUE]]...
