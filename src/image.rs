@@ -158,12 +158,23 @@ impl Store {
         config.apply_changes(changes)?;
         self.fill_new_image("load", name, force, &config, |dir| {
             let mut total = Stats::default();
+            // Progress over all the layers: each one's added to the ones before.
+            let mut read_before = 0;
             let n = image.layers.len();
             for (i, layer) in image.layers.iter().enumerate() {
                 let shown = format!("layer {} of {n}", i + 1);
+                let mut read = 0;
+                let mut report = |p: Progress| {
+                    read = p.input_bytes;
+                    progress(Progress {
+                        input_bytes: read_before + p.input_bytes,
+                        entries: total.entries + p.entries,
+                    })
+                };
                 let stats = archive.extract_layer(layer, &shown, &mut |r| {
-                    extract::extract_layer(r, dir, &mut *progress)
+                    extract::extract_layer(r, dir, &mut report)
                 })?;
+                read_before += read;
                 total.entries += stats.entries;
                 total.bytes += stats.bytes;
             }

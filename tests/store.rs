@@ -495,13 +495,28 @@ fn a_lock_left_by_a_killed_import_is_removed_by_the_next_one() {
 /// `btrfs qgroup show -re --raw` (the oracle): the `Max exclusive` column
 /// of the qgroup of the subvolume at `path`, `None` when quotas are off.
 fn max_exclusive(store: &TestStore, path: &std::path::Path) -> Option<String> {
+    let id = subvolume_id(path);
+    let rows = qgroups(store)?;
+    let row = rows
+        .iter()
+        .find(|r| r[0] == format!("0/{id}"))
+        .unwrap_or_else(|| panic!("no qgroup 0/{id} in {rows:?}"));
+    Some(row[4].clone())
+}
+
+/// `btrfs subvolume show`'s ID of the subvolume at `path`.
+fn subvolume_id(path: &std::path::Path) -> String {
     let show = sh("btrfs", &["subvolume", "show", path.to_str().unwrap()]);
-    let id = show
-        .lines()
+    show.lines()
         .find_map(|l| l.trim().strip_prefix("Subvolume ID:"))
         .unwrap_or_else(|| panic!("no subvolume ID in {show}"))
         .trim()
-        .to_string();
+        .to_string()
+}
+
+/// The rows of `btrfs qgroup show -re --raw` (their columns), `None` when
+/// quotas are off.
+fn qgroups(store: &TestStore) -> Option<Vec<Vec<String>>> {
     let out = std::process::Command::new("btrfs")
         .args(["qgroup", "show", "-re", "--raw", store.root_str()])
         .output()
@@ -510,11 +525,12 @@ fn max_exclusive(store: &TestStore, path: &std::path::Path) -> Option<String> {
         return None;
     }
     let text = String::from_utf8(out.stdout).unwrap();
-    let row = text
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(&format!("0/{id}")))
-        .unwrap_or_else(|| panic!("no qgroup 0/{id} in {text}"));
-    Some(row.split_whitespace().nth(4).unwrap().to_string())
+    Some(
+        text.lines()
+            .filter(|l| l.starts_with("0/"))
+            .map(|l| l.split_whitespace().map(str::to_string).collect())
+            .collect(),
+    )
 }
 
 /// `--storage-opt size=` (docker's): a qgroup limit on the container's
@@ -602,11 +618,22 @@ fn storage_opt_size_limits_what_the_container_writes() {
         .ok();
     assert!(out.contains("wrote c"), "{out}");
     let out = store.tupper(&["start", "-a", "q"]).ok();
+    let qid = format!("0/{}", subvolume_id(&store.container_path(&id)));
     assert!(!out.contains("wrote d"), "{out}");
     assert!(
         out.contains("Disk quota exceeded") && out.contains("end"),
         "{out}"
     );
+    // Removed, its qgroup goes too (the kernel's, since 6.10) once the
+    // cleaner has dropped the subvolume: no qgroups pile up.
+    assert!(qgroups(&store).unwrap().iter().any(|r| r[0] == qid));
+    store.tupper(&["rm", "q"]).ok();
+    // A commit wakes the cleaner (else it waits for the next, up to 30 s).
+    sh("btrfs", &["filesystem", "sync", store.root_str()]);
+    sh("btrfs", &["subvolume", "sync", store.root_str()]);
+    let rows = qgroups(&store).unwrap();
+    assert!(rows.iter().all(|r| r[0] != qid), "{qid} left: {rows:?}");
+    store.assert_no_leftovers();
 }
 
 /// `tag` (docker's): another name for an image, a read-only snapshot of it
