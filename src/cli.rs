@@ -32,7 +32,7 @@ Commands:
                                  its tar; - for stdin): its layers, its configuration (-c: changed)
   save [-o FILE] NAME            an image as an image archive (OCI layout and docker's manifest.json) on
                                  stdout or in FILE, for load (tupper's, docker's, podman's)
-  images [--json]                list images (--json: with their configuration)
+  images [--json] [-q]           list images (--json: with their configuration; -q: only their names)
   commit [--force] [-c INSTRUCTION]... CONTAINER IMAGE
                                  make an image of a container's files (a read-only snapshot) and its image's
                                  configuration (-c: changed)
@@ -243,6 +243,8 @@ pub enum Command {
     Images {
         /// JSON output.
         json: bool,
+        /// `-q`: only the names.
+        quiet: bool,
     },
     /// `rmi`.
     Rmi {
@@ -633,11 +635,14 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             }
         }
         "images" => {
-            let (flags, rest) = flags(&mut p, &["json"])?;
+            let (flags, rest) = flags(&mut p, &["json", "quiet"])?;
             if !rest.is_empty() {
                 return Err(bad("images takes no arguments"));
             }
-            Command::Images { json: flags[0] }
+            Command::Images {
+                json: flags[0],
+                quiet: flags[1],
+            }
         }
         "tag" => {
             let (_, names) = flags(&mut p, &[])?;
@@ -1842,9 +1847,12 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 format!("{name}: {} entries, {} bytes\n", stats.entries, stats.bytes),
             );
         }
-        Command::Images { json } => {
+        Command::Images { json, quiet } => {
             let images = store()?.images()?;
-            if *json {
+            if *quiet {
+                let names: String = images.iter().map(|i| format!("{}\n", i.name)).collect();
+                print(&mut out, names);
+            } else if *json {
                 print(
                     &mut out,
                     serde_json::to_string_pretty(&images).unwrap_or_default() + "\n",

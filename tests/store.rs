@@ -113,6 +113,12 @@ fn images_lists_names_in_text_and_json() {
         );
     }
     assert_eq!(store.image_names(), vec!["alpha", "beta.2_x-y"]);
+    // -q: the names alone, for `rmi $(tupper images -q)`.
+    assert_eq!(store.tupper(&["images", "-q"]).ok(), "alpha\nbeta.2_x-y\n");
+    assert_eq!(
+        store.tupper(&["images", "--quiet"]).ok(),
+        "alpha\nbeta.2_x-y\n"
+    );
 }
 
 #[test]
