@@ -224,20 +224,17 @@ impl ImageArchive {
     /// The entry `path`, to read once.
     fn open_entry(&self, path: &str) -> Result<Box<dyn Read + '_>> {
         let missing = || Error::msg(format!("load {}: the archive has no {path:?}", self.shown));
+        let clean = clean_path(path).ok_or_else(missing)?;
         match &self.entries {
-            Entries::Dir(dir) => {
-                let clean = clean_path(path).ok_or_else(missing)?;
-                match File::open(dir.join(&clean)) {
-                    Ok(f) => Ok(Box::new(f)),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => Err(missing()),
-                    Err(e) => Err(Error::os(
-                        format!("open {} in image archive {}", clean, self.shown),
-                        e,
-                    )),
-                }
-            }
+            Entries::Dir(dir) => match File::open(dir.join(&clean)) {
+                Ok(f) => Ok(Box::new(f)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Err(missing()),
+                Err(e) => Err(Error::os(
+                    format!("open {} in image archive {}", clean, self.shown),
+                    e,
+                )),
+            },
             Entries::Tar { file, index } => {
-                let clean = clean_path(path).ok_or_else(missing)?;
                 let &(offset, size) = index.get(&clean).ok_or_else(missing)?;
                 Ok(Box::new(Section {
                     file,
