@@ -29,11 +29,13 @@ use std::os::unix::ffi::OsStringExt;
 
 use linux_raw_sys::btrfs::{
     btrfs_ioctl_get_subvol_info_args, btrfs_ioctl_qgroup_limit_args, btrfs_ioctl_quota_ctl_args,
+    btrfs_ioctl_search_args, btrfs_ioctl_search_header, btrfs_ioctl_search_key,
     btrfs_ioctl_timespec, btrfs_ioctl_vol_args, btrfs_ioctl_vol_args_v2,
     btrfs_ioctl_vol_args_v2__bindgen_ty_1, btrfs_ioctl_vol_args_v2__bindgen_ty_2,
     btrfs_qgroup_limit, BTRFS_FIRST_FREE_OBJECTID, BTRFS_IOCTL_MAGIC, BTRFS_PATH_NAME_MAX,
-    BTRFS_QGROUP_LIMIT_MAX_EXCL, BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA, BTRFS_ROOT_SUBVOL_RDONLY,
-    BTRFS_SUBVOL_NAME_MAX, BTRFS_SUBVOL_RDONLY, BTRFS_UUID_SIZE, BTRFS_VOL_NAME_MAX,
+    BTRFS_QGROUP_INFO_KEY, BTRFS_QGROUP_LIMIT_MAX_EXCL, BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA,
+    BTRFS_QUOTA_TREE_OBJECTID, BTRFS_ROOT_SUBVOL_RDONLY, BTRFS_SUBVOL_NAME_MAX,
+    BTRFS_SUBVOL_RDONLY, BTRFS_UUID_SIZE, BTRFS_VOL_NAME_MAX,
 };
 use linux_raw_sys::ctypes::c_char;
 use linux_raw_sys::general::BTRFS_SUPER_MAGIC;
@@ -62,6 +64,8 @@ const GET_SUBVOL_INFO: Opcode = linux_raw_sys::ioctl::BTRFS_IOC_GET_SUBVOL_INFO 
 const SNAP_DESTROY_V2: Opcode = linux_raw_sys::ioctl::BTRFS_IOC_SNAP_DESTROY_V2 as Opcode;
 /// `_IOWR(BTRFS_IOCTL_MAGIC, 40, struct btrfs_ioctl_quota_ctl_args)`
 const QUOTA_CTL: Opcode = linux_raw_sys::ioctl::BTRFS_IOC_QUOTA_CTL as Opcode;
+/// `_IOWR(BTRFS_IOCTL_MAGIC, 17, struct btrfs_ioctl_search_args)`
+const TREE_SEARCH: Opcode = linux_raw_sys::ioctl::BTRFS_IOC_TREE_SEARCH as Opcode;
 /// `_IOR(BTRFS_IOCTL_MAGIC, 43, struct btrfs_ioctl_qgroup_limit_args)`: an
 /// `_IOR` by an old mistake; the kernel only reads the struct.
 const QGROUP_LIMIT: Opcode = linux_raw_sys::ioctl::BTRFS_IOC_QGROUP_LIMIT as Opcode;
@@ -75,6 +79,9 @@ const _: () = assert!(size_of::<btrfs_ioctl_get_subvol_info_args>() == 504);
 const _: () = assert!(size_of::<btrfs_ioctl_quota_ctl_args>() == 16);
 const _: () = assert!(size_of::<btrfs_qgroup_limit>() == 40);
 const _: () = assert!(size_of::<btrfs_ioctl_qgroup_limit_args>() == 48);
+const _: () = assert!(size_of::<btrfs_ioctl_search_key>() == 104);
+const _: () = assert!(size_of::<btrfs_ioctl_search_header>() == 32);
+const _: () = assert!(size_of::<btrfs_ioctl_search_args>() == 4096);
 // The name fields hold the longest name plus its NUL.
 const _: () =
     assert!(size_of::<btrfs_ioctl_vol_args_v2__bindgen_ty_2>() == V2_NAME_MAX as usize + 1);
@@ -91,6 +98,7 @@ const _: () =
 const _: () = assert!(SNAP_DESTROY_V2 == opcode::write::<btrfs_ioctl_vol_args_v2>(MAGIC, 63));
 const _: () = assert!(QUOTA_CTL == opcode::read_write::<btrfs_ioctl_quota_ctl_args>(MAGIC, 40));
 const _: () = assert!(QGROUP_LIMIT == opcode::read::<btrfs_ioctl_qgroup_limit_args>(MAGIC, 43));
+const _: () = assert!(TREE_SEARCH == opcode::read_write::<btrfs_ioctl_search_args>(MAGIC, 17));
 
 /// Longest name the `*_V2` ioctls take (`BTRFS_SUBVOL_NAME_MAX`, 4039 bytes).
 const V2_NAME_MAX: u32 = BTRFS_SUBVOL_NAME_MAX;
@@ -430,6 +438,86 @@ pub fn qgroup_limit_exclusive(fd: BorrowedFd<'_>, bytes: u64) -> io::Result<()> 
     // direction is a historical mistake of the opcode).
     unsafe { ioctl(fd, Setter::<QGROUP_LIMIT, _>::new(args)) }?;
     Ok(())
+}
+
+/// What a level-0 qgroup counts (see [`qgroup_usage`]), bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QgroupUsage {
+    /// Referenced: all the data the subvolume refers to.
+    pub referenced: u64,
+    /// Exclusive: what it shares with no other subvolume (with simple
+    /// quotas: what it wrote itself).
+    pub exclusive: u64,
+}
+
+/// `BTRFS_IOC_TREE_SEARCH` of the quota tree—What the qgroup of subvolume
+/// `subvol_id` (`0/ID`) counts, as `btrfs qgroup show` reads it: its
+/// `BTRFS_QGROUP_INFO_KEY` item. `None` when quotas are off or it has no
+/// qgroup. `fd` is any file on the filesystem; needs `CAP_SYS_ADMIN`.
+///
+/// # References
+///  - [Linux `include/uapi/linux/btrfs.h`], `include/uapi/linux/btrfs_tree.h`
+///    (`struct btrfs_qgroup_info_item`, little-endian)
+///
+/// [Linux `include/uapi/linux/btrfs.h`]: https://github.com/torvalds/linux/blob/master/include/uapi/linux/btrfs.h
+pub fn qgroup_usage(fd: BorrowedFd<'_>, subvol_id: u64) -> io::Result<Option<QgroupUsage>> {
+    let mut args = btrfs_ioctl_search_args {
+        key: btrfs_ioctl_search_key {
+            tree_id: u64::from(BTRFS_QUOTA_TREE_OBJECTID),
+            min_objectid: 0,
+            max_objectid: 0,
+            min_offset: subvol_id,
+            max_offset: subvol_id,
+            min_transid: 0,
+            max_transid: u64::MAX,
+            min_type: BTRFS_QGROUP_INFO_KEY,
+            max_type: BTRFS_QGROUP_INFO_KEY,
+            nr_items: 1,
+            unused: 0,
+            unused1: 0,
+            unused2: 0,
+            unused3: 0,
+            unused4: 0,
+        },
+        buf: [0; 3992],
+    };
+    // SAFETY: TREE_SEARCH is `_IOWR` of `btrfs_ioctl_search_args` (4096
+    // bytes, asserted above). The `Updater` borrows `args`, fully
+    // initialised on our stack, for the whole call; the kernel reads the
+    // key and writes the key's count and at most `buf`'s 3992 bytes back.
+    match unsafe { ioctl(fd, Updater::<TREE_SEARCH, _>::new(&mut args)) } {
+        Ok(()) => {}
+        // No quota tree: quotas are off.
+        Err(Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    if args.key.nr_items == 0 {
+        return Ok(None);
+    }
+    let buf: Vec<u8> = args.buf.iter().map(|&c| c as u8).collect();
+    let header = size_of::<btrfs_ioctl_search_header>();
+    let u64_at = |at: usize| -> Option<u64> {
+        buf.get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    };
+    // The header's objectid, offset, type and length (native endian: the
+    // kernel's ioctl struct), then the item (little-endian: the disk's).
+    let (offset, kind, len) = (
+        u64::from_ne_bytes(buf[16..24].try_into().expect("8 bytes")),
+        u32::from_ne_bytes(buf[24..28].try_into().expect("4 bytes")),
+        u32::from_ne_bytes(buf[28..32].try_into().expect("4 bytes")) as usize,
+    );
+    if offset != subvol_id || kind != BTRFS_QGROUP_INFO_KEY || len < 40 {
+        return Ok(None);
+    }
+    // generation, rfer, rfer_cmpr, excl, excl_cmpr.
+    match (u64_at(header + 8), u64_at(header + 24)) {
+        (Some(referenced), Some(exclusive)) => Ok(Some(QgroupUsage {
+            referenced,
+            exclusive,
+        })),
+        _ => Ok(None),
+    }
 }
 
 /// Formats a btrfs UUID the usual way, `8-4-4-4-12` lowercase hex digits, as

@@ -33,8 +33,8 @@ pub mod btrfs;
 pub mod loop_device;
 
 pub use btrfs::{
-    format_uuid, is_btrfs, is_subvolume_root, qgroup_limit_exclusive, quota_enable_simple,
-    set_subvol_readonly, snapshot, subvol_create, subvol_destroy, subvol_flags, subvol_info,
-    SubvolInfo,
+    format_uuid, is_btrfs, is_subvolume_root, qgroup_limit_exclusive, qgroup_usage,
+    quota_enable_simple, set_subvol_readonly, snapshot, subvol_create, subvol_destroy,
+    subvol_flags, subvol_info, QgroupUsage, SubvolInfo,
 };
 pub use loop_device::{loop_attach, loop_backing_file, loop_detach, LoopDevice};

@@ -19,8 +19,8 @@ use rustix::io::Errno;
 use rustix::mount::{mount, unmount, MountFlags, UnmountFlags};
 use tupper_ioctl::{
     format_uuid, is_btrfs, is_subvolume_root, loop_attach, loop_backing_file, loop_detach,
-    qgroup_limit_exclusive, quota_enable_simple, set_subvol_readonly, snapshot, subvol_create,
-    subvol_destroy, subvol_flags, subvol_info, LoopDevice,
+    qgroup_limit_exclusive, qgroup_usage, quota_enable_simple, set_subvol_readonly, snapshot,
+    subvol_create, subvol_destroy, subvol_flags, subvol_info, LoopDevice,
 };
 
 const IMAGE_SIZE: u64 = 256 << 20;
@@ -323,6 +323,12 @@ fn write_mib(path: &Path, mib: usize) -> io::Result<()> {
 /// `btrfs qgroup show -re` (the oracle): the `Max exclusive` column of
 /// `0/ID`, the subvolume at `path`.
 fn max_exclusive(mnt: &Path, path: &Path) -> String {
+    qgroup_column(mnt, path, 4)
+}
+
+/// Column `n` of `btrfs qgroup show -re --raw`'s row of `0/ID`, the
+/// subvolume at `path` (1: referenced, 2: exclusive, 4: max exclusive).
+fn qgroup_column(mnt: &Path, path: &Path, n: usize) -> String {
     let id = field(&show(path), "Subvolume ID").to_string();
     let out = Command::new("btrfs")
         .args(["qgroup", "show", "-re", "--raw"])
@@ -336,7 +342,7 @@ fn max_exclusive(mnt: &Path, path: &Path) -> String {
         .find(|l| l.split_whitespace().next() == Some(&format!("0/{id}")))
         .unwrap_or_else(|| panic!("no qgroup 0/{id} in {text}"));
     // Qgroupid, Referenced, Exclusive, Max referenced, Max exclusive, Path.
-    row.split_whitespace().nth(4).unwrap().to_string()
+    row.split_whitespace().nth(n).unwrap().to_string()
 }
 
 #[test]
@@ -348,9 +354,11 @@ fn quota_limits_what_a_snapshot_writes() {
     snapshot(fx.dir("img").as_fd(), root.as_fd(), c"c", false).unwrap();
     let c = fx.dir("c");
 
-    // Quotas are off: no limit can be set.
+    // Quotas are off: no limit can be set, no usage read.
     let err = qgroup_limit_exclusive(c.as_fd(), 4 << 20).unwrap_err();
     assert_eq!(errno(&err), Some(Errno::NOTCONN), "{err}");
+    let c_id = subvol_info(c.as_fd()).unwrap().id;
+    assert_eq!(qgroup_usage(c.as_fd(), c_id).unwrap(), None);
     quota_enable_simple(root.as_fd()).unwrap();
     // Again: already on, no error.
     quota_enable_simple(c.as_fd()).unwrap();
@@ -366,6 +374,19 @@ fn quota_limits_what_a_snapshot_writes() {
     write_mib(&fx.path("c/small"), 2).unwrap();
     let err = write_mib(&fx.path("c/big"), 4).unwrap_err();
     assert_eq!(errno(&err), Some(Errno::DQUOT), "{err}");
+    // Its usage, as btrfs-progs reads it (after a commit).
+    rustix::fs::syncfs(&c).unwrap();
+    let usage = qgroup_usage(c.as_fd(), c_id).unwrap().expect("a qgroup");
+    assert!(usage.exclusive >= 2 << 20, "{usage:?}");
+    assert_eq!(
+        usage.exclusive.to_string(),
+        qgroup_column(&fx.mnt, &fx.path("c"), 2)
+    );
+    assert_eq!(
+        usage.referenced.to_string(),
+        qgroup_column(&fx.mnt, &fx.path("c"), 1)
+    );
+    assert_eq!(qgroup_usage(c.as_fd(), 99_999).unwrap(), None);
     // The image has no limit.
     write_mib(&fx.path("img/more"), 8).unwrap();
 }
