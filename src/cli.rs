@@ -1919,7 +1919,8 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 .iter()
                 .map(|n| store.find_container(n))
                 .collect::<Result<Vec<_>>>()?;
-            // With its health (which the record on disk does not hold).
+            // With its health (which the record on disk does not hold), and
+            // with a storage limit what it counts now.
             let shown: Vec<serde_json::Value> = records
                 .iter()
                 .map(|r| {
@@ -1927,9 +1928,14 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     if let (Some(h), Some(map)) = (&r.health, v.as_object_mut()) {
                         map.insert("health".into(), serde_json::to_value(h).unwrap_or_default());
                     }
-                    v
+                    if let (Some(_), Some(map)) = (r.storage_size, v.as_object_mut()) {
+                        if let Some(used) = store.storage_used(&r.id)? {
+                            map.insert("storage_used".into(), used.into());
+                        }
+                    }
+                    Ok(v)
                 })
-                .collect();
+                .collect::<Result<_>>()?;
             print(
                 &mut out,
                 serde_json::to_string_pretty(&shown).unwrap_or_default() + "\n",

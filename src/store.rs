@@ -255,6 +255,19 @@ impl Store {
         }
     }
 
+    /// What container `id` wrote to its root as its storage limit counts it
+    /// (the exclusive bytes of its subvolume's qgroup; `--storage-opt
+    /// size`), or `None` without quotas or a qgroup.
+    pub fn storage_used(&self, id: &str) -> Result<Option<u64>> {
+        let root = fsutil::open_dir(self.containers.as_fd(), id)
+            .context(|| format!("open containers/{id}"))?;
+        let info = tupper_ioctl::subvol_info(root.as_fd())
+            .context(|| format!("subvolume info containers/{id}"))?;
+        let usage = tupper_ioctl::qgroup_usage(root.as_fd(), info.id)
+            .context(|| format!("read the qgroup of containers/{id}"))?;
+        Ok(usage.map(|u| u.exclusive))
+    }
+
     /// Empties the trash between container starts: the background work of
     /// `tupper run --rm`.
     ///
