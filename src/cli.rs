@@ -111,6 +111,8 @@ Commands:
       --domainname NAME          the container's NIS domain name (/etc/hosts: HOSTNAME.NAME HOSTNAME)
       --oom-score-adj N          its processes' oom_score_adj (-1000 to 1000)
       --storage-opt size=BYTES   limit what it writes to its root (btrfs simple quotas; 0: none)
+      --log-driver DRIVER        json-file (default), local (rotated: 5 files of 20 MiB) or none
+      --log-opt max-size=BYTES   rotate the log (-d) at that size; max-file=N: files kept (1: emptied)
       --cidfile FILE             write the container's ID to FILE (which must not exist)
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
       --cap-add CAP, --cap-drop CAP
@@ -546,6 +548,10 @@ pub struct RunArgs {
     pub oom_score_adj: Option<i32>,
     /// `--storage-opt size=`, bytes.
     pub storage_size: Option<u64>,
+    /// `--log-driver`.
+    pub log_driver: Option<String>,
+    /// `--log-opt`s, as given.
+    pub log_opts: Vec<String>,
     /// `--cidfile`: the file the container's ID is written to.
     pub cidfile: Option<String>,
     /// `--volumes-from`, as given.
@@ -1329,6 +1335,8 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Long("storage-opt")) => {
                 a.storage_size = parse_storage_opt(&string(p.value().map_err(lex)?)?)?;
             }
+            Some(Arg::Long("log-driver")) => a.log_driver = Some(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("log-opt")) => a.log_opts.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("oom-score-adj")) => {
                 let v = string(p.value().map_err(lex)?)?;
                 a.oom_score_adj = Some(
@@ -1607,6 +1615,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         volumes_from: a.volumes_from.clone(),
         oom_score_adj: a.oom_score_adj,
         storage_size: a.storage_size,
+        log: crate::logfile::LogConfig::parse(a.log_driver.as_deref(), &a.log_opts)?,
         publish_all: a.publish_all,
         expose: a.expose.clone(),
         health: a.health.clone(),
@@ -1788,6 +1797,8 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("tupper: {e}");
+            // The holder of a container whose log rotates: into the log.
+            crate::logfile::flush();
             e.exit_code()
         }
     }
@@ -2325,18 +2336,17 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
         Command::Logs { name, follow, tail } => {
             let store = store()?;
             let (rec, log) = store.open_log(name)?;
-            if let Some(n) = tail {
-                let from = crate::fsutil::start_of_last_lines(&log, *n).map_err(|e| {
+            let (first, from) = match tail {
+                Some(n) => log.start_of_last_lines(*n).map_err(|e| {
                     Error::os(
                         format!("find the last {n} lines of the log of {}", rec.id),
                         e,
                     )
-                })?;
-                rustix::fs::seek(&log, rustix::fs::SeekFrom::Start(from))
-                    .map_err(|e| Error::os(format!("seek in the log of {}", rec.id), e))?;
-            }
+                })?,
+                None => (0, 0),
+            };
             drop(out);
-            copy_log(&store, &rec.id, log, *follow)?;
+            copy_log(&store, &rec.id, log, first, from, *follow)?;
         }
         Command::Port { name, private } => {
             let rec = store()?.find_container(name)?;
@@ -2411,7 +2421,11 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             let mut cid = CidFile::create(args.cidfile.as_deref())?;
             let (store, mut detached) = match args.detach {
                 false => (store()?, None),
-                true => match Detached::fork(&cli.root, DetachedOutput::NewLog, None)? {
+                true => match Detached::fork(
+                    &cli.root,
+                    DetachedOutput::NewLog(spec.log.as_ref()),
+                    None,
+                )? {
                     Ok((monitor, store)) => (store, Some(monitor)),
                     // The holder writes the ID; the file goes if it failed.
                     Err(foreground) => {
@@ -2486,6 +2500,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 false => container.wait_forwarding(&forwarder),
             };
             drop(raw);
+            crate::logfile::flush();
             let code = code?;
             if let Some(pid) = refiller {
                 crate::launch::reap(pid);
@@ -2521,8 +2536,8 @@ fn start_detached(root: &std::ffi::OsStr, name: &str) -> Result<Option<i32>> {
         .with_advice(format!("use `tupper start -a {name}`")));
     }
     drop(store);
-    let (detached, store) = match Detached::fork(root, DetachedOutput::LogOf(&rec.id), Some(name))?
-    {
+    let output = DetachedOutput::LogOf(&rec.id, rec.log.as_ref());
+    let (detached, store) = match Detached::fork(root, output, Some(name))? {
         Ok(holder) => holder,
         Err(foreground) => return foreground.map(|_| None),
     };
@@ -2535,7 +2550,9 @@ fn start_detached(root: &std::ffi::OsStr, name: &str) -> Result<Option<i32>> {
         }
     };
     detached.started(&store, container.id())?;
-    container.wait_restarting(&forwarder).map(Some)
+    let code = container.wait_restarting(&forwarder);
+    crate::logfile::flush();
+    code.map(Some)
 }
 
 /// `--cidfile FILE` (docker's): made when the command starts (it must not
@@ -2639,11 +2656,12 @@ struct Detached {
 enum DetachedOutput<'a> {
     /// `/dev/null` (`exec -d`).
     Null,
-    /// A new log, named once the container runs (`run -d`).
-    NewLog,
+    /// A new log, named once the container runs (`run -d`), kept as the
+    /// container's `--log-driver` and `--log-opt` say.
+    NewLog(Option<&'a crate::logfile::LogConfig>),
     /// The log of container `id`, appended to; a new one if it has none
     /// (`start`).
-    LogOf(&'a str),
+    LogOf(&'a str, Option<&'a crate::logfile::LogConfig>),
 }
 
 /// What a detached exec's holder says once the command runs.
@@ -2677,14 +2695,23 @@ impl Detached {
                 std::process::exit(e.exit_code())
             };
             let store = Store::open(root).unwrap_or_else(|e| fail(e));
+            let config = match output {
+                DetachedOutput::Null => None,
+                DetachedOutput::NewLog(config) | DetachedOutput::LogOf(_, config) => config,
+            };
             let (log, new_log) = match output {
                 DetachedOutput::Null => (None, false),
-                DetachedOutput::NewLog => (Some(store.new_log().unwrap_or_else(|e| fail(e))), true),
-                DetachedOutput::LogOf(id) => match store.append_log(id).unwrap_or_else(|e| fail(e))
-                {
-                    Some(log) => (Some(log), false),
-                    None => (Some(store.new_log().unwrap_or_else(|e| fail(e))), true),
-                },
+                // `--log-driver none`: as `exec -d`'s.
+                _ if crate::logfile::LogConfig::is_none(config) => (None, false),
+                DetachedOutput::NewLog(_) => {
+                    (Some(store.new_log().unwrap_or_else(|e| fail(e))), true)
+                }
+                DetachedOutput::LogOf(id, _) => {
+                    match store.append_log(id).unwrap_or_else(|e| fail(e)) {
+                        Some(log) => (Some(log), false),
+                        None => (Some(store.new_log().unwrap_or_else(|e| fail(e))), true),
+                    }
+                }
             };
             let _ = rustix::process::setsid();
             let _ = rustix::process::chdir(c"/");
@@ -2701,6 +2728,18 @@ impl Detached {
             };
             if let Err(e) = redirect() {
                 fail(Error::os("redirect the standard fds of a detached run", e));
+            }
+            // Rotated: through a pipe that this process copies.
+            if let (Some(log), Some(config)) = (&log, config.filter(|c| c.max_size.is_some())) {
+                let copy = log
+                    .try_clone()
+                    .map_err(|e| Error::os("duplicate the log's fd", e))
+                    .and_then(|copy| {
+                        crate::logfile::pipe_output(store.records.as_fd(), copy, config)
+                    });
+                if let Err(e) = copy {
+                    fail(e);
+                }
             }
             return Ok(Ok((
                 Detached {
@@ -2752,6 +2791,10 @@ impl Detached {
         if let Some(log) = self.log.as_ref().filter(|_| self.new_log) {
             store.keep_log(log.as_fd(), id)?;
         }
+        // The log has its name: it may rotate. Signals are blocked by now
+        // (the forwarder's thread takes them), and the command's output
+        // waited in the pipe.
+        crate::logfile::start_pump(id);
         let _ = crate::fsutil::write_all(self.status.as_fd(), format!("{id}\n").as_bytes());
         Ok(())
     }
@@ -2774,44 +2817,111 @@ fn report_failure(status: std::os::fd::BorrowedFd<'_>, e: &Error) {
     let _ = crate::fsutil::write_all(status, format!("{} {e}\n", e.exit_code()).as_bytes());
 }
 
-/// Copies a container's log to stdout; with `follow`, until the container's
-/// run has ended (`logs -f`).
-fn copy_log(store: &Store, id: &str, log: std::os::fd::OwnedFd, follow: bool) -> Result<()> {
-    let mut buf = vec![0u8; 1 << 16];
-    let stdout = rustix::stdio::stdout();
-    loop {
-        let n = match rustix::io::read(&log, &mut buf) {
-            Ok(n) => n,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(Error::os(format!("read the log of {id}"), e)),
-        };
-        if n > 0 {
-            match crate::fsutil::write_all(stdout, &buf[..n]) {
-                Ok(()) => continue,
-                // Nobody reads any more (`| head`): done.
-                Err(rustix::io::Errno::PIPE) => return Ok(()),
-                Err(e) => return Err(Error::os("write the log to stdout", e)),
-            }
+/// Copies a container's log to stdout, from file `first` of its files at
+/// offset `from`; with `follow`, until the container's run has ended
+/// (`logs -f`), reading on in the new file when the log rotates.
+fn copy_log(
+    store: &Store,
+    id: &str,
+    log: crate::logfile::Files,
+    first: usize,
+    from: u64,
+    follow: bool,
+) -> Result<()> {
+    let mut files = log.files;
+    let Some(mut current) = files.pop() else {
+        return Ok(());
+    };
+    let mut copier = LogCopier {
+        id,
+        buf: vec![0u8; 1 << 16],
+    };
+    let seek = |fd: &std::os::fd::OwnedFd, to: u64| {
+        rustix::fs::seek(fd, rustix::fs::SeekFrom::Start(to))
+            .map_err(|e| Error::os(format!("seek in the log of {id}"), e))
+    };
+    for (i, f) in files.iter().enumerate().skip(first) {
+        if i == first {
+            seek(f, from)?;
         }
-        if !follow {
+        if !copier.copy_rest(f)? {
+            return Ok(());
+        }
+    }
+    if first == files.len() {
+        seek(&current, from)?;
+    }
+    loop {
+        if !copier.copy_rest(&current)? || !follow {
             return Ok(());
         }
         if !store.is_running(id) {
             // What it wrote before it ended is in the file by now: one more
             // read to its end, then done.
-            let mut rest = Vec::new();
-            loop {
-                match rustix::io::read(&log, &mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => rest.extend_from_slice(&buf[..n]),
-                    Err(rustix::io::Errno::INTR) => continue,
-                    Err(e) => return Err(Error::os(format!("read the log of {id}"), e)),
-                }
-            }
-            let _ = crate::fsutil::write_all(stdout, &rest);
+            copier.copy_rest(&current)?;
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
+        // Rotated meanwhile: the rest of this file, those that came after
+        // it, then the new one.
+        let dir = store.records.as_fd();
+        let Ok(now) = rustix::fs::statat(
+            dir,
+            format!("{id}.log").as_str(),
+            rustix::fs::AtFlags::empty(),
+        ) else {
+            continue;
+        };
+        let ours = rustix::fs::fstat(&current)
+            .map_err(|e| Error::os(format!("read the log of {id}"), e))?;
+        if now.st_ino == ours.st_ino {
+            // Emptied (`max-file=1`): from its start again.
+            let at = rustix::fs::seek(&current, rustix::fs::SeekFrom::Current(0)).unwrap_or(0);
+            if (ours.st_size.max(0) as u64) < at {
+                seek(&current, 0)?;
+            }
+            continue;
+        }
+        if !copier.copy_rest(&current)? {
+            return Ok(());
+        }
+        let newer = crate::logfile::files_after(dir, id, ours.st_ino);
+        for f in &newer {
+            if !copier.copy_rest(f)? {
+                return Ok(());
+            }
+        }
+        match crate::logfile::Files::open(dir, id) {
+            Ok(Some(mut reopened)) => current = reopened.files.pop().expect("the current file"),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Copies log files to stdout ([`copy_log`]).
+struct LogCopier<'a> {
+    id: &'a str,
+    buf: Vec<u8>,
+}
+
+impl LogCopier<'_> {
+    /// Copies `f` from where it is to its end; false when nobody reads any
+    /// more (`| head`).
+    fn copy_rest(&mut self, f: &std::os::fd::OwnedFd) -> Result<bool> {
+        let stdout = rustix::stdio::stdout();
+        loop {
+            let n = match rustix::io::read(f, &mut self.buf) {
+                Ok(0) => return Ok(true),
+                Ok(n) => n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(Error::os(format!("read the log of {}", self.id), e)),
+            };
+            match crate::fsutil::write_all(stdout, &self.buf[..n]) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::PIPE) => return Ok(false),
+                Err(e) => return Err(Error::os("write the log to stdout", e)),
+            }
+        }
     }
 }
 
@@ -3441,6 +3551,7 @@ mod tests {
             domainname: None,
             oom_score_adj: None,
             storage_size: None,
+            log: None,
             restarting: false,
             health: None,
         };

@@ -184,6 +184,10 @@ pub struct Record {
     /// bytes (a qgroup limit of its subvolume, set when it was made).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_size: Option<u64>,
+    /// `--log-driver` and `--log-opt`, unless the default (one file that
+    /// grows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<crate::logfile::LogConfig>,
     /// Whether its restart policy is waiting to start it again (computed
     /// when read: see [`Store::hold_restarting`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -279,6 +283,8 @@ pub struct RunConfig {
     pub oom_score_adj: Option<i32>,
     /// `--storage-opt size=`, bytes.
     pub storage_size: Option<u64>,
+    /// `--log-driver` and `--log-opt`.
+    pub log: Option<crate::logfile::LogConfig>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -612,6 +618,7 @@ impl Store {
             domainname: config.domainname,
             oom_score_adj: config.oom_score_adj,
             storage_size: config.storage_size,
+            log: config.log,
             restarting: false,
             health: None,
             restart_count: 0,
@@ -892,20 +899,23 @@ impl Store {
     }
 
     /// Removes what a crash can leave in `state/containers` that no record
-    /// points to: a run lock whose run died before it wrote the record, and the
-    /// temporary file of an interrupted record update. Only files whose run lock
-    /// is free are touched.
+    /// points to: a run lock whose run died before it wrote the record, a log
+    /// whose removal was cut short, and the temporary file of an interrupted
+    /// record update or log rotation. Only files whose run lock is free are
+    /// touched.
     fn sweep_leftovers(&self, entries: &[String]) {
         let dir = self.records.as_fd();
         for e in entries {
             let stem = e
                 .strip_suffix(".lock")
-                .or_else(|| e.strip_suffix(".health"));
+                .or_else(|| e.strip_suffix(".health"))
+                .or_else(|| crate::logfile::owner_of(e));
             let id = match (stem, e.strip_prefix('.')) {
                 (Some(id), _) if !entries.contains(&format!("{id}.json")) => id,
                 (_, Some(rest)) => match rest
                     .split_once(".json.tmp")
                     .or_else(|| rest.split_once(".health.tmp"))
+                    .or_else(|| rest.split_once(".log.tmp"))
                 {
                     Some((id, _)) => id,
                     None => continue,
@@ -1317,22 +1327,21 @@ impl Store {
         }
     }
 
-    /// The log of a container started with `run -d` (`tupper logs`), open
-    /// for reading.
-    pub fn open_log(&self, name_or_id: &str) -> Result<(Record, OwnedFd)> {
+    /// The log of a container started with `run -d` (`tupper logs`), its
+    /// files open for reading, oldest first.
+    pub fn open_log(&self, name_or_id: &str) -> Result<(Record, crate::logfile::Files)> {
         let rec = self.find_container(name_or_id)?;
-        let name = format!("{}.log", rec.id);
-        match rfs::openat(
-            self.records.as_fd(),
-            name.as_str(),
-            rfs::OFlags::RDONLY | rfs::OFlags::CLOEXEC | rfs::OFlags::NOFOLLOW,
-            rfs::Mode::empty(),
-        ) {
-            Ok(fd) => Ok((rec, fd)),
-            Err(Errno::NOENT) => Err(Error::msg(format!(
+        if crate::logfile::LogConfig::is_none(rec.log.as_ref()) {
+            return Err(Error::msg(format!(
+                "logs {name_or_id}: it keeps no log (--log-driver none)"
+            )));
+        }
+        match crate::logfile::Files::open(self.records.as_fd(), &rec.id) {
+            Ok(Some(files)) => Ok((rec, files)),
+            Ok(None) => Err(Error::msg(format!(
                 "logs {name_or_id}: it has no log (only `run -d` keeps one; a container in the foreground writes to tupper's own output)"
             ))),
-            Err(e) => Err(Error::os(format!("open state/containers/{name}"), e)),
+            Err(e) => Err(Error::os(format!("open state/containers/{}.log", rec.id), e)),
         }
     }
 
@@ -1362,9 +1371,12 @@ impl Store {
         }
         // The log and health state before the record: a crash in between
         // leaves none without its record.
-        for file in [format!("{id}.log"), format!("{id}.health")] {
-            let _ = rfs::unlinkat(self.records.as_fd(), file.as_str(), AtFlags::empty());
-        }
+        crate::logfile::remove_all(self.records.as_fd(), id);
+        let _ = rfs::unlinkat(
+            self.records.as_fd(),
+            format!("{id}.health").as_str(),
+            AtFlags::empty(),
+        );
         match rfs::unlinkat(
             self.records.as_fd(),
             format!("{id}.json").as_str(),

@@ -181,14 +181,23 @@ pub fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> rustix::io::Result<()> 
     Ok(())
 }
 
-/// The offset in the file `fd` where its last `n` lines start (`tail -n N`):
-/// a last line without its newline counts as a line; 0 when the file has
-/// `n` lines or fewer. Reads backwards from the end, 64 KiB at a time.
-pub fn start_of_last_lines(fd: &impl AsFd, n: u64) -> rustix::io::Result<u64> {
-    let size = rfs::fstat(fd)?.st_size.max(0) as u64;
-    if n == 0 {
-        return Ok(size);
+/// Whether the last of the `size` bytes of file `fd` is a newline.
+pub fn ends_with_newline(fd: &impl AsFd, size: u64) -> rustix::io::Result<bool> {
+    let mut byte = [0u8];
+    match size {
+        0 => Ok(false),
+        _ => Ok(rustix::io::pread(fd, &mut byte, size - 1)? == 1 && byte[0] == b'\n'),
     }
+}
+
+/// The offset of the `k`th newline (from 1) counted back from byte `size`
+/// of file `fd`: `Err` with how many it has when fewer. Reads backwards,
+/// 64 KiB at a time.
+pub fn nth_newline_from_end(
+    fd: &impl AsFd,
+    size: u64,
+    k: u64,
+) -> rustix::io::Result<std::result::Result<u64, u64>> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut end = size;
     let mut seen = 0u64;
@@ -199,24 +208,22 @@ pub fn start_of_last_lines(fd: &impl AsFd, n: u64) -> rustix::io::Result<u64> {
         while got < chunk.len() {
             match rustix::io::pread(fd, &mut chunk[got..], start + got as u64) {
                 Ok(0) => return Err(Errno::IO), // the file shrank under us
-                Ok(k) => got += k,
+                Ok(n) => got += n,
                 Err(Errno::INTR) => {}
                 Err(e) => return Err(e),
             }
         }
         for (i, b) in chunk.iter().enumerate().rev() {
-            let at = start + i as u64;
-            // The newline that ends the file ends its last line: not a start.
-            if *b == b'\n' && at + 1 != size {
+            if *b == b'\n' {
                 seen += 1;
-                if seen == n {
-                    return Ok(at + 1);
+                if seen == k {
+                    return Ok(Ok(start + i as u64));
                 }
             }
         }
         end = start;
     }
-    Ok(0)
+    Ok(Err(seen))
 }
 
 /// Reads the whole file `dir/name`.
@@ -442,38 +449,5 @@ mod tests {
         rfs::unlinkat(dir.as_fd(), name.as_str(), rfs::AtFlags::empty()).unwrap();
         assert!(again.is_some(), "the copy kept the lock");
         drop(copy);
-    }
-
-    fn file_of(data: &[u8]) -> OwnedFd {
-        let fd = rfs::memfd_create("tail", rfs::MemfdFlags::CLOEXEC).unwrap();
-        write_all(fd.as_fd(), data).unwrap();
-        fd
-    }
-
-    /// What `tail -n N` prints of `data`, by [`start_of_last_lines`].
-    fn tail(data: &[u8], n: u64) -> Vec<u8> {
-        let at = start_of_last_lines(&file_of(data), n).unwrap() as usize;
-        data[at..].to_vec()
-    }
-
-    #[test]
-    fn the_last_lines_start_where_tail_says() {
-        assert_eq!(tail(b"a\nb\nc\n", 2), b"b\nc\n");
-        assert_eq!(tail(b"a\nb\nc\n", 3), b"a\nb\nc\n");
-        assert_eq!(tail(b"a\nb\nc\n", 9), b"a\nb\nc\n");
-        assert_eq!(tail(b"a\nb\nc\n", 0), b"");
-        assert_eq!(tail(b"a\nb\nc", 1), b"c", "a last line without newline");
-        assert_eq!(tail(b"a\nb\nc", 2), b"b\nc");
-        assert_eq!(tail(b"a\n\n\n", 2), b"\n\n", "empty lines count");
-        assert_eq!(tail(b"", 3), b"");
-        assert_eq!(tail(b"\n", 1), b"\n");
-        // Across the 64 KiB reads: 100,000 lines of 9 bytes and a newline.
-        let big: Vec<u8> = (0..100_000u32)
-            .flat_map(|i| format!("{i:09}\n").into_bytes())
-            .collect();
-        assert_eq!(tail(&big, 1), b"000099999\n");
-        assert_eq!(tail(&big, 7_000).len(), 70_000);
-        assert_eq!(&tail(&big, 7_000)[..10], b"000093000\n");
-        assert_eq!(tail(&big, 100_000).len(), big.len());
     }
 }

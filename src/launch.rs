@@ -940,9 +940,12 @@ pub fn close_fds_but(keep: BorrowedFd<'_>) {
 /// process instead of in the caller's exit.
 pub fn in_background_holding(hold: Option<OwnedFd>, work: impl FnOnce()) -> Result<i32> {
     let parent = rustix::process::getpid();
-    // SAFETY: fork(2) in a single-threaded process (the caller's contract) gives a
-    // child in which every lock is free; the child never returns to the caller's
-    // frames (it ends in _exit), so no Drop of the parent's objects runs twice.
+    // SAFETY: fork(2) in a single-threaded process (the caller's contract; the
+    // one other thread a caller may have, a rotated log's pump, takes no lock
+    // the child takes but malloc's, which glibc's fork hands over consistent)
+    // gives a child in which every lock it takes is free; the child never
+    // returns to the caller's frames (it ends in _exit), so no Drop of the
+    // parent's objects runs twice.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(Error::os(

@@ -43,6 +43,7 @@ pub mod image_archive;
 pub mod image_config;
 pub mod ipc;
 pub mod launch;
+pub mod logfile;
 pub mod loopstore;
 pub mod named_volume;
 pub mod names;

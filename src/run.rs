@@ -132,6 +132,9 @@ pub struct Spec {
     /// `--storage-opt size=`: the most its root may hold besides what it
     /// shares with its image, in bytes (see [`Store::limit_storage`]).
     pub storage_size: Option<u64>,
+    /// `--log-driver` and `--log-opt`: how a detached run keeps its log
+    /// (see [`crate::logfile`]); `None`: one file that grows.
+    pub log: Option<crate::logfile::LogConfig>,
     /// `-P` (docker's `--publish-all`): each exposed port (the image's
     /// `EXPOSE`, `expose`) that `network.publish` does not publish is
     /// published on a free host port, at each start.
@@ -189,6 +192,7 @@ impl Default for Spec {
             volumes_from: Vec::new(),
             oom_score_adj: None,
             storage_size: None,
+            log: None,
             publish_all: false,
             expose: Vec::new(),
             health: Default::default(),
@@ -279,6 +283,7 @@ impl Spec {
             volumes_from: Vec::new(),
             oom_score_adj: record.oom_score_adj,
             storage_size: record.storage_size,
+            log: record.log.clone(),
             // Published already: the record's ports (a free one each).
             publish_all: false,
             expose: Vec::new(),
@@ -1253,6 +1258,7 @@ impl Store {
                 domainname: spec.domainname.clone(),
                 oom_score_adj: spec.oom_score_adj,
                 storage_size: spec.storage_size,
+                log: spec.log.clone(),
             },
         )
     }
@@ -1606,6 +1612,9 @@ impl Container<'_> {
         if let Some(network) = self.network.take() {
             net::release(network)?;
         }
+        // Its output in its log before its end is recorded (`tupper wait`
+        // then `tupper logs`).
+        crate::logfile::flush();
         if let Some(created) = self.created.take() {
             self.store.finish(created, code, self.defer_destroy)?;
         }

@@ -512,3 +512,210 @@ fn prune_removes_every_container_that_is_not_running() {
     store.tupper(&["rm", "-f", &running]).ok();
     store.assert_no_leftovers();
 }
+
+/// The log files of container `id`, by name, with their contents.
+fn log_files(store: &TestStore, id: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = store.root().join("state/containers");
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(&format!("{id}.log")) || n.contains(".log.tmp"))
+        .map(|n| {
+            let bytes = std::fs::read(dir.join(&n)).unwrap();
+            (n, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The names of container `id`'s log files ([`log_files`]).
+fn log_names(store: &TestStore, id: &str) -> Vec<String> {
+    log_files(store, id).into_iter().map(|(n, _)| n).collect()
+}
+
+/// `seq FIRST LAST`'s output.
+fn seq(first: u32, last: u32) -> String {
+    (first..=last).map(|i| format!("{i}\n")).collect()
+}
+
+/// `--log-opt max-size=1k --log-opt max-file=3` (docker's json-file
+/// options): at most three files of at most 1 KiB, cut between lines, the
+/// oldest dropped; `logs` reads them as one (with `-n`), `start` keeps the
+/// options, `rm` removes every file.
+#[test]
+fn a_rotated_log_keeps_max_file_files_of_max_size() {
+    let store = store_with_busybox();
+    let opts = [
+        "--name",
+        "r",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=3",
+    ];
+    let id = detached(&store, &opts, &["seq", "1", "1000"]);
+    assert_eq!(store.tupper(&["wait", "r"]).ok(), "0\n");
+    let check_files = |what: &str| {
+        let files = log_files(&store, &id);
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        let want = [
+            format!("{id}.log"),
+            format!("{id}.log.1"),
+            format!("{id}.log.2"),
+        ];
+        assert_eq!(names, want, "{what}");
+        for (name, bytes) in &files {
+            assert!(
+                bytes.len() <= 1024,
+                "{what}: {name} has {} bytes",
+                bytes.len()
+            );
+            assert!(bytes.ends_with(b"\n"), "{what}: {name} ends within a line");
+        }
+        files.iter().map(|(_, b)| b.len()).sum::<usize>()
+    };
+    let kept = check_files("after run -d");
+    // All of seq's 3,893 bytes do not fit: the oldest lines went, the
+    // newest are all there, in order.
+    let logs = store.tupper(&["logs", "r"]).ok();
+    assert_eq!(logs.len(), kept);
+    assert!(kept > 2048, "{kept} bytes kept");
+    let first: u32 = logs.lines().next().unwrap().parse().unwrap();
+    assert!(first > 1, "nothing was dropped");
+    assert_eq!(logs, seq(first, 1000));
+    assert_eq!(store.tupper(&["logs", "-n", "3", "r"]).ok(), seq(998, 1000));
+    // Across the files: more lines than the newest holds.
+    let newest = log_files(&store, &id)[0].1.len();
+    let lines = (newest / 4 + 100) as u32;
+    assert_eq!(
+        store
+            .tupper(&["logs", "--tail", &lines.to_string(), "r"])
+            .ok(),
+        seq(1001 - lines, 1000)
+    );
+    // `start` appends by the same rules.
+    store.tupper(&["start", "r"]).ok();
+    assert_eq!(store.tupper(&["wait", "r"]).ok(), "0\n");
+    check_files("after start");
+    assert!(store.tupper(&["logs", "r"]).ok().ends_with(&seq(990, 1000)));
+    store.tupper(&["rm", "r"]).ok();
+    assert_eq!(log_names(&store, &id), [] as [String; 0]);
+    store.assert_no_leftovers();
+}
+
+/// `logs -f` reads on across rotations: every line, once, in order.
+#[test]
+fn logs_follow_a_rotating_log() {
+    let store = store_with_busybox();
+    let script = "sleep 0.5; i=1; while [ $i -le 600 ]; do echo $i; \
+                  [ $((i % 50)) = 0 ] && sleep 0.2; i=$((i+1)); done";
+    let opts = [
+        "--name",
+        "f",
+        "--log-opt",
+        "max-size=512",
+        "--log-opt",
+        "max-file=4",
+    ];
+    let id = detached(&store, &opts, &["sh", "-c", script]);
+    assert_eq!(store.tupper(&["logs", "-f", "f"]).ok(), seq(1, 600));
+    // It did rotate: the first lines are gone from the files.
+    assert!(!store.tupper(&["logs", "f"]).ok().starts_with("1\n"));
+    assert_eq!(log_files(&store, &id).len(), 4);
+    store.tupper(&["rm", "f"]).ok();
+    store.assert_no_leftovers();
+}
+
+/// `max-file=1` (the default with max-size) empties the one file: the
+/// newest lines, from its start.
+#[test]
+fn a_log_of_one_file_is_emptied_when_full() {
+    let store = store_with_busybox();
+    let id = detached(
+        &store,
+        &["--name", "o", "--log-opt", "max-size=100"],
+        &["seq", "1", "100"],
+    );
+    assert_eq!(store.tupper(&["wait", "o"]).ok(), "0\n");
+    let files = log_files(&store, &id);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let logs = store.tupper(&["logs", "o"]).ok();
+    assert!(logs.len() <= 100 && logs.ends_with("\n100\n"), "{logs:?}");
+    let first: u32 = logs.lines().next().unwrap().parse().unwrap();
+    assert_eq!(logs, seq(first, 100));
+    store.tupper(&["rm", "o"]).ok();
+    store.assert_no_leftovers();
+}
+
+/// `--log-driver none` keeps no log; `local` is docker's rotated default;
+/// a bad driver or option is refused and changes nothing.
+#[test]
+fn log_drivers_and_bad_log_options() {
+    let store = store_with_busybox();
+    store.run_rm("bb", &["true"]).ok();
+    let before = store.state();
+    for (opts, why) in [
+        (&["--log-driver", "syslog"][..], "--log-driver syslog"),
+        (&["--log-opt", "max-size=0"][..], "more than 0"),
+        (&["--log-opt", "max-file=3"][..], "needs max-size"),
+        (&["--log-opt", "labels=x"][..], "max-size=BYTES"),
+        (
+            &["--log-driver", "none", "--log-opt", "max-size=1m"][..],
+            "no options",
+        ),
+    ] {
+        let mut args = vec!["run", "-d", "--net", "none"];
+        args.extend(opts);
+        args.extend(["bb", "true"]);
+        let line = store.tupper(&args).fails(125);
+        assert!(line.contains(why), "{opts:?}: {line}");
+        before.assert_same(&store.state(), &format!("{opts:?}"));
+    }
+    let id = detached(
+        &store,
+        &["--name", "n", "--log-driver", "none"],
+        &["echo", "hidden"],
+    );
+    assert_eq!(store.tupper(&["wait", "n"]).ok(), "0\n");
+    assert_eq!(log_names(&store, &id), [] as [String; 0]);
+    let line = store.tupper(&["logs", "n"]).fails(125);
+    assert!(line.contains("keeps no log"), "{line}");
+    store
+        .tupper(&[
+            "create",
+            "--name",
+            "l",
+            "--log-driver",
+            "local",
+            "bb",
+            "true",
+        ])
+        .ok();
+    let log = &store.inspect("l")["log"];
+    assert_eq!(log["driver"], "local", "{log}");
+    assert_eq!(log["max_size"], 20 << 20, "{log}");
+    assert_eq!(log["max_file"], 5, "{log}");
+    store.tupper(&["rm", "n", "l"]).ok();
+    store.assert_no_leftovers();
+}
+
+/// What a crash can leave of a removed container's log (a rotated file, a
+/// rotation's temporary file) goes at the next `ps -a`.
+#[test]
+fn a_crash_s_log_leftovers_are_swept() {
+    let store = store_with_busybox();
+    store.tupper(&["ps", "-a"]).ok();
+    let dir = store.root().join("state/containers");
+    let id = "0123456789ab";
+    for name in [
+        format!("{id}.log"),
+        format!("{id}.log.2"),
+        format!(".{id}.log.tmp"),
+    ] {
+        std::fs::write(dir.join(&name), b"left\n").unwrap();
+    }
+    store.tupper(&["ps", "-a"]).ok();
+    assert_eq!(log_names(&store, id), [] as [String; 0]);
+    store.assert_no_leftovers();
+}
