@@ -145,8 +145,9 @@ Commands:
                                  (default the container's --stop-timeout, else 10)
   start [-a] NAME|ID...          run stopped containers' commands again, in the background
                                  (-a: one, in the foreground, exiting as it does)
-  start --all [-f KEY=VALUE]...  start every container that does not run and passes ps's filters
-                                 (at boot: start --all -f restart-policy=always)
+  start --all [--boot] [-f KEY=VALUE]...
+                                 start every container that does not run and passes ps's filters
+                                 (--boot: only those docker's daemon starts as it starts; at boot)
   restart [-t SECONDS] NAME|ID...
                                  stop (as stop -t) and start containers
   kill [-s SIGNAL] NAME|ID...    send a signal (default KILL) to running containers
@@ -341,6 +342,9 @@ pub enum Command {
     StartAll {
         /// `ps`'s filters.
         filters: crate::filter::Filters,
+        /// `--boot`: only those docker's daemon would start as it starts
+        /// ([`crate::restart::Policy::starts_at_boot`]).
+        boot: bool,
     },
     /// `restart`: stop (if running) and start containers.
     Restart {
@@ -831,12 +835,13 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         }
         "start" => {
             let (mut attach, mut names) = (false, Vec::new());
-            let (mut all, mut filters) = (false, Vec::new());
+            let (mut all, mut filters, mut boot) = (false, Vec::new(), false);
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
                     Arg::Short('a') | Arg::Long("attach") => attach = true,
                     Arg::Short('i') | Arg::Long("interactive") => {}
                     Arg::Long("all") => all = true,
+                    Arg::Long("boot") => boot = true,
                     Arg::Short('f') | Arg::Long("filter") => {
                         filters.push(string(p.value().map_err(lex)?)?)
                     }
@@ -850,6 +855,9 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             if !all && !filters.is_empty() {
                 return Err(bad("start --filter goes with --all"));
             }
+            if boot && !all {
+                return Err(bad("start --boot goes with --all"));
+            }
             if all {
                 Command::StartAll {
                     filters: crate::filter::Filters::parse(
@@ -857,6 +865,7 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                         &filters,
                         crate::filter::PS_KEYS,
                     )?,
+                    boot,
                 }
             } else if names.is_empty() {
                 return Err(bad("start needs at least one container name or ID"));
@@ -2222,12 +2231,21 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 }
             }
         }
-        Command::StartAll { filters } => {
+        Command::StartAll { filters, boot } => {
             drop(out);
             let list = store()?.containers(true)?;
             let mut failed = None;
+            let at_boot = |r: &crate::container::Record| {
+                let policy = r.restart.as_deref().map(crate::restart::Policy::parse);
+                let ran = r.status != crate::container::Status::Created;
+                policy
+                    .is_some_and(|p| p.is_ok_and(|p| p.starts_at_boot(ran, r.exit_code, r.stopped)))
+            };
             for r in list.iter().filter(|r| {
-                r.status != crate::container::Status::Running && !r.restarting && filters.matches(r)
+                r.status != crate::container::Status::Running
+                    && !r.restarting
+                    && filters.matches(r)
+                    && (!*boot || at_boot(r))
             }) {
                 let shown = r.name.as_deref().unwrap_or(&r.id);
                 match start_detached(&cli.root, shown) {
@@ -3345,10 +3363,12 @@ mod tests {
                 attach: false
             }
         );
-        let Command::StartAll { filters } =
-            parse_str(&["start", "--all", "-f", "restart-policy=always"])
-                .unwrap()
-                .command
+        let Command::StartAll {
+            filters,
+            boot: false,
+        } = parse_str(&["start", "--all", "-f", "restart-policy=always"])
+            .unwrap()
+            .command
         else {
             panic!()
         };
@@ -3357,6 +3377,8 @@ mod tests {
             &["start", "--all", "a"][..],
             &["start", "--all", "-a"],
             &["start", "-f", "name=a", "a"],
+            &["start", "--boot"],
+            &["start", "--boot", "a"],
             &["start", "--all", "-f", "restart-policy=sometimes"],
         ] {
             assert!(parse_str(bad).is_err(), "{bad:?}");

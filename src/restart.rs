@@ -76,6 +76,24 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Whether docker's daemon, as it starts, starts a container under
+    /// this policy that does not run (`tupper start --all --boot`): one
+    /// that ran before (`ran`: not only created) and ended with
+    /// `exit_code` (`None`: its holder died with it, docker's 255), which
+    /// a user `stopped` or not since its last start by hand. `always`
+    /// whatever happened, `unless-stopped` unless a user stopped it,
+    /// `on-failure` after an exit other than 0.
+    pub fn starts_at_boot(self, ran: bool, exit_code: Option<i32>, stopped: Stopped) -> bool {
+        ran && match self {
+            Policy::No => false,
+            Policy::Always => true,
+            Policy::UnlessStopped => stopped == Stopped::No,
+            Policy::OnFailure { .. } => exit_code != Some(0),
+        }
+    }
+}
+
 impl fmt::Display for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -451,3 +451,99 @@ fn start_all_starts_what_does_not_run_and_passes_the_filters() {
     store.tupper(&["rm", "-f", "a", "b", "c", "d", "t"]).ok();
     store.assert_no_leftovers();
 }
+
+/// The host's process of container `name`'s holder (the parent of its
+/// PID 1), once it runs.
+fn holder_of(store: &TestStore, name: &str) -> i32 {
+    let r = wait_until(store, name, "does not run", |r, _| {
+        r["pid"].as_i64().is_some()
+    });
+    let pid1 = r["pid"].as_i64().unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid1}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// `start --all --boot` starts what docker's daemon starts as it starts:
+/// `always` whatever ended it, `unless-stopped` unless a user stopped it
+/// (a crash of its holder is no stop), `on-failure` after a failed exit;
+/// never a container that only was created, nor one without a policy.
+#[test]
+fn start_all_boot_starts_what_docker_s_daemon_would() {
+    let store = store_with_busybox();
+    let forever = [
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while :; do sleep 0.05; done",
+    ];
+    let detached = |name: &str, policy: &str, args: &[&str]| {
+        store.detached(&["--name", name, "--restart", policy], args);
+    };
+    // Stopped by a user.
+    detached("always-stopped", "always", &forever);
+    detached("unless-stopped", "unless-stopped", &forever);
+    store
+        .tupper(&["stop", "always-stopped", "unless-stopped"])
+        .ok();
+    // Its holder killed (a crash, a power cut): dead.
+    detached("unless-crashed", "unless-stopped", &forever);
+    kill(holder_of(&store, "unless-crashed"), 9);
+    wait_until(&store, "unless-crashed", "is not dead", |r, _| {
+        r["status"] == "dead"
+    });
+    // Ended by themselves, their restarts used up.
+    detached("failed", "on-failure:1", &["sh", "-c", "exit 3"]);
+    wait_restarted_then_ended(&store, "failed", 1);
+    detached("succeeded", "on-failure", &["true"]);
+    store.tupper(&["wait", "succeeded"]).ok();
+    store.detached(&["--name", "no-policy"], &["true"]);
+    store.tupper(&["wait", "no-policy"]).ok();
+    store
+        .tupper(&[
+            "create",
+            "--net",
+            "none",
+            "--name",
+            "created",
+            "--restart",
+            "always",
+            "bb",
+            "true",
+        ])
+        .ok();
+
+    let out = store.tupper(&["start", "--all", "--boot"]).ok();
+    let mut started: Vec<&str> = out.lines().collect();
+    started.sort();
+    assert_eq!(started, ["always-stopped", "failed", "unless-crashed"]);
+    let status = |name: &str| {
+        inspect(&store, name)["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status("unless-stopped"), "exited");
+    assert_eq!(status("created"), "created");
+    // With the filters too.
+    store
+        .tupper(&["stop", "always-stopped", "unless-crashed"])
+        .ok();
+    let out = store
+        .tupper(&["start", "--all", "--boot", "-f", "name=always-stopped"])
+        .ok();
+    assert_eq!(out, "always-stopped\n");
+    assert_eq!(status("unless-crashed"), "exited");
+    let names = [
+        "always-stopped",
+        "unless-stopped",
+        "unless-crashed",
+        "failed",
+        "succeeded",
+        "no-policy",
+        "created",
+    ];
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(names);
+    store.tupper(&rm).ok();
+    store.assert_no_leftovers();
+}
