@@ -222,9 +222,10 @@ pub struct ChildFds<'a> {
     pub netns: Option<BorrowedFd<'a>>,
     /// Another container's IPC namespace to join (`--ipc container:`).
     pub ipc: Option<BorrowedFd<'a>>,
-    /// The command's stdin, and its stdout and stderr, in place of the
-    /// parent's (a health check's probe).
-    pub stdio: Option<[BorrowedFd<'a>; 2]>,
+    /// The command's stdin, stdout and stderr, in place of the parent's
+    /// (a library caller's, a health check's probe); none of them is 0 to
+    /// 2 (see [`crate::launch::Stdio::new`]).
+    pub stdio: Option<[BorrowedFd<'a>; 3]>,
     /// `tupper exec`: a pidfd of the running container's PID 1, whose
     /// namespaces the child joins instead of making its root.
     pub join: Option<BorrowedFd<'a>>,
@@ -249,6 +250,7 @@ impl ChildFds<'_> {
             self.root,
             self.stdio.map(|s| s[0]),
             self.stdio.map(|s| s[1]),
+            self.stdio.map(|s| s[2]),
         ]
         .into_iter()
         .flatten()
@@ -315,12 +317,12 @@ pub fn run(plan: &ChildPlan, exec: &ExecPointers, lo_up: &LoopbackRequest, fds: 
         }
     };
 
-    if let Some([input, output]) = fds.stdio {
+    if let Some([input, output, errors]) = fds.stdio {
         check(
             Stage::Stdio,
             rustix::stdio::dup2_stdin(input)
                 .and_then(|()| rustix::stdio::dup2_stdout(output))
-                .and_then(|()| rustix::stdio::dup2_stderr(output)),
+                .and_then(|()| rustix::stdio::dup2_stderr(errors)),
         );
     }
     check(

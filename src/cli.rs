@@ -1625,6 +1625,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         oom_score_adj: a.oom_score_adj,
         storage_size: a.storage_size,
         log: crate::logfile::LogConfig::parse(a.log_driver.as_deref(), &a.log_opts)?,
+        stdio: None,
         publish_all: a.publish_all,
         expose: a.expose.clone(),
         health: a.health.clone(),

@@ -37,9 +37,9 @@ pub struct ExecSpec {
     pub tty: bool,
     /// The terminal's size (rows, columns).
     pub tty_size: Option<(u16, u16)>,
-    /// Its stdin, and its stdout and stderr, in place of tupper's (a
-    /// health check's probe, see [`crate::health`]); not with `tty`.
-    pub stdio: Option<std::sync::Arc<(OwnedFd, OwnedFd)>>,
+    /// Its stdin, stdout and stderr, in place of tupper's (a health
+    /// check's probe, see [`crate::health`]); not with `tty`.
+    pub stdio: Option<std::sync::Arc<crate::launch::Stdio>>,
 }
 
 /// A command running in a container.

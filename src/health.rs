@@ -353,7 +353,13 @@ fn run_probe(store: &Store, id: &str, check: &Healthcheck) -> Result<(i32, Strin
     .map_err(|e| Error::os("open /dev/null", e))?;
     let spec = crate::exec::ExecSpec {
         command: check.command(),
-        stdio: Some(std::sync::Arc::new((null, out_w))),
+        stdio: Some(std::sync::Arc::new(crate::launch::Stdio::new(
+            null,
+            out_w
+                .try_clone()
+                .map_err(|e| Error::os("copy the health check's pipe", e))?,
+            out_w,
+        )?)),
         ..Default::default()
     };
     let exec = match store.exec(id, &spec) {

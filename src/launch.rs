@@ -101,9 +101,44 @@ pub struct Trees {
     /// `--pid container:NAME`: NAME's PID namespace, in which the child is
     /// cloned (set by the caller).
     pub pid: Option<OwnedFd>,
-    /// The command's stdin, and its stdout and stderr, in place of
-    /// tupper's (set by the caller: [`crate::exec::ExecSpec::stdio`]).
-    pub stdio: Option<std::sync::Arc<(OwnedFd, OwnedFd)>>,
+    /// The command's standard fds in place of tupper's (set by the caller:
+    /// [`crate::Spec::stdio`], [`crate::exec::ExecSpec::stdio`]).
+    pub stdio: Option<std::sync::Arc<Stdio>>,
+}
+
+/// A command's stdin, stdout and stderr, in place of tupper's: what a
+/// library caller gives a container ([`crate::Spec::stdio`]) or an exec
+/// (a health check's probe), for instance the write ends of pipes it reads.
+#[derive(Debug)]
+pub struct Stdio {
+    fds: [OwnedFd; 3],
+}
+
+impl Stdio {
+    /// Takes the three fds; any that is itself a standard fd (0 to 2) is
+    /// copied above them first, so that the child can put each in place
+    /// without overwriting another.
+    pub fn new(stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd) -> Result<Stdio> {
+        let high = |fd: OwnedFd| -> Result<OwnedFd> {
+            match fd.as_raw_fd() {
+                0..=2 => rustix::io::fcntl_dupfd_cloexec(&fd, 3)
+                    .map_err(|e| Error::os("copy a standard fd of the command", e)),
+                _ => Ok(fd),
+            }
+        };
+        Ok(Stdio {
+            fds: [high(stdin)?, high(stdout)?, high(stderr)?],
+        })
+    }
+
+    /// The three, in order: stdin, stdout, stderr.
+    pub(crate) fn borrowed(&self) -> [BorrowedFd<'_>; 3] {
+        [
+            self.fds[0].as_fd(),
+            self.fds[1].as_fd(),
+            self.fds[2].as_fd(),
+        ]
+    }
 }
 
 /// The tree of one bind mount.
@@ -388,7 +423,7 @@ pub fn spawn(
                 ],
                 netns: netns.filter(|_| plan.own_netns),
                 ipc: trees.ipc.as_ref().map(|ns| ns.as_fd()),
-                stdio: trees.stdio.as_ref().map(|s| [s.0.as_fd(), s.1.as_fd()]),
+                stdio: trees.stdio.as_ref().map(|s| s.borrowed()),
                 console: console.as_ref().map(|(_, child)| child.as_fd()),
                 join,
                 volumes: &trees.volumes,

@@ -72,5 +72,6 @@ pub mod volume;
 pub use container::{Record, Status};
 pub use error::{Error, Kind, Result};
 pub use image::{ImageInfo, Source};
+pub use launch::Stdio;
 pub use run::{Container, Spec};
 pub use store::Store;

@@ -132,6 +132,10 @@ pub struct Spec {
     /// `--storage-opt size=`: the most its root may hold besides what it
     /// shares with its image, in bytes (see [`Store::limit_storage`]).
     pub storage_size: Option<u64>,
+    /// The command's stdin, stdout and stderr in place of tupper's (a
+    /// library caller's: a test harness that reads each container's output
+    /// from pipes of its own); the CLI has none. Not with `tty`.
+    pub stdio: Option<std::sync::Arc<crate::launch::Stdio>>,
     /// `--log-driver` and `--log-opt`: how a detached run keeps its log
     /// (see [`crate::logfile`]); `None`: one file that grows.
     pub log: Option<crate::logfile::LogConfig>,
@@ -192,6 +196,7 @@ impl Default for Spec {
             volumes_from: Vec::new(),
             oom_score_adj: None,
             storage_size: None,
+            stdio: None,
             log: None,
             publish_all: false,
             expose: Vec::new(),
@@ -283,6 +288,7 @@ impl Spec {
             volumes_from: Vec::new(),
             oom_score_adj: record.oom_score_adj,
             storage_size: record.storage_size,
+            stdio: None,
             log: record.log.clone(),
             // Published already: the record's ports (a free one each).
             publish_all: false,
@@ -464,6 +470,12 @@ impl Store {
 
     /// A new container for `spec`: started, or only made (`create_only`).
     fn make_container(&self, spec: &Spec, create_only: bool) -> Result<Outcome<'_>> {
+        if spec.tty && spec.stdio.is_some() {
+            return Err(Error::msg(format!(
+                "run {}: a terminal (tty) and stdio of the caller's do not go together",
+                spec.image
+            )));
+        }
         let id = names::new_id()?;
         let image = self.open_image(&spec.image)?;
         // The image's configuration (`CMD`, `ENV`, ...) under what the run
@@ -936,7 +948,8 @@ impl Store {
                 term: term.as_deref(),
                 own_netns: spec.network.mode.not_the_hosts(),
                 // With a terminal of its own, the command has a session of its own.
-                own_process_group: !spec.tty && !rustix::termios::isatty(rustix::stdio::stdin()),
+                own_process_group: !spec.tty
+                    && (spec.stdio.is_some() || !rustix::termios::isatty(rustix::stdio::stdin())),
                 root_flags,
                 seccomp_unconfined: spec.seccomp_unconfined,
                 seccomp_profile: spec.seccomp_profile.as_deref(),
@@ -1306,6 +1319,7 @@ impl Store {
         }
         let mut trees = launch::Trees::open(plan, rootfs, userns, ipc)?;
         trees.pid = pid;
+        trees.stdio = spec.stdio.clone();
         let mut launched = launch::spawn(
             plan,
             &LOOPBACK_UP,

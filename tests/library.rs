@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::sync::{Arc, Barrier};
-use tupper::{Kind, Source, Spec, Store};
+use tupper::{Kind, Source, Spec, Stdio, Store};
 
 fn spec(image: &str, command: &[&str]) -> Spec {
     Spec {
@@ -206,6 +206,60 @@ fn imports_from_several_threads() {
     for n in &names {
         assert!(subvol_info(&store.image_path(n)).0, "{n} is not read-only");
     }
+    store.assert_no_leftovers();
+}
+
+/// Everything the other ends of `fd` wrote, until none is left.
+fn read_to_end(fd: &std::os::fd::OwnedFd) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match rustix::io::read(fd, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// `Spec::stdio`: threads running containers at once each give theirs its
+/// own stdin, stdout and stderr (pipes here), and read what it wrote, apart.
+#[test]
+fn each_thread_gives_its_container_its_own_stdio() {
+    let store = TestStore::new();
+    let lib = open_with_busybox(&store);
+    let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+    std::thread::scope(|s| {
+        for n in 0..4 {
+            let lib = &lib;
+            s.spawn(move || {
+                let ((in_r, in_w), (out_r, out_w), (err_r, err_w)) = (pipe(), pipe(), pipe());
+                rustix::io::write(&in_w, format!("line {n}\n").as_bytes()).unwrap();
+                drop(in_w);
+                let script = format!("read l; echo \"out $l\"; echo err {n} >&2; exit {n}");
+                let mut sp = spec("bb", &["sh", "-c", &script]);
+                sp.stdio = Some(Arc::new(Stdio::new(in_r, out_w, err_w).unwrap()));
+                let code = lib.run(&sp).unwrap();
+                // The caller's copies of the write ends go with the spec.
+                drop(sp);
+                assert_eq!(code, n);
+                assert_eq!(read_to_end(&out_r), format!("out line {n}\n"));
+                assert_eq!(read_to_end(&err_r), format!("err {n}\n"));
+            });
+        }
+    });
+    // Not with a terminal: refused, nothing made.
+    let before = store.state();
+    let (r, w) = pipe();
+    let mut sp = spec("bb", &["true"]);
+    sp.tty = true;
+    let e = w.try_clone().unwrap();
+    sp.stdio = Some(Arc::new(Stdio::new(r, w, e).unwrap()));
+    let err = lib.run(&sp).unwrap_err().to_string();
+    assert!(err.contains("terminal"), "{err}");
+    before.assert_same(&store.state(), "tty with stdio");
     store.assert_no_leftovers();
 }
 
