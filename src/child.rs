@@ -797,19 +797,21 @@ fn mount_volume(v: &Volume, tree: Option<BorrowedFd<'_>>) -> rustix::io::Result<
 }
 
 /// Sets `attrs` (`MOUNT_ATTR_*`) on the detached mount tree `tree` and every
-/// mount in it, and makes them private (`mount_setattr` with `AT_RECURSIVE`;
-/// rustix has no wrapper); `MOUNT_ATTR_IDMAP` takes `userns`, the user
-/// namespace whose maps it copies. Called by the parent, before the clone
-/// and (for the maps) after it.
+/// mount in it, and their `propagation` (`MS_PRIVATE`, `MS_SLAVE`,
+/// `MS_SHARED`; 0: unchanged) (`mount_setattr` with `AT_RECURSIVE`; rustix
+/// has no wrapper); `MOUNT_ATTR_IDMAP` takes `userns`, the user namespace
+/// whose maps it copies. Called by the parent, before the clone and (for
+/// the maps) after it.
 pub(crate) fn set_mount_attrs(
     tree: BorrowedFd<'_>,
     attrs: u64,
+    propagation: u64,
     userns: Option<BorrowedFd<'_>>,
 ) -> rustix::io::Result<()> {
     let attr = linux_raw_sys::general::mount_attr {
         attr_set: attrs,
         attr_clr: 0,
-        propagation: linux_raw_sys::general::MS_PRIVATE.into(),
+        propagation,
         userns_fd: userns.map_or(0, |fd| fd.as_raw_fd() as u64),
     };
     // SAFETY: `attr` is a valid `struct mount_attr` on this stack frame and its

@@ -144,7 +144,7 @@ impl Stdio {
 /// The tree of one bind mount.
 #[derive(Debug)]
 pub struct VolumeTree {
-    /// The detached tree (`nodev`, `ro` as asked, private).
+    /// The detached tree (`nodev`, `ro` and propagation as asked).
     pub tree: OwnedFd,
     /// Whether it is mapped with a user namespace (a named volume, `idmap`).
     pub mapped: bool,
@@ -180,7 +180,9 @@ impl Trees {
                 ),
                 VolumeSource::Given => given.take().ok_or(rustix::io::Errno::BADF),
             }
-            .and_then(|tree| child::set_mount_attrs(tree.as_fd(), v.attrs, None).map(|()| tree))
+            .and_then(|tree| {
+                child::set_mount_attrs(tree.as_fd(), v.attrs, v.propagation, None).map(|()| tree)
+            })
             .map_err(|e| Error::os(&step.shown, e))?;
             volumes.push(VolumeTree {
                 tree,
@@ -248,9 +250,11 @@ impl Trees {
             .filter(|v| v.mapped)
             .map(|v| (&v.tree, v.shown.clone()));
         for (tree, shown) in root.chain(volumes) {
+            // The propagation stays as set before the clone.
             child::set_mount_attrs(
                 tree.as_fd(),
                 linux_raw_sys::general::MOUNT_ATTR_IDMAP.into(),
+                0,
                 Some(ns.as_fd()),
             )
             .map_err(|e| {

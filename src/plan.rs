@@ -167,6 +167,9 @@ pub struct Volume {
     /// its owners are mapped as the root's are (else a host path keeps the
     /// host's).
     pub mapped: bool,
+    /// The tree's propagation, an `MS_*` flag (`MS_PRIVATE` unless the
+    /// mount asks for `rslave` or `rshared`).
+    pub propagation: u64,
 }
 
 /// What a user mount mounts.
@@ -724,6 +727,7 @@ fn volume_step(v: &crate::volume::Resolved, privileged: bool) -> Result<Step> {
             source,
             attrs,
             mapped,
+            propagation: m.propagation.flag(),
         }),
         shown,
     })
@@ -880,6 +884,7 @@ fn mount_steps(
                     source,
                     attrs: attr::NOSUID | attr::NODEV | attr::NOEXEC,
                     mapped: false,
+                    propagation: linux_raw_sys::general::MS_PRIVATE.into(),
                 }),
                 shown: shown.to_string(),
             });

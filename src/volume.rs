@@ -52,6 +52,86 @@ pub struct Mount {
     /// container's user namespace as its root's are (`--userns auto`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub idmap: bool,
+    /// A bind mount's propagation (docker's `rslave`, `rshared`, ...);
+    /// `rprivate` by default.
+    #[serde(default, skip_serializing_if = "Propagation::is_default")]
+    pub propagation: Propagation,
+}
+
+/// The mount propagation of a bind mount (docker's `-v HOST:CTR:rslave`,
+/// `--mount ...,bind-propagation=rslave`): whether mounts made later
+/// beneath the host path appear in the container (`slave`), and the
+/// container's beneath it on the host too (`shared`). Applied to the whole
+/// tree bound: `slave` as `rslave`, `shared` as `rshared` (docker's plain
+/// ones leave the source's submounts private).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Propagation {
+    /// Nothing propagates (the default).
+    #[default]
+    Rprivate,
+    /// As `rprivate`.
+    Private,
+    /// From the host into the container.
+    Rslave,
+    /// As `rslave`.
+    Slave,
+    /// Both ways.
+    Rshared,
+    /// As `rshared`.
+    Shared,
+}
+
+impl Propagation {
+    /// docker's names.
+    pub fn parse(s: &str) -> Option<Propagation> {
+        Some(match s {
+            "rprivate" => Propagation::Rprivate,
+            "private" => Propagation::Private,
+            "rslave" => Propagation::Rslave,
+            "slave" => Propagation::Slave,
+            "rshared" => Propagation::Rshared,
+            "shared" => Propagation::Shared,
+            _ => return None,
+        })
+    }
+
+    /// docker's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Propagation::Rprivate => "rprivate",
+            Propagation::Private => "private",
+            Propagation::Rslave => "rslave",
+            Propagation::Slave => "slave",
+            Propagation::Rshared => "rshared",
+            Propagation::Shared => "shared",
+        }
+    }
+
+    /// Whether it is `rprivate` (kept out of the record).
+    pub fn is_default(&self) -> bool {
+        *self == Propagation::Rprivate
+    }
+
+    /// The `MS_*` propagation flag that `mount_setattr` sets on the tree.
+    pub fn flag(self) -> u64 {
+        use linux_raw_sys::general::{MS_PRIVATE, MS_SHARED, MS_SLAVE};
+        match self {
+            Propagation::Rprivate | Propagation::Private => MS_PRIVATE.into(),
+            Propagation::Rslave | Propagation::Slave => MS_SLAVE.into(),
+            Propagation::Rshared | Propagation::Shared => MS_SHARED.into(),
+        }
+    }
+
+    /// Whether the host's mount must be shared (`shared`), or shared or a
+    /// slave (`slave`), for anything to propagate: `None` for `private`.
+    fn needs(self) -> Option<&'static str> {
+        match self.flag() as u32 {
+            linux_raw_sys::general::MS_SLAVE => Some("shared or slave"),
+            linux_raw_sys::general::MS_SHARED => Some("shared"),
+            _ => None,
+        }
+    }
 }
 
 /// A mount checked against the host: what the plan needs.
@@ -124,25 +204,28 @@ pub fn parse_volume(spec: &str) -> Result<Mount> {
         }
     };
     let (mut read_only, mut idmap) = (false, false);
+    let mut propagation = Propagation::default();
     for option in options.split(',').filter(|o| !o.is_empty()) {
         match option {
             "ro" | "readonly" => read_only = true,
             // A named volume is mapped anyway.
             "idmap" => idmap = name.is_none(),
             "rw" => read_only = false,
-            // The container's mounts are private already.
-            "private" | "rprivate" => {}
-            "shared" | "rshared" | "slave" | "rslave" => {
-                return Err(bad(&format!(
-                    "mount propagation {option:?} is not supported (mounts are private)"
-                )))
-            }
             "z" | "Z" => return Err(bad("SELinux relabelling (z, Z) is not supported")),
-            other => {
-                return Err(bad(&format!(
-                    "unknown option {other:?} (tupper takes ro, rw, private, rprivate, idmap)"
-                )))
-            }
+            other => match Propagation::parse(other) {
+                // docker's: a named volume's propagation is its own.
+                Some(p) if name.is_some() && !p.is_default() && p != Propagation::Private => {
+                    return Err(bad(&format!(
+                        "mount propagation {other:?} is for host paths, not named volumes"
+                    )))
+                }
+                Some(p) => propagation = p,
+                None => {
+                    return Err(bad(&format!(
+                        "unknown option {other:?} (tupper takes ro, rw, idmap and a propagation: rprivate, private, rslave, slave, rshared, shared)"
+                    )))
+                }
+            },
         }
     }
     Ok(Mount {
@@ -156,7 +239,47 @@ pub fn parse_volume(spec: &str) -> Result<Mount> {
         read_only,
         options: Vec::new(),
         idmap,
+        propagation,
     })
+}
+
+/// Refuses a propagation that nothing would take: the host's mount that
+/// holds `path` must be `needs` (`shared`, or `shared or slave`), as docker
+/// checks, else the container's copy would be private whatever it asked.
+fn check_propagation(path: &Path, needs: &str) -> std::result::Result<(), String> {
+    let stat = rustix::fs::statx(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::AtFlags::empty(),
+        rustix::fs::StatxFlags::MNT_ID,
+    )
+    .map_err(|e| format!("find its mount: {e}"))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("read /proc/self/mountinfo: {e}"))?;
+    let id = stat.stx_mnt_id.to_string();
+    let line = mountinfo
+        .lines()
+        .find(|l| l.split(' ').next() == Some(id.as_str()))
+        .ok_or_else(|| format!("its mount ({id}) is not in /proc/self/mountinfo"))?;
+    let fields: Vec<&str> = line.split(' ').collect();
+    let optional = fields
+        .iter()
+        .skip(6)
+        .take_while(|f| **f != "-")
+        .collect::<Vec<_>>();
+    let shared = optional.iter().any(|f| f.starts_with("shared:"));
+    let slave = optional.iter().any(|f| f.starts_with("master:"));
+    let ok = match needs {
+        "shared" => shared,
+        _ => shared || slave,
+    };
+    let mount_point = fields.get(4).copied().unwrap_or("?").replace("\\040", " ");
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "it is on {mount_point}, which is not a {needs} mount (nothing would propagate): make it shared (mount --make-shared {mount_point})"
+        )),
+    }
 }
 
 /// Parses `--tmpfs CTR[:OPTIONS]`: `OPTIONS` a comma list of mount flags
@@ -178,6 +301,7 @@ pub fn parse_tmpfs(spec: &str) -> Result<Mount> {
         read_only: false,
         options,
         idmap: false,
+        propagation: Propagation::default(),
     };
     let (attrs, _) = tmpfs_settings(&mount.options).map_err(|why| bad(&why))?;
     Ok(Mount {
@@ -245,6 +369,7 @@ pub fn parse_mount(spec: &str) -> Result<Mount> {
     let bad = |why: &str| Error::msg(format!("invalid --mount {spec:?}: {why}"));
     let (mut kind, mut source, mut target, mut read_only) = (None, None, None, false);
     let mut idmap = false;
+    let mut propagation = None;
     let mut options = Vec::new();
     for field in spec.split(',').filter(|f| !f.is_empty()) {
         // docker lowercases the keys and the type.
@@ -271,13 +396,15 @@ pub fn parse_mount(spec: &str) -> Result<Mount> {
             ("readonly" | "ro", Some("0" | "f" | "F" | "false" | "FALSE" | "False")) => {
                 read_only = false
             }
-            ("bind-propagation", Some("private" | "rprivate")) => {}
+            ("bind-propagation", Some(v)) => match Propagation::parse(v) {
+                Some(p) => propagation = Some(p),
+                None => {
+                    return Err(bad(&format!(
+                        "unknown bind-propagation {v:?} (rprivate, private, rslave, slave, rshared, shared)"
+                    )))
+                }
+            },
             ("idmap", None) => idmap = true,
-            ("bind-propagation", Some(other)) => {
-                return Err(bad(&format!(
-                    "mount propagation {other:?} is not supported (mounts are private)"
-                )))
-            }
             ("tmpfs-size", Some(v)) if !v.is_empty() => options.push(format!("size={v}")),
             ("tmpfs-mode", Some(v)) if !v.is_empty() => options.push(format!("mode={v}")),
             _ => return Err(bad(&format!("unknown or unsupported field {field:?}"))),
@@ -310,10 +437,15 @@ pub fn parse_mount(spec: &str) -> Result<Mount> {
                 Some(Kind::Volume) => bad("no source (tupper has no anonymous volumes)"),
                 _ => bad("no source"),
             })?;
+            if propagation.is_some() && kind == Some(Kind::Volume) {
+                return Err(bad("bind-propagation is for type=bind"));
+            }
+            let propagation = propagation.map(Propagation::name);
             let options = [(read_only, "ro"), (idmap, "idmap")]
                 .iter()
                 .filter(|(on, _)| *on)
                 .map(|(_, o)| *o)
+                .chain(propagation)
                 .collect::<Vec<_>>()
                 .join(",");
             parse_volume(&format!("{source}:{target}:{options}")).map_err(|e| bad(e.what()))
@@ -321,6 +453,9 @@ pub fn parse_mount(spec: &str) -> Result<Mount> {
         Some(Kind::Tmpfs) => {
             if source.is_some() {
                 return Err(bad("a tmpfs has no source"));
+            }
+            if propagation.is_some_and(|p| p.needs().is_some()) {
+                return Err(bad("bind-propagation is for type=bind"));
             }
             if idmap {
                 return Err(bad("idmap is for type=bind"));
@@ -424,6 +559,15 @@ pub fn resolve(mounts: &[Mount]) -> Result<Vec<Resolved>> {
                 let meta = std::fs::metadata(&path)
                     .map_err(|e| Error::os(format!("volume {source} -> {}", m.destination), e))?;
                 let shown = path_string(&path, source)?;
+                if let Some(needs) = m.propagation.needs() {
+                    check_propagation(&path, needs).map_err(|why| {
+                        Error::msg(format!(
+                            "volume {source} -> {}: {}: {why}",
+                            m.destination,
+                            m.propagation.name()
+                        ))
+                    })?;
+                }
                 m.source = Some(shown);
                 meta.is_dir()
             }
@@ -524,7 +668,8 @@ mod tests {
             "/a:/proc/x",
             "/a:/sys",
             "/a:/b:ro:x",
-            "/a:/b:shared",
+            "/a:/b:rslav",
+            "data:/b:rslave",
             "/a:/b:Z",
             "/a:/b:nocopy",
         ] {
@@ -580,12 +725,40 @@ mod tests {
             "type=bind,source=/a",
             "type=bind,source=/a,target=/b,tmpfs-size=1m",
             "type=tmpfs,source=/a,target=/b",
-            "type=bind,source=/a,target=/b,bind-propagation=shared",
+            "type=bind,source=/a,target=/b,bind-propagation=sideways",
+            "type=volume,source=data,target=/b,bind-propagation=rslave",
+            "type=tmpfs,target=/b,bind-propagation=rshared",
             "type=bind,source=/a,target=/proc/x",
             "type=bind,source=/a,target=/b,consistency=cached",
         ] {
             assert!(parse_mount(bad).is_err(), "{bad} was taken");
         }
+    }
+
+    #[test]
+    fn propagation_is_docker_s() {
+        for (given, want) in [
+            ("/a:/b", Propagation::Rprivate),
+            ("/a:/b:rslave", Propagation::Rslave),
+            ("/a:/b:ro,slave", Propagation::Slave),
+            ("/a:/b:rshared", Propagation::Rshared),
+            ("/a:/b:shared,ro", Propagation::Shared),
+            ("/a:/b:private", Propagation::Private),
+            ("data:/b:rprivate", Propagation::Rprivate),
+        ] {
+            assert_eq!(parse_volume(given).unwrap().propagation, want, "{given}");
+        }
+        let m = parse_mount("type=bind,source=/a,target=/b,bind-propagation=rslave").unwrap();
+        assert_eq!(m, parse_volume("/a:/b:rslave").unwrap());
+        // The record keeps it only when not the default.
+        let json = serde_json::to_string(&parse_volume("/a:/b").unwrap()).unwrap();
+        assert!(!json.contains("propagation"), "{json}");
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(json.contains(r#""propagation":"rslave""#), "{json}");
+        use linux_raw_sys::general::{MS_PRIVATE, MS_SHARED, MS_SLAVE};
+        assert_eq!(Propagation::Slave.flag(), u64::from(MS_SLAVE));
+        assert_eq!(Propagation::Rshared.flag(), u64::from(MS_SHARED));
+        assert_eq!(Propagation::Private.flag(), u64::from(MS_PRIVATE));
     }
 
     #[test]

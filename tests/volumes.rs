@@ -324,8 +324,8 @@ fn bad_mounts_fail_cleanly_and_change_nothing() {
         (vec!["-v".into(), volume(&dir, "/")], "'/'"),
         (vec!["-v".into(), volume(&dir, "/proc/x")], "/proc"),
         (
-            vec!["-v".into(), format!("{}:rw,shared", volume(&dir, "/x"))],
-            "propagation",
+            vec!["-v".into(), format!("{}:rw,sideways", volume(&dir, "/x"))],
+            "unknown option \"sideways\"",
         ),
         (
             vec![
@@ -729,5 +729,130 @@ fn volumes_from_mounts_the_other_containers() {
     }
     store.tupper(&["rm", "c"]).ok();
     store.tupper(&["volume", "rm", "data", "other"]).ok();
+    store.assert_no_leftovers();
+}
+
+/// A host directory bound on itself with the propagation given (`shared`,
+/// `private`), as the source of volumes that ask for one; unmounted with
+/// whatever is beneath it when dropped.
+struct BoundDir(PathBuf);
+
+impl BoundDir {
+    fn new(store: &TestStore, name: &str, propagation: &str) -> BoundDir {
+        let dir = host_dir(store, name);
+        let path = dir.to_str().unwrap().to_string();
+        sh("mount", &["--bind", &path, &path]);
+        let bound = BoundDir(dir);
+        sh("mount", &[&format!("--make-{propagation}"), &path]);
+        bound
+    }
+
+    fn path(&self, rel: &str) -> String {
+        self.0.join(rel).to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for BoundDir {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["-R", "-l", self.0.to_str().unwrap()])
+            .status();
+    }
+}
+
+/// Whether the host has a mount on `path`.
+fn host_has_mount_on(path: &str) -> bool {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(path))
+}
+
+/// `-v HOST:CTR:rslave` (docker's): a mount the host makes beneath HOST
+/// later shows in the running container, and none of the container's goes
+/// back; `rshared` sends them back too; the default (`rprivate`) neither.
+/// A host path on a private mount is refused for them (nothing would
+/// propagate), before anything is made.
+#[test]
+fn rslave_and_rshared_volumes_propagate_mounts() {
+    let store = store_with_busybox();
+    let shared = BoundDir::new(&store, "shared", "shared");
+    for sub in ["sub", "back", "kept"] {
+        fs::create_dir(shared.0.join(sub)).unwrap();
+    }
+    let on = |how: &str| format!("{}:/m{how}", shared.0.display());
+    store.detached(&["--name", "slave", "-v", &on(":rslave")], &["sleep", "60"]);
+    store.detached(&["--name", "private", "-v", &on("")], &["sleep", "60"]);
+    store.detached(
+        &[
+            "--name",
+            "both",
+            "--privileged",
+            "--mount",
+            &format!(
+                "type=bind,source={},target=/m,bind-propagation=rshared",
+                shared.0.display()
+            ),
+        ],
+        &["sleep", "60"],
+    );
+    assert_eq!(store.inspect("slave")["mounts"][0]["propagation"], "rslave");
+    // Host -> container.
+    sh("mount", &["-t", "tmpfs", "tmpfs", &shared.path("sub")]);
+    fs::write(shared.0.join("sub/marker"), "from the host\n").unwrap();
+    let cat = |name: &str| store.tupper(&["exec", name, "cat", "/m/sub/marker"]);
+    assert_eq!(cat("slave").ok(), "from the host\n");
+    assert_eq!(cat("both").ok(), "from the host\n");
+    let out = cat("private");
+    assert!(
+        out.code == 1 && out.stderr.contains("No such file"),
+        "{out:?}"
+    );
+    // Container -> host: only from the rshared one.
+    let mount_in = |name: &str, dir: &str| {
+        store
+            .tupper(&[
+                "exec",
+                "--privileged",
+                name,
+                "mount",
+                "-t",
+                "tmpfs",
+                "none",
+                dir,
+            ])
+            .ok();
+    };
+    mount_in("slave", "/m/back");
+    assert!(
+        !host_has_mount_on(&shared.path("back")),
+        "rslave sent a mount back"
+    );
+    mount_in("both", "/m/kept");
+    assert!(
+        host_has_mount_on(&shared.path("kept")),
+        "rshared did not send it"
+    );
+    store.tupper(&["rm", "-f", "slave", "private", "both"]).ok();
+    sh("umount", &[&shared.path("kept")]);
+    sh("umount", &[&shared.path("sub")]);
+
+    // Nothing propagates from a private mount: refused, nothing made.
+    let private = BoundDir::new(&store, "private", "private");
+    let before = store.state();
+    for how in ["rslave", "rshared", "slave"] {
+        let v = format!("{}:/m:{how}", private.0.display());
+        let line = run_with(&store, &["-v", &v], "true").fails(125);
+        assert!(
+            line.contains(how) && line.contains("not a shared") && line.contains("--make-shared"),
+            "{line}"
+        );
+        before.assert_same(&store.state(), how);
+    }
+    let line = run_with(&store, &["-v", "data:/m:rslave"], "true").fails(125);
+    assert!(line.contains("not named volumes"), "{line}");
+    before.assert_same(&store.state(), "a named volume with rslave");
+    drop(private);
+    drop(shared);
     store.assert_no_leftovers();
 }
