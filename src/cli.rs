@@ -68,7 +68,8 @@ Commands:
       --dns ADDR, --dns-search DOMAIN, --dns-option OPT
                                  the container's resolv.conf nameservers, search domains, options
       --add-host NAME:ADDR       add NAME to the container's /etc/hosts (ADDR host-gateway: the bridge)
-      -v, --volume HOST:CTR[:ro] bind a host file or directory into the container (read-only with :ro)
+      -v, --volume HOST:CTR[:ro] bind a host file or directory into the container (read-only with :ro;
+                                 :rslave, :rshared: mounts beneath HOST propagate in, or both ways)
       -v, --volume NAME:CTR[:ro] mount named volume NAME (made on first use, filled from the image at CTR)
       --volumes-from NAME[:ro|:rw]
                                  mount container NAME's volumes and bind mounts where it has them
