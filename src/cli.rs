@@ -32,7 +32,8 @@ Commands:
                                  its tar; - for stdin): its layers, its configuration (-c: changed)
   save [-o FILE] NAME            an image as an image archive (OCI layout and docker's manifest.json) on
                                  stdout or in FILE, for load (tupper's, docker's, podman's)
-  images [--json] [-q]           list images (--json: with their configuration; -q: only their names)
+  images [--json] [-q] [--format T]
+                                 list images (--json: with their configuration; -q: only their names)
   commit [--force] [-c INSTRUCTION]... CONTAINER IMAGE
                                  make an image of a container's files (a read-only snapshot) and its image's
                                  configuration (-c: changed)
@@ -126,11 +127,12 @@ Commands:
       --security-opt seccomp=unconfined|builtin|FILE, --security-opt no-new-privileges[=BOOL]
                                  run without the system-call filter, or with docker's JSON profile FILE;
                                  set no_new_privs
-  ps [-a] [-q] [--json] [-n N] [-l] [-f KEY=VALUE]...
+  ps [-a] [-q] [--json] [-n N] [-l] [-f KEY=VALUE]... [--format T]
                                  list running (-a: all) containers (-q: only their IDs; -n: the last N
                                  made, -l: the last; -f: id, name, label, status, exited, ancestor, volume,
                                  health, restart-policy)
-  inspect NAME|ID...             a container's record and network settings, as JSON
+  inspect [-f T] NAME|ID...      a container's record and network settings, as JSON
+                                 (--format T, -f T: docker's Go template, {{.Field}}, {{json .X}}, ...)
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
   prune [--filter label=KEY[=VALUE]]...
                                  remove every container that is not running (exited, dead)
@@ -249,6 +251,8 @@ pub enum Command {
         json: bool,
         /// `-q`: only the names.
         quiet: bool,
+        /// `--format`: each image through this template.
+        format: Option<crate::template::Template>,
     },
     /// `rmi`.
     Rmi {
@@ -273,6 +277,8 @@ pub enum Command {
         last: Option<usize>,
         /// `--filter`s.
         filters: crate::filter::Filters,
+        /// `--format`: each container through this template.
+        format: Option<crate::template::Template>,
     },
     /// `wait`.
     Wait {
@@ -283,6 +289,8 @@ pub enum Command {
     Inspect {
         /// Names or IDs.
         names: Vec<String>,
+        /// `-f`, `--format`: each container through this template.
+        format: Option<crate::template::Template>,
     },
     /// `prune`.
     Prune {
@@ -646,13 +654,20 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             }
         }
         "images" => {
-            let (flags, rest) = flags(&mut p, &["json", "quiet"])?;
-            if !rest.is_empty() {
-                return Err(bad("images takes no arguments"));
+            let (mut json, mut quiet, mut format) = (false, false, None);
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Long("json") => json = true,
+                    Arg::Short('q') | Arg::Long("quiet") => quiet = true,
+                    Arg::Long("format") => format = Some(template(&mut p)?),
+                    Arg::Value(_) => return Err(bad("images takes no arguments")),
+                    other => return Err(lex(other.unexpected())),
+                }
             }
             Command::Images {
-                json: flags[0],
-                quiet: flags[1],
+                json,
+                quiet,
+                format,
             }
         }
         "tag" => {
@@ -671,10 +686,11 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         }
         "ps" => {
             let (mut all, mut json, mut quiet, mut last) = (false, false, false, None);
-            let mut filters = Vec::new();
+            let (mut filters, mut format) = (Vec::new(), None);
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
                     Arg::Short('a') | Arg::Long("all") => all = true,
+                    Arg::Long("format") => format = Some(template(&mut p)?),
                     Arg::Short('j') | Arg::Long("json") => json = true,
                     Arg::Short('q') | Arg::Long("quiet") => quiet = true,
                     Arg::Short('l') | Arg::Long("latest") => last = Some(1),
@@ -700,6 +716,7 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 quiet,
                 last,
                 filters: crate::filter::Filters::parse("ps", &filters, crate::filter::PS_KEYS)?,
+                format,
             }
         }
         "wait" => {
@@ -710,11 +727,18 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             Command::Wait { names }
         }
         "inspect" => {
-            let (_, names) = flags(&mut p, &[])?;
+            let (mut names, mut format) = (Vec::new(), None);
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Short('f') | Arg::Long("format") => format = Some(template(&mut p)?),
+                    Arg::Value(v) => names.push(string(v)?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
             if names.is_empty() {
                 return Err(bad("inspect needs at least one container name or ID"));
             }
-            Command::Inspect { names }
+            Command::Inspect { names, format }
         }
         "rm" => {
             let (flags, names) = flags(&mut p, &["force"])?;
@@ -1869,11 +1893,17 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 format!("{name}: {} entries, {} bytes\n", stats.entries, stats.bytes),
             );
         }
-        Command::Images { json, quiet } => {
+        Command::Images {
+            json,
+            quiet,
+            format,
+        } => {
             let images = store()?.images()?;
             if *quiet {
                 let names: String = images.iter().map(|i| format!("{}\n", i.name)).collect();
                 print(&mut out, names);
+            } else if let Some(t) = format {
+                print(&mut out, render_each(t, &images));
             } else if *json {
                 print(
                     &mut out,
@@ -1917,6 +1947,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             quiet,
             last,
             filters,
+            format,
         } => {
             let mut list = store()?.containers(*all || last.is_some() || filters.want_all())?;
             list.retain(|r| filters.matches(r));
@@ -1926,6 +1957,8 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             if *quiet {
                 let ids: String = list.iter().map(|r| format!("{}\n", r.id)).collect();
                 print(&mut out, ids);
+            } else if let Some(t) = format {
+                print(&mut out, render_each(t, &list));
             } else if *json {
                 print(
                     &mut out,
@@ -1935,7 +1968,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 print(&mut out, ps_table(&list, timefmt::now()));
             }
         }
-        Command::Inspect { names } => {
+        Command::Inspect { names, format } => {
             let store = store()?;
             let records = names
                 .iter()
@@ -1958,10 +1991,13 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     Ok(v)
                 })
                 .collect::<Result<_>>()?;
-            print(
-                &mut out,
-                serde_json::to_string_pretty(&shown).unwrap_or_default() + "\n",
-            );
+            match format {
+                Some(t) => print(&mut out, render_each(t, &shown)),
+                None => print(
+                    &mut out,
+                    serde_json::to_string_pretty(&shown).unwrap_or_default() + "\n",
+                ),
+            }
         }
         Command::Cp { from, to } => {
             use crate::cp::Location;
@@ -2837,6 +2873,19 @@ fn report_failure(status: std::os::fd::BorrowedFd<'_>, e: &Error) {
     let _ = crate::fsutil::write_all(status, format!("{} {e}\n", e.exit_code()).as_bytes());
 }
 
+/// `--format TEMPLATE`'s value, parsed.
+fn template(p: &mut lexopt::Parser) -> Result<crate::template::Template> {
+    crate::template::Template::parse(&string(p.value().map_err(lex)?)?)
+}
+
+/// Each of `items` (as `--json` prints it) through template `t`.
+fn render_each<T: serde::Serialize>(t: &crate::template::Template, items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| t.render(&serde_json::to_value(i).unwrap_or_default()))
+        .collect()
+}
+
 /// Copies a container's log to stdout, from file `first` of its files at
 /// offset `from`; with `follow`, until the container's run has ended
 /// (`logs -f`), reading on in the new file when the log rotates.
@@ -3632,6 +3681,7 @@ mod tests {
                 quiet: false,
                 last: None,
                 filters: Default::default(),
+                format: None,
             }
         );
         let cli = parse(vec!["ps".into(), "-aq".into()], None).unwrap();
@@ -3652,6 +3702,23 @@ mod tests {
             Command::Ps { last: Some(1), .. }
         ));
         assert!(parse_str(&["ps", "-f", "nope=1"]).is_err());
+        for (args, format) in [
+            (&["ps", "--format", "{{.ID}}"][..], "{{.ID}}"),
+            (&["images", "--format", "{{.name}}"], "{{.name}}"),
+            (&["inspect", "-f", "{{.pid}}", "a"], "{{.pid}}"),
+            (&["inspect", "a", "--format", "json"], "json"),
+        ] {
+            let want = Some(crate::template::Template::parse(format).unwrap());
+            let got = match parse_str(args).unwrap().command {
+                Command::Ps { format, .. }
+                | Command::Images { format, .. }
+                | Command::Inspect { format, .. } => format,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(got, want, "{args:?}");
+        }
+        assert!(parse_str(&["ps", "--format", "{{range .x}}"]).is_err());
+        assert!(parse_str(&["inspect", "-f", "{{.pid}}"]).is_err());
         assert!(parse_str(&["ps", "-n", "x"]).is_err());
         let cli = parse(vec!["wait".into(), "a".into(), "b".into()], None).unwrap();
         assert_eq!(

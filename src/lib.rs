@@ -60,6 +60,7 @@ pub mod stats;
 pub mod store;
 pub mod syscall_names;
 pub mod sysctl;
+pub mod template;
 pub mod terminal;
 pub mod timefmt;
 pub mod top;

@@ -404,3 +404,52 @@ fn rm_f_of_several_rm_containers_removes_them_all() {
     assert!(store.ps_json(true).is_empty(), "{:?}", store.ps_json(true));
     store.assert_no_leftovers();
 }
+
+/// `--format` (docker's Go templates, the part scripts use) for `ps`,
+/// `inspect` and `images`: fields as tupper's JSON names them or as docker
+/// does, `json`, `index`, `join`; `--format json` one item a line; a bad
+/// template is a one-line error (125).
+#[test]
+fn format_templates_for_ps_inspect_and_images() {
+    let store = store_with_busybox();
+    let id = store.detached(&["--name", "fmt", "-l", "tier=web"], &["sleep", "60"]);
+    let line = |args: &[&str]| store.tupper(args).ok();
+    assert_eq!(
+        line(&[
+            "ps",
+            "--format",
+            "{{.ID}}\\t{{.Names}}\\t{{.State}}\\t{{index .Labels \"tier\"}}"
+        ]),
+        format!("{id}\tfmt\trunning\tweb\n")
+    );
+    let r = store.inspect("fmt");
+    assert_eq!(
+        line(&[
+            "inspect",
+            "-f",
+            "{{.pid}} {{json .labels}} {{join .command \",\"}}",
+            "fmt"
+        ]),
+        format!("{} {{\"tier\":\"web\"}} sleep,60\n", r["pid"])
+    );
+    assert_eq!(
+        line(&["inspect", "--format", "{{.nothing}}", "fmt", id.as_str()]),
+        "<no value>\n<no value>\n"
+    );
+    assert_eq!(line(&["images", "--format", "{{.Name}}"]), "bb\n");
+    // One JSON object a line, as --json's items.
+    let json = line(&["ps", "--format", "json"]);
+    assert_eq!(json.lines().count(), 1, "{json}");
+    let item: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(item["id"], id.as_str());
+    for (args, why) in [
+        (&["ps", "--format", "{{.ID"][..], "without its }}"),
+        (&["inspect", "-f", "{{range .x}}{{end}}", "fmt"], "range"),
+        (&["images", "--format", "table {{.Name}}"], "table"),
+    ] {
+        let e = store.tupper(args).fails(125);
+        assert!(e.contains("--format") && e.contains(why), "{args:?}: {e}");
+    }
+    store.tupper(&["rm", "-f", "fmt"]).ok();
+    store.assert_no_leftovers();
+}
