@@ -113,6 +113,7 @@ Commands:
       --domainname NAME          the container's NIS domain name (/etc/hosts: HOSTNAME.NAME HOSTNAME)
       --oom-score-adj N          its processes' oom_score_adj (-1000 to 1000)
       --storage-opt size=BYTES   limit what it writes to its root (btrfs simple quotas; 0: none)
+      --timeout SECONDS          kill the command (SIGKILL, exit 137) once it has run that long
       --log-driver DRIVER        json-file (default), local (rotated: 5 files of 20 MiB) or none
       --log-opt max-size=BYTES   rotate the log (-d) at that size; max-file=N: files kept (1: emptied)
       --cidfile FILE             write the container's ID to FILE (which must not exist)
@@ -561,6 +562,8 @@ pub struct RunArgs {
     pub oom_score_adj: Option<i32>,
     /// `--storage-opt size=`, bytes.
     pub storage_size: Option<u64>,
+    /// `--timeout`, seconds (0: none).
+    pub timeout: Option<u64>,
     /// `--log-driver`.
     pub log_driver: Option<String>,
     /// `--log-opt`s, as given.
@@ -1370,6 +1373,14 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                 a.storage_size = parse_storage_opt(&string(p.value().map_err(lex)?)?)?;
             }
             Some(Arg::Long("log-driver")) => a.log_driver = Some(string(p.value().map_err(lex)?)?),
+            Some(Arg::Long("timeout")) => {
+                let v = string(p.value().map_err(lex)?)?;
+                a.timeout = match v.parse::<u64>() {
+                    Ok(0) => None,
+                    Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+                    _ => return Err(bad(format!("--timeout {v:?}: a number of seconds"))),
+                };
+            }
             Some(Arg::Long("log-opt")) => a.log_opts.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("oom-score-adj")) => {
                 let v = string(p.value().map_err(lex)?)?;
@@ -1651,6 +1662,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         storage_size: a.storage_size,
         log: crate::logfile::LogConfig::parse(a.log_driver.as_deref(), &a.log_opts)?,
         stdio: None,
+        timeout: a.timeout.map(std::time::Duration::from_secs),
         publish_all: a.publish_all,
         expose: a.expose.clone(),
         health: a.health.clone(),
@@ -3625,6 +3637,7 @@ mod tests {
             oom_score_adj: None,
             storage_size: None,
             log: None,
+            timeout: None,
             restarting: false,
             health: None,
         };

@@ -188,6 +188,9 @@ pub struct Record {
     /// grows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<crate::logfile::LogConfig>,
+    /// `--timeout`, seconds: each run of its command is killed after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
     /// Whether its restart policy is waiting to start it again (computed
     /// when read: see [`Store::hold_restarting`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -285,6 +288,8 @@ pub struct RunConfig {
     pub storage_size: Option<u64>,
     /// `--log-driver` and `--log-opt`.
     pub log: Option<crate::logfile::LogConfig>,
+    /// `--timeout`, seconds.
+    pub timeout: Option<u64>,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -619,6 +624,7 @@ impl Store {
             oom_score_adj: config.oom_score_adj,
             storage_size: config.storage_size,
             log: config.log,
+            timeout: config.timeout,
             restarting: false,
             health: None,
             restart_count: 0,

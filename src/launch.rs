@@ -772,6 +772,28 @@ pub fn wait(pidfd: BorrowedFd<'_>) -> Result<i32> {
     }
 }
 
+/// Sends SIGKILL to the process of `pidfd` at `deadline` (`--timeout`),
+/// unless it has ended by then; returns once either happened.
+pub fn kill_at(pidfd: BorrowedFd<'_>, deadline: std::time::Instant) {
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            let _ = send_signal(pidfd, libc::SIGKILL);
+            return;
+        }
+        let timeout = rustix::time::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(_) if fds[0].revents().contains(PollFlags::IN) => return,
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
 /// Blocks the forwarded signals in the calling thread and receives them on a
 /// `signalfd`, to pass on to the container while `tupper run` waits.
 #[derive(Debug)]

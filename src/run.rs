@@ -132,6 +132,9 @@ pub struct Spec {
     /// `--storage-opt size=`: the most its root may hold besides what it
     /// shares with its image, in bytes (see [`Store::limit_storage`]).
     pub storage_size: Option<u64>,
+    /// `--timeout` (podman's): the command is killed (SIGKILL, exit 137)
+    /// once it has run this long; each start of the container runs it anew.
+    pub timeout: Option<std::time::Duration>,
     /// The command's stdin, stdout and stderr in place of tupper's (a
     /// library caller's: a test harness that reads each container's output
     /// from pipes of its own); the CLI has none. Not with `tty`.
@@ -196,6 +199,7 @@ impl Default for Spec {
             volumes_from: Vec::new(),
             oom_score_adj: None,
             storage_size: None,
+            timeout: None,
             stdio: None,
             log: None,
             publish_all: false,
@@ -288,6 +292,7 @@ impl Spec {
             volumes_from: Vec::new(),
             oom_score_adj: record.oom_score_adj,
             storage_size: record.storage_size,
+            timeout: record.timeout.map(std::time::Duration::from_secs),
             stdio: None,
             log: record.log.clone(),
             // Published already: the record's ports (a free one each).
@@ -445,6 +450,8 @@ pub struct Container<'s> {
     own_process_group: bool,
     /// Its block of host ids (`--userns auto`), held until it ends.
     _userns: Option<crate::userns::Range>,
+    /// When `--timeout` kills it.
+    deadline: Option<std::time::Instant>,
 }
 
 impl Store {
@@ -1196,6 +1203,7 @@ impl Store {
                 launched,
                 own_process_group: plan.own_process_group,
                 _userns: userns,
+                deadline: spec.timeout.map(|t| std::time::Instant::now() + t),
             })),
             Err(err) => {
                 // The command never ran.
@@ -1271,6 +1279,7 @@ impl Store {
                 domainname: spec.domainname.clone(),
                 oom_score_adj: spec.oom_score_adj,
                 storage_size: spec.storage_size,
+                timeout: spec.timeout.map(|t| t.as_secs()),
                 log: spec.log.clone(),
             },
         )
@@ -1607,9 +1616,13 @@ impl Container<'_> {
             .and_then(|c| c.healthcheck.as_ref())
             .filter(|h| h.enabled());
         let (store, id) = (self.store, self.record.id.as_str());
+        let deadline = self.deadline;
         let code = std::thread::scope(|s| {
             if let Some(check) = check {
                 s.spawn(move || crate::health::monitor(store, id, pidfd, check));
+            }
+            if let Some(deadline) = deadline {
+                s.spawn(move || launch::kill_at(pidfd, deadline));
             }
             match (forwarder, terminal) {
                 (Some(f), Some(t)) => crate::terminal::relay(t, pidfd, f),

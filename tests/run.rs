@@ -450,3 +450,84 @@ fn cidfile_holds_the_id() {
     }
     store.assert_no_leftovers();
 }
+
+/// `--timeout SECONDS` (podman's): the command is killed (SIGKILL, exit
+/// 137) once it has run that long, in the foreground, detached (the
+/// record keeps the exit) and at each `start` of a created container; a
+/// command that ends first is not touched; bad values are refused.
+#[test]
+fn timeout_kills_a_command_that_runs_too_long() {
+    let store = store_with_busybox();
+    let started = Instant::now();
+    let out = store.tupper(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--timeout",
+        "1",
+        "bb",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(out.code, 137, "{out:?}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+    store.run_rm("bb", &["true"]).ok();
+    let out = store.tupper(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--timeout",
+        "30",
+        "bb",
+        "true",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    store.detached(&["--name", "d", "--timeout", "1"], &["sleep", "30"]);
+    assert_eq!(store.tupper(&["wait", "d"]).ok(), "137\n");
+    assert_eq!(store.inspect("d")["timeout"], 1);
+    store
+        .tupper(&[
+            "create",
+            "--net",
+            "none",
+            "--name",
+            "c",
+            "--timeout",
+            "1",
+            "bb",
+            "sleep",
+            "30",
+        ])
+        .ok();
+    assert_eq!(store.tupper(&["start", "-a", "c"]).code, 137);
+    assert_eq!(
+        store.tupper(&["start", "-a", "c"]).code,
+        137,
+        "a second start"
+    );
+    let before = store.state();
+    for bad in ["-1", "1.5", "soon", ""] {
+        let line = store
+            .tupper(&[
+                "run",
+                "--rm",
+                "--net",
+                "none",
+                "--timeout",
+                bad,
+                "bb",
+                "true",
+            ])
+            .fails(125);
+        assert!(line.contains("--timeout"), "{bad}: {line}");
+    }
+    before.assert_same(&store.state(), "bad --timeout values");
+    store.tupper(&["rm", "d", "c"]).ok();
+    store.assert_no_leftovers();
+}
