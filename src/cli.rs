@@ -114,6 +114,7 @@ Commands:
       --oom-score-adj N          its processes' oom_score_adj (-1000 to 1000)
       --storage-opt size=BYTES   limit what it writes to its root (btrfs simple quotas; 0: none)
       --timeout SECONDS          kill the command (SIGKILL, exit 137) once it has run that long
+      --health-on-failure ACTION none, kill (its restart policy applies) or stop, once unhealthy
       --log-driver DRIVER        json-file (default), local (rotated: 5 files of 20 MiB) or none
       --log-opt max-size=BYTES   rotate the log (-d) at that size; max-file=N: files kept (1: emptied)
       --cidfile FILE             write the container's ID to FILE (which must not exist)
@@ -564,6 +565,8 @@ pub struct RunArgs {
     pub storage_size: Option<u64>,
     /// `--timeout`, seconds (0: none).
     pub timeout: Option<u64>,
+    /// `--health-on-failure`.
+    pub health_on_failure: crate::health::OnFailure,
     /// `--log-driver`.
     pub log_driver: Option<String>,
     /// `--log-opt`s, as given.
@@ -1324,6 +1327,11 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
                 a.health.test = vec!["CMD-SHELL".into(), cmd];
             }
             Some(Arg::Long("no-healthcheck")) => a.health.test = vec!["NONE".into()],
+            Some(Arg::Long("health-on-failure")) => {
+                let v = string(p.value().map_err(lex)?)?;
+                a.health_on_failure = crate::health::OnFailure::parse(&v)
+                    .map_err(|why| bad(format!("invalid --health-on-failure {v:?}: {why}")))?;
+            }
             Some(Arg::Long(
                 flag @ ("health-interval"
                 | "health-timeout"
@@ -1663,6 +1671,7 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
         log: crate::logfile::LogConfig::parse(a.log_driver.as_deref(), &a.log_opts)?,
         stdio: None,
         timeout: a.timeout.map(std::time::Duration::from_secs),
+        health_on_failure: a.health_on_failure,
         publish_all: a.publish_all,
         expose: a.expose.clone(),
         health: a.health.clone(),
@@ -3638,6 +3647,7 @@ mod tests {
             storage_size: None,
             log: None,
             timeout: None,
+            health_on_failure: Default::default(),
             restarting: false,
             health: None,
         };

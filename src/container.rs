@@ -191,6 +191,9 @@ pub struct Record {
     /// `--timeout`, seconds: each run of its command is killed after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
+    /// `--health-on-failure`, unless `none`.
+    #[serde(default, skip_serializing_if = "crate::health::OnFailure::is_none")]
+    pub health_on_failure: crate::health::OnFailure,
     /// Whether its restart policy is waiting to start it again (computed
     /// when read: see [`Store::hold_restarting`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -290,6 +293,8 @@ pub struct RunConfig {
     pub log: Option<crate::logfile::LogConfig>,
     /// `--timeout`, seconds.
     pub timeout: Option<u64>,
+    /// `--health-on-failure`.
+    pub health_on_failure: crate::health::OnFailure,
 }
 
 /// A container's security settings, as `inspect` shows them.
@@ -625,6 +630,7 @@ impl Store {
             storage_size: config.storage_size,
             log: config.log,
             timeout: config.timeout,
+            health_on_failure: config.health_on_failure,
             restarting: false,
             health: None,
             restart_count: 0,

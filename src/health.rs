@@ -270,7 +270,80 @@ impl Store {
 /// (`pid1`, a pidfd) has ended, writing its health after each probe (see
 /// the module's text). Errors of a probe are its failure; an error writing
 /// the state ends the checks, on stderr.
-pub(crate) fn monitor(store: &Store, id: &str, pid1: BorrowedFd<'_>, check: &Healthcheck) {
+/// `--health-on-failure` (podman's): what happens to a container that
+/// turns `unhealthy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Nothing (the default, docker's).
+    #[default]
+    None,
+    /// SIGKILL: its restart policy then applies (`always`, `on-failure`:
+    /// exit 137), as after any end that no user asked for.
+    Kill,
+    /// `tupper stop`'s: its stop signal, SIGKILL after its stop timeout,
+    /// and no restart.
+    Stop,
+}
+
+impl OnFailure {
+    /// Parses `none`, `kill` or `stop`.
+    pub fn parse(s: &str) -> std::result::Result<OnFailure, String> {
+        match s {
+            "none" => Ok(OnFailure::None),
+            "kill" => Ok(OnFailure::Kill),
+            "stop" => Ok(OnFailure::Stop),
+            "restart" => Err("restart is not supported: kill, with --restart always or on-failure, starts it again".into()),
+            _ => Err("expected none, kill or stop".into()),
+        }
+    }
+
+    /// Whether it is `none` (kept out of the record).
+    pub fn is_none(&self) -> bool {
+        *self == OnFailure::None
+    }
+}
+
+/// Carries out `on_failure` on container `rec` (PID 1 `pid1`), which just
+/// turned unhealthy.
+fn act_on_failure(
+    store: &Store,
+    rec: &crate::container::Record,
+    pid1: BorrowedFd<'_>,
+    on_failure: OnFailure,
+) {
+    let send = |signal: i32| {
+        let _ = rustix::process::pidfd_send_signal(
+            pid1,
+            rustix::process::Signal::from_named_raw(signal)
+                .unwrap_or(rustix::process::Signal::KILL),
+        );
+    };
+    match on_failure {
+        OnFailure::None => {}
+        OnFailure::Kill => send(libc::SIGKILL),
+        OnFailure::Stop => {
+            let _ = store.mark_stopped(rec, crate::restart::Stopped::Canceled);
+            send(rec.stop_signal.unwrap_or(libc::SIGTERM));
+            let grace = match rec.stop_timeout {
+                Some(t) if t < 0 => return,
+                Some(t) => Duration::from_secs(t as u64),
+                None => Duration::from_secs(10),
+            };
+            if !ended_within(pid1, grace) {
+                send(libc::SIGKILL);
+            }
+        }
+    }
+}
+
+pub(crate) fn monitor(
+    store: &Store,
+    rec: &crate::container::Record,
+    pid1: BorrowedFd<'_>,
+    check: &Healthcheck,
+) {
+    let id = rec.id.as_str();
     let mut health = Health {
         status: "starting".into(),
         failing_streak: 0,
@@ -313,6 +386,10 @@ pub(crate) fn monitor(store: &Store, id: &str, pid1: BorrowedFd<'_>, check: &Hea
             health.log.remove(0);
         }
         result = store.write_health(id, &health);
+        if health.status == "unhealthy" && !rec.health_on_failure.is_none() {
+            act_on_failure(store, rec, pid1, rec.health_on_failure);
+            return;
+        }
     }
     if let Err(e) = result {
         eprintln!("tupper: health check of container {id}: {}", e.what());

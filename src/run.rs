@@ -132,6 +132,9 @@ pub struct Spec {
     /// `--storage-opt size=`: the most its root may hold besides what it
     /// shares with its image, in bytes (see [`Store::limit_storage`]).
     pub storage_size: Option<u64>,
+    /// `--health-on-failure` (podman's): what becomes of it once its
+    /// health check finds it unhealthy.
+    pub health_on_failure: crate::health::OnFailure,
     /// `--timeout` (podman's): the command is killed (SIGKILL, exit 137)
     /// once it has run this long; each start of the container runs it anew.
     pub timeout: Option<std::time::Duration>,
@@ -199,6 +202,7 @@ impl Default for Spec {
             volumes_from: Vec::new(),
             oom_score_adj: None,
             storage_size: None,
+            health_on_failure: Default::default(),
             timeout: None,
             stdio: None,
             log: None,
@@ -293,6 +297,7 @@ impl Spec {
             oom_score_adj: record.oom_score_adj,
             storage_size: record.storage_size,
             timeout: record.timeout.map(std::time::Duration::from_secs),
+            health_on_failure: record.health_on_failure,
             stdio: None,
             log: record.log.clone(),
             // Published already: the record's ports (a free one each).
@@ -1280,6 +1285,7 @@ impl Store {
                 oom_score_adj: spec.oom_score_adj,
                 storage_size: spec.storage_size,
                 timeout: spec.timeout.map(|t| t.as_secs()),
+                health_on_failure: spec.health_on_failure,
                 log: spec.log.clone(),
             },
         )
@@ -1615,11 +1621,11 @@ impl Container<'_> {
             .as_ref()
             .and_then(|c| c.healthcheck.as_ref())
             .filter(|h| h.enabled());
-        let (store, id) = (self.store, self.record.id.as_str());
+        let (store, record) = (self.store, &self.record);
         let deadline = self.deadline;
         let code = std::thread::scope(|s| {
             if let Some(check) = check {
-                s.spawn(move || crate::health::monitor(store, id, pidfd, check));
+                s.spawn(move || crate::health::monitor(store, record, pidfd, check));
             }
             if let Some(deadline) = deadline {
                 s.spawn(move || launch::kill_at(pidfd, deadline));

@@ -235,3 +235,78 @@ fn the_images_check_and_the_runs_options_over_it() {
     store.tupper(&["rmi", "hc"]).ok();
     store.assert_no_leftovers();
 }
+
+/// `--health-on-failure` (podman's): `kill` ends an unhealthy container
+/// with SIGKILL, after which its restart policy applies (exit 137:
+/// `on-failure` starts it again); `stop` stops it as `tupper stop` does
+/// (its stop signal), and no policy starts it again.
+#[test]
+fn health_on_failure_kills_or_stops_an_unhealthy_container() {
+    let store = store_with_busybox();
+    let failing = [
+        "--health-cmd",
+        "false",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "1",
+    ];
+    let mut opts = vec![
+        "--name",
+        "k",
+        "--health-on-failure",
+        "kill",
+        "--restart",
+        "on-failure:1",
+    ];
+    opts.extend(failing);
+    store.detached(&opts, &["sleep", "60"]);
+    // Killed, started again once (the policy's one restart), killed again.
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            let r = store.inspect("k");
+            r["status"] == "exited" && r["restart_count"] == 1 && r["restarting"].is_null()
+        }),
+        "{}",
+        store.inspect("k")
+    );
+    let r = store.inspect("k");
+    assert_eq!(r["exit_code"], 137, "{r}");
+    assert_eq!(r["health_on_failure"], "kill", "{r}");
+
+    let mut opts = vec![
+        "--name",
+        "s",
+        "--health-on-failure",
+        "stop",
+        "--restart",
+        "always",
+    ];
+    opts.extend(failing);
+    let script = "trap 'exit 3' TERM; while :; do sleep 0.05; done";
+    store.detached(&opts, &["sh", "-c", script]);
+    assert_eq!(store.tupper(&["wait", "s"]).ok(), "3\n");
+    std::thread::sleep(Duration::from_millis(500));
+    let r = store.inspect("s");
+    assert_eq!(r["status"], "exited", "{r}");
+    assert!(r["restart_count"].is_null(), "always started it again: {r}");
+
+    let line = store
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "none",
+            "--health-on-failure",
+            "restart",
+            "bb",
+            "true",
+        ])
+        .fails(125);
+    assert!(
+        line.contains("--health-on-failure") && line.contains("kill"),
+        "{line}"
+    );
+    store.tupper(&["rm", "k", "s"]).ok();
+    store.assert_no_leftovers();
+}
