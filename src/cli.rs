@@ -146,15 +146,16 @@ Commands:
        NAME|ID COMMAND [ARG]...  run a command in a running container (-d: in the background;
                                  --privileged: every capability)
   wait NAME|ID...                wait for containers to end; print their exit codes
-  stop [-t SECONDS] NAME|ID...   stop running containers: SIGTERM (or --stop-signal), SIGKILL after -t
-                                 (default the container's --stop-timeout, else 10)
+  stop [-t SECONDS] [-s SIGNAL] NAME|ID...
+                                 stop running containers: SIGTERM (or --stop-signal, or -s), SIGKILL
+                                 after -t (default the container's --stop-timeout, else 10)
   start [-a] NAME|ID...          run stopped containers' commands again, in the background
                                  (-a: one, in the foreground, exiting as it does)
   start --all [--boot] [-f KEY=VALUE]...
                                  start every container that does not run and passes ps's filters
                                  (--boot: only those docker's daemon starts as it starts; at boot)
-  restart [-t SECONDS] NAME|ID...
-                                 stop (as stop -t) and start containers
+  restart [-t SECONDS] [-s SIGNAL] NAME|ID...
+                                 stop (as stop -t -s) and start containers
   kill [-s SIGNAL] NAME|ID...    send a signal (default KILL) to running containers
   logs [-f] [-n N] NAME|ID       the output of a container started with run -d (-f: follow; -n, --tail: the last N lines)
   port NAME|ID [PORT[/PROTO]]    the published ports of a container (docker's format)
@@ -339,6 +340,8 @@ pub enum Command {
         /// Seconds between the stop signal and SIGKILL (`None`: the
         /// container's `--stop-timeout`, else 10).
         timeout: Option<u64>,
+        /// `-s`: the signal in place of the container's stop signal.
+        signal: Option<rustix::process::Signal>,
     },
     /// `start`: run a container's command again.
     Start {
@@ -363,6 +366,8 @@ pub enum Command {
         names: Vec<String>,
         /// Seconds between the stop signal and SIGKILL, as `stop`'s.
         timeout: Option<u64>,
+        /// `-s`, as `stop`'s.
+        signal: Option<rustix::process::Signal>,
     },
     /// `kill`.
     Kill {
@@ -851,16 +856,26 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             }
         }
         "stop" => {
-            let (names, value) = names_and_option(&mut p, "stop", 't', &["time", "timeout"])?;
+            let (names, [time, signal]) = names_and_options(
+                &mut p,
+                "stop",
+                [('t', &["time", "timeout"]), ('s', &["signal"])],
+            )?;
             Command::Stop {
                 names,
-                timeout: parse_stop_timeout("stop", value.as_deref())?,
+                timeout: parse_stop_timeout("stop", time.as_deref())?,
+                signal: signal.map(|v| parse_signal("stop -s", &v)).transpose()?,
             }
         }
         "restart" => {
-            let (names, value) = names_and_option(&mut p, "restart", 't', &["time", "timeout"])?;
+            let (names, [value, signal]) = names_and_options(
+                &mut p,
+                "restart",
+                [('t', &["time", "timeout"]), ('s', &["signal"])],
+            )?;
             Command::Restart {
                 names,
+                signal: signal.map(|v| parse_signal("restart -s", &v)).transpose()?,
                 timeout: parse_stop_timeout("restart", value.as_deref())?,
             }
         }
@@ -1077,13 +1092,29 @@ fn names_and_option(
     short: char,
     long: &[&str],
 ) -> Result<(Vec<String>, Option<String>)> {
-    let (mut names, mut value) = (Vec::new(), None);
+    let (names, [value]) = names_and_options(p, command, [(short, long)])?;
+    Ok((names, value))
+}
+
+/// [`names_and_option`] with `N` options, each a short letter and its long
+/// names; their values in that order.
+fn names_and_options<const N: usize>(
+    p: &mut Parser,
+    command: &str,
+    options: [(char, &[&str]); N],
+) -> Result<(Vec<String>, [Option<String>; N])> {
+    let mut names = Vec::new();
+    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
     while let Some(arg) = p.next().map_err(lex)? {
-        match arg {
-            Arg::Short(c) if c == short => value = Some(string(p.value().map_err(lex)?)?),
-            Arg::Long(l) if long.contains(&l) => value = Some(string(p.value().map_err(lex)?)?),
-            Arg::Value(v) => names.push(string(v)?),
-            other => return Err(lex(other.unexpected())),
+        let at = match &arg {
+            Arg::Short(c) => options.iter().position(|(s, _)| s == c),
+            Arg::Long(l) => options.iter().position(|(_, longs)| longs.contains(l)),
+            Arg::Value(_) => None,
+        };
+        match (at, arg) {
+            (Some(i), _) => values[i] = Some(string(p.value().map_err(lex)?)?),
+            (None, Arg::Value(v)) => names.push(string(v)?),
+            (None, other) => return Err(lex(other.unexpected())),
         }
     }
     if names.is_empty() {
@@ -1091,7 +1122,7 @@ fn names_and_option(
             "{command} needs at least one container name or ID"
         )));
     }
-    Ok((names, value))
+    Ok((names, values))
 }
 
 /// `volume`'s subcommand and its arguments.
@@ -2323,22 +2354,32 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 return Err(e);
             }
         }
-        Command::Restart { names, timeout } => {
+        Command::Restart {
+            names,
+            timeout,
+            signal,
+        } => {
             drop(out);
             for n in names {
                 let store = store()?;
                 // Stopped even when not running: its policy may be about
                 // to restart it (the stop cancels that).
-                store.stop_container(n, timeout.map(std::time::Duration::from_secs))?;
+                let timeout = timeout.map(std::time::Duration::from_secs);
+                store.stop_container_with(n, timeout, *signal)?;
                 if let Some(code) = start_detached(&cli.root, n)? {
                     return Ok(code);
                 }
             }
         }
-        Command::Stop { names, timeout } => {
+        Command::Stop {
+            names,
+            timeout,
+            signal,
+        } => {
             let store = store()?;
             for n in names {
-                store.stop_container(n, timeout.map(std::time::Duration::from_secs))?;
+                let timeout = timeout.map(std::time::Duration::from_secs);
+                store.stop_container_with(n, timeout, *signal)?;
                 print(&mut out, format!("{n}\n"));
             }
         }
@@ -3414,9 +3455,21 @@ mod tests {
             cli.command,
             Command::Stop {
                 names: vec!["a".into(), "b".into()],
-                timeout: Some(3)
+                timeout: Some(3),
+                signal: None,
             }
         );
+        assert_eq!(
+            parse_str(&["stop", "a", "-s", "USR1", "-t", "2"])
+                .unwrap()
+                .command,
+            Command::Stop {
+                names: vec!["a".into()],
+                timeout: Some(2),
+                signal: Some(rustix::process::Signal::USR1),
+            }
+        );
+        assert!(parse_str(&["stop", "-s", "NOPE", "a"]).is_err());
         let cli = parse_str(&["stop", "a"]).unwrap();
         assert!(matches!(cli.command, Command::Stop { timeout: None, .. }));
         assert!(parse_str(&["stop", "-t", "x", "a"]).is_err());
@@ -3461,7 +3514,8 @@ mod tests {
                 .command,
             Command::Restart {
                 names: vec!["a".into()],
-                timeout: Some(u64::MAX)
+                timeout: Some(u64::MAX),
+                signal: None,
             }
         );
         for bad in [

@@ -1204,6 +1204,17 @@ impl Store {
         name_or_id: &str,
         timeout: Option<std::time::Duration>,
     ) -> Result<()> {
+        self.stop_container_with(name_or_id, timeout, None)
+    }
+
+    /// [`Store::stop_container`] with `signal` in place of its stop signal
+    /// (`tupper stop -s`, docker's).
+    pub fn stop_container_with(
+        &self,
+        name_or_id: &str,
+        timeout: Option<std::time::Duration>,
+        signal: Option<rustix::process::Signal>,
+    ) -> Result<()> {
         use rustix::process::{pidfd_send_signal, Signal};
         let rec = self.find_container(name_or_id)?;
         // The container's own (`--stop-timeout`, -1 forever), else docker's 10 s.
@@ -1212,7 +1223,7 @@ impl Store {
             Some(t) => std::time::Duration::from_secs(t as u64),
             None => std::time::Duration::from_secs(10),
         });
-        let signal = match rec.stop_signal {
+        let signal = match signal.map(|s| s.as_raw()).or(rec.stop_signal) {
             None => Signal::TERM,
             Some(n) => crate::launch::signal_from_raw(n).ok_or_else(|| {
                 Error::msg(format!(

@@ -719,3 +719,34 @@ fn a_crash_s_log_leftovers_are_swept() {
     assert_eq!(log_names(&store, id), [] as [String; 0]);
     store.assert_no_leftovers();
 }
+
+/// `stop -s SIGNAL` (docker 23's): that signal in place of the container's
+/// stop signal; `restart -s` too.
+#[test]
+fn stop_with_a_signal_of_its_own() {
+    let store = store_with_busybox();
+    let script = "trap 'exit 7' USR1; trap 'exit 3' TERM; echo up; while :; do sleep 0.05; done";
+    detached(&store, &["--name", "s"], &["sh", "-c", script]);
+    let up = |n: usize| {
+        wait_for(Duration::from_secs(20), || {
+            store.tupper(&["logs", "s"]).stdout.lines().count() >= n
+        })
+    };
+    assert!(up(1));
+    assert_eq!(store.tupper(&["stop", "-s", "USR1", "s"]).ok(), "s\n");
+    assert_eq!(store.ps_entry("s")["exit_code"], 7);
+    store.tupper(&["start", "s"]).ok();
+    assert!(up(2));
+    store.tupper(&["restart", "--signal", "10", "s"]).ok();
+    assert!(up(3));
+    assert_eq!(store.tupper(&["stop", "s"]).ok(), "s\n");
+    assert_eq!(
+        store.ps_entry("s")["exit_code"],
+        3,
+        "the stop signal is SIGTERM again"
+    );
+    let line = store.tupper(&["stop", "-s", "NOPE", "s"]).fails(125);
+    assert!(line.contains("NOPE"), "{line}");
+    store.tupper(&["rm", "s"]).ok();
+    store.assert_no_leftovers();
+}
