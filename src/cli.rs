@@ -752,7 +752,9 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             Command::Inspect { names, format }
         }
         "rm" => {
-            let (flags, names) = flags(&mut p, &["force"])?;
+            // `-v` (docker's `--volumes`: its anonymous volumes, of which
+            // tupper has none) is taken and changes nothing.
+            let (flags, names) = flags(&mut p, &["force", "volumes"])?;
             if names.is_empty() {
                 return Err(bad("rm needs at least one container name or ID"));
             }
@@ -3470,6 +3472,10 @@ mod tests {
             }
         );
         assert!(parse_str(&["stop", "-s", "NOPE", "a"]).is_err());
+        assert!(matches!(
+            parse_str(&["rm", "-fv", "a"]).unwrap().command,
+            Command::Rm { force: true, .. }
+        ));
         let cli = parse_str(&["stop", "a"]).unwrap();
         assert!(matches!(cli.command, Command::Stop { timeout: None, .. }));
         assert!(parse_str(&["stop", "-t", "x", "a"]).is_err());
