@@ -127,12 +127,16 @@ pub fn owner_of(name: &str) -> Option<&str> {
 }
 
 /// Removes every file of container `id`'s log (`rm`): the current one and
-/// the rotated ones, which are numbered from 1 without a gap.
+/// the rotated ones, numbered from 1 (a rotation cut short by a crash may
+/// have left one gap; `ps -a`'s sweep takes what is past more).
 pub fn remove_all(dir: BorrowedFd<'_>, id: &str) {
     let _ = rfs::unlinkat(dir, file_name(id, 0).as_str(), AtFlags::empty());
+    let mut missing = 0;
     for n in 1.. {
-        if rfs::unlinkat(dir, file_name(id, n).as_str(), AtFlags::empty()).is_err() {
-            break;
+        match rfs::unlinkat(dir, file_name(id, n).as_str(), AtFlags::empty()) {
+            Ok(()) => missing = 0,
+            Err(_) if missing < 2 => missing += 1,
+            Err(_) => break,
         }
     }
 }
@@ -199,6 +203,24 @@ impl Rotating {
             self.empty();
             return;
         };
+        // The new file first: when `ID.log` has no name (yet), nothing has
+        // moved.
+        if rfs::renameat_with(
+            dir,
+            temporary.as_str(),
+            dir,
+            current.as_str(),
+            rfs::RenameFlags::EXCHANGE,
+        )
+        .is_err()
+        {
+            let _ = rfs::unlinkat(dir, temporary.as_str(), AtFlags::empty());
+            self.empty();
+            return;
+        }
+        self.file = new;
+        // `temporary` is the old file now: the older ones move up, and it
+        // becomes `ID.log.1`.
         for k in (1..self.max_file - 1).rev() {
             let _ = rfs::renameat(
                 dir,
@@ -207,28 +229,12 @@ impl Rotating {
                 file_name(&self.id, k + 1).as_str(),
             );
         }
-        match rfs::renameat_with(
+        let _ = rfs::renameat(
             dir,
             temporary.as_str(),
             dir,
-            current.as_str(),
-            rfs::RenameFlags::EXCHANGE,
-        ) {
-            Ok(()) => {
-                // `temporary` is the old file now.
-                let _ = rfs::renameat(
-                    dir,
-                    temporary.as_str(),
-                    dir,
-                    file_name(&self.id, 1).as_str(),
-                );
-                self.file = new;
-            }
-            Err(_) => {
-                let _ = rfs::unlinkat(dir, temporary.as_str(), AtFlags::empty());
-                self.empty();
-            }
-        }
+            file_name(&self.id, 1).as_str(),
+        );
     }
 
     /// Empties the current file; the next bytes go at its start (a new
@@ -646,6 +652,21 @@ mod tests {
         assert_eq!(names, ["c.json", "c.log", "c.log.1", "c.log.2"]);
         remove_all(log.dir.as_fd(), "c");
         assert!(!path.join("c.log").exists() && !path.join("c.log.2").exists());
+        std::fs::remove_dir_all(&path).unwrap();
+    }
+
+    #[test]
+    fn remove_all_takes_the_files_past_a_gap() {
+        let (path, log) = rotating(10, 5);
+        for name in ["c.log.1", "c.log.3", "c.log.4"] {
+            std::fs::write(path.join(name), b"x\n").unwrap();
+        }
+        remove_all(log.dir.as_fd(), "c");
+        let left: Vec<String> = std::fs::read_dir(&path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, ["c.json"]);
         std::fs::remove_dir_all(&path).unwrap();
     }
 
