@@ -138,7 +138,7 @@ Commands:
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
   prune [--filter label=KEY[=VALUE]]...
                                  remove every container that is not running (exited, dead)
-  volume create|ls [-q] [--json]|inspect|rm|prune [NAME...]
+  volume create|ls [-q] [--json] [--format T]|inspect [-f T]|rm|prune [NAME...]
                                  named volumes (run -v NAME:PATH makes one on first use, filled from the image)
   cp SRC DEST                    copy files between the host and a container (CONTAINER:PATH; -: a tar
                                  archive on stdout or stdin)
@@ -462,15 +462,22 @@ pub enum Command {
 pub enum VolumeCommand {
     /// `volume create NAME...`.
     Create(Vec<String>),
-    /// `volume ls [-q] [--json]`.
+    /// `volume ls [-q] [--json] [--format T]`.
     List {
         /// Only the names.
         quiet: bool,
         /// JSON output.
         json: bool,
+        /// `--format`: each volume through this template.
+        format: Option<crate::template::Template>,
     },
-    /// `volume inspect NAME...`.
-    Inspect(Vec<String>),
+    /// `volume inspect [-f T] NAME...`.
+    Inspect {
+        /// The volumes.
+        names: Vec<String>,
+        /// `-f`, `--format`: each volume through this template.
+        format: Option<crate::template::Template>,
+    },
     /// `volume rm NAME...`.
     Remove(Vec<String>),
     /// `volume prune`.
@@ -1146,16 +1153,36 @@ fn parse_volume_command(p: &mut Parser) -> Result<VolumeCommand> {
     };
     Ok(match sub.as_str() {
         "create" => VolumeCommand::Create(names(p, "create")?),
-        "inspect" => VolumeCommand::Inspect(names(p, "inspect")?),
+        "inspect" => {
+            let (mut names, mut format) = (Vec::new(), None);
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Short('f') | Arg::Long("format") => format = Some(template(p)?),
+                    Arg::Value(v) => names.push(string(v)?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            if names.is_empty() {
+                return Err(bad("volume inspect needs at least one volume name"));
+            }
+            VolumeCommand::Inspect { names, format }
+        }
         "rm" | "remove" => VolumeCommand::Remove(names(p, "rm")?),
         "ls" | "list" => {
-            let (set, rest) = flags(p, &["quiet", "json"])?;
-            if !rest.is_empty() {
-                return Err(bad("volume ls takes no arguments"));
+            let (mut quiet, mut json, mut format) = (false, false, None);
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Short('q') | Arg::Long("quiet") => quiet = true,
+                    Arg::Short('j') | Arg::Long("json") => json = true,
+                    Arg::Long("format") => format = Some(template(p)?),
+                    Arg::Value(_) => return Err(bad("volume ls takes no arguments")),
+                    other => return Err(lex(other.unexpected())),
+                }
             }
             VolumeCommand::List {
-                quiet: set[0],
-                json: set[1],
+                quiet,
+                json,
+                format,
             }
         }
         "prune" => {
@@ -2144,9 +2171,15 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                         print(&mut out, format!("{n}\n"));
                     }
                 }
-                VolumeCommand::List { quiet, json } => {
+                VolumeCommand::List {
+                    quiet,
+                    json,
+                    format,
+                } => {
                     let list = store.volumes()?;
-                    if *json {
+                    if let (Some(t), false) = (format, *quiet) {
+                        print(&mut out, render_each(t, &list));
+                    } else if *json {
                         print(
                             &mut out,
                             serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
@@ -2172,15 +2205,18 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                         );
                     }
                 }
-                VolumeCommand::Inspect(names) => {
+                VolumeCommand::Inspect { names, format } => {
                     let list = names
                         .iter()
                         .map(|n| store.volume(n))
                         .collect::<Result<Vec<_>>>()?;
-                    print(
-                        &mut out,
-                        serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
-                    );
+                    match format {
+                        Some(t) => print(&mut out, render_each(t, &list)),
+                        None => print(
+                            &mut out,
+                            serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
+                        ),
+                    }
                 }
                 VolumeCommand::Remove(names) => {
                     for n in names {

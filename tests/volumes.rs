@@ -550,6 +550,23 @@ fn a_named_volume_is_filled_from_the_image_and_outlives_its_containers() {
         serde_json::from_str(&store.tupper(&["volume", "inspect", "web"]).ok()).unwrap();
     let mountpoint = store.root().join("volumes/web");
     assert_eq!(inspect[0]["mountpoint"], mountpoint.to_str().unwrap());
+    // docker's --format, as ps's.
+    assert_eq!(
+        store
+            .tupper(&["volume", "inspect", "-f", "{{.Mountpoint}}", "web"])
+            .ok(),
+        format!("{}\n", mountpoint.display())
+    );
+    let e = store
+        .tupper(&["volume", "ls", "--format", "{{len .Name}}"])
+        .fails(125);
+    assert!(e.contains("--format"), "{e}");
+    assert_eq!(
+        store
+            .tupper(&["volume", "ls", "--format", "{{.Name}}!"])
+            .ok(),
+        "web!\n"
+    );
     assert_eq!(
         fs::read_to_string(mountpoint.join("more")).unwrap(),
         "more\n"
