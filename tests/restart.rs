@@ -275,13 +275,10 @@ fn an_ending_signal_to_its_holder_ends_the_restarts() {
             "echo run; trap 'exit 0' TERM; while :; do sleep 0.05; done",
         ],
     );
-    let r = wait_until(&store, "held", "does not run", |r, lines| {
+    wait_until(&store, "held", "does not run", |r, lines| {
         r["pid"].as_i64().is_some() && lines >= 1
     });
-    let pid1 = r["pid"].as_i64().unwrap();
-    let stat = std::fs::read_to_string(format!("/proc/{pid1}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let holder: i32 = after.split(' ').nth(1).unwrap().parse().unwrap();
+    let holder = holder_of(&store, "held");
     kill(holder, 15);
     assert!(
         wait_for(Duration::from_secs(20), || !std::path::Path::new(&format!(
