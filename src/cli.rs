@@ -54,6 +54,8 @@ Commands:
       --group-add GROUP          add a supplementary group (a name of the image's /etc/group, or a gid)
       --net bridge|none|host     network (default: bridge)
       --net container:NAME       join running container NAME's network (its addresses, ports, /etc files)
+      --net NETWORK              on user-defined NETWORK (network create): its containers find it by name
+      --network-alias NAME       another name by which they find it
       --ip ADDR                  the container's address on the bridge (default: the lowest free one)
       --mac-address MAC          its eth0's MAC address (default: 02:42 and its IPv4 address)
       -p, --publish [[ADDR:]HOST:]CTR[/tcp|/udp]
@@ -140,6 +142,10 @@ Commands:
                                  remove every container that is not running (exited, dead)
   volume create|ls [-q] [--json] [--format T]|inspect [-f T]|rm|prune [NAME...]
                                  named volumes (run -v NAME:PATH makes one on first use, filled from the image)
+  network create [--subnet CIDR] [-l KEY=VALUE]... NAME | ls [-q] [--json] [--format T]
+          | inspect [-f T] NAME... | rm NAME... | prune
+                                 user-defined networks: a bridge and subnet each; run --net NAME puts a
+                                 container on one, where the others find it by name (/etc/hosts)
   cp SRC DEST                    copy files between the host and a container (CONTAINER:PATH; -: a tar
                                  archive on stdout or stdin)
   exec [-d] [-t] [-e KEY[=VALUE]] [--env-file FILE] [-w DIR] [-u USER[:GROUP]] [--privileged]
@@ -268,6 +274,8 @@ pub enum Command {
     Create(Box<RunArgs>),
     /// `volume create|ls|inspect|rm|prune`: named volumes.
     Volume(VolumeCommand),
+    /// `network create|ls|inspect|rm|prune`: user-defined networks.
+    Network(NetworkCommand),
     /// `ps`.
     Ps {
         /// Include exited and dead containers.
@@ -457,6 +465,40 @@ pub enum Command {
     Version,
 }
 
+/// What `network` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkCommand {
+    /// `network create [--subnet CIDR] [-l KEY=VALUE]... NAME`.
+    Create {
+        /// Its name.
+        name: String,
+        /// `--subnet`.
+        subnet: Option<String>,
+        /// `-l`, `--label`.
+        labels: Vec<String>,
+    },
+    /// `network ls [-q] [--json] [--format T]`.
+    List {
+        /// Only the names.
+        quiet: bool,
+        /// JSON output.
+        json: bool,
+        /// `--format`: each network through this template.
+        format: Option<crate::template::Template>,
+    },
+    /// `network inspect [-f T] NAME...`.
+    Inspect {
+        /// The networks.
+        names: Vec<String>,
+        /// `-f`, `--format`: each network through this template.
+        format: Option<crate::template::Template>,
+    },
+    /// `network rm NAME...`.
+    Remove(Vec<String>),
+    /// `network prune`.
+    Prune,
+}
+
 /// What `volume` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VolumeCommand {
@@ -503,6 +545,8 @@ pub struct RunArgs {
     pub workdir: Option<String>,
     /// `--net`.
     pub net: Option<String>,
+    /// `--network-alias`.
+    pub aliases: Vec<String>,
     /// `--ip`.
     pub ip: Option<String>,
     /// `--mac-address`.
@@ -798,6 +842,7 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         }
         "run" => Command::Run(Box::new(parse_run(&mut p)?)),
         "volume" => Command::Volume(parse_volume_command(&mut p)?),
+        "network" => Command::Network(parse_network_command(&mut p)?),
         "stats" => {
             let (set, names) = flags(&mut p, &["no-stream", "json"])?;
             Command::Stats {
@@ -1134,6 +1179,95 @@ fn names_and_options<const N: usize>(
     Ok((names, values))
 }
 
+/// `network`'s subcommand and its arguments.
+fn parse_network_command(p: &mut Parser) -> Result<NetworkCommand> {
+    const COMMANDS: &str = "create, ls, inspect, rm or prune";
+    let sub = match p.next().map_err(lex)? {
+        Some(Arg::Value(v)) => string(v)?,
+        _ => return Err(bad(format!("network needs a command: {COMMANDS}"))),
+    };
+    Ok(match sub.as_str() {
+        "create" => {
+            let (mut names, mut subnet, mut labels) = (Vec::new(), None, Vec::new());
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Long("subnet") => subnet = Some(string(p.value().map_err(lex)?)?),
+                    Arg::Short('l') | Arg::Long("label") => {
+                        labels.push(string(p.value().map_err(lex)?)?)
+                    }
+                    Arg::Short('d') | Arg::Long("driver") => {
+                        let d = string(p.value().map_err(lex)?)?;
+                        if d != "bridge" {
+                            return Err(bad(format!(
+                                "network create --driver {d}: tupper's networks are bridges"
+                            )));
+                        }
+                    }
+                    Arg::Value(v) => names.push(string(v)?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            let [name] = <[String; 1]>::try_from(names)
+                .map_err(|_| bad("network create needs one network name"))?;
+            NetworkCommand::Create {
+                name,
+                subnet,
+                labels,
+            }
+        }
+        "inspect" => {
+            let (mut names, mut format) = (Vec::new(), None);
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Short('f') | Arg::Long("format") => format = Some(template(p)?),
+                    Arg::Value(v) => names.push(string(v)?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            if names.is_empty() {
+                return Err(bad("network inspect needs at least one network name"));
+            }
+            NetworkCommand::Inspect { names, format }
+        }
+        "rm" | "remove" => {
+            let (_, names) = flags(p, &[])?;
+            if names.is_empty() {
+                return Err(bad("network rm needs at least one network name"));
+            }
+            NetworkCommand::Remove(names)
+        }
+        "ls" | "list" => {
+            let (mut quiet, mut json, mut format) = (false, false, None);
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Short('q') | Arg::Long("quiet") => quiet = true,
+                    Arg::Short('j') | Arg::Long("json") => json = true,
+                    Arg::Long("format") => format = Some(template(p)?),
+                    Arg::Value(_) => return Err(bad("network ls takes no arguments")),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            NetworkCommand::List {
+                quiet,
+                json,
+                format,
+            }
+        }
+        "prune" => {
+            let (_, rest) = flags(p, &["force"])?;
+            if !rest.is_empty() {
+                return Err(bad("network prune takes no arguments"));
+            }
+            NetworkCommand::Prune
+        }
+        other => {
+            return Err(bad(format!(
+                "unknown network command {other:?}: {COMMANDS}"
+            )))
+        }
+    })
+}
+
 /// `volume`'s subcommand and its arguments.
 fn parse_volume_command(p: &mut Parser) -> Result<VolumeCommand> {
     let sub = match p.next().map_err(lex)? {
@@ -1373,6 +1507,9 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Long("net")) | Some(Arg::Long("network")) => {
                 a.net = Some(string(p.value().map_err(lex)?)?)
             }
+            Some(Arg::Long("network-alias")) | Some(Arg::Long("net-alias")) => {
+                a.aliases.push(string(p.value().map_err(lex)?)?)
+            }
             Some(Arg::Long("ip")) => a.ip = Some(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("mac-address")) => a.mac = Some(string(p.value().map_err(lex)?)?),
             Some(Arg::Short('p')) | Some(Arg::Long("publish")) => {
@@ -1596,15 +1733,33 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
 /// Turns `run`'s arguments into a [`Spec`]; `bridge` and `subnet` are the global
 /// options, over `TUPPER_BRIDGE` and `TUPPER_SUBNET`.
 pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<Spec> {
-    let (mode, container) = match a.net.as_deref() {
-        None => (net::Mode::Bridge, None),
-        Some(m) => net::Mode::parse_with_container(m)?,
+    // A --net value that is no mode is a user-defined network's name,
+    // whose bridge and subnet the start reads (`Store::resolve_network`).
+    let (mode, container, user_network) = match a.net.as_deref() {
+        None => (net::Mode::Bridge, None, None),
+        Some(m) => match net::Mode::parse_with_container(m) {
+            Ok((mode, container)) => (mode, container, None),
+            Err(_) if crate::names::validate("network name", m).is_ok() => {
+                (net::Mode::Bridge, None, Some(m.to_string()))
+            }
+            Err(e) => return Err(e),
+        },
     };
-    let mut network = net::Options::from_env_and_flags(mode, bridge, subnet)?;
+    let mut network = match user_network {
+        Some(_) => net::Options::default(),
+        None => net::Options::from_env_and_flags(mode, bridge, subnet)?,
+    };
     network.container = container;
     if let Some(ip) = &a.ip {
-        network.ip = Some(net::parse_ip(ip, &network.subnet)?);
+        network.ip = Some(match user_network {
+            Some(_) => ip
+                .parse()
+                .map_err(|_| Error::msg(format!("invalid --ip {ip:?}: not an IPv4 address")))?,
+            None => net::parse_ip(ip, &network.subnet)?,
+        });
     }
+    network.network = user_network;
+    network.aliases = a.aliases.clone();
     if let Some(mac) = &a.mac {
         network.mac = Some(net::parse_mac(mac)?);
     }
@@ -2162,6 +2317,85 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 before = list.into_iter().map(|s| s.sample).collect();
             }
         }
+        Command::Network(n) => {
+            let store = store()?;
+            match n {
+                NetworkCommand::Create {
+                    name,
+                    subnet,
+                    labels,
+                } => {
+                    let labels = crate::filter::labels(labels, &[])?;
+                    let net = store.create_network(name, subnet.as_deref(), labels)?;
+                    print(&mut out, format!("{}\n", net.id));
+                }
+                NetworkCommand::List {
+                    quiet,
+                    json,
+                    format,
+                } => {
+                    let list = store.networks()?;
+                    if let (Some(t), false) = (format, *quiet) {
+                        print(&mut out, render_each(t, &list));
+                    } else if *json {
+                        print(
+                            &mut out,
+                            serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
+                        );
+                    } else if *quiet {
+                        for n in list {
+                            print(&mut out, format!("{}\n", n.name));
+                        }
+                    } else {
+                        let rows: Vec<[String; 5]> = list
+                            .iter()
+                            .map(|n| {
+                                [
+                                    n.id.clone(),
+                                    n.name.clone(),
+                                    n.subnet.clone(),
+                                    n.bridge.clone(),
+                                    n.containers.len().to_string(),
+                                ]
+                            })
+                            .collect();
+                        print(
+                            &mut out,
+                            columns(
+                                ["NETWORK ID", "NAME", "SUBNET", "BRIDGE", "CONTAINERS"],
+                                &rows,
+                            ),
+                        );
+                    }
+                }
+                NetworkCommand::Inspect { names, format } => {
+                    let list = names
+                        .iter()
+                        .map(|n| store.network(n))
+                        .collect::<Result<Vec<_>>>()?;
+                    match format {
+                        Some(t) => print(&mut out, render_each(t, &list)),
+                        None => print(
+                            &mut out,
+                            serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
+                        ),
+                    }
+                }
+                NetworkCommand::Remove(names) => {
+                    for n in names {
+                        let name = store.remove_network(n)?;
+                        print(&mut out, format!("{name}\n"));
+                    }
+                }
+                NetworkCommand::Prune => {
+                    let (removed, result) = store.prune_networks();
+                    for n in removed {
+                        print(&mut out, format!("{n}\n"));
+                    }
+                    result?;
+                }
+            }
+        }
         Command::Volume(v) => {
             let store = store()?;
             match v {
@@ -2612,7 +2846,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 true => crate::netns_pool::configured_size(),
                 false => 0,
             };
-            let netns_pool = crate::net::spare_pool(&spec.network);
+            let netns_pool = container.netns_spare_pool().cloned();
             let netns_low = store.netns_pool_low(netns_size, netns_pool.as_ref());
             // One background process (at most) per run, so that tupper's exit
             // never waits for it: while the command runs when the image's pool of
@@ -3878,7 +4112,15 @@ mod tests {
         );
         a.net = Some("host".into());
         assert_eq!(spec(&a, None, None).unwrap().network.mode, net::Mode::Host);
-        a.net = Some("bogus".into());
+        // A name that is no mode is a user-defined network's, read at the
+        // start; what cannot be a name is refused.
+        a.net = Some("appnet".into());
+        let s = spec(&a, None, None).unwrap();
+        assert_eq!(s.network.mode, net::Mode::Bridge);
+        assert_eq!(s.network.network.as_deref(), Some("appnet"));
+        a.net = Some("Bogus".into());
+        assert!(spec(&a, None, None).is_err());
+        a.net = Some("container:".into());
         assert!(spec(&a, None, None).is_err());
         a.net = None;
         a.ip = Some("10.7.0.9".into());

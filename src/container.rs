@@ -453,6 +453,9 @@ impl Store {
             if before.network.as_ref().is_some_and(|n| n.mode == "bridge") {
                 net::release_dead(&self.state_path(), &before.id)?;
             }
+            if let Some(on) = before.network.as_ref().and_then(|n| n.network.as_deref()) {
+                self.leave_network_dead(on, &before.id)?;
+            }
             crate::cgroup::remove_of(&before)?;
         }
         // The last run's `PID NSINO started` goes: until this run writes its
@@ -746,6 +749,12 @@ impl Store {
         if let Err(e) = self.write_record(&rec) {
             let _ = rfs::unlinkat(self.names.as_fd(), new, AtFlags::empty());
             return Err(e);
+        }
+        // The other containers of its network find it by the new name.
+        if let Some(on) = rec.network.as_ref().and_then(|n| n.network.as_deref()) {
+            if self.is_running(&rec.id) {
+                self.rename_on_network(on, &rec.id, old.as_deref(), new);
+            }
         }
         if let Some(old) = old {
             if self.name_owner(&old).as_deref() == Some(rec.id.as_str()) {
@@ -1054,6 +1063,9 @@ impl Store {
         // DNAT chain of its published ports: they go with the container.
         if rec.network.as_ref().is_some_and(|n| n.mode == "bridge") {
             net::release_dead(&self.state_path(), &rec.id)?;
+        }
+        if let Some(on) = rec.network.as_ref().and_then(|n| n.network.as_deref()) {
+            self.leave_network_dead(on, &rec.id)?;
         }
         // Its cgroup, left when its run was killed before it ended.
         crate::cgroup::remove_of(&rec)?;

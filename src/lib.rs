@@ -49,6 +49,7 @@ pub mod named_volume;
 pub mod names;
 pub mod net;
 pub mod netns_pool;
+pub mod network;
 pub mod pidns;
 pub mod plan;
 pub mod pool;

@@ -382,6 +382,25 @@ impl Store {
         .flatten()
     }
 
+    /// Empties and removes the bridge pool `pool` (`network rm`, before its
+    /// bridge goes): each spare's namespace, with its veth pair, goes with
+    /// its mount. Returns the pool's refill lock, which the caller holds
+    /// until the bridge is gone (`None` when the store has no spares).
+    pub(crate) fn drop_bridge_spares(&self, pool: &SparePool) -> Option<FileLock> {
+        let dir = fsutil::open_dir(rfs::CWD, self.root().join("netns")).ok()?;
+        let name = refill_lock_name(Some(&pool.dir));
+        let lock = FileLock::acquire(dir.as_fd(), &name, true, true).ok()??;
+        if let Some(holder) = open_holder(self.root()) {
+            with_holder(&holder, || {
+                let spares = pool_dir(Some(pool));
+                clean_dir(&spares);
+                let _ = rfs::rmdir(&spares);
+            });
+        }
+        let _ = rfs::unlinkat(dir.as_fd(), name.as_str(), rfs::AtFlags::empty());
+        Some(lock)
+    }
+
     /// Whether a pool (plain, or the bridge pool `pool`) holds fewer than
     /// half of `size` spares and no refill is at work (a background process
     /// forked only to find the refill lock taken would stay a zombie until

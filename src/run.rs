@@ -901,6 +901,19 @@ impl Store {
                 .ok()
                 .or_else(|| spec.tty.then(|| "xterm".to_string())),
         };
+        // `--net NAME`: a user-defined network's bridge and subnet.
+        let on_network;
+        let (spec, user_network) = match &spec.network.network {
+            Some(_) if spec.network.mode == net::Mode::Bridge => {
+                let (network, found) = self.resolve_network(&spec.network)?;
+                on_network = Spec {
+                    network,
+                    ..spec.clone()
+                };
+                (&on_network, Some(found))
+            }
+            _ => (spec, None),
+        };
         // `--volumes-from`: the other containers' mounts join the run's.
         let with_theirs;
         let spec = match spec.volumes_from.is_empty() {
@@ -1088,6 +1101,27 @@ impl Store {
                 Ok((n, Some(ns)))
             }
             None => Ok((n, None)),
+        })
+        .and_then(|(mut n, ns)| {
+            // On a user-defined network: among its containers, by its
+            // name, aliases and ID.
+            if let (Some(on), Some(address)) = (&user_network, n.address()) {
+                let names: Vec<String> = spec
+                    .name
+                    .iter()
+                    .chain(&spec.network.aliases)
+                    .chain(std::iter::once(&id))
+                    .cloned()
+                    .collect();
+                match self.join_network(on, &id, address, &names) {
+                    Ok(member) => n.set_member(member),
+                    Err(e) => {
+                        let _ = net::release(n);
+                        return Err(e);
+                    }
+                }
+            }
+            Ok((n, ns))
         });
         let (mut network, joined_netns) = match prepared {
             Ok(n) => n,
@@ -1500,6 +1534,13 @@ impl Container<'_> {
     /// process).
     pub fn pool_low(&self) -> bool {
         self.created.as_ref().is_some_and(|c| c.pool_low)
+    }
+
+    /// The bridge pool of spare network namespaces its start took from
+    /// (bridge mode; a user-defined network's bridge), for
+    /// [`Store::refill_netns_pool`].
+    pub fn netns_spare_pool(&self) -> Option<&net::SparePool> {
+        self.network.as_ref().and_then(|n| n.spare_pool())
     }
 
     /// The host pid of the container's first process.

@@ -2670,3 +2670,294 @@ fn a_sysctl_of_eth0_is_written_after_the_network_is_up() {
     assert_eq!(text, "0\n");
     w.store.assert_no_leftovers();
 }
+
+// ------------------------------------------------ user-defined networks
+
+/// The `/etc/hosts` lines of container `name` after tupper's network mark.
+fn network_hosts(w: &World, name: &str) -> Vec<String> {
+    let text = w.tupper(&["exec", name, "cat", "/etc/hosts"]).ok();
+    match text.split_once("# tupper network ") {
+        Some((_, rest)) => rest.lines().skip(1).map(str::to_string).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// `network create NAME` and `run --net NAME` (docker's user-defined
+/// networks): a bridge and subnet of the network's own, made by the first
+/// start; each running container of the network finds the others by name,
+/// `--network-alias` and ID in its `/etc/hosts`, which follows them as they
+/// start, are renamed, stop and start again; a container on the default
+/// bridge does not see them. `network rm` refuses a network with a running
+/// container, and then takes the bridge, its rules and its spare
+/// namespaces along (checked with `ip` and `nft`).
+#[test]
+fn containers_of_a_user_defined_network_find_each_other_by_name() {
+    require_nft();
+    let w = World::new("unet", 42);
+    let id = w.tupper(&["network", "create", "appnet"]).ok();
+    let id = id.trim().to_string();
+    assert!(is_id(&id), "{id}");
+    let bridge = format!("tn{id}");
+    let net = &serde_json::from_str::<serde_json::Value>(
+        &w.tupper(&["network", "inspect", "appnet"]).ok(),
+    )
+    .unwrap()[0];
+    assert_eq!(net["subnet"], "10.90.0.0/24", "{net}");
+    assert_eq!(net["bridge"], bridge.as_str(), "{net}");
+    // Nothing on the host until a container starts on it.
+    assert_ne!(w.host.try_sh(&format!("ip link show {bridge}")).code, 0);
+    let db = w
+        .tupper(&[
+            "run",
+            "-d",
+            "--name",
+            "db",
+            "--network-alias",
+            "pg",
+            "--net",
+            "appnet",
+            "bb",
+            "sleep",
+            "600",
+        ])
+        .ok();
+    let db = db.trim().to_string();
+    let web = w
+        .tupper(&[
+            "run", "-d", "--name", "web", "--net", "appnet", "bb", "sleep", "600",
+        ])
+        .ok();
+    let web = web.trim().to_string();
+    let link = w.host.sh(&format!("ip -o -4 addr show dev {bridge}"));
+    assert!(link.contains("10.90.0.1/24"), "{link}");
+    assert_eq!(network_hosts(&w, "db"), [format!("10.90.0.3\tweb {web}")]);
+    assert_eq!(network_hosts(&w, "web"), [format!("10.90.0.2\tdb pg {db}")]);
+    let inspected = w.store.inspect("db");
+    assert_eq!(inspected["network"]["network"], "appnet", "{inspected}");
+    assert_eq!(inspected["network"]["aliases"][0], "pg", "{inspected}");
+    // A third one reaches both by name; while it runs, both list it.
+    let mut third = w.spawn(&[
+        "run",
+        "--rm",
+        "--name",
+        "third",
+        "--net",
+        "appnet",
+        "bb",
+        "sh",
+        "-c",
+        "ping -c1 -W3 pg >/dev/null && ping -c1 -W3 web >/dev/null && echo REACHED; read x",
+    ]);
+    third.line_with("REACHED");
+    let third_id = w.store.inspect("third")["id"].as_str().unwrap().to_string();
+    assert!(
+        network_hosts(&w, "db").contains(&format!("10.90.0.4\tthird {third_id}")),
+        "{:?}",
+        network_hosts(&w, "db")
+    );
+    third.finish();
+    assert_eq!(network_hosts(&w, "db"), [format!("10.90.0.3\tweb {web}")]);
+    // The default bridge's containers are not on it.
+    let plain = w.run_sh("cat /etc/hosts").ok();
+    assert!(
+        !plain.contains("tupper network") && !plain.contains("db"),
+        "{plain}"
+    );
+    // A rename reaches the others; a stop takes it out of theirs, a start
+    // puts it back.
+    w.tupper(&["rename", "web", "front"]).ok();
+    assert_eq!(network_hosts(&w, "db"), [format!("10.90.0.3\tfront {web}")]);
+    w.tupper(&["stop", "-t", "0", "db"]).ok();
+    assert_eq!(network_hosts(&w, "front"), Vec::<String>::new());
+    let before = w.store.state();
+    let line = w.tupper(&["network", "rm", "appnet"]).fails(125);
+    assert!(line.contains("container front is running on it"), "{line}");
+    before.assert_same(&w.store.state(), "network rm of a network in use");
+    w.tupper(&["start", "db"]).ok();
+    assert_eq!(
+        network_hosts(&w, "front"),
+        [format!("10.90.0.2\tdb pg {db}")]
+    );
+    // Its bridge got a pool of spare namespaces, which network rm takes.
+    w.store.settle_pool();
+    let pool = |w: &World| -> Vec<std::path::PathBuf> {
+        w.store
+            .bridge_spares()
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains(&bridge))
+            .collect()
+    };
+    assert!(!pool(&w).is_empty(), "{:?}", w.store.bridge_spares());
+    w.tupper(&["rm", "-f", "db", "front"]).ok();
+    assert_eq!(w.tupper(&["network", "rm", "appnet"]).ok(), "appnet\n");
+    assert_ne!(w.host.try_sh(&format!("ip link show {bridge}")).code, 0);
+    let table = w.host.sh("nft list table ip tupper");
+    assert!(!table.contains(&bridge), "{table}");
+    assert!(pool(&w).is_empty(), "{:?}", pool(&w));
+    assert!(
+        list_dir(&w.store.root().join("state/networks"))
+            .iter()
+            .all(|f| f == ".lock"),
+        "{:?}",
+        list_dir(&w.store.root().join("state/networks"))
+    );
+    assert_eq!(w.tupper(&["network", "ls", "-q"]).ok(), "");
+    w.store.assert_no_leftovers();
+}
+
+/// A member whose run was killed leaves its line; the next start on the
+/// network drops it from the others' `/etc/hosts` (it no longer runs),
+/// and `rm` of the dead container takes it out too.
+#[test]
+fn a_killed_member_leaves_the_other_containers_hosts() {
+    let w = World::new("unetk", 43);
+    w.tupper(&["network", "create", "kn"]).ok();
+    w.tupper(&[
+        "run", "-d", "--name", "stay", "--net", "kn", "bb", "sleep", "600",
+    ])
+    .ok();
+    let mut gone = w.spawn(&[
+        "run",
+        "--name",
+        "gone",
+        "--net",
+        "kn",
+        "bb",
+        "sh",
+        "-c",
+        "echo up; sleep 600",
+    ]);
+    gone.line_with("up");
+    let gone_id = w.store.inspect("gone")["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        network_hosts(&w, "stay"),
+        [format!("10.90.0.3\tgone {gone_id}")]
+    );
+    kill(gone.pid(), 9);
+    gone.finish();
+    // Still there: nothing has run since.
+    assert_eq!(network_hosts(&w, "stay").len(), 1);
+    let seen = w
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "kn",
+            "bb",
+            "sh",
+            "-c",
+            "sed -n '/tupper network/,$p' /etc/hosts",
+        ])
+        .ok();
+    assert!(!seen.contains("gone"), "{seen}");
+    assert_eq!(network_hosts(&w, "stay"), Vec::<String>::new());
+    // The same through rm, before any other start.
+    let mut again = w.spawn(&[
+        "run",
+        "--name",
+        "again",
+        "--net",
+        "kn",
+        "bb",
+        "sh",
+        "-c",
+        "echo up; sleep 600",
+    ]);
+    again.line_with("up");
+    assert_eq!(network_hosts(&w, "stay").len(), 1);
+    kill(again.pid(), 9);
+    again.finish();
+    w.tupper(&["rm", "-f", "again", "gone"]).ok();
+    assert_eq!(network_hosts(&w, "stay"), Vec::<String>::new());
+    w.tupper(&["rm", "-f", "stay"]).ok();
+    w.tupper(&["network", "prune"]).ok();
+    assert_eq!(w.tupper(&["network", "ls", "-q"]).ok(), "");
+    w.store.assert_no_leftovers();
+}
+
+/// What `network create` and `run --net NAME` refuse, each with a line
+/// that says why and nothing made: a bad or reserved name, a name taken, a
+/// subnet that overlaps another network's or an address of the host, an
+/// unknown network, `--ip` outside the network's subnet, an alias without
+/// a network. Without `--subnet` the first free `/24` is taken.
+#[test]
+fn network_create_and_run_refuse_bad_input_and_change_nothing() {
+    let w = World::new("unetb", 44);
+    w.host.sh("ip addr add 10.90.0.1/24 dev lo");
+    w.tupper(&["network", "create", "--subnet", "10.91.0.0/16", "wide"])
+        .ok();
+    let before = w.store.state();
+    for (args, want) in [
+        (&["network", "create", "Bad"][..], "invalid network name"),
+        (&["network", "create", "host"], "is a --net mode"),
+        (
+            &["network", "create", "wide"],
+            "a network of that name exists",
+        ),
+        (
+            &["network", "create", "--subnet", "10.91.4.0/24", "x"],
+            "overlaps that of network wide",
+        ),
+        (
+            &["network", "create", "--subnet", "10.90.0.0/16", "x"],
+            "overlaps address 10.90.0.1/24 of lo",
+        ),
+        (
+            &["network", "create", "--subnet", "10.92.0.1/24", "x"],
+            "subnet",
+        ),
+        (&["network", "create", "-d", "macvlan", "x"], "bridges"),
+        (
+            &["run", "--rm", "--net", "nosuch", "bb", "true"],
+            "no such network: nosuch",
+        ),
+        (
+            &[
+                "run",
+                "--rm",
+                "--net",
+                "wide",
+                "--ip",
+                "10.89.0.5",
+                "bb",
+                "true",
+            ],
+            "not in subnet 10.91.0.0/16 of network wide",
+        ),
+        (
+            &["run", "--rm", "--network-alias", "x", "bb", "true"],
+            "only a container of a user-defined network",
+        ),
+        (&["network", "rm", "bridge"], "is a --net mode"),
+        (&["network", "rm", "nosuch"], "no such network: nosuch"),
+    ] {
+        let out = w.tupper(args);
+        let line = out.fails(125);
+        assert!(line.contains(want), "{args:?}: {line}");
+        assert_eq!(line.trim().lines().count(), 1, "{args:?}: {line}");
+        before.assert_same(&w.store.state(), &format!("{args:?}"));
+    }
+    // 10.90.0.0/24 is the host's (lo), 10.91/16 network wide's.
+    w.tupper(&["network", "create", "next"]).ok();
+    let net = w
+        .tupper(&["network", "inspect", "-f", "{{.subnet}}", "next"])
+        .ok();
+    assert_eq!(net, "10.90.1.0/24\n");
+    let addr = w
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "wide",
+            "--ip",
+            "10.91.3.7",
+            "bb",
+            "sh",
+            "-c",
+            "ip -o -4 addr show eth0",
+        ])
+        .ok();
+    assert!(addr.contains("10.91.3.7/16"), "{addr}");
+    w.tupper(&["network", "rm", "wide", "next"]).ok();
+    w.store.assert_no_leftovers();
+}

@@ -10,7 +10,7 @@
 //! the root.
 
 use std::net::Ipv4Addr;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{FileType, Mode as FileMode, OFlags, ResolveFlags};
 use rustix::io::Errno;
@@ -277,42 +277,123 @@ pub(crate) fn read_shared(
     };
     let mut out = Vec::new();
     for name in ["hostname", "hosts", "resolv.conf"] {
-        let what = || format!("read /etc/{name} of container {shown}");
-        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        let fd = match rustix::fs::openat(&etc, name, flags, FileMode::empty()) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => continue,
-            Err(Errno::LOOP) => {
-                return Err(Error::msg(format!(
-                    "{}: it is a symlink; tupper will not follow it",
-                    what()
-                )))
-            }
-            Err(e) => return Err(Error::os(what(), e)),
-        };
-        let st = rustix::fs::fstat(&fd).context(what)?;
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
-            || st.st_size as u64 > MAX_SHARED
-        {
-            return Err(Error::msg(format!(
-                "{}: not a regular file of at most {MAX_SHARED} bytes",
-                what()
-            )));
+        if let Some(data) = read_etc_file(&etc, name, shown)? {
+            out.push((name, data));
         }
-        let mut data = vec![0u8; st.st_size as usize];
-        let mut got = 0;
-        while got < data.len() {
-            match rustix::io::read(&fd, &mut data[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(Errno::INTR) => {}
-                Err(e) => return Err(Error::os(what(), e)),
-            }
-        }
-        data.truncate(got);
-        out.push((name, data));
     }
     Ok(out)
+}
+
+/// Reads `name` in `etc`, the `/etc` of container `shown`: a regular file
+/// of at most [`MAX_SHARED`] bytes, never through a symlink nor from a
+/// FIFO; `None` when it has none.
+fn read_etc_file(etc: &OwnedFd, name: &str, shown: &str) -> Result<Option<Vec<u8>>> {
+    let what = || format!("read /etc/{name} of container {shown}");
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = match rustix::fs::openat(etc, name, flags, FileMode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(Errno::LOOP) => {
+            return Err(Error::msg(format!(
+                "{}: it is a symlink; tupper will not follow it",
+                what()
+            )))
+        }
+        Err(e) => return Err(Error::os(what(), e)),
+    };
+    let st = rustix::fs::fstat(&fd).context(what)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
+        || st.st_size as u64 > MAX_SHARED
+    {
+        return Err(Error::msg(format!(
+            "{}: not a regular file of at most {MAX_SHARED} bytes",
+            what()
+        )));
+    }
+    let mut data = vec![0u8; st.st_size as usize];
+    let mut got = 0;
+    while got < data.len() {
+        match rustix::io::read(&fd, &mut data[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(Error::os(what(), e)),
+        }
+    }
+    data.truncate(got);
+    Ok(Some(data))
+}
+
+/// The line that starts the part of a container's `/etc/hosts` that names
+/// the other containers of its user-defined network, followed by the
+/// network's name. What follows it is tupper's, rewritten as they come and
+/// go.
+pub(crate) const NETWORK_MARK: &str = "# tupper network ";
+
+/// That part of `/etc/hosts`: the mark, then `ADDRESS\tNAMES` per other
+/// container of `network`.
+pub(crate) fn network_section(network: &str, others: &[(Ipv4Addr, String)]) -> String {
+    let mut text = format!("{NETWORK_MARK}{network}\n");
+    for (addr, names) in others {
+        text.push_str(&format!("{addr}\t{names}\n"));
+    }
+    text
+}
+
+/// `hosts` without its network part (from the mark on; all of it when it
+/// has none), ending with a newline unless empty.
+pub(crate) fn without_network_section(hosts: &str) -> String {
+    let cut = match hosts.strip_prefix(NETWORK_MARK) {
+        Some(_) => 0,
+        None => hosts
+            .find(&format!("\n{NETWORK_MARK}"))
+            .map_or(hosts.len(), |i| i + 1),
+    };
+    let mut kept = hosts[..cut].to_string();
+    if !kept.is_empty() && !kept.ends_with('\n') {
+        kept.push('\n');
+    }
+    kept
+}
+
+/// Puts `section` in place of the network part of the `/etc/hosts` beneath
+/// `root`, the root of running container `shown`: what comes before the
+/// mark stays (the file as its start wrote it, and what the container
+/// wrote there itself). The new file is renamed over the old one, so a
+/// reader sees one or the other, never a part. Through `/etc` opened
+/// beneath the root without symlinks, as at the start; a `hosts` that is
+/// a symlink or not a regular file is left alone (an error).
+pub(crate) fn replace_network_section(
+    root: BorrowedFd<'_>,
+    shown: &str,
+    section: &str,
+) -> Result<()> {
+    let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let dir = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let etc = rustix::fs::openat2(root, "etc", dir, FileMode::empty(), how)
+        .map_err(|e| Error::os(format!("open /etc of container {shown}"), e))?;
+    let old = read_etc_file(&etc, "hosts", shown)?.unwrap_or_default();
+    let text = without_network_section(&String::from_utf8_lossy(&old)) + section;
+    let tmp = ".hosts.tupper";
+    let what = || format!("write /etc/hosts of container {shown}");
+    match rustix::fs::unlinkat(&etc, tmp, rustix::fs::AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => {}
+        Err(e) => return Err(Error::os(what(), e)),
+    }
+    let fd = rustix::fs::openat(
+        &etc,
+        tmp,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        FileMode::from_raw_mode(0o644),
+    )
+    .context(what)?;
+    let result = rustix::fs::fchmod(&fd, FileMode::from_raw_mode(0o644))
+        .and_then(|()| crate::fsutil::write_all(fd.as_fd(), text.as_bytes()))
+        .and_then(|()| rustix::fs::renameat(&etc, tmp, &etc, "hosts"));
+    if result.is_err() {
+        let _ = rustix::fs::unlinkat(&etc, tmp, rustix::fs::AtFlags::empty());
+    }
+    result.context(what)
 }
 
 /// Writes `files` (name in `/etc`, contents) beneath `root`.
@@ -339,6 +420,29 @@ mod tests {
             FileMode::empty(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn the_network_part_of_hosts_is_replaced_and_the_rest_kept() {
+        let own = hosts_file("web", Some(Ipv4Addr::new(10, 90, 0, 2)), &[]);
+        let section = network_section(
+            "appnet",
+            &[(Ipv4Addr::new(10, 90, 0, 3), "db 3f2a9c0d1e7b".into())],
+        );
+        assert_eq!(
+            section,
+            "# tupper network appnet\n10.90.0.3\tdb 3f2a9c0d1e7b\n"
+        );
+        let full = own.clone() + &section;
+        assert_eq!(without_network_section(&full), own);
+        // A line the container added after its own stays; one without a
+        // newline gets one; a file that is only the part is emptied.
+        assert_eq!(without_network_section("1.2.3.4\tx"), "1.2.3.4\tx\n");
+        assert_eq!(without_network_section(&section), "");
+        assert_eq!(without_network_section(""), "");
+        // The mark counts only at the start of a line.
+        let odd = "1.2.3.4\tx # tupper network n\n";
+        assert_eq!(without_network_section(odd), odd);
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! table, names, measured costs) is in `docs/network.md`.
 
 mod conntrack;
-mod etc;
+pub(crate) mod etc;
 mod lease;
 mod msg;
 mod nft;
@@ -75,7 +75,7 @@ impl Mode {
             "host" => Ok(Mode::Host),
             "bridge" => Ok(Mode::Bridge),
             _ => Err(Error::msg(format!(
-                "invalid --net {s:?}: expected none, host, bridge or container:NAME"
+                "invalid --net {s:?}: expected none, host, bridge, container:NAME or a network (tupper network ls)"
             ))),
         }
     }
@@ -418,6 +418,13 @@ pub struct Options {
     /// [`Mode::Container`]: the container whose network namespace it
     /// joins, by name or ID (the record keeps its ID).
     pub container: Option<String>,
+    /// `--net NAME`: a user-defined network (`tupper network create`), in
+    /// bridge mode; its bridge and subnet replace [`Options::bridge`] and
+    /// [`Options::subnet`] when the start resolves it.
+    pub network: Option<String>,
+    /// `--network-alias`: more names by which the other containers of
+    /// [`Options::network`] find this one.
+    pub aliases: Vec<String>,
 }
 
 /// What `--dns`, `--dns-search`, `--dns-option` and `--add-host` put in the
@@ -499,6 +506,8 @@ impl Default for Options {
             publish: Vec::new(),
             etc: EtcOptions::default(),
             container: None,
+            network: None,
+            aliases: Vec::new(),
         }
     }
 }
@@ -582,6 +591,8 @@ impl Options {
                     None => format!("{name}:host-gateway"),
                 })
                 .collect(),
+            network: self.network.clone(),
+            aliases: self.aliases.clone(),
             ..Settings::default()
         }
     }
@@ -590,6 +601,31 @@ impl Options {
     /// file.
     pub fn validate(&self) -> Result<()> {
         self.etc.validate()?;
+        if let Some(n) = &self.network {
+            crate::names::validate("network name", n)?;
+            if self.mode != Mode::Bridge {
+                return Err(Error::msg(format!(
+                    "network {n} with --net {}: a user-defined network is a bridge network",
+                    self.mode
+                )));
+            }
+        }
+        if let Some(a) = self.aliases.first() {
+            if self.network.is_none() {
+                return Err(Error::msg(format!(
+                    "invalid --network-alias {a}: only a container of a user-defined network (tupper network create) has aliases"
+                )));
+            }
+        }
+        if let Some(a) = self
+            .aliases
+            .iter()
+            .find(|a| !crate::plan::valid_hostname(a))
+        {
+            return Err(Error::msg(format!(
+                "invalid --network-alias {a:?}: use letters, digits, '-' and '.', at most 64 bytes"
+            )));
+        }
         if self.mode == Mode::Container {
             let Some(c) = self.container.as_deref().filter(|c| !c.is_empty()) else {
                 return Err(Error::msg(
@@ -643,7 +679,9 @@ impl Options {
             return Ok(());
         }
         check_ifname(&self.bridge, "bridge name")?;
-        if let Some(ip) = self.ip {
+        // A user-defined network's subnet is checked when the start resolves
+        // the network (`Store::resolve_network`).
+        if let Some(ip) = self.ip.filter(|_| self.network.is_none()) {
             self.subnet.check_host(ip)?;
         }
         for (i, p) in self.publish.iter().enumerate() {
@@ -741,6 +779,9 @@ pub struct Prepared {
     /// [`Mode::Container`]: the other container's `/etc` files, which
     /// [`write_etc_files`] copies ([`Prepared::share_etc_of`]).
     shared_etc: Vec<(&'static str, Vec<u8>)>,
+    /// On a user-defined network: its place among the network's containers
+    /// ([`Prepared::set_member`]), which [`release`] gives up.
+    member: Option<crate::network::Member>,
 }
 
 impl fmt::Debug for Prepared {
@@ -808,6 +849,13 @@ pub struct Settings {
     /// `--add-host`, `NAME:ADDRESS` (or `NAME:host-gateway`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_hosts: Vec<String>,
+    /// The user-defined network (`--net NAME`), whose bridge and subnet are
+    /// [`Settings::bridge`] and [`Settings::subnet`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// `--network-alias`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 impl Settings {
@@ -836,6 +884,8 @@ impl Settings {
         if let Some(s) = &self.subnet {
             o.subnet = parse_subnet(s)?;
         }
+        o.network = self.network.clone();
+        o.aliases = self.aliases.clone();
         if let Some(ip) = &self.requested_address {
             o.ip = Some(parse_ip(ip, &o.subnet)?);
         }
@@ -905,6 +955,13 @@ impl Prepared {
     pub fn share_etc_of(&mut self, root: BorrowedFd<'_>, shown: &str) -> Result<()> {
         self.shared_etc = etc::read_shared(root, shown)?;
         Ok(())
+    }
+
+    /// Records the container's place among the containers of its
+    /// user-defined network: [`write_etc_files`] names them in its
+    /// `/etc/hosts`, and [`release`] takes it out of theirs.
+    pub fn set_member(&mut self, member: crate::network::Member) {
+        self.member = Some(member);
     }
 
     /// The bridge pool of spare network namespaces a start with these
@@ -995,6 +1052,23 @@ fn inspect_bridge(route: &Netlink, name: &str, subnet: &Subnet) -> Result<Bridge
 /// missing (the common start finds it and skips this). Routes without an
 /// address of their own (a VPN's) are not checked.
 fn refuse_overlap(route: &Netlink, name: &str, subnet: &Subnet) -> Result<()> {
+    if let Some((a, p, device)) = host_overlap(route, subnet, Some(name))? {
+        return Err(Error::msg(format!(
+            "create bridge {name} for subnet {subnet}: it overlaps address {a}/{p} of {device}; \
+             choose another --subnet (or TUPPER_SUBNET)"
+        )));
+    }
+    Ok(())
+}
+
+/// The first IPv4 address of the calling thread's network namespace whose
+/// network overlaps `subnet` (address, prefix length, device), the
+/// device `except` apart.
+fn host_overlap(
+    route: &Netlink,
+    subnet: &Subnet,
+    except: Option<&str>,
+) -> Result<Option<(Ipv4Addr, u8, String)>> {
     let mut found = Vec::new();
     route.exchange(
         &mut msg::get_addresses(0),
@@ -1016,13 +1090,47 @@ fn refuse_overlap(route: &Netlink, name: &str, subnet: &Subnet) -> Result<()> {
             .unwrap_or_else(|_| format!("interface {index}"));
         // The bridge itself, made by a start that ran at the same time since
         // this one found it missing: `ensure_bridge` checks its subnet.
-        if device == name {
+        if Some(device.as_str()) == except {
             continue;
         }
-        return Err(Error::msg(format!(
-            "create bridge {name} for subnet {subnet}: it overlaps address {a}/{p} of {device}; \
-             choose another --subnet (or TUPPER_SUBNET)"
-        )));
+        return Ok(Some((a, p, device)));
+    }
+    Ok(None)
+}
+
+/// The first IPv4 address of the host (the calling thread's network
+/// namespace) whose network overlaps `subnet`, as `ADDRESS/PREFIX of
+/// DEVICE`: `tupper network create` picks or takes a subnet nothing else
+/// uses.
+pub fn host_address_in(subnet: &Subnet) -> Result<Option<String>> {
+    let route = Netlink::route()?;
+    Ok(host_overlap(&route, subnet, None)?.map(|(a, p, d)| format!("{a}/{p} of {d}")))
+}
+
+/// Deletes bridge `name` and its nftables chains (masquerade and guard),
+/// each if it is there (`tupper network rm`). Its ports go with it; a
+/// container's veth on it stays, without a bridge (none should be running).
+pub fn remove_bridge(name: &str) -> Result<()> {
+    check_ifname(name, "bridge name")?;
+    let route = Netlink::route()?;
+    match route.request(&mut msg::del_link(name), &|| {
+        format!("delete bridge {name}")
+    }) {
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {}
+        r => r?,
+    }
+    let nf = Netlink::netfilter()?;
+    for chain in [nft::masq_chain(name), nft::guard_chain(name)] {
+        let r = nf.request(&mut nft::delete_chain(&chain), &|| {
+            format!(
+                "remove the rules of bridge {name} (nftables chain ip {} {chain})",
+                nft::TABLE
+            )
+        });
+        match r {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            r => r?,
+        }
     }
     Ok(())
 }
@@ -1079,6 +1187,7 @@ pub fn prepare(
         etc: opts.etc.clone(),
         unleased: opts.settings(),
         shared_etc: Vec::new(),
+        member: None,
     };
     if opts.mode != Mode::Bridge {
         return Ok(p);
@@ -1311,11 +1420,21 @@ pub fn write_etc_files(
                 .map(|a| (name.clone(), a))
         })
         .collect();
-    let hosts = etc::hosts_file(
+    let mut hosts = etc::hosts_file(
         &etc::own_names(hostname, domainname),
         prepared.address(),
         &extra,
     );
+    // The other containers of its network, under the lock under which
+    // they change (so none is missed by a start that runs meanwhile).
+    let _members = match &prepared.member {
+        Some(m) => {
+            let (lock, section) = m.hosts_section()?;
+            hosts.push_str(&section);
+            Some(lock)
+        }
+        None => None,
+    };
     let name = etc::hostname_file(hostname);
     etc::write(
         root,
@@ -1803,7 +1922,12 @@ fn kernel_has_ipv6() -> bool {
 /// container, so that its address, free again, is nowhere in use. If the
 /// rules or pair cannot be removed the lease is kept (so that the address
 /// is not reused under a stale rule) and [`reclaim`] finishes the job later.
-pub fn release(prepared: Prepared) -> Result<()> {
+pub fn release(mut prepared: Prepared) -> Result<()> {
+    // Its name goes from the other containers' /etc/hosts first: nobody
+    // should find the address once it is free.
+    if let Some(member) = prepared.member.take() {
+        member.leave();
+    }
     let Some(b) = &prepared.bridge else {
         return Ok(());
     };

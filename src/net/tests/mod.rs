@@ -565,6 +565,8 @@ fn bridge_opts(bridge: &str, subnet: &str) -> Options {
         publish: Vec::new(),
         etc: EtcOptions::default(),
         container: None,
+        network: None,
+        aliases: Vec::new(),
     }
 }
 
