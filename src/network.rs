@@ -42,6 +42,10 @@ use crate::fsutil::{self, FileLock};
 use crate::net::{self, etc, Subnet};
 use crate::store::Store;
 
+/// The first bytes of a network's bridge name (then its ID); the
+/// isolation rules of every bridge know the networks' bridges by it.
+pub const BRIDGE_PREFIX: &str = "tn";
+
 /// The directory of the networks, in the store's state directory.
 const DIR: &str = "networks";
 
@@ -370,7 +374,7 @@ impl Store {
         let id = crate::names::new_id()?;
         let network = Network {
             name: name.to_string(),
-            bridge: format!("tn{id}"),
+            bridge: format!("{BRIDGE_PREFIX}{id}"),
             id,
             driver: "bridge".into(),
             subnet: subnet.to_string(),

@@ -2961,3 +2961,68 @@ fn network_create_and_run_refuse_bad_input_and_change_nothing() {
     w.tupper(&["network", "rm", "wide", "next"]).ok();
     w.store.assert_no_leftovers();
 }
+
+/// Two user-defined networks, and the default bridge, are kept apart (the
+/// bridges' `isolate-` chains, docker's isolation): a container reaches the
+/// containers of its own network only, and those of another network
+/// through a published port only (on its own gateway, a host address).
+#[test]
+fn user_defined_networks_are_isolated_from_each_other_and_the_default_bridge() {
+    require_nft();
+    let w = World::new("uneti", 45);
+    w.tupper(&["network", "create", "n1"]).ok();
+    w.tupper(&["network", "create", "n2"]).ok();
+    w.tupper(&[
+        "run", "-d", "--name", "a", "--net", "n1", "-p", "8089:80", "bb", "httpd", "-f", "-p",
+        "80", "-h", "/etc",
+    ])
+    .ok();
+    // a is 10.90.0.2; n2's gateway, a host address, is 10.90.1.1.
+    let probe = "ping -c1 -W2 10.90.0.2 >/dev/null && echo PING-OK; \
+                 printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 3 10.90.1.1 8089 | tail -1; true";
+    let same = w
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "n1",
+            "bb",
+            "sh",
+            "-c",
+            "ping -c1 -W2 a >/dev/null && echo PING-OK",
+        ])
+        .ok();
+    assert_eq!(same, "PING-OK\n");
+    let other = w
+        .tupper(&["run", "--rm", "--net", "n2", "bb", "sh", "-c", probe])
+        .ok();
+    assert_eq!(other, "a\n", "from n2: no ping, the published port only");
+    let default = w
+        .run_sh("ping -c1 -W2 10.90.0.2 >/dev/null && echo PING-OK; true")
+        .ok();
+    assert_eq!(default, "", "from the default bridge");
+    // And the other way round: from n1 to a container of the default bridge.
+    let mut b = w.spawn(&["run", "--rm", "bb", "sh", "-c", PRINT_ADDR_AND_WAIT]);
+    let line = b.line_with("ADDR ");
+    let b_addr = addr_of(&line);
+    let b_addr = b_addr.split('/').next().unwrap();
+    let back = w
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "n1",
+            "bb",
+            "sh",
+            "-c",
+            &format!("ping -c1 -W2 {b_addr} >/dev/null && echo PING-OK; true"),
+        ])
+        .ok();
+    assert_eq!(back, "", "from n1 to {b_addr} on the default bridge");
+    b.finish();
+    let table = w.host.sh("nft list table ip tupper");
+    assert!(table.contains("chain isolate-"), "{table}");
+    w.tupper(&["rm", "-f", "a"]).ok();
+    w.tupper(&["network", "rm", "n1", "n2"]).ok();
+    w.store.assert_no_leftovers();
+}

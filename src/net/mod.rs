@@ -1107,7 +1107,8 @@ pub fn host_address_in(subnet: &Subnet) -> Result<Option<String>> {
     Ok(host_overlap(&route, subnet, None)?.map(|(a, p, d)| format!("{a}/{p} of {d}")))
 }
 
-/// Deletes bridge `name` and its nftables chains (masquerade and guard),
+/// Deletes bridge `name` and its nftables chains (masquerade, guard and
+/// isolation),
 /// each if it is there (`tupper network rm`). Its ports go with it; a
 /// container's veth on it stays, without a bridge (none should be running).
 pub fn remove_bridge(name: &str) -> Result<()> {
@@ -1120,7 +1121,11 @@ pub fn remove_bridge(name: &str) -> Result<()> {
         r => r?,
     }
     let nf = Netlink::netfilter()?;
-    for chain in [nft::masq_chain(name), nft::guard_chain(name)] {
+    for chain in [
+        nft::masq_chain(name),
+        nft::guard_chain(name),
+        nft::isolate_chain(name),
+    ] {
         let r = nf.request(&mut nft::delete_chain(&chain), &|| {
             format!(
                 "remove the rules of bridge {name} (nftables chain ip {} {chain})",
@@ -1607,17 +1612,19 @@ fn bridge_mac() -> Result<[u8; 6]> {
 }
 
 /// Makes sure the bridge's chains are in place (nftables chains
-/// `ip tupper masq-BRIDGE` and `guard-BRIDGE`, see [`nft`]). With `rewrite`
-/// (the bridge has just been given its gateway address, so the chain may
-/// still name an earlier subnet of a bridge of that name) the batch is sent
-/// at once; otherwise a read-only check first, and the batch only when the
-/// guard chain is missing.
+/// `ip tupper masq-BRIDGE`, `guard-BRIDGE` and `isolate-BRIDGE`, see
+/// [`nft`]). With `rewrite` (the bridge has just been given its gateway
+/// address, so the chain may still name an earlier subnet of a bridge of
+/// that name) the batch is sent at once; otherwise a read-only check
+/// first, and the batch only when the isolation chain is missing (a bridge
+/// set up by a tupper without it gets it so).
 fn ensure_nat(nf: &Netlink, b: &BridgeNet, rewrite: bool) -> Result<()> {
-    // The batch makes the guard chain last: when it is there, so is the rest.
-    let guard = nft::guard_chain(&b.bridge);
+    // The batch makes the isolation chain last: when it is there, so is
+    // the rest.
+    let last = nft::isolate_chain(&b.bridge);
     if !rewrite {
-        let r = nf.request(&mut nft::get_chain(&guard), &|| {
-            format!("look up nftables chain ip {} {guard}", nft::TABLE)
+        let r = nf.request(&mut nft::get_chain(&last), &|| {
+            format!("look up nftables chain ip {} {last}", nft::TABLE)
         });
         match r {
             Ok(()) => return Ok(()),
@@ -1627,11 +1634,12 @@ fn ensure_nat(nf: &Netlink, b: &BridgeNet, rewrite: bool) -> Result<()> {
     }
     nf.request(&mut nft::ensure_bridge_chains(&b.bridge, b.subnet), &|| {
         format!(
-            "masquerade subnet {} of bridge {} (nftables chains ip {} {} and {guard})",
+            "masquerade subnet {} of bridge {} (nftables chains ip {} {}, {} and {last})",
             b.subnet,
             b.bridge,
             nft::TABLE,
-            nft::masq_chain(&b.bridge)
+            nft::masq_chain(&b.bridge),
+            nft::guard_chain(&b.bridge)
         )
     })
 }

@@ -12,9 +12,18 @@
 //!   -300, raw) per bridge with one rule, `iifname "<bridge>" ip daddr
 //!   127.0.0.0/8 drop`: the bridge has `route_localnet` on for the rules
 //!   above, and this keeps its containers from the host's loopback services.
-//!   Both chains are (re)installed by one atomic batch that creates the table
-//!   and chains if missing, flushes them and adds the rules, so installing it
-//!   twice leaves each rule once.
+//! - `isolate-<bridge>`: a base chain (type filter, hook forward, priority
+//!   0, filter) per bridge that keeps the containers of user-defined
+//!   networks (bridges `tn...`, [`crate::network`]) apart from those of
+//!   other bridges, as docker's `DOCKER-ISOLATION` chains do: `ct status
+//!   dnat accept` (a published port is reached from everywhere), then
+//!   `oifname "<bridge>" iifname != "<bridge>" iifname "tn*" drop` and
+//!   `iifname "<bridge>" oifname != "<bridge>" oifname "tn*" drop`. Every
+//!   bridge has it, so between any two bridges one of which is a network's,
+//!   forwarded traffic is dropped.
+//!   The three chains are (re)installed by one atomic batch that creates the
+//!   table and chains if missing, flushes them and adds the rules, so
+//!   installing it twice leaves each rule once.
 //! - `dnat-<container-id>` and `dnat-<container-id>-local`: base chains (type
 //!   nat, priority -100, dstnat; hook prerouting for traffic that comes in,
 //!   output for the host's own) per container that publishes ports, one rule
@@ -134,6 +143,7 @@ const NFT_NAT_DNAT: u32 = libc::NFT_NAT_DNAT as u32;
 const NF_INET_PRE_ROUTING: u32 = libc::NF_INET_PRE_ROUTING as u32;
 const NF_INET_LOCAL_OUT: u32 = libc::NF_INET_LOCAL_OUT as u32;
 const NF_INET_POST_ROUTING: u32 = libc::NF_INET_POST_ROUTING as u32;
+const NF_INET_FORWARD: u32 = libc::NF_INET_FORWARD as u32;
 const NFT_REG_VERDICT: u32 = libc::NFT_REG_VERDICT as u32;
 const NF_DROP: u32 = libc::NF_DROP as u32;
 const NFT_CT_STATUS: u32 = libc::NFT_CT_STATUS as u32;
@@ -145,6 +155,8 @@ const RTN_LOCAL: u32 = libc::RTN_LOCAL as u32;
 /// `NF_IP_PRI_RAW` (`linux/netfilter_ipv4.h`), nft's `raw`: before
 /// connection tracking and NAT.
 const PRIO_RAW: i32 = -300;
+/// `NF_IP_PRI_FILTER`, nft's `filter`.
+const PRIO_FILTER: i32 = 0;
 /// `NF_IP_PRI_NAT_DST`, nft's `dstnat`.
 const PRIO_DSTNAT: i32 = -100;
 /// `NF_IP_PRI_NAT_SRC`, nft's `srcnat`.
@@ -163,6 +175,12 @@ pub(crate) fn masq_chain(bridge: &str) -> String {
 /// addresses.
 pub(crate) fn guard_chain(bridge: &str) -> String {
     format!("guard-{bridge}")
+}
+
+/// The chain that keeps `bridge`'s containers apart from those of
+/// user-defined networks (and those apart from each other).
+pub(crate) fn isolate_chain(bridge: &str) -> String {
+    format!("isolate-{bridge}")
 }
 
 /// The chains of container `id`'s published ports: for traffic that comes
@@ -471,6 +489,32 @@ fn guard_rule(w: &mut Writer, chain: &str, bridge: &str) {
     });
 }
 
+/// Appends the rules of `bridge`'s isolation chain `chain` (see the module
+/// doc): `ct status dnat accept`, then a drop of what is forwarded into
+/// the bridge from a network's bridge, and out of it into one. `"tn*"` is
+/// a compare of the first two bytes of the name (as nft's wildcard).
+fn isolate_rules(w: &mut Writer, chain: &str, bridge: &str) {
+    let prefix = crate::network::BRIDGE_PREFIX.as_bytes();
+    w.rule(chain, |w| {
+        w.ct_status_dnat();
+        w.verdict(NF_ACCEPT);
+    });
+    for (this, other) in [
+        (NFT_META_OIFNAME, NFT_META_IIFNAME),
+        (NFT_META_IIFNAME, NFT_META_OIFNAME),
+    ] {
+        w.rule(chain, |w| {
+            w.meta(this);
+            w.cmp(NFT_CMP_EQ, &ifname_bytes(bridge));
+            w.meta(other);
+            w.cmp(NFT_CMP_NEQ, &ifname_bytes(bridge));
+            w.meta(other);
+            w.cmp(NFT_CMP_EQ, prefix);
+            w.verdict(NF_DROP);
+        });
+    }
+}
+
 /// Appends the DNAT rule of one published port to chain `chain`.
 fn dnat_rule(w: &mut Writer, chain: &str, addr: Ipv4Addr, p: &PortMapping) {
     w.rule(chain, |w| {
@@ -511,9 +555,9 @@ fn dnat_rule(w: &mut Writer, chain: &str, addr: Ipv4Addr, p: &PortMapping) {
 }
 
 /// One batch that makes sure the table and the bridge's chains exist with
-/// their rules: `masq-BRIDGE` (three masquerade rules) and `guard-BRIDGE`
-/// (flush, then add: idempotent). The guard chain is made last: when it is
-/// there, so is the rest.
+/// their rules: `masq-BRIDGE` (three masquerade rules), `guard-BRIDGE` and
+/// `isolate-BRIDGE` (flush, then add: idempotent). The isolation chain is
+/// made last: when it is there, so is the rest.
 pub(crate) fn ensure_bridge_chains(bridge: &str, subnet: Subnet) -> Vec<u8> {
     let masq = masq_chain(bridge);
     let guard = guard_chain(bridge);
@@ -532,6 +576,10 @@ pub(crate) fn ensure_bridge_chains(bridge: &str, subnet: Subnet) -> Vec<u8> {
     w.new_base_chain(&guard, "filter", NF_INET_PRE_ROUTING, PRIO_RAW);
     w.flush_chain(&guard);
     guard_rule(&mut w, &guard, bridge);
+    let isolate = isolate_chain(bridge);
+    w.new_base_chain(&isolate, "filter", NF_INET_FORWARD, PRIO_FILTER);
+    w.flush_chain(&isolate);
+    isolate_rules(&mut w, &isolate, bridge);
     w.batch_end();
     w.finish()
 }
@@ -1085,7 +1133,10 @@ mod tests {
         let kinds: Vec<u16> = msgs.iter().map(|m| m.0).collect();
         assert_eq!(
             kinds,
-            [0x10, 0x0a00, 0x0a03, 0x0a08, 0x0a06, 0x0a06, 0x0a06, 0x0a03, 0x0a08, 0x0a06, 0x11]
+            [
+                0x10, 0x0a00, 0x0a03, 0x0a08, 0x0a06, 0x0a06, 0x0a06, 0x0a03, 0x0a08, 0x0a06,
+                0x0a03, 0x0a08, 0x0a06, 0x0a06, 0x0a06, 0x11
+            ]
         );
         let masq = ["payload", "bitwise", "cmp", "meta", "cmp", "masq"];
         for rule in &msgs[4..6] {
@@ -1124,6 +1175,33 @@ mod tests {
             expr_names(&msgs[9].2),
             ["meta", "cmp", "payload", "bitwise", "cmp", "immediate"]
         );
+        // The isolation chain: filter, forward (2) at priority 0.
+        #[rustfmt::skip]
+        let hook: &[u8] = &[20, 0, 4, 0x80,  8, 0, 1, 0,  0, 0, 0, 2,  8, 0, 2, 0,  0, 0, 0, 0];
+        assert!(msgs[10].2.windows(hook.len()).any(|w| w == hook));
+        assert_eq!(
+            parse_chain(&msgs[10].2),
+            Some((TABLE.into(), "isolate-tpt-br0".into()))
+        );
+        assert_eq!(
+            expr_names(&msgs[12].2),
+            ["ct", "bitwise", "cmp", "immediate"]
+        );
+        // ct status dnat accept (verdict code 1).
+        assert!(msgs[12].2.ends_with(&[8, 0, 1, 0, 0, 0, 0, 1]));
+        let drop = ["meta", "cmp", "meta", "cmp", "meta", "cmp", "immediate"];
+        for (rule, first) in [(&msgs[13].2, 7u8), (&msgs[14].2, 6u8)] {
+            assert_eq!(expr_names(rule), drop);
+            // meta KEY oifname (7) then iifname (6), or the other way round.
+            let key = [8, 0, 2, 0, 0, 0, 0, first];
+            let at = rule.windows(8).position(|w| w == key).unwrap();
+            let other = [8, 0, 2, 0, 0, 0, 0, 13 - first];
+            assert!(rule.windows(8).position(|w| w == other).unwrap() > at);
+            // The last compare: the first two bytes, "tn".
+            let tn: &[u8] = &[12, 0, 3, 0x80, 6, 0, 1, 0, b't', b'n', 0, 0];
+            assert!(rule.windows(tn.len()).any(|w| w == tn));
+            assert!(rule.ends_with(&[8, 0, 1, 0, 0, 0, 0, 0]), "drop");
+        }
     }
 
     #[test]
