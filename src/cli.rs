@@ -134,7 +134,7 @@ Commands:
   ps [-a] [-q] [--json] [-n N] [-l] [-f KEY=VALUE]... [--format T]
                                  list running (-a: all) containers (-q: only their IDs; -n: the last N
                                  made, -l: the last; -f: id, name, label, status, exited, ancestor, volume,
-                                 health, restart-policy)
+                                 network, health, restart-policy)
   inspect [-f T] NAME|ID...      a container's record and network settings, as JSON
                                  (--format T, -f T: docker's Go template, {{.Field}}, {{json .X}}, ...)
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)

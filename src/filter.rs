@@ -18,6 +18,7 @@ pub const PS_KEYS: &[&str] = &[
     "exited",
     "ancestor",
     "volume",
+    "network",
     "health",
     "restart-policy",
 ];
@@ -57,6 +58,7 @@ pub struct Filters {
     exited: Vec<i32>,
     ancestors: Vec<String>,
     volumes: Vec<String>,
+    networks: Vec<String>,
     restart_policies: Vec<String>,
 }
 
@@ -106,6 +108,7 @@ impl Filters {
                         .map_err(|_| bad("not an exit code (a number)"))?,
                 ),
                 "ancestor" => f.ancestors.push(value.to_string()),
+                "network" => f.networks.push(value.to_string()),
                 "restart-policy" if RESTART_POLICIES.contains(&value) => {
                     f.restart_policies.push(value.to_string())
                 }
@@ -154,6 +157,13 @@ impl Filters {
                 || (r.status == Status::Exited
                     && r.exit_code.is_some_and(|c| self.exited.contains(&c))))
             && any(&self.ancestors, &|v| r.image == v)
+            && any(&self.networks, &|v| {
+                // docker's: the user-defined network's name, or the mode
+                // (`bridge` is the default bridge's).
+                r.network
+                    .as_ref()
+                    .is_some_and(|n| n.network.as_deref().unwrap_or(&n.mode) == v)
+            })
             && any(&self.restart_policies, &|v| {
                 let policy = r.restart.as_deref().unwrap_or("no");
                 v == policy.split(':').next().unwrap_or(policy)
@@ -284,6 +294,26 @@ mod tests {
         assert_eq!(pass3(&["restart-policy=on-failure"]), ["cccc"]);
         assert_eq!(pass3(&["restart-policy=no"]), ["aaaa", "bbbb"]);
         assert_eq!(pass3(&["restart-policy=always"]), Vec::<String>::new());
+        // network: a user-defined network's name, else the mode.
+        let mut on = crate::net::Settings {
+            mode: "bridge".into(),
+            network: Some("appnet".into()),
+            ..Default::default()
+        };
+        c.network = Some(on.clone());
+        on.network = None;
+        b.network = Some(on);
+        let pass4 = |f: &[&str]| -> Vec<String> {
+            let f = filters(f);
+            [&a, &b, &c]
+                .iter()
+                .filter(|r| f.matches(r))
+                .map(|r| r.id[..4].to_string())
+                .collect()
+        };
+        assert_eq!(pass4(&["network=appnet"]), ["cccc"]);
+        assert_eq!(pass4(&["network=bridge"]), ["bbbb"]);
+        assert_eq!(pass4(&["network=none"]), Vec::<String>::new());
     }
 
     #[test]
