@@ -409,10 +409,21 @@ impl Files {
             Err(Errno::NOENT) => return Ok(None),
             Err(e) => return Err(e),
         };
+        // A rotation between these opens moves the file opened as
+        // `ID.log` to `ID.log.1`: a file seen already (by inode) is
+        // skipped, so that nothing is read twice.
+        let inode = |fd: &OwnedFd| rfs::fstat(fd).map(|st| (st.st_dev, st.st_ino));
+        let mut seen = vec![inode(&current)?];
         let mut files = Vec::new();
         for n in 1.. {
             match open(n) {
-                Ok(fd) => files.push(fd),
+                Ok(fd) => {
+                    let id = inode(&fd)?;
+                    if !seen.contains(&id) {
+                        seen.push(id);
+                        files.push(fd);
+                    }
+                }
                 Err(_) => break,
             }
         }
@@ -667,6 +678,27 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(left, ["c.json"]);
+        std::fs::remove_dir_all(&path).unwrap();
+    }
+
+    /// A rotation between `open`'s opens of `ID.log` and `ID.log.1` shows
+    /// it one file under both names (a hard link plays it here): read once.
+    #[test]
+    fn a_file_seen_under_two_names_is_read_once() {
+        let (path, log) = rotating(11, 5);
+        std::fs::write(path.join("c.log"), b"new\n").unwrap();
+        std::fs::hard_link(path.join("c.log"), path.join("c.log.1")).unwrap();
+        std::fs::write(path.join("c.log.2"), b"old\n").unwrap();
+        let files = Files::open(log.dir.as_fd(), "c").unwrap().unwrap();
+        assert_eq!(files.files.len(), 2);
+        assert_eq!(files.start_of_last_lines(5).unwrap(), (0, 0));
+        let mut text = String::new();
+        for f in &files.files {
+            let mut buf = [0u8; 64];
+            let n = rustix::io::pread(f, &mut buf, 0).unwrap();
+            text.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        }
+        assert_eq!(text, "old\nnew\n");
         std::fs::remove_dir_all(&path).unwrap();
     }
 
