@@ -46,6 +46,7 @@ Commands:
       --rm                       remove the container when it exits
       -d, --detach               run in the background: print the ID once the command runs (see logs, stop)
       --name NAME                name the container (unique)
+      --replace                  remove the container of that name first (podman's)
       --hostname NAME            the container's hostname (default: its name, else its ID)
       -e, --env KEY[=VALUE]      set an environment variable
       --env-file FILE            set the variables of FILE (KEY=VALUE lines; -e wins)
@@ -302,6 +303,9 @@ pub enum Command {
         names: Vec<String>,
         /// `-f`, `--format`: each container through this template.
         format: Option<crate::template::Template>,
+        /// `--type`, `container inspect`, `image inspect`: which kind of
+        /// object the names are (without: a container, else an image).
+        kind: InspectKind,
     },
     /// `prune`.
     Prune {
@@ -465,6 +469,45 @@ pub enum Command {
     Version,
 }
 
+/// What `inspect` looks for (docker's `--type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InspectKind {
+    /// A container of that name or ID, else an image of that name.
+    #[default]
+    Any,
+    /// A container only (`container inspect`, `--type container`).
+    Container,
+    /// An image only (`image inspect`, `--type image`).
+    Image,
+}
+
+/// The command that docker's management command `group sub` (`container
+/// ls`, `image rm`, ...) is, and the kind of object an `inspect` of it
+/// looks at.
+fn management_command(group: &str, sub: &str) -> Result<(&'static str, InspectKind)> {
+    const CONTAINER: &[&str] = &[
+        "attach", "commit", "cp", "create", "diff", "exec", "export", "kill", "logs", "pause",
+        "port", "prune", "rename", "restart", "rm", "run", "start", "stats", "stop", "top",
+        "unpause", "update", "wait",
+    ];
+    const IMAGE: &[&str] = &["import", "load", "save", "tag"];
+    let any = |list: &[&'static str]| list.iter().copied().find(|c| *c == sub);
+    let found = match (group, sub) {
+        (_, "inspect") if group == "container" => Some(("inspect", InspectKind::Container)),
+        (_, "inspect") => Some(("inspect", InspectKind::Image)),
+        // docker's `container attach` joins a container's stdio; tupper's
+        // `attach` mounts a store.
+        ("container", "attach") => None,
+        ("container", "ls" | "list" | "ps") => Some(("ps", InspectKind::Any)),
+        ("container", "remove") => Some(("rm", InspectKind::Any)),
+        ("container", _) => any(CONTAINER).map(|c| (c, InspectKind::Any)),
+        (_, "ls" | "list") => Some(("images", InspectKind::Any)),
+        (_, "rm" | "remove") => Some(("rmi", InspectKind::Any)),
+        _ => any(IMAGE).map(|c| (c, InspectKind::Any)),
+    };
+    found.ok_or_else(|| bad(format!("unknown command \"{group} {sub}\"")))
+}
+
 /// What `network` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetworkCommand {
@@ -533,6 +576,8 @@ pub struct RunArgs {
     pub remove: bool,
     /// `-d`.
     pub detach: bool,
+    /// `--replace` (podman's): the container named `--name` goes first.
+    pub replace: bool,
     /// `--name`.
     pub name: Option<String>,
     /// `--hostname`.
@@ -678,6 +723,18 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             None => return Err(bad("no command given")),
         }
     };
+    // docker's management commands: `container ls` is `ps`, `image rm` is
+    // `rmi`, ...
+    let (sub, inspect_kind) = match sub.as_str() {
+        group @ ("container" | "image") => match p.next().map_err(lex)? {
+            Some(Arg::Value(v)) => {
+                let (command, kind) = management_command(group, &string(v)?)?;
+                (command.to_string(), kind)
+            }
+            _ => return Err(bad(format!("{group} needs a command"))),
+        },
+        _ => (sub, InspectKind::Any),
+    };
     let command = match sub.as_str() {
         "import" => {
             let (force, changes, pos) = force_and_changes(&mut p)?;
@@ -789,18 +846,33 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             Command::Wait { names }
         }
         "inspect" => {
-            let (mut names, mut format) = (Vec::new(), None);
+            let (mut names, mut format, mut kind) = (Vec::new(), None, inspect_kind);
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
                     Arg::Short('f') | Arg::Long("format") => format = Some(template(&mut p)?),
+                    Arg::Long("type") => {
+                        kind = match string(p.value().map_err(lex)?)?.as_str() {
+                            "container" => InspectKind::Container,
+                            "image" => InspectKind::Image,
+                            other => {
+                                return Err(bad(format!(
+                                    "inspect --type {other}: container or image"
+                                )))
+                            }
+                        }
+                    }
                     Arg::Value(v) => names.push(string(v)?),
                     other => return Err(lex(other.unexpected())),
                 }
             }
             if names.is_empty() {
-                return Err(bad("inspect needs at least one container name or ID"));
+                return Err(bad("inspect needs at least one container or image name"));
             }
-            Command::Inspect { names, format }
+            Command::Inspect {
+                names,
+                format,
+                kind,
+            }
         }
         "rm" => {
             // `-v` (docker's `--volumes`: its anonymous volumes, of which
@@ -1485,6 +1557,7 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
         }
         match arg {
             Some(Arg::Long("rm")) => a.remove = true,
+            Some(Arg::Long("replace")) => a.replace = true,
             Some(Arg::Short('d')) | Some(Arg::Long("detach")) => a.detach = true,
             Some(Arg::Long("name")) => a.name = Some(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("hostname")) => a.hostname = Some(string(p.value().map_err(lex)?)?),
@@ -1727,7 +1800,26 @@ fn parse_run(p: &mut Parser) -> Result<RunArgs> {
     for arg in p.raw_args().map_err(lex)? {
         a.command.push(string(arg)?);
     }
+    if a.replace && a.name.is_none() {
+        return Err(bad(
+            "--replace goes with --name: it replaces the container of that name",
+        ));
+    }
     Ok(a)
+}
+
+/// podman's `--replace`: the container that has the name `spec` gives the
+/// new one is removed first (`rm -f`), once the new one's image is known to
+/// exist; none of that name is fine.
+fn replace_named(store: &Store, spec: &Spec) -> Result<()> {
+    let Some(name) = spec.name.as_deref() else {
+        return Ok(());
+    };
+    store.image(&spec.image)?;
+    match store.find_container(name) {
+        Ok(_) => store.remove_container(name, true),
+        Err(_) => Ok(()),
+    }
 }
 
 /// Turns `run`'s arguments into a [`Spec`]; `bridge` and `subnet` are the global
@@ -2204,17 +2296,35 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 print(&mut out, ps_table(&list, timefmt::now()));
             }
         }
-        Command::Inspect { names, format } => {
+        Command::Inspect {
+            names,
+            format,
+            kind,
+        } => {
             let store = store()?;
+            // A container, else (docker's `inspect`) an image of that name.
             let records = names
                 .iter()
-                .map(|n| store.find_container(n))
+                .map(|n| match kind {
+                    InspectKind::Container => store.find_container(n).map(Ok),
+                    InspectKind::Image => store.image(n).map(Err),
+                    InspectKind::Any => store.find_container(n).map(Ok).or_else(|_| {
+                        store
+                            .image(n)
+                            .map(Err)
+                            .map_err(|_| Error::msg(format!("no such container or image: {n}")))
+                    }),
+                })
                 .collect::<Result<Vec<_>>>()?;
             // With its health (which the record on disk does not hold), and
             // with a storage limit what it counts now.
             let shown: Vec<serde_json::Value> = records
                 .iter()
                 .map(|r| {
+                    let r = match r {
+                        Ok(r) => r,
+                        Err(image) => return Ok(serde_json::to_value(image).unwrap_or_default()),
+                    };
                     let mut v = serde_json::to_value(r).unwrap_or_default();
                     if let (Some(h), Some(map)) = (&r.health, v.as_object_mut()) {
                         map.insert("health".into(), serde_json::to_value(h).unwrap_or_default());
@@ -2553,6 +2663,9 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
         }
         Command::Create(args) => {
             let spec = spec(args, cli.bridge.as_deref(), cli.subnet.as_deref())?;
+            if args.replace {
+                replace_named(&store()?, &spec)?;
+            }
             let mut cid = CidFile::create(args.cidfile.as_deref())?;
             let record = store()?.create(&spec)?;
             cid.write(&record.id)?;
@@ -2806,6 +2919,9 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     spec.restart
                 ))
                 .with_advice("add -d, or `tupper create` it and `tupper start` it"));
+            }
+            if args.replace {
+                replace_named(&store()?, &spec)?;
             }
             drop(out);
             let mut cid = CidFile::create(args.cidfile.as_deref())?;

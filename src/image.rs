@@ -65,6 +65,19 @@ pub struct ImageInfo {
     pub config: crate::image_config::ImageConfig,
 }
 
+/// What [`Store::images`] tells of image `name`, whose subvolume is `fd`.
+fn image_info(fd: std::os::fd::BorrowedFd<'_>, name: String) -> Result<ImageInfo> {
+    let info = tupper_ioctl::subvol_info(fd).context(|| format!("subvolume info images/{name}"))?;
+    Ok(ImageInfo {
+        created: timefmt::rfc3339(info.otime_sec),
+        created_unix: info.otime_sec,
+        uuid: tupper_ioctl::format_uuid(&info.uuid),
+        read_only: info.readonly,
+        config: crate::image_config::read(fd).unwrap_or_default(),
+        name,
+    })
+}
+
 impl Store {
     /// Imports `source` as image `name`; replaces an existing image only when `force`.
     pub fn import(
@@ -438,18 +451,15 @@ impl Store {
             let Ok(fd) = fsutil::open_dir(self.images.as_fd(), name.as_str()) else {
                 continue;
             };
-            let info = tupper_ioctl::subvol_info(fd.as_fd())
-                .context(|| format!("subvolume info images/{name}"))?;
-            out.push(ImageInfo {
-                created: timefmt::rfc3339(info.otime_sec),
-                created_unix: info.otime_sec,
-                uuid: tupper_ioctl::format_uuid(&info.uuid),
-                read_only: info.readonly,
-                config: crate::image_config::read(fd.as_fd()).unwrap_or_default(),
-                name,
-            });
+            out.push(image_info(fd.as_fd(), name)?);
         }
         Ok(out)
+    }
+
+    /// Image `name` as [`Store::images`] lists it (`image inspect`).
+    pub fn image(&self, name: &str) -> Result<ImageInfo> {
+        let fd = self.open_image(name)?;
+        image_info(fd.as_fd(), name.to_string())
     }
 
     /// Opens image `name`'s subvolume, with a clear error when there is none.

@@ -453,3 +453,106 @@ fn format_templates_for_ps_inspect_and_images() {
     store.tupper(&["rm", "-f", "fmt"]).ok();
     store.assert_no_leftovers();
 }
+
+/// docker's management commands (`container ls`, `image rm`, ...) are the
+/// plain ones; `inspect` of a name that is no container shows the image of
+/// that name (docker's), `--type`/`image inspect`/`container inspect` look
+/// at one kind only.
+#[test]
+fn management_commands_and_inspect_of_an_image() {
+    let store = store_with_busybox();
+    let line = |args: &[&str]| store.tupper(args).ok();
+    store.tupper(&["run", "--name", "mc", "bb", "true"]).ok();
+    let id = store.inspect("mc")["id"].as_str().unwrap().to_string();
+    assert_eq!(line(&["container", "ls", "-a", "-q"]), format!("{id}\n"));
+    assert_eq!(line(&["image", "ls", "-q"]), "bb\n");
+    let image = &serde_json::from_str::<serde_json::Value>(&line(&["inspect", "bb"])).unwrap()[0];
+    assert_eq!(image["name"], "bb", "{image}");
+    assert_eq!(image["read_only"], true, "{image}");
+    assert_eq!(line(&["image", "inspect", "-f", "{{.name}}", "bb"]), "bb\n");
+    assert_eq!(
+        line(&["container", "inspect", "-f", "{{.name}}", "mc"]),
+        "mc\n"
+    );
+    assert_eq!(
+        line(&["inspect", "--type", "image", "-f", "{{.name}}", "bb"]),
+        "bb\n"
+    );
+    for (args, why) in [
+        (&["container", "inspect", "bb"][..], "no such container: bb"),
+        (&["image", "inspect", "mc"], "unknown image mc"),
+        (
+            &["inspect", "nothing"],
+            "no such container or image: nothing",
+        ),
+        (&["container", "frob"], "unknown command \"container frob\""),
+        (
+            &["container", "attach", "x"],
+            "unknown command \"container attach\"",
+        ),
+        (&["image", "run", "bb"], "unknown command \"image run\""),
+    ] {
+        let e = store.tupper(args).fails(125);
+        assert!(e.contains(why), "{args:?}: {e}");
+    }
+    line(&["container", "rm", "mc"]);
+    line(&["image", "tag", "bb", "bb2"]);
+    assert_eq!(line(&["image", "rm", "bb2"]), "bb2\n");
+    assert_eq!(line(&["image", "ls", "-q"]), "bb\n");
+    store.assert_no_leftovers();
+}
+
+/// podman's `run --replace` / `create --replace`: the container of that
+/// name, running or not, goes first; without `--name`, or with an image
+/// that does not exist, nothing changes.
+#[test]
+fn replace_removes_the_container_of_that_name_first() {
+    let store = store_with_busybox();
+    store.tupper(&["run", "--name", "r", "bb", "true"]).ok();
+    let first = store.inspect("r")["id"].as_str().unwrap().to_string();
+    let out = store
+        .tupper(&["run", "--replace", "--name", "r", "bb", "echo", "second"])
+        .ok();
+    assert_eq!(out, "second\n");
+    let second = store.inspect("r")["id"].as_str().unwrap().to_string();
+    assert_ne!(first, second);
+    assert_eq!(store.container_ids(), [second]);
+    // A running one is killed and removed.
+    store
+        .tupper(&[
+            "run",
+            "-d",
+            "--name",
+            "r",
+            "--replace",
+            "bb",
+            "sleep",
+            "600",
+        ])
+        .ok();
+    store.wait_running("r");
+    assert_eq!(store.container_ids().len(), 1);
+    let before = store.state();
+    for (args, why) in [
+        (
+            &["run", "--replace", "bb", "true"][..],
+            "--replace goes with --name",
+        ),
+        (
+            &["create", "--replace", "--name", "r", "nosuch"],
+            "unknown image nosuch",
+        ),
+    ] {
+        let e = store.tupper(args).fails(125);
+        assert!(e.contains(why), "{args:?}: {e}");
+        before.assert_same(&store.state(), &format!("{args:?}"));
+    }
+    store
+        .tupper(&["create", "--replace", "--name", "r", "bb", "true"])
+        .ok();
+    let ps = store.ps_json(true);
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    assert_eq!(ps[0]["status"], "created", "{ps:?}");
+    store.tupper(&["rm", "r"]).ok();
+    store.assert_no_leftovers();
+}
