@@ -143,7 +143,7 @@ Commands:
                                  remove every container that is not running (exited, dead)
   volume create|ls [-q] [--json] [--format T]|inspect [-f T]|rm|prune [NAME...]
                                  named volumes (run -v NAME:PATH makes one on first use, filled from the image)
-  network create [--subnet CIDR] [-l KEY=VALUE]... NAME | ls [-q] [--json] [--format T]
+  network create [--subnet CIDR] [--internal] [-l KEY=VALUE]... NAME | ls [-q] [--json] [--format T]
           | inspect [-f T] NAME... | rm NAME... | prune
                                  user-defined networks: a bridge and subnet each; run --net NAME puts a
                                  container on one, where the others find it by name (/etc/hosts)
@@ -511,7 +511,7 @@ fn management_command(group: &str, sub: &str) -> Result<(&'static str, InspectKi
 /// What `network` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetworkCommand {
-    /// `network create [--subnet CIDR] [-l KEY=VALUE]... NAME`.
+    /// `network create [--subnet CIDR] [--internal] [-l KEY=VALUE]... NAME`.
     Create {
         /// Its name.
         name: String,
@@ -519,6 +519,8 @@ pub enum NetworkCommand {
         subnet: Option<String>,
         /// `-l`, `--label`.
         labels: Vec<String>,
+        /// `--internal`.
+        internal: bool,
     },
     /// `network ls [-q] [--json] [--format T]`.
     List {
@@ -1261,9 +1263,11 @@ fn parse_network_command(p: &mut Parser) -> Result<NetworkCommand> {
     Ok(match sub.as_str() {
         "create" => {
             let (mut names, mut subnet, mut labels) = (Vec::new(), None, Vec::new());
+            let mut internal = false;
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
                     Arg::Long("subnet") => subnet = Some(string(p.value().map_err(lex)?)?),
+                    Arg::Long("internal") => internal = true,
                     Arg::Short('l') | Arg::Long("label") => {
                         labels.push(string(p.value().map_err(lex)?)?)
                     }
@@ -1285,6 +1289,7 @@ fn parse_network_command(p: &mut Parser) -> Result<NetworkCommand> {
                 name,
                 subnet,
                 labels,
+                internal,
             }
         }
         "inspect" => {
@@ -2434,9 +2439,10 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     name,
                     subnet,
                     labels,
+                    internal,
                 } => {
                     let labels = crate::filter::labels(labels, &[])?;
-                    let net = store.create_network(name, subnet.as_deref(), labels)?;
+                    let net = store.create_network(name, subnet.as_deref(), labels, *internal)?;
                     print(&mut out, format!("{}\n", net.id));
                 }
                 NetworkCommand::List {

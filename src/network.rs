@@ -82,6 +82,10 @@ pub struct Network {
     /// `network create --label`.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// `network create --internal`: its containers reach each other (and
+    /// the host's addresses), nothing beyond; no port is published.
+    #[serde(default)]
+    pub internal: bool,
     /// Its running containers (not kept in its file).
     #[serde(default, skip_deserializing)]
     pub containers: Vec<Endpoint>,
@@ -332,6 +336,7 @@ impl Store {
         name: &str,
         subnet: Option<&str>,
         labels: BTreeMap<String, String>,
+        internal: bool,
     ) -> Result<Network> {
         crate::names::validate("network name", name)?;
         if RESERVED.contains(&name) {
@@ -381,6 +386,7 @@ impl Store {
             gateway: subnet.gateway().to_string(),
             created: crate::timefmt::rfc3339(crate::timefmt::now()),
             labels,
+            internal,
             containers: Vec::new(),
         };
         let text = serde_json::to_string_pretty(&network).unwrap_or_default() + "\n";
@@ -611,10 +617,17 @@ impl Store {
             }
             subnet.check_host(ip)?;
         }
+        if let (true, Some(p)) = (net.internal, opts.publish.first()) {
+            return Err(Error::msg(format!(
+                "invalid -p {p}: network {} is internal (nothing reaches it from outside)",
+                net.name
+            )));
+        }
         let resolved = net::Options {
             bridge: net.bridge.clone(),
             subnet,
             network: Some(net.name.clone()),
+            internal: net.internal,
             ..opts.clone()
         };
         Ok((resolved, net))

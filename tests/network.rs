@@ -3026,3 +3026,46 @@ fn user_defined_networks_are_isolated_from_each_other_and_the_default_bridge() {
     w.tupper(&["network", "rm", "n1", "n2"]).ok();
     w.store.assert_no_leftovers();
 }
+
+/// `network create --internal` (docker's): its containers reach each other
+/// by name, and nothing beyond its bridge (an "outside" address that a
+/// container of another network reaches through NAT); it publishes no
+/// port.
+#[test]
+fn an_internal_network_reaches_nothing_beyond_its_bridge() {
+    require_nft();
+    let w = World::new("unetn", 46);
+    let _out = outside(&w.host, "in");
+    w.tupper(&["network", "create", "--internal", "inside"])
+        .ok();
+    w.tupper(&["network", "create", "open"]).ok();
+    w.tupper(&[
+        "run", "-d", "--name", "peer", "--net", "inside", "bb", "sleep", "600",
+    ])
+    .ok();
+    let probe = "ping -c1 -W2 192.0.2.2 >/dev/null && echo OUT; \
+                 ping -c1 -W2 peer >/dev/null && echo PEER; true";
+    let open = w
+        .tupper(&["run", "--rm", "--net", "open", "bb", "sh", "-c", probe])
+        .ok();
+    assert_eq!(open, "OUT\n", "a plain network's container reaches outside");
+    let inside = w
+        .tupper(&["run", "--rm", "--net", "inside", "bb", "sh", "-c", probe])
+        .ok();
+    assert_eq!(inside, "PEER\n", "an internal network's container");
+    let net = w
+        .tupper(&["network", "inspect", "-f", "{{.internal}}", "inside"])
+        .ok();
+    assert_eq!(net, "true\n");
+    let before = w.store.state();
+    let line = w
+        .tupper(&[
+            "run", "--rm", "--net", "inside", "-p", "8090:80", "bb", "true",
+        ])
+        .fails(125);
+    assert!(line.contains("network inside is internal"), "{line}");
+    before.assert_same(&w.store.state(), "-p on an internal network");
+    w.tupper(&["rm", "-f", "peer"]).ok();
+    w.tupper(&["network", "rm", "inside", "open"]).ok();
+    w.store.assert_no_leftovers();
+}

@@ -425,6 +425,10 @@ pub struct Options {
     /// `--network-alias`: more names by which the other containers of
     /// [`Options::network`] find this one.
     pub aliases: Vec<String>,
+    /// [`Options::network`] is internal (`network create --internal`):
+    /// nothing is forwarded into or out of its bridge. Set when the start
+    /// resolves the network.
+    pub internal: bool,
 }
 
 /// What `--dns`, `--dns-search`, `--dns-option` and `--add-host` put in the
@@ -508,6 +512,7 @@ impl Default for Options {
             container: None,
             network: None,
             aliases: Vec::new(),
+            internal: false,
         }
     }
 }
@@ -758,6 +763,8 @@ struct BridgeNet {
     spare_veth: bool,
     publish: Vec<PortMapping>,
     state: BridgeState,
+    /// An internal network's bridge ([`Options::internal`]).
+    internal: bool,
     /// A `NETLINK_ROUTE` socket in the host's namespace.
     route: Netlink,
 }
@@ -1245,6 +1252,7 @@ pub fn prepare(
         spare_veth: false,
         publish: ports,
         state,
+        internal: opts.internal,
         route,
     });
     Ok(p)
@@ -1632,16 +1640,19 @@ fn ensure_nat(nf: &Netlink, b: &BridgeNet, rewrite: bool) -> Result<()> {
             Err(e) => return Err(e),
         }
     }
-    nf.request(&mut nft::ensure_bridge_chains(&b.bridge, b.subnet), &|| {
-        format!(
-            "masquerade subnet {} of bridge {} (nftables chains ip {} {}, {} and {last})",
-            b.subnet,
-            b.bridge,
-            nft::TABLE,
-            nft::masq_chain(&b.bridge),
-            nft::guard_chain(&b.bridge)
-        )
-    })
+    nf.request(
+        &mut nft::ensure_bridge_chains(&b.bridge, b.subnet, b.internal),
+        &|| {
+            format!(
+                "masquerade subnet {} of bridge {} (nftables chains ip {} {}, {} and {last})",
+                b.subnet,
+                b.bridge,
+                nft::TABLE,
+                nft::masq_chain(&b.bridge),
+                nft::guard_chain(&b.bridge)
+            )
+        },
+    )
 }
 
 /// Turns hairpin mode on for the bridge port `host_veth` (a container that

@@ -493,8 +493,21 @@ fn guard_rule(w: &mut Writer, chain: &str, bridge: &str) {
 /// doc): `ct status dnat accept`, then a drop of what is forwarded into
 /// the bridge from a network's bridge, and out of it into one. `"tn*"` is
 /// a compare of the first two bytes of the name (as nft's wildcard).
-fn isolate_rules(w: &mut Writer, chain: &str, bridge: &str) {
+fn isolate_rules(w: &mut Writer, chain: &str, bridge: &str, internal: bool) {
     let prefix = crate::network::BRIDGE_PREFIX.as_bytes();
+    // An internal network (`network create --internal`): nothing is
+    // forwarded into or out of its bridge, not even to a published port.
+    if internal {
+        for this in [NFT_META_IIFNAME, NFT_META_OIFNAME] {
+            w.rule(chain, |w| {
+                w.meta(this);
+                w.cmp(NFT_CMP_EQ, &ifname_bytes(bridge));
+                w.meta(NFT_META_IIFNAME + NFT_META_OIFNAME - this);
+                w.cmp(NFT_CMP_NEQ, &ifname_bytes(bridge));
+                w.verdict(NF_DROP);
+            });
+        }
+    }
     w.rule(chain, |w| {
         w.ct_status_dnat();
         w.verdict(NF_ACCEPT);
@@ -558,7 +571,7 @@ fn dnat_rule(w: &mut Writer, chain: &str, addr: Ipv4Addr, p: &PortMapping) {
 /// their rules: `masq-BRIDGE` (three masquerade rules), `guard-BRIDGE` and
 /// `isolate-BRIDGE` (flush, then add: idempotent). The isolation chain is
 /// made last: when it is there, so is the rest.
-pub(crate) fn ensure_bridge_chains(bridge: &str, subnet: Subnet) -> Vec<u8> {
+pub(crate) fn ensure_bridge_chains(bridge: &str, subnet: Subnet, internal: bool) -> Vec<u8> {
     let masq = masq_chain(bridge);
     let guard = guard_chain(bridge);
     let containers = (subnet.network().octets(), subnet.mask().octets());
@@ -579,7 +592,7 @@ pub(crate) fn ensure_bridge_chains(bridge: &str, subnet: Subnet) -> Vec<u8> {
     let isolate = isolate_chain(bridge);
     w.new_base_chain(&isolate, "filter", NF_INET_FORWARD, PRIO_FILTER);
     w.flush_chain(&isolate);
-    isolate_rules(&mut w, &isolate, bridge);
+    isolate_rules(&mut w, &isolate, bridge, internal);
     w.batch_end();
     w.finish()
 }
@@ -1125,7 +1138,7 @@ mod tests {
             0, 0, 0, 10,
         ];
         // The bytes above are the batch up to its first rule, and its end.
-        let got = ensure_bridge_chains("tpt-br0", parse_subnet("10.89.0.0/16").unwrap());
+        let got = ensure_bridge_chains("tpt-br0", parse_subnet("10.89.0.0/16").unwrap(), false);
         let (head, tail) = want.split_at(want.len() - 20);
         assert_eq!(&got[..head.len()], head);
         assert_eq!(&got[got.len() - 20..], tail);
@@ -1202,6 +1215,39 @@ mod tests {
             assert!(rule.windows(tn.len()).any(|w| w == tn));
             assert!(rule.ends_with(&[8, 0, 1, 0, 0, 0, 0, 0]), "drop");
         }
+    }
+
+    /// An internal network's isolation chain drops all that is forwarded
+    /// into or out of its bridge, first (before `ct status dnat accept`).
+    #[test]
+    fn an_internal_bridge_forwards_nothing() {
+        let got = ensure_bridge_chains(
+            "tn0123456789ab",
+            parse_subnet("10.90.0.0/24").unwrap(),
+            true,
+        );
+        let msgs = messages(&got);
+        let plain = messages(&ensure_bridge_chains(
+            "tn0123456789ab",
+            parse_subnet("10.90.0.0/24").unwrap(),
+            false,
+        ));
+        assert_eq!(msgs.len(), plain.len() + 2);
+        for (rule, first) in [(&msgs[12].2, 6u8), (&msgs[13].2, 7u8)] {
+            assert_eq!(
+                expr_names(rule),
+                ["meta", "cmp", "meta", "cmp", "immediate"]
+            );
+            let key = [8, 0, 2, 0, 0, 0, 0, first];
+            let other = [8, 0, 2, 0, 0, 0, 0, 13 - first];
+            let at = rule.windows(8).position(|w| w == key).unwrap();
+            assert!(rule.windows(8).position(|w| w == other).unwrap() > at);
+            assert!(rule.ends_with(&[8, 0, 1, 0, 0, 0, 0, 0]), "drop");
+        }
+        assert_eq!(
+            expr_names(&msgs[14].2),
+            ["ct", "bitwise", "cmp", "immediate"]
+        );
     }
 
     #[test]

@@ -567,6 +567,7 @@ fn bridge_opts(bridge: &str, subnet: &str) -> Options {
         container: None,
         network: None,
         aliases: Vec::new(),
+        internal: false,
     }
 }
 
