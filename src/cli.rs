@@ -175,7 +175,7 @@ Commands:
   unpause NAME|ID...             let the processes of paused containers go on
   diff NAME|ID                   what changed in a container's files since its image: A, C, D paths
   export [-o FILE] NAME|ID       a container's files as a tar archive, to stdout or FILE
-  stats [--no-stream] [--json] [NAME|ID...]
+  stats [--no-stream] [--json] [--format T] [NAME|ID...]
                                  CPU, memory, network and block I/O, PIDs of running containers (all
                                  without names), every second (--no-stream: once, after a second)
   rename NAME|ID NEW_NAME        rename a container (running or not)
@@ -419,6 +419,8 @@ pub enum Command {
         stream: bool,
         /// JSON output.
         json: bool,
+        /// `--format`: each container through this template.
+        format: Option<crate::template::Template>,
     },
     /// `update`: change containers' limits.
     Update {
@@ -918,11 +920,21 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         "volume" => Command::Volume(parse_volume_command(&mut p)?),
         "network" => Command::Network(parse_network_command(&mut p)?),
         "stats" => {
-            let (set, names) = flags(&mut p, &["no-stream", "json"])?;
+            let (mut names, mut stream, mut json, mut format) = (Vec::new(), true, false, None);
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Long("no-stream") => stream = false,
+                    Arg::Short('j') | Arg::Long("json") => json = true,
+                    Arg::Long("format") => format = Some(template(&mut p)?),
+                    Arg::Value(v) => names.push(string(v)?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
             Command::Stats {
                 names,
-                stream: !set[0],
-                json: set[1],
+                stream,
+                json,
+                format,
             }
         }
         "create" => {
@@ -2379,6 +2391,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             names,
             stream,
             json,
+            format,
         } => {
             let store = store()?;
             // Without names, the containers running now; a named one that
@@ -2419,6 +2432,11 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     })
                     .collect();
                 let text = match json {
+                    _ if format.is_some() => {
+                        let values: Vec<serde_json::Value> =
+                            list.iter().map(crate::stats::template_value).collect();
+                        render_each(format.as_ref().unwrap_or_else(|| unreachable!()), &values)
+                    }
                     true if *stream => serde_json::to_string(&list).unwrap_or_default() + "\n",
                     true => serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
                     false if clear => format!("\x1b[2J\x1b[H{}", crate::stats::table(&list)),

@@ -254,34 +254,7 @@ fn parse_net_dev(text: &str) -> (u64, u64) {
 
 /// docker's `stats` table.
 pub fn table(list: &[Stats]) -> String {
-    let rows: Vec<[String; 8]> = list
-        .iter()
-        .map(|s| {
-            let x = &s.sample;
-            [
-                x.id.clone(),
-                x.name.clone().unwrap_or_else(|| "--".to_string()),
-                format!("{:.2}%", s.cpu_percent),
-                format!(
-                    "{} / {}",
-                    binary_size(x.memory_bytes),
-                    binary_size(x.memory_limit_bytes)
-                ),
-                format!("{:.2}%", s.memory_percent),
-                format!(
-                    "{} / {}",
-                    decimal_size(x.net_rx_bytes),
-                    decimal_size(x.net_tx_bytes)
-                ),
-                format!(
-                    "{} / {}",
-                    decimal_size(x.block_read_bytes),
-                    decimal_size(x.block_write_bytes)
-                ),
-                x.pids.to_string(),
-            ]
-        })
-        .collect();
+    let rows: Vec<[String; 8]> = list.iter().map(shown).collect();
     crate::cli::columns(
         [
             "CONTAINER ID",
@@ -295,6 +268,61 @@ pub fn table(list: &[Stats]) -> String {
         ],
         &rows,
     )
+}
+
+/// The columns of a row of [`table`], as docker writes them.
+fn shown(s: &Stats) -> [String; 8] {
+    let x = &s.sample;
+    [
+        x.id.clone(),
+        x.name.clone().unwrap_or_else(|| "--".to_string()),
+        format!("{:.2}%", s.cpu_percent),
+        format!(
+            "{} / {}",
+            binary_size(x.memory_bytes),
+            binary_size(x.memory_limit_bytes)
+        ),
+        format!("{:.2}%", s.memory_percent),
+        format!(
+            "{} / {}",
+            decimal_size(x.net_rx_bytes),
+            decimal_size(x.net_tx_bytes)
+        ),
+        format!(
+            "{} / {}",
+            decimal_size(x.block_read_bytes),
+            decimal_size(x.block_write_bytes)
+        ),
+        x.pids.to_string(),
+    ]
+}
+
+/// What `stats --format` renders: the JSON of `--json`, and docker's
+/// fields as its table writes them (`{{.CPUPerc}}` is `0.07%`,
+/// `{{.MemUsage}}` `1.2MiB / 1.9GiB`; `ID`, `Name`, `Container`, `MemPerc`,
+/// `NetIO`, `BlockIO`, `PIDs`).
+pub fn template_value(s: &Stats) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    let [id, name, cpu, mem, mem_perc, net, block, pids] = shown(s);
+    if let Some(map) = v.as_object_mut() {
+        for (key, value) in [
+            ("ID", id),
+            (
+                "Container",
+                s.sample.name.clone().unwrap_or_else(|| s.sample.id.clone()),
+            ),
+            ("Name", name),
+            ("CPUPerc", cpu),
+            ("MemUsage", mem),
+            ("MemPerc", mem_perc),
+            ("NetIO", net),
+            ("BlockIO", block),
+            ("PIDs", pids),
+        ] {
+            map.insert(key.to_string(), value.into());
+        }
+    }
+    v
 }
 
 /// A size in powers of 1024, four significant digits, as docker writes

@@ -102,6 +102,22 @@ fn stats_shows_what_each_container_uses() {
             .any(|l| l.contains(" idle ") && l.contains(" / 64MiB ")),
         "{table}"
     );
+    // docker's --format fields, as its table writes them; tupper's too.
+    let line = store
+        .tupper(&[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}} {{.MemUsage}} {{.PIDs}} {{.pids}} {{.CPUPerc}}",
+            "idle",
+        ])
+        .ok();
+    let f: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(f.len(), 7, "{line}");
+    assert_eq!((f[0], f[2], f[3]), ("idle", "/", "64MiB"), "{line}");
+    assert!(f[1].ends_with("iB") || f[1].ends_with('B'), "{line}");
+    assert_eq!(f[4], f[5], "{line}");
+    assert!(f[6].ends_with('%'), "{line}");
     // A named container that is not running is an error.
     store.tupper(&["stop", "-t", "0", "busy"]).ok();
     let e = store.tupper(&["stats", "--no-stream", "busy"]).fails(125);
