@@ -141,6 +141,7 @@ Commands:
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
   prune [--filter label=KEY[=VALUE]]...
                                  remove every container that is not running (exited, dead)
+  system prune [--volumes]       prune, network prune (and volume prune)
   volume create|ls [-q] [--json] [--format T]|inspect [-f T]|rm|prune [NAME...]
                                  named volumes (run -v NAME:PATH makes one on first use, filled from the image)
   network create [--subnet CIDR] [--internal] [-l KEY=VALUE]... NAME | ls [-q] [--json] [--format T]
@@ -311,6 +312,12 @@ pub enum Command {
     Prune {
         /// `--filter`s (labels).
         filters: crate::filter::Filters,
+    },
+    /// `system prune [--volumes]`: containers that do not run, networks
+    /// no container is on, and with `--volumes` volumes none names.
+    SystemPrune {
+        /// `--volumes`.
+        volumes: bool,
     },
     /// `cp`.
     Cp {
@@ -737,6 +744,16 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             }
             _ => return Err(bad(format!("{group} needs a command"))),
         },
+        "system" => match p.next().map_err(lex)? {
+            Some(Arg::Value(v)) if v == "prune" => ("system prune".to_string(), InspectKind::Any),
+            Some(Arg::Value(v)) => {
+                return Err(bad(format!(
+                    "unknown command \"system {}\": tupper has system prune",
+                    v.to_string_lossy()
+                )))
+            }
+            _ => return Err(bad("system needs a command: prune")),
+        },
         _ => (sub, InspectKind::Any),
     };
     let command = match sub.as_str() {
@@ -915,6 +932,16 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                     crate::filter::PRUNE_KEYS,
                 )?,
             }
+        }
+        "system prune" => {
+            // docker's asks first unless -f; tupper never asks. `-a`
+            // (images without a container) is not taken: tupper's images
+            // are never dangling, and removing them all is `rmi`'s.
+            let (set, rest) = flags(&mut p, &["force", "volumes"])?;
+            if !rest.is_empty() {
+                return Err(bad("system prune takes no arguments"));
+            }
+            Command::SystemPrune { volumes: set[1] }
         }
         "run" => Command::Run(Box::new(parse_run(&mut p)?)),
         "volume" => Command::Volume(parse_volume_command(&mut p)?),
@@ -2599,6 +2626,32 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     }
                     result?;
                 }
+            }
+        }
+        Command::SystemPrune { volumes } => {
+            let store = store()?;
+            // As docker's: each kind under a heading, those removed below it.
+            let mut first_error = None;
+            let (containers, r) = store.prune_containers();
+            first_error = first_error.or(r.err());
+            let (networks, r) = store.prune_networks();
+            first_error = first_error.or(r.err());
+            let (volumes, r) = match volumes {
+                true => store.prune_volumes(),
+                false => (Vec::new(), Ok(())),
+            };
+            first_error = first_error.or(r.err());
+            for (heading, names) in [
+                ("Deleted Containers", containers),
+                ("Deleted Networks", networks),
+                ("Deleted Volumes", volumes),
+            ] {
+                if !names.is_empty() {
+                    print(&mut out, format!("{heading}:\n{}\n\n", names.join("\n")));
+                }
+            }
+            if let Some(e) = first_error {
+                return Err(e);
             }
         }
         Command::Prune { filters } => {

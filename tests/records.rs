@@ -556,3 +556,45 @@ fn replace_removes_the_container_of_that_name_first() {
     store.tupper(&["rm", "r"]).ok();
     store.assert_no_leftovers();
 }
+
+/// `system prune` (docker's): the containers that do not run, then the
+/// networks no container is on; with `--volumes` the volumes none names.
+/// A running container, and what it uses, stay.
+#[test]
+fn system_prune_takes_what_nothing_running_uses() {
+    let store = store_with_busybox();
+    let id_of = |name: &str| store.inspect(name)["id"].as_str().unwrap().to_string();
+    store
+        .tupper(&["run", "--name", "ex", "--net", "none", "bb", "true"])
+        .ok();
+    store
+        .tupper(&[
+            "run", "--name", "volu", "--net", "none", "-v", "keep:/k", "bb", "true",
+        ])
+        .ok();
+    let (ex, volu) = (id_of("ex"), id_of("volu"));
+    store
+        .tupper(&[
+            "run", "-d", "--name", "live", "--net", "none", "-v", "busy:/b", "bb", "sleep", "600",
+        ])
+        .ok();
+    store.wait_running("live");
+    store.tupper(&["network", "create", "unused"]).ok();
+    store.tupper(&["volume", "create", "vol"]).ok();
+    let out = store.tupper(&["system", "prune", "-f"]).ok();
+    // Newest first, as ps lists them.
+    assert_eq!(
+        out,
+        format!("Deleted Containers:\n{volu}\n{ex}\n\nDeleted Networks:\nunused\n\n")
+    );
+    let volumes = store.tupper(&["volume", "ls", "-q"]).ok();
+    assert_eq!(volumes, "busy\nkeep\nvol\n");
+    let out = store.tupper(&["system", "prune", "--volumes"]).ok();
+    assert_eq!(out, "Deleted Volumes:\nkeep\nvol\n\n");
+    assert_eq!(store.ps_json(true).len(), 1);
+    let e = store.tupper(&["system", "df"]).fails(125);
+    assert!(e.contains("system prune"), "{e}");
+    store.tupper(&["rm", "-f", "live"]).ok();
+    store.tupper(&["volume", "rm", "busy"]).ok();
+    store.assert_no_leftovers();
+}
