@@ -462,7 +462,9 @@ fn format_templates_for_ps_inspect_and_images() {
 fn management_commands_and_inspect_of_an_image() {
     let store = store_with_busybox();
     let line = |args: &[&str]| store.tupper(args).ok();
-    store.tupper(&["run", "--name", "mc", "bb", "true"]).ok();
+    store
+        .tupper(&["run", "--net", "none", "--name", "mc", "bb", "true"])
+        .ok();
     let id = store.inspect("mc")["id"].as_str().unwrap().to_string();
     assert_eq!(line(&["container", "ls", "-a", "-q"]), format!("{id}\n"));
     assert_eq!(line(&["image", "ls", "-q"]), "bb\n");
@@ -508,10 +510,22 @@ fn management_commands_and_inspect_of_an_image() {
 #[test]
 fn replace_removes_the_container_of_that_name_first() {
     let store = store_with_busybox();
-    store.tupper(&["run", "--name", "r", "bb", "true"]).ok();
+    store
+        .tupper(&["run", "--net", "none", "--name", "r", "bb", "true"])
+        .ok();
     let first = store.inspect("r")["id"].as_str().unwrap().to_string();
     let out = store
-        .tupper(&["run", "--replace", "--name", "r", "bb", "echo", "second"])
+        .tupper(&[
+            "run",
+            "--net",
+            "none",
+            "--replace",
+            "--name",
+            "r",
+            "bb",
+            "echo",
+            "second",
+        ])
         .ok();
     assert_eq!(out, "second\n");
     let second = store.inspect("r")["id"].as_str().unwrap().to_string();
@@ -521,6 +535,8 @@ fn replace_removes_the_container_of_that_name_first() {
     store
         .tupper(&[
             "run",
+            "--net",
+            "none",
             "-d",
             "--name",
             "r",
@@ -535,11 +551,19 @@ fn replace_removes_the_container_of_that_name_first() {
     let before = store.state();
     for (args, why) in [
         (
-            &["run", "--replace", "bb", "true"][..],
+            &["run", "--net", "none", "--replace", "bb", "true"][..],
             "--replace goes with --name",
         ),
         (
-            &["create", "--replace", "--name", "r", "nosuch"],
+            &[
+                "create",
+                "--net",
+                "none",
+                "--replace",
+                "--name",
+                "r",
+                "nosuch",
+            ],
             "unknown image nosuch",
         ),
     ] {
@@ -548,7 +572,16 @@ fn replace_removes_the_container_of_that_name_first() {
         before.assert_same(&store.state(), &format!("{args:?}"));
     }
     store
-        .tupper(&["create", "--replace", "--name", "r", "bb", "true"])
+        .tupper(&[
+            "create",
+            "--net",
+            "none",
+            "--replace",
+            "--name",
+            "r",
+            "bb",
+            "true",
+        ])
         .ok();
     let ps = store.ps_json(true);
     assert_eq!(ps.len(), 1, "{ps:?}");
