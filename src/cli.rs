@@ -2381,13 +2381,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     Ok(v)
                 })
                 .collect::<Result<_>>()?;
-            match format {
-                Some(t) => print(&mut out, render_each(t, &shown)),
-                None => print(
-                    &mut out,
-                    serde_json::to_string_pretty(&shown).unwrap_or_default() + "\n",
-                ),
-            }
+            print(&mut out, inspected(&shown, format.as_ref()));
         }
         Command::Cp { from, to } => {
             use crate::cp::Location;
@@ -2496,51 +2490,37 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     format,
                 } => {
                     let list = store.networks()?;
-                    if let (Some(t), false) = (format, *quiet) {
-                        print(&mut out, render_each(t, &list));
-                    } else if *json {
-                        print(
-                            &mut out,
-                            serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
-                        );
-                    } else if *quiet {
-                        for n in list {
-                            print(&mut out, format!("{}\n", n.name));
-                        }
-                    } else {
-                        let rows: Vec<[String; 5]> = list
-                            .iter()
-                            .map(|n| {
-                                [
-                                    n.id.clone(),
-                                    n.name.clone(),
-                                    n.subnet.clone(),
-                                    n.bridge.clone(),
-                                    n.containers.len().to_string(),
-                                ]
-                            })
-                            .collect();
-                        print(
-                            &mut out,
+                    let text = listing(
+                        &list,
+                        (*quiet, *json, format),
+                        |n| &n.name,
+                        |list| {
+                            let rows: Vec<[String; 5]> = list
+                                .iter()
+                                .map(|n| {
+                                    [
+                                        n.id.clone(),
+                                        n.name.clone(),
+                                        n.subnet.clone(),
+                                        n.bridge.clone(),
+                                        n.containers.len().to_string(),
+                                    ]
+                                })
+                                .collect();
                             columns(
                                 ["NETWORK ID", "NAME", "SUBNET", "BRIDGE", "CONTAINERS"],
                                 &rows,
-                            ),
-                        );
-                    }
+                            )
+                        },
+                    );
+                    print(&mut out, text);
                 }
                 NetworkCommand::Inspect { names, format } => {
                     let list = names
                         .iter()
                         .map(|n| store.network(n))
                         .collect::<Result<Vec<_>>>()?;
-                    match format {
-                        Some(t) => print(&mut out, render_each(t, &list)),
-                        None => print(
-                            &mut out,
-                            serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
-                        ),
-                    }
+                    print(&mut out, inspected(&list, format.as_ref()));
                 }
                 NetworkCommand::Remove(names) => {
                     for n in names {
@@ -2572,46 +2552,32 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     format,
                 } => {
                     let list = store.volumes()?;
-                    if let (Some(t), false) = (format, *quiet) {
-                        print(&mut out, render_each(t, &list));
-                    } else if *json {
-                        print(
-                            &mut out,
-                            serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
-                        );
-                    } else if *quiet {
-                        for v in list {
-                            print(&mut out, format!("{}\n", v.name));
-                        }
-                    } else {
-                        let rows: Vec<[String; 3]> = list
-                            .iter()
-                            .map(|v| {
-                                [
-                                    v.name.clone(),
-                                    v.containers.len().to_string(),
-                                    v.mountpoint.clone(),
-                                ]
-                            })
-                            .collect();
-                        print(
-                            &mut out,
-                            columns(["VOLUME NAME", "CONTAINERS", "MOUNTPOINT"], &rows),
-                        );
-                    }
+                    let text = listing(
+                        &list,
+                        (*quiet, *json, format),
+                        |v| &v.name,
+                        |list| {
+                            let rows: Vec<[String; 3]> = list
+                                .iter()
+                                .map(|v| {
+                                    [
+                                        v.name.clone(),
+                                        v.containers.len().to_string(),
+                                        v.mountpoint.clone(),
+                                    ]
+                                })
+                                .collect();
+                            columns(["VOLUME NAME", "CONTAINERS", "MOUNTPOINT"], &rows)
+                        },
+                    );
+                    print(&mut out, text);
                 }
                 VolumeCommand::Inspect { names, format } => {
                     let list = names
                         .iter()
                         .map(|n| store.volume(n))
                         .collect::<Result<Vec<_>>>()?;
-                    match format {
-                        Some(t) => print(&mut out, render_each(t, &list)),
-                        None => print(
-                            &mut out,
-                            serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
-                        ),
-                    }
+                    print(&mut out, inspected(&list, format.as_ref()));
                 }
                 VolumeCommand::Remove(names) => {
                     for n in names {
@@ -3406,6 +3372,35 @@ fn template(p: &mut lexopt::Parser) -> Result<crate::template::Template> {
 }
 
 /// Each of `items` (as `--json` prints it) through template `t`.
+/// What an `ls` of named things prints (`volume ls`, `network ls`):
+/// each through `--format` (unless `-q`), else the list as JSON with
+/// `--json`, else the names with `-q`, else `table`'s columns.
+fn listing<T: serde::Serialize>(
+    list: &[T],
+    (quiet, json, format): (bool, bool, &Option<crate::template::Template>),
+    name: impl Fn(&T) -> &str,
+    table: impl FnOnce(&[T]) -> String,
+) -> String {
+    match format {
+        Some(t) if !quiet => render_each(t, list),
+        _ if json => serde_json::to_string_pretty(list).unwrap_or_default() + "\n",
+        _ if quiet => list.iter().map(|i| format!("{}\n", name(i))).collect(),
+        _ => table(list),
+    }
+}
+
+/// What an `inspect` prints: each item through `-f`, else them all as a
+/// JSON array.
+fn inspected<T: serde::Serialize>(
+    list: &[T],
+    format: Option<&crate::template::Template>,
+) -> String {
+    match format {
+        Some(t) => render_each(t, list),
+        None => serde_json::to_string_pretty(list).unwrap_or_default() + "\n",
+    }
+}
+
 fn render_each<T: serde::Serialize>(t: &crate::template::Template, items: &[T]) -> String {
     items
         .iter()
