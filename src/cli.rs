@@ -532,25 +532,67 @@ pub enum NetworkCommand {
         internal: bool,
     },
     /// `network ls [-q] [--json] [--format T]`.
-    List {
-        /// Only the names.
-        quiet: bool,
-        /// JSON output.
-        json: bool,
-        /// `--format`: each network through this template.
-        format: Option<crate::template::Template>,
-    },
+    List(ListArgs),
     /// `network inspect [-f T] NAME...`.
-    Inspect {
-        /// The networks.
-        names: Vec<String>,
-        /// `-f`, `--format`: each network through this template.
-        format: Option<crate::template::Template>,
-    },
+    Inspect(InspectArgs),
     /// `network rm NAME...`.
     Remove(Vec<String>),
     /// `network prune`.
     Prune,
+}
+
+/// The options of an `ls` of named things (`volume ls`, `network ls`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListArgs {
+    /// `-q`: only the names.
+    pub quiet: bool,
+    /// `--json`.
+    pub json: bool,
+    /// `--format`: each item through this template.
+    pub format: Option<crate::template::Template>,
+}
+
+/// The arguments of an `inspect` of named things (`volume inspect`,
+/// `network inspect`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InspectArgs {
+    /// The names.
+    pub names: Vec<String>,
+    /// `-f`, `--format`: each item through this template.
+    pub format: Option<crate::template::Template>,
+}
+
+/// `GROUP ls`'s options (`volume`, `network`).
+fn parse_ls(p: &mut Parser, group: &str) -> Result<ListArgs> {
+    let mut a = ListArgs::default();
+    while let Some(arg) = p.next().map_err(lex)? {
+        match arg {
+            Arg::Short('q') | Arg::Long("quiet") => a.quiet = true,
+            Arg::Short('j') | Arg::Long("json") => a.json = true,
+            Arg::Long("format") => a.format = Some(template(p)?),
+            Arg::Value(_) => return Err(bad(format!("{group} ls takes no arguments"))),
+            other => return Err(lex(other.unexpected())),
+        }
+    }
+    Ok(a)
+}
+
+/// `GROUP inspect`'s arguments (`volume`, `network`): at least one name.
+fn parse_inspect(p: &mut Parser, group: &str) -> Result<InspectArgs> {
+    let (mut names, mut format) = (Vec::new(), None);
+    while let Some(arg) = p.next().map_err(lex)? {
+        match arg {
+            Arg::Short('f') | Arg::Long("format") => format = Some(template(p)?),
+            Arg::Value(v) => names.push(string(v)?),
+            other => return Err(lex(other.unexpected())),
+        }
+    }
+    if names.is_empty() {
+        return Err(bad(format!(
+            "{group} inspect needs at least one {group} name"
+        )));
+    }
+    Ok(InspectArgs { names, format })
 }
 
 /// What `volume` does.
@@ -559,21 +601,9 @@ pub enum VolumeCommand {
     /// `volume create NAME...`.
     Create(Vec<String>),
     /// `volume ls [-q] [--json] [--format T]`.
-    List {
-        /// Only the names.
-        quiet: bool,
-        /// JSON output.
-        json: bool,
-        /// `--format`: each volume through this template.
-        format: Option<crate::template::Template>,
-    },
+    List(ListArgs),
     /// `volume inspect [-f T] NAME...`.
-    Inspect {
-        /// The volumes.
-        names: Vec<String>,
-        /// `-f`, `--format`: each volume through this template.
-        format: Option<crate::template::Template>,
-    },
+    Inspect(InspectArgs),
     /// `volume rm NAME...`.
     Remove(Vec<String>),
     /// `volume prune`.
@@ -1331,20 +1361,7 @@ fn parse_network_command(p: &mut Parser) -> Result<NetworkCommand> {
                 internal,
             }
         }
-        "inspect" => {
-            let (mut names, mut format) = (Vec::new(), None);
-            while let Some(arg) = p.next().map_err(lex)? {
-                match arg {
-                    Arg::Short('f') | Arg::Long("format") => format = Some(template(p)?),
-                    Arg::Value(v) => names.push(string(v)?),
-                    other => return Err(lex(other.unexpected())),
-                }
-            }
-            if names.is_empty() {
-                return Err(bad("network inspect needs at least one network name"));
-            }
-            NetworkCommand::Inspect { names, format }
-        }
+        "inspect" => NetworkCommand::Inspect(parse_inspect(p, "network")?),
         "rm" | "remove" => {
             let (_, names) = flags(p, &[])?;
             if names.is_empty() {
@@ -1352,23 +1369,7 @@ fn parse_network_command(p: &mut Parser) -> Result<NetworkCommand> {
             }
             NetworkCommand::Remove(names)
         }
-        "ls" | "list" => {
-            let (mut quiet, mut json, mut format) = (false, false, None);
-            while let Some(arg) = p.next().map_err(lex)? {
-                match arg {
-                    Arg::Short('q') | Arg::Long("quiet") => quiet = true,
-                    Arg::Short('j') | Arg::Long("json") => json = true,
-                    Arg::Long("format") => format = Some(template(p)?),
-                    Arg::Value(_) => return Err(bad("network ls takes no arguments")),
-                    other => return Err(lex(other.unexpected())),
-                }
-            }
-            NetworkCommand::List {
-                quiet,
-                json,
-                format,
-            }
-        }
+        "ls" | "list" => NetworkCommand::List(parse_ls(p, "network")?),
         "prune" => {
             let (_, rest) = flags(p, &["force"])?;
             if !rest.is_empty() {
@@ -1403,38 +1404,9 @@ fn parse_volume_command(p: &mut Parser) -> Result<VolumeCommand> {
     };
     Ok(match sub.as_str() {
         "create" => VolumeCommand::Create(names(p, "create")?),
-        "inspect" => {
-            let (mut names, mut format) = (Vec::new(), None);
-            while let Some(arg) = p.next().map_err(lex)? {
-                match arg {
-                    Arg::Short('f') | Arg::Long("format") => format = Some(template(p)?),
-                    Arg::Value(v) => names.push(string(v)?),
-                    other => return Err(lex(other.unexpected())),
-                }
-            }
-            if names.is_empty() {
-                return Err(bad("volume inspect needs at least one volume name"));
-            }
-            VolumeCommand::Inspect { names, format }
-        }
+        "inspect" => VolumeCommand::Inspect(parse_inspect(p, "volume")?),
         "rm" | "remove" => VolumeCommand::Remove(names(p, "rm")?),
-        "ls" | "list" => {
-            let (mut quiet, mut json, mut format) = (false, false, None);
-            while let Some(arg) = p.next().map_err(lex)? {
-                match arg {
-                    Arg::Short('q') | Arg::Long("quiet") => quiet = true,
-                    Arg::Short('j') | Arg::Long("json") => json = true,
-                    Arg::Long("format") => format = Some(template(p)?),
-                    Arg::Value(_) => return Err(bad("volume ls takes no arguments")),
-                    other => return Err(lex(other.unexpected())),
-                }
-            }
-            VolumeCommand::List {
-                quiet,
-                json,
-                format,
-            }
-        }
+        "ls" | "list" => VolumeCommand::List(parse_ls(p, "volume")?),
         "prune" => {
             let (set, rest) = flags(p, &["force"])?;
             let _ = set;
@@ -2352,12 +2324,11 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 .map(|n| match kind {
                     InspectKind::Container => store.find_container(n).map(Ok),
                     InspectKind::Image => store.image(n).map(Err),
-                    InspectKind::Any => store.find_container(n).map(Ok).or_else(|_| {
-                        store
-                            .image(n)
-                            .map(Err)
-                            .map_err(|_| Error::msg(format!("no such container or image: {n}")))
-                    }),
+                    // Neither: the container's error (`no such container`).
+                    InspectKind::Any => store
+                        .find_container(n)
+                        .map(Ok)
+                        .or_else(|e| store.image(n).map(Err).map_err(|_| e)),
                 })
                 .collect::<Result<Vec<_>>>()?;
             // With its health (which the record on disk does not hold), and
@@ -2484,15 +2455,11 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     let net = store.create_network(name, subnet.as_deref(), labels, *internal)?;
                     print(&mut out, format!("{}\n", net.id));
                 }
-                NetworkCommand::List {
-                    quiet,
-                    json,
-                    format,
-                } => {
+                NetworkCommand::List(ls) => {
                     let list = store.networks()?;
                     let text = listing(
                         &list,
-                        (*quiet, *json, format),
+                        ls,
                         |n| &n.name,
                         |list| {
                             let rows: Vec<[String; 5]> = list
@@ -2515,7 +2482,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     );
                     print(&mut out, text);
                 }
-                NetworkCommand::Inspect { names, format } => {
+                NetworkCommand::Inspect(InspectArgs { names, format }) => {
                     let list = names
                         .iter()
                         .map(|n| store.network(n))
@@ -2546,15 +2513,11 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                         print(&mut out, format!("{n}\n"));
                     }
                 }
-                VolumeCommand::List {
-                    quiet,
-                    json,
-                    format,
-                } => {
+                VolumeCommand::List(ls) => {
                     let list = store.volumes()?;
                     let text = listing(
                         &list,
-                        (*quiet, *json, format),
+                        ls,
                         |v| &v.name,
                         |list| {
                             let rows: Vec<[String; 3]> = list
@@ -2572,7 +2535,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     );
                     print(&mut out, text);
                 }
-                VolumeCommand::Inspect { names, format } => {
+                VolumeCommand::Inspect(InspectArgs { names, format }) => {
                     let list = names
                         .iter()
                         .map(|n| store.volume(n))
@@ -3377,14 +3340,14 @@ fn template(p: &mut lexopt::Parser) -> Result<crate::template::Template> {
 /// `--json`, else the names with `-q`, else `table`'s columns.
 fn listing<T: serde::Serialize>(
     list: &[T],
-    (quiet, json, format): (bool, bool, &Option<crate::template::Template>),
+    ls: &ListArgs,
     name: impl Fn(&T) -> &str,
     table: impl FnOnce(&[T]) -> String,
 ) -> String {
-    match format {
-        Some(t) if !quiet => render_each(t, list),
-        _ if json => serde_json::to_string_pretty(list).unwrap_or_default() + "\n",
-        _ if quiet => list.iter().map(|i| format!("{}\n", name(i))).collect(),
+    match &ls.format {
+        Some(t) if !ls.quiet => render_each(t, list),
+        _ if ls.json => serde_json::to_string_pretty(list).unwrap_or_default() + "\n",
+        _ if ls.quiet => list.iter().map(|i| format!("{}\n", name(i))).collect(),
         _ => table(list),
     }
 }

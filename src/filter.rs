@@ -240,6 +240,16 @@ mod tests {
         Filters::parse("ps", &given, PS_KEYS).unwrap()
     }
 
+    /// The first 4 characters of the IDs of `records` that `given` passes.
+    fn passing(given: &[&str], records: &[&Record]) -> Vec<String> {
+        let f = filters(given);
+        records
+            .iter()
+            .filter(|r| f.matches(r))
+            .map(|r| r.id[..4].to_string())
+            .collect()
+    }
+
     #[test]
     fn keys_and_values_combine_as_dockers() {
         let a = record(
@@ -250,14 +260,7 @@ mod tests {
         );
         let mut b = record("bbbb11112222", "db", &[("suite", "y")], Status::Exited);
         b.exit_code = Some(3);
-        let pass = |f: &[&str]| -> Vec<String> {
-            let f = filters(f);
-            [&a, &b]
-                .iter()
-                .filter(|r| f.matches(r))
-                .map(|r| r.id[..4].to_string())
-                .collect()
-        };
+        let pass = |f: &[&str]| passing(f, &[&a, &b]);
         assert_eq!(pass(&[]), ["aaaa", "bbbb"]);
         assert_eq!(pass(&["name=web"]), ["aaaa"]);
         assert_eq!(
@@ -283,14 +286,7 @@ mod tests {
         // restart-policy (podman's): the policy's name, `no` without one.
         let mut c = record("cccc11112222", "c", &[], Status::Exited);
         c.restart = Some("on-failure:3".into());
-        let pass3 = |f: &[&str]| -> Vec<String> {
-            let f = filters(f);
-            [&a, &b, &c]
-                .iter()
-                .filter(|r| f.matches(r))
-                .map(|r| r.id[..4].to_string())
-                .collect()
-        };
+        let pass3 = |f: &[&str]| passing(f, &[&a, &b, &c]);
         assert_eq!(pass3(&["restart-policy=on-failure"]), ["cccc"]);
         assert_eq!(pass3(&["restart-policy=no"]), ["aaaa", "bbbb"]);
         assert_eq!(pass3(&["restart-policy=always"]), Vec::<String>::new());
@@ -303,14 +299,7 @@ mod tests {
         c.network = Some(on.clone());
         on.network = None;
         b.network = Some(on);
-        let pass4 = |f: &[&str]| -> Vec<String> {
-            let f = filters(f);
-            [&a, &b, &c]
-                .iter()
-                .filter(|r| f.matches(r))
-                .map(|r| r.id[..4].to_string())
-                .collect()
-        };
+        let pass4 = |f: &[&str]| passing(f, &[&a, &b, &c]);
         assert_eq!(pass4(&["network=appnet"]), ["cccc"]);
         assert_eq!(pass4(&["network=bridge"]), ["bbbb"]);
         assert_eq!(pass4(&["network=none"]), Vec::<String>::new());

@@ -483,10 +483,7 @@ fn management_commands_and_inspect_of_an_image() {
     for (args, why) in [
         (&["container", "inspect", "bb"][..], "no such container: bb"),
         (&["image", "inspect", "mc"], "unknown image mc"),
-        (
-            &["inspect", "nothing"],
-            "no such container or image: nothing",
-        ),
+        (&["inspect", "nothing"], "no such container: nothing"),
         (&["container", "frob"], "unknown command \"container frob\""),
         (
             &["container", "attach", "x"],

@@ -1133,18 +1133,23 @@ pub fn remove_bridge(name: &str) -> Result<()> {
         nft::guard_chain(name),
         nft::isolate_chain(name),
     ] {
-        let r = nf.request(&mut nft::delete_chain(&chain), &|| {
-            format!(
-                "remove the rules of bridge {name} (nftables chain ip {} {chain})",
-                nft::TABLE
-            )
-        });
-        match r {
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-            r => r?,
-        }
+        delete_chain_if_there(&nf, &chain, &|| {
+            format!("remove the rules of bridge {name}")
+        })?;
     }
     Ok(())
+}
+
+/// Deletes chain `chain` of tupper's nftables table with its rules, if it
+/// is there; the error names `what` it was for.
+fn delete_chain_if_there(nf: &Netlink, chain: &str, what: &dyn Fn() -> String) -> Result<()> {
+    let r = nf.request(&mut nft::delete_chain(chain), &|| {
+        format!("{} (nftables chain ip {} {chain})", what(), nft::TABLE)
+    });
+    match r {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        r => r,
+    }
 }
 
 /// Refuses a host port that a socket of the namespace listens on (a server
@@ -1375,16 +1380,9 @@ fn remove_dnat_of<'a>(ids: impl Iterator<Item = &'a str>) -> Result<()> {
             slot @ None => &*slot.insert(Netlink::netfilter()?),
         };
         for chain in nft::dnat_chains(id) {
-            let r = nf.request(&mut nft::delete_chain(&chain), &|| {
-                format!(
-                    "remove the published ports of container {id} (nftables chain ip {} {chain})",
-                    nft::TABLE
-                )
-            });
-            match r {
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-                r => r?,
-            }
+            delete_chain_if_there(nf, &chain, &|| {
+                format!("remove the published ports of container {id}")
+            })?;
         }
     }
     Ok(())
