@@ -290,6 +290,16 @@ impl Store {
             .context(|| format!("open {}/{DIR}", self.state_path().display()))
     }
 
+    /// `ROOT/state/networks` under its lock (networks are made and removed
+    /// one at a time), once the removals a crash cut short are finished.
+    fn lock_networks(&self) -> Result<(OwnedFd, Option<FileLock>)> {
+        let dir = self.networks_dir()?;
+        let lock = FileLock::acquire(dir.as_fd(), LOCK, true, true)
+            .context(|| format!("lock {}/{DIR}/{LOCK}", self.state_path().display()))?;
+        self.finish_removals(dir.as_fd());
+        Ok((dir, lock))
+    }
+
     /// `ROOT/containers`.
     fn containers_dir(&self) -> Result<OwnedFd> {
         self.containers
@@ -344,10 +354,7 @@ impl Store {
                 "network create {name}: {name} is a --net mode of its own; choose another name"
             )));
         }
-        let dir = self.networks_dir()?;
-        let _lock = FileLock::acquire(dir.as_fd(), LOCK, true, true)
-            .context(|| "lock the networks".to_string())?;
-        self.finish_removals(dir.as_fd());
+        let (dir, _lock) = self.lock_networks()?;
         if self.read_network(dir.as_fd(), name)?.is_some() {
             return Err(Error::msg(format!(
                 "network create {name}: a network of that name exists"
@@ -487,10 +494,7 @@ impl Store {
                 "network rm {name_or_id}: it is a --net mode, not a network that can go"
             )));
         }
-        let dir = self.networks_dir()?;
-        let _lock = FileLock::acquire(dir.as_fd(), LOCK, true, true)
-            .context(|| "lock the networks".to_string())?;
-        self.finish_removals(dir.as_fd());
+        let (dir, _lock) = self.lock_networks()?;
         let net = self.find_network(dir.as_fd(), name_or_id)?;
         let name = net.name.clone();
         {
