@@ -76,19 +76,24 @@ fn kill_sends_the_signal_asked_for() {
         &[
             "sh",
             "-c",
-            "trap 'echo usr1' USR1; while :; do sleep 0.05; done",
+            "trap 'echo usr1' USR1; echo ready; while :; do sleep 0.05; done",
         ],
     );
-    store.tupper(&["kill", "-s", "SIGUSR1", "k"]).ok();
-    let mut logs = String::new();
-    for _ in 0..200 {
-        logs = store.tupper(&["logs", "k"]).ok();
-        if !logs.is_empty() {
-            break;
+    // The signal goes only once the trap is set: sent before, it would end sh.
+    let logs_until = |want: &str| {
+        let mut logs = String::new();
+        for _ in 0..250 {
+            logs = store.tupper(&["logs", "k"]).ok();
+            if logs == want {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(logs, "usr1\n");
+        logs
+    };
+    assert_eq!(logs_until("ready\n"), "ready\n");
+    store.tupper(&["kill", "-s", "SIGUSR1", "k"]).ok();
+    assert_eq!(logs_until("ready\nusr1\n"), "ready\nusr1\n");
     assert_eq!(store.tupper(&["kill", "k"]).ok(), "k\n");
     // kill returns once the signal is sent; the exit is recorded soon after.
     let mut s = store.ps_entry("k");

@@ -158,9 +158,13 @@ fn a_paused_container_still_stops_and_is_killed() {
         &[
             "sh",
             "-c",
-            "trap 'exit 7' TERM; while :; do sleep 0.05; done",
+            "trap 'exit 7' TERM; echo > /up; while :; do sleep 0.05; done",
         ],
     );
+    // Paused only once the trap is set: a SIGTERM before it would end sh.
+    assert!(wait_for(Duration::from_secs(10), || file_in(
+        &store, &id, "up"
+    ) == "\n"));
     store.tupper(&["pause", "trap"]).ok();
     let started = Instant::now();
     store.tupper(&["stop", "-t", "20", "trap"]).ok();
@@ -176,9 +180,12 @@ fn a_paused_container_still_stops_and_is_killed() {
         &[
             "sh",
             "-c",
-            "trap 'echo usr1 > /got' USR1; while :; do sleep 0.05; done",
+            "trap 'echo usr1 > /got' USR1; echo > /up; while :; do sleep 0.05; done",
         ],
     );
+    assert!(wait_for(Duration::from_secs(10), || file_in(
+        &store, &id, "up"
+    ) == "\n"));
     store.tupper(&["pause", "k"]).ok();
     store.tupper(&["kill", "-s", "USR1", "k"]).ok();
     std::thread::sleep(Duration::from_millis(200));
