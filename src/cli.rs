@@ -118,7 +118,7 @@ Commands:
       --storage-opt size=BYTES   limit what it writes to its root (btrfs simple quotas; 0: none)
       --timeout SECONDS          kill the command (SIGKILL, exit 137) once it has run that long
       --health-on-failure ACTION none, kill (its restart policy applies) or stop, once unhealthy
-      --log-driver DRIVER        json-file (default), local (rotated: 5 files of 20 MiB) or none
+      --log-driver DRIVER        json-file (default), local (rotated: 5 files of 20 MiB), k8s-file (each line's time) or none
       --log-opt max-size=BYTES   rotate the log (-d) at that size; max-file=N: files kept (1: emptied)
       --cidfile FILE             write the container's ID to FILE (which must not exist)
       -t, --tty                  give the command a terminal of its own (-i is accepted: stdin is always passed)
@@ -153,7 +153,9 @@ Commands:
   exec [-d] [-t] [-e KEY[=VALUE]] [--env-file FILE] [-w DIR] [-u USER[:GROUP]] [--privileged]
        NAME|ID COMMAND [ARG]...  run a command in a running container (-d: in the background;
                                  --privileged: every capability)
-  wait NAME|ID...                wait for containers to end; print their exit codes
+  wait [--condition STATE]... [-i DURATION] NAME|ID...
+                                 wait for containers to end; print their exit codes (--condition: podman's created,
+                                 running, paused, healthy, unhealthy, stopped, removing; -1 for all but stopped)
   stop [-t SECONDS] [-s SIGNAL] NAME|ID...
                                  stop running containers: SIGTERM (or --stop-signal, or -s), SIGKILL
                                  after -t (default the container's --stop-timeout, else 10)
@@ -165,7 +167,9 @@ Commands:
   restart [-t SECONDS] [-s SIGNAL] NAME|ID...
                                  stop (as stop -t -s) and start containers
   kill [-s SIGNAL] NAME|ID...    send a signal (default KILL) to running containers
-  logs [-f] [-n N] NAME|ID       the output of a container started with run -d (-f: follow; -n, --tail: the last N lines)
+  logs [-f] [-n N] [-t] [--since TIME] [--until TIME] NAME|ID
+                                 the output of a container started with run -d (-f: follow; -n, --tail: the last N lines;
+                                 -t, --since, --until: by the time of each line, with --log-driver k8s-file)
   port NAME|ID [PORT[/PROTO]]    the published ports of a container (docker's format)
   top NAME|ID                    the processes of a running container (ps -ef's columns, host PIDs)
   update [-m BYTES] [--memory-swap BYTES] [--memory-reservation BYTES] [--pids-limit N]
@@ -297,6 +301,12 @@ pub enum Command {
     Wait {
         /// Names or IDs.
         names: Vec<String>,
+        /// `--condition`s, one of which ends the wait (`stopped` when none
+        /// is given).
+        conditions: Vec<crate::container::WaitCondition>,
+        /// `--interval`: how often the record is read for a condition
+        /// other than `stopped`.
+        interval: std::time::Duration,
     },
     /// `inspect`.
     Inspect {
@@ -403,6 +413,12 @@ pub enum Command {
         follow: bool,
         /// Only the last this many lines (`--tail N`); all without.
         tail: Option<u64>,
+        /// Each line's time before it (`-t`; a `k8s-file` log).
+        timestamps: bool,
+        /// Only the lines from this time on (`--since`), as given.
+        since: Option<String>,
+        /// Only the lines up to this time (`--until`), as given.
+        until: Option<String>,
     },
     /// `port`: the published ports of a container.
     Port {
@@ -890,11 +906,39 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             }
         }
         "wait" => {
-            let (_, names) = flags(&mut p, &[])?;
+            let (mut names, mut conditions) = (Vec::new(), Vec::new());
+            let mut interval = std::time::Duration::from_millis(250);
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Long("condition") => {
+                        let c = string(p.value().map_err(lex)?)?;
+                        conditions.push(crate::container::WaitCondition::parse(&c)?);
+                    }
+                    Arg::Short('i') | Arg::Long("interval") => {
+                        let v = string(p.value().map_err(lex)?)?;
+                        interval = crate::timefmt::parse_interval(&v)
+                            .filter(|d| !d.is_zero())
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "wait --interval {v:?}: a duration (250ms, 1s; a number alone is milliseconds)"
+                                ))
+                            })?;
+                    }
+                    Arg::Value(v) => names.push(string(v)?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
             if names.is_empty() {
                 return Err(bad("wait needs at least one container name or ID"));
             }
-            Command::Wait { names }
+            if conditions.is_empty() {
+                conditions.push(crate::container::WaitCondition::Stopped);
+            }
+            Command::Wait {
+                names,
+                conditions,
+                interval,
+            }
         }
         "inspect" => {
             let (mut names, mut format, mut kind) = (Vec::new(), None, inspect_kind);
@@ -1128,12 +1172,16 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         }
         "logs" => {
             let (mut follow, mut tail, mut names) = (false, None, Vec::new());
+            let (mut timestamps, mut since, mut until) = (false, None, None);
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
                     Arg::Short('f') | Arg::Long("follow") => follow = true,
                     Arg::Short('n') | Arg::Long("tail") => {
                         tail = parse_tail(&string(p.value().map_err(lex)?)?)?
                     }
+                    Arg::Short('t') | Arg::Long("timestamps") => timestamps = true,
+                    Arg::Long("since") => since = Some(string(p.value().map_err(lex)?)?),
+                    Arg::Long("until") => until = Some(string(p.value().map_err(lex)?)?),
                     Arg::Value(v) => names.push(string(v)?),
                     other => return Err(lex(other.unexpected())),
                 }
@@ -1141,10 +1189,22 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             if names.len() != 1 {
                 return Err(bad("logs takes one container name or ID"));
             }
+            for (flag, value) in [("--since", &since), ("--until", &until)] {
+                if let Some(v) = value {
+                    if crate::timefmt::parse_instant(v, (0, 0)).is_none() {
+                        return Err(bad(format!(
+                            "logs {flag} {v:?}: not a time (2026-12-01T15:04:05Z, 2026-12-01, seconds since 1970, or a duration before now: 10m, 1h30m)"
+                        )));
+                    }
+                }
+            }
             Command::Logs {
                 name: names.remove(0),
                 follow,
                 tail,
+                timestamps,
+                since,
+                until,
             }
         }
         "port" => {
@@ -2660,10 +2720,14 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             drop(raw);
             return code;
         }
-        Command::Wait { names } => {
+        Command::Wait {
+            names,
+            conditions,
+            interval,
+        } => {
             let store = store()?;
             for n in names {
-                let code = store.wait_container(n)?;
+                let code = store.wait_for_condition(n, conditions, *interval)?;
                 print(&mut out, format!("{code}\n"));
             }
         }
@@ -2842,9 +2906,42 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 print(&mut out, format!("{n}\n"));
             }
         }
-        Command::Logs { name, follow, tail } => {
+        Command::Logs {
+            name,
+            follow,
+            tail,
+            timestamps,
+            since,
+            until,
+        } => {
             let store = store()?;
             let (rec, log) = store.open_log(name)?;
+            let records = if crate::logfile::LogConfig::has_times(rec.log.as_ref()) {
+                let now = crate::timefmt::now_nanos();
+                let instant = |v: &Option<String>| {
+                    v.as_deref()
+                        .and_then(|v| crate::timefmt::parse_instant(v, now))
+                        .map(|(secs, nanos)| crate::timefmt::rfc3339_nano(secs, nanos))
+                };
+                Some(crate::logfile::Records::new(
+                    *timestamps,
+                    instant(since),
+                    instant(until),
+                ))
+            } else {
+                let asked = [
+                    (*timestamps, "--timestamps"),
+                    (since.is_some(), "--since"),
+                    (until.is_some(), "--until"),
+                ];
+                if let Some((_, flag)) = asked.iter().find(|(given, _)| *given) {
+                    return Err(Error::msg(format!(
+                        "logs {flag} {name}: its log keeps no times (json-file and local keep the output as it was written)"
+                    ))
+                    .with_advice("run it with --log-driver k8s-file"));
+                }
+                None
+            };
             let (first, from) = match tail {
                 Some(n) => log.start_of_last_lines(*n).map_err(|e| {
                     Error::os(
@@ -2855,7 +2952,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 None => (0, 0),
             };
             drop(out);
-            copy_log(&store, &rec.id, log, first, from, *follow)?;
+            copy_log(&store, &rec.id, log, (first, from), *follow, records)?;
         }
         Command::Port { name, private } => {
             let rec = store()?.find_container(name)?;
@@ -3241,8 +3338,8 @@ impl Detached {
             if let Err(e) = redirect() {
                 fail(Error::os("redirect the standard fds of a detached run", e));
             }
-            // Rotated: through a pipe that this process copies.
-            if let (Some(log), Some(config)) = (&log, config.filter(|c| c.max_size.is_some())) {
+            // Rotated, or with times: through pipes that this process copies.
+            if let (Some(log), Some(config)) = (&log, config.filter(|c| c.is_piped())) {
                 let copy = log
                     .try_clone()
                     .map_err(|e| Error::os("duplicate the log's fd", e))
@@ -3373,14 +3470,16 @@ fn render_each<T: serde::Serialize>(t: &crate::template::Template, items: &[T]) 
 
 /// Copies a container's log to stdout, from file `first` of its files at
 /// offset `from`; with `follow`, until the container's run has ended
-/// (`logs -f`), reading on in the new file when the log rotates.
+/// (`logs -f`), reading on in the new file when the log rotates. A
+/// `k8s-file` log is read as `records`: the text of each, stderr's to
+/// stderr.
 fn copy_log(
     store: &Store,
     id: &str,
     log: crate::logfile::Files,
-    first: usize,
-    from: u64,
+    (first, from): (usize, u64),
     follow: bool,
+    records: Option<crate::logfile::Records>,
 ) -> Result<()> {
     let mut files = log.files;
     let Some(mut current) = files.pop() else {
@@ -3389,6 +3488,7 @@ fn copy_log(
     let mut copier = LogCopier {
         id,
         buf: vec![0u8; 1 << 16],
+        records,
     };
     let seek = |fd: &std::os::fd::OwnedFd, to: u64| {
         rustix::fs::seek(fd, rustix::fs::SeekFrom::Start(to))
@@ -3456,13 +3556,15 @@ fn copy_log(
 struct LogCopier<'a> {
     id: &'a str,
     buf: Vec<u8>,
+    /// How a `k8s-file` log is read; `None`: as it is.
+    records: Option<crate::logfile::Records>,
 }
 
 impl LogCopier<'_> {
     /// Copies `f` from where it is to its end; false when nobody reads any
     /// more (`| head`).
     fn copy_rest(&mut self, f: &std::os::fd::OwnedFd) -> Result<bool> {
-        let stdout = rustix::stdio::stdout();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
         loop {
             let n = match rustix::io::read(f, &mut self.buf) {
                 Ok(0) => return Ok(true),
@@ -3470,10 +3572,24 @@ impl LogCopier<'_> {
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(Error::os(format!("read the log of {}", self.id), e)),
             };
-            match crate::fsutil::write_all(stdout, &self.buf[..n]) {
-                Ok(()) => {}
-                Err(rustix::io::Errno::PIPE) => return Ok(false),
-                Err(e) => return Err(Error::os("write the log to stdout", e)),
+            let (text, errors) = match self.records.as_mut() {
+                Some(records) => {
+                    out.clear();
+                    err.clear();
+                    records.feed(&self.buf[..n], &mut out, &mut err);
+                    (&out[..], &err[..])
+                }
+                None => (&self.buf[..n], &[][..]),
+            };
+            for (fd, bytes, what) in [
+                (rustix::stdio::stdout(), text, "stdout"),
+                (rustix::stdio::stderr(), errors, "stderr"),
+            ] {
+                match crate::fsutil::write_all(fd, bytes) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::PIPE) => return Ok(false),
+                    Err(e) => return Err(Error::os(format!("write the log to {what}"), e)),
+                }
             }
         }
     }
@@ -3983,8 +4099,26 @@ mod tests {
                 name: "web".into(),
                 follow: true,
                 tail: None,
+                timestamps: false,
+                since: None,
+                until: None,
             }
         );
+        let cli =
+            parse_str(&["logs", "-t", "--since", "10m", "--until=2026-12-01", "web"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Logs {
+                name: "web".into(),
+                follow: false,
+                tail: None,
+                timestamps: true,
+                since: Some("10m".into()),
+                until: Some("2026-12-01".into()),
+            }
+        );
+        assert!(parse_str(&["logs", "--since", "soon", "web"]).is_err());
+        assert!(parse_str(&["logs", "--until", "2026-02-30", "web"]).is_err());
         assert!(parse_str(&["logs", "a", "b"]).is_err());
         for (args, tail) in [
             (&["logs", "--tail", "3", "web"][..], Some(3)),
@@ -3998,7 +4132,10 @@ mod tests {
                 Command::Logs {
                     name: "web".into(),
                     follow: false,
-                    tail
+                    tail,
+                    timestamps: false,
+                    since: None,
+                    until: None,
                 },
                 "{args:?}"
             );
@@ -4228,10 +4365,40 @@ mod tests {
         assert_eq!(
             cli.command,
             Command::Wait {
-                names: vec!["a".into(), "b".into()]
+                names: vec!["a".into(), "b".into()],
+                conditions: vec![crate::container::WaitCondition::Stopped],
+                interval: std::time::Duration::from_millis(250),
             }
         );
-        assert!(parse(vec!["wait".into()], None).is_err());
+        let cli = parse_str(&[
+            "wait",
+            "--condition",
+            "healthy",
+            "--condition=exited",
+            "-i",
+            "1s",
+            "a",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Wait {
+                names: vec!["a".into()],
+                conditions: vec![
+                    crate::container::WaitCondition::Healthy,
+                    crate::container::WaitCondition::Stopped
+                ],
+                interval: std::time::Duration::from_secs(1),
+            }
+        );
+        for bad in [
+            &["wait"][..],
+            &["wait", "--condition", "asleep", "a"],
+            &["wait", "-i", "0", "a"],
+            &["wait", "-i", "-1s", "a"],
+        ] {
+            assert!(parse_str(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -37,6 +37,60 @@ pub enum Status {
     Created,
 }
 
+/// What `wait --condition` waits for (podman's conditions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    /// Made and never started (`create`).
+    Created,
+    /// Its command runs, not paused.
+    Running,
+    /// Paused.
+    Paused,
+    /// Running, and its health check says `healthy`.
+    Healthy,
+    /// Running, and its health check says `unhealthy`.
+    Unhealthy,
+    /// Its command ended (`exited` too): the default, with its exit code.
+    Stopped,
+    /// Removed (`rm`, `--rm`); podman's `removing`.
+    Removing,
+}
+
+impl WaitCondition {
+    /// Parses podman's name of a condition (`exited` is `stopped`).
+    pub fn parse(name: &str) -> Result<WaitCondition> {
+        use WaitCondition as C;
+        Ok(match name {
+            "created" => C::Created,
+            "running" => C::Running,
+            "paused" => C::Paused,
+            "healthy" => C::Healthy,
+            "unhealthy" => C::Unhealthy,
+            "stopped" | "exited" => C::Stopped,
+            "removing" | "removed" => C::Removing,
+            other => {
+                return Err(Error::msg(format!(
+                    "wait --condition {other}: created, running, paused, healthy, unhealthy, stopped (exited) or removing"
+                )))
+            }
+        })
+    }
+
+    /// Its name, as `parse` takes it.
+    pub fn name(self) -> &'static str {
+        use WaitCondition as C;
+        match self {
+            C::Created => "created",
+            C::Running => "running",
+            C::Paused => "paused",
+            C::Healthy => "healthy",
+            C::Unhealthy => "unhealthy",
+            C::Stopped => "stopped",
+            C::Removing => "removing",
+        }
+    }
+}
+
 /// A container's record, as stored in `state/containers/ID.json` and shown by `ps`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
@@ -1315,6 +1369,73 @@ impl Store {
             None => Err(Error::msg(format!(
                 "wait for container {name_or_id}: it was removed (--rm, or its command could not start); no exit code"
             ))),
+        }
+    }
+
+    /// Waits until a container meets one of `conditions` (`wait
+    /// --condition`, podman's), reading its record every `interval`: its
+    /// exit code when it stopped, -1 for any other condition (podman's).
+    /// `stopped` alone is [`Store::wait_container`], which needs no
+    /// polling.
+    pub fn wait_for_condition(
+        &self,
+        name_or_id: &str,
+        conditions: &[WaitCondition],
+        interval: std::time::Duration,
+    ) -> Result<i32> {
+        use WaitCondition as C;
+        if conditions.iter().all(|c| *c == C::Stopped) {
+            return self.wait_container(name_or_id);
+        }
+        let rec = self.find_container(name_or_id)?;
+        let checked = rec
+            .config
+            .as_ref()
+            .and_then(|c| c.healthcheck.as_ref())
+            .is_some_and(|h| h.enabled());
+        if let (Some(c), false) = (
+            conditions
+                .iter()
+                .find(|c| matches!(c, C::Healthy | C::Unhealthy)),
+            checked,
+        ) {
+            return Err(Error::msg(format!(
+                "wait --condition {} {name_or_id}: it has no health check",
+                c.name()
+            )));
+        }
+        loop {
+            let Some(rec) = self.read_record(&rec.id) else {
+                if conditions.contains(&C::Removing) {
+                    return Ok(-1);
+                }
+                return Err(Error::msg(format!(
+                    "wait for container {name_or_id}: it was removed"
+                )));
+            };
+            let health = rec.health.as_ref().map(|h| h.status.as_str());
+            for c in conditions {
+                let met = match c {
+                    C::Created => rec.status == Status::Created,
+                    C::Running => rec.status == Status::Running && !rec.paused,
+                    C::Paused => rec.status == Status::Running && rec.paused,
+                    C::Healthy => rec.status == Status::Running && health == Some("healthy"),
+                    C::Unhealthy => rec.status == Status::Running && health == Some("unhealthy"),
+                    C::Stopped if rec.status == Status::Exited => {
+                        return Ok(rec.exit_code.unwrap_or(-1))
+                    }
+                    C::Stopped if rec.status == Status::Dead => {
+                        return Err(Error::msg(format!(
+                            "wait for container {name_or_id}: its tupper was killed; no exit code"
+                        )))
+                    }
+                    C::Stopped | C::Removing => false,
+                };
+                if met {
+                    return Ok(-1);
+                }
+            }
+            std::thread::sleep(interval);
         }
     }
 

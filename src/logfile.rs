@@ -9,6 +9,15 @@
 //! new file when the next bytes would not fit: `ID.log` is the newest,
 //! `ID.log.1` the one before, up to `ID.log.N-1` for `max-file=N` (docker's
 //! `json-file` layout); with `max-file=1` the one file is emptied instead.
+//!
+//! With `--log-driver k8s-file` (podman's), stdout and stderr are two
+//! pipes, and the pump writes each line as a record of the CRI log format,
+//! with its time and its stream: `2026-12-01T15:04:05.123456789Z stdout F
+//! text` (`P` instead of `F` for a part of a line: what was read without
+//! its newline, or a piece of a line too long for one record). `tupper
+//! logs` takes the text back out ([`Records`]), the stderr lines to its
+//! stderr, and can show the times (`-t`) and choose by them (`--since`,
+//! `--until`).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Mutex, OnceLock};
@@ -23,11 +32,18 @@ use crate::error::{Error, Result};
 const LOCAL_MAX_SIZE: u64 = 20 << 20;
 const LOCAL_MAX_FILE: u32 = 5;
 
+/// podman's driver whose log keeps each line's time and stream.
+const K8S_FILE: &str = "k8s-file";
+
+/// The longest record of a `k8s-file` log (a longer line is cut in parts),
+/// docker's 16 KiB of text plus the time, stream and tag before it.
+const MAX_RECORD: u64 = 16 * 1024 + 64;
+
 /// How a container's log is kept, when not as by default (one file that
 /// grows): `--log-driver` and `--log-opt`, in its record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogConfig {
-    /// `json-file`, `local` or `none` (no log at all).
+    /// `json-file`, `k8s-file`, `local` or `none` (no log at all).
     pub driver: String,
     /// `max-size`: the most bytes in one file; rotation needs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,12 +68,12 @@ impl LogConfig {
     pub fn parse(driver: Option<&str>, opts: &[String]) -> Result<Option<LogConfig>> {
         let driver = driver.unwrap_or("json-file");
         let (mut max_size, mut max_file) = match driver {
-            "json-file" => (None, None),
+            "json-file" | K8S_FILE => (None, None),
             "local" => (Some(LOCAL_MAX_SIZE), Some(LOCAL_MAX_FILE)),
             "none" => (None, None),
             other => {
                 return Err(Error::msg(format!(
-                    "--log-driver {other}: tupper has json-file (the default), local and none"
+                    "--log-driver {other}: tupper has json-file (the default), k8s-file, local and none"
                 )))
             }
         };
@@ -89,6 +105,11 @@ impl LogConfig {
                 "--log-opt max-file needs max-size: without it nothing is rotated",
             ));
         }
+        if driver == K8S_FILE && max_size.is_some_and(|m| m < MAX_RECORD) {
+            return Err(Error::msg(format!(
+                "--log-opt max-size: at least {MAX_RECORD} bytes with k8s-file (one record, a time and stream before a line of up to 16 KiB)"
+            )));
+        }
         if driver == "json-file" && max_size.is_none() {
             return Ok(None);
         }
@@ -97,6 +118,18 @@ impl LogConfig {
             max_size,
             max_file: max_file.unwrap_or(1),
         }))
+    }
+
+    /// Whether its output goes through pipes that the container's holder
+    /// copies into the log: when it rotates, and with `k8s-file`.
+    pub fn is_piped(&self) -> bool {
+        self.max_size.is_some() || self.driver == K8S_FILE
+    }
+
+    /// Whether the log keeps the time and stream of each line
+    /// (`k8s-file`).
+    pub fn has_times(config: Option<&LogConfig>) -> bool {
+        config.is_some_and(|c| c.driver == K8S_FILE)
     }
 
     /// Whether the container keeps no log (`--log-driver none`).
@@ -260,50 +293,223 @@ impl Rotating {
     }
 }
 
-/// The pipe that stands for a container's stdout and stderr when its log
-/// rotates, and the file it is copied to.
-struct Pump {
+/// A pipe that stands for a container's stdout or stderr (or both).
+struct Source {
     /// The read end (non-blocking).
     pipe: OwnedFd,
+    /// `stdout` or `stderr`, as a `k8s-file` record names it.
+    stream: &'static str,
+}
+
+/// The pipes that stand for a container's stdout and stderr when its log
+/// rotates or keeps times, and the file they are copied to.
+struct Pump {
+    /// The pipes with a writer left: one for both streams, or one each
+    /// (`k8s-file`).
+    sources: Vec<Source>,
+    /// Whether each line is written as a record with its time (`k8s-file`).
+    records: bool,
     /// The log.
     log: Rotating,
 }
 
 impl Pump {
-    /// Copies what the pipe holds now; false at its end (no writer left).
+    /// Copies what the pipes hold now; false once no writer is left.
     fn drain(&mut self) -> bool {
         let mut buf = [0u8; 64 * 1024];
-        loop {
-            match rustix::io::read(&self.pipe, &mut buf) {
-                Ok(0) => return false,
-                // A full disk loses output, as a full pipe would stall it.
-                Ok(n) => {
-                    let _ = self.log.write(&buf[..n]);
+        let mut i = 0;
+        while i < self.sources.len() {
+            let ended = loop {
+                match rustix::io::read(&self.sources[i].pipe, &mut buf) {
+                    Ok(0) => break true,
+                    // A full disk loses output, as a full pipe would stall it.
+                    Ok(n) if self.records => {
+                        let text = records_of(self.sources[i].stream, &buf[..n], now_text());
+                        let _ = self.log.write(&text);
+                    }
+                    Ok(n) => {
+                        let _ = self.log.write(&buf[..n]);
+                    }
+                    Err(Errno::INTR) => {}
+                    Err(_) => break false,
                 }
-                Err(Errno::INTR) => {}
-                Err(_) => return true,
+            };
+            if ended {
+                self.sources.remove(i);
+            } else {
+                i += 1;
             }
+        }
+        !self.sources.is_empty()
+    }
+}
+
+/// Now, as a `k8s-file` record's time.
+fn now_text() -> String {
+    let (secs, nanos) = crate::timefmt::now_nanos();
+    crate::timefmt::rfc3339_nano(secs, nanos)
+}
+
+/// `data`, read at `time` from `stream`, as `k8s-file` records: a record
+/// for each line (`F`), its newline left out, and one for what follows the
+/// last newline (`P`: the line goes on in the next record); a line longer
+/// than 16 KiB is cut in parts, `P` but the last.
+fn records_of(stream: &str, data: &[u8], time: String) -> Vec<u8> {
+    const TEXT: usize = 16 * 1024;
+    let mut out = Vec::with_capacity(data.len() + 64);
+    let mut record = |tag: u8, text: &[u8]| {
+        out.extend_from_slice(time.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(stream.as_bytes());
+        out.extend_from_slice(&[b' ', tag, b' ']);
+        out.extend_from_slice(text);
+        out.push(b'\n');
+    };
+    for line in data.split_inclusive(|b| *b == b'\n') {
+        let (text, whole) = match line.strip_suffix(b"\n") {
+            Some(text) => (text, true),
+            None => (line, false),
+        };
+        if text.is_empty() {
+            record(b'F', text);
+            continue;
+        }
+        let mut parts = text.chunks(TEXT).peekable();
+        while let Some(part) = parts.next() {
+            let last = parts.peek().is_none();
+            record(if last && whole { b'F' } else { b'P' }, part);
+        }
+    }
+    out
+}
+
+/// Reads `k8s-file` records back (`tupper logs`): the text of each, to
+/// stdout or stderr as its stream was, chosen by time and shown with it
+/// when asked.
+#[derive(Debug, Default)]
+pub struct Records {
+    /// Show each line's time before it (`-t`).
+    pub timestamps: bool,
+    /// Leave out the records before this time (`--since`), as
+    /// [`crate::timefmt::rfc3339_nano`] writes it.
+    pub since: Option<String>,
+    /// Leave out the records after this time (`--until`).
+    pub until: Option<String>,
+    /// The start of a record not read to its end yet.
+    carry: Vec<u8>,
+    /// Whether the next text of stdout, stderr goes on a line begun
+    /// already (after a `P` record): no time before it.
+    within_line: [bool; 2],
+}
+
+impl Records {
+    /// A reader that shows times when `timestamps`, and only the records
+    /// from `since` to `until` (texts as [`crate::timefmt::rfc3339_nano`]
+    /// writes them), both included.
+    pub fn new(timestamps: bool, since: Option<String>, until: Option<String>) -> Records {
+        Records {
+            timestamps,
+            since,
+            until,
+            ..Default::default()
+        }
+    }
+
+    /// Takes the next bytes of the log: the text of the records it ends
+    /// is added to `out` (stdout's) and `err` (stderr's).
+    pub fn feed(&mut self, mut data: &[u8], out: &mut Vec<u8>, err: &mut Vec<u8>) {
+        if !self.carry.is_empty() {
+            let Some(end) = data.iter().position(|b| *b == b'\n') else {
+                self.carry.extend_from_slice(data);
+                return;
+            };
+            let mut line = std::mem::take(&mut self.carry);
+            line.extend_from_slice(&data[..end]);
+            self.record(&line, out, err);
+            data = &data[end + 1..];
+        }
+        let mut lines = data.split(|b| *b == b'\n');
+        let rest = lines.next_back().unwrap_or_default();
+        for line in lines {
+            self.record(line, out, err);
+        }
+        self.carry.extend_from_slice(rest);
+    }
+
+    /// One record (without its newline); a line that is none is shown as
+    /// it is, on stdout.
+    fn record(&mut self, line: &[u8], out: &mut Vec<u8>, err: &mut Vec<u8>) {
+        let mut fields = line.splitn(4, |b| *b == b' ');
+        let (Some(time), Some(stream), Some(tag), text) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            out.extend_from_slice(line);
+            out.push(b'\n');
+            return;
+        };
+        let (which, to) = match stream {
+            b"stdout" => (0, &mut *out),
+            b"stderr" => (1, &mut *err),
+            _ => {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+                return;
+            }
+        };
+        let whole = tag == b"F";
+        let time_text = std::str::from_utf8(time).unwrap_or_default();
+        let shown = self.since.as_deref().map_or(true, |s| time_text >= s)
+            && self.until.as_deref().map_or(true, |u| time_text <= u);
+        let within = std::mem::replace(&mut self.within_line[which], !whole);
+        if !shown {
+            return;
+        }
+        if self.timestamps && !within {
+            to.extend_from_slice(time);
+            to.push(b' ');
+        }
+        to.extend_from_slice(text.unwrap_or_default());
+        if whole {
+            to.push(b'\n');
         }
     }
 }
 
-/// This process's pump, when it holds a container whose log rotates: a
-/// process has one stdout.
+/// This process's pump, when it holds a container whose log rotates or
+/// keeps times: a process has one stdout.
 static PUMP: OnceLock<Mutex<Pump>> = OnceLock::new();
 
-/// Makes stdout and stderr a pipe whose bytes go to `log` (a container's,
-/// in `dir`, `state/containers`), rotated as `config` says; the
-/// copying starts with [`start_pump`]. Called once, by the holder of a
-/// detached container, before any thread exists.
+/// Makes stdout and stderr a pipe (two with `k8s-file`) whose bytes go
+/// to `log` (a container's, in `dir`, `state/containers`), rotated as
+/// `config` says; the copying starts with [`start_pump`]. Called once, by
+/// the holder of a detached container, before any thread exists.
 pub fn pipe_output(dir: BorrowedFd<'_>, log: OwnedFd, config: &LogConfig) -> Result<()> {
     let max_size = config.max_size.unwrap_or(u64::MAX);
-    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| Error::os("create the pipe of a rotated log", e))?;
-    let set_up = || -> rustix::io::Result<Rotating> {
+    let records = LogConfig::has_times(Some(config));
+    let pipe = || {
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         let flags = rfs::fcntl_getfl(&read)?;
         rfs::fcntl_setfl(&read, flags | OFlags::NONBLOCK)?;
+        Ok::<_, Errno>((read, write))
+    };
+    let mut sources = Vec::new();
+    let set_up = |sources: &mut Vec<Source>| -> rustix::io::Result<Rotating> {
+        let (read, write) = pipe()?;
         rustix::stdio::dup2_stdout(&write)?;
-        rustix::stdio::dup2_stderr(&write)?;
+        sources.push(Source {
+            pipe: read,
+            stream: "stdout",
+        });
+        if records {
+            let (read, write) = pipe()?;
+            rustix::stdio::dup2_stderr(&write)?;
+            sources.push(Source {
+                pipe: read,
+                stream: "stderr",
+            });
+        } else {
+            rustix::stdio::dup2_stderr(&write)?;
+        }
         Ok(Rotating {
             dir: rustix::io::fcntl_dupfd_cloexec(dir, 3)?,
             id: String::new(),
@@ -313,12 +519,17 @@ pub fn pipe_output(dir: BorrowedFd<'_>, log: OwnedFd, config: &LogConfig) -> Res
             max_file: config.max_file.max(1),
         })
     };
-    let log = set_up().map_err(|e| Error::os("redirect output to the pipe of a rotated log", e))?;
-    let _ = PUMP.set(Mutex::new(Pump { pipe: read, log }));
+    let log = set_up(&mut sources)
+        .map_err(|e| Error::os("redirect output to the pipes of the log", e))?;
+    let _ = PUMP.set(Mutex::new(Pump {
+        sources,
+        records,
+        log,
+    }));
     Ok(())
 }
 
-/// Starts the thread that copies the pipe of [`pipe_output`] into the log
+/// Starts the thread that copies the pipes of [`pipe_output`] into the log
 /// of container `id` (named by now: a new container's ID is known only once
 /// it runs), until no writer is left. It inherits the caller's signal
 /// mask: call it once signals are blocked for the forwarder.
@@ -330,17 +541,21 @@ pub fn start_pump(id: &str) {
     std::thread::spawn(|| {
         let Some(pump) = PUMP.get() else { return };
         loop {
-            let fd = pump
+            let fds = pump
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .pipe
-                .as_fd()
-                .try_clone_to_owned();
-            let Ok(fd) = fd else { return };
-            let mut wanted = [rustix::event::PollFd::new(
-                &fd,
-                rustix::event::PollFlags::IN,
-            )];
+                .sources
+                .iter()
+                .map(|s| s.pipe.as_fd().try_clone_to_owned())
+                .collect::<std::io::Result<Vec<OwnedFd>>>();
+            let Ok(fds) = fds else { return };
+            if fds.is_empty() {
+                return;
+            }
+            let mut wanted: Vec<_> = fds
+                .iter()
+                .map(|fd| rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN))
+                .collect();
             match rustix::event::poll(&mut wanted, None) {
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(_) => return,
@@ -470,6 +685,128 @@ impl Files {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const T1: &str = "2026-12-01T15:04:05.000000001Z";
+    const T2: &str = "2026-12-01T15:04:06.000000002Z";
+
+    /// What `tupper logs` prints of `log` with `records`: (stdout, stderr),
+    /// fed whole and fed a byte at a time.
+    fn read_back(log: &[u8], records: Records) -> (String, String) {
+        let (timestamps, since, until) = (
+            records.timestamps,
+            records.since.clone(),
+            records.until.clone(),
+        );
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut whole = records;
+        whole.feed(log, &mut out, &mut err);
+        let mut bytewise = Records {
+            timestamps,
+            since,
+            until,
+            ..Default::default()
+        };
+        let (mut out1, mut err1) = (Vec::new(), Vec::new());
+        for b in log {
+            bytewise.feed(std::slice::from_ref(b), &mut out1, &mut err1);
+        }
+        assert_eq!((&out1, &err1), (&out, &err), "fed a byte at a time");
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    #[test]
+    fn output_becomes_records_with_time_stream_and_whole_or_part() {
+        let got = records_of("stdout", b"one\n\ntwo\nthr", T1.to_string());
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            format!("{T1} stdout F one\n{T1} stdout F \n{T1} stdout F two\n{T1} stdout P thr\n")
+        );
+        // A line longer than 16 KiB: parts, `P` but the last.
+        let long = vec![b'x'; 16 * 1024 + 5];
+        let mut data = long.clone();
+        data.push(b'\n');
+        let got = String::from_utf8(records_of("stderr", &data, T1.to_string())).unwrap();
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with(&format!("{T1} stderr P xxx")));
+        assert_eq!(lines[1], format!("{T1} stderr F xxxxx"));
+        assert!(got.len() as u64 <= 2 * MAX_RECORD);
+    }
+
+    #[test]
+    fn records_read_back_as_the_output_was_with_times_when_asked() {
+        let mut log = records_of("stdout", b"a\nhalf", T1.to_string());
+        log.extend(records_of("stderr", b"oops\n", T1.to_string()));
+        log.extend(records_of("stdout", b" and half\nb\n", T2.to_string()));
+        log.extend(b"not a record\n");
+        let plain = read_back(&log, Records::default());
+        assert_eq!(
+            plain,
+            (
+                "a\nhalf and half\nb\nnot a record\n".into(),
+                "oops\n".into()
+            )
+        );
+        let timed = read_back(
+            &log,
+            Records {
+                timestamps: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            timed,
+            (
+                format!("{T1} a\n{T1} half and half\n{T2} b\nnot a record\n"),
+                format!("{T1} oops\n")
+            ),
+            "a line's time is its first part's"
+        );
+        let since = read_back(
+            &log,
+            Records {
+                since: Some(T2.into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            since,
+            (" and half\nb\nnot a record\n".into(), String::new())
+        );
+        let until = read_back(
+            &log,
+            Records {
+                until: Some(T1.into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(until, ("a\nhalfnot a record\n".into(), "oops\n".into()));
+        // A record not yet written to its end is held back.
+        let cut = format!("{T1} stdout F whole\n{T1} stdout F cu");
+        assert_eq!(read_back(cut.as_bytes(), Records::default()).0, "whole\n");
+    }
+
+    #[test]
+    fn k8s_file_is_piped_and_refuses_a_size_below_one_record() {
+        let c = LogConfig::parse(Some("k8s-file"), &[]).unwrap().unwrap();
+        assert!(c.is_piped() && LogConfig::has_times(Some(&c)) && c.max_size.is_none());
+        let json = LogConfig::parse(Some("json-file"), &["max-size=1k".into()]).unwrap();
+        assert!(
+            json.as_ref().is_some_and(|c| c.is_piped()) && !LogConfig::has_times(json.as_ref())
+        );
+        assert!(LogConfig::parse(None, &[]).unwrap().is_none());
+        assert!(LogConfig::parse(Some("k8s-file"), &["max-size=1k".into()]).is_err());
+        let rotated = LogConfig::parse(
+            Some("k8s-file"),
+            &["max-size=1m".into(), "max-file=3".into()],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((rotated.max_size, rotated.max_file), (Some(1 << 20), 3));
+    }
 
     fn file_of(data: &[u8]) -> OwnedFd {
         let fd = rfs::memfd_create("tail", rfs::MemfdFlags::CLOEXEC).unwrap();

@@ -235,6 +235,108 @@ fn wait_prints_the_exit_code_and_ps_q_the_ids() {
     store.assert_no_leftovers();
 }
 
+/// podman's `wait --condition`: one of the states given ends the wait,
+/// printing -1 (the exit code for `stopped`/`exited`); a health condition
+/// for a container without a check, a bad state or a removal it cannot
+/// reach are errors.
+#[test]
+fn wait_condition_waits_for_the_states_podmans_does() {
+    let store = store_with_busybox();
+    let wait = |args: &[&str]| {
+        let mut all = vec!["wait", "-i", "20ms"];
+        all.extend(args);
+        store.tupper(&all)
+    };
+    store
+        .tupper(&[
+            "create",
+            "--net",
+            "none",
+            "--name",
+            "c",
+            "bb",
+            "sh",
+            "-c",
+            "sleep 0.5; exit 4",
+        ])
+        .ok();
+    assert_eq!(wait(&["--condition", "created", "c"]).ok(), "-1\n");
+    // Not yet running: the wait goes on until `start`.
+    let waiter = {
+        let mut c = tupper(&store);
+        c.args(["wait", "-i", "20ms", "--condition", "running", "c"]);
+        c.stdout(std::process::Stdio::piped()).spawn().unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(store.ps_entry("c")["status"], "created");
+    store.tupper(&["start", "c"]).ok();
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "-1\n");
+    assert!(out.status.success());
+    let line = wait(&["--condition", "healthy", "c"]).fails(125);
+    assert!(
+        line.contains("wait --condition healthy c: it has no health check"),
+        "{line}"
+    );
+    assert_eq!(
+        wait(&["--condition", "exited", "--condition", "paused", "c"]).ok(),
+        "4\n"
+    );
+
+    detached(&store, &["--name", "p"], &["sleep", "100"]);
+    store.tupper(&["pause", "p"]).ok();
+    assert_eq!(wait(&["--condition", "paused", "p"]).ok(), "-1\n");
+    store.tupper(&["unpause", "p"]).ok();
+    assert_eq!(wait(&["--condition", "running", "p"]).ok(), "-1\n");
+
+    let check = [
+        "--health-interval",
+        "100ms",
+        "--health-retries",
+        "1",
+        "--health-cmd",
+    ];
+    let mut healthy = vec!["--name", "h"];
+    healthy.extend(check);
+    healthy.push("true");
+    detached(&store, &healthy, &["sleep", "100"]);
+    assert_eq!(wait(&["--condition", "healthy", "h"]).ok(), "-1\n");
+    assert_eq!(store.inspect("h")["health"]["status"], "healthy");
+    let mut sick = vec!["--name", "u"];
+    sick.extend(check);
+    sick.push("false");
+    detached(&store, &sick, &["sleep", "100"]);
+    assert_eq!(
+        wait(&["--condition", "unhealthy", "--condition", "stopped", "u"]).ok(),
+        "-1\n"
+    );
+    assert_eq!(store.inspect("u")["health"]["status"], "unhealthy");
+    store.tupper(&["rm", "-f", "p", "h", "u"]).ok();
+
+    // Removed: what `removing` waits for, an error for the rest.
+    detached(&store, &["--rm", "--name", "gone"], &["sleep", "0.3"]);
+    assert_eq!(wait(&["--condition", "removing", "gone"]).ok(), "-1\n");
+    assert!(store.ps_json(true).iter().all(|r| r["name"] != "gone"));
+    detached(&store, &["--rm", "--name", "gone2"], &["sleep", "0.3"]);
+    let line = wait(&["--condition", "paused", "gone2"]).fails(125);
+    assert!(
+        line.contains("wait for container gone2: it was removed"),
+        "{line}"
+    );
+
+    let before = store.state();
+    let line = wait(&["--condition", "asleep", "c"]).fails(125);
+    assert!(
+        line.contains("wait --condition asleep: created, running"),
+        "{line}"
+    );
+    let line = wait(&["-i", "soon", "c"]).fails(125);
+    assert!(line.contains("wait --interval \"soon\""), "{line}");
+    before.assert_same(&store.state(), "bad wait options");
+    store.tupper(&["rm", "c"]).ok();
+    store.assert_no_leftovers();
+}
+
 #[test]
 fn run_d_keeps_none_of_the_callers_fds() {
     let store = store_with_busybox();
@@ -702,6 +804,166 @@ fn log_drivers_and_bad_log_options() {
     assert_eq!(log["max_size"], 20 << 20, "{log}");
     assert_eq!(log["max_file"], 5, "{log}");
     store.tupper(&["rm", "n", "l"]).ok();
+    store.assert_no_leftovers();
+}
+
+/// Whether `line` is a `k8s-file` record: `TIME STREAM F|P TEXT`, the
+/// time RFC 3339 with nine digits of fraction.
+fn is_record(line: &str) -> bool {
+    let mut f = line.splitn(4, ' ');
+    let (Some(time), Some(stream), Some(tag), Some(_)) = (f.next(), f.next(), f.next(), f.next())
+    else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    time.len() == 30
+        && time.ends_with('Z')
+        && time
+            .split(['-', 'T', ':', '.', 'Z'])
+            .filter(|p| !p.is_empty())
+            .all(digits)
+        && ["stdout", "stderr"].contains(&stream)
+        && ["F", "P"].contains(&tag)
+}
+
+/// podman's `--log-driver k8s-file`: each line kept with its time and
+/// stream; `logs` gives stdout's to stdout and stderr's to stderr, shows the
+/// times with `-t` and chooses by them with `--since`/`--until` (which a
+/// json-file log refuses, changing nothing); rotation cuts between records.
+#[test]
+fn a_k8s_file_log_keeps_each_lines_time_and_stream() {
+    let store = store_with_busybox();
+    let script = "echo out; echo err >&2; printf half; sleep 1.2; echo ' done'; echo last";
+    let id = detached(
+        &store,
+        &["--name", "k", "--log-driver", "k8s-file"],
+        &["sh", "-c", script],
+    );
+    assert_eq!(store.tupper(&["wait", "k"]).ok(), "0\n");
+    let files = log_files(&store, &id);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let raw = String::from_utf8(files[0].1.clone()).unwrap();
+    assert!(raw.lines().all(is_record), "{raw}");
+    let text_of = |line: &str| line.splitn(4, ' ').nth(3).unwrap().to_string();
+    let time_of = |text: &str| {
+        let line = raw.lines().find(|l| l.ends_with(text)).unwrap();
+        line.split(' ').next().unwrap().to_string()
+    };
+    assert!(raw.lines().any(|l| l.contains(" stderr F err")), "{raw}");
+    assert!(raw.lines().any(|l| l.contains(" stdout P half")), "{raw}");
+    assert_eq!(
+        raw.lines().map(text_of).collect::<Vec<_>>().len(),
+        5,
+        "out, err, half, ' done', last: {raw}"
+    );
+
+    let all = store.tupper(&["logs", "k"]);
+    assert_eq!(all.ok(), "out\nhalf done\nlast\n");
+    assert_eq!(all.stderr, "err\n");
+    let timed = store.tupper(&["logs", "-t", "k"]);
+    assert_eq!(
+        timed.ok(),
+        format!(
+            "{} out\n{} half done\n{} last\n",
+            time_of(" out"),
+            time_of(" half"),
+            time_of(" last")
+        ),
+        "a line's time is its first part's"
+    );
+    assert_eq!(timed.stderr, format!("{} err\n", time_of(" err")));
+    // Chosen by time: what came after the sleep, what came before it.
+    let later = time_of(" done");
+    let since = store.tupper(&["logs", "--since", &later, "k"]);
+    assert_eq!(since.ok(), " done\nlast\n");
+    assert_eq!(since.stderr, "");
+    // stderr's pipe may be read after stdout's, later than " half".
+    let before_sleep = time_of(" half").max(time_of(" err"));
+    let until = store.tupper(&["logs", "--until", &before_sleep, "k"]);
+    assert_eq!(until.ok(), "out\nhalf");
+    assert_eq!(until.stderr, "err\n");
+    assert_eq!(store.tupper(&["logs", "-n", "1", "k"]).ok(), "last\n");
+    assert_eq!(
+        store.tupper(&["logs", "--since", "1h", "k"]).ok(),
+        "out\nhalf done\nlast\n"
+    );
+    assert_eq!(
+        store.tupper(&["logs", "--until", "2000-01-01", "k"]).ok(),
+        ""
+    );
+    let line = store
+        .tupper(&["logs", "--since", "yesterday", "k"])
+        .fails(125);
+    assert!(line.contains("not a time"), "{line}");
+
+    // Followed while it writes.
+    detached(
+        &store,
+        &["--name", "f", "--log-driver", "k8s-file"],
+        &["sh", "-c", "echo a; sleep 0.5; echo b >&2; echo c"],
+    );
+    let followed = store.tupper(&["logs", "-f", "f"]);
+    assert_eq!(
+        (followed.ok(), followed.stderr.as_str()),
+        ("a\nc\n".into(), "b\n")
+    );
+
+    // Rotated: every file whole records, within max-size.
+    let max = 17 * 1024 + 64;
+    let size = format!("max-size={max}");
+    let rid = detached(
+        &store,
+        &[
+            "--name",
+            "r",
+            "--log-driver",
+            "k8s-file",
+            "--log-opt",
+            &size,
+            "--log-opt",
+            "max-file=2",
+        ],
+        &["seq", "1", "3000"],
+    );
+    assert_eq!(store.tupper(&["wait", "r"]).ok(), "0\n");
+    let files = log_files(&store, &rid);
+    assert_eq!(files.len(), 2, "{:?}", log_names(&store, &rid));
+    for (name, bytes) in &files {
+        assert!(bytes.len() <= max, "{name}: {} bytes", bytes.len());
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.lines().all(is_record) && text.ends_with('\n'),
+            "{name}"
+        );
+    }
+    let kept = store.tupper(&["logs", "r"]).ok();
+    assert!(kept.len() > 1000 && seq(1, 3000).ends_with(&kept), "{kept}");
+    assert!(kept.starts_with(|c: char| c.is_ascii_digit()));
+
+    // A json-file log has no times: refused, nothing changed.
+    detached(&store, &["--name", "j"], &["echo", "plain"]);
+    assert_eq!(store.tupper(&["wait", "j"]).ok(), "0\n");
+    let before = store.state();
+    for flag in [&["-t"][..], &["--since", "1h"], &["--until", "1h"]] {
+        let mut args = vec!["logs"];
+        args.extend(flag);
+        args.push("j");
+        let line = store.tupper(&args).fails(125);
+        assert!(
+            line.contains(&format!(
+                "{} j: its log keeps no times",
+                if flag[0] == "-t" {
+                    "--timestamps"
+                } else {
+                    flag[0]
+                }
+            )),
+            "{line}"
+        );
+        before.assert_same(&store.state(), &format!("{flag:?}"));
+    }
+    assert_eq!(store.tupper(&["logs", "j"]).ok(), "plain\n");
+    store.tupper(&["rm", "k", "f", "r", "j"]).ok();
     store.assert_no_leftovers();
 }
 
