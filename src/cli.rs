@@ -172,6 +172,8 @@ Commands:
                                  -t, --since, --until: by the time of each line, with --log-driver k8s-file)
   port NAME|ID [PORT[/PROTO]]    the published ports of a container (docker's format)
   top NAME|ID                    the processes of a running container (ps -ef's columns, host PIDs)
+  events [--since TIME] [--until TIME] [-f KEY=VALUE]... [--format T]
+                                 what happens to containers, images, networks and volumes (docker's; on until --until)
   update [-m BYTES] [--memory-swap BYTES] [--memory-reservation BYTES] [--pids-limit N]
          [--cpus N] [--cpu-period US] [--cpu-quota US] [-c N] [--cpuset-cpus LIST]
          [--cpuset-mems LIST] [--restart POLICY] NAME|ID...
@@ -480,6 +482,17 @@ pub enum Command {
     Top {
         /// Name or ID.
         name: String,
+    },
+    /// `events`: what happened in the store, as docker's.
+    Events {
+        /// `--since`: the events from then on, as given (none: only new ones).
+        since: Option<String>,
+        /// `--until`: up to then, as given (none: on until interrupted).
+        until: Option<String>,
+        /// `--filter KEY=VALUE`s.
+        filters: Vec<String>,
+        /// `--format`.
+        format: Option<crate::template::Template>,
     },
     /// `attach`: mount a btrfs image file on the store root.
     Attach {
@@ -1192,9 +1205,7 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             for (flag, value) in [("--since", &since), ("--until", &until)] {
                 if let Some(v) = value {
                     if crate::timefmt::parse_instant(v, (0, 0)).is_none() {
-                        return Err(bad(format!(
-                            "logs {flag} {v:?}: not a time (2026-12-01T15:04:05Z, 2026-12-01, seconds since 1970, or a duration before now: 10m, 1h30m)"
-                        )));
+                        return Err(bad(format!("logs {flag} {v:?}: {NOT_A_TIME}")));
                     }
                 }
             }
@@ -1303,6 +1314,40 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             match sub.as_str() {
                 "pause" => Command::Pause { names },
                 _ => Command::Unpause { names },
+            }
+        }
+        "events" => {
+            let (mut since, mut until, mut filters, mut format) = (None, None, Vec::new(), None);
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Long("since") => since = Some(string(p.value().map_err(lex)?)?),
+                    Arg::Long("until") => until = Some(string(p.value().map_err(lex)?)?),
+                    Arg::Short('f') | Arg::Long("filter") => {
+                        filters.push(string(p.value().map_err(lex)?)?)
+                    }
+                    Arg::Long("format") => format = Some(template(&mut p)?),
+                    Arg::Value(v) => {
+                        return Err(bad(format!(
+                            "events takes no arguments ({:?}); choose with --filter",
+                            v.to_string_lossy()
+                        )))
+                    }
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            for (flag, value) in [("--since", &since), ("--until", &until)] {
+                if let Some(v) = value {
+                    if crate::timefmt::parse_instant(v, (0, 0)).is_none() {
+                        return Err(bad(format!("events {flag} {v:?}: {NOT_A_TIME}")));
+                    }
+                }
+            }
+            crate::events::EventFilter::parse(&filters)?;
+            Command::Events {
+                since,
+                until,
+                filters,
+                format,
             }
         }
         "top" => {
@@ -2986,6 +3031,29 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             }
         }
         Command::Rename { name, new } => store()?.rename_container(name, new)?,
+        Command::Events {
+            since,
+            until,
+            filters,
+            format,
+        } => {
+            let store = store()?;
+            let filter = crate::events::EventFilter::parse(filters)?;
+            let now = crate::timefmt::now_nanos();
+            let nanos = |v: &Option<String>| {
+                v.as_deref()
+                    .and_then(|v| crate::timefmt::parse_instant(v, now))
+                    .map(|(s, n)| i128::from(s) * 1_000_000_000 + i128::from(n))
+            };
+            drop(out);
+            let shown = EventsShown {
+                since: nanos(since),
+                until: nanos(until),
+                filter,
+                format: format.clone(),
+            };
+            print_events(&store, &shown)?;
+        }
         Command::Top { name } => {
             let store = store()?;
             let list = store.container_processes(name)?;
@@ -3426,12 +3494,14 @@ fn report_failure(status: std::os::fd::BorrowedFd<'_>, e: &Error) {
     let _ = crate::fsutil::write_all(status, format!("{} {e}\n", e.exit_code()).as_bytes());
 }
 
+/// What `--since` and `--until` take, for their error.
+const NOT_A_TIME: &str = "not a time (2026-12-01T15:04:05Z, 2026-12-01, seconds since 1970, or a duration before now: 10m, 1h30m)";
+
 /// `--format TEMPLATE`'s value, parsed.
 fn template(p: &mut lexopt::Parser) -> Result<crate::template::Template> {
     crate::template::Template::parse(&string(p.value().map_err(lex)?)?)
 }
 
-/// Each of `items` (as `--json` prints it) through template `t`.
 /// What an `ls` of named things prints (`volume ls`, `network ls`):
 /// each through `--format` (unless `-q`), else the list as JSON with
 /// `--json`, else the names with `-q`, else `table`'s columns.
@@ -3461,11 +3531,120 @@ fn inspected<T: serde::Serialize>(
     }
 }
 
+/// Each of `items` (as `--json` prints it) through template `t`.
 fn render_each<T: serde::Serialize>(t: &crate::template::Template, items: &[T]) -> String {
     items
         .iter()
         .map(|i| t.render(&serde_json::to_value(i).unwrap_or_default()))
         .collect()
+}
+
+/// Which events `tupper events` prints, and how.
+struct EventsShown {
+    /// From then on (nanoseconds since the epoch); `None`: only new ones.
+    since: Option<i128>,
+    /// Up to then; `None`: on until stdout closes or a signal ends it.
+    until: Option<i128>,
+    filter: crate::events::EventFilter,
+    format: Option<crate::template::Template>,
+}
+
+/// `tupper events`: the stored events chosen by `shown` (with `--since`),
+/// then the new ones as they are written, until `--until` (docker's). The
+/// log's rotation is followed by inode.
+fn print_events(store: &Store, shown: &EventsShown) -> Result<()> {
+    use crate::events::Event;
+    let passes = |e: &Event| {
+        shown.since.map_or(true, |s| e.time_nano >= s)
+            && shown.until.map_or(true, |u| e.time_nano <= u)
+            && shown.filter.matches(e)
+    };
+    let print = |e: &Event| -> Result<bool> {
+        if !passes(e) {
+            return Ok(true);
+        }
+        let text = match &shown.format {
+            Some(t) => t.render(&serde_json::to_value(e).unwrap_or_default()),
+            None => e.line(),
+        };
+        match crate::fsutil::write_all(rustix::stdio::stdout(), text.as_bytes()) {
+            Ok(()) => Ok(true),
+            Err(rustix::io::Errno::PIPE) => Ok(false),
+            Err(e) => Err(Error::os("write the events to stdout", e)),
+        }
+    };
+    let read_err = |e| Error::os("read state/events.log", e);
+    // What a file holds from where it is: whole lines, the rest kept.
+    let mut carry = Vec::new();
+    let read_on = |fd: &std::os::fd::OwnedFd, carry: &mut Vec<u8>| -> Result<bool> {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = match rustix::io::read(fd, &mut buf) {
+                Ok(0) => return Ok(true),
+                Ok(n) => n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(read_err(e)),
+            };
+            carry.extend_from_slice(&buf[..n]);
+            let Some(end) = carry.iter().rposition(|b| *b == b'\n') else {
+                continue;
+            };
+            let lines: Vec<u8> = carry.drain(..=end).collect();
+            for e in crate::events::parse_lines(&lines) {
+                if !print(&e)? {
+                    return Ok(false);
+                }
+            }
+        }
+    };
+    let mut current = store.current_event_file();
+    if shown.since.is_some() {
+        let files = store.event_files()?;
+        // The current file is read on below; the older one whole.
+        let same_as_current = |fd: &std::os::fd::OwnedFd| {
+            let ino = rustix::fs::fstat(fd).map(|st| st.st_ino).ok();
+            current.as_ref().is_some_and(|(_, c)| Some(*c) == ino)
+        };
+        for f in files.iter().filter(|f| !same_as_current(f)) {
+            if !read_on(f, &mut carry)? {
+                return Ok(());
+            }
+            carry.clear();
+        }
+    } else if let Some((fd, _)) = &current {
+        rustix::fs::seek(fd, rustix::fs::SeekFrom::End(0)).map_err(read_err)?;
+    }
+    let ended = || {
+        let (s, n) = crate::timefmt::now_nanos();
+        shown
+            .until
+            .is_some_and(|u| i128::from(s) * 1_000_000_000 + i128::from(n) > u)
+    };
+    loop {
+        let done = ended();
+        if let Some((fd, _)) = &current {
+            if !read_on(fd, &mut carry)? {
+                return Ok(());
+            }
+        }
+        if done {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // Started anew (rotated, or made): the rest of the old file, then
+        // the new one from its start.
+        if let Some((fd, ino)) = store.current_event_file() {
+            if current.as_ref().map_or(true, |(_, c)| *c != ino) {
+                if let Some((old, _)) = &current {
+                    if !read_on(old, &mut carry)? {
+                        return Ok(());
+                    }
+                }
+                carry.clear();
+                current = Some((fd, ino));
+            }
+        }
+    }
 }
 
 /// Copies a container's log to stdout, from file `first` of its files at

@@ -720,6 +720,7 @@ impl Store {
             self.limit_storage(rootfs.as_fd(), &id, bytes)?;
         }
         undo.disarm();
+        self.container_event(&record, "create", &[]);
         Ok(Created {
             record,
             lock,
@@ -810,11 +811,13 @@ impl Store {
                 self.rename_on_network(on, &rec.id, old.as_deref(), new);
             }
         }
-        if let Some(old) = old {
-            if self.name_owner(&old).as_deref() == Some(rec.id.as_str()) {
+        if let Some(old) = &old {
+            if self.name_owner(old).as_deref() == Some(rec.id.as_str()) {
                 let _ = rfs::unlinkat(self.names.as_fd(), old.as_str(), AtFlags::empty());
             }
         }
+        let old_name = old.unwrap_or_default();
+        self.container_event(&rec, "rename", &[("oldName", &old_name)]);
         Ok(())
     }
 
@@ -1125,8 +1128,10 @@ impl Store {
         crate::cgroup::remove_of(&rec)?;
         // The name as it is now: a rename may have come in between.
         lock_record_fd(lock.fd());
-        let name = self.read_stored(&rec.id).map_or(rec.name, |r| r.name);
-        self.destroy_container(&rec.id, name.as_deref(), false)?;
+        let name = self
+            .read_stored(&rec.id)
+            .map_or(rec.name.clone(), |r| r.name);
+        self.destroy_container(&rec, name.as_deref(), false)?;
         drop(lock);
         Ok(())
     }
@@ -1222,6 +1227,7 @@ impl Store {
         )?;
         rustix::process::pidfd_send_signal(&fd, signal)
             .map_err(|e| Error::os(format!("kill container {name_or_id}"), e))?;
+        self.container_event(&rec, "kill", &[("signal", &signal.as_raw().to_string())]);
         // As docker: a paused container is let go after SIGKILL or its stop
         // signal (which it then acts on); other signals wait for `unpause`.
         let stop_signal = rec
@@ -1317,10 +1323,12 @@ impl Store {
         };
         let what = || format!("stop container {name_or_id}");
         let _ = pidfd_send_signal(&fd, signal);
+        self.container_event(&rec, "kill", &[("signal", &signal.as_raw().to_string())]);
         // A paused container acts on it once thawed (docker's stop too).
         self.thaw_after_signal(&rec.id, &what())?;
         if !wait_pidfd(&fd, timeout).map_err(|e| Error::os(what(), e))? {
             let _ = pidfd_send_signal(&fd, Signal::KILL);
+            self.container_event(&rec, "kill", &[("signal", "9")]);
             if !wait_pidfd(&fd, std::time::Duration::from_secs(10))
                 .map_err(|e| Error::os(what(), e))?
             {
@@ -1342,6 +1350,7 @@ impl Store {
             }
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
+        self.container_event(&rec, "stop", &[]);
         Ok(())
     }
 
@@ -1506,10 +1515,11 @@ impl Store {
     /// [`Store::empty_trash`] to destroy later (off the caller's critical path).
     pub(crate) fn destroy_container(
         &self,
-        id: &str,
+        rec: &Record,
         name: Option<&str>,
         defer: bool,
     ) -> Result<()> {
+        let id = rec.id.as_str();
         match rfs::renameat(self.containers.as_fd(), id, self.trash.as_fd(), id) {
             Ok(()) if !defer => destroy_subvolume(self.trash.as_fd(), id, &format!("trash/{id}"))?,
             Ok(()) | Err(Errno::NOENT) => {}
@@ -1551,6 +1561,7 @@ impl Store {
             format!("{id}.lock").as_str(),
             AtFlags::empty(),
         );
+        self.container_event_as(rec, name, "destroy", &[]);
         Ok(())
     }
 }

@@ -243,7 +243,9 @@ impl Store {
                 d
             }
         };
-        freeze(&dir, &|| self.members(&rec, pid1), &what)
+        freeze(&dir, &|| self.members(&rec, pid1), &what)?;
+        self.container_event(&rec, "pause", &[]);
+        Ok(())
     }
 
     /// Lets the processes of a paused container go on (`tupper unpause`).
@@ -253,9 +255,11 @@ impl Store {
         let _guard = self.lock_record(&rec.id);
         let rec = self.read_stored(&rec.id).unwrap_or(rec);
         match rec.freezer.as_deref().filter(|d| is_paused(d)) {
-            Some(dir) => thaw(dir, &what),
-            None => Err(Error::msg(format!("{what}: it is not paused"))),
+            Some(dir) => thaw(dir, &what)?,
+            None => return Err(Error::msg(format!("{what}: it is not paused"))),
         }
+        self.container_event(&rec, "unpause", &[]);
+        Ok(())
     }
 
     /// Thaws container `id` if it is paused, so that the signal just sent

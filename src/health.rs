@@ -371,6 +371,7 @@ pub(crate) fn monitor(
         if ended_within(pid1, Duration::ZERO) {
             return;
         }
+        let before = health.status.clone();
         if probe.exit_code == 0 {
             was_healthy = true;
             health.status = "healthy".into();
@@ -386,6 +387,10 @@ pub(crate) fn monitor(
             health.log.remove(0);
         }
         result = store.write_health(id, &health);
+        // docker's event, when the status changes.
+        if health.status != before {
+            store.container_event(rec, &format!("health_status: {}", health.status), &[]);
+        }
         if health.status == "unhealthy" && !rec.health_on_failure.is_none() {
             act_on_failure(store, rec, pid1, rec.health_on_failure);
             return;

@@ -214,7 +214,9 @@ impl Store {
                 tupper_ioctl::snapshot(src.as_fd(), self.images.as_fd(), &ctmp, true)
                     .context(|| format!("snapshot images/{source} -> {shown_tmp}"))
             },
-        )
+        )?;
+        self.event("image", "tag", name, &[("name", name), ("source", source)]);
+        Ok(())
     }
 
     /// Writes image `name` to `out` as an image archive (`tupper save`,
@@ -247,7 +249,7 @@ impl Store {
         config: &crate::image_config::ImageConfig,
         fill: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> Result<Stats>,
     ) -> Result<Stats> {
-        self.new_image(
+        let stats = self.new_image(
             &format!("{op} {name}"),
             name,
             force,
@@ -264,7 +266,9 @@ impl Store {
                     .context(|| format!("make {shown_tmp} read-only"))?;
                 Ok(stats)
             },
-        )
+        )?;
+        self.event("image", op, name, &[("name", name)]);
+        Ok(stats)
     }
 
     /// Makes image `name` from container `name_or_id` as its files are now
@@ -316,7 +320,9 @@ impl Store {
                 }
                 Ok(())
             },
-        )
+        )?;
+        self.container_event(&rec, "commit", &[("imageName", name)]);
+        Ok(())
     }
 
     /// Makes image `name` in a temporary subvolume `images/.import-ID`
@@ -477,6 +483,7 @@ impl Store {
     pub fn remove_image(&self, name: &str) -> Result<()> {
         drop(self.open_image(name)?);
         destroy_subvolume(self.images.as_fd(), name, &format!("images/{name}"))?;
+        self.event("image", "delete", name, &[("name", name)]);
         // The image is gone whatever happens here (see `import`).
         let _ = self.clean_pools();
         Ok(())

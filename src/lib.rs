@@ -32,6 +32,7 @@ pub mod cp;
 pub mod device;
 pub mod diff;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod extract;
 pub mod filter;

@@ -75,6 +75,7 @@ impl Store {
             return Ok(false);
         }
         make(dir.as_fd(), name, None, "")?;
+        self.event("volume", "create", name, &[("driver", "local")]);
         Ok(true)
     }
 
@@ -183,7 +184,9 @@ impl Store {
             ))
             .with_advice("remove the containers that name it first (`tupper rm`)"));
         }
-        destroy_subvolume(dir.as_fd(), name, &format!("volumes/{name}"))
+        destroy_subvolume(dir.as_fd(), name, &format!("volumes/{name}"))?;
+        self.event("volume", "destroy", name, &[("driver", "local")]);
+        Ok(())
     }
 
     /// Removes every volume no container names (`volume prune`); returns

@@ -399,6 +399,12 @@ impl Store {
         let text = serde_json::to_string_pretty(&network).unwrap_or_default() + "\n";
         fsutil::write_atomic(dir.as_fd(), &format!("{name}.json"), text.as_bytes())
             .context(|| format!("write {}/{DIR}/{name}.json", self.state_path().display()))?;
+        self.event(
+            "network",
+            "create",
+            &network.id,
+            &[("name", name), ("type", "bridge")],
+        );
         Ok(network)
     }
 
@@ -520,6 +526,12 @@ impl Store {
             .context(|| format!("remove network {name}: rename {name}.json"))?;
         }
         self.take_apart(dir.as_fd(), &net)?;
+        self.event(
+            "network",
+            "destroy",
+            &net.id,
+            &[("name", &name), ("type", "bridge")],
+        );
         Ok(name)
     }
 

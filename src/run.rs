@@ -1055,7 +1055,7 @@ impl Store {
                 Ok(made) => self.write_record(&record).map_err(|e| (e, made)),
             };
             if let Err((e, made)) = written {
-                self.destroy_container(&id, record.name.as_deref(), false)?;
+                self.destroy_container(&record, record.name.as_deref(), false)?;
                 self.remove_volumes_made(&made);
                 return Err(e);
             }
@@ -1185,7 +1185,7 @@ impl Store {
         // What undoes the record when the command does not start: a new
         // container goes, as if it never was; one started again is as it was.
         let undo_record = |created: &Created| match &before {
-            None => self.destroy_container(&id, created.record.name.as_deref(), false),
+            None => self.destroy_container(&created.record, created.record.name.as_deref(), false),
             Some(before) => self.put_back_record(before),
         };
         let made = match named {
@@ -1442,6 +1442,7 @@ impl Store {
                     format!("{pid} {ns} {STARTED}").as_bytes(),
                     0,
                 );
+                self.container_event(&created.record, "start", &[]);
                 Ok(launched)
             }
             Some(report) => {
@@ -1476,8 +1477,9 @@ impl Store {
             crate::cgroup::remove_of(&record)?;
             record.freezer = None;
         }
+        self.container_event(&record, "die", &[("exitCode", &code.to_string())]);
         if record.remove {
-            self.destroy_container(&record.id, record.name.as_deref(), defer)?;
+            self.destroy_container(&record, record.name.as_deref(), defer)?;
         } else {
             record.status = Status::Exited;
             record.exit_code = Some(code);

@@ -439,6 +439,9 @@ impl TestStore {
             if rel == "netns" || rel.starts_with("netns/") || rel == "netns.lock" {
                 return; // the spare network namespaces (`tupper::netns_pool`)
             }
+            if rel == "state/events.log" || rel == "state/events.log.1" {
+                return; // a history (`tupper events`), not a thing made
+            }
             let md = fs::symlink_metadata(p).expect("lstat");
             let ft = md.file_type();
             let desc = if ft.is_symlink() {
