@@ -135,11 +135,11 @@ Commands:
   ps [-a] [-q] [--json] [-n N] [-l] [-f KEY=VALUE]... [--format T]
                                  list running (-a: all) containers (-q: only their IDs; -n: the last N
                                  made, -l: the last; -f: id, name, label, status, exited, ancestor, volume,
-                                 network, health, restart-policy)
+                                 network, health, restart-policy, since, before, publish, expose)
   inspect [-f T] NAME|ID...      a container's record and network settings, as JSON
                                  (--format T, -f T: docker's Go template, {{.Field}}, {{json .X}}, ...)
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
-  prune [--filter label=KEY[=VALUE]]...
+  prune [--filter label=KEY[=VALUE]|until=TIME]...
                                  remove every container that is not running (exited, dead)
   system prune [--volumes]       prune, network prune (and volume prune)
   volume create|ls [-q] [--json] [--format T]|inspect [-f T]|rm|prune [NAME...]
@@ -2398,7 +2398,9 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             filters,
             format,
         } => {
-            let mut list = store()?.containers(*all || last.is_some() || filters.want_all())?;
+            let store = store()?;
+            let filters = resolved_filters(&store, filters)?;
+            let mut list = store.containers(*all || last.is_some() || filters.want_all())?;
             list.retain(|r| filters.matches(r));
             if let Some(n) = last {
                 list.truncate(*n);
@@ -2823,7 +2825,9 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
         }
         Command::StartAll { filters, boot } => {
             drop(out);
-            let list = store()?.containers(true)?;
+            let store = store()?;
+            let filters = resolved_filters(&store, filters)?;
+            let list = store.containers(true)?;
             let mut failed = None;
             let at_boot = |r: &crate::container::Record| {
                 let policy = r.restart.as_deref().map(crate::restart::Policy::parse);
@@ -3492,6 +3496,21 @@ impl Detached {
 /// the error, on one line (what [`Detached::fork`]'s caller reads).
 fn report_failure(status: std::os::fd::BorrowedFd<'_>, e: &Error) {
     let _ = crate::fsutil::write_all(status, format!("{} {e}\n", e.exit_code()).as_bytes());
+}
+
+/// `filters` with the containers of its `since=` and `before=` found in
+/// `store` (`ps`, `start --all`).
+fn resolved_filters(
+    store: &Store,
+    filters: &crate::filter::Filters,
+) -> Result<crate::filter::Filters> {
+    let mut resolved = filters.clone();
+    resolved.resolve(&|name| {
+        store
+            .find_container(name)
+            .map(|r| (r.created_unix, r.created_nsec))
+    })?;
+    Ok(resolved)
 }
 
 /// What `--since` and `--until` take, for their error.

@@ -21,6 +21,10 @@ pub const PS_KEYS: &[&str] = &[
     "network",
     "health",
     "restart-policy",
+    "since",
+    "before",
+    "publish",
+    "expose",
 ];
 
 /// The values `restart-policy=` takes (podman's key; `on-failure` with any
@@ -32,7 +36,7 @@ const HEALTHS: &[&str] = &["starting", "healthy", "unhealthy", "none"];
 
 /// The keys `prune --filter` takes (docker's `container prune`: `label`, and
 /// `label!`).
-pub const PRUNE_KEYS: &[&str] = &["label", "label!"];
+pub const PRUNE_KEYS: &[&str] = &["label", "label!", "until"];
 
 /// The statuses `status=` takes (docker's list; tupper never shows
 /// `removing`).
@@ -60,6 +64,47 @@ pub struct Filters {
     volumes: Vec<String>,
     networks: Vec<String>,
     restart_policies: Vec<String>,
+    /// `until=`: made before then (seconds, nanoseconds).
+    until: Option<(i64, u32)>,
+    /// `since=`, `before=`: containers named, made before or after which
+    /// a container must be; made times once [`Filters::resolve`]d.
+    since: Vec<String>,
+    before: Vec<String>,
+    since_made: Option<(i64, u32)>,
+    before_made: Option<(i64, u32)>,
+    /// `publish=`, `expose=`: container port ranges and protocol.
+    publish: Vec<PortRange>,
+    expose: Vec<PortRange>,
+}
+
+/// `publish=` and `expose=`'s value: `PORT[-PORT][/PROTO]` (tcp by
+/// default, docker's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PortRange {
+    first: u16,
+    last: u16,
+    protocol: String,
+}
+
+impl PortRange {
+    fn parse(value: &str) -> Option<PortRange> {
+        let (ports, protocol) = value.split_once('/').unwrap_or((value, "tcp"));
+        if !["tcp", "udp"].contains(&protocol) {
+            return None;
+        }
+        let (first, last) = ports.split_once('-').unwrap_or((ports, ports));
+        let (first, last): (u16, u16) = (first.parse().ok()?, last.parse().ok()?);
+        (first >= 1 && first <= last).then(|| PortRange {
+            first,
+            last,
+            protocol: protocol.to_string(),
+        })
+    }
+
+    /// Whether `port` (`PORT/PROTO`) is in it.
+    fn holds(&self, port: u16, protocol: &str) -> bool {
+        (self.first..=self.last).contains(&port) && protocol == self.protocol
+    }
 }
 
 impl Filters {
@@ -118,6 +163,22 @@ impl Filters {
                         RESTART_POLICIES.join(", ")
                     )))
                 }
+                "until" => {
+                    let now = crate::timefmt::now_nanos();
+                    f.until = Some(crate::timefmt::parse_instant(value, now).ok_or_else(|| {
+                        bad("not a time (2026-12-01T15:04:05Z, 2026-12-01, seconds since 1970, or a duration before now: 24h)")
+                    })?);
+                }
+                "since" => f.since.push(value.to_string()),
+                "before" => f.before.push(value.to_string()),
+                "publish" | "expose" => {
+                    let range =
+                        PortRange::parse(value).ok_or_else(|| bad("not PORT[-PORT][/tcp|udp]"))?;
+                    match key {
+                        "publish" => f.publish.push(range),
+                        _ => f.expose.push(range),
+                    }
+                }
                 _ => f.volumes.push(value.to_string()),
             }
         }
@@ -125,9 +186,28 @@ impl Filters {
     }
 
     /// Whether they look at containers that are not running (`status`,
-    /// `exited`): `ps` then lists every container, as docker's does.
+    /// `exited`, `since`, `before`): `ps` then lists every container, as
+    /// docker's does.
     pub fn want_all(&self) -> bool {
-        !self.statuses.is_empty() || !self.exited.is_empty()
+        !self.statuses.is_empty()
+            || !self.exited.is_empty()
+            || !self.since.is_empty()
+            || !self.before.is_empty()
+    }
+
+    /// Finds the containers `since=` and `before=` name, with `made`
+    /// (their made time, or the error for a name that is none): the
+    /// latest of the `since`s, the earliest of the `before`s.
+    pub fn resolve(&mut self, made: &dyn Fn(&str) -> Result<(i64, u32)>) -> Result<()> {
+        for name in &self.since {
+            let t = made(name)?;
+            self.since_made = Some(self.since_made.map_or(t, |s| s.max(t)));
+        }
+        for name in &self.before {
+            let t = made(name)?;
+            self.before_made = Some(self.before_made.map_or(t, |b| b.min(t)));
+        }
+        Ok(())
     }
 
     /// Whether container `r` passes.
@@ -173,6 +253,51 @@ impl Filters {
                     .iter()
                     .any(|m| m.name.as_deref() == Some(v) || m.destination == v)
             })
+            && self.made_in_range((r.created_unix, r.created_nsec))
+            && self.ports_match(r)
+    }
+
+    /// `until`, `since`, `before`: when `made` is.
+    fn made_in_range(&self, made: (i64, u32)) -> bool {
+        self.until.map_or(true, |u| made < u)
+            && self.since_made.map_or(true, |s| made > s)
+            && self.before_made.map_or(true, |b| made < b)
+    }
+
+    /// `publish` (its published ports, by their container side) and
+    /// `expose` (those, and the ports its configuration exposes).
+    fn ports_match(&self, r: &Record) -> bool {
+        if self.publish.is_empty() && self.expose.is_empty() {
+            return true;
+        }
+        let published: Vec<(u16, String)> = r
+            .network
+            .as_ref()
+            .map(|n| n.shown_ports().to_vec())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| crate::net::parse_publish(p).ok())
+            .map(|m| (m.container_port, m.protocol.to_string()))
+            .collect();
+        let exposed: Vec<(u16, String)> = r
+            .config
+            .as_ref()
+            .map(|c| c.exposed_ports.clone())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| {
+                let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+                Some((port.parse().ok()?, proto.to_string()))
+            })
+            .chain(published.iter().cloned())
+            .collect();
+        let any_of = |ranges: &[PortRange], ports: &[(u16, String)]| {
+            ranges.is_empty()
+                || ranges
+                    .iter()
+                    .any(|range| ports.iter().any(|(p, proto)| range.holds(*p, proto)))
+        };
+        any_of(&self.publish, &published) && any_of(&self.expose, &exposed)
     }
 }
 
@@ -303,6 +428,82 @@ mod tests {
         assert_eq!(pass4(&["network=appnet"]), ["cccc"]);
         assert_eq!(pass4(&["network=bridge"]), ["bbbb"]);
         assert_eq!(pass4(&["network=none"]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn made_times_and_ports_choose_as_dockers() {
+        let mut a = record("aaaa11112222", "a", &[], Status::Exited);
+        let mut b = record("bbbb11112222", "b", &[], Status::Exited);
+        let mut c = record("cccc11112222", "c", &[], Status::Exited);
+        (a.created_unix, b.created_unix, c.created_unix) = (100, 200, 200);
+        c.created_nsec = 5;
+        let made = |name: &str| -> Result<(i64, u32)> {
+            match name {
+                "a" => Ok((100, 0)),
+                "b" => Ok((200, 0)),
+                _ => Err(Error::msg(format!("no such container: {name}"))),
+            }
+        };
+        let pass = |given: &[&str]| {
+            let mut f = filters(given);
+            f.resolve(&made).unwrap();
+            [&a, &b, &c]
+                .iter()
+                .filter(|r| f.matches(r))
+                .map(|r| r.name.clone().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(pass(&["since=a"]), ["b", "c"]);
+        assert_eq!(pass(&["since=b"]), ["c"], "to the nanosecond");
+        assert_eq!(pass(&["before=b"]), ["a"]);
+        assert_eq!(pass(&["since=a", "before=b"]), Vec::<String>::new());
+        assert!(filters(&["since=a"]).want_all());
+        assert!(filters(&["since=x"]).resolve(&made).is_err());
+        let until = |t: &str| {
+            let f = Filters::parse("prune", &[format!("until={t}")], PRUNE_KEYS).unwrap();
+            [&a, &b].iter().filter(|r| f.matches(r)).count()
+        };
+        assert_eq!(until("150"), 1);
+        assert_eq!(
+            until("1970-01-01T00:03:20Z"),
+            1,
+            "made at 200: not before it"
+        );
+        assert_eq!(until("1h"), 2);
+        // publish: the container side of a published port; expose: those
+        // and the configuration's.
+        a.network = Some(crate::net::Settings {
+            mode: "bridge".into(),
+            ports: vec!["8080:80/tcp".into(), "53/udp".into()],
+            ..Default::default()
+        });
+        b.config = Some(crate::image_config::ImageConfig {
+            exposed_ports: vec!["9000/tcp".into()],
+            ..Default::default()
+        });
+        let pass = |given: &[&str]| passing(given, &[&a, &b]);
+        assert_eq!(pass(&["publish=80"]), ["aaaa"]);
+        assert_eq!(
+            pass(&["publish=8080"]),
+            Vec::<String>::new(),
+            "the container's side"
+        );
+        assert_eq!(
+            pass(&["publish=53"]),
+            Vec::<String>::new(),
+            "tcp by default"
+        );
+        assert_eq!(pass(&["publish=50-60/udp"]), ["aaaa"]);
+        assert_eq!(pass(&["expose=9000"]), ["bbbb"]);
+        assert_eq!(pass(&["expose=80", "expose=9000"]), ["aaaa", "bbbb"]);
+        for bad in ["publish=x", "publish=80/sctp", "expose=90-80", "publish=0"] {
+            assert!(
+                Filters::parse("ps", &[bad.to_string()], PS_KEYS).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Filters::parse("prune", &["until=soon".to_string()], PRUNE_KEYS).is_err());
+        assert!(Filters::parse("ps", &["until=1h".to_string()], PS_KEYS).is_err());
     }
 
     #[test]

@@ -102,7 +102,38 @@ fn labels_are_kept_and_ps_and_prune_filter_as_dockers() {
     store.tupper(&["unpause", "a"]).ok();
     assert_eq!(ps(&["-f", "status=running"]), vec![a.clone()]);
 
+    // Made after or before another (a, b, c, d in that order), in any
+    // state, as docker's.
+    assert_eq!(ps(&["-f", "since=b"]), [d.clone(), c.clone()]);
+    assert_eq!(ps(&["-f", "before=c"]), [b.clone(), a.clone()]);
+    assert_eq!(
+        ps(&["-f", "since=a", "-f", "before=d"]),
+        [c.clone(), b.clone()]
+    );
+    // expose: what the configuration exposes (publish: unit tests).
+    store
+        .tupper(&[
+            "create",
+            "--net",
+            "none",
+            "--name",
+            "e",
+            "--expose",
+            "9000-9001",
+            "bb",
+            "true",
+        ])
+        .ok();
+    assert_eq!(ps(&["-a", "-f", "expose=9001"]), vec![id("e")]);
+    assert_eq!(ps(&["-a", "-f", "expose=9001/udp"]), Vec::<String>::new());
+    assert_eq!(ps(&["-a", "-f", "publish=9001"]), Vec::<String>::new());
+    store.tupper(&["rm", "e"]).ok();
+
     // prune: only what passes, and never what runs.
+    assert_eq!(
+        lines(&store, &["prune", "--filter", "until=1h"]),
+        Vec::<String>::new()
+    );
     assert_eq!(
         lines(&store, &["prune", "--filter", "label=suite=x"]),
         vec![c.clone()]
@@ -115,7 +146,12 @@ fn labels_are_kept_and_ps_and_prune_filter_as_dockers() {
     // Another start keeps them.
     store.tupper(&["start", "-a", "b"]).code(3);
     assert_eq!(store.inspect("b")["labels"]["suite"], "y");
-    store.tupper(&["rm", "-f", "a", "b"]).ok();
+    // until: made before then (now: all but what runs).
+    assert_eq!(
+        lines(&store, &["prune", "--filter", "until=0s"]),
+        vec![b.clone()]
+    );
+    store.tupper(&["rm", "-f", "a"]).ok();
     store.assert_no_leftovers();
 }
 
@@ -152,6 +188,15 @@ fn bad_labels_and_filters_are_one_line_errors_that_change_nothing() {
         (
             vec!["prune", "--filter", "name=x"],
             "name is not a filter of prune".into(),
+        ),
+        (vec!["prune", "--filter", "until=soon"], "not a time".into()),
+        (
+            vec!["ps", "-f", "since=nobody"],
+            "no such container: nobody".into(),
+        ),
+        (
+            vec!["ps", "-f", "publish=80/sctp"],
+            "not PORT[-PORT]".into(),
         ),
     ] {
         let err = store.tupper(&args).fails(125);
