@@ -104,25 +104,7 @@ impl Event {
 impl Store {
     /// Appends an event about `kind` `id` to the log (best effort).
     pub(crate) fn event(&self, kind: &str, action: &str, id: &str, attributes: &[(&str, &str)]) {
-        let (secs, nanos) = crate::timefmt::now_nanos();
-        let event = Event {
-            status: None,
-            id: None,
-            from: None,
-            kind: kind.to_string(),
-            action: action.to_string(),
-            actor: Actor {
-                id: id.to_string(),
-                attributes: attributes
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            },
-            scope: "local".into(),
-            time: secs,
-            time_nano: i128::from(secs) * 1_000_000_000 + i128::from(nanos),
-        };
-        self.append_event(&event);
+        append_event(self.records.as_fd(), kind, action, id, attributes);
     }
 
     /// Appends an event about container `rec` (docker's attributes: its
@@ -168,31 +150,7 @@ impl Store {
             time: secs,
             time_nano: i128::from(secs) * 1_000_000_000 + i128::from(nanos),
         };
-        self.append_event(&event);
-    }
-
-    fn append_event(&self, event: &Event) {
-        let Ok(mut line) = serde_json::to_vec(event) else {
-            return;
-        };
-        line.push(b'\n');
-        let Ok(fd) = rfs::openat(
-            self.records.as_fd(),
-            FILE,
-            OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-            Mode::from_raw_mode(0o600),
-        ) else {
-            return;
-        };
-        // One write: lines of concurrent commands do not mix.
-        if rustix::io::write(&fd, &line).is_err() {
-            return;
-        }
-        // Full: it starts anew (a concurrent rotation loses at most the
-        // older file's events).
-        if rfs::fstat(&fd).is_ok_and(|st| st.st_size as u64 > MAX_SIZE) {
-            let _ = rfs::renameat(self.records.as_fd(), FILE, self.records.as_fd(), OLDER);
-        }
+        write_event(self.records.as_fd(), &event);
     }
 
     /// The log's files, oldest first, open for reading (`tupper events`).
@@ -214,6 +172,62 @@ impl Store {
         let fd = open_read(self.records.as_fd(), FILE).ok()?;
         let ino = rfs::fstat(&fd).ok()?.st_ino;
         Some((fd, ino))
+    }
+}
+
+/// Appends an event about `kind` `id` to the log of the store whose
+/// `state/` directory `state_dir` is in (`state/containers`,
+/// `state/networks`: the log is `../events.log` from either).
+pub(crate) fn append_event(
+    state_dir: BorrowedFd<'_>,
+    kind: &str,
+    action: &str,
+    id: &str,
+    attributes: &[(&str, &str)],
+) {
+    let (secs, nanos) = crate::timefmt::now_nanos();
+    let event = Event {
+        status: None,
+        id: None,
+        from: None,
+        kind: kind.to_string(),
+        action: action.to_string(),
+        actor: Actor {
+            id: id.to_string(),
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        },
+        scope: "local".into(),
+        time: secs,
+        time_nano: i128::from(secs) * 1_000_000_000 + i128::from(nanos),
+    };
+    write_event(state_dir, &event);
+}
+
+/// Appends `event` to the log, `../events.log` from `dir` (best effort).
+fn write_event(dir: BorrowedFd<'_>, event: &Event) {
+    let Ok(mut line) = serde_json::to_vec(event) else {
+        return;
+    };
+    line.push(b'\n');
+    let Ok(fd) = rfs::openat(
+        dir,
+        FILE,
+        OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::from_raw_mode(0o600),
+    ) else {
+        return;
+    };
+    // One write: lines of concurrent commands do not mix.
+    if rustix::io::write(&fd, &line).is_err() {
+        return;
+    }
+    // Full: it starts anew (a concurrent rotation loses at most the older
+    // file's events).
+    if rfs::fstat(&fd).is_ok_and(|st| st.st_size as u64 > MAX_SIZE) {
+        let _ = rfs::renameat(dir, FILE, dir, OLDER);
     }
 }
 

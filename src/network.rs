@@ -236,6 +236,8 @@ pub struct Member {
     /// `ROOT/containers`.
     containers: OwnedFd,
     network: String,
+    /// The network's ID (its events name it).
+    network_id: String,
     id: String,
 }
 
@@ -253,25 +255,43 @@ impl Member {
     /// members' `/etc/hosts`. Best effort: what it leaves (an error), the
     /// next start on the network drops (the container no longer runs).
     pub fn leave(self) {
-        let _ = leave(
+        let left = leave(
             self.dir.as_fd(),
             self.containers.as_fd(),
             &self.network,
             &self.id,
         );
+        if matches!(left, Ok(true)) {
+            disconnected(self.dir.as_fd(), &self.network_id, &self.network, &self.id);
+        }
     }
 }
 
+/// docker's `network disconnect` event: container `id` left network
+/// `name` (ID `network_id`); `dir` is `state/networks`.
+fn disconnected(dir: BorrowedFd<'_>, network_id: &str, name: &str, id: &str) {
+    crate::events::append_event(
+        dir,
+        "network",
+        "disconnect",
+        network_id,
+        &[("container", id), ("name", name), ("type", "bridge")],
+    );
+}
+
 /// [`Member::leave`] for container `id` of `network`.
-fn leave(dir: BorrowedFd<'_>, containers: BorrowedFd<'_>, network: &str, id: &str) -> Result<()> {
+/// Whether it was a member: the one that takes its line out tells of it
+/// (its `disconnect` event).
+fn leave(dir: BorrowedFd<'_>, containers: BorrowedFd<'_>, network: &str, id: &str) -> Result<bool> {
     let mut members = Members::lock(dir, network)?;
     let before = members.lines.len();
     members.lines.retain(|l| l.id != id);
-    if members.lines.len() != before {
-        members.save(network)?;
-        members.update_hosts(containers, network, id);
+    if members.lines.len() == before {
+        return Ok(false);
     }
-    Ok(())
+    members.save(network)?;
+    members.update_hosts(containers, network, id);
+    Ok(true)
 }
 
 /// Whether two subnets share an address.
@@ -685,10 +705,17 @@ impl Store {
         });
         members.save(name)?;
         members.update_hosts(containers.as_fd(), name, id);
+        self.event(
+            "network",
+            "connect",
+            &network.id,
+            &[("container", id), ("name", name), ("type", "bridge")],
+        );
         Ok(Member {
             dir,
             containers,
             network: name.clone(),
+            network_id: network.id.clone(),
             id: id.to_string(),
         })
     }
@@ -700,7 +727,12 @@ impl Store {
         if !fsutil::exists(dir.as_fd(), format!("{network}.members").as_str()) {
             return Ok(());
         }
-        leave(dir.as_fd(), self.containers_dir()?.as_fd(), network, id)
+        if leave(dir.as_fd(), self.containers_dir()?.as_fd(), network, id)? {
+            if let Ok(Some(n)) = self.read_network(dir.as_fd(), network) {
+                disconnected(dir.as_fd(), &n.id, network, id);
+            }
+        }
+        Ok(())
     }
 
     /// Gives running container `id` its new name on network `network`

@@ -2802,6 +2802,45 @@ fn containers_of_a_user_defined_network_find_each_other_by_name() {
         list_dir(&w.store.root().join("state/networks"))
     );
     assert_eq!(w.tupper(&["network", "ls", "-q"]).ok(), "");
+    // docker's events of the network: made, each container in and out,
+    // removed.
+    let events = w
+        .tupper(&[
+            "events",
+            "--since",
+            "1h",
+            "--until",
+            "0s",
+            "-f",
+            "network=appnet",
+            "--format",
+            "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.container}}",
+        ])
+        .ok();
+    let events: Vec<&str> = events.lines().collect();
+    let want_first = [
+        format!("create {id} <no value>"),
+        format!("connect {id} {db}"),
+        format!("connect {id} {web}"),
+        format!("connect {id} {third_id}"),
+        format!("disconnect {id} {third_id}"),
+        format!("disconnect {id} {db}"),
+        format!("connect {id} {db}"),
+    ];
+    assert_eq!(events[..7], want_first, "{events:#?}");
+    let mut last_two = events[7..9].to_vec();
+    last_two.sort();
+    let mut want = [
+        format!("disconnect {id} {db}"),
+        format!("disconnect {id} {web}"),
+    ];
+    want.sort();
+    assert_eq!(last_two, want, "{events:#?}");
+    assert_eq!(
+        events[9..],
+        [format!("destroy {id} <no value>")],
+        "{events:#?}"
+    );
     w.store.assert_no_leftovers();
 }
 
