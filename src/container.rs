@@ -1225,9 +1225,11 @@ impl Store {
                 false => crate::restart::Stopped::Manually,
             },
         )?;
+        // Told before it is sent: the end it causes (`die`, written by its
+        // holder) comes after it in the log.
+        self.container_event(&rec, "kill", &[("signal", &signal.as_raw().to_string())]);
         rustix::process::pidfd_send_signal(&fd, signal)
             .map_err(|e| Error::os(format!("kill container {name_or_id}"), e))?;
-        self.container_event(&rec, "kill", &[("signal", &signal.as_raw().to_string())]);
         // As docker: a paused container is let go after SIGKILL or its stop
         // signal (which it then acts on); other signals wait for `unpause`.
         let stop_signal = rec
@@ -1322,13 +1324,14 @@ impl Store {
             return Ok(());
         };
         let what = || format!("stop container {name_or_id}");
-        let _ = pidfd_send_signal(&fd, signal);
+        // Each `kill` told before it is sent (see `signal_container`).
         self.container_event(&rec, "kill", &[("signal", &signal.as_raw().to_string())]);
+        let _ = pidfd_send_signal(&fd, signal);
         // A paused container acts on it once thawed (docker's stop too).
         self.thaw_after_signal(&rec.id, &what())?;
         if !wait_pidfd(&fd, timeout).map_err(|e| Error::os(what(), e))? {
-            let _ = pidfd_send_signal(&fd, Signal::KILL);
             self.container_event(&rec, "kill", &[("signal", "9")]);
+            let _ = pidfd_send_signal(&fd, Signal::KILL);
             if !wait_pidfd(&fd, std::time::Duration::from_secs(10))
                 .map_err(|e| Error::os(what(), e))?
             {

@@ -80,6 +80,28 @@ pub struct Actor {
 }
 
 impl Event {
+    /// An event that happens now, without docker's old fields.
+    fn now(kind: &str, action: &str, id: &str, attributes: &[(&str, &str)]) -> Event {
+        let (secs, nanos) = crate::timefmt::now_nanos();
+        Event {
+            status: None,
+            id: None,
+            from: None,
+            kind: kind.to_string(),
+            action: action.to_string(),
+            actor: Actor {
+                id: id.to_string(),
+                attributes: attributes
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            },
+            scope: "local".into(),
+            time: secs,
+            time_nano: i128::from(secs) * 1_000_000_000 + i128::from(nanos),
+        }
+    }
+
     /// docker's line for it: `TIME TYPE ACTION ID (KEY=VALUE, ...)`.
     pub fn line(&self) -> String {
         let secs = self.time_nano.div_euclid(1_000_000_000) as i64;
@@ -132,24 +154,11 @@ impl Store {
             attributes.push(("name", name));
         }
         attributes.extend_from_slice(extra);
-        let (secs, nanos) = crate::timefmt::now_nanos();
-        let event = Event {
-            status: Some(action.to_string()),
-            id: Some(rec.id.clone()),
-            from: Some(rec.image.clone()),
-            kind: "container".into(),
-            action: action.to_string(),
-            actor: Actor {
-                id: rec.id.clone(),
-                attributes: attributes
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            },
-            scope: "local".into(),
-            time: secs,
-            time_nano: i128::from(secs) * 1_000_000_000 + i128::from(nanos),
-        };
+        let mut event = Event::now("container", action, &rec.id, &attributes);
+        // docker's old fields, which containers' events have.
+        event.status = Some(action.to_string());
+        event.id = Some(rec.id.clone());
+        event.from = Some(rec.image.clone());
         write_event(self.records.as_fd(), &event);
     }
 
@@ -175,6 +184,66 @@ impl Store {
     }
 }
 
+/// A running exec's `exec_die` event, told once it ends
+/// ([`crate::exec::Exec`]).
+#[derive(Debug)]
+pub struct ExecDie {
+    /// `state/containers`.
+    dir: OwnedFd,
+    /// The container's ID.
+    container: String,
+    /// docker's attributes: `execID`, the container's `image` and `name`.
+    attributes: Vec<(String, String)>,
+}
+
+impl ExecDie {
+    /// Tells that the exec ended with `code`.
+    pub fn tell(self, code: i32) {
+        let code = code.to_string();
+        let mut attributes: Vec<(&str, &str)> = self
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        attributes.push(("exitCode", &code));
+        append_event(
+            self.dir.as_fd(),
+            "container",
+            "exec_die",
+            &self.container,
+            &attributes,
+        );
+    }
+}
+
+impl Store {
+    /// docker's `exec_create` and `exec_start` events (`ACTION: COMMAND`)
+    /// of an exec in container `rec` that runs `command`, and what tells
+    /// its end (`None` when the log cannot be reached).
+    pub(crate) fn exec_started(&self, rec: &Record, command: &[String]) -> Option<ExecDie> {
+        let exec_id = crate::names::new_id().ok()?;
+        let shown = command.join(" ");
+        let mut attributes = vec![("execID".to_string(), exec_id)];
+        attributes.push(("image".into(), rec.image.clone()));
+        if let Some(name) = &rec.name {
+            attributes.push(("name".into(), name.clone()));
+        }
+        let pairs: Vec<(&str, &str)> = attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        for action in ["exec_create", "exec_start"] {
+            let action = format!("{action}: {shown}");
+            append_event(self.records.as_fd(), "container", &action, &rec.id, &pairs);
+        }
+        Some(ExecDie {
+            dir: rustix::io::fcntl_dupfd_cloexec(&self.records, 3).ok()?,
+            container: rec.id.clone(),
+            attributes,
+        })
+    }
+}
+
 /// Appends an event about `kind` `id` to the log of the store whose
 /// `state/` directory `state_dir` is in (`state/containers`,
 /// `state/networks`: the log is `../events.log` from either).
@@ -185,25 +254,7 @@ pub(crate) fn append_event(
     id: &str,
     attributes: &[(&str, &str)],
 ) {
-    let (secs, nanos) = crate::timefmt::now_nanos();
-    let event = Event {
-        status: None,
-        id: None,
-        from: None,
-        kind: kind.to_string(),
-        action: action.to_string(),
-        actor: Actor {
-            id: id.to_string(),
-            attributes: attributes
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        },
-        scope: "local".into(),
-        time: secs,
-        time_nano: i128::from(secs) * 1_000_000_000 + i128::from(nanos),
-    };
-    write_event(state_dir, &event);
+    write_event(state_dir, &Event::now(kind, action, id, attributes));
 }
 
 /// Appends `event` to the log, `../events.log` from `dir` (best effort).

@@ -50,6 +50,8 @@ pub struct Exec {
     own_process_group: bool,
     /// Keeps the container's PID 1 pinned while the command runs.
     _pid1: OwnedFd,
+    /// Its `exec_die` event, told when it is waited for.
+    die: Option<crate::events::ExecDie>,
 }
 
 impl Store {
@@ -185,6 +187,7 @@ impl Store {
                 launched: Some(launched),
                 own_process_group: plan.own_process_group,
                 _pid1: pid1,
+                die: self.exec_started(&rec, &spec.command),
             }),
             Some(report) => {
                 let _ = launch::wait(launched.pidfd.as_fd());
@@ -235,7 +238,11 @@ impl Exec {
             return Err(Error::msg("exec: waited for twice"));
         };
         // A terminal nobody took stays open until the command ends.
-        launch::wait(launched.pidfd.as_fd())
+        let code = launch::wait(launched.pidfd.as_fd())?;
+        if let Some(die) = self.die.take() {
+            die.tell(code);
+        }
+        Ok(code)
     }
 
     /// Like [`Exec::wait`], passing on the signals `forwarder` receives, and
@@ -245,10 +252,14 @@ impl Exec {
             return Err(Error::msg("exec: waited for twice"));
         };
         let pidfd = launched.pidfd.as_fd();
-        match launched.terminal.take() {
+        let code = match launched.terminal.take() {
             Some(t) => crate::terminal::relay(t, pidfd, forwarder),
             None => forwarder.wait(pidfd, self.own_process_group),
+        }?;
+        if let Some(die) = self.die.take() {
+            die.tell(code);
         }
+        Ok(code)
     }
 }
 

@@ -217,3 +217,68 @@ fn events_follow_what_happens() {
     child.wait().unwrap();
     store.assert_no_leftovers();
 }
+
+/// docker's exec events: `exec_create` and `exec_start` with the command,
+/// `exec_die` with its exit code, one `execID` throughout.
+#[test]
+fn an_exec_tells_its_command_and_its_end() {
+    let store = store_with_busybox();
+    store.detached(&["--name", "x"], &["sleep", "100"]);
+    store.tupper(&["exec", "x", "sh", "-c", "exit 4"]).code(4);
+    let events = past_events(
+        &store,
+        &[
+            "-f",
+            "event=exec_create",
+            "-f",
+            "event=exec_start",
+            "-f",
+            "event=exec_die",
+        ],
+    );
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["Action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "exec_create: sh -c exit 4",
+            "exec_start: sh -c exit 4",
+            "exec_die"
+        ]
+    );
+    let exec_id = &events[0]["Actor"]["Attributes"]["execID"];
+    assert_eq!(exec_id.as_str().map(str::len), Some(12), "{events:#?}");
+    assert!(events
+        .iter()
+        .all(|e| &e["Actor"]["Attributes"]["execID"] == exec_id));
+    assert!(events
+        .iter()
+        .all(|e| e["Actor"]["Attributes"]["name"] == "x"));
+    assert_eq!(events[2]["Actor"]["Attributes"]["exitCode"], "4");
+    // A health check's probes are execs too (docker's), told by the
+    // library's `Exec::wait`.
+    let check = [
+        "--name",
+        "h",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "100ms",
+    ];
+    store.detached(&check, &["sleep", "100"]);
+    store
+        .tupper(&["wait", "-i", "20ms", "--condition", "healthy", "h"])
+        .ok();
+    let probes = past_events(&store, &["-f", "event=exec_die", "-f", "container=h"]);
+    assert!(!probes.is_empty());
+    assert!(
+        probes
+            .iter()
+            .all(|e| e["Actor"]["Attributes"]["exitCode"] == "0"),
+        "{probes:#?}"
+    );
+    store.tupper(&["rm", "-f", "x", "h"]).ok();
+    store.assert_no_leftovers();
+}
