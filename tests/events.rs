@@ -279,6 +279,13 @@ fn an_exec_tells_its_command_and_its_end() {
             .all(|e| e["Actor"]["Attributes"]["exitCode"] == "0"),
         "{probes:#?}"
     );
+    // Its status went from starting to healthy: docker's event, once.
+    let health = past_events(&store, &["-f", "event=health_status", "-f", "container=h"]);
+    let health: Vec<&str> = health
+        .iter()
+        .map(|e| e["Action"].as_str().unwrap())
+        .collect();
+    assert_eq!(health, ["health_status: healthy"]);
     store.tupper(&["rm", "-f", "x", "h"]).ok();
     store.assert_no_leftovers();
 }
