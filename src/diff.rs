@@ -23,6 +23,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat};
 
+use crate::container::Record;
 use crate::error::{Context, Error, Result};
 use crate::fsutil;
 use crate::store::Store;
@@ -75,15 +76,50 @@ impl Store {
     pub fn diff_container(&self, name_or_id: &str) -> Result<Vec<Change>> {
         let rec = self.find_container(name_or_id)?;
         let what = format!("diff {name_or_id}");
+        let (root, image) = self.container_and_image(&rec, &what)?;
+        let mut out = Walk::both_trees(image?.as_fd(), root.as_fd(), &what)?.out;
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    /// The bytes of what container `rec` added or changed since it was
+    /// made (docker's container size: its writable layer; what the start
+    /// writes into every container left out), or of all its files when its
+    /// image was removed or replaced since (they are all its own then).
+    pub(crate) fn container_bytes(&self, rec: &Record) -> Result<u64> {
+        Ok(self.container_bytes_on_image(rec)?.0)
+    }
+
+    /// [`Store::container_bytes`], and whether they are a layer over its
+    /// image (false: all its files).
+    pub(crate) fn container_bytes_on_image(&self, rec: &Record) -> Result<(u64, bool)> {
+        let what = format!("size of container {}", rec.id);
+        let (root, image) = self.container_and_image(rec, &what)?;
+        match image {
+            Ok(image) => Ok((
+                Walk::both_trees(image.as_fd(), root.as_fd(), &what)?.bytes,
+                true,
+            )),
+            Err(_) => Ok((crate::disk_usage::tree_bytes(root.as_fd(), &what)?, false)),
+        }
+    }
+
+    /// Container `rec`'s root, and its image's when the container is still
+    /// a snapshot of it (else the error that says why not); `what` names
+    /// the operation in errors.
+    fn container_and_image(&self, rec: &Record, what: &str) -> Result<(OwnedFd, Result<OwnedFd>)> {
         let root = fsutil::open_dir(self.containers.as_fd(), rec.id.as_str())
             .context(|| format!("{what}: open containers/{}", rec.id))?;
         let image = match fsutil::open_dir(self.images.as_fd(), rec.image.as_str()) {
             Ok(fd) => fd,
             Err(rustix::io::Errno::NOENT) => {
-                return Err(Error::msg(format!(
-                    "{what}: its image {} was removed since it was made",
-                    rec.image
-                )))
+                return Ok((
+                    root,
+                    Err(Error::msg(format!(
+                        "{what}: its image {} was removed since it was made",
+                        rec.image
+                    ))),
+                ))
             }
             Err(e) => return Err(Error::os(format!("{what}: open images/{}", rec.image), e)),
         };
@@ -93,20 +129,15 @@ impl Store {
         let theirs = tupper_ioctl::subvol_info(image.as_fd())
             .context(|| format!("{what}: read the subvolume info of images/{}", rec.image))?;
         if ours.parent_uuid != theirs.uuid {
-            return Err(Error::msg(format!(
-                "{what}: its image {} was replaced since it was made (import --force, commit --force)",
-                rec.image
-            )));
+            return Ok((
+                root,
+                Err(Error::msg(format!(
+                    "{what}: its image {} was replaced since it was made (import --force, commit --force)",
+                    rec.image
+                ))),
+            ));
         }
-        let mut walk = Walk {
-            path: Vec::new(),
-            out: Vec::new(),
-            what: &what,
-        };
-        walk.compare(Some(image.as_fd()), root.as_fd())?;
-        let mut out = walk.out;
-        out.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(out)
+        Ok((root, Ok(image)))
     }
 }
 
@@ -115,10 +146,24 @@ struct Walk<'a> {
     /// The path of the directories being compared ("" at the root).
     path: Vec<u8>,
     out: Vec<Change>,
+    /// The sizes of the files (not directories) added or changed.
+    bytes: u64,
     what: &'a str,
 }
 
-impl Walk<'_> {
+impl<'a> Walk<'a> {
+    /// Compares container root `ctr` with the root of its image.
+    fn both_trees(image: BorrowedFd<'_>, ctr: BorrowedFd<'_>, what: &'a str) -> Result<Walk<'a>> {
+        let mut walk = Walk {
+            path: Vec::new(),
+            out: Vec::new(),
+            bytes: 0,
+            what,
+        };
+        walk.compare(Some(image), ctr)?;
+        Ok(walk)
+    }
+
     fn shown(&self) -> String {
         match self.path.is_empty() {
             true => "/".to_string(),
@@ -195,6 +240,8 @@ impl Walk<'_> {
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
             let sub = self.open(ctr, name)?;
             self.compare(None, sub.as_fd())?;
+        } else {
+            self.bytes += st.st_size.max(0) as u64;
         }
         Ok(true)
     }
@@ -231,6 +278,8 @@ impl Walk<'_> {
         if tb == FileType::Directory {
             let sub = self.open(ctr, name)?;
             self.compare(None, sub.as_fd())?;
+        } else {
+            self.bytes += b.st_size.max(0) as u64;
         }
         Ok(true)
     }

@@ -63,6 +63,10 @@ pub struct ImageInfo {
     /// Its configuration (`--change`), when it has one.
     #[serde(skip_serializing_if = "crate::image_config::ImageConfig::is_empty")]
     pub config: crate::image_config::ImageConfig,
+    /// The bytes of its files, when asked for ([`Store::image_bytes`];
+    /// `images` shows it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
 }
 
 /// What [`Store::images`] tells of image `name`, whose subvolume is `fd`.
@@ -74,6 +78,7 @@ fn image_info(fd: std::os::fd::BorrowedFd<'_>, name: String) -> Result<ImageInfo
         uuid: tupper_ioctl::format_uuid(&info.uuid),
         read_only: info.readonly,
         config: crate::image_config::read(fd).unwrap_or_default(),
+        size: None,
         name,
     })
 }

@@ -257,6 +257,17 @@ impl Store {
         Ok(())
     }
 
+    /// How many spare snapshots are ready, in all pools (`info`).
+    pub fn spare_count(&self) -> usize {
+        fsutil::list_dir(self.pool.as_fd())
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| !e.ends_with(".lock"))
+            .filter_map(|e| fsutil::open_dir(self.pool.as_fd(), e.as_str()).ok())
+            .filter_map(|d| count_spares(d.as_fd()).ok())
+            .sum()
+    }
+
     /// Destroys every pool whose image no longer exists (after `rmi`, `import
     /// --force`, or a crash), skipping pools that a refill is working on.
     pub fn clean_pools(&self) -> Result<()> {

@@ -339,7 +339,7 @@ pub fn decimal_size(bytes: u64) -> String {
 
 /// `bytes` in the largest unit not above it, with `digits` significant
 /// digits and no trailing zeros (Go's `%g`).
-fn scaled(bytes: u64, base: f64, units: &[&str], digits: i32) -> String {
+pub(crate) fn scaled(bytes: u64, base: f64, units: &[&str], digits: i32) -> String {
     let mut value = bytes as f64;
     let mut unit = 0;
     while value >= base && unit + 1 < units.len() {

@@ -622,7 +622,7 @@ fn system_prune_takes_what_nothing_running_uses() {
     let out = store.tupper(&["system", "prune", "--volumes"]).ok();
     assert_eq!(out, "Deleted Volumes:\nkeep\nvol\n\n");
     assert_eq!(store.ps_json(true).len(), 1);
-    let e = store.tupper(&["system", "df"]).fails(125);
+    let e = store.tupper(&["system", "bogus"]).fails(125);
     assert!(e.contains("system prune"), "{e}");
     store.tupper(&["rm", "-f", "live"]).ok();
     store.tupper(&["volume", "rm", "busy"]).ok();

@@ -2,8 +2,8 @@
 
 use super::detached::{background_is_optional, start_detached, CidFile, Detached, DetachedOutput};
 use super::output::{
-    archive_out, columns, copy_log, inspected, listing, print_events, progress_printer, ps_table,
-    render_each, EventsShown,
+    archive_out, columns, copy_log, disk_usage_text, inspected, listing, print_events,
+    progress_printer, ps_table_sized, render_each, EventsShown,
 };
 use super::parse::bad;
 use super::run_args::{replace_named, spec};
@@ -68,7 +68,13 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             quiet,
             format,
         } => {
-            let images = store()?.images()?;
+            let store = store()?;
+            let mut images = store.images()?;
+            if !*quiet {
+                for image in &mut images {
+                    image.size = Some(store.image_bytes(&image.name)?);
+                }
+            }
             if *quiet {
                 let names: String = images.iter().map(|i| format!("{}\n", i.name)).collect();
                 print(&mut out, names);
@@ -81,17 +87,17 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 );
             } else {
                 let now = timefmt::now();
-                let w = images
+                let rows: Vec<[String; 3]> = images
                     .iter()
-                    .map(|i| i.name.len())
-                    .max()
-                    .unwrap_or(0)
-                    .max(4);
-                print(&mut out, format!("{:w$}  CREATED\n", "NAME"));
-                for i in images {
-                    let ago = timefmt::human_duration(now - i.created_unix);
-                    print(&mut out, format!("{:w$}  {ago} ago\n", i.name));
-                }
+                    .map(|i| {
+                        [
+                            i.name.clone(),
+                            format!("{} ago", timefmt::human_duration(now - i.created_unix)),
+                            crate::disk_usage::human_size(i.size.unwrap_or(0)),
+                        ]
+                    })
+                    .collect();
+                print(&mut out, columns(["NAME", "CREATED", "SIZE"], &rows));
             }
         }
         Command::Commit {
@@ -118,6 +124,7 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             last,
             filters,
             format,
+            size,
         } => {
             let store = store()?;
             let filters = resolved_filters(&store, filters)?;
@@ -126,9 +133,35 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             if let Some(n) = last {
                 list.truncate(*n);
             }
+            let sizes = match *size && !*quiet {
+                true => Some(store.container_sizes(&list)?),
+                false => None,
+            };
             if *quiet {
                 let ids: String = list.iter().map(|r| format!("{}\n", r.id)).collect();
                 print(&mut out, ids);
+            } else if let (Some(sizes), true) = (&sizes, format.is_some() || *json) {
+                // docker's sizes beside the record's fields.
+                let items: Vec<serde_json::Value> = list
+                    .iter()
+                    .zip(sizes)
+                    .map(|(r, size)| {
+                        let mut item = serde_json::to_value(r).unwrap_or_default();
+                        if let Some(map) = item.as_object_mut() {
+                            map.insert("size_rw".into(), size.rw.into());
+                            map.insert("size_root_fs".into(), size.root_fs.into());
+                            map.insert("size".into(), size.text().into());
+                        }
+                        item
+                    })
+                    .collect();
+                match format {
+                    Some(t) => print(&mut out, render_each(t, &items)),
+                    None => print(
+                        &mut out,
+                        serde_json::to_string_pretty(&items).unwrap_or_default() + "\n",
+                    ),
+                }
             } else if let Some(t) = format {
                 print(&mut out, render_each(t, &list));
             } else if *json {
@@ -137,7 +170,10 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
                 );
             } else {
-                print(&mut out, ps_table(&list, timefmt::now()));
+                print(
+                    &mut out,
+                    ps_table_sized(&list, timefmt::now(), sizes.as_deref()),
+                );
             }
         }
         Command::Inspect {
@@ -409,6 +445,27 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             }
             if let Some(e) = first_error {
                 return Err(e);
+            }
+        }
+        Command::SystemDf { verbose, format } => {
+            let usage = store()?.disk_usage()?;
+            let now = timefmt::now();
+            match (format, verbose) {
+                // -v: the whole, items and all.
+                (Some(t), true) => print(&mut out, render_each(t, std::slice::from_ref(&usage))),
+                (Some(t), false) => {
+                    let lines: Vec<_> =
+                        usage.summary().iter().map(|s| s.template_value()).collect();
+                    print(&mut out, render_each(t, &lines));
+                }
+                (None, _) => print(&mut out, disk_usage_text(&usage, *verbose, now)),
+            }
+        }
+        Command::Info { format } => {
+            let info = store()?.info()?;
+            match format {
+                Some(t) => print(&mut out, render_each(t, std::slice::from_ref(&info))),
+                None => print(&mut out, crate::info::text(&info)),
             }
         }
         Command::Prune { filters } => {

@@ -148,16 +148,20 @@ Commands:
       --security-opt seccomp=unconfined|builtin|FILE, --security-opt no-new-privileges[=BOOL]
                                  run without the system-call filter, or with docker's JSON profile FILE;
                                  set no_new_privs
-  ps [-a] [-q] [--json] [-n N] [-l] [-f KEY=VALUE]... [--format T]
-                                 list running (-a: all) containers (-q: only their IDs; -n: the last N
-                                 made, -l: the last; -f: id, name, label, status, exited, ancestor, volume,
-                                 network, health, restart-policy, since, before, publish, expose)
+  ps [-a] [-q] [-s] [--json] [-n N] [-l] [-f KEY=VALUE]... [--format T]
+                                 list running (-a: all) containers (-q: only their IDs; -s: their sizes;
+                                 -n: the last N made, -l: the last; -f: id, name, label, status, exited,
+                                 ancestor, volume, network, health, restart-policy, since, before, publish,
+                                 expose)
   inspect [-f T] NAME|ID...      a container's record and network settings, as JSON
                                  (--format T, -f T: docker's Go template, {{.Field}}, {{json .X}}, ...)
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
   prune [--filter label=KEY[=VALUE]|until=TIME]...
                                  remove every container that is not running (exited, dead)
   system prune [--volumes]       prune, network prune (and volume prune)
+  system df [-v] [--format T]    what images, containers and volumes take, and what pruning would free
+                                 (-v: each one)
+  info [--format T]              the store (its device, containers, images) and the host (system info)
   volume create|ls [-q] [--json] [--format T]|inspect [-f T]|rm|prune [NAME...]
                                  named volumes (run -v NAME:PATH makes one on first use, filled from the image)
   network create [--subnet CIDR] [--internal] [-l KEY=VALUE]... NAME | ls [-q] [--json] [--format T]
@@ -314,6 +318,9 @@ pub enum Command {
         filters: crate::filter::Filters,
         /// `--format`: each container through this template.
         format: Option<crate::template::Template>,
+        /// `-s`: each one's size (docker's SIZE: what it wrote, and its
+        /// image's files with it).
+        size: bool,
     },
     /// `wait`.
     Wait {
@@ -346,6 +353,20 @@ pub enum Command {
     SystemPrune {
         /// `--volumes`.
         volumes: bool,
+    },
+    /// `system df [-v] [--format T]`: what the images, containers and
+    /// volumes take ([`crate::disk_usage`]).
+    SystemDf {
+        /// `-v`: item by item.
+        verbose: bool,
+        /// `--format`: each line through this template.
+        format: Option<crate::template::Template>,
+    },
+    /// `info [--format T]` (`system info`): the store and the host
+    /// ([`crate::info`]).
+    Info {
+        /// `--format`: the whole through this template.
+        format: Option<crate::template::Template>,
     },
     /// `cp`.
     Cp {

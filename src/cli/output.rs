@@ -344,56 +344,151 @@ pub(super) fn archive_to_file(
     result
 }
 
+/// docker's STATUS of `r` at `now` (`Up 5 minutes (healthy)`, `Exited (0) 2
+/// hours ago`).
+pub(super) fn status_text(r: &crate::container::Record, now: i64) -> String {
+    use crate::container::Status;
+    match r.status {
+        Status::Running => format!(
+            "Up {}{}",
+            timefmt::human_duration(now - r.started_unix.unwrap_or(r.created_unix)),
+            match (r.paused, r.health.as_ref().map(|h| h.status.as_str())) {
+                (true, _) => " (Paused)",
+                (false, Some("starting")) => " (health: starting)",
+                (false, Some("healthy")) => " (healthy)",
+                (false, Some("unhealthy")) => " (unhealthy)",
+                _ => "",
+            }
+        ),
+        Status::Exited => format!(
+            "{} ({}) {} ago",
+            match r.restarting {
+                true => "Restarting",
+                false => "Exited",
+            },
+            r.exit_code.unwrap_or(-1),
+            timefmt::human_duration(now - r.finished_unix.unwrap_or(now))
+        ),
+        Status::Dead if r.pid.is_some() => {
+            "Dead (tupper was killed, its command still runs; `tupper rm -f` it)".to_string()
+        }
+        Status::Dead => "Dead (tupper was killed; `tupper rm` it)".to_string(),
+        Status::Created => "Created".to_string(),
+    }
+}
+
+/// docker's COMMAND of `r`: quoted, cut at 30 characters.
+pub(super) fn command_text(r: &crate::container::Record) -> String {
+    let mut cmd = r.command.join(" ");
+    if cmd.is_empty() {
+        cmd = crate::plan::DEFAULT_COMMAND.into();
+    }
+    if cmd.len() > 30 {
+        let cut = (0..=27)
+            .rev()
+            .find(|&i| cmd.is_char_boundary(i))
+            .unwrap_or(0);
+        cmd = format!("{}...", &cmd[..cut]);
+    }
+    format!("{cmd:?}")
+}
+
+/// `system df`'s table: a line per kind, or with `verbose` each image,
+/// container and volume under its kind's heading (docker's).
+pub(super) fn disk_usage_text(
+    du: &crate::disk_usage::DiskUsage,
+    verbose: bool,
+    now: i64,
+) -> String {
+    use crate::disk_usage::human_size;
+    if !verbose {
+        let rows: Vec<[String; 5]> = du
+            .summary()
+            .iter()
+            .map(|s| {
+                [
+                    s.kind.to_string(),
+                    s.total.to_string(),
+                    s.active.to_string(),
+                    human_size(s.size),
+                    s.reclaimable_text(),
+                ]
+            })
+            .collect();
+        return columns(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);
+    }
+    let ago = |t: i64| format!("{} ago", timefmt::human_duration(now - t));
+    let images: Vec<[String; 6]> = du
+        .images
+        .iter()
+        .map(|i| {
+            [
+                i.name.clone(),
+                ago(i.created_unix),
+                human_size(i.size),
+                human_size(i.shared_size),
+                human_size(i.size - i.shared_size),
+                i.containers.to_string(),
+            ]
+        })
+        .collect();
+    let containers: Vec<[String; 7]> = du
+        .containers
+        .iter()
+        .map(|c| {
+            let r = &c.record;
+            [
+                r.id.clone(),
+                r.image.clone(),
+                command_text(r),
+                human_size(c.size),
+                ago(r.created_unix),
+                status_text(r, now),
+                r.name.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let volumes: Vec<[String; 3]> = du
+        .volumes
+        .iter()
+        .map(|v| [v.name.clone(), v.links.to_string(), human_size(v.size)])
+        .collect();
+    format!(
+        "Images space usage:\n\n{}\nContainers space usage:\n\n{}\nLocal Volumes space usage:\n\n{}",
+        columns(
+            ["IMAGE", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"],
+            &images
+        ),
+        columns(
+            ["CONTAINER ID", "IMAGE", "COMMAND", "SIZE", "CREATED", "STATUS", "NAMES"],
+            &containers
+        ),
+        columns(["VOLUME NAME", "LINKS", "SIZE"], &volumes)
+    )
+}
+
 /// `ps`'s table, in docker's columns.
 pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
+    ps_table_sized(list, now, None)
+}
+
+/// `ps`'s table; with `sizes` (`ps -s`, one per container of `list`)
+/// docker's SIZE column last.
+pub(super) fn ps_table_sized(
+    list: &[crate::container::Record],
+    now: i64,
+    sizes: Option<&[crate::disk_usage::ContainerSize]>,
+) -> String {
     use crate::container::Status;
     let rows: Vec<[String; 8]> = list
         .iter()
         .map(|r| {
-            let status = match r.status {
-                Status::Running => format!(
-                    "Up {}{}",
-                    timefmt::human_duration(now - r.started_unix.unwrap_or(r.created_unix)),
-                    match (r.paused, r.health.as_ref().map(|h| h.status.as_str())) {
-                        (true, _) => " (Paused)",
-                        (false, Some("starting")) => " (health: starting)",
-                        (false, Some("healthy")) => " (healthy)",
-                        (false, Some("unhealthy")) => " (unhealthy)",
-                        _ => "",
-                    }
-                ),
-                Status::Exited => format!(
-                    "{} ({}) {} ago",
-                    match r.restarting {
-                        true => "Restarting",
-                        false => "Exited",
-                    },
-                    r.exit_code.unwrap_or(-1),
-                    timefmt::human_duration(now - r.finished_unix.unwrap_or(now))
-                ),
-                Status::Dead if r.pid.is_some() => {
-                    "Dead (tupper was killed, its command still runs; `tupper rm -f` it)"
-                        .to_string()
-                }
-                Status::Dead => "Dead (tupper was killed; `tupper rm` it)".to_string(),
-                Status::Created => "Created".to_string(),
-            };
-            let mut cmd = r.command.join(" ");
-            if cmd.is_empty() {
-                cmd = crate::plan::DEFAULT_COMMAND.into();
-            }
-            if cmd.len() > 30 {
-                let cut = (0..=27)
-                    .rev()
-                    .find(|&i| cmd.is_char_boundary(i))
-                    .unwrap_or(0);
-                cmd = format!("{}...", &cmd[..cut]);
-            }
+            let status = status_text(r, now);
             [
                 r.id.clone(),
                 r.name.clone().unwrap_or_default(),
                 r.image.clone(),
-                format!("{cmd:?}"),
+                command_text(r),
                 format!("{} ago", timefmt::human_duration(now - r.created_unix)),
                 status,
                 // An ended container's address may belong to another one now.
@@ -430,7 +525,21 @@ pub fn ps_table(list: &[crate::container::Record], now: i64) -> String {
         "ADDRESS",
         "PORTS",
     ];
-    columns(head, &rows)
+    match sizes {
+        None => columns(head, &rows),
+        Some(sizes) => {
+            let rows: Vec<[String; 9]> = rows
+                .into_iter()
+                .zip(sizes)
+                .map(|(row, size)| {
+                    let [a, b, c, d, e, f, g, h] = row;
+                    [a, b, c, d, e, f, g, h, size.text()]
+                })
+                .collect();
+            let [a, b, c, d, e, f, g, h] = head;
+            columns([a, b, c, d, e, f, g, h, "SIZE"], &rows)
+        }
+    }
 }
 
 /// A table as docker prints one: a heading and rows, columns left-aligned

@@ -118,13 +118,15 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         },
         "system" => match p.next().map_err(lex)? {
             Some(Arg::Value(v)) if v == "prune" => ("system prune".to_string(), InspectKind::Any),
+            Some(Arg::Value(v)) if v == "df" => ("system df".to_string(), InspectKind::Any),
+            Some(Arg::Value(v)) if v == "info" => ("info".to_string(), InspectKind::Any),
             Some(Arg::Value(v)) => {
                 return Err(bad(format!(
-                    "unknown command \"system {}\": tupper has system prune",
+                    "unknown command \"system {}\": tupper has system prune, df and info",
                     v.to_string_lossy()
                 )))
             }
-            _ => return Err(bad("system needs a command: prune")),
+            _ => return Err(bad("system needs a command: prune, df or info")),
         },
         _ => (sub, InspectKind::Any),
     };
@@ -198,10 +200,11 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
         }
         "ps" => {
             let (mut all, mut json, mut quiet, mut last) = (false, false, false, None);
-            let (mut filters, mut format) = (Vec::new(), None);
+            let (mut filters, mut format, mut size) = (Vec::new(), None, false);
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
                     Arg::Short('a') | Arg::Long("all") => all = true,
+                    Arg::Short('s') | Arg::Long("size") => size = true,
                     Arg::Long("format") => format = Some(template(&mut p)?),
                     Arg::Short('j') | Arg::Long("json") => json = true,
                     Arg::Short('q') | Arg::Long("quiet") => quiet = true,
@@ -229,6 +232,7 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 last,
                 filters: crate::filter::Filters::parse("ps", &filters, crate::filter::PS_KEYS)?,
                 format,
+                size,
             }
         }
         "wait" => {
@@ -342,6 +346,21 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
                 return Err(bad("system prune takes no arguments"));
             }
             Command::SystemPrune { volumes: set[1] }
+        }
+        "system df" | "info" => {
+            let (mut verbose, mut format) = (false, None);
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Short('v') | Arg::Long("verbose") if sub == "system df" => verbose = true,
+                    Arg::Short('f') | Arg::Long("format") => format = Some(template(&mut p)?),
+                    Arg::Value(_) => return Err(bad(format!("{sub} takes no arguments"))),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            match sub.as_str() {
+                "info" => Command::Info { format },
+                _ => Command::SystemDf { verbose, format },
+            }
         }
         "run" => Command::Run(Box::new(parse_run(&mut p)?)),
         "volume" => Command::Volume(parse_volume_command(&mut p)?),

@@ -509,8 +509,17 @@ fn root_defaults_and_env() {
             last: None,
             filters: Default::default(),
             format: None,
+            size: false,
         }
     );
+    assert!(matches!(
+        parse_str(&["ps", "-as"]).unwrap().command,
+        Command::Ps {
+            all: true,
+            size: true,
+            ..
+        }
+    ));
     let cli = parse(vec!["ps".into(), "-aq".into()], None).unwrap();
     assert!(matches!(
         cli.command,
