@@ -46,6 +46,10 @@ pub struct ImageUsage {
     pub shared_size: u64,
     /// How many containers were made from it.
     pub containers: usize,
+    /// Its group: the images that are snapshots of one another (tags)
+    /// share one number.
+    #[serde(skip)]
+    pub(crate) group: usize,
 }
 
 /// One container's share of the store.
@@ -212,7 +216,8 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
-        let (images, images_size, images_reclaimable) = self.image_usage(&containers)?;
+        let used: Vec<&str> = containers.iter().map(|c| c.record.image.as_str()).collect();
+        let (images, images_size, images_reclaimable) = self.image_usage(&used)?;
         let mut volumes = Vec::new();
         for v in self.volumes()? {
             let what = format!("size of volume {}", v.name);
@@ -270,12 +275,74 @@ impl Store {
         Ok(out)
     }
 
+    /// `image prune`: with `all`, removes every image that no container
+    /// (running or not) was made from and that `filters` pass (`label`,
+    /// `label!`, `until`); without, nothing (tupper's images all have
+    /// names: none is dangling). Returns the names removed, the bytes that
+    /// freed (a tag's files once all images holding them are gone) and
+    /// the first error (every image is tried).
+    pub fn prune_images(
+        &self,
+        all: bool,
+        filters: &crate::filter::Filters,
+    ) -> (Vec<String>, u64, Result<()>) {
+        if !all {
+            return (Vec::new(), 0, Ok(()));
+        }
+        let found = (|| {
+            let records = self.containers(true)?;
+            let used: Vec<&str> = records.iter().map(|r| r.image.as_str()).collect();
+            let (usage, _, _) = self.image_usage(&used)?;
+            Ok((usage, self.images()?))
+        })();
+        let (usage, infos) = match found {
+            Ok(found) => found,
+            Err(e) => return (Vec::new(), 0, Err(e)),
+        };
+        let mut removed = Vec::new();
+        let mut first_error = None;
+        for image in usage.iter().filter(|i| i.containers == 0) {
+            let Some(info) = infos.iter().find(|i| i.name == image.name) else {
+                continue;
+            };
+            if !filters.matches_image(&info.config.labels, (info.created_unix, 0)) {
+                continue;
+            }
+            match self.remove_image(&image.name) {
+                Ok(()) => removed.push(image.name.clone()),
+                // Removed meanwhile by another command: not ours to count.
+                Err(_) if self.image(&image.name).is_err() => {}
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        let gone = |g: usize| {
+            usage
+                .iter()
+                .filter(|i| i.group == g)
+                .all(|i| removed.contains(&i.name))
+        };
+        let mut groups: Vec<(usize, u64)> = usage
+            .iter()
+            .filter(|i| removed.contains(&i.name))
+            .map(|i| (i.group, i.size))
+            .collect();
+        groups.sort();
+        groups.dedup_by_key(|(g, _)| *g);
+        let freed = groups
+            .iter()
+            .filter(|(g, _)| gone(*g))
+            .map(|(_, size)| size)
+            .sum();
+        (removed, freed, first_error.map_or(Ok(()), Err))
+    }
+
     /// Each image's usage, the images' total (a tag and what it tags once)
     /// and what of it no container uses.
-    fn image_usage(&self, containers: &[ContainerUsage]) -> Result<(Vec<ImageUsage>, u64, u64)> {
+    /// `used`: the image of each container.
+    pub(crate) fn image_usage(&self, used: &[&str]) -> Result<(Vec<ImageUsage>, u64, u64)> {
         let mut uses: BTreeMap<&str, usize> = BTreeMap::new();
-        for c in containers {
-            *uses.entry(c.record.image.as_str()).or_default() += 1;
+        for image in used {
+            *uses.entry(image).or_default() += 1;
         }
         // Each image's subvolume UUIDs: its own and its parent's.
         let mut found = Vec::new();
@@ -320,6 +387,7 @@ impl Store {
                 size,
                 shared_size: if tagged { size } else { 0 },
                 containers: uses.get(info.name.as_str()).copied().unwrap_or(0),
+                group: groups[at],
             });
         }
         let total = group_size.values().sum();

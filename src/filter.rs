@@ -257,6 +257,14 @@ impl Filters {
             && self.ports_match(r)
     }
 
+    /// Whether an image with these labels (its configuration's), made at
+    /// `made`, passes (`image prune`: `label`, `label!`, `until`).
+    pub fn matches_image(&self, labels: &BTreeMap<String, String>, made: (i64, u32)) -> bool {
+        self.labels.iter().all(|l| has_label(labels, l))
+            && !self.not_labels.iter().any(|l| has_label(labels, l))
+            && self.made_in_range(made)
+    }
+
     /// `until`, `since`, `before`: when `made` is.
     fn made_in_range(&self, made: (i64, u32)) -> bool {
         self.until.map_or(true, |u| made < u)

@@ -334,3 +334,62 @@ fn info_tells_the_store_and_the_host_in_dockers_fields() {
     assert!(err.contains("info takes no arguments"), "{err}");
     store.tupper(&["rm", "-f", "up", "up2", "held"]).ok();
 }
+
+#[test]
+fn image_prune_all_removes_the_images_no_container_was_made_from() {
+    let store = store_with_busybox();
+    store.import_busybox("other");
+    store.tupper(&["tag", "bb", "t1"]).ok();
+    store
+        .tupper(&["create", "--net", "none", "--name", "c", "bb", "true"])
+        .ok();
+    store
+        .tupper(&["commit", "-c", "LABEL keep=1", "c", "kept"])
+        .ok();
+    let other_bytes = find_bytes(&store.image_path("other"));
+    let human = |n: u64| {
+        // docker's HumanSize of what the test expects (MB range here).
+        assert!((1_000_000..10_000_000).contains(&n), "{n}");
+        format!(
+            "{}MB",
+            format!("{:.3}", n as f64 / 1e6)
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+        )
+    };
+    // Without -a: tupper's images all have names; none is dangling.
+    assert_eq!(
+        store.tupper(&["image", "prune", "-f"]).ok(),
+        "Total reclaimed space: 0B\n"
+    );
+    assert_eq!(store.image_names(), ["bb", "kept", "other", "t1"]);
+    // Nothing made before 1970-01-02.
+    assert_eq!(
+        store
+            .tupper(&["image", "prune", "-a", "--filter", "until=1970-01-02"])
+            .ok(),
+        "Total reclaimed space: 0B\n"
+    );
+    // bb has a container; kept has the label; t1 shares bb's files, so
+    // only other's are freed.
+    let out = store
+        .tupper(&["image", "prune", "-a", "--filter", "label!=keep"])
+        .ok();
+    assert_eq!(
+        out,
+        format!(
+            "Deleted Images:\nother\nt1\n\nTotal reclaimed space: {}\n",
+            human(other_bytes)
+        )
+    );
+    assert_eq!(store.image_names(), ["bb", "kept"]);
+    // system prune -a: the container, then the images nothing uses now.
+    let out = store.tupper(&["system", "prune", "-a"]).ok();
+    assert!(out.ends_with("Deleted Images:\nbb\nkept\n\n"), "{out}");
+    assert!(store.image_names().is_empty());
+    let err = store
+        .tupper(&["image", "prune", "--filter", "name=x"])
+        .fails(125);
+    assert!(err.contains("name is not a filter of image prune"), "{err}");
+    store.assert_no_leftovers();
+}

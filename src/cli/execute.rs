@@ -421,7 +421,24 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 }
             }
         }
-        Command::SystemPrune { volumes } => {
+        Command::ImagePrune { all, filters } => {
+            let (removed, freed, result) = store()?.prune_images(*all, filters);
+            if !removed.is_empty() {
+                print(
+                    &mut out,
+                    format!("Deleted Images:\n{}\n\n", removed.join("\n")),
+                );
+            }
+            print(
+                &mut out,
+                format!(
+                    "Total reclaimed space: {}\n",
+                    crate::disk_usage::human_size(freed)
+                ),
+            );
+            result?;
+        }
+        Command::SystemPrune { volumes, all } => {
             let store = store()?;
             // As docker's: each kind under a heading, those removed below it.
             let mut first_error = None;
@@ -434,10 +451,14 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                 false => (Vec::new(), Ok(())),
             };
             first_error = first_error.or(r.err());
+            // After the containers: the images of those removed go too.
+            let (images, _, r) = store.prune_images(*all, &Default::default());
+            first_error = first_error.or(r.err());
             for (heading, names) in [
                 ("Deleted Containers", containers),
                 ("Deleted Networks", networks),
                 ("Deleted Volumes", volumes),
+                ("Deleted Images", images),
             ] {
                 if !names.is_empty() {
                     print(&mut out, format!("{heading}:\n{}\n\n", names.join("\n")));

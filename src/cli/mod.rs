@@ -158,7 +158,10 @@ Commands:
   rm [-f] NAME|ID...             remove containers (-f: kill running ones first)
   prune [--filter label=KEY[=VALUE]|until=TIME]...
                                  remove every container that is not running (exited, dead)
-  system prune [--volumes]       prune, network prune (and volume prune)
+  system prune [-a] [--volumes]  prune, network prune (-a: image prune -a; --volumes: volume prune)
+  image prune [-a] [--filter label=KEY[=VALUE]|label!=...|until=TIME]...
+                                 with -a, remove every image no container was made from (tupper's images
+                                 have names: none is dangling, so without -a nothing goes)
   system df [-v] [--format T]    what images, containers and volumes take, and what pruning would free
                                  (-v: each one)
   info [--format T]              the store (its device, containers, images) and the host (system info)
@@ -353,6 +356,16 @@ pub enum Command {
     SystemPrune {
         /// `--volumes`.
         volumes: bool,
+        /// `-a`: also every image no container was made from.
+        all: bool,
+    },
+    /// `image prune [-a] [--filter ...]`: with `-a`, the images no
+    /// container was made from.
+    ImagePrune {
+        /// `-a`.
+        all: bool,
+        /// `--filter`s (`label`, `label!`, `until`).
+        filters: crate::filter::Filters,
     },
     /// `system df [-v] [--format T]`: what the images, containers and
     /// volumes take ([`crate::disk_usage`]).

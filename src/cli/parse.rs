@@ -27,6 +27,7 @@ pub(super) fn management_command(group: &str, sub: &str) -> Result<(&'static str
         ("container", _) => any(CONTAINER).map(|c| (c, InspectKind::Any)),
         (_, "ls" | "list") => Some(("images", InspectKind::Any)),
         (_, "rm" | "remove") => Some(("rmi", InspectKind::Any)),
+        (_, "prune") => Some(("image prune", InspectKind::Any)),
         _ => any(IMAGE).map(|c| (c, InspectKind::Any)),
     };
     found.ok_or_else(|| bad(format!("unknown command \"{group} {sub}\"")))
@@ -338,14 +339,37 @@ pub fn parse(args: Vec<OsString>, env_root: Option<OsString>) -> Result<Cli> {
             }
         }
         "system prune" => {
-            // docker's asks first unless -f; tupper never asks. `-a`
-            // (images without a container) is not taken: tupper's images
-            // are never dangling, and removing them all is `rmi`'s.
-            let (set, rest) = flags(&mut p, &["force", "volumes"])?;
+            // docker's asks first unless -f; tupper never asks. `-a`: also
+            // the images no container was made from (`image prune -a`).
+            let (set, rest) = flags(&mut p, &["force", "volumes", "all"])?;
             if !rest.is_empty() {
                 return Err(bad("system prune takes no arguments"));
             }
-            Command::SystemPrune { volumes: set[1] }
+            Command::SystemPrune {
+                volumes: set[1],
+                all: set[2],
+            }
+        }
+        "image prune" => {
+            let (mut all, mut filters) = (false, Vec::new());
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Short('a') | Arg::Long("all") => all = true,
+                    // docker's asks first; tupper never does.
+                    Arg::Short('f') | Arg::Long("force") => {}
+                    Arg::Long("filter") => filters.push(string(p.value().map_err(lex)?)?),
+                    Arg::Value(_) => return Err(bad("image prune takes no arguments")),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            Command::ImagePrune {
+                all,
+                filters: crate::filter::Filters::parse(
+                    "image prune",
+                    &filters,
+                    crate::filter::PRUNE_KEYS,
+                )?,
+            }
         }
         "system df" | "info" => {
             let (mut verbose, mut format) = (false, None);

@@ -655,3 +655,36 @@ fn global_network_options() {
     assert_eq!(cli.bridge.as_deref(), Some("tpb0"));
     assert_eq!(cli.subnet.as_deref(), Some("10.9.0.0/24"));
 }
+
+#[test]
+fn image_prune_and_system_prune_all_parse() {
+    assert!(matches!(
+        parse_str(&["image", "prune", "-a", "-f", "--filter", "until=1h"])
+            .unwrap()
+            .command,
+        Command::ImagePrune { all: true, .. }
+    ));
+    assert!(matches!(
+        parse_str(&["image", "prune"]).unwrap().command,
+        Command::ImagePrune { all: false, .. }
+    ));
+    assert!(parse_str(&["image", "prune", "--filter", "status=exited"]).is_err());
+    assert!(parse_str(&["image", "prune", "x"]).is_err());
+    assert_eq!(
+        parse_str(&["system", "prune", "-af", "--volumes"])
+            .unwrap()
+            .command,
+        Command::SystemPrune {
+            volumes: true,
+            all: true
+        }
+    );
+    assert!(matches!(
+        parse_str(&["system", "df", "-v"]).unwrap().command,
+        Command::SystemDf {
+            verbose: true,
+            format: None
+        }
+    ));
+    assert!(parse_str(&["info", "-v"]).is_err());
+}
