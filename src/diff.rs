@@ -174,8 +174,17 @@ impl<'a> Walk<'a> {
     /// Compares directory `ctr` with `image` (`None`: it was added, and so
     /// is everything in it). Whether anything below changed.
     fn compare(&mut self, image: Option<BorrowedFd<'_>>, ctr: BorrowedFd<'_>) -> Result<bool> {
-        let mut ctr_names =
-            names(ctr).context(|| format!("{}: read {}", self.what, self.shown()))?;
+        let mut ctr_names = match names(ctr) {
+            Ok(names) => names,
+            // Removed by the container's command since it was opened.
+            Err(rustix::io::Errno::NOENT) => Vec::new(),
+            Err(e) => {
+                return Err(Error::os(
+                    format!("{}: read {}", self.what, self.shown()),
+                    e,
+                ))
+            }
+        };
         let mut image_names = match image {
             Some(fd) => names(fd).context(|| format!("{}: read {}", self.what, self.shown()))?,
             None => Vec::new(),
@@ -233,13 +242,16 @@ impl<'a> Walk<'a> {
 
     /// `name` of `ctr` is not in the image: it is added, and all below it.
     fn added(&mut self, ctr: BorrowedFd<'_>, name: &[u8]) -> Result<bool> {
+        let Some(st) = self.stat_live(ctr, name)? else {
+            return Ok(false);
+        };
         if !self.record(Kind::Added) {
             return Ok(false);
         }
-        let st = self.stat(ctr, name)?;
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-            let sub = self.open(ctr, name)?;
-            self.compare(None, sub.as_fd())?;
+            if let Some(sub) = self.open_live(ctr, name)? {
+                self.compare(None, sub.as_fd())?;
+            }
         } else {
             self.bytes += st.st_size.max(0) as u64;
         }
@@ -251,13 +263,19 @@ impl<'a> Walk<'a> {
         if made_by_the_start(&self.path) {
             return Ok(false);
         }
-        let (a, b) = (self.stat(image, name)?, self.stat(ctr, name)?);
+        let a = self.stat(image, name)?;
+        let Some(b) = self.stat_live(ctr, name)? else {
+            return Ok(self.record(Kind::Deleted));
+        };
         let (ta, tb) = (
             FileType::from_raw_mode(a.st_mode),
             FileType::from_raw_mode(b.st_mode),
         );
         if ta == FileType::Directory && tb == FileType::Directory {
-            let (sa, sb) = (self.open(image, name)?, self.open(ctr, name)?);
+            let sa = self.open(image, name)?;
+            let Some(sb) = self.open_live(ctr, name)? else {
+                return Ok(self.record(Kind::Deleted));
+            };
             let below = self.compare(Some(sa.as_fd()), sb.as_fd())?;
             // Its mode or owner, or made again (a new inode).
             let own = a.st_ino != b.st_ino
@@ -276,12 +294,40 @@ impl<'a> Walk<'a> {
         self.record(Kind::Changed);
         // A directory where the image had something else: its entries are new.
         if tb == FileType::Directory {
-            let sub = self.open(ctr, name)?;
-            self.compare(None, sub.as_fd())?;
+            if let Some(sub) = self.open_live(ctr, name)? {
+                self.compare(None, sub.as_fd())?;
+            }
         } else {
             self.bytes += b.st_size.max(0) as u64;
         }
         Ok(true)
+    }
+
+    /// [`Walk::stat`] of the container's side, which its running command
+    /// may change during the walk: `None` when `name` went since the
+    /// directory was read.
+    fn stat_live(&self, dir: BorrowedFd<'_>, name: &[u8]) -> Result<Option<Stat>> {
+        match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(Error::os(
+                format!("{}: stat {}", self.what, self.shown()),
+                e,
+            )),
+        }
+    }
+
+    /// [`Walk::open`] of the container's side: `None` when `name` went.
+    fn open_live(&self, dir: BorrowedFd<'_>, name: &[u8]) -> Result<Option<OwnedFd>> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match rfs::openat(dir, name, flags, Mode::empty()) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(Error::os(
+                format!("{}: open {}", self.what, self.shown()),
+                e,
+            )),
+        }
     }
 
     fn stat(&self, dir: BorrowedFd<'_>, name: &[u8]) -> Result<Stat> {

@@ -423,8 +423,11 @@ fn walk(
         false => String::from_utf8_lossy(path).into_owned(),
     };
     let mut names = Vec::new();
-    fsutil::for_each_name(dir, |n| names.push(n.to_vec()))
-        .context(|| format!("{what}: read {}", shown(path)))?;
+    match fsutil::for_each_name(dir, |n| names.push(n.to_vec())) {
+        // Removed since it was opened (a running container's).
+        Ok(()) | Err(Errno::NOENT) => {}
+        Err(e) => return Err(Error::os(format!("{what}: read {}", shown(path)), e)),
+    }
     let mut bytes = 0;
     for name in names {
         let len = path.len();

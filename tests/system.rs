@@ -393,3 +393,27 @@ fn image_prune_all_removes_the_images_no_container_was_made_from() {
     assert!(err.contains("name is not a filter of image prune"), "{err}");
     store.assert_no_leftovers();
 }
+
+#[test]
+fn sizes_and_diff_of_a_container_that_churns_files_do_not_fail() {
+    let store = store_with_busybox();
+    // Files and directories made and removed as fast as the shell can.
+    store.detached(
+        &["--name", "busy"],
+        &[
+            "sh",
+            "-c",
+            "mkdir /churn; while :; do for i in 0 1 2 3 4 5 6 7 8 9; do \
+             echo x > /churn/f$i; mkdir /churn/d$i; echo y > /churn/d$i/g; \
+             rm -r /churn/f$i /churn/d$i; done; done",
+        ],
+    );
+    store.wait_running("busy");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    for _ in 0..30 {
+        store.tupper(&["system", "df", "-v"]).ok();
+        store.tupper(&["diff", "busy"]).ok();
+        store.tupper(&["ps", "-s"]).ok();
+    }
+    store.tupper(&["rm", "-f", "busy"]).ok();
+}
