@@ -391,10 +391,12 @@ fn copy_entry(source: &Source, dest: &Dest, from_container: bool) -> Result<crat
         // The walker opens its source by path: the fd's, which is the
         // directory already resolved (inside the container's root).
         let by_fd = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&src));
-        return match from_container {
-            true => crate::extract::copy_tree_from_container(Path::new(&by_fd), target.as_fd()),
-            false => crate::extract::copy_tree(Path::new(&by_fd), target.as_fd(), &mut |_| {}),
-        };
+        return crate::extract::copy_dir(
+            Path::new(&by_fd),
+            Path::new(&source.shown),
+            target.as_fd(),
+            from_container,
+        );
     }
     // A file, symlink or other node: copied as a one-entry tree, so that the
     // writer's rules (no symlink followed, metadata kept) hold for it too.

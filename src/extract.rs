@@ -201,15 +201,22 @@ pub fn copy_tree(
     root: BorrowedFd<'_>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Stats> {
-    copy::copy_tree(source, root, false, progress)
+    copy::copy_tree(source, source, root, false, progress)
 }
 
-/// [`copy_tree`] of a container's tree to the host (`tupper cp` out of a
-/// container): owners become the caller's, set-user-ID and set-group-ID
-/// bits, extended attributes (file capabilities) and device nodes are left
-/// behind.
-pub fn copy_tree_from_container(source: &Path, root: BorrowedFd<'_>) -> Result<Stats> {
-    copy::copy_tree(source, root, true, &mut |_| {})
+/// [`copy_tree`] for `tupper cp` of a directory, the source shown in errors
+/// as `shown` (`CONTAINER:PATH`). `from_container`: out of a container to
+/// the host, where owners become the caller's and set-user-ID and
+/// set-group-ID bits, extended attributes (file capabilities) and device
+/// nodes are left behind; an entry its running command removes during the
+/// copy is left out.
+pub fn copy_dir(
+    source: &Path,
+    shown: &Path,
+    root: BorrowedFd<'_>,
+    from_container: bool,
+) -> Result<Stats> {
+    copy::copy_tree(source, shown, root, from_container, &mut |_| {})
 }
 
 /// Writes the tree at `source` (a container's root) to `out` as a tar
@@ -234,7 +241,7 @@ pub fn export_entry(
 
 /// Copies one entry that is not a directory, `name` in `dir`, to
 /// `dest_name` in `dest`, by [`copy_tree`]'s rules (`tupper cp` of a file;
-/// `from_container`: by [`copy_tree_from_container`]'s).
+/// `from_container`: by [`copy_dir`]'s).
 pub fn copy_one(
     dir: BorrowedFd<'_>,
     name: &str,

@@ -1,7 +1,9 @@
 //! `tupper system df` and `tupper info` (docker's): what the store's images,
 //! containers and volumes take, and what the store and the host are. Sizes
 //! are checked against GNU `find` (the files' sizes, a hard-linked file
-//! once), the host's facts against `uname`, `nproc` and `stat -f`.
+//! once), the host's facts against `uname`, `nproc` and `stat -f`. Also
+//! `image prune`, and the walks of a running container's tree (`diff`,
+//! `system df`, `ps -s`, `export`, `cp`) while its command churns files.
 
 mod common;
 
@@ -395,7 +397,7 @@ fn image_prune_all_removes_the_images_no_container_was_made_from() {
 }
 
 #[test]
-fn sizes_and_diff_of_a_container_that_churns_files_do_not_fail() {
+fn walks_of_a_container_that_churns_files_do_not_fail() {
     let store = store_with_busybox();
     // Files and directories made and removed as fast as the shell can.
     store.detached(
@@ -414,6 +416,14 @@ fn sizes_and_diff_of_a_container_that_churns_files_do_not_fail() {
         store.tupper(&["system", "df", "-v"]).ok();
         store.tupper(&["diff", "busy"]).ok();
         store.tupper(&["ps", "-s"]).ok();
+        let o = store.tupper(&["export", "-o", "/dev/null", "busy"]);
+        assert_eq!(o.code, 0, "export {}", o.stderr);
+        let o = store.tupper(&["cp", "busy:/churn", "-"]);
+        assert_eq!(o.code, 0, "cp as a tar {}", o.stderr);
+        let into = store.scratch().join("copied");
+        let _ = std::fs::remove_dir_all(&into);
+        let o = store.tupper(&["cp", "busy:/churn", into.to_str().unwrap()]);
+        assert_eq!(o.code, 0, "cp to the host {}", o.stderr);
     }
     store.tupper(&["rm", "-f", "busy"]).ok();
 }

@@ -19,9 +19,11 @@ use super::write::{show, Meta, Special, Writer};
 use super::{Progress, Reporter, Stats, DATA_BUFFER};
 use crate::error::{Context, Error, Result};
 
-/// Copies the tree at `source` into `root` (see [`super::copy_tree`]).
+/// Copies the tree at `source` into `root` (see [`super::copy_tree`]);
+/// errors show the source as `shown`.
 pub(super) fn copy_tree(
     source: &Path,
+    shown: &Path,
     root: BorrowedFd<'_>,
     from_container: bool,
     progress: &mut dyn FnMut(Progress),
@@ -30,7 +32,7 @@ pub(super) fn copy_tree(
     let consumed = Cell::new(0u64);
     let (out, dest) = to_dir(root)?;
     let copier = Copier::new(
-        source,
+        shown,
         from_container,
         out,
         dest,
@@ -47,7 +49,7 @@ pub(super) fn export_tree(source: &Path, out: &mut dyn std::io::Write) -> Result
     let top = open_top(source, "open")?;
     let consumed = Cell::new(0u64);
     let mut progress = |_| {};
-    let copier = Copier::new(
+    let mut copier = Copier::new(
         source,
         false,
         Out::Tar(TarOut::new(out)),
@@ -56,6 +58,7 @@ pub(super) fn export_tree(source: &Path, out: &mut dyn std::io::Write) -> Result
         &consumed,
         &mut progress,
     );
+    copier.live = true;
     copier.copy_top(top)
 }
 
@@ -79,6 +82,7 @@ pub(super) fn export_entry(
         &consumed,
         &mut progress,
     );
+    copier.live = true;
     copier.entry(dir, name.as_bytes())?;
     copier.out.finish()
 }
@@ -194,6 +198,10 @@ struct Copier<'a, 'r> {
     /// (device, inode) of the image root: a source that contains the store
     /// (`/`, the store's root) contains the image being filled, which is skipped.
     dest: (u64, u64),
+    /// The source is a container's tree, whose command may change it during
+    /// the walk (`cp` out of it, `export`): an entry that went since its
+    /// directory was read is left out, not an error.
+    live: bool,
     out: Out<'r>,
     /// The current entry's path relative to the source (and the image root).
     path: Vec<u8>,
@@ -222,6 +230,7 @@ impl<'a, 'r> Copier<'a, 'r> {
             source,
             from_container,
             dest,
+            live: from_container,
             out,
             path,
             links: HashMap::new(),
@@ -280,12 +289,30 @@ impl<'a, 'r> Copier<'a, 'r> {
         }
     }
 
+    /// Whether `e` says that the entry went since its directory was read,
+    /// which is no error when the source is a container's (see
+    /// [`Copier::live`]); from a host directory (`import DIR`, `cp` into a
+    /// container) the copy must be whole, and it fails.
+    fn gone(&self, e: Errno) -> bool {
+        self.live && e == Errno::NOENT
+    }
+
     /// Copies the entries of the directory `dirfd` (at `self.path`).
     fn walk(&mut self, dirfd: OwnedFd) -> Result<()> {
         let mut dir =
             Dir::new(dirfd).context(|| format!("read directory {}", self.source_name()))?;
         while let Some(entry) = dir.read() {
-            let entry = entry.context(|| format!("read directory {}", self.source_name()))?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                // A running container's directory, removed meanwhile.
+                Err(e) if self.gone(e) => break,
+                Err(e) => {
+                    return Err(Error::os(
+                        format!("read directory {}", self.source_name()),
+                        e,
+                    ))
+                }
+            };
             let name = entry.file_name().to_bytes();
             if name == b"." || name == b".." {
                 continue;
@@ -307,8 +334,11 @@ impl<'a, 'r> Copier<'a, 'r> {
 
     /// Copies one entry, `name` in the source directory `dir`.
     fn entry(&mut self, dir: BorrowedFd<'_>, name: &[u8]) -> Result<()> {
-        let st = fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
-            .context(|| format!("stat {}", self.source_name()))?;
+        let st = match fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(e) if self.gone(e) => return Ok(()),
+            Err(e) => return Err(Error::os(format!("stat {}", self.source_name()), e)),
+        };
         let file_type = FileType::from_raw_mode(st.st_mode);
         let mut meta = self.meta(&st);
 
@@ -330,19 +360,27 @@ impl<'a, 'r> Copier<'a, 'r> {
             // would never end.
             FileType::Directory if (st.st_dev, st.st_ino) == self.dest => Ok(()),
             FileType::Directory => {
-                let sub = fs::openat(
+                let sub = match fs::openat(
                     dir,
                     name,
                     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
-                )
-                .context(|| format!("open directory {}", self.source_name()))?;
+                ) {
+                    Ok(fd) => fd,
+                    Err(e) if self.gone(e) => return Ok(()),
+                    Err(e) => {
+                        return Err(Error::os(
+                            format!("open directory {}", self.source_name()),
+                            e,
+                        ))
+                    }
+                };
                 meta.xattrs = self.xattrs(Xattrs::Fd(sub.as_fd()))?;
                 self.out.dir(&self.path, &meta)?;
                 self.walk(sub)
             }
             FileType::RegularFile => {
-                let src = fs::openat(
+                let src = match fs::openat(
                     dir,
                     name,
                     OFlags::RDONLY
@@ -351,8 +389,11 @@ impl<'a, 'r> Copier<'a, 'r> {
                         | OFlags::NONBLOCK
                         | OFlags::CLOEXEC,
                     Mode::empty(),
-                )
-                .context(|| format!("open {}", self.source_name()))?;
+                ) {
+                    Ok(fd) => fd,
+                    Err(e) if self.gone(e) => return Ok(()),
+                    Err(e) => return Err(Error::os(format!("open {}", self.source_name()), e)),
+                };
                 meta.xattrs = self.xattrs(Xattrs::Fd(src.as_fd()))?;
                 let source_name = self.source_name();
                 let entries = self.out.stats().entries;
@@ -378,8 +419,13 @@ impl<'a, 'r> Copier<'a, 'r> {
                 Ok(())
             }
             FileType::Symlink => {
-                let target = fs::readlinkat(dir, name, Vec::new())
-                    .context(|| format!("read symlink {}", self.source_name()))?;
+                let target = match fs::readlinkat(dir, name, Vec::new()) {
+                    Ok(target) => target,
+                    Err(e) if self.gone(e) => return Ok(()),
+                    Err(e) => {
+                        return Err(Error::os(format!("read symlink {}", self.source_name()), e))
+                    }
+                };
                 self.out.symlink(&self.path, target.as_bytes(), &meta)
             }
             // A container's device node is not made on the host.
