@@ -168,6 +168,36 @@ fn a_failed_export_leaves_no_file() {
         .ok();
     assert!(fs::metadata(&file).unwrap().len() > 1 << 20);
     assert_eq!(list_dir(&dir), ["e.tar"]);
+    // A device or a pipe (-o /dev/null, -o /dev/stdout) is written into,
+    // never replaced: a twin of /dev/null, and a FIFO with a reader.
+    let null = dir.join("null");
+    sh(
+        "mknod",
+        &["-m", "666", null.to_str().unwrap(), "c", "1", "3"],
+    );
+    store
+        .tupper(&["export", "-o", null.to_str().unwrap(), "e"])
+        .ok();
+    let st = fs::symlink_metadata(&null).unwrap();
+    assert!(
+        st.file_type().is_char_device(),
+        "-o NULL replaced the device: {st:?}"
+    );
+    let fifo = dir.join("fifo");
+    sh("mkfifo", &[fifo.to_str().unwrap()]);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::read(fifo).unwrap())
+    };
+    store
+        .tupper(&["export", "-o", fifo.to_str().unwrap(), "e"])
+        .ok();
+    let tar = reader.join().unwrap();
+    assert!(tar.len() > 1 << 20, "{} bytes through the FIFO", tar.len());
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    fs::remove_file(&null).unwrap();
+    fs::remove_file(&fifo).unwrap();
+    assert_eq!(list_dir(&dir), ["e.tar"]);
     store.tupper(&["rm", "e"]).ok();
     store.assert_no_leftovers();
 }

@@ -303,13 +303,26 @@ pub(super) fn archive_out(
 }
 
 /// Writes an archive with `write` to `file`: to a temporary file beside it,
-/// synced, then renamed over it (removed on failure).
+/// synced, then renamed over it (removed on failure). A `file` that is a
+/// device, pipe or socket (`-o /dev/null`, `-o /dev/stdout`) is written
+/// into as it is, never replaced.
 pub(super) fn archive_to_file(
     op: &str,
     file: &str,
     write: &dyn Fn(&mut dyn Write) -> Result<()>,
 ) -> Result<()> {
     let path = std::path::Path::new(file);
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::os(format!("{op}: open {file}"), e))?;
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 16, f);
+        write(&mut buffered)?;
+        return buffered
+            .flush()
+            .map_err(|e| Error::os(format!("{op}: write {file}"), e));
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
