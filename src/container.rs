@@ -287,6 +287,9 @@ pub(crate) struct StoredChanges {
     /// Its restart policy (`update --restart`).
     #[serde(default)]
     pub restart: Option<String>,
+    /// Its network settings (`network connect`, `network disconnect`).
+    #[serde(default)]
+    pub network: Option<crate::net::Settings>,
 }
 
 /// What a run was given besides its image, network and security settings:
@@ -504,11 +507,11 @@ impl Store {
             if left_running(self, &before, &lock_name) {
                 return Err(orphan());
             }
-            if before.network.as_ref().is_some_and(|n| n.mode == "bridge") {
+            if let Some(n) = before.network.as_ref().filter(|n| n.mode == "bridge") {
+                for on in n.networks() {
+                    self.leave_network_dead(on, &before.id)?;
+                }
                 net::release_dead(&self.state_path(), &before.id)?;
-            }
-            if let Some(on) = before.network.as_ref().and_then(|n| n.network.as_deref()) {
-                self.leave_network_dead(on, &before.id)?;
             }
             crate::cgroup::remove_of(&before)?;
         }
@@ -805,9 +808,9 @@ impl Store {
             let _ = rfs::unlinkat(self.names.as_fd(), new, AtFlags::empty());
             return Err(e);
         }
-        // The other containers of its network find it by the new name.
-        if let Some(on) = rec.network.as_ref().and_then(|n| n.network.as_deref()) {
-            if self.is_running(&rec.id) {
+        // The other containers of its networks find it by the new name.
+        if let Some(n) = rec.network.as_ref().filter(|_| self.is_running(&rec.id)) {
+            for on in n.networks() {
                 self.rename_on_network(on, &rec.id, old.as_deref(), new);
             }
         }
@@ -1118,11 +1121,11 @@ impl Store {
         }
         // A run that was killed (SIGKILL) left its address lease and the
         // DNAT chain of its published ports: they go with the container.
-        if rec.network.as_ref().is_some_and(|n| n.mode == "bridge") {
+        if let Some(n) = rec.network.as_ref().filter(|n| n.mode == "bridge") {
+            for on in n.networks() {
+                self.leave_network_dead(on, &rec.id)?;
+            }
             net::release_dead(&self.state_path(), &rec.id)?;
-        }
-        if let Some(on) = rec.network.as_ref().and_then(|n| n.network.as_deref()) {
-            self.leave_network_dead(on, &rec.id)?;
         }
         // Its cgroup, left when its run was killed before it ended.
         crate::cgroup::remove_of(&rec)?;

@@ -239,10 +239,12 @@ impl Filters {
             && any(&self.ancestors, &|v| r.image == v)
             && any(&self.networks, &|v| {
                 // docker's: the user-defined network's name, or the mode
-                // (`bridge` is the default bridge's).
-                r.network
-                    .as_ref()
-                    .is_some_and(|n| n.network.as_deref().unwrap_or(&n.mode) == v)
+                // (`bridge` is the default bridge's); or a network it
+                // was connected to.
+                r.network.as_ref().is_some_and(|n| {
+                    n.network.as_deref().unwrap_or(&n.mode) == v
+                        || n.connected.iter().any(|c| c.network == v)
+                })
             })
             && any(&self.restart_policies, &|v| {
                 let policy = r.restart.as_deref().unwrap_or("no");

@@ -27,6 +27,7 @@ pub mod capabilities;
 pub mod cgroup;
 pub mod child;
 pub mod cli;
+pub mod connect;
 pub mod container;
 pub mod cp;
 pub mod device;

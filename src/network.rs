@@ -220,6 +220,7 @@ impl Members {
             let _ = etc::replace_network_section(
                 root.as_fd(),
                 &l.id,
+                network,
                 &self.section_for(network, &l.id),
             );
         }
@@ -249,6 +250,15 @@ impl Member {
         let members = Members::lock(self.dir.as_fd(), &self.network)?;
         let section = members.section_for(&self.network, &self.id);
         Ok((members.lock, section))
+    }
+
+    /// Puts the other members in the `/etc/hosts` beneath `root`, the
+    /// container's (a network it is connected to besides its first: after
+    /// the file was written), under the members lock.
+    pub(crate) fn write_own_section(&self, root: BorrowedFd<'_>) -> Result<()> {
+        let members = Members::lock(self.dir.as_fd(), &self.network)?;
+        let section = members.section_for(&self.network, &self.id);
+        etc::replace_network_section(root, &self.id, &self.network, &section)
     }
 
     /// Takes the container out of the members file and out of the other
@@ -619,7 +629,8 @@ impl Store {
         let used: Vec<String> = match self.containers(true) {
             Ok(list) => list
                 .into_iter()
-                .filter_map(|r| r.network.and_then(|n| n.network))
+                .filter_map(|r| r.network)
+                .flat_map(|n| n.networks().map(str::to_string).collect::<Vec<_>>())
                 .collect(),
             Err(e) => return (removed, Err(e)),
         };

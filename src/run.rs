@@ -563,7 +563,7 @@ impl Store {
         let spec = Spec { tty_size, ..spec };
         let id = again.before.id.clone();
         if spec.network.mode == net::Mode::Bridge {
-            net::remove_last_veth(&id)?;
+            net::remove_last_veth(&id, spec.network.connected.len())?;
         }
         match self.start_container(&spec, &id, user, Some(again), false, None)? {
             Outcome::Running(c) => Ok(c),
@@ -633,7 +633,7 @@ impl Store {
     /// by a pidfd, the namespaces opened through `/proc`, and the pidfd
     /// asked afterwards whether the process still runs: if so, the
     /// namespaces were its (a pid is only reused after its process ended).
-    fn namespaces_of<const N: usize>(
+    pub(crate) fn namespaces_of<const N: usize>(
         &self,
         provider: &Record,
         kinds: [&str; N],
@@ -914,6 +914,23 @@ impl Store {
             }
             _ => (spec, None),
         };
+        // `network connect`: the networks it is on besides the first, each
+        // resolved as that one (a network removed since fails the start).
+        let connections = spec
+            .network
+            .connected
+            .iter()
+            .map(|c| {
+                let asked = net::Options {
+                    network: Some(c.network.clone()),
+                    ip: c.requested_ip()?,
+                    aliases: c.aliases.clone(),
+                    ..net::Options::default()
+                };
+                let (opts, found) = self.resolve_network(&asked)?;
+                Ok((opts, found, c))
+            })
+            .collect::<Result<Vec<_>>>()?;
         // `--volumes-from`: the other containers' mounts join the run's.
         let with_theirs;
         let spec = match spec.volumes_from.is_empty() {
@@ -1115,6 +1132,22 @@ impl Store {
                     .collect();
                 match self.join_network(on, &id, address, &names) {
                     Ok(member) => n.set_member(member),
+                    Err(e) => {
+                        let _ = net::release(n);
+                        return Err(e);
+                    }
+                }
+            }
+            for (i, (opts, on, c)) in connections.iter().enumerate() {
+                let names: Vec<String> = spec
+                    .name
+                    .iter()
+                    .chain(&c.aliases)
+                    .chain(std::iter::once(&id))
+                    .cloned()
+                    .collect();
+                match self.connect_prepared(&id, opts, on, i as u8 + 1, &names) {
+                    Ok(p) => n.add_connection(p),
                     Err(e) => {
                         let _ = net::release(n);
                         return Err(e);
@@ -1463,6 +1496,10 @@ impl Store {
         // So may `pause` have made a freezer, and `update` a cgroup.
         crate::container::lock_record_fd(lock.fd());
         if let Some(stored) = self.stored_changes(&record.id) {
+            // `network connect` and `disconnect` while it ran.
+            if stored.network.is_some() {
+                record.network = stored.network;
+            }
             record.name = stored.name;
             record.freezer = stored.freezer;
             record.cgroups = stored.cgroups;
@@ -1470,6 +1507,10 @@ impl Store {
             record.stopped = stored.stopped;
             record.restart = stored.restart;
         }
+        // The networks `network connect` put it on while it ran: its
+        // place and address there (those of its start went with its
+        // network, [`net::release`]).
+        self.leave_connected(&record);
         // Its cgroup goes when it ends, as docker's does.
         let mut oom_killed = false;
         if !record.cgroups.is_empty() || record.freezer.is_some() {

@@ -3112,3 +3112,275 @@ fn an_internal_network_reaches_nothing_beyond_its_bridge() {
     w.tupper(&["network", "rm", "inside", "open"]).ok();
     w.store.assert_no_leftovers();
 }
+
+/// The `ADDRESS NAMES` lines of network `network`'s part of container
+/// `name`'s `/etc/hosts` (`None`: it has no such part).
+fn hosts_of(w: &World, name: &str, network: &str) -> Option<Vec<String>> {
+    let text = w.tupper(&["exec", name, "cat", "/etc/hosts"]).ok();
+    let mark = format!("# tupper network {network}");
+    let mut lines = text.lines().skip_while(|l| *l != mark);
+    lines.next()?;
+    Some(
+        lines
+            .take_while(|l| !l.starts_with("# tupper network "))
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// `network connect` and `network disconnect` (docker's): a running
+/// container gets one more interface at once, `eth1` with an address of
+/// the network and no default route, and the network's containers find it
+/// by its name and `--alias` (and it them); a stop takes it off, a start
+/// puts it back; a disconnect takes interface, names and lease away; a
+/// stopped container is connected from its next start, with its `--ip`.
+/// Checked with `ip` in the container and on the host, the lease file and
+/// the other container's `/etc/hosts`.
+#[test]
+fn network_connect_adds_an_interface_and_disconnect_takes_it_away() {
+    require_nft();
+    let w = World::new("ucon", 46);
+    let n2 = w.tupper(&["network", "create", "n2"]).ok();
+    w.tupper(&["network", "create", "n1"]).ok();
+    let n2 = n2.trim();
+    let sleeper = |name: &str, net: &str| {
+        let id = w
+            .tupper(&[
+                "run", "-d", "--name", name, "--net", net, "bb", "sleep", "600",
+            ])
+            .ok();
+        id.trim().to_string()
+    };
+    // n2 is 10.90.0.0/24, n1 10.90.1.0/24.
+    let b = sleeper("b", "n2");
+    let a = sleeper("a", "n1");
+    let inet = |name: &str| {
+        let text = w.tupper(&["exec", name, "ip", "-o", "-4", "addr"]).ok();
+        let mut v: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                Some(format!("{} {}", f.get(1)?, f.get(3)?))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(inet("a"), ["eth0 10.90.1.2/24", "lo 127.0.0.1/8"]);
+    w.tupper(&["network", "connect", "--alias", "cache", "n2", "a"])
+        .ok();
+    assert_eq!(
+        inet("a"),
+        ["eth0 10.90.1.2/24", "eth1 10.90.0.3/24", "lo 127.0.0.1/8"]
+    );
+    let routes = w.tupper(&["exec", "a", "ip", "route"]).ok();
+    let defaults: Vec<&str> = routes
+        .lines()
+        .filter(|l| l.starts_with("default"))
+        .collect();
+    assert_eq!(defaults, ["default via 10.90.1.1 dev eth0 "], "{routes}");
+    assert_eq!(
+        hosts_of(&w, "b", "n2"),
+        Some(vec![format!("10.90.0.3\ta cache {a}")])
+    );
+    assert_eq!(
+        hosts_of(&w, "a", "n2"),
+        Some(vec![format!("10.90.0.2\tb {b}")])
+    );
+    assert_eq!(hosts_of(&w, "a", "n1"), Some(vec![]));
+    let ping = w
+        .tupper(&[
+            "exec",
+            "b",
+            "sh",
+            "-c",
+            "ping -c1 -W3 cache >/dev/null && echo OK",
+        ])
+        .ok();
+    assert_eq!(ping, "OK\n");
+    // A rename reaches the networks it was connected to too.
+    w.tupper(&["rename", "a", "alpha"]).ok();
+    assert_eq!(
+        hosts_of(&w, "b", "n2"),
+        Some(vec![format!("10.90.0.3\talpha cache {a}")])
+    );
+    w.tupper(&["rename", "alpha", "a"]).ok();
+    let host_end = format!("{}1", host_veth(&a));
+    let link = w.host.sh(&format!("ip -o link show {host_end}"));
+    assert!(link.contains(&format!("master tn{n2}")), "{link}");
+    let c = &w.store.inspect("a")["network"]["connected"][0];
+    assert_eq!(c["network"], "n2", "{c}");
+    assert_eq!(c["interface"], "eth1", "{c}");
+    assert_eq!(c["address"], "10.90.0.3", "{c}");
+    assert_eq!(c["aliases"][0], "cache", "{c}");
+    let on_n2 = w.tupper(&["ps", "-q", "-f", "network=n2"]).ok();
+    let mut on_n2: Vec<&str> = on_n2.lines().collect();
+    on_n2.sort();
+    let mut want = [a.as_str(), b.as_str()];
+    want.sort();
+    assert_eq!(on_n2, want);
+    // What is refused changes nothing: records, leases, links, members.
+    // (Not `store.state()`: it waits for the detached runs to end.)
+    let seen = |w: &World| {
+        let members = list_dir(&w.store.root().join("state/networks"))
+            .iter()
+            .filter(|f| f.ends_with(".members"))
+            .map(|f| {
+                std::fs::read_to_string(w.store.root().join("state/networks").join(f)).unwrap()
+            })
+            .collect::<Vec<_>>();
+        let records = w.tupper(&["inspect", "a", "b"]).ok();
+        // Without the spare namespaces' pairs, which come and go.
+        let links: Vec<String> = w
+            .links()
+            .lines()
+            .filter(|l| !l.starts_with("link ts"))
+            .map(str::to_string)
+            .collect();
+        (records, w.leases(), links, members)
+    };
+    let before = seen(&w);
+    for (args, want) in [
+        (
+            &["network", "connect", "n2", "a"][..],
+            "is on network n2 already",
+        ),
+        (
+            &["network", "connect", "n1", "a"],
+            "is on network n1 already",
+        ),
+        (
+            &["network", "disconnect", "n1", "a"],
+            "the one container a was made on",
+        ),
+        (
+            &["network", "connect", "nope", "a"],
+            "no such network: nope",
+        ),
+        (&["network", "connect", "n2", "nobody"], "no such container"),
+        (
+            &["network", "connect", "--ip", "10.1.2.3", "n2", "b"],
+            "not in subnet",
+        ),
+    ] {
+        let line = w.tupper(args).fails(125);
+        assert!(line.contains(want), "{args:?}: {line}");
+        assert_eq!(line.lines().count(), 1, "{line}");
+    }
+    assert_eq!(before, seen(&w), "refused network connect");
+    // A stop takes it off n2; a start puts it back.
+    w.tupper(&["stop", "-t", "0", "a"]).ok();
+    assert_eq!(hosts_of(&w, "b", "n2"), Some(vec![]));
+    assert!(
+        !w.leases().iter().any(|l| l.contains(&a)),
+        "{:?}",
+        w.leases()
+    );
+    assert_ne!(w.host.try_sh(&format!("ip link show {host_end}")).code, 0);
+    w.tupper(&["start", "a"]).ok();
+    assert_eq!(
+        inet("a"),
+        ["eth0 10.90.1.2/24", "eth1 10.90.0.3/24", "lo 127.0.0.1/8"]
+    );
+    assert_eq!(
+        hosts_of(&w, "b", "n2"),
+        Some(vec![format!("10.90.0.3\ta cache {a}")])
+    );
+    assert_eq!(
+        hosts_of(&w, "a", "n2"),
+        Some(vec![format!("10.90.0.2\tb {b}")])
+    );
+    // Disconnected while it runs: interface, names and lease go.
+    w.tupper(&["network", "disconnect", "n2", "a"]).ok();
+    assert_eq!(inet("a"), ["eth0 10.90.1.2/24", "lo 127.0.0.1/8"]);
+    assert_eq!(hosts_of(&w, "b", "n2"), Some(vec![]));
+    assert_eq!(hosts_of(&w, "a", "n2"), None);
+    let leases = w.leases();
+    assert_eq!(
+        leases.iter().filter(|l| l.contains(&a)).count(),
+        1,
+        "{leases:?}"
+    );
+    assert!(w.store.inspect("a")["network"]["connected"].is_null());
+    let line = w.tupper(&["network", "disconnect", "n2", "a"]).fails(125);
+    assert!(
+        line.contains("container a is not connected to network n2"),
+        "{line}"
+    );
+    // A stopped container is connected from its next start, at its --ip.
+    w.tupper(&["stop", "-t", "0", "a"]).ok();
+    w.tupper(&["network", "connect", "--ip", "10.90.0.50", "n2", "a"])
+        .ok();
+    assert!(
+        !w.leases().iter().any(|l| l.contains(&a)),
+        "{:?}",
+        w.leases()
+    );
+    w.tupper(&["start", "a"]).ok();
+    assert_eq!(
+        inet("a"),
+        ["eth0 10.90.1.2/24", "eth1 10.90.0.50/24", "lo 127.0.0.1/8"]
+    );
+    assert_eq!(
+        hosts_of(&w, "b", "n2"),
+        Some(vec![format!("10.90.0.50\ta {a}")])
+    );
+    // A network with a connected container running is in use.
+    let line = w.tupper(&["network", "rm", "n2"]).fails(125);
+    assert!(line.contains("is running on it"), "{line}");
+    // A run killed with a connection made while it ran: rm frees both
+    // addresses and takes its names out of the others' /etc/hosts.
+    let mut k = w.spawn(&[
+        "run",
+        "--name",
+        "k",
+        "--net",
+        "n1",
+        "bb",
+        "sh",
+        "-c",
+        "echo up; sleep 60",
+    ]);
+    k.line_with("up");
+    w.tupper(&["network", "connect", "n2", "k"]).ok();
+    let k_id = w.store.inspect("k")["id"].as_str().unwrap().to_string();
+    assert_eq!(w.leases().iter().filter(|l| l.contains(&k_id)).count(), 2);
+    kill(k.pid(), 9);
+    k.finish();
+    let named = |w: &World| {
+        hosts_of(w, "b", "n2")
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(&k_id))
+    };
+    assert!(named(&w));
+    w.tupper(&["rm", "-f", "k"]).ok();
+    assert!(
+        !w.leases().iter().any(|l| l.contains(&k_id)),
+        "{:?}",
+        w.leases()
+    );
+    assert!(!named(&w));
+    w.tupper(&["rm", "-f", "a", "b"]).ok();
+    assert!(w.leases().is_empty(), "{:?}", w.leases());
+    w.tupper(&["network", "rm", "n1", "n2"]).ok();
+    w.store.assert_no_leftovers();
+}
+
+/// `network connect` refuses a container that is not on a bridge network
+/// (`--net none`, `host`, `container:`), as docker's does, and changes
+/// nothing.
+#[test]
+fn network_connect_refuses_a_container_without_a_bridge_network() {
+    let w = World::new("uconb", 47);
+    w.tupper(&["network", "create", "n3"]).ok();
+    w.tupper(&["create", "--name", "lonely", "--net", "none", "bb", "true"])
+        .ok();
+    let before = w.store.state();
+    let line = w.tupper(&["network", "connect", "n3", "lonely"]).fails(125);
+    assert!(line.contains("has --net none"), "{line}");
+    before.assert_same(&w.store.state(), "network connect of --net none");
+    w.tupper(&["rm", "lonely"]).ok();
+    w.tupper(&["network", "rm", "n3"]).ok();
+    w.store.assert_no_leftovers();
+}

@@ -359,6 +359,18 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                         print(&mut out, format!("{name}\n"));
                     }
                 }
+                // Silent when done, as docker's.
+                NetworkCommand::Connect {
+                    network,
+                    container,
+                    ip,
+                    aliases,
+                } => {
+                    store.connect_network(network, container, *ip, aliases)?;
+                }
+                NetworkCommand::Disconnect { network, container } => {
+                    store.disconnect_network(network, container)?;
+                }
                 NetworkCommand::Prune => {
                     let (removed, result) = store.prune_networks();
                     for n in removed {

@@ -171,6 +171,9 @@ Commands:
           | inspect [-f T] NAME... | rm NAME... | prune
                                  user-defined networks: a bridge and subnet each; run --net NAME puts a
                                  container on one, where the others find it by name (/etc/hosts)
+  network connect [--ip IP] [--alias NAME]... NETWORK NAME|ID | disconnect NETWORK NAME|ID
+                                 put a container on one more network (eth1...; at once if it runs,
+                                 else from its next start), or take it off one it was put on
   cp SRC DEST                    copy files between the host and a container (CONTAINER:PATH; -: a tar
                                  archive on stdout or stdin)
   exec [-d] [-t] [-e KEY[=VALUE]] [--env-file FILE] [-w DIR] [-u USER[:GROUP]] [--privileged]
@@ -591,6 +594,24 @@ pub enum NetworkCommand {
     Remove(Vec<String>),
     /// `network prune`.
     Prune,
+    /// `network connect [--ip IP] [--alias NAME]... NETWORK CONTAINER`.
+    Connect {
+        /// The network.
+        network: String,
+        /// The container, by name or ID.
+        container: String,
+        /// `--ip`.
+        ip: Option<std::net::Ipv4Addr>,
+        /// `--alias`.
+        aliases: Vec<String>,
+    },
+    /// `network disconnect NETWORK CONTAINER`.
+    Disconnect {
+        /// The network.
+        network: String,
+        /// The container, by name or ID.
+        container: String,
+    },
 }
 
 /// The options of an `ls` of named things (`volume ls`, `network ls`).

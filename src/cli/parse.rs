@@ -785,7 +785,7 @@ pub(super) fn names_and_options<const N: usize>(
 
 /// `network`'s subcommand and its arguments.
 pub(super) fn parse_network_command(p: &mut Parser) -> Result<NetworkCommand> {
-    const COMMANDS: &str = "create, ls, inspect, rm or prune";
+    const COMMANDS: &str = "create, ls, inspect, rm, prune, connect or disconnect";
     let sub = match p.next().map_err(lex)? {
         Some(Arg::Value(v)) => string(v)?,
         _ => return Err(bad(format!("network needs a command: {COMMANDS}"))),
@@ -831,6 +831,36 @@ pub(super) fn parse_network_command(p: &mut Parser) -> Result<NetworkCommand> {
             NetworkCommand::Remove(names)
         }
         "ls" | "list" => NetworkCommand::List(parse_ls(p, "network")?),
+        "connect" => {
+            let (mut values, mut ip, mut aliases) = (Vec::new(), None, Vec::new());
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Arg::Long("ip") => {
+                        let v = string(p.value().map_err(lex)?)?;
+                        ip = Some(v.parse().map_err(|_| {
+                            bad(format!("invalid --ip {v:?}: not an IPv4 address"))
+                        })?);
+                    }
+                    Arg::Long("alias") => aliases.push(string(p.value().map_err(lex)?)?),
+                    Arg::Value(v) => values.push(string(v)?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            let [network, container] = <[String; 2]>::try_from(values)
+                .map_err(|_| bad("network connect needs a network and a container"))?;
+            NetworkCommand::Connect {
+                network,
+                container,
+                ip,
+                aliases,
+            }
+        }
+        "disconnect" => {
+            let (_, values) = flags(p, &[])?;
+            let [network, container] = <[String; 2]>::try_from(values)
+                .map_err(|_| bad("network disconnect needs a network and a container"))?;
+            NetworkCommand::Disconnect { network, container }
+        }
         "prune" => {
             let (_, rest) = flags(p, &["force"])?;
             if !rest.is_empty() {

@@ -688,3 +688,45 @@ fn image_prune_and_system_prune_all_parse() {
     ));
     assert!(parse_str(&["info", "-v"]).is_err());
 }
+
+#[test]
+fn network_connect_and_disconnect_parse() {
+    let cli = parse_str(&[
+        "network",
+        "connect",
+        "--ip",
+        "10.90.0.9",
+        "--alias",
+        "a1",
+        "--alias",
+        "a2",
+        "n2",
+        "web",
+    ])
+    .unwrap();
+    assert_eq!(
+        cli.command,
+        Command::Network(NetworkCommand::Connect {
+            network: "n2".into(),
+            container: "web".into(),
+            ip: Some("10.90.0.9".parse().unwrap()),
+            aliases: vec!["a1".into(), "a2".into()],
+        })
+    );
+    let cli = parse_str(&["network", "disconnect", "n2", "web"]).unwrap();
+    assert_eq!(
+        cli.command,
+        Command::Network(NetworkCommand::Disconnect {
+            network: "n2".into(),
+            container: "web".into(),
+        })
+    );
+    for bad in [
+        &["network", "connect", "n2"][..],
+        &["network", "connect", "--ip", "10.1", "n2", "web"],
+        &["network", "disconnect", "n2", "web", "more"],
+        &["network", "connect", "--bogus", "n2", "web"],
+    ] {
+        assert!(parse_str(bad).is_err(), "{bad:?}");
+    }
+}

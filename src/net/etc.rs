@@ -340,32 +340,38 @@ pub(crate) fn network_section(network: &str, others: &[(Ipv4Addr, String)]) -> S
     text
 }
 
-/// `hosts` without its network part (from the mark on; all of it when it
-/// has none), ending with a newline unless empty.
-pub(crate) fn without_network_section(hosts: &str) -> String {
-    let cut = match hosts.strip_prefix(NETWORK_MARK) {
-        Some(_) => 0,
-        None => hosts
-            .find(&format!("\n{NETWORK_MARK}"))
-            .map_or(hosts.len(), |i| i + 1),
-    };
-    let mut kept = hosts[..cut].to_string();
+/// `hosts` without the part of `network`: from the line of its mark to
+/// the next mark (another network's part, when the container is on more
+/// than one) or the end; ending with a newline unless empty.
+pub(crate) fn without_network_section(hosts: &str, network: &str) -> String {
+    let mut kept = String::with_capacity(hosts.len());
+    let mut skipping = false;
+    for line in hosts.split_inclusive('\n') {
+        if let Some(name) = line.trim_end_matches('\n').strip_prefix(NETWORK_MARK) {
+            skipping = name == network;
+        }
+        if !skipping {
+            kept.push_str(line);
+        }
+    }
     if !kept.is_empty() && !kept.ends_with('\n') {
         kept.push('\n');
     }
     kept
 }
 
-/// Puts `section` in place of the network part of the `/etc/hosts` beneath
-/// `root`, the root of running container `shown`: what comes before the
-/// mark stays (the file as its start wrote it, and what the container
-/// wrote there itself). The new file is renamed over the old one, so a
+/// Puts `section` in place of the part of `network` of the `/etc/hosts`
+/// beneath `root`, the root of running container `shown` (at its end when
+/// it had none; an empty `section` takes it out): the rest stays (the file
+/// as its start wrote it, the parts of its other networks, and what the
+/// container wrote there itself). The new file is renamed over the old one, so a
 /// reader sees one or the other, never a part. Through `/etc` opened
 /// beneath the root without symlinks, as at the start; a `hosts` that is
 /// a symlink or not a regular file is left alone (an error).
 pub(crate) fn replace_network_section(
     root: BorrowedFd<'_>,
     shown: &str,
+    network: &str,
     section: &str,
 ) -> Result<()> {
     let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
@@ -373,7 +379,7 @@ pub(crate) fn replace_network_section(
     let etc = rustix::fs::openat2(root, "etc", dir, FileMode::empty(), how)
         .map_err(|e| Error::os(format!("open /etc of container {shown}"), e))?;
     let old = read_etc_file(&etc, "hosts", shown)?.unwrap_or_default();
-    let text = without_network_section(&String::from_utf8_lossy(&old)) + section;
+    let text = without_network_section(&String::from_utf8_lossy(&old), network) + section;
     let tmp = ".hosts.tupper";
     let what = || format!("write /etc/hosts of container {shown}");
     match rustix::fs::unlinkat(&etc, tmp, rustix::fs::AtFlags::empty()) {
@@ -434,15 +440,36 @@ mod tests {
             "# tupper network appnet\n10.90.0.3\tdb 3f2a9c0d1e7b\n"
         );
         let full = own.clone() + &section;
-        assert_eq!(without_network_section(&full), own);
+        assert_eq!(without_network_section(&full, "appnet"), own);
         // A line the container added after its own stays; one without a
         // newline gets one; a file that is only the part is emptied.
-        assert_eq!(without_network_section("1.2.3.4\tx"), "1.2.3.4\tx\n");
-        assert_eq!(without_network_section(&section), "");
-        assert_eq!(without_network_section(""), "");
+        assert_eq!(
+            without_network_section("1.2.3.4\tx", "appnet"),
+            "1.2.3.4\tx\n"
+        );
+        assert_eq!(without_network_section(&section, "appnet"), "");
+        assert_eq!(without_network_section("", "appnet"), "");
         // The mark counts only at the start of a line.
-        let odd = "1.2.3.4\tx # tupper network n\n";
-        assert_eq!(without_network_section(odd), odd);
+        let odd = "1.2.3.4\tx # tupper network appnet\n";
+        assert_eq!(without_network_section(odd, "appnet"), odd);
+        // Another network's part stays, before or after.
+        let other = network_section("back", &[(Ipv4Addr::new(10, 90, 1, 4), "cache".into())]);
+        let two = own.clone() + &other + &section;
+        assert_eq!(
+            without_network_section(&two, "appnet"),
+            own.clone() + &other
+        );
+        assert_eq!(
+            without_network_section(&two, "back"),
+            own.clone() + &section
+        );
+        let two = own.clone() + &section + &other;
+        assert_eq!(
+            without_network_section(&two, "appnet"),
+            own.clone() + &other
+        );
+        // A name that only begins like it is another network.
+        assert_eq!(without_network_section(&full, "app"), full);
     }
 
     #[test]

@@ -268,7 +268,13 @@ pub(crate) fn allocate(
     is_alive: &dyn Fn(&str) -> bool,
 ) -> Result<(Ipv4Addr, Vec<Lease>, Vec<PortMapping>)> {
     let mut file = Locked::open(state_dir)?;
-    if let Some(l) = file.leases.iter().find(|l| l.id == req.id) {
+    // One address per subnet: a container on several networks
+    // (`network connect`) holds one on each.
+    if let Some(l) = file
+        .leases
+        .iter()
+        .find(|l| l.id == req.id && req.subnet.contains(l.addr))
+    {
         return Err(Error::msg(format!(
             "take an address for container {}: it already holds {}",
             req.id, l.addr

@@ -19,6 +19,7 @@
 //! The design (namespaces of each request, the lease file, the nftables
 //! table, names, measured costs) is in `docs/network.md`.
 
+pub mod connection;
 mod conntrack;
 pub(crate) mod etc;
 mod lease;
@@ -36,6 +37,7 @@ use rustix::fs::{Mode as FileMode, OFlags};
 use rustix::thread::ThreadNameSpaceType;
 
 use crate::error::{Context, Error, Result};
+pub use connection::Connection;
 use nl::Netlink;
 
 /// The default bridge (`--bridge`, `TUPPER_BRIDGE`).
@@ -429,6 +431,9 @@ pub struct Options {
     /// nothing is forwarded into or out of its bridge. Set when the start
     /// resolves the network.
     pub internal: bool,
+    /// `network connect`: the user-defined networks it is on besides
+    /// [`Options::network`] (or the default bridge), each on `eth1`...
+    pub connected: Vec<Connection>,
 }
 
 /// What `--dns`, `--dns-search`, `--dns-option` and `--add-host` put in the
@@ -513,6 +518,7 @@ impl Default for Options {
             network: None,
             aliases: Vec::new(),
             internal: false,
+            connected: Vec::new(),
         }
     }
 }
@@ -598,6 +604,7 @@ impl Options {
                 .collect(),
             network: self.network.clone(),
             aliases: self.aliases.clone(),
+            connected: self.connected.iter().map(Connection::requested).collect(),
             ..Settings::default()
         }
     }
@@ -659,6 +666,13 @@ impl Options {
                 self.mode
             )));
         }
+        if let (false, Some(c)) = (self.mode == Mode::Bridge, self.connected.first()) {
+            return Err(Error::msg(format!(
+                "network connect {}: a container with --net {} cannot be on other networks",
+                c.network, self.mode
+            )));
+        }
+        connection::validate(self.network.as_deref(), &self.connected)?;
         if self.mode != Mode::Bridge {
             if let Some((name, _)) = self.etc.add_hosts.iter().find(|(_, a)| a.is_none()) {
                 return Err(Error::msg(format!(
@@ -765,6 +779,9 @@ struct BridgeNet {
     state: BridgeState,
     /// An internal network's bridge ([`Options::internal`]).
     internal: bool,
+    /// Which of the container's interfaces: 0 `eth0` (the first network's,
+    /// with the default route), else a [`Connection`]'s `ethN`.
+    slot: u8,
     /// A `NETLINK_ROUTE` socket in the host's namespace.
     route: Netlink,
 }
@@ -789,6 +806,10 @@ pub struct Prepared {
     /// On a user-defined network: its place among the network's containers
     /// ([`Prepared::set_member`]), which [`release`] gives up.
     member: Option<crate::network::Member>,
+    /// Its [`Connection`]s, in order, each prepared by [`prepare_connection`]
+    /// ([`Prepared::add_connection`]): [`attach`] and [`release`] take
+    /// care of them with the first network.
+    connections: Vec<Prepared>,
 }
 
 impl fmt::Debug for Prepared {
@@ -863,9 +884,22 @@ pub struct Settings {
     /// `--network-alias`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// `network connect`: the user-defined networks it is on besides the
+    /// first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connected: Vec<Connection>,
 }
 
 impl Settings {
+    /// The user-defined networks it is on: the first (`--net NAME`), then
+    /// its connections.
+    pub fn networks(&self) -> impl Iterator<Item = &str> {
+        self.network
+            .as_deref()
+            .into_iter()
+            .chain(self.connected.iter().map(|c| c.network.as_str()))
+    }
+
     /// The published ports as the last start took them (`port`, `ps`).
     pub fn shown_ports(&self) -> &[String] {
         match self.published.is_empty() {
@@ -893,6 +927,7 @@ impl Settings {
         }
         o.network = self.network.clone();
         o.aliases = self.aliases.clone();
+        o.connected = self.connected.iter().map(Connection::requested).collect();
         if let Some(ip) = &self.requested_address {
             o.ip = Some(parse_ip(ip, &o.subnet)?);
         }
@@ -971,6 +1006,12 @@ impl Prepared {
         self.member = Some(member);
     }
 
+    /// Adds connection `connection`, prepared by [`prepare_connection`]
+    /// for the same container, in the order of [`Options::connected`].
+    pub fn add_connection(&mut self, connection: Prepared) {
+        self.connections.push(connection);
+    }
+
     /// The bridge pool of spare network namespaces a start with these
     /// options takes from ([`spare_pool`]; bridge mode only).
     pub fn spare_pool(&self) -> Option<&SparePool> {
@@ -991,7 +1032,31 @@ impl Prepared {
             mac_address: b.map(|b| format_mac(b.mac)),
             gateway: b.map(|b| b.subnet.gateway().to_string()),
             host_veth: b.map(|b| b.host_veth.clone()),
+            connected: self
+                .unleased
+                .connected
+                .iter()
+                .enumerate()
+                .map(|(i, c)| match self.connections.get(i) {
+                    Some(p) => p.connection_settings(c),
+                    None => c.clone(),
+                })
+                .collect(),
             ..self.unleased.clone()
+        }
+    }
+
+    /// Connection `asked` as this [`prepare_connection`] made it.
+    pub fn connection_settings(&self, asked: &Connection) -> Connection {
+        let b = self.bridge.as_ref();
+        Connection {
+            interface: b.map(|b| connection::interface_name(b.slot)),
+            address: b.map(|b| b.address.to_string()),
+            prefix_len: b.map(|b| b.subnet.prefix),
+            gateway: b.map(|b| b.subnet.gateway().to_string()),
+            mac_address: b.map(|b| format_mac(b.mac)),
+            host_veth: b.map(|b| b.host_veth.clone()),
+            ..asked.requested()
         }
     }
 }
@@ -1193,6 +1258,45 @@ pub fn prepare(
     opts: &Options,
     is_alive: &dyn Fn(&str) -> bool,
 ) -> Result<Prepared> {
+    prepare_slot(state_dir, container_id, opts, is_alive, 0)
+}
+
+/// [`prepare`] for a [`Connection`] of container `container_id` on slot
+/// `slot` (1 to [`connection::MAX_SLOT`]): `opts` are the network's
+/// ([`crate::store::Store::resolve_network`] of the connection: bridge
+/// mode, its bridge, subnet and `--ip`; no ports). Its own veth pair, host
+/// end [`connection::slot_veth_name`], `ethN` in the container, no default
+/// route; give it to [`Prepared::add_connection`] of the first network's,
+/// or (`network connect` of a running container) to [`attach`].
+pub fn prepare_connection(
+    state_dir: &Path,
+    container_id: &str,
+    opts: &Options,
+    slot: u8,
+    is_alive: &dyn Fn(&str) -> bool,
+) -> Result<Prepared> {
+    if slot == 0 || slot > connection::MAX_SLOT || opts.mode != Mode::Bridge {
+        return Err(Error::msg(format!(
+            "connect container {container_id}: no interface eth{slot} on a bridge network"
+        )));
+    }
+    let opts = Options {
+        publish: Vec::new(),
+        connected: Vec::new(),
+        ..opts.clone()
+    };
+    let mut p = prepare_slot(state_dir, container_id, &opts, is_alive, slot)?;
+    p.spare_pool = None;
+    Ok(p)
+}
+
+fn prepare_slot(
+    state_dir: &Path,
+    container_id: &str,
+    opts: &Options,
+    is_alive: &dyn Fn(&str) -> bool,
+    slot: u8,
+) -> Result<Prepared> {
     check_container_id(container_id)?;
     opts.validate()?;
     let mut p = Prepared {
@@ -1205,6 +1309,7 @@ pub fn prepare(
         unleased: opts.settings(),
         shared_etc: Vec::new(),
         member: None,
+        connections: Vec::new(),
     };
     if opts.mode != Mode::Bridge {
         return Ok(p);
@@ -1214,7 +1319,7 @@ pub fn prepare(
     if state == BridgeState::Missing {
         refuse_overlap(&route, &opts.bridge, &opts.subnet)?;
     }
-    let host_veth = host_veth_name(container_id);
+    let host_veth = connection::slot_veth_name(container_id, slot);
     if route.index_of(&host_veth)?.is_some() {
         return Err(Error::msg(format!(
             "create veth {host_veth} for container {container_id}: an interface of that name \
@@ -1258,6 +1363,7 @@ pub fn prepare(
         publish: ports,
         state,
         internal: opts.internal,
+        slot,
         route,
     });
     Ok(p)
@@ -1454,7 +1560,17 @@ pub fn write_etc_files(
             ("hosts", hosts.as_bytes()),
             ("resolv.conf", resolv.as_bytes()),
         ],
-    )
+    )?;
+    // Then the containers of each of its connections, one network's lock
+    // at a time (two starts that hold one and want the other's would wait
+    // for each other forever).
+    drop(_members);
+    for c in &prepared.connections {
+        if let Some(m) = &c.member {
+            m.write_own_section(root)?;
+        }
+    }
+    Ok(())
 }
 
 /// What [`attach`] did.
@@ -1748,6 +1864,7 @@ pub fn attach_freeing_ports(
                 .as_ref()
                 .ok_or_else(|| Error::msg("attach: bridge network was not prepared"))?;
             let (netns, inner) = open_in_netns(ns)?;
+            let ifname = connection::interface_name(b.slot);
             let (index, created) = ensure_bridge(b)?;
             out.created_bridge = created;
             let nf = Netlink::netfilter()?;
@@ -1765,13 +1882,7 @@ pub fn attach_freeing_ports(
             // lookup.
             let create = |peer_index| {
                 b.route.request(
-                    &mut msg::new_veth(
-                        &b.host_veth,
-                        index,
-                        CONTAINER_IFNAME,
-                        peer_index,
-                        netns.as_raw_fd(),
-                    ),
+                    &mut msg::new_veth(&b.host_veth, index, &ifname, peer_index, netns.as_raw_fd()),
                     &|| format!("create veth {} on {}", b.host_veth, b.bridge),
                 )
             };
@@ -1797,8 +1908,10 @@ pub fn attach_freeing_ports(
                 ETH0_INDEX
             } else {
                 let mut retried = false;
+                // A connection's interface is not the next after `lo`.
+                let asked = if b.slot == 0 { ETH0_INDEX } else { 0 };
                 let created = loop {
-                    match create(ETH0_INDEX) {
+                    match create(asked) {
                         Err(e) if e.raw_os_error() == Some(libc::EXFULL) => match free_port() {
                             Some(host) => {
                                 delete_link(&b.route, &host)?;
@@ -1813,9 +1926,9 @@ pub fn attach_freeing_ports(
                     Ok(()) => ETH0_INDEX,
                     Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                         create(0)?;
-                        inner.index_of(CONTAINER_IFNAME)?.ok_or_else(|| {
+                        inner.index_of(&ifname)?.ok_or_else(|| {
                             Error::msg(format!(
-                                "create veth {} on {}: {CONTAINER_IFNAME} did not appear in container {}",
+                                "create veth {} on {}: {ifname} did not appear in container {}",
                                 b.host_veth, b.bridge, prepared.id
                             ))
                         })?
@@ -1826,11 +1939,11 @@ pub fn attach_freeing_ports(
                 // by a full bridge made one too (the kernel does not reuse
                 // its index at once, and veth honours a peer's index only
                 // along with the host end's): look it up.
-                let eth0 = match b.spare_veth || retried {
+                let eth0 = match b.spare_veth || retried || asked == 0 {
                     false => eth0,
-                    true => inner.index_of(CONTAINER_IFNAME)?.ok_or_else(|| {
+                    true => inner.index_of(&ifname)?.ok_or_else(|| {
                         Error::msg(format!(
-                            "create veth {} on {}: {CONTAINER_IFNAME} did not appear in container {}",
+                            "create veth {} on {}: {ifname} did not appear in container {}",
                             b.host_veth, b.bridge, prepared.id
                         ))
                     })?,
@@ -1855,11 +1968,19 @@ pub fn attach_freeing_ports(
                 prefix,
                 b.subnet.broadcast(),
             ));
-            batch.extend(msg::new_default_route(gw));
+            // The default route is the first network's.
+            if b.slot == 0 {
+                batch.extend(msg::new_default_route(gw));
+            }
             inner.request(&mut batch, &|| {
                 format!(
-                    "configure {CONTAINER_IFNAME} in container {} (MAC address, up, address {}/{prefix}, default route via {gw})",
-                    prepared.id, b.address
+                    "configure {ifname} in container {} (MAC address, up, address {}/{prefix}{})",
+                    prepared.id,
+                    b.address,
+                    match b.slot {
+                        0 => format!(", default route via {gw}"),
+                        _ => String::new(),
+                    }
                 )
             })?;
             if !b.publish.is_empty() {
@@ -1893,6 +2014,11 @@ pub fn attach_freeing_ports(
             }
             out.host_veth = Some(b.host_veth.clone());
             out.address = Some(b.address);
+            // Its connections' bridges are other bridges: no spare of
+            // this one's pool frees a port on them.
+            for c in &prepared.connections {
+                attach(c, ns)?;
+            }
         }
     }
     out.elapsed = start.elapsed();
@@ -1939,22 +2065,90 @@ fn kernel_has_ipv6() -> bool {
 /// container, so that its address, free again, is nowhere in use. If the
 /// rules or pair cannot be removed the lease is kept (so that the address
 /// is not reused under a stale rule) and [`reclaim`] finishes the job later.
+/// Its connections go the same way, first.
 pub fn release(mut prepared: Prepared) -> Result<()> {
     // Its name goes from the other containers' /etc/hosts first: nobody
     // should find the address once it is free.
     if let Some(member) = prepared.member.take() {
         member.leave();
     }
+    for c in &mut prepared.connections {
+        if let Some(member) = c.member.take() {
+            member.leave();
+        }
+    }
     let Some(b) = &prepared.bridge else {
         return Ok(());
     };
-    if take_joined_mark(&prepared.state_dir, &prepared.id).is_some() {
+    // The mark is the first network's (a connection released alone, when
+    // `network connect` fails, leaves it).
+    let joined = b.slot == 0 && take_joined_mark(&prepared.state_dir, &prepared.id).is_some();
+    let mut first_error = Ok(());
+    for c in prepared.connections.drain(..) {
+        if let Some(cb) = &c.bridge {
+            let r = match joined {
+                true => delete_link(&cb.route, &cb.host_veth),
+                false => Ok(()),
+            }
+            .and_then(|()| lease::free(&c.state_dir, cb.address, &c.id).map(|_| ()));
+            if first_error.is_ok() {
+                first_error = r;
+            }
+        }
+    }
+    if joined {
         delete_link(&b.route, &b.host_veth)?;
     }
+    first_error?;
     if !b.publish.is_empty() {
         remove_dnat_of(std::iter::once(prepared.id.as_str()))?;
     }
     lease::free(&prepared.state_dir, b.address, &prepared.id).map(|_| ())
+}
+
+/// Puts the other containers of connection `connection` (prepared for
+/// running container whose root is `root`, and attached) in its
+/// `/etc/hosts` (`network connect`).
+pub fn write_connection_hosts(root: BorrowedFd<'_>, connection: &Prepared) -> Result<()> {
+    match &connection.member {
+        Some(m) => m.write_own_section(root),
+        None => Ok(()),
+    }
+}
+
+/// Takes a connection that [`attach`] may have put in a running
+/// container's namespace out again (`network connect` failed half-way):
+/// deletes its veth pair (by the host end) and releases it.
+pub fn detach(connection: Prepared) -> Result<()> {
+    if let Some(b) = &connection.bridge {
+        delete_link(&b.route, &b.host_veth)?;
+    }
+    release(connection)
+}
+
+/// `network disconnect` of running container `container_id` from
+/// connection `c` (made by [`prepare_connection`] and [`attach`]): its veth
+/// pair goes (the host end deleted; `ethN` with it), then its lease. The
+/// caller took it off the network's members before. A pair already gone
+/// is fine.
+pub fn disconnect(state_dir: &Path, container_id: &str, c: &Connection) -> Result<()> {
+    check_container_id(container_id)?;
+    if let Some(veth) = &c.host_veth {
+        // Only a name of this container's connections.
+        let base = host_veth_name(container_id);
+        let slot = veth.strip_prefix(&base).and_then(|d| d.parse::<u8>().ok());
+        if !matches!(slot, Some(1..=connection::MAX_SLOT)) {
+            return Err(Error::msg(format!(
+                "disconnect container {container_id} from network {}: {veth} is not one of its veth pairs",
+                c.network
+            )));
+        }
+        delete_link(&Netlink::route()?, veth)?;
+    }
+    if let Some(addr) = c.address.as_deref().and_then(|a| a.parse().ok()) {
+        lease::free(state_dir, addr, container_id)?;
+    }
+    Ok(())
 }
 
 /// For a container that ended without [`release`] (its `tupper run` was
@@ -2026,7 +2220,12 @@ pub fn take_joined_mark(state_dir: &Path, id: &str) -> Option<String> {
 /// container `id` names, if it has one.
 fn delete_joined_veth(route: &Netlink, state_dir: &Path, id: &str) -> Result<()> {
     match take_joined_mark(state_dir, id) {
-        Some(veth) => delete_link(route, &veth),
+        // And the pairs of its connections, which live in the same
+        // namespace (`ethN`: the mark's name and the slot's digit).
+        Some(veth) => (0..=connection::MAX_SLOT).try_for_each(|slot| match slot {
+            0 => delete_link(route, &veth),
+            n => delete_link(route, &format!("{veth}{n}")),
+        }),
         None => Ok(()),
     }
 }
@@ -2036,9 +2235,16 @@ fn delete_joined_veth(route: &Netlink, state_dir: &Path, id: &str) -> Result<()>
 /// kernel takes a network namespace down after its last process ended, off
 /// that process's exit, so a start right after a `stop` can find it; it has
 /// the name this start's would have.
-pub fn remove_last_veth(container_id: &str) -> Result<()> {
+/// So are those of its `connections` (their slots 1 to `connections`).
+pub fn remove_last_veth(container_id: &str, connections: usize) -> Result<()> {
     check_container_id(container_id)?;
-    delete_link(&Netlink::route()?, &host_veth_name(container_id))
+    let route = Netlink::route()?;
+    (0..=connections.min(connection::MAX_SLOT as usize)).try_for_each(|slot| {
+        delete_link(
+            &route,
+            &connection::slot_veth_name(container_id, slot as u8),
+        )
+    })
 }
 
 /// Crash recovery: for every lease whose container `is_alive` says is gone,
@@ -2106,10 +2312,12 @@ pub fn reclaim(state_dir: &Path, opts: &Options, is_alive: &dyn Fn(&str) -> bool
                 &mut |kind, payload| {
                     if kind == linux_raw_sys::netlink::RTM_NEWLINK as u16 {
                         if let Some(l) = msg::parse_link(payload) {
+                            // A connection's is the first's and a digit.
+                            let base = l.name.get(..14).unwrap_or(&l.name);
                             if l.master == Some(br)
                                 && l.name.starts_with("tp")
                                 && l.kind.as_deref() == Some("veth")
-                                && !live_veths.contains(&l.name)
+                                && !live_veths.iter().any(|v| v == base)
                             {
                                 stray.push(l.name);
                             }

@@ -568,6 +568,7 @@ fn bridge_opts(bridge: &str, subnet: &str) -> Options {
         network: None,
         aliases: Vec::new(),
         internal: false,
+        connected: Vec::new(),
     }
 }
 
