@@ -103,7 +103,7 @@ impl Store {
                 on.name
             )));
         }
-        let mut c = Connection {
+        let c = Connection {
             network: on.name.clone(),
             aliases: aliases.to_vec(),
             requested_address: ip.map(|a| a.to_string()),
@@ -140,9 +140,16 @@ impl Store {
                 let _ = net::detach(p);
                 return Err(e);
             }
-            c = p.connection_settings(&c);
+            settings.connected.push(p.connection_settings(&c));
+            rec.network = Some(settings);
+            // Unrecorded, the end of its run would not take it down.
+            if let Err(e) = self.write_record(&rec) {
+                let _ = net::detach(p);
+                return Err(e);
+            }
             // It runs on with the connection, until its end releases it.
             drop(p);
+            return Ok(on.name);
         }
         settings.connected.push(c);
         rec.network = Some(settings);

@@ -3325,6 +3325,23 @@ fn network_connect_adds_an_interface_and_disconnect_takes_it_away() {
         hosts_of(&w, "b", "n2"),
         Some(vec![format!("10.90.0.50\ta {a}")])
     );
+    // `--net` given again (docker 25's): on both from the start.
+    let both = w
+        .tupper(&[
+            "run",
+            "--rm",
+            "--net",
+            "n1",
+            "--net",
+            "n2",
+            "bb",
+            "sh",
+            "-c",
+            "ip -o -4 addr show dev eth1 | awk '{print $4}'; sed -n '/^# tupper network n2$/,$p' /etc/hosts",
+        ])
+        .ok();
+    assert!(both.starts_with("10.90.0.3/24\n"), "{both}");
+    assert!(both.contains(&format!("\n10.90.0.2\tb {b}\n")), "{both}");
     // A network with a connected container running is in use.
     let line = w.tupper(&["network", "rm", "n2"]).fails(125);
     assert!(line.contains("is running on it"), "{line}");

@@ -72,6 +72,7 @@ Commands:
       --net bridge|none|host     network (default: bridge)
       --net container:NAME       join running container NAME's network (its addresses, ports, /etc files)
       --net NETWORK              on user-defined NETWORK (network create): its containers find it by name
+                                 (again: on more networks, eth1...; --ip and aliases are the first's)
       --network-alias NAME       another name by which they find it
       --ip ADDR                  the container's address on the bridge (default: the lowest free one)
       --mac-address MAC          its eth0's MAC address (default: 02:42 and its IPv4 address)
@@ -669,8 +670,10 @@ pub struct RunArgs {
     pub env_files: Vec<String>,
     /// `-w`.
     pub workdir: Option<String>,
-    /// `--net`.
+    /// `--net`: the first one given.
     pub net: Option<String>,
+    /// `--net` given again: more user-defined networks (docker 25's).
+    pub more_nets: Vec<String>,
     /// `--network-alias`.
     pub aliases: Vec<String>,
     /// `--ip`.

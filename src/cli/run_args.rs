@@ -97,7 +97,11 @@ pub(super) fn parse_run(p: &mut Parser) -> Result<RunArgs> {
             Some(Arg::Long("label-file")) => a.label_files.push(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("entrypoint")) => a.entrypoint = Some(string(p.value().map_err(lex)?)?),
             Some(Arg::Long("net")) | Some(Arg::Long("network")) => {
-                a.net = Some(string(p.value().map_err(lex)?)?)
+                let v = string(p.value().map_err(lex)?)?;
+                match a.net {
+                    None => a.net = Some(v),
+                    Some(_) => a.more_nets.push(v),
+                }
             }
             Some(Arg::Long("network-alias")) | Some(Arg::Long("net-alias")) => {
                 a.aliases.push(string(p.value().map_err(lex)?)?)
@@ -368,6 +372,28 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
                 .map_err(|_| Error::msg(format!("invalid --ip {ip:?}: not an IPv4 address")))?,
             None => net::parse_ip(ip, &network.subnet)?,
         });
+    }
+    // `--net` again (docker 25's): more user-defined networks, connected
+    // after the first; `--ip` and the aliases are the first's, as docker's.
+    if !a.more_nets.is_empty() {
+        let mode = a
+            .net
+            .iter()
+            .chain(&a.more_nets)
+            .find(|m| net::Mode::parse_with_container(m).is_ok());
+        if let Some(m) = mode {
+            return Err(bad(format!(
+                "conflicting options: --net {m} with more --net: a container is on more than one network only of user-defined ones"
+            )));
+        }
+        network.connected = a
+            .more_nets
+            .iter()
+            .map(|n| net::Connection {
+                network: n.clone(),
+                ..net::Connection::default()
+            })
+            .collect();
     }
     network.network = user_network;
     network.aliases = a.aliases.clone();

@@ -730,3 +730,39 @@ fn network_connect_and_disconnect_parse() {
         assert!(parse_str(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn net_given_again_connects_more_user_defined_networks() {
+    let cli = parse_str(&["run", "--net", "n1", "--network", "n2", "--net", "n3", "bb"]).unwrap();
+    let Command::Run(a) = cli.command else {
+        panic!()
+    };
+    assert_eq!(a.net.as_deref(), Some("n1"));
+    assert_eq!(a.more_nets, ["n2", "n3"]);
+    let s = spec(&a, None, None).unwrap();
+    assert_eq!(s.network.network.as_deref(), Some("n1"));
+    let more: Vec<&str> = s
+        .network
+        .connected
+        .iter()
+        .map(|c| c.network.as_str())
+        .collect();
+    assert_eq!(more, ["n2", "n3"]);
+    // Modes do not mix with them (docker's "conflicting options"); a
+    // network given twice is refused.
+    for (first, again) in [
+        ("bridge", "n2"),
+        ("n1", "none"),
+        ("host", "n2"),
+        ("n1", "container:x"),
+        ("n1", "n1"),
+    ] {
+        let a = RunArgs {
+            image: "x".into(),
+            net: Some(first.into()),
+            more_nets: vec![again.into()],
+            ..Default::default()
+        };
+        assert!(spec(&a, None, None).is_err(), "{first} {again}");
+    }
+}
