@@ -423,9 +423,80 @@ pub fn mount_flags(fd: BorrowedFd<'_>) -> rustix::io::Result<rustix::mount::Moun
     Ok(flags)
 }
 
+/// One line of `/proc/self/mountinfo` (proc(5)), the fields tupper reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MountInfo {
+    /// Where it is mounted (field 5), unescaped.
+    pub mount_point: String,
+    /// The optional fields (`shared:N`, `master:N`, ...).
+    pub optional: Vec<String>,
+    /// The mount source (after the filesystem type), unescaped.
+    pub source: Option<String>,
+}
+
+/// The line of mount `id` (statx's `STATX_MNT_ID`) in a `mountinfo` text.
+pub(crate) fn mount_info(mountinfo: &str, id: u64) -> Option<MountInfo> {
+    let id = id.to_string();
+    let line = mountinfo
+        .lines()
+        .find(|l| l.split(' ').next() == Some(id.as_str()))?;
+    let (left, right) = line.split_once(" - ")?;
+    let fields: Vec<&str> = left.split(' ').collect();
+    Some(MountInfo {
+        mount_point: unescape_mount_field(fields.get(4)?),
+        optional: fields.iter().skip(6).map(|f| f.to_string()).collect(),
+        source: right.split(' ').nth(1).map(unescape_mount_field),
+    })
+}
+
+/// A `mountinfo` field with the kernel's octal escapes (`\040` for a
+/// space, `\011`, `\012`, `\134`) turned back into their bytes.
+fn unescape_mount_field(field: &str) -> String {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) => {
+                out.push(
+                    d.iter()
+                        .fold(0u8, |n, c| n.wrapping_mul(8).wrapping_add(c - b'0')),
+                );
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mount_is_found_by_its_id_and_its_fields_unescaped() {
+        let text = "\
+22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda rw
+512 22 0:45 / /var/tmp/my\\040store rw shared:7 master:3 - btrfs /dev/loop3 rw
+513 22 0:46 / /tmp rw - tmpfs my\\011tmp rw
+";
+        let m = mount_info(text, 512).unwrap();
+        assert_eq!(m.mount_point, "/var/tmp/my store");
+        assert_eq!(m.optional, ["shared:7", "master:3"]);
+        assert_eq!(m.source.as_deref(), Some("/dev/loop3"));
+        let m = mount_info(text, 513).unwrap();
+        assert!(m.optional.is_empty());
+        assert_eq!(m.source.as_deref(), Some("my\ttmp"));
+        assert_eq!(mount_info(text, 51), None);
+        assert_eq!(unescape_mount_field("a\\134b\\9"), "a\\b\\9");
+    }
 
     #[test]
     fn a_dropped_lock_is_free_though_a_copy_of_its_fd_lives() {

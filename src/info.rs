@@ -138,15 +138,9 @@ fn backing(root: &std::path::Path) -> Vec<[String; 2]> {
     out
 }
 
-/// The source of mount `id` in a `mountinfo` text (the field after the
-/// filesystem type, past the ` - ` separator).
+/// The source of mount `id` in a `mountinfo` text.
 fn mount_source(mountinfo: &str, id: u64) -> Option<String> {
-    let id = id.to_string();
-    let line = mountinfo
-        .lines()
-        .find(|l| l.split(' ').next() == Some(id.as_str()))?;
-    let (_, right) = line.split_once(" - ")?;
-    right.split(' ').nth(1).map(|s| s.replace("\\040", " "))
+    crate::fsutil::mount_info(mountinfo, id)?.source
 }
 
 /// `PRETTY_NAME` of an `os-release` text, its quotes taken off; `Linux`

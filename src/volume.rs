@@ -256,24 +256,16 @@ fn check_propagation(path: &Path, needs: &str) -> std::result::Result<(), String
     .map_err(|e| format!("find its mount: {e}"))?;
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| format!("read /proc/self/mountinfo: {e}"))?;
-    let id = stat.stx_mnt_id.to_string();
-    let line = mountinfo
-        .lines()
-        .find(|l| l.split(' ').next() == Some(id.as_str()))
+    let id = stat.stx_mnt_id;
+    let mount = crate::fsutil::mount_info(&mountinfo, id)
         .ok_or_else(|| format!("its mount ({id}) is not in /proc/self/mountinfo"))?;
-    let fields: Vec<&str> = line.split(' ').collect();
-    let optional = fields
-        .iter()
-        .skip(6)
-        .take_while(|f| **f != "-")
-        .collect::<Vec<_>>();
-    let shared = optional.iter().any(|f| f.starts_with("shared:"));
-    let slave = optional.iter().any(|f| f.starts_with("master:"));
+    let shared = mount.optional.iter().any(|f| f.starts_with("shared:"));
+    let slave = mount.optional.iter().any(|f| f.starts_with("master:"));
     let ok = match needs {
         "shared" => shared,
         _ => shared || slave,
     };
-    let mount_point = fields.get(4).copied().unwrap_or("?").replace("\\040", " ");
+    let mount_point = mount.mount_point;
     match ok {
         true => Ok(()),
         false => Err(format!(

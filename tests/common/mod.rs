@@ -618,28 +618,50 @@ impl TestStore {
 /// (as it does when containers start and end), until dropped.
 pub struct Busy {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The longest time between two changes so far, in microseconds.
+    longest_gap_us: std::sync::Arc<std::sync::atomic::AtomicU64>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Busy {
     pub fn new(store: &TestStore) -> Busy {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let longest = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let containers = store.root().join("containers");
-        let flag = stop.clone();
+        let (flag, gap) = (stop.clone(), longest.clone());
         let thread = std::thread::spawn(move || {
             let (a, b) = (containers.join("busy-a"), containers.join("busy-b"));
             fs::create_dir(&a).unwrap();
+            let mut last = Instant::now();
+            let mut changed = || {
+                let us = last.elapsed().as_micros() as u64;
+                gap.fetch_max(us, std::sync::atomic::Ordering::Relaxed);
+                last = Instant::now();
+            };
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 fs::rename(&a, &b).unwrap();
+                changed();
                 fs::rename(&b, &a).unwrap();
+                changed();
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             fs::remove_dir(&a).unwrap();
         });
         Busy {
             stop,
+            longest_gap_us: longest,
             thread: Some(thread),
         }
+    }
+
+    /// The longest time the containers directory went unchanged so far (a
+    /// rename that waited for a btrfs commit, a thread not scheduled on a
+    /// loaded machine): a quiet moment that a refill may take.
+    pub fn longest_gap(&self) -> Duration {
+        Duration::from_micros(
+            self.longest_gap_us
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 }
 
