@@ -350,7 +350,14 @@ pub(super) fn replace_named(store: &Store, spec: &Spec) -> Result<()> {
 pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<Spec> {
     // A --net value that is no mode is a user-defined network's name,
     // whose bridge and subnet the start reads (`Store::resolve_network`).
-    let (mode, container, user_network) = match a.net.as_deref() {
+    // `--net` given again: when every one is a mode, the last wins (a
+    // script's override, as before); else they are networks (below).
+    let is_mode = |m: &String| net::Mode::parse_with_container(m).is_ok();
+    let (first_net, more_nets) = match a.more_nets.last() {
+        Some(last) if a.net.iter().chain(&a.more_nets).all(is_mode) => (Some(last), &[][..]),
+        _ => (a.net.as_ref(), &a.more_nets[..]),
+    };
+    let (mode, container, user_network) = match first_net.map(String::as_str) {
         None => (net::Mode::Bridge, None, None),
         Some(m) => match net::Mode::parse_with_container(m) {
             Ok((mode, container)) => (mode, container, None),
@@ -375,19 +382,14 @@ pub fn spec(a: &RunArgs, bridge: Option<&str>, subnet: Option<&str>) -> Result<S
     }
     // `--net` again (docker 25's): more user-defined networks, connected
     // after the first; `--ip` and the aliases are the first's, as docker's.
-    if !a.more_nets.is_empty() {
-        let mode = a
-            .net
-            .iter()
-            .chain(&a.more_nets)
-            .find(|m| net::Mode::parse_with_container(m).is_ok());
+    if !more_nets.is_empty() {
+        let mode = first_net.into_iter().chain(more_nets).find(|m| is_mode(m));
         if let Some(m) = mode {
             return Err(bad(format!(
                 "conflicting options: --net {m} with more --net: a container is on more than one network only of user-defined ones"
             )));
         }
-        network.connected = a
-            .more_nets
+        network.connected = more_nets
             .iter()
             .map(|n| net::Connection {
                 network: n.clone(),

@@ -750,6 +750,16 @@ fn net_given_again_connects_more_user_defined_networks() {
     assert_eq!(more, ["n2", "n3"]);
     // Modes do not mix with them (docker's "conflicting options"); a
     // network given twice is refused.
+    // Modes only: the last one wins, as before.
+    let a = RunArgs {
+        image: "x".into(),
+        net: Some("none".into()),
+        more_nets: vec!["bridge".into(), "host".into()],
+        ..Default::default()
+    };
+    let s = spec(&a, None, None).unwrap();
+    assert_eq!(s.network.mode, net::Mode::Host);
+    assert!(s.network.connected.is_empty());
     for (first, again) in [
         ("bridge", "n2"),
         ("n1", "none"),
