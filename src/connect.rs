@@ -79,6 +79,11 @@ impl Store {
         aliases: &[String],
     ) -> Result<String> {
         let what = format!("network connect {network} {container}");
+        if crate::network::is_mode(network) {
+            return Err(Error::msg(format!(
+                "{what}: {network} is a --net mode: only user-defined networks (network create) are connected"
+            )));
+        }
         let (_lock, mut rec) = self.record_for_network(container, &what)?;
         let shown = rec.name.clone().unwrap_or_else(|| rec.id.clone());
         let mut settings = rec.network.clone().unwrap_or_default();

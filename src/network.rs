@@ -55,6 +55,12 @@ const LOCK: &str = ".lock";
 /// Names that are `--net` modes, not networks.
 const RESERVED: [&str; 4] = ["bridge", "host", "none", "default"];
 
+/// Whether `name` is a `--net` mode (`bridge`, `host`, `none`, `default`),
+/// not a network's name.
+pub(crate) fn is_mode(name: &str) -> bool {
+    RESERVED.contains(&name)
+}
+
 /// Where subnets are picked when `network create` names none: the `/24`s
 /// of `10.90.0.0/15`, next to the default bridge's `10.89.0.0/16`.
 const POOL_FIRST: u32 = u32::from_be_bytes([10, 90, 0, 0]);

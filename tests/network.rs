@@ -3257,6 +3257,10 @@ fn network_connect_adds_an_interface_and_disconnect_takes_it_away() {
             &["network", "connect", "nope", "a"],
             "no such network: nope",
         ),
+        (
+            &["network", "connect", "bridge", "a"],
+            "bridge is a --net mode",
+        ),
         (&["network", "connect", "n2", "nobody"], "no such container"),
         (
             &["network", "connect", "--ip", "10.1.2.3", "n2", "b"],
