@@ -1153,11 +1153,27 @@ impl Store {
         &self,
         filters: &crate::filter::Filters,
     ) -> (Vec<String>, Result<()>) {
+        let (removed, _, result) = self.prune_containers_as(filters, false);
+        (removed, result)
+    }
+
+    /// [`Store::prune_containers`], and the bytes that freed: each removed
+    /// container's size (its writable layer, as `system df` counts it,
+    /// found by a walk before it goes) (`system prune`).
+    pub fn prune_containers_sized(&self) -> (Vec<String>, u64, Result<()>) {
+        self.prune_containers_as(&crate::filter::Filters::default(), true)
+    }
+
+    fn prune_containers_as(
+        &self,
+        filters: &crate::filter::Filters,
+        sized: bool,
+    ) -> (Vec<String>, u64, Result<()>) {
         let list = match self.containers(true) {
             Ok(l) => l,
-            Err(e) => return (Vec::new(), Err(e)),
+            Err(e) => return (Vec::new(), 0, Err(e)),
         };
-        let (mut removed, mut first_error) = (Vec::new(), None);
+        let (mut removed, mut freed, mut first_error) = (Vec::new(), 0, None);
         for rec in list
             .iter()
             .filter(|r| r.status != Status::Running && !r.restarting && filters.matches(r))
@@ -1165,8 +1181,17 @@ impl Store {
             if rec.status == Status::Dead && rec.pid.is_some() {
                 continue;
             }
+            // A size that cannot be found counts nothing: the removal
+            // says what is wrong with the container.
+            let bytes = match sized {
+                true => self.container_bytes(rec).unwrap_or(0),
+                false => 0,
+            };
             match self.remove_container(&rec.id, false) {
-                Ok(()) => removed.push(rec.id.clone()),
+                Ok(()) => {
+                    removed.push(rec.id.clone());
+                    freed += bytes;
+                }
                 // Removed meanwhile (a concurrent `rm`): gone, as asked.
                 Err(_)
                     if !fsutil::exists(
@@ -1178,7 +1203,7 @@ impl Store {
                 }
             }
         }
-        (removed, first_error.map_or(Ok(()), Err))
+        (removed, freed, first_error.map_or(Ok(()), Err))
     }
 
     /// A pidfd of the PID 1 of running container `id`, once its command runs

@@ -220,14 +220,11 @@ impl Store {
         let (images, images_size, images_reclaimable) = self.image_usage(&used)?;
         let mut volumes = Vec::new();
         for v in self.volumes()? {
-            let what = format!("size of volume {}", v.name);
-            let dir = match fsutil::open_dir(rfs::CWD, self.volume_path(&v.name)) {
-                Ok(fd) => fd,
-                Err(Errno::NOENT) => continue,
-                Err(e) => return Err(Error::os(format!("{what}: open it"), e)),
+            let Some(size) = self.volume_size(&v.name)? else {
+                continue;
             };
             volumes.push(VolumeUsage {
-                size: tree_bytes(dir.as_fd(), &what)?,
+                size,
                 links: v.containers.len(),
                 name: v.name,
             });
@@ -239,6 +236,23 @@ impl Store {
             images_size,
             images_reclaimable,
         })
+    }
+
+    /// The bytes of volume `name`'s files; `None` when it is gone.
+    fn volume_size(&self, name: &str) -> Result<Option<u64>> {
+        let what = format!("size of volume {name}");
+        let dir = match fsutil::open_dir(rfs::CWD, self.volume_path(name)) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(Error::os(format!("{what}: open it"), e)),
+        };
+        tree_bytes(dir.as_fd(), &what).map(Some)
+    }
+
+    /// [`Store::volume_size`], 0 when it cannot be found (`system prune`:
+    /// the removal says what is wrong with the volume).
+    pub(crate) fn volume_bytes(&self, name: &str) -> u64 {
+        self.volume_size(name).ok().flatten().unwrap_or(0)
     }
 
     /// The bytes of image `name`'s files (`images`' SIZE).

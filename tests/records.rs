@@ -595,11 +595,31 @@ fn system_prune_takes_what_nothing_running_uses() {
     let store = store_with_busybox();
     let id_of = |name: &str| store.inspect(name)["id"].as_str().unwrap().to_string();
     store
-        .tupper(&["run", "--name", "ex", "--net", "none", "bb", "true"])
+        .tupper(&[
+            "run",
+            "--name",
+            "ex",
+            "--net",
+            "none",
+            "bb",
+            "sh",
+            "-c",
+            "echo exited > /x",
+        ])
         .ok();
     store
         .tupper(&[
-            "run", "--name", "volu", "--net", "none", "-v", "keep:/k", "bb", "true",
+            "run",
+            "--name",
+            "volu",
+            "--net",
+            "none",
+            "-v",
+            "keep:/k",
+            "bb",
+            "sh",
+            "-c",
+            "echo hello > /k/f",
         ])
         .ok();
     let (ex, volu) = (id_of("ex"), id_of("volu"));
@@ -611,16 +631,37 @@ fn system_prune_takes_what_nothing_running_uses() {
     store.wait_running("live");
     store.tupper(&["network", "create", "unused"]).ok();
     store.tupper(&["volume", "create", "vol"]).ok();
+    // What it frees is what system df finds reclaimable in the containers
+    // (their sizes are checked against GNU find in tests/system.rs).
+    let df = store
+        .tupper(&[
+            "system",
+            "df",
+            "--format",
+            "{{.Type}}:{{.ReclaimableBytes}}:{{.Reclaimable}}",
+        ])
+        .ok();
+    let line = df.lines().find(|l| l.starts_with("Containers:")).unwrap();
+    let f: Vec<&str> = line.split(':').collect();
+    assert!(f[1].parse::<u64>().unwrap() > 0, "{df}");
+    let reclaimable = f[2].split(" (").next().unwrap();
     let out = store.tupper(&["system", "prune", "-f"]).ok();
     // Newest first, as ps lists them.
     assert_eq!(
         out,
-        format!("Deleted Containers:\n{volu}\n{ex}\n\nDeleted Networks:\nunused\n\n")
+        format!(
+            "Deleted Containers:\n{volu}\n{ex}\n\nDeleted Networks:\nunused\n\n\
+             Total reclaimed space: {reclaimable}\n"
+        )
     );
     let volumes = store.tupper(&["volume", "ls", "-q"]).ok();
     assert_eq!(volumes, "busy\nkeep\nvol\n");
+    // keep holds "hello\n"; vol nothing.
     let out = store.tupper(&["system", "prune", "--volumes"]).ok();
-    assert_eq!(out, "Deleted Volumes:\nkeep\nvol\n\n");
+    assert_eq!(
+        out,
+        "Deleted Volumes:\nkeep\nvol\n\nTotal reclaimed space: 6B\n"
+    );
     assert_eq!(store.ps_json(true).len(), 1);
     let e = store.tupper(&["system", "bogus"]).fails(125);
     assert!(e.contains("system prune"), "{e}");

@@ -454,17 +454,17 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
             let store = store()?;
             // As docker's: each kind under a heading, those removed below it.
             let mut first_error = None;
-            let (containers, r) = store.prune_containers();
+            let (containers, containers_freed, r) = store.prune_containers_sized();
             first_error = first_error.or(r.err());
             let (networks, r) = store.prune_networks();
             first_error = first_error.or(r.err());
-            let (volumes, r) = match volumes {
-                true => store.prune_volumes(),
-                false => (Vec::new(), Ok(())),
+            let (volumes, volumes_freed, r) = match volumes {
+                true => store.prune_volumes_sized(),
+                false => (Vec::new(), 0, Ok(())),
             };
             first_error = first_error.or(r.err());
             // After the containers: the images of those removed go too.
-            let (images, _, r) = store.prune_images(*all, &Default::default());
+            let (images, images_freed, r) = store.prune_images(*all, &Default::default());
             first_error = first_error.or(r.err());
             for (heading, names) in [
                 ("Deleted Containers", containers),
@@ -476,6 +476,14 @@ pub fn execute(mut cli: Cli) -> Result<i32> {
                     print(&mut out, format!("{heading}:\n{}\n\n", names.join("\n")));
                 }
             }
+            let freed = containers_freed + volumes_freed + images_freed;
+            print(
+                &mut out,
+                format!(
+                    "Total reclaimed space: {}\n",
+                    crate::disk_usage::human_size(freed)
+                ),
+            );
             if let Some(e) = first_error {
                 return Err(e);
             }
