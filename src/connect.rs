@@ -167,6 +167,11 @@ impl Store {
     /// first network: see docs/decisions.md). Returns the network's name.
     pub fn disconnect_network(&self, network: &str, container: &str) -> Result<String> {
         let what = format!("network disconnect {network} {container}");
+        if crate::network::is_mode(network) {
+            return Err(Error::msg(format!(
+                "{what}: {network} is a --net mode, a container's first network, which stays"
+            )));
+        }
         let (_lock, mut rec) = self.record_for_network(container, &what)?;
         let shown = rec.name.clone().unwrap_or_else(|| rec.id.clone());
         let mut settings = rec.network.clone().unwrap_or_default();

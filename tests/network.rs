@@ -3167,26 +3167,27 @@ fn network_connect_adds_an_interface_and_disconnect_takes_it_away() {
         v
     };
     assert_eq!(inet("a"), ["eth0 10.90.1.2/24", "lo 127.0.0.1/8"]);
+    // a on n2 at `addr`, found by `names` there, finding b.
+    let a_on_n2 = |addr: &str, names: &str| {
+        let want = [
+            "eth0 10.90.1.2/24".to_string(),
+            format!("eth1 {addr}/24"),
+            "lo 127.0.0.1/8".to_string(),
+        ];
+        assert_eq!(inet("a"), want);
+        let hosts = |name| hosts_of(&w, name, "n2");
+        assert_eq!(hosts("b"), Some(vec![format!("{addr}\t{names} {a}")]));
+        assert_eq!(hosts("a"), Some(vec![format!("10.90.0.2\tb {b}")]));
+    };
     w.tupper(&["network", "connect", "--alias", "cache", "n2", "a"])
         .ok();
-    assert_eq!(
-        inet("a"),
-        ["eth0 10.90.1.2/24", "eth1 10.90.0.3/24", "lo 127.0.0.1/8"]
-    );
+    a_on_n2("10.90.0.3", "a cache");
     let routes = w.tupper(&["exec", "a", "ip", "route"]).ok();
     let defaults: Vec<&str> = routes
         .lines()
         .filter(|l| l.starts_with("default"))
         .collect();
     assert_eq!(defaults, ["default via 10.90.1.1 dev eth0 "], "{routes}");
-    assert_eq!(
-        hosts_of(&w, "b", "n2"),
-        Some(vec![format!("10.90.0.3\ta cache {a}")])
-    );
-    assert_eq!(
-        hosts_of(&w, "a", "n2"),
-        Some(vec![format!("10.90.0.2\tb {b}")])
-    );
     assert_eq!(hosts_of(&w, "a", "n1"), Some(vec![]));
     let ping = w
         .tupper(&[
@@ -3261,6 +3262,10 @@ fn network_connect_adds_an_interface_and_disconnect_takes_it_away() {
             &["network", "connect", "bridge", "a"],
             "bridge is a --net mode",
         ),
+        (
+            &["network", "disconnect", "bridge", "b"],
+            "bridge is a --net mode",
+        ),
         (&["network", "connect", "n2", "nobody"], "no such container"),
         (
             &["network", "connect", "--ip", "10.1.2.3", "n2", "b"],
@@ -3282,18 +3287,7 @@ fn network_connect_adds_an_interface_and_disconnect_takes_it_away() {
     );
     assert_ne!(w.host.try_sh(&format!("ip link show {host_end}")).code, 0);
     w.tupper(&["start", "a"]).ok();
-    assert_eq!(
-        inet("a"),
-        ["eth0 10.90.1.2/24", "eth1 10.90.0.3/24", "lo 127.0.0.1/8"]
-    );
-    assert_eq!(
-        hosts_of(&w, "b", "n2"),
-        Some(vec![format!("10.90.0.3\ta cache {a}")])
-    );
-    assert_eq!(
-        hosts_of(&w, "a", "n2"),
-        Some(vec![format!("10.90.0.2\tb {b}")])
-    );
+    a_on_n2("10.90.0.3", "a cache");
     // Disconnected while it runs: interface, names and lease go.
     w.tupper(&["network", "disconnect", "n2", "a"]).ok();
     assert_eq!(inet("a"), ["eth0 10.90.1.2/24", "lo 127.0.0.1/8"]);
@@ -3321,14 +3315,7 @@ fn network_connect_adds_an_interface_and_disconnect_takes_it_away() {
         w.leases()
     );
     w.tupper(&["start", "a"]).ok();
-    assert_eq!(
-        inet("a"),
-        ["eth0 10.90.1.2/24", "eth1 10.90.0.50/24", "lo 127.0.0.1/8"]
-    );
-    assert_eq!(
-        hosts_of(&w, "b", "n2"),
-        Some(vec![format!("10.90.0.50\ta {a}")])
-    );
+    a_on_n2("10.90.0.50", "a");
     // `--net` given again (docker 25's): on both from the start.
     let both = w
         .tupper(&[
